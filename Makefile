@@ -1,0 +1,81 @@
+# azure-openai-proxy: `make` builds build/azure-openai-proxy; `make test` runs every test;
+# `make run` serves the proxy through lighttpd; `make demo` serves it against the local
+# Azure-like upstream.
+
+CXX      ?= g++
+CXXFLAGS ?= -O2 -g
+WARNINGS := -std=c++17 -Wall -Wextra -Werror -Iinclude -MMD -MP
+LDLIBS   := -lfcgi -lcurl -lcjson -lpthread
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates
+RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
+
+CORE    := config text request router translate response body access_log
+EDGES   := upstream handler server
+SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
+UNIT_TESTS := $(wildcard tests/unit/*.cpp)
+
+PROGRAM      := build/azure-openai-proxy
+TEST_PROGRAM := build/asan/azure-openai-proxy
+UNIT_PROGRAM := build/asan/unit-tests
+
+.PHONY: all test unit-test integration-test run demo clean packages-build packages-test packages-run
+
+all: packages-build $(PROGRAM)
+
+packages-build:
+	@scripts/require-packages.sh $(BUILD_PACKAGES)
+packages-test:
+	@scripts/require-packages.sh $(TEST_PACKAGES)
+	@scripts/require-node.sh
+packages-run:
+	@scripts/require-packages.sh $(RUN_PACKAGES)
+
+build/obj/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(WARNINGS) $(CXXFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(WARNINGS) -O1 -g $(SANITIZE) -c $< -o $@
+
+build/asan/tests/%.o: tests/unit/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(WARNINGS) -O1 -g $(SANITIZE) -DBOOST_TEST_DYN_LINK -c $< -o $@
+
+$(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
+	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
+
+$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE))) \
+                 $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
+	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
+
+test: packages-test
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM)
+	@scripts/run-tests.sh
+
+unit-test: packages-test
+	@$(MAKE) --no-print-directory $(UNIT_PROGRAM)
+	$(UNIT_PROGRAM)
+
+integration-test: packages-test
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
+	node --test --test-concurrency=1 tests/integration/
+
+run: packages-run
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	@scripts/serve.sh
+
+demo: packages-test
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	@scripts/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

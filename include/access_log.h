@@ -1,0 +1,19 @@
+// One access-log line per request, written to stderr by the caller.
+#pragma once
+
+#include <string>
+
+struct AccessLogEntry {
+    std::string method;
+    std::string path;        // without the query string, which may carry keys
+    std::string model;       // empty: none
+    std::string deployment;  // empty: none
+    int status = 0;          // what the client got
+    long upstream_status = 0;  // 0: the upstream was not asked or did not answer
+    long long bytes = 0;     // response body bytes sent to the client
+    long long duration_ms = 0;
+    std::string outcome;     // "ok", "client-gone", "upstream-timeout", ...
+};
+
+// `time` is seconds since the epoch. Client-supplied fields are escaped.
+std::string format_access_log(const AccessLogEntry& entry, long long time);

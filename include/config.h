@@ -1,0 +1,44 @@
+// Configuration: read once from the environment at start, then read-only.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+enum class ProxyMode { Azure, OpenAI };
+
+struct Config {
+    ProxyMode mode = ProxyMode::Azure;
+    std::string endpoint;                       // scheme://host[:port][/base], no trailing '/'
+    std::string api_version = "2024-10-21";
+    std::map<std::string, std::string> model_mapper;  // model -> deployment
+    std::string token;                          // server-side key; empty: use the client's
+    std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
+    std::string fcgi_address;                   // empty: the listening socket on fd 0
+    int threads = 16;
+    long connect_timeout_s = 10;
+    long upstream_timeout_s = 600;              // longest silence from the upstream
+    long long max_body_bytes = 32LL << 20;
+    std::string path_prefix;                    // mount point stripped before routing
+    std::vector<std::string> listed_models;     // GET /v1/models, besides the mapper's models
+};
+
+struct ConfigResult {
+    bool ok = false;
+    Config config;
+    std::string error;  // one line naming the variable
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The model names GET /v1/models lists when AZURE_OPENAI_PROXY_MODELS is unset.
+std::vector<std::string> default_listed_models();
+
+// Builds the configuration from environment variables (unset and empty are the same).
+ConfigResult parse_config(const Environment& env);
+
+// Splits "host:port" or "[v6]:port"; false when malformed.
+bool split_host_port(const std::string& address, std::string& host, int& port);
+
+// One line per setting for the start-up log; never contains the token.
+std::string describe_config(const Config& config);

@@ -1,0 +1,41 @@
+// The client's request as the web server describes it in CGI/FastCGI params.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+struct Header {
+    std::string name;   // canonical form, e.g. "Content-Type", "X-Stainless-Os"
+    std::string value;
+};
+using Headers = std::vector<Header>;
+
+// CGI meta-variables: REQUEST_METHOD, REQUEST_URI, HTTP_*, CONTENT_LENGTH, ...
+using CgiParams = std::map<std::string, std::string>;
+
+struct Request {
+    std::string method;
+    std::string path;    // raw (still percent-encoded), mount prefix removed: "/v1/models"
+    std::string query;   // raw, without '?'
+    Headers headers;     // every HTTP_* param plus Content-Type
+    long long content_length = -1;  // -1: unknown (chunked body or none announced)
+    bool has_body = false;
+};
+
+Request request_from_params(const CgiParams& params, const Config& config);
+
+// First header with that name (case-insensitive), or nullptr.
+const std::string* find_header(const Headers& headers, const std::string& name);
+
+// "HTTP_X_STAINLESS_OS" -> "X-Stainless-Os"
+std::string header_name_from_param(const std::string& param);
+
+// Removes the scheme://authority of an absolute-form target and splits off the query.
+void split_request_target(const std::string& target, std::string& path, std::string& query);
+
+// Removes the mount prefix: the configured one, or else whatever precedes the first
+// "/v1" segment (so /openai-proxy/v1/models routes like /v1/models with no setting).
+std::string strip_mount_prefix(const std::string& path, const std::string& configured_prefix);

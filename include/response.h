@@ -1,0 +1,39 @@
+// What the proxy answers itself: error bodies, CORS, the models list, and the CGI
+// response head that carries any answer back to the web server.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "request.h"
+
+// An error the proxy makes itself, shaped like OpenAI's: {"error":{message,type,param,code}}.
+struct ProxyError {
+    int status = 500;
+    std::string message;
+    std::string type = "invalid_request_error";
+    std::string param;  // empty: null
+    std::string code;   // empty: null
+};
+
+std::string error_body(const ProxyError& error);
+
+// "Status: 404 Not Found\r\nName: value\r\n...\r\n\r\n"
+std::string cgi_head(int status, const Headers& headers);
+
+// Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
+// proxy sets itself in azure mode).
+bool is_relayed_response_header(const std::string& name, ProxyMode mode);
+
+// Headers every azure-mode answer carries so browsers may read it.
+Headers cors_headers();
+
+// The inline answer to an OPTIONS preflight: allows what the browser asks for
+// (cors_headers() come on top, as on every azure-mode answer).
+Headers preflight_headers(const Request& request);
+
+// OpenAI's list shape: the mapper's models plus the configured list of model names.
+std::string models_list_json(const Config& config);
+std::string model_json(const std::string& id);
+bool is_listed_model(const Config& config, const std::string& id);

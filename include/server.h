@@ -1,0 +1,21 @@
+// The process edges: where requests come from (a FastCGI socket, or plain CGI) and
+// how the program stops.
+#pragma once
+
+#include <string>
+
+#include "config.h"
+
+// "/path/to.sock" (unix socket) or "host:port" / ":port" (TCP). Returns the listening
+// descriptor, or -1 with `error` set.
+int open_listen_socket(const std::string& address, std::string& error);
+
+// True when `fd` is a listening socket (what spawn-fcgi, lighttpd and mod_fcgid hand over).
+bool is_listening_socket(int fd);
+
+// Serves FastCGI requests on `listen_fd` with config.threads threads until SIGTERM or
+// SIGINT; returns the exit status.
+int run_fastcgi(const Config& config, int listen_fd);
+
+// Serves the single request of a plain CGI invocation; returns the exit status.
+int run_cgi(const Config& config);

@@ -1,0 +1,18 @@
+// Small string helpers shared by the core.
+#pragma once
+
+#include <string>
+#include <vector>
+
+std::vector<std::string> split(const std::string& text, char separator);
+std::string trim(const std::string& text);
+std::string lowercase(std::string text);
+bool starts_with(const std::string& text, const std::string& prefix);
+bool iequals(const std::string& a, const std::string& b);
+
+// Decodes %XX escapes; malformed escapes are kept as they are.
+std::string percent_decode(const std::string& text);
+
+// Makes a client-supplied value safe for one log field: control bytes, spaces and
+// quotes become \xNN, and long values are cut.
+std::string log_safe(const std::string& value, size_t max_length = 200);

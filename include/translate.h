@@ -1,0 +1,32 @@
+// Translation: the client's request -> the request sent upstream (URL and headers).
+// The body is never rewritten here; it goes upstream byte for byte.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "request.h"
+#include "router.h"
+
+// The seed's mapping: the mapper's entry, else the model with every '.' and ':' removed.
+std::string deployment_for_model(const Config& config, const std::string& model);
+
+// A deployment may only be one plain URL path segment: [A-Za-z0-9._~-], not "." or "..".
+bool is_safe_deployment(const std::string& deployment);
+
+// An Entra ID token (a JWT: three base64url parts) rather than an API key.
+bool looks_like_jwt(const std::string& credential);
+
+struct UpstreamRequest {
+    std::string method;
+    std::string url;
+    std::vector<std::string> headers;  // "Name: value" lines, ready for libcurl
+};
+
+// `deployment` is used for RouteKind::Deployment only and must be safe.
+UpstreamRequest build_upstream_request(const Config& config, const Request& request,
+                                       const Route& route, const std::string& deployment);
+
+// Request headers never sent upstream in any mode (hop-by-hop, framing, Host).
+bool is_hop_by_hop(const std::string& name);

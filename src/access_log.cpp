@@ -1,0 +1,31 @@
+#include "access_log.h"
+
+#include <ctime>
+
+#include "text.h"
+
+namespace {
+
+std::string iso_time(long long seconds) {
+    std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char buffer[32];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return buffer;
+}
+
+std::string or_dash(const std::string& value) { return value.empty() ? "-" : log_safe(value); }
+
+}  // namespace
+
+std::string format_access_log(const AccessLogEntry& e, long long time) {
+    std::string line = iso_time(time) + " " + or_dash(e.method) + " " + or_dash(e.path);
+    line += " model=" + or_dash(e.model) + " deployment=" + or_dash(e.deployment);
+    line += " status=" + std::to_string(e.status);
+    line += " upstream=" + (e.upstream_status ? std::to_string(e.upstream_status) : "-");
+    line += " bytes=" + std::to_string(e.bytes);
+    line += " ms=" + std::to_string(e.duration_ms);
+    line += " outcome=" + or_dash(e.outcome) + "\n";
+    return line;
+}

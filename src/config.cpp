@@ -1,0 +1,203 @@
+#include "config.h"
+
+#include <cctype>
+#include <sstream>
+
+#include "text.h"
+
+namespace {
+
+const char* const kDefaultMapper = "gpt-3.5-turbo=gpt-35-turbo,gpt-3.5-turbo-0301=gpt-35-turbo-0301";
+
+std::string lookup(const Environment& env, const char* name) {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+}
+
+bool parse_mapper(const std::string& text, std::map<std::string, std::string>& mapper,
+                  std::string& error) {
+    for (const std::string& raw : split(text, ',')) {
+        std::string pair = trim(raw);
+        if (pair.empty()) continue;  // tolerate "a=b," and ",,"
+        size_t eq = pair.find('=');
+        if (eq == std::string::npos || pair.find('=', eq + 1) != std::string::npos) {
+            error = "AZURE_OPENAI_MODEL_MAPPER: '" + pair + "' is not a model=deployment pair";
+            return false;
+        }
+        std::string model = trim(pair.substr(0, eq));
+        std::string deployment = trim(pair.substr(eq + 1));
+        if (model.empty() || deployment.empty()) {
+            error = "AZURE_OPENAI_MODEL_MAPPER: '" + pair + "' has an empty model or deployment";
+            return false;
+        }
+        mapper[model] = deployment;
+    }
+    return true;
+}
+
+// Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
+bool valid_base_url(const std::string& url) {
+    size_t scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) return false;
+    std::string scheme = lowercase(url.substr(0, scheme_end));
+    if (scheme != "http" && scheme != "https") return false;
+    std::string rest = url.substr(scheme_end + 3);
+    size_t host_end = rest.find('/');
+    std::string authority = rest.substr(0, host_end);
+    if (authority.empty() || authority.find('@') != std::string::npos) return false;
+    for (unsigned char c : url)
+        if (c <= ' ' || c == '?' || c == '#' || c >= 0x7f) return false;
+    return true;
+}
+
+bool parse_positive(const std::string& text, long long max, long long& out) {
+    if (text.empty() || text.size() > 18) return false;
+    for (char c : text)
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    out = std::stoll(text);
+    return out > 0 && out <= max;
+}
+
+// Reads an optional positive integer setting; leaves `out` alone when unset.
+template <typename T>
+bool read_number(const Environment& env, const char* name, long long max, T& out,
+                 std::string& error) {
+    std::string text = trim(lookup(env, name));
+    if (text.empty()) return true;
+    long long value = 0;
+    if (!parse_positive(text, max, value)) {
+        error = std::string(name) + ": '" + text + "' is not a whole number from 1 to " +
+                std::to_string(max);
+        return false;
+    }
+    out = static_cast<T>(value);
+    return true;
+}
+
+std::string normalise_prefix(std::string prefix) {
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    if (!prefix.empty() && prefix.front() != '/') prefix.insert(0, "/");
+    return prefix;
+}
+
+}  // namespace
+
+std::vector<std::string> default_listed_models() {
+    return {"gpt-5",          "gpt-5-mini",      "gpt-5-nano",
+            "gpt-4.1",        "gpt-4.1-mini",    "gpt-4.1-nano",
+            "gpt-4o",         "gpt-4o-mini",     "o4-mini",
+            "o3",             "o3-mini",         "o1",
+            "gpt-4",          "gpt-3.5-turbo",   "text-embedding-3-large",
+            "text-embedding-3-small", "text-embedding-ada-002", "dall-e-3",
+            "gpt-image-1",    "whisper-1",       "tts-1",
+            "tts-1-hd"};
+}
+
+bool split_host_port(const std::string& address, std::string& host, int& port) {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos || colon + 1 >= address.size()) return false;
+    host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (host.empty() || host.find_first_of(" /[]") != std::string::npos) return false;
+    long long value = 0;
+    if (!parse_positive(address.substr(colon + 1), 65535, value)) return false;
+    port = static_cast<int>(value);
+    return true;
+}
+
+ConfigResult parse_config(const Environment& env) {
+    ConfigResult result;
+    Config& c = result.config;
+
+    std::string mode = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_MODE")));
+    if (mode.empty() || mode == "azure") {
+        c.mode = ProxyMode::Azure;
+    } else if (mode == "openai") {
+        c.mode = ProxyMode::OpenAI;
+    } else {
+        result.error = "AZURE_OPENAI_PROXY_MODE: '" + mode + "' is not 'azure' or 'openai'";
+        return result;
+    }
+
+    c.endpoint = trim(lookup(env, "AZURE_OPENAI_ENDPOINT"));
+    if (c.endpoint.empty() && c.mode == ProxyMode::OpenAI) c.endpoint = "https://api.openai.com";
+    if (c.endpoint.empty()) {
+        result.error =
+            "AZURE_OPENAI_ENDPOINT: not set; azure mode needs your resource URL, "
+            "e.g. https://my-resource.openai.azure.com";
+        return result;
+    }
+    if (!valid_base_url(c.endpoint)) {
+        result.error = "AZURE_OPENAI_ENDPOINT: '" + c.endpoint +
+                       "' is not an http(s) URL like https://my-resource.openai.azure.com";
+        return result;
+    }
+    while (c.endpoint.back() == '/') c.endpoint.pop_back();
+
+    std::string version = trim(lookup(env, "AZURE_OPENAI_APIVERSION"));
+    if (!version.empty()) c.api_version = version;
+    for (unsigned char ch : c.api_version) {
+        if (!std::isalnum(ch) && ch != '-' && ch != '.') {
+            result.error = "AZURE_OPENAI_APIVERSION: '" + c.api_version +
+                           "' is not an api-version like 2024-10-21";
+            return result;
+        }
+    }
+
+    if (!parse_mapper(kDefaultMapper, c.model_mapper, result.error) ||
+        !parse_mapper(lookup(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, result.error))
+        return result;
+
+    c.token = trim(lookup(env, "AZURE_OPENAI_TOKEN"));
+
+    std::string http = trim(lookup(env, "AZURE_OPENAI_PROXY_ADDRESS"));
+    if (!http.empty()) c.http_address = http;
+    std::string host;
+    int port = 0;
+    if (!split_host_port(c.http_address, host, port)) {
+        result.error = "AZURE_OPENAI_PROXY_ADDRESS: '" + c.http_address +
+                       "' is not host:port like 0.0.0.0:8080";
+        return result;
+    }
+
+    c.listed_models = default_listed_models();
+    std::string models = trim(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
+    if (!models.empty()) {
+        c.listed_models.clear();
+        for (const std::string& name : split(models, ','))
+            if (!trim(name).empty()) c.listed_models.push_back(trim(name));
+    }
+
+    c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
+    c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
+
+    if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 4096, c.threads, result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", 3600, c.connect_timeout_s,
+                     result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s,
+                     result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes,
+                     result.error))
+        return result;
+
+    result.ok = true;
+    return result;
+}
+
+std::string describe_config(const Config& c) {
+    std::ostringstream out;
+    out << "mode: " << (c.mode == ProxyMode::Azure ? "azure" : "openai") << "\n";
+    out << "endpoint: " << c.endpoint << "\n";
+    if (c.mode == ProxyMode::Azure) {
+        out << "api-version: " << c.api_version << "\n";
+        for (const auto& [model, deployment] : c.model_mapper)
+            out << "model mapper: " << model << " -> " << deployment << "\n";
+    }
+    out << "server-side key: " << (c.token.empty() ? "no (clients send theirs)" : "yes") << "\n";
+    out << "http address: " << c.http_address << "\n";
+    out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
+    out << "threads: " << c.threads << "\n";
+    if (!c.path_prefix.empty()) out << "path prefix: " << c.path_prefix << "\n";
+    return out.str();
+}

@@ -1,0 +1,310 @@
+#include "handler.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "access_log.h"
+#include "body.h"
+#include "response.h"
+#include "router.h"
+#include "text.h"
+#include "translate.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Writes the answer to the client: the CGI head once, then body bytes as they come.
+class ResponseWriter {
+public:
+    ResponseWriter(Client& client, ProxyMode mode) : client_(client), mode_(mode) {}
+
+    bool head(int status, Headers headers) {
+        status_ = status;
+        head_sent_ = true;
+        if (mode_ == ProxyMode::Azure)
+            for (Header& cors : cors_headers()) headers.push_back(std::move(cors));
+        std::string text = cgi_head(status, headers);
+        return client_.write(text.data(), text.size());
+    }
+
+    bool body(const char* data, size_t size) {
+        bytes_ += static_cast<long long>(size);
+        return client_.write(data, size);
+    }
+
+    void complete(int status, const std::string& content_type, const std::string& body_text) {
+        Headers headers = {{"Content-Type", content_type},
+                           {"Content-Length", std::to_string(body_text.size())}};
+        if (head(status, headers)) body(body_text.data(), body_text.size());
+    }
+
+    void error(const ProxyError& error) {
+        complete(error.status, "application/json", error_body(error));
+    }
+
+    bool head_sent() const { return head_sent_; }
+    int status() const { return status_; }
+    long long bytes() const { return bytes_; }
+
+private:
+    Client& client_;
+    ProxyMode mode_;
+    bool head_sent_ = false;
+    int status_ = 0;
+    long long bytes_ = 0;
+};
+
+// Relays the upstream's answer through the writer, unchanged but for hop-by-hop headers.
+class Relay : public UpstreamListener {
+public:
+    Relay(ResponseWriter& writer, ProxyMode mode) : writer_(writer), mode_(mode) {}
+
+    bool on_head(long status, const Headers& upstream_headers) override {
+        Headers headers;
+        for (const Header& header : upstream_headers) {
+            if (!is_relayed_response_header(header.name, mode_)) continue;
+            if (iequals(header.name, "Content-Type") &&
+                starts_with(lowercase(header.value), "text/event-stream"))
+                event_stream_ = true;
+            headers.push_back(header);
+        }
+        // A known length lets clients show progress; an event stream gets an extra
+        // line at its end, so it goes without one.
+        for (const Header& header : upstream_headers)
+            if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(header);
+        // nginx: do not buffer this answer, whatever fastcgi_buffering says.
+        headers.push_back({"X-Accel-Buffering", "no"});
+        return writer_.head(static_cast<int>(status), headers);
+    }
+
+    bool on_data(const char* data, size_t size) override { return writer_.body(data, size); }
+
+    // Azure omits the blank line that ends the last event; event-source parsers wait
+    // for it. Like the seed, add it.
+    void finish_event_stream() {
+        if (event_stream_) writer_.body("\n", 1);
+    }
+
+private:
+    ResponseWriter& writer_;
+    ProxyMode mode_;
+    bool event_stream_ = false;
+};
+
+ProxyError make_error(int status, const std::string& message, const std::string& code,
+                      const std::string& param = "",
+                      const std::string& type = "invalid_request_error") {
+    ProxyError error;
+    error.status = status;
+    error.message = message;
+    error.code = code;
+    error.param = param;
+    error.type = type;
+    return error;
+}
+
+// Reads the whole body, up to the configured limit.
+bool read_whole_body(const Config& config, Client& client, const Request& request,
+                     std::string& body, ProxyError& error) {
+    if (request.content_length > config.max_body_bytes) {
+        error = make_error(413,
+                           "Request body of " + std::to_string(request.content_length) +
+                               " bytes is larger than this proxy's limit of " +
+                               std::to_string(config.max_body_bytes) + " bytes.",
+                           "request_too_large");
+        return false;
+    }
+    if (request.content_length > 0) body.reserve(static_cast<size_t>(request.content_length));
+    char buffer[16384];
+    for (;;) {
+        long got = client.read_body(buffer, sizeof buffer);
+        if (got < 0) {
+            error = make_error(400, "The request body could not be read.", "body_read_error");
+            return false;
+        }
+        if (got == 0) return true;
+        if (static_cast<long long>(body.size()) + got > config.max_body_bytes) {
+            error = make_error(413,
+                               "Request body is larger than this proxy's limit of " +
+                                   std::to_string(config.max_body_bytes) + " bytes.",
+                               "request_too_large");
+            return false;
+        }
+        body.append(buffer, static_cast<size_t>(got));
+    }
+}
+
+// Finds the deployment for a JSON body's model; false with an error when there is none.
+bool resolve_deployment(const Config& config, const std::string& body, AccessLogEntry& log,
+                        ProxyError& error) {
+    ModelField field = model_from_json(body);
+    switch (field.status) {
+        case ModelField::InvalidJson:
+        case ModelField::NotAnObject:
+            error = make_error(400,
+                               "We could not parse the JSON body of your request. The API "
+                               "expects a JSON object, and what was sent was not valid JSON.",
+                               "invalid_json");
+            return false;
+        case ModelField::Missing:
+            error = make_error(400, "You must provide a model parameter.", "missing_model", "model");
+            return false;
+        case ModelField::NotAString:
+            error = make_error(400, "The model parameter must be a string.", "invalid_model", "model");
+            return false;
+        case ModelField::Found:
+            break;
+    }
+    log.model = field.model;
+    log.deployment = deployment_for_model(config, field.model);
+    if (!is_safe_deployment(log.deployment)) {
+        error = make_error(400,
+                           "The model '" + field.model + "' maps to the deployment name '" +
+                               log.deployment +
+                               "', which is not a valid Azure deployment name (letters, digits, "
+                               "'-', '_', '.'). Add a mapping in AZURE_OPENAI_MODEL_MAPPER.",
+                           "invalid_model", "model");
+        return false;
+    }
+    return true;
+}
+
+const char* outcome_name(UpstreamOutcome outcome) {
+    switch (outcome) {
+        case UpstreamOutcome::Completed: return "ok";
+        case UpstreamOutcome::Unreachable: return "upstream-unreachable";
+        case UpstreamOutcome::TimedOut: return "upstream-timeout";
+        case UpstreamOutcome::ClientGone: return "client-gone";
+        case UpstreamOutcome::Stopped: return "stopping";
+        case UpstreamOutcome::Failed: return "upstream-failed";
+    }
+    return "";
+}
+
+// The error a client gets when the upstream gave no answer to relay.
+ProxyError upstream_error(UpstreamOutcome outcome, const Config& config) {
+    if (outcome == UpstreamOutcome::TimedOut)
+        return make_error(504,
+                          "The upstream sent nothing for " +
+                              std::to_string(config.upstream_timeout_s) + " seconds.",
+                          "upstream_timeout", "", "api_error");
+    if (outcome == UpstreamOutcome::Stopped)
+        return make_error(503, "The proxy is shutting down; retry the request.",
+                          "proxy_stopping", "", "api_error");
+    return make_error(502, "The upstream at " + config.endpoint + " could not be reached.",
+                      "upstream_unreachable", "", "api_error");
+}
+
+void relay_upstream(const Config& config, UpstreamClient& upstream, Client& client,
+                    const UpstreamRequest& upstream_request, const RequestBody& body,
+                    ResponseWriter& writer, AccessLogEntry& log) {
+    Relay relay(writer, config.mode);
+    UpstreamResult result = upstream.send(upstream_request, body, client, relay);
+    log.upstream_status = result.status;
+    log.outcome = outcome_name(result.outcome);
+    if (result.outcome == UpstreamOutcome::Completed) {
+        relay.finish_event_stream();
+    } else if (!writer.head_sent() && result.outcome != UpstreamOutcome::ClientGone) {
+        writer.error(upstream_error(result.outcome, config));
+    }
+}
+
+void serve(const Config& config, UpstreamClient& upstream, Client& client, const Request& request,
+           ResponseWriter& writer, AccessLogEntry& log) {
+    Route route = route_request(config, request.method, request.path);
+    switch (route.kind) {
+        case RouteKind::Preflight:
+            writer.head(204, preflight_headers(request));
+            return;
+        case RouteKind::ListModels:
+            writer.complete(200, "application/json", models_list_json(config));
+            return;
+        case RouteKind::RetrieveModel:
+            if (is_listed_model(config, route.model_id))
+                writer.complete(200, "application/json", model_json(route.model_id));
+            else
+                writer.error(make_error(404, "The model '" + route.model_id + "' does not exist.",
+                                        "model_not_found", "model"));
+            return;
+        case RouteKind::InvalidPath:
+            writer.error(make_error(400, "Invalid URL (" + request.method + " " + request.path +
+                                             "): '.' and '..' path segments are not allowed.",
+                                    "invalid_path"));
+            return;
+        case RouteKind::NotFound:
+            writer.error(make_error(404, "Invalid URL (" + request.method + " " + request.path +
+                                             "): this proxy has no such route.",
+                                    "unknown_route"));
+            return;
+        case RouteKind::Deployment: {
+            std::string body;
+            ProxyError error;
+            if (!read_whole_body(config, client, request, body, error) ||
+                !resolve_deployment(config, body, log, error)) {
+                writer.error(error);
+                return;
+            }
+            // A request that queued while its client left is not worth paying for.
+            if (client.gone()) {
+                log.outcome = "client-gone";
+                return;
+            }
+            RequestBody source;
+            source.buffer = &body;
+            relay_upstream(config, upstream, client,
+                           build_upstream_request(config, request, route, log.deployment), source,
+                           writer, log);
+            return;
+        }
+        case RouteKind::Upstream: {
+            if (request.content_length > config.max_body_bytes) {
+                writer.error(make_error(413,
+                                        "Request body is larger than this proxy's limit of " +
+                                            std::to_string(config.max_body_bytes) + " bytes.",
+                                        "request_too_large"));
+                return;
+            }
+            RequestBody source;
+            if (request.has_body) {
+                source.stream = &client;
+                source.length = request.content_length;
+            } else if (client.gone()) {
+                log.outcome = "client-gone";
+                return;
+            }
+            relay_upstream(config, upstream, client,
+                           build_upstream_request(config, request, route, ""), source, writer, log);
+            return;
+        }
+    }
+}
+
+void write_log(const AccessLogEntry& entry) {
+    std::string line = format_access_log(
+        entry, std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count());
+    // One write(2) per line, so lines from threads never interleave.
+    ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
+}
+
+}  // namespace
+
+void handle_request(const Config& config, UpstreamClient& upstream, Client& client) {
+    Clock::time_point start = Clock::now();
+    Request request = request_from_params(client.params(), config);
+    ResponseWriter writer(client, config.mode);
+    AccessLogEntry log;
+    log.method = request.method;
+    log.path = request.path;
+    log.outcome = "ok";
+    serve(config, upstream, client, request, writer, log);
+    log.status = writer.status();
+    log.bytes = writer.bytes();
+    log.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    write_log(log);
+}

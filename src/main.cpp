@@ -1,0 +1,101 @@
+// azure-openai-proxy: a FastCGI responder that serves the OpenAI API from Azure OpenAI.
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "config.h"
+#include "server.h"
+#include "text.h"
+
+extern char** environ;
+
+namespace {
+
+const char* const kUsage =
+    "usage: azure-openai-proxy [--listen ADDRESS] [--check-config] [--help]\n"
+    "\n"
+    "A FastCGI responder: it serves requests on the listening socket it is given on fd 0\n"
+    "(spawn-fcgi, lighttpd bin-path, mod_fcgid), on --listen ADDRESS, or, started as plain\n"
+    "CGI, the one request of that call. Settings come from the environment; see README.md.\n"
+    "\n"
+    "  --listen ADDRESS  listen for FastCGI on a unix socket path (/run/aoai.sock) or\n"
+    "                    host:port (127.0.0.1:9000); same as AZURE_OPENAI_PROXY_FCGI_ADDRESS\n"
+    "  --check-config    print the settings read from the environment and exit\n";
+
+Environment read_environment() {
+    Environment env;
+    for (char** entry = environ; *entry; ++entry) {
+        const char* eq = std::strchr(*entry, '=');
+        if (eq && starts_with(*entry, "AZURE_OPENAI_")) env.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
+    }
+    return env;
+}
+
+void log_lines(const std::string& text) {
+    for (const std::string& line : split(text, '\n'))
+        if (!line.empty()) std::fprintf(stderr, "azure-openai-proxy: %s\n", line.c_str());
+}
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "azure-openai-proxy: %s\n", message.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string listen_address;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string argument = argv[i];
+        if (argument == "--listen" && i + 1 < argc) {
+            listen_address = argv[++i];
+        } else if (argument == "--check-config") {
+            check_only = true;
+        } else if (argument == "--help" || argument == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else {
+            std::fputs(kUsage, stderr);
+            return fail("unknown argument '" + argument + "'");
+        }
+    }
+
+    ConfigResult parsed = parse_config(read_environment());
+    if (!parsed.ok) return fail(parsed.error);
+    Config config = parsed.config;
+    if (!listen_address.empty()) config.fcgi_address = listen_address;
+    if (check_only) {
+        std::fputs(describe_config(config).c_str(), stdout);
+        return 0;
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread
+    int status;
+    if (!config.fcgi_address.empty() || is_listening_socket(STDIN_FILENO)) {
+        int listen_fd = STDIN_FILENO;
+        if (!config.fcgi_address.empty()) {
+            std::string error;
+            listen_fd = open_listen_socket(config.fcgi_address, error);
+            if (listen_fd < 0) return fail(error);
+        }
+        log_lines(describe_config(config));
+        status = run_fastcgi(config, listen_fd);
+        if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))
+            unlink(config.fcgi_address.c_str());
+        if (status < 0) _exit(0);  // threads still busy: leave without destructors
+    } else if (std::getenv("GATEWAY_INTERFACE")) {
+        status = run_cgi(config);
+    } else {
+        return fail(
+            "no FastCGI socket on fd 0 and no CGI request: pass --listen /path/to.sock or "
+            "--listen 127.0.0.1:9000 (or set AZURE_OPENAI_PROXY_FCGI_ADDRESS), or start it "
+            "from spawn-fcgi or the web server");
+    }
+    curl_global_cleanup();
+    return status;
+}

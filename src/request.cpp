@@ -1,0 +1,98 @@
+#include "request.h"
+
+#include <cctype>
+
+#include "text.h"
+
+namespace {
+
+std::string param(const CgiParams& params, const char* name) {
+    auto it = params.find(name);
+    return it == params.end() ? std::string() : it->second;
+}
+
+bool segment_boundary(const std::string& path, size_t at) {
+    return at == path.size() || path[at] == '/';
+}
+
+}  // namespace
+
+std::string header_name_from_param(const std::string& name) {
+    std::string out;
+    bool word_start = true;
+    for (size_t i = 5; i < name.size(); ++i) {  // skip "HTTP_"
+        char c = name[i];
+        if (c == '_') {
+            out += '-';
+            word_start = true;
+            continue;
+        }
+        unsigned char u = static_cast<unsigned char>(c);
+        out += static_cast<char>(word_start ? std::toupper(u) : std::tolower(u));
+        word_start = false;
+    }
+    return out;
+}
+
+const std::string* find_header(const Headers& headers, const std::string& name) {
+    for (const Header& h : headers)
+        if (iequals(h.name, name)) return &h.value;
+    return nullptr;
+}
+
+void split_request_target(const std::string& target, std::string& path, std::string& query) {
+    std::string rest = target;
+    size_t scheme_end = rest.find("://");
+    if (scheme_end != std::string::npos && rest.find('/') > scheme_end) {
+        size_t path_start = rest.find_first_of("/?", scheme_end + 3);
+        rest = path_start == std::string::npos ? "/" : rest.substr(path_start);
+    }
+    size_t question = rest.find('?');
+    path = rest.substr(0, question);
+    query = question == std::string::npos ? "" : rest.substr(question + 1);
+    if (path.empty() || path[0] != '/') path.insert(0, "/");
+    size_t fragment = query.find('#');
+    if (fragment != std::string::npos) query.resize(fragment);
+}
+
+std::string strip_mount_prefix(const std::string& path, const std::string& configured_prefix) {
+    if (!configured_prefix.empty() && starts_with(path, configured_prefix) &&
+        segment_boundary(path, configured_prefix.size())) {
+        std::string rest = path.substr(configured_prefix.size());
+        return rest.empty() ? "/" : rest;
+    }
+    if (starts_with(path, "/v1") && segment_boundary(path, 3)) return path;
+    for (size_t at = path.find("/v1"); at != std::string::npos; at = path.find("/v1", at + 1))
+        if (segment_boundary(path, at + 3)) return path.substr(at);
+    return path;
+}
+
+Request request_from_params(const CgiParams& params, const Config& config) {
+    Request request;
+    request.method = param(params, "REQUEST_METHOD");
+    std::string target = param(params, "REQUEST_URI");
+    if (target.empty()) {
+        target = param(params, "SCRIPT_NAME") + param(params, "PATH_INFO");
+        std::string query = param(params, "QUERY_STRING");
+        if (!query.empty()) target += "?" + query;
+    }
+    std::string path;
+    split_request_target(target, path, request.query);
+    request.path = strip_mount_prefix(path, config.path_prefix);
+
+    for (const auto& [name, value] : params)
+        if (starts_with(name, "HTTP_") && name.size() > 5)
+            request.headers.push_back({header_name_from_param(name), value});
+    std::string content_type = param(params, "CONTENT_TYPE");
+    if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
+
+    std::string length = param(params, "CONTENT_LENGTH");
+    if (!length.empty() && length.size() < 19 &&
+        length.find_first_not_of("0123456789") == std::string::npos)
+        request.content_length = std::stoll(length);
+    const std::string* encoding = find_header(request.headers, "Transfer-Encoding");
+    bool chunked = encoding && lowercase(*encoding).find("chunked") != std::string::npos;
+    request.has_body = request.content_length > 0 || chunked;
+    if (chunked && request.content_length == 0) request.content_length = -1;
+    return request;
+}

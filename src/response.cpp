@@ -1,0 +1,136 @@
+#include "response.h"
+
+#include <cjson/cJSON.h>
+
+#include <set>
+
+#include "text.h"
+#include "translate.h"
+
+namespace {
+
+// A fixed creation time keeps the list stable; clients only display it.
+const double kModelCreated = 1700000000;
+
+const char* reason_phrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 409: return "Conflict";
+        case 411: return "Length Required";
+        case 413: return "Payload Too Large";
+        case 415: return "Unsupported Media Type";
+        case 422: return "Unprocessable Entity";
+        case 429: return "Too Many Requests";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "";
+    }
+}
+
+std::string print_and_free(cJSON* json) {
+    char* text = cJSON_PrintUnformatted(json);
+    std::string out = text ? text : "{}";
+    cJSON_free(text);
+    cJSON_Delete(json);
+    return out;
+}
+
+void add_string_or_null(cJSON* object, const char* name, const std::string& value) {
+    if (value.empty())
+        cJSON_AddNullToObject(object, name);
+    else
+        cJSON_AddStringToObject(object, name, value.c_str());
+}
+
+cJSON* model_object(const std::string& id) {
+    cJSON* model = cJSON_CreateObject();
+    cJSON_AddStringToObject(model, "id", id.c_str());
+    cJSON_AddStringToObject(model, "object", "model");
+    cJSON_AddNumberToObject(model, "created", kModelCreated);
+    cJSON_AddStringToObject(model, "owned_by", "azure-openai-proxy");
+    return model;
+}
+
+std::set<std::string> listed_model_ids(const Config& config) {
+    std::set<std::string> ids(config.listed_models.begin(), config.listed_models.end());
+    for (const auto& entry : config.model_mapper) ids.insert(entry.first);
+    return ids;
+}
+
+}  // namespace
+
+std::string error_body(const ProxyError& error) {
+    cJSON* root = cJSON_CreateObject();
+    cJSON* body = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(body, "message", error.message.c_str());
+    cJSON_AddStringToObject(body, "type", error.type.c_str());
+    add_string_or_null(body, "param", error.param);
+    add_string_or_null(body, "code", error.code);
+    return print_and_free(root);
+}
+
+std::string cgi_head(int status, const Headers& headers) {
+    std::string head = "Status: " + std::to_string(status);
+    const char* reason = reason_phrase(status);
+    if (*reason) head += std::string(" ") + reason;
+    head += "\r\n";
+    for (const Header& header : headers) head += header.name + ": " + header.value + "\r\n";
+    head += "\r\n";
+    return head;
+}
+
+bool is_relayed_response_header(const std::string& name, ProxyMode mode) {
+    if (iequals(name, "Status") || iequals(name, "Content-Length")) return false;
+    if (is_hop_by_hop(name)) return false;
+    return !(mode == ProxyMode::Azure && starts_with(lowercase(name), "access-control-"));
+}
+
+Headers cors_headers() {
+    return {
+        {"Access-Control-Allow-Origin", "*"},
+        {"Access-Control-Expose-Headers",
+         "x-request-id, apim-request-id, x-ms-region, retry-after, retry-after-ms, "
+         "x-ratelimit-limit-requests, x-ratelimit-limit-tokens, "
+         "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
+         "x-ratelimit-reset-requests, x-ratelimit-reset-tokens"},
+    };
+}
+
+Headers preflight_headers(const Request& request) {
+    Headers headers;
+    const std::string* method = find_header(request.headers, "Access-Control-Request-Method");
+    headers.push_back({"Access-Control-Allow-Methods",
+                       method && !method->empty() ? *method : "GET, POST, DELETE, OPTIONS"});
+    const std::string* asked = find_header(request.headers, "Access-Control-Request-Headers");
+    headers.push_back({"Access-Control-Allow-Headers",
+                       asked && !asked->empty() ? *asked : "Authorization, Content-Type"});
+    headers.push_back({"Access-Control-Max-Age", "86400"});
+    headers.push_back({"Vary", "Access-Control-Request-Method, Access-Control-Request-Headers"});
+    return headers;
+}
+
+std::string models_list_json(const Config& config) {
+    cJSON* root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON* data = cJSON_AddArrayToObject(root, "data");
+    for (const std::string& id : listed_model_ids(config))
+        cJSON_AddItemToArray(data, model_object(id));
+    return print_and_free(root);
+}
+
+std::string model_json(const std::string& id) { return print_and_free(model_object(id)); }
+
+bool is_listed_model(const Config& config, const std::string& id) {
+    return listed_model_ids(config).count(id) > 0;
+}

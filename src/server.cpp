@@ -1,0 +1,305 @@
+// Process edges: the FastCGI accept loop (libfcgi), plain CGI, listening sockets, signals.
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "client.h"
+#include "handler.h"
+#include "text.h"
+#include "upstream.h"
+
+extern char** environ;
+
+namespace {
+
+// Written once by a stop signal and never drained: every poll on its read end wakes.
+int g_stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int) {
+    int saved = errno;
+    char byte = 's';
+    ssize_t ignored = ::write(g_stop_pipe[1], &byte, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+// Installed before FCGX_Init: libfcgi then keeps its own handlers off these signals
+// (its SIGTERM handler only sets a flag that threads blocked in accept never see).
+bool install_stop_signals() {
+    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
+        sigaction(signal_number, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return true;
+}
+
+bool stop_requested() {
+    pollfd stop = {g_stop_pipe[0], POLLIN, 0};
+    return poll(&stop, 1, 0) > 0;
+}
+
+CgiParams params_from(char** envp) {
+    CgiParams params;
+    for (char** entry = envp; entry && *entry; ++entry) {
+        const char* eq = std::strchr(*entry, '=');
+        if (eq) params.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), std::string(eq + 1));
+    }
+    return params;
+}
+
+// True when the peer has closed its end (or the socket failed); false while open.
+bool peer_closed(int fd) {
+    char byte;
+    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0) return true;
+    if (got > 0) return false;
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+class FastCgiClient : public Client {
+public:
+    explicit FastCgiClient(FCGX_Request& request)
+        : request_(request), params_(params_from(request.envp)) {}
+
+    const CgiParams& params() const override { return params_; }
+
+    long read_body(char* buffer, size_t size) override {
+        int got = FCGX_GetStr(buffer, static_cast<int>(size), request_.in);
+        if (got == 0 && FCGX_GetError(request_.in) != 0) return -1;
+        return got;
+    }
+
+    bool write(const char* data, size_t size) override {
+        if (FCGX_PutStr(data, static_cast<int>(size), request_.out) != static_cast<int>(size))
+            return false;
+        return FCGX_FFlush(request_.out) == 0;  // PutStr may "succeed" into a dead buffer
+    }
+
+    int watch_fd() const override { return request_.ipcFd; }
+    bool gone() override { return peer_closed(request_.ipcFd); }
+
+private:
+    FCGX_Request& request_;
+    CgiParams params_;
+};
+
+class CgiClient : public Client {
+public:
+    CgiClient() : params_(params_from(environ)) {
+        auto it = params_.find("CONTENT_LENGTH");
+        if (it != params_.end() && !it->second.empty()) remaining_ = std::atoll(it->second.c_str());
+    }
+
+    const CgiParams& params() const override { return params_; }
+
+    long read_body(char* buffer, size_t size) override {
+        if (remaining_ == 0) return 0;
+        if (remaining_ > 0 && static_cast<long long>(size) > remaining_)
+            size = static_cast<size_t>(remaining_);
+        ssize_t got;
+        do got = ::read(STDIN_FILENO, buffer, size);
+        while (got < 0 && errno == EINTR);
+        if (got > 0 && remaining_ > 0) remaining_ -= got;
+        return got;
+    }
+
+    bool write(const char* data, size_t size) override {
+        while (size > 0) {
+            ssize_t put = ::write(STDOUT_FILENO, data, size);
+            if (put < 0 && errno == EINTR) continue;
+            if (put <= 0) return false;
+            data += put;
+            size -= static_cast<size_t>(put);
+        }
+        return true;
+    }
+
+    int watch_fd() const override { return -1; }
+    bool gone() override { return false; }
+
+private:
+    CgiParams params_;
+    long long remaining_ = -1;  // -1: read to end of input
+};
+
+struct Worker {
+    const Config* config;
+    int listen_fd;
+    std::atomic<int>* live;
+};
+
+void* serve_connections(void* argument) {
+    Worker worker = *static_cast<Worker*>(argument);
+    delete static_cast<Worker*>(argument);
+    {
+        UpstreamClient upstream(*worker.config, g_stop_pipe[0]);
+        FCGX_Request request;
+        FCGX_InitRequest(&request, worker.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+        for (;;) {
+            pollfd fds[2] = {{worker.listen_fd, POLLIN, 0}, {g_stop_pipe[0], POLLIN, 0}};
+            if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+            if (fds[1].revents) break;
+            // The listening socket is non-blocking: when another thread won the race
+            // for this connection, accept fails with EAGAIN and we wait again.
+            if (!(fds[0].revents & POLLIN) || FCGX_Accept_r(&request) < 0) continue;
+            FastCgiClient client(request);
+            handle_request(*worker.config, upstream, client);
+            FCGX_Finish_r(&request);
+        }
+        FCGX_Free(&request, 1);
+    }
+    worker.live->fetch_sub(1);
+    return nullptr;
+}
+
+bool start_worker(const Config& config, int listen_fd, std::atomic<int>& live) {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    // Many threads may wait on long streams; they need little stack.
+    pthread_attr_setstacksize(&attributes, 512 * 1024);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    live.fetch_add(1);
+    Worker* worker = new Worker{&config, listen_fd, &live};
+    int failed = pthread_create(&thread, &attributes, serve_connections, worker);
+    pthread_attr_destroy(&attributes);
+    if (failed) {
+        delete worker;
+        live.fetch_sub(1);
+    }
+    return !failed;
+}
+
+int open_unix_socket(const std::string& path, std::string& error) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path) {
+        error = "unix socket path is too long: " + path;
+        return -1;
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct stat existing;
+    if (::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode))
+        ::unlink(path.c_str());  // a stale socket from an earlier run
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        error = "cannot bind unix socket " + path + ": " + std::strerror(errno);
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    chmod(path.c_str(), 0660);  // only the web server's group may talk FastCGI to us
+    return fd;
+}
+
+int open_tcp_socket(const std::string& address, std::string& error) {
+    std::string host, port_text;
+    size_t colon = address.rfind(':');
+    host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    int status = getaddrinfo(host.empty() ? nullptr : host.c_str(), port_text.c_str(), &hints, &found);
+    if (status != 0) {
+        error = "cannot resolve " + address + ": " + gai_strerror(status);
+        return -1;
+    }
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (fd < 0 || bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+        error = "cannot bind " + address + ": " + std::strerror(errno);
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    return fd;
+}
+
+}  // namespace
+
+int open_listen_socket(const std::string& address, std::string& error) {
+    int fd;
+    if (starts_with(address, "/") || starts_with(address, "./")) {
+        fd = open_unix_socket(address, error);
+    } else if (address.find(':') != std::string::npos) {
+        fd = open_tcp_socket(address, error);
+    } else {
+        error = "'" + address + "' is neither a unix socket path (/run/x.sock) nor host:port";
+        return -1;
+    }
+    if (fd >= 0 && listen(fd, 1024) != 0) {
+        error = "cannot listen on " + address + ": " + std::strerror(errno);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool is_listening_socket(int fd) {
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening;
+}
+
+int run_fastcgi(const Config& config, int listen_fd) {
+    if (!install_stop_signals()) return 1;
+    FCGX_Init();
+    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+
+    std::atomic<int> live{0};
+    for (int i = 0; i < config.threads; ++i) {
+        if (!start_worker(config, listen_fd, live)) {
+            std::fprintf(stderr, "azure-openai-proxy: could only start %d threads\n", i);
+            break;
+        }
+    }
+    while (!stop_requested()) {
+        pollfd stop = {g_stop_pipe[0], POLLIN, 0};
+        poll(&stop, 1, -1);
+    }
+    // Workers see the stop pipe at once; transfers under way are aborted. Leave
+    // within the 2 s a supervisor grants, even if a thread is stuck writing.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    while (live.load() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (live.load() > 0) {
+        std::fprintf(stderr, "azure-openai-proxy: stopped with %d threads still busy\n",
+                     live.load());
+        return -1;  // caller must not run destructors the busy threads still use
+    }
+    std::fprintf(stderr, "azure-openai-proxy: stopped\n");
+    return 0;
+}
+
+int run_cgi(const Config& config) {
+    if (!install_stop_signals()) return 1;
+    UpstreamClient upstream(config, g_stop_pipe[0]);
+    CgiClient client;
+    handle_request(config, upstream, client);
+    return 0;
+}

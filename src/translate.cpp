@@ -1,0 +1,139 @@
+#include "translate.h"
+
+#include <cctype>
+
+#include "text.h"
+
+namespace {
+
+// Headers the client sends that mean nothing to Azure or would leak client state.
+const char* const kAzureDropped[] = {
+    "Authorization", "Api-Key", "Cookie", "Openai-Organization", "Openai-Project",
+};
+
+bool dropped_for_azure(const std::string& name) {
+    for (const char* dropped : kAzureDropped)
+        if (iequals(name, dropped)) return true;
+    return false;
+}
+
+bool is_base64url(const std::string& part) {
+    if (part.empty()) return false;
+    for (unsigned char c : part)
+        if (!std::isalnum(c) && c != '-' && c != '_') return false;
+    return true;
+}
+
+// Without "api-version" parameters: the proxy sets the version it is configured with.
+std::string query_without_api_version(const std::string& query) {
+    std::string out;
+    for (const std::string& pair : split(query, '&')) {
+        if (pair.empty() || starts_with(pair, "api-version=") || pair == "api-version") continue;
+        if (!out.empty()) out += '&';
+        out += pair;
+    }
+    return out;
+}
+
+std::string bearer_credential(const Headers& headers) {
+    const std::string* authorization = find_header(headers, "Authorization");
+    if (!authorization) return "";
+    std::string value = trim(*authorization);
+    if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) return trim(value.substr(7));
+    return "";
+}
+
+void add_azure_credentials(const Config& config, const Headers& headers,
+                           std::vector<std::string>& out) {
+    if (!config.token.empty()) {
+        out.push_back("api-key: " + config.token);
+        return;
+    }
+    std::string bearer = bearer_credential(headers);
+    if (!bearer.empty()) {
+        out.push_back(looks_like_jwt(bearer) ? "Authorization: Bearer " + bearer
+                                             : "api-key: " + bearer);
+        return;
+    }
+    if (const std::string* api_key = find_header(headers, "Api-Key"))
+        out.push_back("api-key: " + *api_key);
+}
+
+std::string azure_url(const Config& config, const Request& request, const Route& route,
+                      const std::string& deployment) {
+    std::string url = config.endpoint;
+    if (route.kind == RouteKind::Deployment)
+        url += "/openai/deployments/" + deployment + "/" + route.operation;
+    else
+        url += "/openai" + route.upstream_path;
+    url += "?api-version=" + config.api_version;
+    std::string rest = query_without_api_version(request.query);
+    if (!rest.empty()) url += "&" + rest;
+    return url;
+}
+
+}  // namespace
+
+std::string deployment_for_model(const Config& config, const std::string& model) {
+    auto it = config.model_mapper.find(model);
+    if (it != config.model_mapper.end()) return it->second;
+    std::string deployment;
+    for (char c : model)
+        if (c != '.' && c != ':') deployment += c;
+    return deployment;
+}
+
+bool is_safe_deployment(const std::string& deployment) {
+    if (deployment.empty() || deployment == "." || deployment == ".." || deployment.size() > 256)
+        return false;
+    for (unsigned char c : deployment)
+        if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '~') return false;
+    return true;
+}
+
+bool looks_like_jwt(const std::string& credential) {
+    std::vector<std::string> parts = split(credential, '.');
+    if (parts.size() != 3) return false;
+    for (const std::string& part : parts)
+        if (!is_base64url(part)) return false;
+    return true;
+}
+
+bool is_hop_by_hop(const std::string& name) {
+    static const char* const kHopByHop[] = {
+        "Connection", "Keep-Alive",     "Proxy-Authenticate", "Proxy-Authorization",
+        "Proxy-Connection", "Te",       "Trailer",            "Transfer-Encoding",
+        "Upgrade",    "Host",           "Content-Length",     "Expect",
+        "Accept-Encoding",
+    };
+    for (const char* hop : kHopByHop)
+        if (iequals(name, hop)) return true;
+    return false;
+}
+
+UpstreamRequest build_upstream_request(const Config& config, const Request& request,
+                                       const Route& route, const std::string& deployment) {
+    UpstreamRequest upstream;
+    upstream.method = request.method;
+    bool azure = config.mode == ProxyMode::Azure;
+    if (azure) {
+        upstream.url = azure_url(config, request, route, deployment);
+    } else {
+        upstream.url = config.endpoint + route.upstream_path;
+        if (!request.query.empty()) upstream.url += "?" + request.query;
+    }
+
+    for (const Header& header : request.headers) {
+        if (is_hop_by_hop(header.name)) continue;
+        if (azure && dropped_for_azure(header.name)) continue;
+        if (!azure && !config.token.empty() && iequals(header.name, "Authorization")) continue;
+        upstream.headers.push_back(header.name + ": " + header.value);
+    }
+    if (azure)
+        add_azure_credentials(config, request.headers, upstream.headers);
+    else if (!config.token.empty())
+        upstream.headers.push_back("Authorization: Bearer " + config.token);
+    // No "Expect: 100-continue" round trip: Azure answers at once anyway.
+    upstream.headers.push_back("Expect:");
+    return upstream;
+}

@@ -1,0 +1,365 @@
+// A local stand-in for Azure OpenAI (and, under /v1, for api.openai.com).
+//
+// It checks what Azure checks -- the api-key, the api-version, the deployment route,
+// JSON bodies -- and answers the way Azure does: JSON bodies, SSE streams that open with
+// an empty-choices frame and end without the final blank line, Azure-shaped error
+// bodies, a 429 with retry-after, slow streams. Tests import createAzureMock() to see
+// what arrived and to pace streams; `node azure-mock.mjs --port N` runs it alone.
+//
+// Scenarios are picked with the request header `x-mock-scenario`:
+//   rate-limit      429 with retry-after / retry-after-ms / x-ratelimit-* headers
+//   content-filter  400 with Azure's ResponsibleAIPolicyViolation body
+//   server-error    500 with an Azure error body
+//   hang            accepts the request and never answers
+//   slow            stream with `x-mock-delay-ms` (default 300) between events
+//   paced           stream where each event waits for mock.pace(index) to resolve
+//   long            stream of `x-mock-events` events (default 1000)
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+
+export const SUPPORTED_API_VERSIONS = new Set([
+  '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
+  '2024-02-15-preview', '2024-05-01-preview', '2024-08-01-preview', '2024-09-01-preview',
+  '2024-10-01-preview', '2024-12-01-preview', '2025-01-01-preview', '2025-03-01-preview',
+  '2025-04-01-preview', 'preview',
+]);
+
+export const DEFAULT_DEPLOYMENTS = [
+  'gpt-35-turbo', 'gpt-35-turbo-0301', 'gpt-4', 'gpt-4o', 'gpt-4o-mini', 'gpt-41',
+  'gpt-41-mini', 'gpt-5', 'o4-mini', 'text-embedding-3-small', 'text-embedding-3-large',
+  'text-embedding-ada-002', 'custom-deployment',
+];
+
+const EMBEDDING_DIMENSIONS = 8;
+
+function azureError(code, message, extra = {}) {
+  return { error: { code, message, ...extra } };
+}
+
+function sendJson(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function requestIds() {
+  const id = crypto.randomUUID();
+  return {
+    'apim-request-id': id,
+    'x-request-id': id,
+    'x-ms-region': 'Sweden Central',
+    'x-ratelimit-remaining-requests': '99',
+    'x-ratelimit-remaining-tokens': '99000',
+  };
+}
+
+function lastUserText(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const content = messages[i].content;
+    if (typeof content === 'string') return content;
+    if (Array.isArray(content)) return content.map((part) => part.text || '').join(' ');
+  }
+  return typeof body.prompt === 'string' ? body.prompt : '';
+}
+
+function replyText(body) {
+  return `Hello from the mock! You said: ${lastUserText(body)}`;
+}
+
+const promptFilterResults = [{
+  prompt_index: 0,
+  content_filter_results: {
+    hate: { filtered: false, severity: 'safe' },
+    self_harm: { filtered: false, severity: 'safe' },
+    sexual: { filtered: false, severity: 'safe' },
+    violence: { filtered: false, severity: 'safe' },
+  },
+}];
+
+function usageFor(text) {
+  const completion = text.split(/\s+/).length;
+  return { prompt_tokens: 9, completion_tokens: completion, total_tokens: 9 + completion };
+}
+
+function chatCompletion(body, deployment) {
+  const text = replyText(body);
+  const wantsTool = Array.isArray(body.tools) && body.tools.length > 0;
+  const message = wantsTool
+    ? {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{
+          id: 'call_mock_1',
+          type: 'function',
+          function: { name: body.tools[0].function.name, arguments: '{"location":"Paris"}' },
+        }],
+      }
+    : { role: 'assistant', content: text };
+  return {
+    id: 'chatcmpl-mock' + crypto.randomBytes(6).toString('hex'),
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: deployment,
+    prompt_filter_results: promptFilterResults,
+    choices: [{
+      index: 0,
+      finish_reason: wantsTool ? 'tool_calls' : 'stop',
+      message,
+      content_filter_results: promptFilterResults[0].content_filter_results,
+    }],
+    usage: usageFor(text),
+    system_fingerprint: 'fp_mock',
+  };
+}
+
+function chatStreamEvents(body, deployment, count) {
+  const id = 'chatcmpl-mock' + crypto.randomBytes(6).toString('hex');
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (choices, extra = {}) => ({
+    id, object: 'chat.completion.chunk', created, model: deployment, choices, ...extra,
+  });
+  const text = replyText(body);
+  let pieces = text.split(/(?<= )/);
+  if (count) pieces = Array.from({ length: count }, (_, i) => `word${i} `);
+  // Azure's first frame: no choices, only the prompt's content-filter results.
+  const events = [{ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: promptFilterResults }];
+  events.push(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]));
+  for (const piece of pieces)
+    events.push(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]));
+  events.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+  if (body.stream_options && body.stream_options.include_usage)
+    events.push(chunk([], { usage: usageFor(text) }));
+  return events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
+}
+
+function completion(body, deployment) {
+  const text = replyText(body);
+  return {
+    id: 'cmpl-mock' + crypto.randomBytes(6).toString('hex'),
+    object: 'text_completion',
+    created: Math.floor(Date.now() / 1000),
+    model: deployment,
+    choices: [{ index: 0, text, finish_reason: 'stop', logprobs: null }],
+    usage: usageFor(text),
+  };
+}
+
+function completionStreamEvents(body, deployment) {
+  const text = replyText(body);
+  const base = { id: 'cmpl-mock', object: 'text_completion', created: Math.floor(Date.now() / 1000), model: deployment };
+  const events = text.split(/(?<= )/).map((piece) => ({
+    ...base, choices: [{ index: 0, text: piece, finish_reason: null, logprobs: null }],
+  }));
+  events.push({ ...base, choices: [{ index: 0, text: '', finish_reason: 'stop', logprobs: null }] });
+  return events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
+}
+
+function embeddingVector(text, index) {
+  const digest = crypto.createHash('sha256').update(`${index}:${text}`).digest();
+  return Array.from({ length: EMBEDDING_DIMENSIONS }, (_, i) => digest[i] / 255);
+}
+
+function embeddings(body, deployment) {
+  const inputs = Array.isArray(body.input) ? body.input : [body.input];
+  const data = inputs.map((input, index) => {
+    const vector = embeddingVector(String(input), index);
+    const embedding = body.encoding_format === 'base64'
+      ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+      : vector;
+    return { object: 'embedding', index, embedding };
+  });
+  return { object: 'list', data, model: deployment, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } };
+}
+
+export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-openai', deployments = DEFAULT_DEPLOYMENTS } = {}) {
+  const mock = {
+    requests: [],          // every request that arrived, in order
+    openConnections: 0,    // sockets currently open (tests watch aborts with it)
+    pace: async () => {},  // `paced` scenario: awaited before each event
+    server: null,
+    url: '',
+  };
+  const knownDeployments = new Set(deployments);
+  const hanging = new Set();
+
+  async function streamEvents(req, res, events, scenario) {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...requestIds() });
+    const delay = Number(req.headers['x-mock-delay-ms'] || 300);
+    for (let i = 0; i < events.length; i++) {
+      if (res.destroyed) return;
+      if (scenario === 'paced') await mock.pace(i, events[i]);
+      else if (scenario === 'slow' && i > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      if (res.destroyed) return;
+      res.write(events[i]);
+    }
+    // Azure ends with [DONE] but without the blank line that closes the event.
+    res.end('data: [DONE]\n');
+  }
+
+  function checkAzureAuth(req, res) {
+    if (req.headers['api-key'] === apiKey) return true;
+    const auth = req.headers.authorization || '';
+    if (/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/.test(auth)) return true;  // Entra ID token
+    sendJson(res, 401, azureError('401', 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.'));
+    return false;
+  }
+
+  function checkApiVersion(url, res) {
+    const version = url.searchParams.get('api-version');
+    if (version && SUPPORTED_API_VERSIONS.has(version)) return true;
+    sendJson(res, 404, azureError('404', 'Resource not found'));
+    return false;
+  }
+
+  function parseJson(raw, res) {
+    try {
+      const body = JSON.parse(raw.toString('utf8'));
+      if (body && typeof body === 'object' && !Array.isArray(body)) return body;
+    } catch {}
+    sendJson(res, 400, azureError('BadRequest', 'Invalid JSON body', { param: null, type: 'invalid_request_error' }));
+    return null;
+  }
+
+  function applyScenario(scenario, req, res) {
+    switch (scenario) {
+      case 'rate-limit':
+        sendJson(res, 429, azureError('429', 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.'), {
+          'retry-after': '1', 'retry-after-ms': '1000',
+          'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '0', ...requestIds(),
+        });
+        return true;
+      case 'content-filter':
+        sendJson(res, 400, azureError('content_filter', "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", {
+          param: 'prompt', status: 400,
+          innererror: {
+            code: 'ResponsibleAIPolicyViolation',
+            content_filter_result: {
+              hate: { filtered: false, severity: 'safe' }, jailbreak: { filtered: true, detected: true },
+              self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' },
+              violence: { filtered: false, severity: 'safe' },
+            },
+          },
+        }), requestIds());
+        return true;
+      case 'server-error':
+        sendJson(res, 500, azureError('InternalServerError', 'The server had an error while processing your request.'), requestIds());
+        return true;
+      case 'hang':
+        hanging.add(res);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  async function serveDeployment(req, res, url, raw, deployment, operation) {
+    if (!knownDeployments.has(deployment)) {
+      sendJson(res, 404, azureError('DeploymentNotFound', 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.'));
+      return;
+    }
+    const body = parseJson(raw, res);
+    if (!body) return;
+    const scenario = req.headers['x-mock-scenario'] || '';
+    if (applyScenario(scenario, req, res)) return;
+    const count = scenario === 'long' ? Number(req.headers['x-mock-events'] || 1000) : 0;
+    const headers = { ...requestIds(), 'x-ms-deployment-name': deployment };
+    if (operation === 'chat/completions') {
+      if (body.stream) return streamEvents(req, res, chatStreamEvents(body, deployment, count), scenario);
+      return sendJson(res, 200, chatCompletion(body, deployment), headers);
+    }
+    if (operation === 'completions') {
+      if (body.stream) return streamEvents(req, res, completionStreamEvents(body, deployment), scenario);
+      return sendJson(res, 200, completion(body, deployment), headers);
+    }
+    if (operation === 'embeddings') {
+      if (body.input === undefined) return sendJson(res, 400, azureError('BadRequest', "'input' is a required property"));
+      return sendJson(res, 200, embeddings(body, deployment), headers);
+    }
+    sendJson(res, 404, azureError('404', 'Resource not found'));
+  }
+
+  async function serveAzure(req, res, url, raw) {
+    if (!checkAzureAuth(req, res) || !checkApiVersion(url, res)) return;
+    const match = url.pathname.match(/^\/openai\/deployments\/([^/]+)\/(.+)$/);
+    if (match && req.method === 'POST') {
+      return serveDeployment(req, res, url, raw, decodeURIComponent(match[1]), match[2]);
+    }
+    sendJson(res, 404, azureError('404', 'Resource not found'));
+  }
+
+  // api.openai.com's side, for openai mode: checks the Bearer key, echoes what came.
+  async function serveOpenAI(req, res, url, raw) {
+    if (req.headers.authorization !== `Bearer ${openaiKey}`) {
+      return sendJson(res, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+    }
+    const scenario = req.headers['x-mock-scenario'] || '';
+    if (applyScenario(scenario, req, res)) return;
+    if (req.method === 'POST' && url.pathname === '/v1/chat/completions') {
+      const body = parseJson(raw, res);
+      if (!body) return;
+      if (body.stream) return streamEvents(req, res, chatStreamEvents(body, body.model, 0), scenario);
+      return sendJson(res, 200, chatCompletion(body, body.model), { 'x-request-id': crypto.randomUUID() });
+    }
+    sendJson(res, 200, {
+      echo: { method: req.method, path: url.pathname, query: url.search, bodyBytes: raw.length },
+    }, { 'x-request-id': crypto.randomUUID() });
+  }
+
+  mock.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const url = new URL(req.url, 'http://upstream.invalid');
+      mock.requests.push({
+        method: req.method, path: url.pathname, query: url.searchParams, url: req.url,
+        headers: req.headers, body: raw,
+        sha256: crypto.createHash('sha256').update(raw).digest('hex'),
+      });
+      const serve = url.pathname.startsWith('/openai/') ? serveAzure : serveOpenAI;
+      serve(req, res, url, raw).catch((error) => {
+        if (!res.headersSent) sendJson(res, 500, azureError('MockFailure', String(error)));
+        else res.destroy();
+      });
+    });
+  });
+  mock.server.on('connection', (socket) => {
+    mock.openConnections++;
+    socket.on('close', () => mock.openConnections--);
+  });
+
+  mock.listen = (port = 0, host = '127.0.0.1') => new Promise((resolve) => {
+    mock.server.listen(port, host, () => {
+      const address = mock.server.address();
+      mock.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+      resolve(mock.url);
+    });
+  });
+  mock.close = () => new Promise((resolve) => {
+    for (const res of hanging) res.destroy();
+    mock.server.closeAllConnections();
+    mock.server.close(() => resolve());
+  });
+  mock.lastRequest = () => mock.requests[mock.requests.length - 1];
+  return mock;
+}
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(name);
+  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mock = createAzureMock({ apiKey: option('--api-key', 'demo-key') });
+  const url = await mock.listen(Number(option('--port', '0')), option('--host', '127.0.0.1'));
+  console.log(`azure-mock: listening on ${url} (api-key: ${option('--api-key', 'demo-key')})`);
+  const stop = () => mock.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -13,8 +14,11 @@ namespace {
 // the upstream is silent.
 const int kPollIntervalMs = 250;
 
+using Clock = std::chrono::steady_clock;
+
 // State shared with libcurl's callbacks during one transfer.
 struct Transfer {
+    Clock::time_point last_activity = Clock::now();  // last byte to or from the upstream
     UpstreamListener* listener = nullptr;
     const RequestBody* body = nullptr;
     long status = 0;
@@ -26,6 +30,7 @@ struct Transfer {
 
 size_t on_header_line(char* data, size_t size, size_t count, void* user) {
     Transfer& t = *static_cast<Transfer*>(user);
+    t.last_activity = Clock::now();
     size_t length = size * count;
     std::string line(data, length);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
@@ -54,6 +59,7 @@ size_t on_header_line(char* data, size_t size, size_t count, void* user) {
 
 size_t on_body_data(char* data, size_t size, size_t count, void* user) {
     Transfer& t = *static_cast<Transfer*>(user);
+    t.last_activity = Clock::now();
     size_t length = size * count;
     if (!t.listener->on_data(data, length)) {
         t.listener_refused = true;
@@ -64,6 +70,7 @@ size_t on_body_data(char* data, size_t size, size_t count, void* user) {
 
 size_t read_client_body(char* buffer, size_t size, size_t count, void* user) {
     Transfer& t = *static_cast<Transfer*>(user);
+    t.last_activity = Clock::now();
     long got = t.body->stream->read_body(buffer, size * count);
     if (got < 0) return CURL_READFUNC_ABORT;
     if (got == 0) t.body_read = true;
@@ -146,9 +153,6 @@ UpstreamResult UpstreamClient::send(const UpstreamRequest& request, const Reques
     curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
-    // The timeout is for silence, not for the whole answer: streams may run long.
-    curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_TIME, config_.upstream_timeout_s);
     curl_easy_setopt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header_line);
     curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &transfer);
@@ -156,6 +160,9 @@ UpstreamResult UpstreamClient::send(const UpstreamRequest& request, const Reques
     curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &transfer);
     set_method_and_body(easy_, request.method, body, transfer);
 
+    // The timeout is for silence, not for the whole answer: streams may run long.
+    // (libcurl's low-speed check averages over a window and fires seconds late.)
+    const auto idle_limit = std::chrono::seconds(config_.upstream_timeout_s);
     UpstreamResult result;
     curl_multi_add_handle(multi_, easy_);
     bool watch_client = client.watch_fd() >= 0;
@@ -184,6 +191,11 @@ UpstreamResult UpstreamClient::send(const UpstreamRequest& request, const Reques
         }
         if (ready == 0 && !listener.on_idle()) {
             result.outcome = UpstreamOutcome::ClientGone;
+            aborted = true;
+            break;
+        }
+        if (Clock::now() - transfer.last_activity > idle_limit) {
+            result.outcome = UpstreamOutcome::TimedOut;
             aborted = true;
             break;
         }

@@ -180,6 +180,7 @@ function embeddings(body, deployment) {
 export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-openai', deployments = DEFAULT_DEPLOYMENTS } = {}) {
   const mock = {
     requests: [],          // every request that arrived, in order
+    streams: [],           // the exact text of every event stream sent, in order
     openConnections: 0,    // sockets currently open (tests watch aborts with it)
     pace: async () => {},  // `paced` scenario: awaited before each event
     server: null,
@@ -191,15 +192,20 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   async function streamEvents(req, res, events, scenario) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...requestIds() });
     const delay = Number(req.headers['x-mock-delay-ms'] || 300);
+    const record = { text: '', complete: false };
+    mock.streams.push(record);
     for (let i = 0; i < events.length; i++) {
       if (res.destroyed) return;
       if (scenario === 'paced') await mock.pace(i, events[i]);
       else if (scenario === 'slow' && i > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       if (res.destroyed) return;
       res.write(events[i]);
+      record.text += events[i];
     }
     // Azure ends with [DONE] but without the blank line that closes the event.
     res.end('data: [DONE]\n');
+    record.text += 'data: [DONE]\n';
+    record.complete = true;
   }
 
   function checkAzureAuth(req, res) {
@@ -230,8 +236,8 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     switch (scenario) {
       case 'rate-limit':
         sendJson(res, 429, azureError('429', 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.'), {
-          'retry-after': '1', 'retry-after-ms': '1000',
-          'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '0', ...requestIds(),
+          ...requestIds(), 'retry-after': '1', 'retry-after-ms': '1000',
+          'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '0',
         });
         return true;
       case 'content-filter':
@@ -319,7 +325,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
       const url = new URL(req.url, 'http://upstream.invalid');
       mock.requests.push({
         method: req.method, path: url.pathname, query: url.searchParams, url: req.url,
-        headers: req.headers, body: raw,
+        headers: req.headers, body: raw, connection: req.socket.mockId,
         sha256: crypto.createHash('sha256').update(raw).digest('hex'),
       });
       const serve = url.pathname.startsWith('/openai/') ? serveAzure : serveOpenAI;
@@ -329,7 +335,9 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
       });
     });
   });
+  let connections = 0;
   mock.server.on('connection', (socket) => {
+    socket.mockId = ++connections;
     mock.openConnections++;
     socket.on('close', () => mock.openConnections--);
   });

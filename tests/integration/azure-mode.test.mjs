@@ -1,0 +1,304 @@
+// azure mode, end to end: client -> lighttpd -> proxy (FastCGI) -> local Azure-like upstream.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import {
+  curl, openStream, postJson, request, sanitizerReports, startLighttpd, startProxy,
+} from './harness.mjs';
+
+const KEY = 'test-key';
+const chatBody = (model, extra = {}) => ({ model, messages: [{ role: 'user', content: 'hi' }], ...extra });
+const sha256 = (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+describe('azure mode through lighttpd', () => {
+  let mock, proxy, web, url;
+
+  before(async () => {
+    mock = createAzureMock({ apiKey: KEY });
+    await mock.listen();
+    proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: mock.url,
+      AZURE_OPENAI_MODEL_MAPPER: 'my-model=custom-deployment',
+      AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT: '1',
+      AZURE_OPENAI_PROXY_MAX_BODY_BYTES: '20000',
+      AZURE_OPENAI_PROXY_THREADS: '8',
+    });
+    web = await startLighttpd({ socket: proxy.socket });
+    url = web.url;
+  });
+
+  after(async () => {
+    await web?.stop();
+    const stopped = await proxy?.stop();
+    await mock?.close();
+    assert.deepEqual(sanitizerReports(proxy?.logs() || ''), []);
+    assert.equal(stopped.code, 0, 'the proxy exits cleanly on SIGTERM');
+  });
+
+  it('sends a chat completion to the mapped deployment with api-key and the body unchanged', async () => {
+    const body = JSON.stringify(chatBody('gpt-3.5-turbo', { temperature: 0.5 })) + '  \n';
+    const res = await postJson(`${url}/v1/chat/completions`, body);
+    assert.equal(res.status, 200);
+    assert.equal(res.json.object, 'chat.completion');
+    assert.match(res.json.choices[0].message.content, /You said: hi/);
+    const up = mock.lastRequest();
+    assert.equal(up.path, '/openai/deployments/gpt-35-turbo/chat/completions');
+    assert.equal(up.query.get('api-version'), '2024-10-21');
+    assert.equal(up.headers['api-key'], KEY);
+    assert.equal(up.headers.authorization, undefined, 'Authorization is not forwarded');
+    assert.equal(up.sha256, sha256(body), 'the body reaches Azure byte for byte');
+  });
+
+  it('routes completions and embeddings, mapping models by the seed rules', async () => {
+    let res = await postJson(`${url}/v1/completions`, { model: 'my-model', prompt: 'Say hi' });
+    assert.equal(res.status, 200);
+    assert.equal(res.json.object, 'text_completion');
+    assert.equal(mock.lastRequest().path, '/openai/deployments/custom-deployment/completions');
+
+    res = await postJson(`${url}/v1/embeddings`, { model: 'text-embedding-3-small', input: ['a', 'b'] });
+    assert.equal(res.status, 200);
+    assert.equal(res.json.data.length, 2);
+    assert.equal(mock.lastRequest().path, '/openai/deployments/text-embedding-3-small/embeddings');
+
+    res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4.1-mini'));
+    assert.equal(res.status, 200);
+    assert.equal(mock.lastRequest().path, '/openai/deployments/gpt-41-mini/chat/completions');
+  });
+
+  it('returns the upstream headers, minus hop-by-hop ones, and CORS on every answer', async () => {
+    const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'));
+    for (const name of ['apim-request-id', 'x-request-id', 'x-ms-region', 'x-ratelimit-remaining-requests', 'x-ratelimit-remaining-tokens'])
+      assert.ok(res.headers[name], `${name} is relayed`);
+    assert.equal(res.headers['keep-alive'], undefined);
+    assert.equal(res.headers['access-control-allow-origin'], '*');
+    assert.equal(res.headers['content-type'], 'application/json');
+  });
+
+  it('passes Azure error bodies through with their status', async () => {
+    let res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { authorization: 'Bearer wrong' });
+    assert.equal(res.status, 401);
+    assert.equal(res.json.error.code, '401');
+
+    res = await postJson(`${url}/v1/chat/completions`, chatBody('no-such-model'));
+    assert.equal(res.status, 404);
+    assert.equal(res.json.error.code, 'DeploymentNotFound');
+
+    res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { 'x-mock-scenario': 'rate-limit' });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers['retry-after'], '1');
+    assert.equal(res.headers['retry-after-ms'], '1000');
+    assert.equal(res.headers['x-ratelimit-remaining-requests'], '0');
+    assert.equal(res.json.error.code, '429');
+    assert.equal(res.headers['access-control-allow-origin'], '*');
+
+    res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { 'x-mock-scenario': 'content-filter' });
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error.code, 'content_filter');
+    assert.equal(res.json.error.innererror.code, 'ResponsibleAIPolicyViolation');
+    assert.equal(res.json.error.innererror.content_filter_result.jailbreak.filtered, true);
+  });
+
+  it('streams the event stream unchanged, empty-choices first frame included, plus the closing blank line', async () => {
+    const stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true, stream_options: { include_usage: true } }));
+    await stream.done;
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers['content-type'], /^text\/event-stream/);
+    const sent = mock.streams[mock.streams.length - 1];
+    assert.ok(sent.complete);
+    assert.ok(sent.text.endsWith('data: [DONE]\n') && !sent.text.endsWith('\n\n'));
+    assert.equal(stream.raw, sent.text + '\n', 'every byte as sent, then the blank line Azure omits');
+    const first = JSON.parse(stream.events[0].slice('data: '.length));
+    assert.deepEqual(first.choices, []);
+    assert.ok(first.prompt_filter_results);
+    assert.equal(stream.events[stream.events.length - 1], 'data: [DONE]');
+  });
+
+  it('delivers each event before the upstream sends the next (no buffering)', async () => {
+    let stream;
+    const late = [];
+    // The upstream sends event i only once the client has received event i-1. Any
+    // buffering on the way stalls this and the wait times out.
+    mock.pace = async (index) => {
+      if (index === 0) return;
+      try { await stream.waitForEvents(index, 5000); } catch (error) { late.push(error.message); }
+    };
+    stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'paced' });
+    await stream.done;
+    mock.pace = async () => {};
+    assert.deepEqual(late, []);
+    assert.ok(stream.events.length >= 5);
+  });
+
+  it('serves many streams at once on several threads', async () => {
+    const count = 6;
+    const streams = [];
+    const late = [];
+    // Each upstream stream holds its second event until every client has its first:
+    // only a proxy that serves all of them at once can get there.
+    mock.pace = async (index) => {
+      if (index !== 1) return;
+      try { await Promise.all(streams.map((s) => s.waitForEvents(1, 8000))); } catch (error) { late.push(error.message); }
+    };
+    for (let i = 0; i < count; i++)
+      streams.push(openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'paced' }));
+    await Promise.all(streams.map((s) => s.done));
+    mock.pace = async () => {};
+    assert.deepEqual(late, []);
+    for (const s of streams) assert.equal(s.events[s.events.length - 1], 'data: [DONE]');
+  });
+
+  it('reuses upstream connections across requests (keep-alive)', async () => {
+    const before = mock.requests.length;
+    for (let i = 0; i < 12; i++) await postJson(`${url}/v1/embeddings`, { model: 'text-embedding-3-small', input: 'x' });
+    const used = new Set(mock.requests.slice(before).map((r) => r.connection));
+    assert.ok(used.size <= 8, `12 requests used ${used.size} connections; each of the 8 threads keeps one`);
+  });
+
+  it('answers GET /v1/models inline with the mapper models and the documented list', async () => {
+    const before = mock.requests.length;
+    const res = await request(`${url}/v1/models`);
+    assert.equal(res.status, 200);
+    assert.equal(res.json.object, 'list');
+    const ids = res.json.data.map((m) => m.id);
+    for (const id of ['my-model', 'gpt-3.5-turbo', 'gpt-4o', 'text-embedding-3-small']) assert.ok(ids.includes(id), id);
+    for (const model of res.json.data) assert.equal(model.object, 'model');
+    const one = await request(`${url}/v1/models/gpt-4o`);
+    assert.equal(one.json.id, 'gpt-4o');
+    assert.equal((await request(`${url}/v1/models/nope`)).status, 404);
+    assert.equal(mock.requests.length, before, 'the upstream is not asked');
+  });
+
+  it('answers CORS preflights inline, echoing the requested headers', async () => {
+    const before = mock.requests.length;
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://app.example', 'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type, x-stainless-os, x-stainless-lang',
+      },
+    });
+    assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
+    assert.equal(res.headers['access-control-allow-origin'], '*');
+    assert.equal(res.headers['access-control-allow-methods'], 'POST');
+    assert.equal(res.headers['access-control-allow-headers'], 'authorization, content-type, x-stainless-os, x-stainless-lang');
+    assert.equal(mock.requests.length, before);
+  });
+
+  it('answers an unknown route with an OpenAI-shaped 404 naming it', async () => {
+    const res = await request(`${url}/v1/not-a-route`, { method: 'POST', body: '{}' });
+    assert.equal(res.status, 404);
+    assert.match(res.json.error.message, /POST \/v1\/not-a-route/);
+    assert.equal(res.json.error.type, 'invalid_request_error');
+    assert.ok('param' in res.json.error && 'code' in res.json.error);
+    assert.equal(res.headers['access-control-allow-origin'], '*');
+  });
+
+  it('refuses malformed JSON, a missing model and unsafe model names with 400, without calling Azure', async () => {
+    const before = mock.requests.length;
+    let res = await postJson(`${url}/v1/chat/completions`, '{"model": "gpt-4o", ');
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error.code, 'invalid_json');
+    res = await postJson(`${url}/v1/chat/completions`, { messages: [] });
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error.param, 'model');
+    res = await postJson(`${url}/v1/chat/completions`, { model: 42 });
+    assert.equal(res.status, 400);
+    for (const model of ['../x', '../../admin', 'a/b', 'a?b=c', 'a#b', 'a b', 'a\u0001b', 'a%2Fb', '']) {
+      res = await postJson(`${url}/v1/chat/completions`, chatBody(model));
+      assert.equal(res.status, 400, `model ${JSON.stringify(model)}`);
+      assert.equal(res.json.error.param, 'model');
+    }
+    assert.equal(mock.requests.length, before);
+  });
+
+  it('refuses a body over the limit with 413', async () => {
+    const res = await postJson(`${url}/v1/embeddings`, { model: 'text-embedding-3-small', input: 'x'.repeat(30000) });
+    assert.equal(res.status, 413);
+    assert.equal(res.json.error.code, 'request_too_large');
+  });
+
+  it('answers 504 when the upstream stays silent past the timeout', async () => {
+    const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { 'x-mock-scenario': 'hang' });
+    assert.equal(res.status, 504);
+    assert.equal(res.json.error.code, 'upstream_timeout');
+  });
+
+  it('works as a forward proxy: absolute-form request lines route on their path', async () => {
+    const res = await request(url, {
+      method: 'POST', path: 'http://api.openai.com/v1/chat/completions',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, host: 'api.openai.com' },
+      body: JSON.stringify(chatBody('gpt-4o')),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(mock.lastRequest().path, '/openai/deployments/gpt-4o/chat/completions');
+
+    const viaCurl = await curl(['-x', url, 'http://api.openai.com/v1/embeddings', '-H', `Authorization: Bearer ${KEY}`,
+      '-H', 'Content-Type: application/json', '-d', '{"model":"text-embedding-3-small","input":"hi"}']);
+    assert.equal(viaCurl.status, 0, viaCurl.stderr);
+    assert.equal(JSON.parse(viaCurl.stdout).object, 'list');
+  });
+
+  it('accepts a chunked request body', async () => {
+    const body = JSON.stringify({ model: 'text-embedding-3-small', input: 'chunked' });
+    const res = await curl([`${url}/v1/embeddings`, '-H', `Authorization: Bearer ${KEY}`, '-H', 'Transfer-Encoding: chunked',
+      '-H', 'Content-Type: application/json', '--data-binary', body]);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(JSON.parse(res.stdout).object, 'list');
+    assert.equal(mock.lastRequest().sha256, sha256(body));
+  });
+
+  it('logs one line per request with model, deployment, status, bytes and time, and never a key', async () => {
+    await postJson(`${url}/v1/chat/completions`, chatBody('my-model'), { authorization: 'Bearer sk-client-secret-1' });
+    await proxy.waitForLog(/POST \/v1\/chat\/completions model=my-model deployment=custom-deployment status=401 upstream=401 bytes=\d+ ms=\d+ outcome=ok/);
+    assert.ok(!proxy.logs().includes('sk-client-secret-1'));
+    assert.ok(!proxy.logs().includes(KEY));
+  });
+});
+
+describe('server-side key and failures', () => {
+  let mock;
+  const started = [];
+  before(async () => {
+    mock = createAzureMock({ apiKey: 'server-key' });
+    await mock.listen();
+  });
+  after(async () => {
+    for (const p of started.reverse()) await p.stop();
+    await mock.close();
+  });
+
+  async function through(env) {
+    const proxy = await startProxy(env);
+    const web = await startLighttpd({ socket: proxy.socket });
+    started.push(proxy, web);
+    return { proxy, url: web.url };
+  }
+
+  it('AZURE_OPENAI_TOKEN replaces whatever key the client sends', async () => {
+    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
+    const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { authorization: 'Bearer client-key' });
+    assert.equal(res.status, 200);
+    assert.equal(mock.lastRequest().headers['api-key'], 'server-key');
+    assert.equal(mock.lastRequest().headers.authorization, undefined);
+    assert.ok(!proxy.logs().includes('server-key'));
+  });
+
+  it('answers 502 when the upstream cannot be reached', async () => {
+    const { url } = await through({ AZURE_OPENAI_ENDPOINT: 'http://127.0.0.1:9' });
+    const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'));
+    assert.equal(res.status, 502);
+    assert.equal(res.json.error.code, 'upstream_unreachable');
+  });
+
+  it('stops within 2 s on SIGTERM, even with a stream open', async () => {
+    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
+    const stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '10000' });
+    await stream.waitForEvents(1);
+    const stopped = await proxy.stop('SIGTERM', 5000);
+    assert.equal(stopped.signal, null, 'it exits by itself, not killed');
+    assert.ok(stopped.ms < 2000, `stopped after ${stopped.ms} ms`);
+    await stream.done;
+  });
+});

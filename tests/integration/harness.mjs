@@ -1,0 +1,233 @@
+// Starts and stops the real pieces for integration tests: the proxy (the sanitizer
+// build), lighttpd and the local Azure-like upstream. Every child is tracked by PID and
+// stopped when the test ends, and killed if the test process exits early.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PROXY_BIN = process.env.PROXY_BIN || path.join(ROOT, 'build/asan/azure-openai-proxy');
+
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) {
+    try { process.kill(child.pid, 'SIGKILL'); } catch {}
+  }
+});
+
+export function tempDir(name = 'aoai') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(check, what, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function canConnect(options) {
+  return new Promise((resolve) => {
+    const socket = net.connect(options);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// Spawns a tracked child; its stderr and stdout are kept for assertions.
+export function startChild(command, args, options = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  children.add(child);
+  const state = { child, pid: child.pid, output: '', exited: null };
+  child.stdout.on('data', (d) => { state.output += d; });
+  child.stderr.on('data', (d) => { state.output += d; });
+  state.exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      state.exited = { code, signal };
+      resolve(state.exited);
+    });
+  });
+  // Stops the child by its PID; SIGKILL if it outlives `graceMs`. Resolves with how it
+  // ended and how long that took.
+  state.stop = async (signal = 'SIGTERM', graceMs = 5000) => {
+    const started = Date.now();
+    if (!state.exited) {
+      try { process.kill(state.pid, signal); } catch {}
+      const timer = setTimeout(() => { try { process.kill(state.pid, 'SIGKILL'); } catch {} }, graceMs);
+      await state.exitPromise;
+      clearTimeout(timer);
+    }
+    return { ...state.exited, ms: Date.now() - started };
+  };
+  return state;
+}
+
+// Environment for the proxy: only what the test gives, plus sanitizer settings.
+export function proxyEnv(env) {
+  return {
+    PATH: process.env.PATH,
+    ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0',
+    UBSAN_OPTIONS: 'print_stacktrace=1',
+    AZURE_OPENAI_PROXY_THREADS: '4',
+    ...env,
+  };
+}
+
+export async function startProxy(env, { dir = tempDir('proxy') } = {}) {
+  const socket = path.join(dir, 'proxy.sock');
+  const proxy = startChild(PROXY_BIN, ['--listen', socket], { env: proxyEnv(env) });
+  proxy.socket = socket;
+  await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })),
+    'the proxy socket');
+  if (proxy.exited) throw new Error(`proxy exited at start: ${proxy.output}`);
+  proxy.logs = () => proxy.output;
+  // The access-log line follows the answer: wait for it rather than race it.
+  proxy.waitForLog = async (pattern) => {
+    let found;
+    await waitFor(() => (found = proxy.output.split('\n').find((line) => pattern.test(line))), `log line ${pattern}`, 5000);
+    return found;
+  };
+  return proxy;
+}
+
+// Sanitizer reports mean a memory or UB bug even when the answer looked right.
+export function sanitizerReports(output) {
+  return output.split('\n').filter((line) => /AddressSanitizer|LeakSanitizer|runtime error:/.test(line));
+}
+
+export function lighttpdConfig({ port, socket, mount = '/', dir, extra = '' }) {
+  const root = mount === '/';
+  return `
+server.modules += ("mod_fastcgi")
+server.document-root = "${dir}"
+server.bind = "127.0.0.1"
+server.port = ${port}
+server.stream-response-body = 2
+server.stream-request-body = 0
+server.max-request-size = 65536
+fastcgi.server = ( "${mount}" => ((
+  "socket" => "${socket}",
+  "check-local" => "disable",
+  ${root ? '"fix-root-scriptname" => "enable",' : ''}
+)))
+${extra}
+`;
+}
+
+export async function startLighttpd({ socket, mount = '/', configText, env = {} } = {}) {
+  const dir = tempDir('lighttpd');
+  const port = await freePort();
+  const config = path.join(dir, 'lighttpd.conf');
+  fs.writeFileSync(config, configText ? configText({ port, dir }) : lighttpdConfig({ port, socket, mount, dir }));
+  const server = startChild('lighttpd', ['-D', '-f', config], { env: { PATH: process.env.PATH, ...env } });
+  await waitFor(async () => server.exited || canConnect({ host: '127.0.0.1', port }), 'lighttpd');
+  if (server.exited) throw new Error(`lighttpd exited at start: ${server.output}`);
+  server.port = port;
+  server.url = `http://127.0.0.1:${port}`;
+  server.dir = dir;
+  return server;
+}
+
+// A plain HTTP request; resolves with status, headers and the body as a Buffer.
+export function request(url, { method = 'GET', headers = {}, body, path: rawPath } = {}) {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = http.request({
+      host: target.hostname, port: target.port, method, headers,
+      path: rawPath || target.pathname + target.search,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        let json;
+        try { json = JSON.parse(raw.toString('utf8')); } catch {}
+        resolve({ status: res.statusCode, headers: res.headers, body: raw, text: raw.toString('utf8'), json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+export function postJson(url, body, headers = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return request(url, {
+    method: 'POST', body: text,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer test-key', ...headers },
+  });
+}
+
+// Opens a streaming request and reports each complete SSE event as it arrives.
+export function openStream(url, body, headers = {}) {
+  const target = new URL(url);
+  const stream = { events: [], raw: '', status: 0, headers: {}, waiters: [], ended: false };
+  stream.done = new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname, port: target.port, method: 'POST', path: target.pathname,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer test-key', ...headers },
+    }, (res) => {
+      stream.status = res.statusCode;
+      stream.headers = res.headers;
+      let pending = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        stream.raw += chunk;
+        pending += chunk;
+        let at;
+        while ((at = pending.indexOf('\n\n')) >= 0) {
+          stream.events.push(pending.slice(0, at));
+          pending = pending.slice(at + 2);
+        }
+        stream.waiters = stream.waiters.filter((w) => (stream.events.length >= w.count ? (w.resolve(), false) : true));
+      });
+      res.on('end', () => { stream.ended = true; resolve(stream); });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    stream.req = req;
+    req.end(JSON.stringify(body));
+  });
+  // Resolves once `count` events have arrived; rejects after `timeoutMs`.
+  stream.waitForEvents = (count, timeoutMs = 5000) => new Promise((resolve, reject) => {
+    if (stream.events.length >= count) return resolve();
+    const timer = setTimeout(() => reject(new Error(`event ${count} did not arrive within ${timeoutMs} ms (got ${stream.events.length})`)), timeoutMs);
+    stream.waiters.push({ count, resolve: () => { clearTimeout(timer); resolve(); } });
+  });
+  return stream;
+}
+
+// Runs the curl command line tool without blocking the event loop (the local upstream
+// runs in this process and must keep answering).
+export function curl(args) {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['-sS', '--max-time', '20', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}

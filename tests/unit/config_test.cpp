@@ -1,0 +1,117 @@
+#include <boost/test/unit_test.hpp>
+
+#include "config.h"
+
+namespace {
+Environment azure(Environment extra = {}) {
+    extra.emplace("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/");
+    return extra;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(defaults_follow_the_seed_with_a_current_api_version) {
+    ConfigResult r = parse_config(azure());
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST((r.config.mode == ProxyMode::Azure));
+    BOOST_TEST(r.config.endpoint == "https://res.openai.azure.com");
+    BOOST_TEST(r.config.api_version == "2024-10-21");
+    BOOST_TEST(r.config.http_address == "0.0.0.0:8080");
+    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo") == "gpt-35-turbo");
+    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo-0301") == "gpt-35-turbo-0301");
+    BOOST_TEST(r.config.token.empty());
+    BOOST_TEST(r.config.fcgi_address.empty());
+}
+
+BOOST_AUTO_TEST_CASE(mapper_adds_to_and_overrides_the_defaults) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER",
+                                          " gpt-4o = prod-4o ,gpt-3.5-turbo=my35,"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(r.config.model_mapper.at("gpt-4o") == "prod-4o");
+    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo") == "my35");
+    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo-0301") == "gpt-35-turbo-0301");
+}
+
+BOOST_AUTO_TEST_CASE(mapper_pair_without_equals_is_refused_naming_the_variable) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "gpt-4o=a,gpt-4"}}));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("AZURE_OPENAI_MODEL_MAPPER") == 0u);
+    BOOST_TEST(r.error.find("gpt-4") != std::string::npos);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a=b=c"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "=b"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a="}})).ok);
+}
+
+BOOST_AUTO_TEST_CASE(azure_mode_needs_an_endpoint) {
+    ConfigResult r = parse_config({});
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("AZURE_OPENAI_ENDPOINT") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(openai_mode_defaults_to_api_openai_com) {
+    ConfigResult r = parse_config({{"AZURE_OPENAI_PROXY_MODE", "openai"}});
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST((r.config.mode == ProxyMode::OpenAI));
+    BOOST_TEST(r.config.endpoint == "https://api.openai.com");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_mode_is_refused) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", "bedrock"}}));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("AZURE_OPENAI_PROXY_MODE") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_must_be_an_http_url) {
+    for (const char* bad : {"res.openai.azure.com", "ftp://res", "https://", "https://a b.com",
+                            "https://res.com/?x=1", "https://user@res.com", "javascript:alert(1)"}) {
+        ConfigResult r = parse_config({{"AZURE_OPENAI_ENDPOINT", bad}});
+        BOOST_TEST(!r.ok, bad);
+        BOOST_TEST(r.error.find("AZURE_OPENAI_ENDPOINT") == 0u);
+    }
+    BOOST_TEST(parse_config({{"AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:9999"}}).ok);
+    BOOST_TEST(parse_config({{"AZURE_OPENAI_ENDPOINT", "https://gw.example.com/azure/"}}).ok);
+}
+
+BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_APIVERSION", "2025-04-01-preview"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_APIVERSION", "2024&x=1"}})).ok);
+    ConfigResult threads = parse_config(azure({{"AZURE_OPENAI_PROXY_THREADS", "0"}}));
+    BOOST_TEST(!threads.ok);
+    BOOST_TEST(threads.error.find("AZURE_OPENAI_PROXY_THREADS") == 0u);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", "ten"}})).ok);
+    ConfigResult good = parse_config(azure({{"AZURE_OPENAI_PROXY_THREADS", "64"},
+                                            {"AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", "5"},
+                                            {"AZURE_OPENAI_PROXY_MAX_BODY_BYTES", "1024"}}));
+    BOOST_REQUIRE(good.ok);
+    BOOST_TEST(good.config.threads == 64);
+    BOOST_TEST(good.config.upstream_timeout_s == 5);
+    BOOST_TEST(good.config.max_body_bytes == 1024);
+}
+
+BOOST_AUTO_TEST_CASE(http_address_is_host_and_port) {
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_ADDRESS", "8080"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_ADDRESS", "0.0.0.0:99999"}})).ok);
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_ADDRESS", "[::1]:8080"}})).ok);
+    std::string host;
+    int port = 0;
+    BOOST_TEST(split_host_port("[::1]:8081", host, port));
+    BOOST_TEST(host == "::1");
+    BOOST_TEST(port == 8081);
+}
+
+BOOST_AUTO_TEST_CASE(description_never_shows_the_token) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_TOKEN", "secret-key-123"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(r.config.token == "secret-key-123");
+    BOOST_TEST(describe_config(r.config).find("secret-key-123") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(listed_models_can_be_replaced) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_MODELS", "a, b,,"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(r.config.listed_models.size() == 2u);
+    BOOST_TEST(parse_config(azure()).config.listed_models.size() > 10u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,74 @@
+#include <boost/test/unit_test.hpp>
+
+#include "request.h"
+
+BOOST_AUTO_TEST_SUITE(request)
+
+BOOST_AUTO_TEST_CASE(header_names_come_back_from_params) {
+    BOOST_TEST(header_name_from_param("HTTP_X_STAINLESS_OS") == "X-Stainless-Os");
+    BOOST_TEST(header_name_from_param("HTTP_AUTHORIZATION") == "Authorization");
+}
+
+BOOST_AUTO_TEST_CASE(absolute_form_targets_route_on_their_path) {
+    std::string path, query;
+    split_request_target("http://api.openai.com/v1/chat/completions?a=1", path, query);
+    BOOST_TEST(path == "/v1/chat/completions");
+    BOOST_TEST(query == "a=1");
+    split_request_target("https://api.openai.com", path, query);
+    BOOST_TEST(path == "/");
+    split_request_target("/v1/models?x=http://y", path, query);
+    BOOST_TEST(path == "/v1/models");
+    BOOST_TEST(query == "x=http://y");
+}
+
+BOOST_AUTO_TEST_CASE(mount_prefix_is_stripped) {
+    BOOST_TEST(strip_mount_prefix("/v1/models", "") == "/v1/models");
+    BOOST_TEST(strip_mount_prefix("/openai-proxy/v1/models", "") == "/v1/models");
+    BOOST_TEST(strip_mount_prefix("/openai-proxy/v1", "") == "/v1");
+    BOOST_TEST(strip_mount_prefix("/a/v1x/models", "") == "/a/v1x/models");
+    BOOST_TEST(strip_mount_prefix("/gw/models", "/gw") == "/models");
+    BOOST_TEST(strip_mount_prefix("/gwx/models", "/gw") == "/gwx/models");
+}
+
+BOOST_AUTO_TEST_CASE(request_is_read_from_fastcgi_params) {
+    Config config;
+    CgiParams params = {{"REQUEST_METHOD", "POST"},
+                        {"REQUEST_URI", "/proxy/v1/chat/completions?x=1"},
+                        {"SCRIPT_NAME", "/proxy"},
+                        {"PATH_INFO", "/v1/chat/completions"},
+                        {"CONTENT_TYPE", "application/json"},
+                        {"CONTENT_LENGTH", "42"},
+                        {"HTTP_AUTHORIZATION", "Bearer k"}};
+    Request r = request_from_params(params, config);
+    BOOST_TEST(r.method == "POST");
+    BOOST_TEST(r.path == "/v1/chat/completions");
+    BOOST_TEST(r.query == "x=1");
+    BOOST_TEST(r.content_length == 42);
+    BOOST_TEST(r.has_body);
+    BOOST_REQUIRE(find_header(r.headers, "content-type"));
+    BOOST_TEST(*find_header(r.headers, "authorization") == "Bearer k");
+}
+
+BOOST_AUTO_TEST_CASE(chunked_body_has_unknown_length) {
+    Config config;
+    Request r = request_from_params({{"REQUEST_METHOD", "POST"},
+                                     {"REQUEST_URI", "/v1/embeddings"},
+                                     {"HTTP_TRANSFER_ENCODING", "chunked"}},
+                                    config);
+    BOOST_TEST(r.has_body);
+    BOOST_TEST(r.content_length == -1);
+}
+
+BOOST_AUTO_TEST_CASE(path_falls_back_to_script_name_and_path_info) {
+    Config config;
+    Request r = request_from_params({{"REQUEST_METHOD", "GET"},
+                                     {"SCRIPT_NAME", "/v1"},
+                                     {"PATH_INFO", "/models"},
+                                     {"QUERY_STRING", "limit=2"}},
+                                    config);
+    BOOST_TEST(r.path == "/v1/models");
+    BOOST_TEST(r.query == "limit=2");
+    BOOST_TEST(!r.has_body);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

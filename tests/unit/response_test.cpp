@@ -1,0 +1,104 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cjson/cJSON.h>
+
+#include "access_log.h"
+#include "body.h"
+#include "response.h"
+
+BOOST_AUTO_TEST_SUITE(response)
+
+BOOST_AUTO_TEST_CASE(error_body_has_openai_shape) {
+    ProxyError error;
+    error.status = 400;
+    error.message = "bad \"thing\"\n";
+    error.param = "model";
+    error.code = "missing_model";
+    std::string text = error_body(error);
+    cJSON* root = cJSON_Parse(text.c_str());
+    BOOST_REQUIRE(root);
+    const cJSON* body = cJSON_GetObjectItem(root, "error");
+    BOOST_REQUIRE(body);
+    BOOST_TEST(std::string(cJSON_GetObjectItem(body, "message")->valuestring) == "bad \"thing\"\n");
+    BOOST_TEST(std::string(cJSON_GetObjectItem(body, "type")->valuestring) == "invalid_request_error");
+    BOOST_TEST(std::string(cJSON_GetObjectItem(body, "param")->valuestring) == "model");
+    BOOST_TEST(std::string(cJSON_GetObjectItem(body, "code")->valuestring) == "missing_model");
+    cJSON_Delete(root);
+
+    ProxyError bare;
+    bare.message = "x";
+    BOOST_TEST(error_body(bare).find("\"param\":null") != std::string::npos);
+    BOOST_TEST(error_body(bare).find("\"code\":null") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(cgi_head_carries_status_and_headers) {
+    BOOST_TEST(cgi_head(404, {{"Content-Type", "application/json"}}) ==
+               "Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n");
+    BOOST_TEST(cgi_head(299, {}) == "Status: 299\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(hop_by_hop_response_headers_are_not_relayed) {
+    for (const char* name : {"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
+                             "Trailer", "Proxy-Authenticate", "Status", "Content-Length"})
+        BOOST_TEST(!is_relayed_response_header(name, ProxyMode::Azure), name);
+    for (const char* name : {"Content-Type", "retry-after", "retry-after-ms", "x-ratelimit-remaining-tokens",
+                             "apim-request-id", "x-request-id", "x-ms-region"})
+        BOOST_TEST(is_relayed_response_header(name, ProxyMode::Azure), name);
+    BOOST_TEST(!is_relayed_response_header("Access-Control-Allow-Origin", ProxyMode::Azure));
+    BOOST_TEST(is_relayed_response_header("Access-Control-Allow-Origin", ProxyMode::OpenAI));
+}
+
+BOOST_AUTO_TEST_CASE(preflight_allows_what_the_browser_asks) {
+    Request request;
+    request.headers = {{"Access-Control-Request-Method", "POST"},
+                       {"Access-Control-Request-Headers", "authorization, x-stainless-os"}};
+    Headers headers = preflight_headers(request);
+    BOOST_TEST(*find_header(headers, "Access-Control-Allow-Methods") == "POST");
+    BOOST_TEST(*find_header(headers, "Access-Control-Allow-Headers") == "authorization, x-stainless-os");
+    BOOST_TEST(*find_header(cors_headers(), "Access-Control-Allow-Origin") == "*");
+}
+
+BOOST_AUTO_TEST_CASE(models_list_has_openai_shape_and_mapper_models) {
+    Config config;
+    config.model_mapper = {{"my-model", "dep"}};
+    config.listed_models = {"gpt-4o"};
+    cJSON* root = cJSON_Parse(models_list_json(config).c_str());
+    BOOST_REQUIRE(root);
+    BOOST_TEST(std::string(cJSON_GetObjectItem(root, "object")->valuestring) == "list");
+    const cJSON* data = cJSON_GetObjectItem(root, "data");
+    BOOST_TEST(cJSON_GetArraySize(data) == 2);
+    const cJSON* first = cJSON_GetArrayItem(data, 0);
+    BOOST_TEST(std::string(cJSON_GetObjectItem(first, "object")->valuestring) == "model");
+    cJSON_Delete(root);
+    BOOST_TEST(is_listed_model(config, "my-model"));
+    BOOST_TEST(!is_listed_model(config, "dep"));
+}
+
+BOOST_AUTO_TEST_CASE(model_field_is_read_from_json) {
+    BOOST_TEST((model_from_json(R"({"model":"gpt-4o","x":1})").status == ModelField::Found));
+    BOOST_TEST(model_from_json(R"({"model":"gpt-4o"})").model == "gpt-4o");
+    BOOST_TEST((model_from_json("{\"model\":").status == ModelField::InvalidJson));
+    BOOST_TEST((model_from_json("").status == ModelField::InvalidJson));
+    BOOST_TEST((model_from_json("[1]").status == ModelField::NotAnObject));
+    BOOST_TEST((model_from_json("{}").status == ModelField::Missing));
+    BOOST_TEST((model_from_json(R"({"model":null})").status == ModelField::Missing));
+    BOOST_TEST((model_from_json(R"({"model":4})").status == ModelField::NotAString));
+}
+
+BOOST_AUTO_TEST_CASE(access_log_line_is_one_escaped_line) {
+    AccessLogEntry entry;
+    entry.method = "POST";
+    entry.path = "/v1/chat/completions";
+    entry.model = "evil\nmodel x";
+    entry.deployment = "d";
+    entry.status = 200;
+    entry.upstream_status = 200;
+    entry.bytes = 12;
+    entry.duration_ms = 5;
+    entry.outcome = "ok";
+    std::string line = format_access_log(entry, 0);
+    BOOST_TEST(line == "1970-01-01T00:00:00Z POST /v1/chat/completions model=evil\\x0amodel\\x20x "
+                       "deployment=d status=200 upstream=200 bytes=12 ms=5 outcome=ok\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,58 @@
+#include <boost/test/unit_test.hpp>
+
+#include "router.h"
+
+namespace {
+Config azure() {
+    Config config;
+    config.endpoint = "https://res.openai.azure.com";
+    return config;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(router)
+
+BOOST_AUTO_TEST_CASE(deployment_routes) {
+    for (const char* op : {"chat/completions", "completions", "embeddings"}) {
+        Route r = route_request(azure(), "POST", std::string("/v1/") + op);
+        BOOST_TEST((r.kind == RouteKind::Deployment));
+        BOOST_TEST(r.operation == op);
+    }
+    // A base URL ending in '/' gives "//v1/..." and a trailing '/' is harmless.
+    BOOST_TEST((route_request(azure(), "POST", "//v1//chat/completions/").kind == RouteKind::Deployment));
+}
+
+BOOST_AUTO_TEST_CASE(inline_routes) {
+    BOOST_TEST((route_request(azure(), "GET", "/v1/models").kind == RouteKind::ListModels));
+    Route one = route_request(azure(), "GET", "/v1/models/gpt-4o");
+    BOOST_TEST((one.kind == RouteKind::RetrieveModel));
+    BOOST_TEST(one.model_id == "gpt-4o");
+    BOOST_TEST((route_request(azure(), "OPTIONS", "/anything").kind == RouteKind::Preflight));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_routes_and_methods) {
+    BOOST_TEST((route_request(azure(), "GET", "/v1/chat/completions").kind == RouteKind::NotFound));
+    BOOST_TEST((route_request(azure(), "POST", "/v2/chat/completions").kind == RouteKind::NotFound));
+    BOOST_TEST((route_request(azure(), "POST", "/").kind == RouteKind::NotFound));
+    BOOST_TEST((route_request(azure(), "POST", "/v1/chat").kind == RouteKind::NotFound));
+}
+
+BOOST_AUTO_TEST_CASE(dot_segments_never_route) {
+    for (const char* bad : {"/v1/../admin", "/v1/./models", "/v1/%2e%2E/x", "/v1/models/.."}) {
+        BOOST_TEST((route_request(azure(), "GET", bad).kind == RouteKind::InvalidPath), bad);
+        Config openai = azure();
+        openai.mode = ProxyMode::OpenAI;
+        BOOST_TEST((route_request(openai, "GET", bad).kind == RouteKind::InvalidPath), bad);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(openai_mode_passes_every_path) {
+    Config config = azure();
+    config.mode = ProxyMode::OpenAI;
+    Route r = route_request(config, "DELETE", "/v1/files/file-1");
+    BOOST_TEST((r.kind == RouteKind::Upstream));
+    BOOST_TEST(r.upstream_path == "/v1/files/file-1");
+    BOOST_TEST((route_request(config, "OPTIONS", "/v1/models").kind == RouteKind::Upstream));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

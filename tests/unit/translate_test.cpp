@@ -1,0 +1,145 @@
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+
+#include "translate.h"
+
+namespace {
+
+Config azure() {
+    Config config;
+    config.endpoint = "https://res.openai.azure.com";
+    config.model_mapper = {{"gpt-3.5-turbo", "gpt-35-turbo"}};
+    return config;
+}
+
+Request chat(Headers headers, std::string query = "") {
+    Request request;
+    request.method = "POST";
+    request.path = "/v1/chat/completions";
+    request.query = std::move(query);
+    request.headers = std::move(headers);
+    return request;
+}
+
+Route deployment_route() {
+    Route route;
+    route.kind = RouteKind::Deployment;
+    route.operation = "chat/completions";
+    return route;
+}
+
+bool has(const std::vector<std::string>& lines, const std::string& line) {
+    return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+bool has_name(const std::vector<std::string>& lines, const std::string& prefix) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(translate)
+
+BOOST_AUTO_TEST_CASE(model_mapping_follows_the_seed) {
+    Config config = azure();
+    BOOST_TEST(deployment_for_model(config, "gpt-3.5-turbo") == "gpt-35-turbo");
+    BOOST_TEST(deployment_for_model(config, "gpt-4.1") == "gpt-41");
+    BOOST_TEST(deployment_for_model(config, "ft:gpt-35-turbo:org::id1") == "ftgpt-35-turboorgid1");
+    BOOST_TEST(deployment_for_model(config, "my-deployment") == "my-deployment");
+}
+
+BOOST_AUTO_TEST_CASE(unsafe_deployments_are_recognised) {
+    for (const char* bad : {"", ".", "..", "../x", "a/b", "a?b", "a#b", "a b", "a\nb", "a%2Fb", "a\x01"})
+        BOOST_TEST(!is_safe_deployment(bad), bad);
+    for (const char* good : {"gpt-35-turbo", "prod_4o", "v1.2", "a~b"})
+        BOOST_TEST(is_safe_deployment(good), good);
+}
+
+BOOST_AUTO_TEST_CASE(deployment_url_carries_the_api_version) {
+    UpstreamRequest up = build_upstream_request(azure(), chat({}), deployment_route(), "gpt-35-turbo");
+    BOOST_TEST(up.url ==
+               "https://res.openai.azure.com/openai/deployments/gpt-35-turbo/chat/completions"
+               "?api-version=2024-10-21");
+    BOOST_TEST(up.method == "POST");
+}
+
+BOOST_AUTO_TEST_CASE(client_query_is_kept_but_not_its_api_version) {
+    UpstreamRequest up = build_upstream_request(
+        azure(), chat({}, "api-version=1999-01-01&foo=bar"), deployment_route(), "d");
+    BOOST_TEST(up.url.find("api-version=2024-10-21&foo=bar") != std::string::npos);
+    BOOST_TEST(up.url.find("1999") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bearer_key_becomes_api_key) {
+    UpstreamRequest up = build_upstream_request(
+        azure(), chat({{"Authorization", "Bearer abc123"}, {"Content-Type", "application/json"}}),
+        deployment_route(), "d");
+    BOOST_TEST(has(up.headers, "api-key: abc123"));
+    BOOST_TEST(!has_name(up.headers, "Authorization"));
+    BOOST_TEST(has(up.headers, "Content-Type: application/json"));
+}
+
+BOOST_AUTO_TEST_CASE(server_side_token_replaces_the_client_key) {
+    Config config = azure();
+    config.token = "server-key";
+    UpstreamRequest up = build_upstream_request(
+        config, chat({{"Authorization", "Bearer client"}, {"Api-Key", "client2"}}),
+        deployment_route(), "d");
+    BOOST_TEST(has(up.headers, "api-key: server-key"));
+    BOOST_TEST(!has(up.headers, "api-key: client"));
+    BOOST_TEST(!has(up.headers, "api-key: client2"));
+    BOOST_TEST(!has_name(up.headers, "Authorization"));
+}
+
+BOOST_AUTO_TEST_CASE(entra_id_token_stays_a_bearer_token) {
+    std::string jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl-_";
+    BOOST_TEST(looks_like_jwt(jwt));
+    BOOST_TEST(!looks_like_jwt("sk-abc.def"));
+    BOOST_TEST(!looks_like_jwt("a..b"));
+    UpstreamRequest up = build_upstream_request(azure(), chat({{"Authorization", "Bearer " + jwt}}),
+                                                deployment_route(), "d");
+    BOOST_TEST(has(up.headers, "Authorization: Bearer " + jwt));
+    BOOST_TEST(!has_name(up.headers, "api-key"));
+}
+
+BOOST_AUTO_TEST_CASE(hop_by_hop_and_private_headers_stay_behind) {
+    UpstreamRequest up = build_upstream_request(
+        azure(),
+        chat({{"Host", "proxy"}, {"Connection", "keep-alive"}, {"Transfer-Encoding", "chunked"},
+              {"Content-Length", "10"}, {"Cookie", "s=1"}, {"Openai-Organization", "org"},
+              {"Openai-Project", "p"}, {"Accept-Encoding", "gzip"}, {"X-Stainless-Os", "Linux"},
+              {"Openai-Beta", "assistants=v2"}}),
+        deployment_route(), "d");
+    for (const char* gone : {"Host", "Connection", "Transfer-Encoding", "Content-Length", "Cookie",
+                             "Openai-Organization", "Openai-Project", "Accept-Encoding"})
+        BOOST_TEST(!has_name(up.headers, std::string(gone) + ":"), gone);
+    BOOST_TEST(has(up.headers, "X-Stainless-Os: Linux"));
+    BOOST_TEST(has(up.headers, "Openai-Beta: assistants=v2"));
+    BOOST_TEST(has(up.headers, "Expect:"));
+}
+
+BOOST_AUTO_TEST_CASE(openai_mode_passes_through) {
+    Config config;
+    config.mode = ProxyMode::OpenAI;
+    config.endpoint = "https://api.openai.com";
+    Request request = chat({{"Authorization", "Bearer sk-1"}, {"Host", "proxy"}}, "a=b");
+    request.method = "GET";
+    request.path = "/v1/files";
+    Route route;
+    route.kind = RouteKind::Upstream;
+    route.upstream_path = "/v1/files";
+    UpstreamRequest up = build_upstream_request(config, request, route, "");
+    BOOST_TEST(up.url == "https://api.openai.com/v1/files?a=b");
+    BOOST_TEST(up.method == "GET");
+    BOOST_TEST(has(up.headers, "Authorization: Bearer sk-1"));
+    BOOST_TEST(!has_name(up.headers, "Host"));
+
+    config.token = "sk-server";
+    up = build_upstream_request(config, request, route, "");
+    BOOST_TEST(has(up.headers, "Authorization: Bearer sk-server"));
+    BOOST_TEST(!has(up.headers, "Authorization: Bearer sk-1"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

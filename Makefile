@@ -65,7 +65,7 @@ unit-test: packages-test
 
 integration-test: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
-	node --test --test-concurrency=1 tests/integration/
+	node --test tests/integration/
 
 run: packages-run
 	@$(MAKE) --no-print-directory $(PROGRAM)

@@ -2,6 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
@@ -147,6 +148,18 @@ describe('azure mode through lighttpd', () => {
     mock.pace = async () => {};
     assert.deepEqual(late, []);
     for (const s of streams) assert.equal(s.events[s.events.length - 1], 'data: [DONE]');
+  });
+
+  it('keeps memory bounded on a long stream', async () => {
+    const peak = () => Number(fs.readFileSync(`/proc/${proxy.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1]);
+    const warm = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'long', 'x-mock-events': '2000' });
+    await warm.done;
+    const before = peak();
+    const stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'long', 'x-mock-events': '150000' });
+    await stream.done;
+    assert.ok(stream.raw.length > 20e6, `streamed ${stream.raw.length} bytes`);
+    const grewKiB = peak() - before;
+    assert.ok(grewKiB < 8 * 1024, `peak memory grew by ${grewKiB} KiB for a ${Math.round(stream.raw.length / 1e6)} MB stream`);
   });
 
   it('reuses upstream connections across requests (keep-alive)', async () => {

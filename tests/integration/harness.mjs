@@ -16,7 +16,7 @@ export const PROXY_BIN = process.env.PROXY_BIN || path.join(ROOT, 'build/asan/az
 const children = new Set();
 process.on('exit', () => {
   for (const child of children) {
-    try { process.kill(child.pid, 'SIGKILL'); } catch {}
+    try { process.kill(child.spawnargs && child.detached ? -child.pid : child.pid, 'SIGKILL'); } catch {}
   }
 });
 
@@ -37,7 +37,38 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(check, what, timeoutMs = 10000) {
+// Every process below `pid`, found through /proc (children of children included).
+export function descendants(pid) {
+  const parents = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+    } catch {}
+  }
+  const found = [];
+  const queue = [pid];
+  while (queue.length) {
+    const parent = queue.shift();
+    for (const [child, ppid] of parents) if (ppid === parent) { found.push(child); queue.push(child); }
+  }
+  return found;
+}
+
+export function isRunning(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch { return false; }
+}
+
+export function commandOf(pid) {
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(); } catch { return ''; }
+}
+
+export async function waitFor(check, what, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -46,7 +77,7 @@ async function waitFor(check, what, timeoutMs = 10000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function canConnect(options) {
+export function canConnect(options) {
   return new Promise((resolve) => {
     const socket = net.connect(options);
     socket.once('connect', () => { socket.destroy(); resolve(true); });
@@ -57,6 +88,7 @@ function canConnect(options) {
 // Spawns a tracked child; its stderr and stdout are kept for assertions.
 export function startChild(command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  child.detached = Boolean(options.detached);
   children.add(child);
   const state = { child, pid: child.pid, output: '', exited: null };
   child.stdout.on('data', (d) => { state.output += d; });
@@ -70,11 +102,14 @@ export function startChild(command, args, options = {}) {
   });
   // Stops the child by its PID; SIGKILL if it outlives `graceMs`. Resolves with how it
   // ended and how long that took.
+  // A child started with { detached: true } leads its own process group and is
+  // stopped with the group (make -> sh -> lighttpd -> proxy).
+  const target = options.detached ? -child.pid : child.pid;
   state.stop = async (signal = 'SIGTERM', graceMs = 5000) => {
     const started = Date.now();
     if (!state.exited) {
-      try { process.kill(state.pid, signal); } catch {}
-      const timer = setTimeout(() => { try { process.kill(state.pid, 'SIGKILL'); } catch {} }, graceMs);
+      try { process.kill(target, signal); } catch {}
+      const timer = setTimeout(() => { try { process.kill(target, 'SIGKILL'); } catch {} }, graceMs);
       await state.exitPromise;
       clearTimeout(timer);
     }

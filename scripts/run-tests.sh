@@ -1,0 +1,29 @@
+#!/bin/sh
+# `make test`: unit tests (Boost.Test, under ASan/UBSan), then integration tests (node's
+# test runner driving lighttpd, the sanitizer build of the proxy and the local upstream).
+# Ends with one line: "tests: N passed, N failed".
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+echo "== unit tests"
+build/asan/unit-tests --report_level=short 2>&1 | tee "$logs/unit.txt"
+unit_passed=$(sed -n 's/.* \([0-9][0-9]*\) test cases\{0,1\} out of [0-9]* passed.*/\1/p' "$logs/unit.txt" | head -n 1)
+unit_failed=$(sed -n 's/.* \([0-9][0-9]*\) test cases\{0,1\} out of [0-9]* failed.*/\1/p' "$logs/unit.txt" | head -n 1)
+grep -q "No errors detected\|has passed" "$logs/unit.txt" || unit_failed=${unit_failed:-1}
+
+echo "== integration tests"
+# One test file at a time keeps timing-sensitive checks away from a loaded machine
+# (Node 18, Debian's own, has no --test-concurrency and runs files in parallel).
+serial=""
+node --test-concurrency=1 -e 0 2>/dev/null && serial="--test-concurrency=1"
+node --test $serial --test-reporter=spec tests/integration/ 2>&1 | tee "$logs/integration.txt"
+integration_passed=$(sed -n 's/^[^a-z]* pass \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)
+integration_failed=$(sed -n 's/^[^a-z]* fail \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)
+
+passed=$(( ${unit_passed:-0} + ${integration_passed:-0} ))
+failed=$(( ${unit_failed:-0} + ${integration_failed:-1} ))
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,113 @@
+// The README's commands and the program's start-up checks.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import {
+  ROOT, canConnect, commandOf, descendants, freePort, isRunning, openStream, postJson, startChild, waitFor,
+} from './harness.mjs';
+
+const PROGRAM = `${ROOT}/build/azure-openai-proxy`;
+const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME || '/root' };
+
+function runProgram(env, args = []) {
+  return spawnSync(PROGRAM, args, { env: { ...baseEnv, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
+}
+
+describe('start-up checks', () => {
+  const cases = [
+    [{ AZURE_OPENAI_PROXY_MODE: 'bogus', AZURE_OPENAI_ENDPOINT: 'https://x.example' }, 'AZURE_OPENAI_PROXY_MODE'],
+    [{}, 'AZURE_OPENAI_ENDPOINT'],
+    [{ AZURE_OPENAI_ENDPOINT: 'x.openai.azure.com' }, 'AZURE_OPENAI_ENDPOINT'],
+    [{ AZURE_OPENAI_ENDPOINT: 'https://x.example', AZURE_OPENAI_MODEL_MAPPER: 'gpt-4o' }, 'AZURE_OPENAI_MODEL_MAPPER'],
+    [{ AZURE_OPENAI_ENDPOINT: 'https://x.example', AZURE_OPENAI_PROXY_THREADS: 'many' }, 'AZURE_OPENAI_PROXY_THREADS'],
+  ];
+  for (const [env, variable] of cases) {
+    it(`stops with one line naming ${variable} for ${JSON.stringify(env)}`, () => {
+      const result = runProgram(env, ['--listen', '/tmp/never-used.sock']);
+      assert.equal(result.status, 2);
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0], new RegExp(`^azure-openai-proxy: ${variable}: `));
+    });
+  }
+
+  it('says how to give it a socket when it has none', () => {
+    const result = runProgram({ AZURE_OPENAI_ENDPOINT: 'https://x.example' });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--listen/);
+  });
+
+  it('--check-config prints the settings without the key', () => {
+    const result = runProgram({ AZURE_OPENAI_ENDPOINT: 'https://x.example', AZURE_OPENAI_TOKEN: 'very-secret' }, ['--check-config']);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /api-version: 2024-10-21/);
+    assert.ok(!result.stdout.includes('very-secret'));
+  });
+});
+
+describe('make run and make demo', () => {
+  let mock;
+  before(async () => {
+    mock = createAzureMock({ apiKey: 'run-key' });
+    await mock.listen();
+  });
+  after(async () => { await mock.close(); });
+
+  it('make run without an endpoint says what to set and mentions make demo', () => {
+    const result = spawnSync('make', ['-s', '--no-print-directory', 'run'], { cwd: ROOT, env: baseEnv, encoding: 'utf8', timeout: 120000 });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /AZURE_OPENAI_ENDPOINT=https:\/\/my-resource\.openai\.azure\.com make run/);
+    assert.match(result.stderr, /make demo/);
+  });
+
+  // Serves through the shipped deploy/lighttpd/lighttpd.conf: lighttpd starts the proxy
+  // and hands it the listening socket on fd 0.
+  async function serve(target, env) {
+    const port = await freePort();
+    const served = startChild('make', ['-s', '--no-print-directory', target], {
+      cwd: ROOT, detached: true,
+      env: { ...baseEnv, AZURE_OPENAI_PROXY_ADDRESS: `127.0.0.1:${port}`, ...env },
+    });
+    await waitFor(async () => served.exited || canConnect({ host: '127.0.0.1', port }), `make ${target}`, 60000);
+    assert.equal(served.exited, null, served.output);
+    return { served, url: `http://127.0.0.1:${port}` };
+  }
+
+  async function stopAndCheckNothingLeft(served) {
+    const below = descendants(served.pid);
+    const proxies = below.filter((pid) => commandOf(pid).includes('azure-openai-proxy'));
+    assert.ok(proxies.length > 0, 'the proxy runs under lighttpd');
+    await served.stop('SIGTERM', 10000);
+    await waitFor(() => below.every((pid) => !isRunning(pid)), 'every process to stop', 5000);
+  }
+
+  it('make run serves the proxy through lighttpd and stops cleanly', async () => {
+    const { served, url } = await serve('run', { AZURE_OPENAI_ENDPOINT: mock.url });
+    try {
+      const res = await postJson(`${url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'user', content: 'run' }] },
+        { authorization: 'Bearer run-key' });
+      assert.equal(res.status, 200);
+      const stream = openStream(`${url}/v1/chat/completions`, { model: 'gpt-4o', stream: true, messages: [] },
+        { authorization: 'Bearer run-key' });
+      await stream.done;
+      assert.equal(stream.events[stream.events.length - 1], 'data: [DONE]');
+      assert.match(served.output, /POST \/v1\/chat\/completions model=gpt-4o deployment=gpt-4o status=200/);
+    } finally {
+      await stopAndCheckNothingLeft(served);
+    }
+  });
+
+  it('make demo answers a curl without any key or Azure account', async () => {
+    const { served, url } = await serve('demo', {});
+    try {
+      const res = await postJson(`${url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'user', content: 'demo' }] },
+        { authorization: '' });
+      assert.equal(res.status, 200);
+      assert.match(res.json.choices[0].message.content, /You said: demo/);
+    } finally {
+      await stopAndCheckNothingLeft(served);
+    }
+  });
+});

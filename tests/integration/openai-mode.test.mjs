@@ -1,0 +1,102 @@
+// openai mode: every request passes through to the upstream base URL unchanged.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { curl, openStream, request, sanitizerReports, startLighttpd, startProxy } from './harness.mjs';
+
+const OPENAI_KEY = 'sk-test-openai';
+const auth = { authorization: `Bearer ${OPENAI_KEY}` };
+
+describe('openai mode through lighttpd', () => {
+  let mock, proxy, web, url;
+
+  before(async () => {
+    mock = createAzureMock({ openaiKey: OPENAI_KEY });
+    await mock.listen();
+    proxy = await startProxy({ AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_ENDPOINT: mock.url });
+    web = await startLighttpd({ socket: proxy.socket });
+    url = web.url;
+  });
+
+  after(async () => {
+    await web?.stop();
+    const stopped = await proxy?.stop();
+    await mock?.close();
+    assert.deepEqual(sanitizerReports(proxy?.logs() || ''), []);
+    assert.equal(stopped.code, 0);
+  });
+
+  it('passes method, path, query, Authorization and body through', async () => {
+    const body = crypto.randomBytes(3000);
+    const res = await request(`${url}/v1/files?purpose=batch&limit=2`, {
+      method: 'PUT', body, headers: { ...auth, 'content-type': 'application/octet-stream', 'openai-organization': 'org-1' },
+    });
+    assert.equal(res.status, 200);
+    const up = mock.lastRequest();
+    assert.equal(up.method, 'PUT');
+    assert.equal(up.path, '/v1/files');
+    assert.equal(up.url, '/v1/files?purpose=batch&limit=2');
+    assert.equal(up.headers.authorization, `Bearer ${OPENAI_KEY}`);
+    assert.equal(up.headers['openai-organization'], 'org-1');
+    assert.equal(up.headers['api-key'], undefined);
+    assert.ok(up.body.equals(body), 'the body arrives byte for byte');
+  });
+
+  it('passes GET and DELETE without a body', async () => {
+    let res = await request(`${url}/v1/models`, { headers: auth });
+    assert.equal(res.json.echo.method, 'GET');
+    assert.equal(mock.lastRequest().body.length, 0);
+    res = await request(`${url}/v1/files/file-abc`, { method: 'DELETE', headers: auth });
+    assert.equal(res.json.echo.method, 'DELETE');
+    assert.equal(res.json.echo.path, '/v1/files/file-abc');
+  });
+
+  it('relays upstream errors with their status and headers', async () => {
+    let res = await request(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer wrong' }, body: '{}' });
+    assert.equal(res.status, 401);
+    assert.equal(res.json.error.code, 'invalid_api_key');
+    res = await request(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...auth, 'x-mock-scenario': 'rate-limit' }, body: '{}' });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers['retry-after'], '1');
+  });
+
+  it('streams chat completions as they come', async () => {
+    const stream = openStream(`${url}/v1/chat/completions`, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hey' }] }, auth);
+    await stream.done;
+    assert.equal(stream.status, 200);
+    assert.equal(stream.raw, mock.streams[mock.streams.length - 1].text + '\n');
+  });
+
+  it('passes a chunked body through', async () => {
+    const body = 'x'.repeat(10000);
+    const res = await curl([`${url}/v1/uploads`, '-H', `Authorization: Bearer ${OPENAI_KEY}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', body]);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(JSON.parse(res.stdout).echo.bodyBytes, 10000);
+  });
+
+  it('works as a forward proxy for api.openai.com', async () => {
+    const res = await curl(['-x', url, 'http://api.openai.com/v1/models?x=1', '-H', `Authorization: Bearer ${OPENAI_KEY}`]);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(JSON.parse(res.stdout).echo.query, '?x=1');
+  });
+});
+
+describe('openai mode with a server-side key', () => {
+  it('AZURE_OPENAI_TOKEN replaces the client key as a Bearer token', async () => {
+    const mock = createAzureMock({ openaiKey: 'sk-server' });
+    await mock.listen();
+    const proxy = await startProxy({ AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'sk-server' });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      const res = await request(`${web.url}/v1/models`, { headers: { authorization: 'Bearer sk-client' } });
+      assert.equal(res.status, 200);
+      assert.equal(mock.lastRequest().headers.authorization, 'Bearer sk-server');
+    } finally {
+      await web.stop();
+      await proxy.stop();
+      await mock.close();
+    }
+  });
+});

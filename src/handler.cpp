@@ -41,16 +41,19 @@ public:
     }
 
     void error(const ProxyError& error) {
+        error_code_ = error.code;
         complete(error.status, "application/json", error_body(error));
     }
 
     bool head_sent() const { return head_sent_; }
     int status() const { return status_; }
     long long bytes() const { return bytes_; }
+    const std::string& error_code() const { return error_code_; }
 
 private:
     Client& client_;
     ProxyMode mode_;
+    std::string error_code_;  // of the error the proxy answered itself, if any
     bool head_sent_ = false;
     int status_ = 0;
     long long bytes_ = 0;
@@ -304,6 +307,7 @@ void handle_request(const Config& config, UpstreamClient& upstream, Client& clie
     serve(config, upstream, client, request, writer, log);
     log.status = writer.status();
     log.bytes = writer.bytes();
+    if (!writer.error_code().empty()) log.outcome = writer.error_code();
     log.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     write_log(log);

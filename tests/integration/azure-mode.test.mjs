@@ -6,7 +6,7 @@ import fs from 'node:fs';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  curl, openStream, postJson, request, sanitizerReports, startLighttpd, startProxy,
+  curl, openStream, postJson, request, startLighttpd, startProxy, startStack,
 } from './harness.mjs';
 
 const KEY = 'test-key';
@@ -14,29 +14,19 @@ const chatBody = (model, extra = {}) => ({ model, messages: [{ role: 'user', con
 const sha256 = (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 describe('azure mode through lighttpd', () => {
-  let mock, proxy, web, url;
+  let stack, mock, proxy, url;
 
   before(async () => {
-    mock = createAzureMock({ apiKey: KEY });
-    await mock.listen();
-    proxy = await startProxy({
-      AZURE_OPENAI_ENDPOINT: mock.url,
+    stack = await startStack(() => createAzureMock({ apiKey: KEY }), {
       AZURE_OPENAI_MODEL_MAPPER: 'my-model=custom-deployment',
       AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT: '1',
       AZURE_OPENAI_PROXY_MAX_BODY_BYTES: '20000',
       AZURE_OPENAI_PROXY_THREADS: '8',
     });
-    web = await startLighttpd({ socket: proxy.socket });
-    url = web.url;
+    ({ mock, proxy, url } = stack);
   });
 
-  after(async () => {
-    await web?.stop();
-    const stopped = await proxy?.stop();
-    await mock?.close();
-    assert.deepEqual(sanitizerReports(proxy?.logs() || ''), []);
-    assert.equal(stopped.code, 0, 'the proxy exits cleanly on SIGTERM');
-  });
+  after(async () => { await stack?.stop(); });
 
   it('sends a chat completion to the mapped deployment with api-key and the body unchanged', async () => {
     const body = JSON.stringify(chatBody('gpt-3.5-turbo', { temperature: 0.5 })) + '  \n';
@@ -230,6 +220,7 @@ describe('azure mode through lighttpd', () => {
     const res = await postJson(`${url}/v1/embeddings`, { model: 'text-embedding-3-small', input: 'x'.repeat(30000) });
     assert.equal(res.status, 413);
     assert.equal(res.json.error.code, 'request_too_large');
+    await proxy.waitForLog(/POST \/v1\/embeddings model=- deployment=- status=413 upstream=- bytes=\d+ ms=\d+ outcome=request_too_large/);
   });
 
   it('answers 504 when the upstream stays silent past the timeout', async () => {

@@ -184,6 +184,24 @@ export async function startLighttpd({ socket, mount = '/', configText, env = {} 
   return server;
 }
 
+// The usual chain: lighttpd -> proxy -> the local upstream (created by `createMock`).
+// stop() stops all three and fails on a sanitizer report or an unclean proxy exit.
+export async function startStack(createMock, env) {
+  const mock = createMock();
+  await mock.listen();
+  const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: mock.url, ...env });
+  const web = await startLighttpd({ socket: proxy.socket });
+  const stop = async () => {
+    await web.stop();
+    const stopped = await proxy.stop();
+    await mock.close();
+    const reports = sanitizerReports(proxy.logs());
+    if (reports.length) throw new Error(`sanitizer reports:\n${reports.join('\n')}`);
+    if (stopped.code !== 0) throw new Error(`the proxy exited with ${JSON.stringify(stopped)}`);
+  };
+  return { mock, proxy, web, url: web.url, stop };
+}
+
 // A plain HTTP request; resolves with status, headers and the body as a Buffer.
 export function request(url, { method = 'GET', headers = {}, body, path: rawPath } = {}) {
   return new Promise((resolve, reject) => {

@@ -4,29 +4,20 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { curl, openStream, request, sanitizerReports, startLighttpd, startProxy } from './harness.mjs';
+import { curl, openStream, request, startStack } from './harness.mjs';
 
 const OPENAI_KEY = 'sk-test-openai';
 const auth = { authorization: `Bearer ${OPENAI_KEY}` };
 
 describe('openai mode through lighttpd', () => {
-  let mock, proxy, web, url;
+  let stack, mock, url;
 
   before(async () => {
-    mock = createAzureMock({ openaiKey: OPENAI_KEY });
-    await mock.listen();
-    proxy = await startProxy({ AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_ENDPOINT: mock.url });
-    web = await startLighttpd({ socket: proxy.socket });
-    url = web.url;
+    stack = await startStack(() => createAzureMock({ openaiKey: OPENAI_KEY }), { AZURE_OPENAI_PROXY_MODE: 'openai' });
+    ({ mock, url } = stack);
   });
 
-  after(async () => {
-    await web?.stop();
-    const stopped = await proxy?.stop();
-    await mock?.close();
-    assert.deepEqual(sanitizerReports(proxy?.logs() || ''), []);
-    assert.equal(stopped.code, 0);
-  });
+  after(async () => { await stack?.stop(); });
 
   it('passes method, path, query, Authorization and body through', async () => {
     const body = crypto.randomBytes(3000);
@@ -85,18 +76,14 @@ describe('openai mode through lighttpd', () => {
 
 describe('openai mode with a server-side key', () => {
   it('AZURE_OPENAI_TOKEN replaces the client key as a Bearer token', async () => {
-    const mock = createAzureMock({ openaiKey: 'sk-server' });
-    await mock.listen();
-    const proxy = await startProxy({ AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'sk-server' });
-    const web = await startLighttpd({ socket: proxy.socket });
+    const stack = await startStack(() => createAzureMock({ openaiKey: 'sk-server' }),
+      { AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_TOKEN: 'sk-server' });
     try {
-      const res = await request(`${web.url}/v1/models`, { headers: { authorization: 'Bearer sk-client' } });
+      const res = await request(`${stack.url}/v1/models`, { headers: { authorization: 'Bearer sk-client' } });
       assert.equal(res.status, 200);
-      assert.equal(mock.lastRequest().headers.authorization, 'Bearer sk-server');
+      assert.equal(stack.mock.lastRequest().headers.authorization, 'Bearer sk-server');
     } finally {
-      await web.stop();
-      await proxy.stop();
-      await mock.close();
+      await stack.stop();
     }
   });
 });

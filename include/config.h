@@ -18,6 +18,8 @@ struct Config {
     int threads = 16;
     long connect_timeout_s = 10;
     long upstream_timeout_s = 600;              // longest silence from the upstream
+    long heartbeat_ms = 500;                    // SSE comment on idle streams; 0: none
+    int workers = 1;                            // processes; above 1 a supervisor keeps them
     long long max_body_bytes = 32LL << 20;
     std::string path_prefix;                    // mount point stripped before routing
     std::vector<std::string> listed_models;     // GET /v1/models, besides the mapper's models

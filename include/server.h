@@ -17,5 +17,9 @@ bool is_listening_socket(int fd);
 // SIGINT; returns the exit status.
 int run_fastcgi(const Config& config, int listen_fd);
 
+// Keeps config.workers processes serving FastCGI on `listen_fd`, starts a new one when
+// one dies, and stops them all on SIGTERM or SIGINT; returns the exit status.
+int run_supervised(const Config& config, int listen_fd);
+
 // Serves the single request of a plain CGI invocation; returns the exit status.
 int run_cgi(const Config& config);

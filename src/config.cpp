@@ -178,8 +178,17 @@ ConfigResult parse_config(const Environment& env) {
         !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s,
                      result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes,
-                     result.error))
+                     result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", 1024, c.workers, result.error))
         return result;
+    // 0 turns heartbeats off, so it is read apart from the positive numbers above.
+    std::string heartbeat = trim(lookup(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS"));
+    if (heartbeat == "0") {
+        c.heartbeat_ms = 0;
+    } else if (!read_number(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS", 600000, c.heartbeat_ms,
+                            result.error)) {
+        return result;
+    }
 
     result.ok = true;
     return result;
@@ -197,7 +206,8 @@ std::string describe_config(const Config& c) {
     out << "server-side key: " << (c.token.empty() ? "no (clients send theirs)" : "yes") << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
-    out << "threads: " << c.threads << "\n";
+    out << "threads: " << c.threads << (c.workers > 1 ? " per worker, workers: " + std::to_string(c.workers) : "") << "\n";
+    out << "stream heartbeat: " << (c.heartbeat_ms ? std::to_string(c.heartbeat_ms) + " ms" : "off") << "\n";
     if (!c.path_prefix.empty()) out << "path prefix: " << c.path_prefix << "\n";
     return out.str();
 }

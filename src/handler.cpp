@@ -62,7 +62,8 @@ private:
 // Relays the upstream's answer through the writer, unchanged but for hop-by-hop headers.
 class Relay : public UpstreamListener {
 public:
-    Relay(ResponseWriter& writer, ProxyMode mode) : writer_(writer), mode_(mode) {}
+    Relay(ResponseWriter& writer, const Config& config)
+        : writer_(writer), mode_(config.mode), heartbeat_(config.heartbeat_ms) {}
 
     bool on_head(long status, const Headers& upstream_headers) override {
         Headers headers;
@@ -82,7 +83,24 @@ public:
         return writer_.head(static_cast<int>(status), headers);
     }
 
-    bool on_data(const char* data, size_t size) override { return writer_.body(data, size); }
+    bool on_data(const char* data, size_t size) override {
+        last_write_ = Clock::now();
+        tail_.append(data + (size > 2 ? size - 2 : 0), size > 2 ? 2 : size);
+        if (tail_.size() > 2) tail_.erase(0, tail_.size() - 2);
+        return writer_.body(data, size);
+    }
+
+    // lighttpd and Apache notice a client that left only when they next write to it; an
+    // SSE comment on an idle stream makes them write, so they drop the request and the
+    // upstream transfer stops. Sent only between events, never inside one.
+    bool on_idle() override {
+        if (!event_stream_ || heartbeat_.count() == 0 || Clock::now() - last_write_ < heartbeat_)
+            return true;
+        if (!tail_.empty() && tail_ != "\n\n") return true;
+        last_write_ = Clock::now();
+        static const char kHeartbeat[] = ": keep-alive\n\n";
+        return writer_.body(kHeartbeat, sizeof kHeartbeat - 1);
+    }
 
     // Azure omits the blank line that ends the last event; event-source parsers wait
     // for it. Like the seed, add it.
@@ -93,6 +111,9 @@ public:
 private:
     ResponseWriter& writer_;
     ProxyMode mode_;
+    std::chrono::milliseconds heartbeat_;
+    Clock::time_point last_write_ = Clock::now();
+    std::string tail_;  // the last two bytes relayed: "\n\n" marks an event boundary
     bool event_stream_ = false;
 };
 
@@ -203,7 +224,7 @@ ProxyError upstream_error(UpstreamOutcome outcome, const Config& config) {
 void relay_upstream(const Config& config, UpstreamClient& upstream, Client& client,
                     const UpstreamRequest& upstream_request, const RequestBody& body,
                     ResponseWriter& writer, AccessLogEntry& log) {
-    Relay relay(writer, config.mode);
+    Relay relay(writer, config);
     UpstreamResult result = upstream.send(upstream_request, body, client, relay);
     log.upstream_status = result.status;
     log.outcome = outcome_name(result.outcome);

@@ -24,6 +24,8 @@ const char* const kUsage =
     "\n"
     "  --listen ADDRESS  listen for FastCGI on a unix socket path (/run/aoai.sock) or\n"
     "                    host:port (127.0.0.1:9000); same as AZURE_OPENAI_PROXY_FCGI_ADDRESS\n"
+    "  --workers N       run N worker processes and start a new one when one dies;\n"
+    "                    same as AZURE_OPENAI_PROXY_WORKERS\n"
     "  --check-config    print the settings read from the environment and exit\n";
 
 Environment read_environment() {
@@ -49,11 +51,14 @@ int fail(const std::string& message) {
 
 int main(int argc, char** argv) {
     std::string listen_address;
+    std::string workers;
     bool check_only = false;
     for (int i = 1; i < argc; ++i) {
         std::string argument = argv[i];
         if (argument == "--listen" && i + 1 < argc) {
             listen_address = argv[++i];
+        } else if (argument == "--workers" && i + 1 < argc) {
+            workers = argv[++i];
         } else if (argument == "--check-config") {
             check_only = true;
         } else if (argument == "--help" || argument == "-h") {
@@ -65,7 +70,9 @@ int main(int argc, char** argv) {
         }
     }
 
-    ConfigResult parsed = parse_config(read_environment());
+    Environment env = read_environment();
+    if (!workers.empty()) env["AZURE_OPENAI_PROXY_WORKERS"] = workers;
+    ConfigResult parsed = parse_config(env);
     if (!parsed.ok) return fail(parsed.error);
     Config config = parsed.config;
     if (!listen_address.empty()) config.fcgi_address = listen_address;
@@ -84,7 +91,8 @@ int main(int argc, char** argv) {
             if (listen_fd < 0) return fail(error);
         }
         log_lines(describe_config(config));
-        status = run_fastcgi(config, listen_fd);
+        status = config.workers > 1 ? run_supervised(config, listen_fd)
+                                    : run_fastcgi(config, listen_fd);
         if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))
             unlink(config.fcgi_address.c_str());
         if (status < 0) _exit(0);  // threads still busy: leave without destructors

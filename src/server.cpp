@@ -11,12 +11,15 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "client.h"
@@ -240,7 +243,77 @@ int open_tcp_socket(const std::string& address, std::string& error) {
     return fd;
 }
 
+using Clock = std::chrono::steady_clock;
+
+// A worker: a forked process that serves FastCGI on the shared listening socket.
+pid_t start_worker_process(const Config& config, int listen_fd) {
+    pid_t supervisor = getpid();
+    // Signals wait until the child has its own handlers: the supervisor's would write
+    // to the supervisor's stop pipe.
+    sigset_t all, previous;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &previous);
+    pid_t pid = fork();
+    if (pid != 0) {
+        sigprocmask(SIG_SETMASK, &previous, nullptr);
+        return pid;
+    }
+    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signal(signal_number, SIG_DFL);
+    close(g_stop_pipe[0]);
+    close(g_stop_pipe[1]);
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    // Never outlive the supervisor, even when it is killed outright.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != supervisor) _exit(0);
+    int status = run_fastcgi(config, listen_fd);
+    _exit(status < 0 ? 0 : status);
+}
+
+void stop_workers(std::map<pid_t, Clock::time_point>& workers) {
+    for (const auto& worker : workers) kill(worker.first, SIGTERM);
+    // Workers stop within 1.5 s; whatever is left after 1.8 s is killed.
+    auto deadline = Clock::now() + std::chrono::milliseconds(1800);
+    while (!workers.empty() && Clock::now() < deadline) {
+        pid_t pid = waitpid(-1, nullptr, WNOHANG);
+        if (pid > 0)
+            workers.erase(pid);
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (const auto& worker : workers) kill(worker.first, SIGKILL);
+    while (!workers.empty() && waitpid(-1, nullptr, 0) > 0) workers.erase(workers.begin());
+}
+
 }  // namespace
+
+int run_supervised(const Config& config, int listen_fd) {
+    if (!install_stop_signals()) return 1;
+    std::map<pid_t, Clock::time_point> workers;  // pid -> start time
+    for (int i = 0; i < config.workers; ++i) workers[start_worker_process(config, listen_fd)] = Clock::now();
+    std::fprintf(stderr, "azure-openai-proxy: supervising %d workers\n", config.workers);
+
+    while (!stop_requested()) {
+        pollfd stop = {g_stop_pipe[0], POLLIN, 0};
+        poll(&stop, 1, 200);
+        int status = 0;
+        pid_t pid;
+        while (!stop_requested() && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            auto it = workers.find(pid);
+            if (it == workers.end()) continue;
+            bool crashed_at_once = Clock::now() - it->second < std::chrono::seconds(1);
+            workers.erase(it);
+            std::fprintf(stderr, "azure-openai-proxy: worker %d %s %d; starting another\n", pid,
+                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            // A worker that dies at once will die again: do not spin.
+            if (crashed_at_once) poll(&stop, 1, 1000);
+            if (!stop_requested()) workers[start_worker_process(config, listen_fd)] = Clock::now();
+        }
+    }
+    stop_workers(workers);
+    std::fprintf(stderr, "azure-openai-proxy: stopped\n");
+    return 0;
+}
 
 int open_listen_socket(const std::string& address, std::string& error) {
     int fd;

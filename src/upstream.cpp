@@ -11,8 +11,8 @@
 namespace {
 
 // How often the transfer loop looks at the stop pipe, the client and idle time when
-// the upstream is silent.
-const int kPollIntervalMs = 250;
+// the upstream is silent (a heartbeat is due at most this late).
+const int kPollIntervalMs = 100;
 
 using Clock = std::chrono::steady_clock;
 

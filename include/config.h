@@ -15,6 +15,7 @@ struct Config {
     std::string token;                          // server-side key; empty: use the client's
     std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
     std::string fcgi_address;                   // empty: the listening socket on fd 0
+    std::string fcgi_socket_owner;              // "user:group" for a unix socket it creates
     int threads = 16;
     long connect_timeout_s = 10;
     long upstream_timeout_s = 600;              // longest silence from the upstream

@@ -6,9 +6,9 @@
 
 #include "config.h"
 
-// "/path/to.sock" (unix socket) or "host:port" / ":port" (TCP). Returns the listening
-// descriptor, or -1 with `error` set.
-int open_listen_socket(const std::string& address, std::string& error);
+// "/path/to.sock" (unix socket, mode 0660, owned by `owner` "user[:group]" when given)
+// or "host:port" / ":port" (TCP). Returns the listening descriptor, or -1 with `error` set.
+int open_listen_socket(const std::string& address, const std::string& owner, std::string& error);
 
 // True when `fd` is a listening socket (what spawn-fcgi, lighttpd and mod_fcgid hand over).
 bool is_listening_socket(int fd);

@@ -170,6 +170,7 @@ ConfigResult parse_config(const Environment& env) {
     }
 
     c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
+    c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
     c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
 
     if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 4096, c.threads, result.error) ||

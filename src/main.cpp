@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
         int listen_fd = STDIN_FILENO;
         if (!config.fcgi_address.empty()) {
             std::string error;
-            listen_fd = open_listen_socket(config.fcgi_address, error);
+            listen_fd = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);
             if (listen_fd < 0) return fail(error);
         }
         log_lines(describe_config(config));

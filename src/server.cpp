@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -193,7 +195,33 @@ bool start_worker(const Config& config, int listen_fd, std::atomic<int>& live) {
     return !failed;
 }
 
-int open_unix_socket(const std::string& path, std::string& error) {
+// chown to "user[:group]"; the group defaults to the user's own.
+bool give_socket_to(const std::string& path, const std::string& owner, std::string& error) {
+    size_t colon = owner.find(':');
+    std::string user = owner.substr(0, colon);
+    const passwd* account = getpwnam(user.c_str());
+    if (!account) {
+        error = "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: no user '" + user + "'";
+        return false;
+    }
+    gid_t group = account->pw_gid;
+    if (colon != std::string::npos) {
+        std::string group_name = owner.substr(colon + 1);
+        const struct group* found = getgrnam(group_name.c_str());
+        if (!found) {
+            error = "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: no group '" + group_name + "'";
+            return false;
+        }
+        group = found->gr_gid;
+    }
+    if (chown(path.c_str(), account->pw_uid, group) != 0) {
+        error = "cannot give " + path + " to " + owner + ": " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+int open_unix_socket(const std::string& path, const std::string& owner, std::string& error) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.size() >= sizeof address.sun_path) {
@@ -211,6 +239,10 @@ int open_unix_socket(const std::string& path, std::string& error) {
         return -1;
     }
     chmod(path.c_str(), 0660);  // only the web server's group may talk FastCGI to us
+    if (!owner.empty() && !give_socket_to(path, owner, error)) {
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -315,10 +347,10 @@ int run_supervised(const Config& config, int listen_fd) {
     return 0;
 }
 
-int open_listen_socket(const std::string& address, std::string& error) {
+int open_listen_socket(const std::string& address, const std::string& owner, std::string& error) {
     int fd;
     if (starts_with(address, "/") || starts_with(address, "./")) {
-        fd = open_unix_socket(address, error);
+        fd = open_unix_socket(address, owner, error);
     } else if (address.find(':') != std::string::npos) {
         fd = open_tcp_socket(address, error);
     } else {

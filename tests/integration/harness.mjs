@@ -64,6 +64,12 @@ export function isRunning(pid) {
   } catch { return false; }
 }
 
+// Live processes whose command line mentions `text` (a path private to one test).
+export function processesMentioning(text) {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)
+    .filter((pid) => pid !== process.pid && isRunning(pid) && commandOf(pid).includes(text));
+}
+
 export function commandOf(pid) {
   try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(); } catch { return ''; }
 }
@@ -237,7 +243,7 @@ export function postJson(url, body, headers = {}) {
 // Opens a streaming request and reports each complete SSE event as it arrives.
 export function openStream(url, body, headers = {}) {
   const target = new URL(url);
-  const stream = { events: [], raw: '', status: 0, headers: {}, waiters: [], ended: false };
+  const stream = { events: [], heartbeats: 0, raw: '', status: 0, headers: {}, waiters: [], ended: false };
   stream.done = new Promise((resolve, reject) => {
     const req = http.request({
       host: target.hostname, port: target.port, method: 'POST', path: target.pathname,
@@ -252,8 +258,10 @@ export function openStream(url, body, headers = {}) {
         pending += chunk;
         let at;
         while ((at = pending.indexOf('\n\n')) >= 0) {
-          stream.events.push(pending.slice(0, at));
+          const event = pending.slice(0, at);
           pending = pending.slice(at + 2);
+          if (event.startsWith(':')) stream.heartbeats++;  // an SSE comment, not an event
+          else stream.events.push(event);
         }
         stream.waiters = stream.waiters.filter((w) => (stream.events.length >= w.count ? (w.resolve(), false) : true));
       });
@@ -264,6 +272,11 @@ export function openStream(url, body, headers = {}) {
     stream.req = req;
     req.end(JSON.stringify(body));
   });
+  // A dropped connection is what some tests cause on purpose; those that await
+  // stream.done still see the rejection.
+  stream.done.catch(() => {});
+  // Leaves mid-stream, as a client that closes its tab: the connection is dropped.
+  stream.abort = () => stream.req.destroy();
   // Resolves once `count` events have arrived; rejects after `timeoutMs`.
   stream.waitForEvents = (count, timeoutMs = 5000) => new Promise((resolve, reject) => {
     if (stream.events.length >= count) return resolve();

@@ -323,11 +323,14 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const url = new URL(req.url, 'http://upstream.invalid');
-      mock.requests.push({
+      const entry = {
         method: req.method, path: url.pathname, query: url.searchParams, url: req.url,
         headers: req.headers, body: raw, connection: req.socket.mockId,
         sha256: crypto.createHash('sha256').update(raw).digest('hex'),
-      });
+        closedAt: 0,  // when the connection that carried it closed
+      };
+      mock.requests.push(entry);
+      req.socket.entries.push(entry);
       const serve = url.pathname.startsWith('/openai/') ? serveAzure : serveOpenAI;
       serve(req, res, url, raw).catch((error) => {
         if (!res.headersSent) sendJson(res, 500, azureError('MockFailure', String(error)));
@@ -338,8 +341,12 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   let connections = 0;
   mock.server.on('connection', (socket) => {
     socket.mockId = ++connections;
+    socket.entries = [];
     mock.openConnections++;
-    socket.on('close', () => mock.openConnections--);
+    socket.on('close', () => {
+      mock.openConnections--;
+      for (const entry of socket.entries) entry.closedAt ||= Date.now();
+    });
   });
 
   mock.listen = (port = 0, host = '127.0.0.1') => new Promise((resolve) => {

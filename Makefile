@@ -9,7 +9,8 @@ LDLIBS   := -lfcgi -lcurl -lcjson -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
-TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates
+TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
+                  nginx apache2 libapache2-mod-fcgid spawn-fcgi
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 CORE    := config text request router translate response body access_log

@@ -10,6 +10,13 @@ done
 if [ "$(id -u)" -eq 0 ]; then
     echo "installing Debian packages:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # The tests start their own web servers on loopback: keep the packaged services
+    # (apache2, nginx, lighttpd) from starting, and from fighting over port 80, on install.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null && exit 0
     echo "apt-get install failed for:$missing" >&2
     exit 1

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  curl, openStream, postJson, request, startLighttpd, startProxy, startStack,
+  curl, openStream, postJson, request, startLighttpd, startProxy, startStack, streamInLockstep,
 } from './harness.mjs';
 
 const KEY = 'test-key';
@@ -107,17 +107,7 @@ describe('azure mode through lighttpd', () => {
   });
 
   it('delivers each event before the upstream sends the next (no buffering)', async () => {
-    let stream;
-    const late = [];
-    // The upstream sends event i only once the client has received event i-1. Any
-    // buffering on the way stalls this and the wait times out.
-    mock.pace = async (index) => {
-      if (index === 0) return;
-      try { await stream.waitForEvents(index, 5000); } catch (error) { late.push(error.message); }
-    };
-    stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'paced' });
-    await stream.done;
-    mock.pace = async () => {};
+    const { stream, late } = await streamInLockstep(mock, `${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }));
     assert.deepEqual(late, []);
     assert.ok(stream.events.length >= 5);
   });

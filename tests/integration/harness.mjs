@@ -297,3 +297,22 @@ export function curl(args) {
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+// Streams a chat completion in lockstep: the upstream sends event i only once the client
+// has received event i-1. Any buffering on the way stalls it; each stall is returned in
+// `late` (empty when every event arrived before the next was sent).
+export async function streamInLockstep(mock, url, body, headers = {}) {
+  let stream;
+  const late = [];
+  mock.pace = async (index) => {
+    if (index === 0) return;
+    try { await stream.waitForEvents(index, 5000); } catch (error) { late.push(error.message); }
+  };
+  stream = openStream(url, body, { ...headers, 'x-mock-scenario': 'paced' });
+  try {
+    await stream.done;
+  } finally {
+    mock.pace = async () => {};
+  }
+  return { stream, late };
+}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
   PROXY_BIN, ROOT, canConnect, curl, freePort, openStream, postJson, processesMentioning,
-  request, sanitizerReports, sleep, startChild, tempDir, waitFor,
+  request, sanitizerReports, sleep, startChild, streamInLockstep, tempDir, waitFor,
 } from './harness.mjs';
 
 const KEY = 'server-test-key';
@@ -279,15 +279,7 @@ for (const [name, start] of Object.entries(HOSTS)) {
     });
 
     it('streams each event before the upstream sends the next', async () => {
-      let stream;
-      const late = [];
-      mock.pace = async (index) => {
-        if (index === 0) return;
-        try { await stream.waitForEvents(index, 5000); } catch (error) { late.push(error.message); }
-      };
-      stream = openStream(`${host.rootUrl}/v1/chat/completions`, chat({ stream: true }), { ...headers, 'x-mock-scenario': 'paced' });
-      await stream.done;
-      mock.pace = async () => {};
+      const { stream, late } = await streamInLockstep(mock, `${host.rootUrl}/v1/chat/completions`, chat({ stream: true }), headers);
       assert.deepEqual(late, []);
       assert.equal(stream.events[stream.events.length - 1], 'data: [DONE]');
     });

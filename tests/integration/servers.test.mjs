@@ -192,26 +192,33 @@ const HOSTS = {
     return hostOf(dir, port, [server], () => server.stop(), server.errorLog);
   },
 
-  async 'apache CGI (shared hosting .htaccess)'(mock) {
-    const dir = sharedDir('apache-cgi');
-    const port = await freePort();
-    const www = path.join(dir, 'www');
-    // The same files at the site's root (base URL /v1) and in a sub-directory.
-    for (const target of [www, path.join(www, 'openai-proxy')]) {
-      fs.mkdirSync(target, { recursive: true, mode: 0o755 });
-      for (const file of ['.htaccess', 'azure-openai-proxy.fcgi'])
-        fs.copyFileSync(path.join(ROOT, 'deploy/apache/shared-hosting', file), path.join(target, file));
-      fs.chmodSync(path.join(target, 'azure-openai-proxy.fcgi'), 0o755);
-      render('apache/shared-hosting/settings.env', { [PLACEHOLDER_ENDPOINT]: mock.url }, path.join(target, 'settings.env'));
-      installProgram(target);
-    }
-    const server = await startApache(dir, port, apacheBase({
-      dir, port, modules: ['mpm_event', 'authz_core', 'cgid', 'rewrite', 'mime'],
-      extra: `DocumentRoot ${www}\n<Directory ${www}>\n    AllowOverride All\n    Require all granted\n</Directory>`,
-    }));
-    return hostOf(dir, port, [server], () => server.stop(), server.errorLog);
-  },
+  'apache CGI (shared hosting .htaccess)': (mock) => startSharedHosting(mock, ['cgid']),
+  // The same files on a host with mod_fcgid set up for streaming (the host's settings,
+  // which .htaccess cannot change; at mod_fcgid's defaults streams arrive in one lump, see
+  // deploy/apache/README.md).
+  'apache mod_fcgid (shared hosting .htaccess)': (mock) => startSharedHosting(mock, ['fcgid'],
+    'FcgidOutputBufferSize 0\nFcgidMaxRequestLen 67108864\nFcgidIOTimeout 3600'),
 };
+
+async function startSharedHosting(mock, modules, hostSettings = '') {
+  const dir = sharedDir('apache-shared');
+  const port = await freePort();
+  const www = path.join(dir, 'www');
+  // The same files at the site's root (base URL /v1) and in a sub-directory.
+  for (const target of [www, path.join(www, 'openai-proxy')]) {
+    fs.mkdirSync(target, { recursive: true, mode: 0o755 });
+    for (const file of ['.htaccess', 'azure-openai-proxy.fcgi'])
+      fs.copyFileSync(path.join(ROOT, 'deploy/apache/shared-hosting', file), path.join(target, file));
+    fs.chmodSync(path.join(target, 'azure-openai-proxy.fcgi'), 0o755);
+    render('apache/shared-hosting/settings.env', { [PLACEHOLDER_ENDPOINT]: mock.url }, path.join(target, 'settings.env'));
+    installProgram(target);
+  }
+  const server = await startApache(dir, port, apacheBase({
+    dir, port, modules: ['mpm_event', 'authz_core', 'rewrite', 'mime', ...modules],
+    extra: `${hostSettings}\nDocumentRoot ${www}\n<Directory ${www}>\n    AllowOverride All\n    Require all granted\n</Directory>`,
+  }));
+  return hostOf(dir, port, [server], () => server.stop(), server.errorLog);
+}
 
 function hostOf(dir, port, processes, stop, logs) {
   return {

@@ -13,7 +13,7 @@ TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certifica
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
-CORE    := config text request router translate response body access_log
+CORE    := config text request router translate response body multipart spool access_log
 EDGES   := upstream handler server
 SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)

@@ -10,3 +10,7 @@ struct ModelField {
 
 // The top-level "model" string of a JSON body.
 ModelField model_from_json(const std::string& body);
+
+// Replaces, or adds, the top-level "model" string of a JSON object, leaving every other
+// byte as it was (numbers keep their digits). False when `json` is not an object.
+bool set_json_model(std::string& json, const std::string& model);

@@ -10,7 +10,10 @@ enum class ProxyMode { Azure, OpenAI };
 struct Config {
     ProxyMode mode = ProxyMode::Azure;
     std::string endpoint;                       // scheme://host[:port][/base], no trailing '/'
-    std::string api_version = "2024-10-21";
+    std::string api_version = "2024-10-21";     // "v1" or "preview": Azure's v1 API
+    // api-version per route, for dated versions: the longest matching path prefix (after
+    // /v1/) wins, e.g. {"responses", "2025-04-01-preview"}.
+    std::vector<std::pair<std::string, std::string>> route_api_versions;
     std::map<std::string, std::string> model_mapper;  // model -> deployment
     std::string token;                          // server-side key; empty: use the client's
     std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
@@ -24,6 +27,7 @@ struct Config {
     long long max_body_bytes = 32LL << 20;
     std::string path_prefix;                    // mount point stripped before routing
     std::vector<std::string> listed_models;     // GET /v1/models, besides the mapper's models
+    bool live_models = false;                   // GET /v1/models asks Azure instead
 };
 
 struct ConfigResult {
@@ -36,6 +40,16 @@ using Environment = std::map<std::string, std::string>;
 
 // The model names GET /v1/models lists when AZURE_OPENAI_PROXY_MODELS is unset.
 std::vector<std::string> default_listed_models();
+
+// The per-route versions used when AZURE_OPENAI_APIVERSION_ROUTES is unset: Responses and
+// assistants exist only in preview versions.
+const char* default_route_api_versions();
+
+// Azure's v1 API (/openai/v1/..., model = deployment) rather than a dated one.
+bool uses_v1_api(const Config& config);
+
+// The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
+std::string api_version_for(const Config& config, const std::string& operation);
 
 // Builds the configuration from environment variables (unset and empty are the same).
 ConfigResult parse_config(const Environment& env);

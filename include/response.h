@@ -37,3 +37,7 @@ Headers preflight_headers(const Request& request);
 std::string models_list_json(const Config& config);
 std::string model_json(const std::string& id);
 bool is_listed_model(const Config& config, const std::string& id);
+
+// Azure's model list (GET /openai/models) or one model, in OpenAI's shape. False when
+// `azure_json` is not what Azure sends.
+bool azure_models_to_openai(const std::string& azure_json, std::string& openai_json);

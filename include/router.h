@@ -10,7 +10,8 @@ enum class RouteKind {
     ListModels,     // GET /v1/models, answered inline
     RetrieveModel,  // GET /v1/models/{id}, answered inline
     Deployment,     // azure: /openai/deployments/{deployment}/{operation}
-    Upstream,       // sent to the upstream at `upstream_path`
+    Upstream,       // sent as is: azure /openai{upstream_path}, openai mode {upstream_path}
+    Realtime,       // WebSocket API: FastCGI cannot carry it
     NotFound,
     InvalidPath,    // dot segments or other paths that must never reach the upstream
 };
@@ -18,9 +19,15 @@ enum class RouteKind {
 struct Route {
     RouteKind kind = RouteKind::NotFound;
     std::string operation;      // Deployment: "chat/completions", "embeddings", ...
-    std::string upstream_path;  // Upstream: path (raw) appended to the endpoint
+    std::string upstream_path;  // Upstream: path (raw), e.g. "/files/file-1/content"
     std::string model_id;       // RetrieveModel: decoded id
+    std::string model;          // Deployment, legacy /v1/engines/{model}/...: decoded
+    std::string deployment;     // Deployment, legacy /v1/deployments/{deployment}/...: decoded
+    bool body_model = false;    // Upstream: the JSON body's model names a deployment
 };
+
+// The OpenAI operations Azure serves per deployment, and which of them take uploads.
+bool is_deployment_operation(const std::string& operation);
 
 Route route_request(const Config& config, const std::string& method, const std::string& path);
 

@@ -8,6 +8,7 @@
 #include "client.h"
 #include "config.h"
 #include "request.h"
+#include "spool.h"
 #include "translate.h"
 
 // How the caller hears of the upstream's answer. Returning false aborts the transfer.
@@ -29,9 +30,11 @@ enum class UpstreamOutcome {
     Failed,       // anything else (details in `error`)
 };
 
-// Where the request body comes from: a buffer already read, or the client, streamed.
+// Where the request body comes from: a buffer already read, a spooled upload, or the
+// client, streamed.
 struct RequestBody {
     const std::string* buffer = nullptr;  // when set, sent as is
+    Spool* spool = nullptr;               // when set, read from its start
     Client* stream = nullptr;             // when set, read while sending
     long long length = -1;                // stream length; -1 sends it chunked
 };

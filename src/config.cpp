@@ -14,24 +14,41 @@ std::string lookup(const Environment& env, const char* name) {
     return it == env.end() ? std::string() : it->second;
 }
 
-bool parse_mapper(const std::string& text, std::map<std::string, std::string>& mapper,
-                  std::string& error) {
+// Reads "key=value,key=value" into `pairs`, in order; `what` names the halves in errors.
+bool parse_pairs(const char* variable, const std::string& text, const char* what,
+                 std::vector<std::pair<std::string, std::string>>& pairs, std::string& error) {
     for (const std::string& raw : split(text, ',')) {
         std::string pair = trim(raw);
         if (pair.empty()) continue;  // tolerate "a=b," and ",,"
         size_t eq = pair.find('=');
         if (eq == std::string::npos || pair.find('=', eq + 1) != std::string::npos) {
-            error = "AZURE_OPENAI_MODEL_MAPPER: '" + pair + "' is not a model=deployment pair";
+            error = std::string(variable) + ": '" + pair + "' is not a " + what + " pair";
             return false;
         }
-        std::string model = trim(pair.substr(0, eq));
-        std::string deployment = trim(pair.substr(eq + 1));
-        if (model.empty() || deployment.empty()) {
-            error = "AZURE_OPENAI_MODEL_MAPPER: '" + pair + "' has an empty model or deployment";
+        std::string key = trim(pair.substr(0, eq));
+        std::string value = trim(pair.substr(eq + 1));
+        if (key.empty() || value.empty()) {
+            error = std::string(variable) + ": '" + pair + "' has an empty half (" + what + ")";
             return false;
         }
-        mapper[model] = deployment;
+        pairs.emplace_back(key, value);
     }
+    return true;
+}
+
+bool parse_mapper(const std::string& text, std::map<std::string, std::string>& mapper,
+                  std::string& error) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    if (!parse_pairs("AZURE_OPENAI_MODEL_MAPPER", text, "model=deployment", pairs, error))
+        return false;
+    for (auto& [model, deployment] : pairs) mapper[model] = deployment;
+    return true;
+}
+
+bool valid_api_version(const std::string& version) {
+    if (version.empty()) return false;
+    for (unsigned char ch : version)
+        if (!std::isalnum(ch) && ch != '-' && ch != '.') return false;
     return true;
 }
 
@@ -81,6 +98,30 @@ std::string normalise_prefix(std::string prefix) {
 }
 
 }  // namespace
+
+const char* default_route_api_versions() {
+    return "responses=2025-04-01-preview,assistants=2025-04-01-preview,"
+           "threads=2025-04-01-preview,vector_stores=2025-04-01-preview";
+}
+
+bool uses_v1_api(const Config& config) {
+    return config.api_version == "v1" || config.api_version == "preview";
+}
+
+std::string api_version_for(const Config& config, const std::string& operation) {
+    if (uses_v1_api(config)) return config.api_version;
+    const std::string* best = nullptr;
+    size_t best_length = 0;
+    for (const auto& [route, version] : config.route_api_versions) {
+        bool matches = starts_with(operation, route) &&
+                       (operation.size() == route.size() || operation[route.size()] == '/');
+        if (matches && route.size() > best_length) {
+            best = &version;
+            best_length = route.size();
+        }
+    }
+    return best ? *best : config.api_version;
+}
 
 std::vector<std::string> default_listed_models() {
     return {"gpt-5",          "gpt-5-mini",      "gpt-5-nano",
@@ -137,10 +178,22 @@ ConfigResult parse_config(const Environment& env) {
 
     std::string version = trim(lookup(env, "AZURE_OPENAI_APIVERSION"));
     if (!version.empty()) c.api_version = version;
-    for (unsigned char ch : c.api_version) {
-        if (!std::isalnum(ch) && ch != '-' && ch != '.') {
-            result.error = "AZURE_OPENAI_APIVERSION: '" + c.api_version +
-                           "' is not an api-version like 2024-10-21";
+    if (!valid_api_version(c.api_version)) {
+        result.error = "AZURE_OPENAI_APIVERSION: '" + c.api_version +
+                       "' is not an api-version like 2024-10-21, v1 or preview";
+        return result;
+    }
+    std::string routes = lookup(env, "AZURE_OPENAI_APIVERSION_ROUTES");
+    if (!parse_pairs("AZURE_OPENAI_APIVERSION_ROUTES",
+                     routes.empty() ? default_route_api_versions() : routes, "route=api-version",
+                     c.route_api_versions, result.error))
+        return result;
+    for (auto& [route, route_version] : c.route_api_versions) {
+        while (!route.empty() && route.front() == '/') route.erase(0, 1);
+        if (starts_with(route, "v1/")) route.erase(0, 3);
+        if (!valid_api_version(route_version)) {
+            result.error = "AZURE_OPENAI_APIVERSION_ROUTES: '" + route_version +
+                           "' is not an api-version";
             return result;
         }
     }
@@ -167,6 +220,14 @@ ConfigResult parse_config(const Environment& env) {
         c.listed_models.clear();
         for (const std::string& name : split(models, ','))
             if (!trim(name).empty()) c.listed_models.push_back(trim(name));
+    }
+
+    std::string source = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_MODELS_SOURCE")));
+    if (source == "azure") {
+        c.live_models = true;
+    } else if (!source.empty() && source != "mock") {
+        result.error = "AZURE_OPENAI_PROXY_MODELS_SOURCE: '" + source + "' is not 'mock' or 'azure'";
+        return result;
     }
 
     c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
@@ -200,7 +261,11 @@ std::string describe_config(const Config& c) {
     out << "mode: " << (c.mode == ProxyMode::Azure ? "azure" : "openai") << "\n";
     out << "endpoint: " << c.endpoint << "\n";
     if (c.mode == ProxyMode::Azure) {
-        out << "api-version: " << c.api_version << "\n";
+        out << "api-version: " << c.api_version << (uses_v1_api(c) ? " (Azure's v1 API)" : "") << "\n";
+        if (!uses_v1_api(c))
+            for (const auto& [route, version] : c.route_api_versions)
+                out << "api-version for /v1/" << route << ": " << version << "\n";
+        out << "GET /v1/models: " << (c.live_models ? "Azure's list" : "the configured list") << "\n";
         for (const auto& [model, deployment] : c.model_mapper)
             out << "model mapper: " << model << " -> " << deployment << "\n";
     }

@@ -6,8 +6,10 @@
 
 #include "access_log.h"
 #include "body.h"
+#include "multipart.h"
 #include "response.h"
 #include "router.h"
+#include "spool.h"
 #include "text.h"
 #include "translate.h"
 
@@ -129,15 +131,18 @@ ProxyError make_error(int status, const std::string& message, const std::string&
     return error;
 }
 
+ProxyError too_large(const Config& config) {
+    return make_error(413,
+                      "Request body is larger than this proxy's limit of " +
+                          std::to_string(config.max_body_bytes) + " bytes.",
+                      "request_too_large");
+}
+
 // Reads the whole body, up to the configured limit.
 bool read_whole_body(const Config& config, Client& client, const Request& request,
                      std::string& body, ProxyError& error) {
     if (request.content_length > config.max_body_bytes) {
-        error = make_error(413,
-                           "Request body of " + std::to_string(request.content_length) +
-                               " bytes is larger than this proxy's limit of " +
-                               std::to_string(config.max_body_bytes) + " bytes.",
-                           "request_too_large");
+        error = too_large(config);
         return false;
     }
     if (request.content_length > 0) body.reserve(static_cast<size_t>(request.content_length));
@@ -150,19 +155,15 @@ bool read_whole_body(const Config& config, Client& client, const Request& reques
         }
         if (got == 0) return true;
         if (static_cast<long long>(body.size()) + got > config.max_body_bytes) {
-            error = make_error(413,
-                               "Request body is larger than this proxy's limit of " +
-                                   std::to_string(config.max_body_bytes) + " bytes.",
-                               "request_too_large");
+            error = too_large(config);
             return false;
         }
         body.append(buffer, static_cast<size_t>(got));
     }
 }
 
-// Finds the deployment for a JSON body's model; false with an error when there is none.
-bool resolve_deployment(const Config& config, const std::string& body, AccessLogEntry& log,
-                        ProxyError& error) {
+// The model named by a JSON body; false with the error the client gets.
+bool json_model(const std::string& body, std::string& model, ProxyError& error) {
     ModelField field = model_from_json(body);
     switch (field.status) {
         case ModelField::InvalidJson:
@@ -181,18 +182,62 @@ bool resolve_deployment(const Config& config, const std::string& body, AccessLog
         case ModelField::Found:
             break;
     }
-    log.model = field.model;
-    log.deployment = deployment_for_model(config, field.model);
-    if (!is_safe_deployment(log.deployment)) {
-        error = make_error(400,
-                           "The model '" + field.model + "' maps to the deployment name '" +
-                               log.deployment +
-                               "', which is not a valid Azure deployment name (letters, digits, "
-                               "'-', '_', '.'). Add a mapping in AZURE_OPENAI_MODEL_MAPPER.",
-                           "invalid_model", "model");
+    model = field.model;
+    return true;
+}
+
+// Maps the model to its deployment (recorded in the log); false when the deployment could
+// change the upstream URL.
+bool map_deployment(const Config& config, const Route& route, const std::string& model,
+                    AccessLogEntry& log, ProxyError& error) {
+    log.model = model;
+    log.deployment = route.deployment.empty() ? deployment_for_model(config, model) : route.deployment;
+    if (is_safe_deployment(log.deployment)) return true;
+    error = make_error(400,
+                       "The model '" + model + "' maps to the deployment name '" + log.deployment +
+                           "', which is not a valid Azure deployment name (letters, digits, "
+                           "'-', '_', '.'). Add a mapping in AZURE_OPENAI_MODEL_MAPPER.",
+                       "invalid_model", "model");
+    return false;
+}
+
+// Responses and assistants: a JSON body's model becomes its deployment, in place. Bodies
+// without a model, or that are not JSON, go as they are: Azure answers them.
+bool map_body_model(const Config& config, const Route& route, std::string& body,
+                    AccessLogEntry& log, ProxyError& error) {
+    ModelField field = model_from_json(body);
+    if (field.status != ModelField::Found) return true;
+    if (!map_deployment(config, route, field.model, log, error)) return false;
+    if (log.deployment != field.model) set_json_model(body, log.deployment);
+    return true;
+}
+
+// Reads an upload into `spool` while looking for its form field "model".
+bool spool_upload(const Config& config, Client& client, const Request& request,
+                  MultipartModelScanner& scanner, Spool& spool, ProxyError& error) {
+    if (request.content_length > config.max_body_bytes) {
+        error = too_large(config);
         return false;
     }
-    return true;
+    char buffer[65536];
+    for (;;) {
+        long got = client.read_body(buffer, sizeof buffer);
+        if (got < 0) {
+            error = make_error(400, "The request body could not be read.", "body_read_error");
+            return false;
+        }
+        if (got == 0) return true;
+        if (spool.size() + got > config.max_body_bytes) {
+            error = too_large(config);
+            return false;
+        }
+        if (!spool.write(buffer, static_cast<size_t>(got))) {
+            error = make_error(507, "The proxy could not store the upload (disk full?).",
+                               "upload_storage_failed", "", "api_error");
+            return false;
+        }
+        if (!scanner.found() && !scanner.failed()) scanner.feed(buffer, static_cast<size_t>(got));
+    }
 }
 
 const char* outcome_name(UpstreamOutcome outcome) {
@@ -235,6 +280,97 @@ void relay_upstream(const Config& config, UpstreamClient& upstream, Client& clie
     }
 }
 
+// chat/completions, embeddings, images, audio: find the deployment (URL, JSON body or
+// upload), then send the body, byte for byte on dated API versions, with the deployment as
+// its model on the v1 API.
+void serve_deployment(const Config& config, UpstreamClient& upstream, Client& client,
+                      const Request& request, const Route& route, ResponseWriter& writer,
+                      AccessLogEntry& log) {
+    const std::string* content_type = find_header(request.headers, "Content-Type");
+    std::string boundary = multipart_boundary(content_type ? *content_type : "");
+    MultipartModelScanner scanner(boundary);
+    Spool spool;
+    std::string body;
+    std::string model = route.deployment.empty() ? route.model : route.deployment;
+    ProxyError error;
+    bool ok;
+    if (!boundary.empty()) {
+        ok = spool_upload(config, client, request, scanner, spool, error);
+        if (ok && model.empty() && !scanner.found()) {
+            error = make_error(400, "You must provide a model parameter (the form field 'model').",
+                               "missing_model", "model");
+            ok = false;
+        }
+        if (ok && model.empty()) model = scanner.model();
+    } else {
+        ok = read_whole_body(config, client, request, body, error) &&
+             (!model.empty() || json_model(body, model, error));
+    }
+    ok = ok && map_deployment(config, route, model, log, error);
+    if (ok && uses_v1_api(config) && boundary.empty() && !body.empty() &&
+        !set_json_model(body, log.deployment)) {
+        ok = json_model(body, model, error);  // not a JSON object: say so
+    }
+    if (!ok) {
+        writer.error(error);
+        return;
+    }
+    // A request that queued while its client left is not worth paying for.
+    if (client.gone()) {
+        log.outcome = "client-gone";
+        return;
+    }
+    RequestBody source;
+    if (boundary.empty()) {
+        source.buffer = &body;
+    } else {
+        if (uses_v1_api(config) && scanner.found())
+            spool.rewind(scanner.value_begin(), scanner.value_end(), log.deployment);
+        else
+            spool.rewind();
+        source.spool = &spool;
+    }
+    relay_upstream(config, upstream, client,
+                   build_upstream_request(config, request, route, log.deployment), source, writer,
+                   log);
+}
+
+// Holds a small upstream answer whole, to be converted before it is sent.
+class Collector : public UpstreamListener {
+public:
+    bool on_head(long status, const Headers& headers) override {
+        status_ = status;
+        const std::string* type = find_header(headers, "Content-Type");
+        content_type_ = type ? *type : "application/json";
+        return true;
+    }
+    bool on_data(const char* data, size_t size) override {
+        body_.append(data, size);
+        return body_.size() <= (8u << 20);  // a models list is small
+    }
+    long status_ = 0;
+    std::string content_type_, body_;
+};
+
+// GET /v1/models and /v1/models/{id} from Azure, in OpenAI's shape.
+void serve_live_models(const Config& config, UpstreamClient& upstream, Client& client,
+                       const Request& request, ResponseWriter& writer, AccessLogEntry& log) {
+    Route route;
+    route.kind = RouteKind::Upstream;
+    route.upstream_path = request.path.substr(3);  // "/models" or "/models/{id}", still encoded
+    Collector collector;
+    UpstreamResult result = upstream.send(build_upstream_request(config, request, route, ""),
+                                          RequestBody(), client, collector);
+    log.upstream_status = result.status;
+    std::string converted;
+    if (result.outcome != UpstreamOutcome::Completed)
+        writer.error(upstream_error(result.outcome, config));
+    else if (collector.status_ == 200 && azure_models_to_openai(collector.body_, converted))
+        writer.complete(200, "application/json", converted);
+    else
+        writer.complete(static_cast<int>(collector.status_), collector.content_type_, collector.body_);
+}
+
 void serve(const Config& config, UpstreamClient& upstream, Client& client, const Request& request,
            ResponseWriter& writer, AccessLogEntry& log) {
     Route route = route_request(config, request.method, request.path);
@@ -243,10 +379,12 @@ void serve(const Config& config, UpstreamClient& upstream, Client& client, const
             writer.head(204, preflight_headers(request));
             return;
         case RouteKind::ListModels:
-            writer.complete(200, "application/json", models_list_json(config));
-            return;
         case RouteKind::RetrieveModel:
-            if (is_listed_model(config, route.model_id))
+            if (config.live_models)
+                serve_live_models(config, upstream, client, request, writer, log);
+            else if (route.kind == RouteKind::ListModels)
+                writer.complete(200, "application/json", models_list_json(config));
+            else if (is_listed_model(config, route.model_id))
                 writer.complete(200, "application/json", model_json(route.model_id));
             else
                 writer.error(make_error(404, "The model '" + route.model_id + "' does not exist.",
@@ -262,36 +400,32 @@ void serve(const Config& config, UpstreamClient& upstream, Client& client, const
                                              "): this proxy has no such route.",
                                     "unknown_route"));
             return;
-        case RouteKind::Deployment: {
-            std::string body;
-            ProxyError error;
-            if (!read_whole_body(config, client, request, body, error) ||
-                !resolve_deployment(config, body, log, error)) {
-                writer.error(error);
-                return;
-            }
-            // A request that queued while its client left is not worth paying for.
-            if (client.gone()) {
-                log.outcome = "client-gone";
-                return;
-            }
-            RequestBody source;
-            source.buffer = &body;
-            relay_upstream(config, upstream, client,
-                           build_upstream_request(config, request, route, log.deployment), source,
-                           writer, log);
+        case RouteKind::Deployment:
+            serve_deployment(config, upstream, client, request, route, writer, log);
             return;
-        }
+        case RouteKind::Realtime:
+            writer.error(make_error(501,
+                                    "The Realtime API runs over a WebSocket, which a FastCGI "
+                                    "program cannot carry. Connect to Azure directly: "
+                                    "wss://YOUR-RESOURCE.openai.azure.com/openai/realtime.",
+                                    "realtime_not_supported"));
+            return;
         case RouteKind::Upstream: {
             if (request.content_length > config.max_body_bytes) {
-                writer.error(make_error(413,
-                                        "Request body is larger than this proxy's limit of " +
-                                            std::to_string(config.max_body_bytes) + " bytes.",
-                                        "request_too_large"));
+                writer.error(too_large(config));
                 return;
             }
             RequestBody source;
-            if (request.has_body) {
+            std::string body;
+            if (route.body_model) {
+                ProxyError error;
+                if (!read_whole_body(config, client, request, body, error) ||
+                    !map_body_model(config, route, body, log, error)) {
+                    writer.error(error);
+                    return;
+                }
+                source.buffer = &body;
+            } else if (request.has_body) {
                 source.stream = &client;
                 source.length = request.content_length;
             } else if (client.gone()) {

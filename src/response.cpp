@@ -53,13 +53,23 @@ void add_string_or_null(cJSON* object, const char* name, const std::string& valu
         cJSON_AddStringToObject(object, name, value.c_str());
 }
 
-cJSON* model_object(const std::string& id) {
+cJSON* model_object(const std::string& id, double created = kModelCreated,
+                    const char* owner = "azure-openai-proxy") {
     cJSON* model = cJSON_CreateObject();
     cJSON_AddStringToObject(model, "id", id.c_str());
     cJSON_AddStringToObject(model, "object", "model");
-    cJSON_AddNumberToObject(model, "created", kModelCreated);
-    cJSON_AddStringToObject(model, "owned_by", "azure-openai-proxy");
+    cJSON_AddNumberToObject(model, "created", created);
+    cJSON_AddStringToObject(model, "owned_by", owner);
     return model;
+}
+
+// One Azure model entry in OpenAI's shape, or nullptr without an id.
+cJSON* openai_model_from_azure(const cJSON* azure) {
+    const cJSON* id = cJSON_GetObjectItemCaseSensitive(azure, "id");
+    if (!cJSON_IsString(id)) return nullptr;
+    const cJSON* created = cJSON_GetObjectItemCaseSensitive(azure, "created_at");
+    if (!cJSON_IsNumber(created)) created = cJSON_GetObjectItemCaseSensitive(azure, "created");
+    return model_object(id->valuestring, cJSON_IsNumber(created) ? created->valuedouble : 0, "azure");
 }
 
 std::set<std::string> listed_model_ids(const Config& config) {
@@ -133,4 +143,28 @@ std::string model_json(const std::string& id) { return print_and_free(model_obje
 
 bool is_listed_model(const Config& config, const std::string& id) {
     return listed_model_ids(config).count(id) > 0;
+}
+
+bool azure_models_to_openai(const std::string& azure_json, std::string& openai_json) {
+    cJSON* azure = cJSON_ParseWithLength(azure_json.data(), azure_json.size());
+    if (!cJSON_IsObject(azure)) {
+        cJSON_Delete(azure);
+        return false;
+    }
+    cJSON* out = nullptr;
+    const cJSON* data = cJSON_GetObjectItemCaseSensitive(azure, "data");
+    if (cJSON_IsArray(data)) {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "object", "list");
+        cJSON* list = cJSON_AddArrayToObject(out, "data");
+        const cJSON* entry = nullptr;
+        cJSON_ArrayForEach(entry, data)
+            if (cJSON* model = openai_model_from_azure(entry)) cJSON_AddItemToArray(list, model);
+    } else {
+        out = openai_model_from_azure(azure);
+    }
+    cJSON_Delete(azure);
+    if (!out) return false;
+    openai_json = print_and_free(out);
+    return true;
 }

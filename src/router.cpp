@@ -6,15 +6,9 @@ namespace {
 
 // OpenAI operations that Azure serves under /openai/deployments/{deployment}/.
 const char* const kDeploymentOperations[] = {
-    "chat/completions", "completions",  "embeddings",
-    "images/generations", "audio/speech",
+    "chat/completions",    "completions",        "embeddings",         "images/generations",
+    "images/edits",        "audio/transcriptions", "audio/translations", "audio/speech",
 };
-
-bool is_deployment_operation(const std::string& operation) {
-    for (const char* known : kDeploymentOperations)
-        if (operation == known) return true;
-    return false;
-}
 
 Route make(RouteKind kind) {
     Route route;
@@ -22,29 +16,63 @@ Route make(RouteKind kind) {
     return route;
 }
 
+// Legacy forms: /v1/engines/{model}/{operation} and /v1/deployments/{deployment}/{operation}.
+bool route_legacy(const std::string& rest, Route& route) {
+    bool engines = starts_with(rest, "engines/");
+    if (!engines && !starts_with(rest, "deployments/")) return false;
+    size_t name_start = rest.find('/') + 1;
+    size_t name_end = rest.find('/', name_start);
+    if (name_end == std::string::npos || name_end == name_start) return false;
+    std::string operation = rest.substr(name_end + 1);
+    if (!is_deployment_operation(operation)) return false;
+    route = make(RouteKind::Deployment);
+    route.operation = operation;
+    std::string name = percent_decode(rest.substr(name_start, name_end - name_start));
+    (engines ? route.model : route.deployment) = name;
+    return true;
+}
+
 Route route_azure(const std::string& method, const std::string& path) {
     if (method == "OPTIONS") return make(RouteKind::Preflight);
     if (!starts_with(path, "/v1/")) return make(RouteKind::NotFound);
-    std::string operation = path.substr(4);
-    while (!operation.empty() && operation.back() == '/') operation.pop_back();
+    std::string rest = path.substr(4);
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    if (rest.empty()) return make(RouteKind::NotFound);
 
-    if ((method == "GET" || method == "HEAD") && operation == "models")
-        return make(RouteKind::ListModels);
-    if ((method == "GET" || method == "HEAD") && starts_with(operation, "models/") &&
-        operation.size() > 7) {
+    if (rest == "realtime" || starts_with(rest, "realtime/")) return make(RouteKind::Realtime);
+    bool reading = method == "GET" || method == "HEAD";
+    if (reading && rest == "models") return make(RouteKind::ListModels);
+    if (reading && starts_with(rest, "models/") && rest.size() > 7) {
         Route route = make(RouteKind::RetrieveModel);
-        route.model_id = percent_decode(operation.substr(7));
+        route.model_id = percent_decode(rest.substr(7));
         return route;
     }
-    if (method == "POST" && is_deployment_operation(operation)) {
-        Route route = make(RouteKind::Deployment);
-        route.operation = operation;
+    Route route;
+    if (method == "POST" && route_legacy(rest, route)) return route;
+    if (method == "POST" && is_deployment_operation(rest)) {
+        route = make(RouteKind::Deployment);
+        route.operation = rest;
         return route;
     }
-    return make(RouteKind::NotFound);
+    // Files, batches, fine-tuning, assistants, threads, vector stores, responses, ...:
+    // the same path under /openai, whatever the method.
+    route = make(RouteKind::Upstream);
+    route.upstream_path = "/" + rest;
+    // Azure's Responses and Assistants APIs take a deployment name as the body's model.
+    route.body_model = method == "POST" &&
+                       (rest == "responses" || rest == "assistants" || starts_with(rest, "assistants/") ||
+                        (starts_with(rest, "threads/") && rest.size() > 5 &&
+                         rest.compare(rest.size() - 5, 5, "/runs") == 0));
+    return route;
 }
 
 }  // namespace
+
+bool is_deployment_operation(const std::string& operation) {
+    for (const char* known : kDeploymentOperations)
+        if (operation == known) return true;
+    return false;
+}
 
 std::string collapse_slashes(const std::string& path) {
     std::string out;

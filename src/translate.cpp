@@ -59,17 +59,26 @@ void add_azure_credentials(const Config& config, const Headers& headers,
         out.push_back("api-key: " + *api_key);
 }
 
+// Dated API: /openai/deployments/{deployment}/{operation} and /openai/{path}, with the
+// route's api-version. v1 API: /openai/v1/{operation or path} (the deployment travels as
+// the body's model), api-version only for "preview".
 std::string azure_url(const Config& config, const Request& request, const Route& route,
                       const std::string& deployment) {
-    std::string url = config.endpoint;
-    if (route.kind == RouteKind::Deployment)
-        url += "/openai/deployments/" + deployment + "/" + route.operation;
+    bool deployment_route = route.kind == RouteKind::Deployment;
+    std::string operation = deployment_route ? route.operation : route.upstream_path.substr(1);
+    std::string url = config.endpoint + "/openai";
+    if (uses_v1_api(config))
+        url += "/v1/" + operation;
+    else if (deployment_route)
+        url += "/deployments/" + deployment + "/" + operation;
     else
-        url += "/openai" + route.upstream_path;
-    url += "?api-version=" + config.api_version;
+        url += "/" + operation;
+    std::string query;
+    std::string version = api_version_for(config, operation);
+    if (version != "v1") query = "api-version=" + version;
     std::string rest = query_without_api_version(request.query);
-    if (!rest.empty()) url += "&" + rest;
-    return url;
+    if (!rest.empty()) query += (query.empty() ? "" : "&") + rest;
+    return query.empty() ? url : url + "?" + query;
 }
 
 }  // namespace

@@ -68,10 +68,11 @@ size_t on_body_data(char* data, size_t size, size_t count, void* user) {
     return length;
 }
 
-size_t read_client_body(char* buffer, size_t size, size_t count, void* user) {
+size_t read_request_body(char* buffer, size_t size, size_t count, void* user) {
     Transfer& t = *static_cast<Transfer*>(user);
     t.last_activity = Clock::now();
-    long got = t.body->stream->read_body(buffer, size * count);
+    long got = t.body->spool ? t.body->spool->read(buffer, size * count)
+                             : t.body->stream->read_body(buffer, size * count);
     if (got < 0) return CURL_READFUNC_ABORT;
     if (got == 0) t.body_read = true;
     return static_cast<size_t>(got);
@@ -85,11 +86,14 @@ void set_method_and_body(CURL* easy, const std::string& method, const RequestBod
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(body.buffer->size()));
         transfer.body_read = true;
-    } else if (body.stream) {
+    } else if (body.stream || body.spool) {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_client_body);
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_request_body);
         curl_easy_setopt(easy, CURLOPT_READDATA, &transfer);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.length));
+        long long length = body.spool ? body.spool->output_size() : body.length;
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(length));
+        // A spooled body was read whole already: the client's descriptor may be watched.
+        transfer.body_read = body.spool != nullptr;
     } else if (method == "HEAD") {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         transfer.body_read = true;

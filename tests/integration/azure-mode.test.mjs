@@ -180,9 +180,9 @@ describe('azure mode through lighttpd', () => {
   });
 
   it('answers an unknown route with an OpenAI-shaped 404 naming it', async () => {
-    const res = await request(`${url}/v1/not-a-route`, { method: 'POST', body: '{}' });
+    const res = await request(`${url}/api/not-a-route`, { method: 'POST', body: '{}' });
     assert.equal(res.status, 404);
-    assert.match(res.json.error.message, /POST \/v1\/not-a-route/);
+    assert.match(res.json.error.message, /POST \/api\/not-a-route/);
     assert.equal(res.json.error.type, 'invalid_request_error');
     assert.ok('param' in res.json.error && 'code' in res.json.error);
     assert.equal(res.headers['access-control-allow-origin'], '*');

@@ -89,6 +89,29 @@ BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {
     BOOST_TEST(good.config.max_body_bytes == 1024);
 }
 
+BOOST_AUTO_TEST_CASE(route_api_versions_default_to_previews_for_responses_and_assistants) {
+    ConfigResult r = parse_config(azure());
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(api_version_for(r.config, "responses") == "2025-04-01-preview");
+    BOOST_TEST(api_version_for(r.config, "assistants/asst_1") == "2025-04-01-preview");
+    BOOST_TEST(api_version_for(r.config, "chat/completions") == "2024-10-21");
+    ConfigResult custom = parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "/v1/batches=2025-01-01-preview"}}));
+    BOOST_REQUIRE(custom.ok);
+    BOOST_TEST(api_version_for(custom.config, "batches/b1/cancel") == "2025-01-01-preview");
+    BOOST_TEST(api_version_for(custom.config, "responses") == "2024-10-21");
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "responses"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "responses=a&b"}})).ok);
+}
+
+BOOST_AUTO_TEST_CASE(v1_api_and_models_source) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_APIVERSION", "v1"}, {"AZURE_OPENAI_PROXY_MODELS_SOURCE", "azure"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(uses_v1_api(r.config));
+    BOOST_TEST(api_version_for(r.config, "responses") == "v1");
+    BOOST_TEST(r.config.live_models);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_MODELS_SOURCE", "both"}})).ok);
+}
+
 BOOST_AUTO_TEST_CASE(http_address_is_host_and_port) {
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_ADDRESS", "8080"}})).ok);
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_ADDRESS", "0.0.0.0:99999"}})).ok);

@@ -74,6 +74,18 @@ BOOST_AUTO_TEST_CASE(models_list_has_openai_shape_and_mapper_models) {
     BOOST_TEST(!is_listed_model(config, "dep"));
 }
 
+BOOST_AUTO_TEST_CASE(azure_model_list_becomes_openai_shape) {
+    std::string out;
+    BOOST_REQUIRE(azure_models_to_openai(
+        R"({"data":[{"id":"gpt-4o-2024-08-06","created_at":1723000000,"status":"succeeded","capabilities":{"chat_completion":true},"object":"model"},{"status":"x"}],"object":"list"})",
+        out));
+    BOOST_TEST(out == R"({"object":"list","data":[{"id":"gpt-4o-2024-08-06","object":"model","created":1723000000,"owned_by":"azure"}]})");
+    BOOST_REQUIRE(azure_models_to_openai(R"({"id":"gpt-4o","created_at":5,"object":"model"})", out));
+    BOOST_TEST(out == R"({"id":"gpt-4o","object":"model","created":5,"owned_by":"azure"})");
+    BOOST_TEST(!azure_models_to_openai("[]", out));
+    BOOST_TEST(!azure_models_to_openai("{\"error\":{}}", out));
+}
+
 BOOST_AUTO_TEST_CASE(model_field_is_read_from_json) {
     BOOST_TEST((model_from_json(R"({"model":"gpt-4o","x":1})").status == ModelField::Found));
     BOOST_TEST(model_from_json(R"({"model":"gpt-4o"})").model == "gpt-4o");

@@ -30,11 +30,47 @@ BOOST_AUTO_TEST_CASE(inline_routes) {
     BOOST_TEST((route_request(azure(), "OPTIONS", "/anything").kind == RouteKind::Preflight));
 }
 
-BOOST_AUTO_TEST_CASE(unknown_routes_and_methods) {
-    BOOST_TEST((route_request(azure(), "GET", "/v1/chat/completions").kind == RouteKind::NotFound));
+BOOST_AUTO_TEST_CASE(unknown_routes) {
     BOOST_TEST((route_request(azure(), "POST", "/v2/chat/completions").kind == RouteKind::NotFound));
     BOOST_TEST((route_request(azure(), "POST", "/").kind == RouteKind::NotFound));
-    BOOST_TEST((route_request(azure(), "POST", "/v1/chat").kind == RouteKind::NotFound));
+    BOOST_TEST((route_request(azure(), "POST", "/v1/").kind == RouteKind::NotFound));
+}
+
+BOOST_AUTO_TEST_CASE(every_deployment_operation) {
+    for (const char* op : {"images/generations", "images/edits", "audio/transcriptions",
+                           "audio/translations", "audio/speech"}) {
+        Route r = route_request(azure(), "POST", std::string("/v1/") + op);
+        BOOST_TEST((r.kind == RouteKind::Deployment), op);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(other_paths_go_to_openai_with_any_method) {
+    for (const char* method : {"GET", "POST", "DELETE"}) {
+        Route r = route_request(azure(), method, "/v1/files/file-1/content");
+        BOOST_TEST((r.kind == RouteKind::Upstream));
+        BOOST_TEST(r.upstream_path == "/files/file-1/content");
+    }
+    BOOST_TEST(route_request(azure(), "GET", "/v1/chat/completions").upstream_path == "/chat/completions");
+    BOOST_TEST(route_request(azure(), "POST", "/v1/fine_tuning/jobs/ftjob-1/cancel").upstream_path ==
+               "/fine_tuning/jobs/ftjob-1/cancel");
+    BOOST_TEST(route_request(azure(), "POST", "/v1/responses").upstream_path == "/responses");
+}
+
+BOOST_AUTO_TEST_CASE(legacy_engine_and_deployment_forms) {
+    Route engine = route_request(azure(), "POST", "/v1/engines/gpt-3.5-turbo/chat/completions");
+    BOOST_TEST((engine.kind == RouteKind::Deployment));
+    BOOST_TEST(engine.model == "gpt-3.5-turbo");
+    BOOST_TEST(engine.operation == "chat/completions");
+    Route deployment = route_request(azure(), "POST", "/v1/deployments/my%2Ddep/embeddings");
+    BOOST_TEST(deployment.deployment == "my-dep");
+    BOOST_TEST(deployment.operation == "embeddings");
+    // not an operation Azure serves per deployment: passed on as a path
+    BOOST_TEST((route_request(azure(), "POST", "/v1/engines/x/unknown").kind == RouteKind::Upstream));
+}
+
+BOOST_AUTO_TEST_CASE(realtime_is_recognised) {
+    BOOST_TEST((route_request(azure(), "GET", "/v1/realtime").kind == RouteKind::Realtime));
+    BOOST_TEST((route_request(azure(), "POST", "/v1/realtime/sessions").kind == RouteKind::Realtime));
 }
 
 BOOST_AUTO_TEST_CASE(dot_segments_never_route) {

@@ -72,6 +72,38 @@ BOOST_AUTO_TEST_CASE(client_query_is_kept_but_not_its_api_version) {
     BOOST_TEST(up.url.find("1999") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(other_paths_keep_method_query_and_get_a_per_route_version) {
+    Config config = azure();
+    config.route_api_versions = {{"responses", "2025-04-01-preview"}, {"files/special", "2099-01-01"}};
+    Request request = chat({}, "limit=2&after=x");
+    request.method = "GET";
+    Route route;
+    route.kind = RouteKind::Upstream;
+    route.upstream_path = "/files";
+    UpstreamRequest up = build_upstream_request(config, request, route, "");
+    BOOST_TEST(up.url == "https://res.openai.azure.com/openai/files?api-version=2024-10-21&limit=2&after=x");
+    BOOST_TEST(up.method == "GET");
+    route.upstream_path = "/responses/resp_1";
+    BOOST_TEST(build_upstream_request(config, request, route, "").url.find("/openai/responses/resp_1?api-version=2025-04-01-preview") != std::string::npos);
+    route.upstream_path = "/files/special/x";
+    BOOST_TEST(build_upstream_request(config, request, route, "").url.find("api-version=2099-01-01") != std::string::npos);
+    route.upstream_path = "/files/specialist";  // a prefix must end at a '/'
+    BOOST_TEST(build_upstream_request(config, request, route, "").url.find("api-version=2024-10-21") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(v1_api_urls_carry_no_deployment) {
+    Config config = azure();
+    config.api_version = "v1";
+    UpstreamRequest up = build_upstream_request(config, chat({}), deployment_route(), "gpt-35-turbo");
+    BOOST_TEST(up.url == "https://res.openai.azure.com/openai/v1/chat/completions");
+    config.api_version = "preview";
+    Route files;
+    files.kind = RouteKind::Upstream;
+    files.upstream_path = "/files";
+    BOOST_TEST(build_upstream_request(config, chat({}, "a=1"), files, "").url ==
+               "https://res.openai.azure.com/openai/v1/files?api-version=preview&a=1");
+}
+
 BOOST_AUTO_TEST_CASE(bearer_key_becomes_api_key) {
     UpstreamRequest up = build_upstream_request(
         azure(), chat({{"Authorization", "Bearer abc123"}, {"Content-Type", "application/json"}}),

@@ -14,9 +14,15 @@
 //   slow            stream with `x-mock-delay-ms` (default 300) between events
 //   paced           stream where each event waits for mock.pace(index) to resolve
 //   long            stream of `x-mock-events` events (default 1000)
+//
+// Both of Azure's URL shapes are served: the dated API (/openai/deployments/{deployment}/...
+// and /openai/<path>, api-version required) and the v1 API (/openai/v1/<path>, the
+// deployment in the body's model, api-version optional).
 
 import http from 'node:http';
 import crypto from 'node:crypto';
+
+import { createResources, parseMultipart } from './azure-resources.mjs';
 
 export const SUPPORTED_API_VERSIONS = new Set([
   '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
@@ -189,7 +195,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   const knownDeployments = new Set(deployments);
   const hanging = new Set();
 
-  async function streamEvents(req, res, events, scenario) {
+  async function streamEvents(req, res, events, scenario, done = true) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...requestIds() });
     const delay = Number(req.headers['x-mock-delay-ms'] || 300);
     const record = { text: '', complete: false };
@@ -203,8 +209,9 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
       record.text += events[i];
     }
     // Azure ends with [DONE] but without the blank line that closes the event.
-    res.end('data: [DONE]\n');
-    record.text += 'data: [DONE]\n';
+    const end = done ? 'data: [DONE]\n' : '';
+    res.end(end);
+    record.text += end;
     record.complete = true;
   }
 
@@ -264,39 +271,104 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     }
   }
 
-  async function serveDeployment(req, res, url, raw, deployment, operation) {
-    if (!knownDeployments.has(deployment)) {
-      sendJson(res, 404, azureError('DeploymentNotFound', 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.'));
-      return;
+  const knownDeployment = (name) => typeof name === 'string' && knownDeployments.has(name);
+  const resources = createResources({ isDeployment: knownDeployment });
+  const MULTIPART_OPERATIONS = new Set(['images/edits', 'audio/transcriptions', 'audio/translations']);
+  const SPEECH = Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x00\x00'), crypto.createHash('sha512').update('speech').digest(), Buffer.alloc(20000, 0xfb)]);
+  mock.speechBytes = SPEECH;
+
+  function deploymentNotFound(res) {
+    sendJson(res, 404, azureError('DeploymentNotFound', 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.'));
+  }
+
+  // Reads a deployment operation's body the way Azure does: JSON, or multipart with a
+  // model field (the SDKs always send one). Null after answering with an error.
+  function operationBody(req, res, raw, operation) {
+    if (MULTIPART_OPERATIONS.has(operation)) {
+      const form = parseMultipart(raw, req.headers['content-type']);
+      if (!form) { sendJson(res, 400, azureError('BadRequest', 'Expected a multipart/form-data body.')); return null; }
+      if (!form.fields.model) { sendJson(res, 400, azureError('BadRequest', "The form field 'model' is required.")); return null; }
+      const fileField = operation === 'images/edits' ? 'image' : 'file';
+      if (!form.files[fileField] && !form.files[`${fileField}[]`]) { sendJson(res, 400, azureError('BadRequest', `The form field '${fileField}' is required.`)); return null; }
+      return { form, model: form.fields.model };
     }
-    const body = parseJson(raw, res);
-    if (!body) return;
+    const json = parseJson(raw, res);
+    return json && { json, model: json.model };
+  }
+
+  async function serveDeployment(req, res, raw, deployment, operation, body) {
+    if (!knownDeployment(deployment)) return deploymentNotFound(res);
     const scenario = req.headers['x-mock-scenario'] || '';
     if (applyScenario(scenario, req, res)) return;
     const count = scenario === 'long' ? Number(req.headers['x-mock-events'] || 1000) : 0;
     const headers = { ...requestIds(), 'x-ms-deployment-name': deployment };
-    if (operation === 'chat/completions') {
-      if (body.stream) return streamEvents(req, res, chatStreamEvents(body, deployment, count), scenario);
-      return sendJson(res, 200, chatCompletion(body, deployment), headers);
+    const json = body.json || {};
+    switch (operation) {
+      case 'chat/completions':
+        if (json.stream) return streamEvents(req, res, chatStreamEvents(json, deployment, count), scenario);
+        return sendJson(res, 200, chatCompletion(json, deployment), headers);
+      case 'completions':
+        if (json.stream) return streamEvents(req, res, completionStreamEvents(json, deployment), scenario);
+        return sendJson(res, 200, completion(json, deployment), headers);
+      case 'embeddings':
+        if (json.input === undefined) return sendJson(res, 400, azureError('BadRequest', "'input' is a required property"));
+        return sendJson(res, 200, embeddings(json, deployment), headers);
+      case 'images/generations':
+        if (!json.prompt) return sendJson(res, 400, azureError('BadRequest', "'prompt' is a required property"));
+        return sendJson(res, 200, { created: Math.floor(Date.now() / 1000), data: [{ b64_json: Buffer.from(`image:${json.prompt}`).toString('base64'), revised_prompt: json.prompt }] }, headers);
+      case 'images/edits': {
+        const image = body.form.files.image || body.form.files['image[]'];
+        return sendJson(res, 200, { created: Math.floor(Date.now() / 1000), data: [{ b64_json: Buffer.from(`edited:${image.data.length}:${body.form.fields.prompt}`).toString('base64') }] }, headers);
+      }
+      case 'audio/transcriptions':
+      case 'audio/translations': {
+        const file = body.form.files.file;
+        const text = `${operation === 'audio/translations' ? 'Translated' : 'Transcribed'} ${file.data.length} bytes of ${file.filename}`;
+        if (body.form.fields.response_format === 'text') { res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', ...headers }); return res.end(text); }
+        return sendJson(res, 200, { text }, headers);
+      }
+      case 'audio/speech':
+        if (!json.input) return sendJson(res, 400, azureError('BadRequest', "'input' is a required property"));
+        res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': SPEECH.length, ...headers });
+        return res.end(SPEECH);
+      default:
+        return sendJson(res, 404, azureError('404', 'Resource not found'));
     }
-    if (operation === 'completions') {
-      if (body.stream) return streamEvents(req, res, completionStreamEvents(body, deployment), scenario);
-      return sendJson(res, 200, completion(body, deployment), headers);
-    }
-    if (operation === 'embeddings') {
-      if (body.input === undefined) return sendJson(res, 400, azureError('BadRequest', "'input' is a required property"));
-      return sendJson(res, 200, embeddings(body, deployment), headers);
-    }
-    sendJson(res, 404, azureError('404', 'Resource not found'));
   }
 
   async function serveAzure(req, res, url, raw) {
-    if (!checkAzureAuth(req, res) || !checkApiVersion(url, res)) return;
-    const match = url.pathname.match(/^\/openai\/deployments\/([^/]+)\/(.+)$/);
-    if (match && req.method === 'POST') {
-      return serveDeployment(req, res, url, raw, decodeURIComponent(match[1]), match[2]);
+    if (!checkAzureAuth(req, res)) return;
+    const v1 = url.pathname.startsWith('/openai/v1/');
+    if (v1) {
+      const version = url.searchParams.get('api-version');
+      if (version && version !== 'preview' && version !== 'latest')
+        return sendJson(res, 400, azureError('BadRequest', `api-version ${version} is not supported on the v1 API; use preview or none.`));
+    } else if (!checkApiVersion(url, res)) {
+      return;
     }
-    sendJson(res, 404, azureError('404', 'Resource not found'));
+    const path = url.pathname.slice(v1 ? '/openai/v1'.length : '/openai'.length);
+    const dated = path.match(/^\/deployments\/([^/]+)\/(.+)$/);
+    const operation = dated ? dated[2] : path.slice(1);
+    const isOperation = ['chat/completions', 'completions', 'embeddings', 'images/generations', 'audio/speech'].includes(operation) || MULTIPART_OPERATIONS.has(operation);
+    if (req.method === 'POST' && isOperation && (dated || v1)) {
+      const body = operationBody(req, res, raw, operation);
+      if (!body) return;
+      // Dated API: the deployment is in the URL; v1 API: it is the body's model.
+      return serveDeployment(req, res, raw, dated ? decodeURIComponent(dated[1]) : body.model, operation, body);
+    }
+    if (dated) return sendJson(res, 404, azureError('404', 'Resource not found'));
+    const type = req.headers['content-type'] || '';
+    let json = null;
+    if (raw.length && type.startsWith('application/json')) {
+      json = parseJson(raw, res);
+      if (!json) return;
+    }
+    const form = type.startsWith('multipart/form-data') ? parseMultipart(raw, type) : null;
+    const reply = (status, body, headers = {}) => sendJson(res, status, body, { ...requestIds(), ...headers });
+    const replyText = (status, data, headers = {}) => { res.writeHead(status, { 'content-length': data.length, ...headers }); res.end(data); };
+    const stream = (events, done) => streamEvents(req, res, events, req.headers['x-mock-scenario'] || '', done);
+    const handled = await resources({ method: req.method, path, json, form, reply, replyText, stream });
+    if (handled === null) sendJson(res, 404, azureError('404', 'Resource not found'));
   }
 
   // api.openai.com's side, for openai mode: checks the Bearer key, echoes what came.

@@ -1,0 +1,40 @@
+// multipart/form-data: the `model` field of an upload, found without holding the body.
+#pragma once
+
+#include <string>
+
+// The boundary of a multipart/form-data Content-Type, or "" when it is not one.
+std::string multipart_boundary(const std::string& content_type);
+
+// Fed the body in pieces of any size, finds the form field named "model" and where its
+// value lies in the body (so it can be replaced on the way out). Memory stays small
+// whatever the body's size: only part headers and the model's value are kept.
+class MultipartModelScanner {
+public:
+    explicit MultipartModelScanner(const std::string& boundary);
+
+    void feed(const char* data, size_t size);
+
+    bool found() const { return state_ == State::Found; }
+    bool failed() const { return state_ == State::Failed; }
+    const std::string& model() const { return model_; }
+    long long value_begin() const { return value_begin_; }  // byte offsets in the body
+    long long value_end() const { return value_end_; }
+
+private:
+    enum class State { Delimiter, AfterDelimiter, Headers, Content, ModelValue, Found, Done, Failed };
+
+    bool step(char c);  // false once nothing more needs reading
+    bool match_delimiter(char c);
+    void start_part();
+
+    std::string delimiter_;  // "\r\n--" + boundary
+    State state_ = State::Delimiter;
+    size_t matched_ = 2;     // the body's first delimiter has no leading CRLF
+    std::string headers_;
+    std::string model_;
+    long long offset_ = 0;
+    long long value_begin_ = -1;
+    long long value_end_ = -1;
+    bool model_part_ = false;
+};

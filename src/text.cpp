@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 
 std::vector<std::string> split(const std::string& text, char separator) {
     std::vector<std::string> parts;
@@ -32,6 +33,13 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 
 bool iequals(const std::string& a, const std::string& b) {
     return a.size() == b.size() && lowercase(a) == lowercase(b);
+}
+
+bool is_word(const std::string& text, const char* extra) {
+    if (text.empty()) return false;
+    for (unsigned char c : text)
+        if (!std::isalnum(c) && !std::strchr(extra, c)) return false;
+    return true;
 }
 
 static int hex_value(char c) {

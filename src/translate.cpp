@@ -1,6 +1,5 @@
 #include "translate.h"
 
-#include <cctype>
 
 #include "text.h"
 
@@ -15,13 +14,6 @@ bool dropped_for_azure(const std::string& name) {
     for (const char* dropped : kAzureDropped)
         if (iequals(name, dropped)) return true;
     return false;
-}
-
-bool is_base64url(const std::string& part) {
-    if (part.empty()) return false;
-    for (unsigned char c : part)
-        if (!std::isalnum(c) && c != '-' && c != '_') return false;
-    return true;
 }
 
 // Without "api-version" parameters: the proxy sets the version it is configured with.
@@ -93,18 +85,15 @@ std::string deployment_for_model(const Config& config, const std::string& model)
 }
 
 bool is_safe_deployment(const std::string& deployment) {
-    if (deployment.empty() || deployment == "." || deployment == ".." || deployment.size() > 256)
-        return false;
-    for (unsigned char c : deployment)
-        if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '~') return false;
-    return true;
+    return deployment != "." && deployment != ".." && deployment.size() <= 256 &&
+           is_word(deployment, "-_.~");
 }
 
 bool looks_like_jwt(const std::string& credential) {
     std::vector<std::string> parts = split(credential, '.');
     if (parts.size() != 3) return false;
     for (const std::string& part : parts)
-        if (!is_base64url(part)) return false;
+        if (!is_word(part, "-_")) return false;  // base64url
     return true;
 }
 

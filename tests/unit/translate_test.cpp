@@ -22,6 +22,13 @@ Request chat(Headers headers, std::string query = "") {
     return request;
 }
 
+Route upstream_route(const std::string& path) {
+    Route route;
+    route.kind = RouteKind::Upstream;
+    route.upstream_path = path;
+    return route;
+}
+
 Route deployment_route() {
     Route route;
     route.kind = RouteKind::Deployment;
@@ -77,9 +84,7 @@ BOOST_AUTO_TEST_CASE(other_paths_keep_method_query_and_get_a_per_route_version) 
     config.route_api_versions = {{"responses", "2025-04-01-preview"}, {"files/special", "2099-01-01"}};
     Request request = chat({}, "limit=2&after=x");
     request.method = "GET";
-    Route route;
-    route.kind = RouteKind::Upstream;
-    route.upstream_path = "/files";
+    Route route = upstream_route("/files");
     UpstreamRequest up = build_upstream_request(config, request, route, "");
     BOOST_TEST(up.url == "https://res.openai.azure.com/openai/files?api-version=2024-10-21&limit=2&after=x");
     BOOST_TEST(up.method == "GET");
@@ -97,10 +102,7 @@ BOOST_AUTO_TEST_CASE(v1_api_urls_carry_no_deployment) {
     UpstreamRequest up = build_upstream_request(config, chat({}), deployment_route(), "gpt-35-turbo");
     BOOST_TEST(up.url == "https://res.openai.azure.com/openai/v1/chat/completions");
     config.api_version = "preview";
-    Route files;
-    files.kind = RouteKind::Upstream;
-    files.upstream_path = "/files";
-    BOOST_TEST(build_upstream_request(config, chat({}, "a=1"), files, "").url ==
+    BOOST_TEST(build_upstream_request(config, chat({}, "a=1"), upstream_route("/files"), "").url ==
                "https://res.openai.azure.com/openai/v1/files?api-version=preview&a=1");
 }
 
@@ -159,9 +161,7 @@ BOOST_AUTO_TEST_CASE(openai_mode_passes_through) {
     Request request = chat({{"Authorization", "Bearer sk-1"}, {"Host", "proxy"}}, "a=b");
     request.method = "GET";
     request.path = "/v1/files";
-    Route route;
-    route.kind = RouteKind::Upstream;
-    route.upstream_path = "/v1/files";
+    Route route = upstream_route("/v1/files");
     UpstreamRequest up = build_upstream_request(config, request, route, "");
     BOOST_TEST(up.url == "https://api.openai.com/v1/files?a=b");
     BOOST_TEST(up.method == "GET");

@@ -271,6 +271,12 @@ ProxyError upstream_error(UpstreamOutcome outcome, const Config& config) {
 void relay_upstream(const Config& config, UpstreamClient& upstream, Client& client,
                     const UpstreamRequest& upstream_request, const RequestBody& body,
                     ResponseWriter& writer, AccessLogEntry& log) {
+    // A request that queued while its client left is not worth paying for. (While a body
+    // is still to be read, its bytes keep the descriptor busy: those are not checked.)
+    if (!body.stream && client.gone()) {
+        log.outcome = "client-gone";
+        return;
+    }
     Relay relay(writer, config);
     UpstreamResult result = upstream.send(upstream_request, body, client, relay);
     log.upstream_status = result.status;
@@ -315,11 +321,6 @@ void serve_deployment(const Config& config, UpstreamClient& upstream, Client& cl
     }
     if (!ok) {
         writer.error(error);
-        return;
-    }
-    // A request that queued while its client left is not worth paying for.
-    if (client.gone()) {
-        log.outcome = "client-gone";
         return;
     }
     RequestBody source;
@@ -430,9 +431,6 @@ void serve(const Config& config, UpstreamClient& upstream, Client& client, const
             } else if (request.has_body) {
                 source.stream = &client;
                 source.length = request.content_length;
-            } else if (client.gone()) {
-                log.outcome = "client-gone";
-                return;
             }
             relay_upstream(config, upstream, client,
                            build_upstream_request(config, request, route, ""), source, writer, log);

@@ -16,7 +16,7 @@ export const PROXY_BIN = process.env.PROXY_BIN || path.join(ROOT, 'build/asan/az
 const children = new Set();
 process.on('exit', () => {
   for (const child of children) {
-    try { process.kill(child.spawnargs && child.detached ? -child.pid : child.pid, 'SIGKILL'); } catch {}
+    try { process.kill(child.detached ? -child.pid : child.pid, 'SIGKILL'); } catch {}
   }
 });
 

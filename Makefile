@@ -13,8 +13,9 @@ TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certifica
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
-CORE    := config text request router translate response body multipart spool access_log
-EDGES   := upstream handler server
+CORE    := config text request router translate response body multipart spool access_log \
+           fastcgi_frames
+EDGES   := event_loop upstream fastcgi response_writer relay exchange engine cgi server
 SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 

@@ -17,3 +17,7 @@ struct AccessLogEntry {
 
 // `time` is seconds since the epoch. Client-supplied fields are escaped.
 std::string format_access_log(const AccessLogEntry& entry, long long time);
+
+// Writes the line for `entry`, stamped now, to stderr in one write(2), so lines from
+// several threads never interleave.
+void write_access_log(const AccessLogEntry& entry);

@@ -19,7 +19,8 @@ struct Config {
     std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
     std::string fcgi_address;                   // empty: the listening socket on fd 0
     std::string fcgi_socket_owner;              // "user:group" for a unix socket it creates
-    int threads = 16;
+    int threads = 0;                            // event-loop threads; 0: one per core
+    long max_requests = 4096;                   // requests in flight per process; beyond: 503
     long connect_timeout_s = 10;
     long upstream_timeout_s = 600;              // longest silence from the upstream
     long heartbeat_ms = 500;                    // SSE comment on idle streams; 0: none

@@ -1,8 +1,8 @@
 // The client's request as the web server describes it in CGI/FastCGI params.
 #pragma once
 
-#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -13,8 +13,11 @@ struct Header {
 };
 using Headers = std::vector<Header>;
 
-// CGI meta-variables: REQUEST_METHOD, REQUEST_URI, HTTP_*, CONTENT_LENGTH, ...
-using CgiParams = std::map<std::string, std::string>;
+// CGI meta-variables: REQUEST_METHOD, REQUEST_URI, HTTP_*, CONTENT_LENGTH, ..., in the
+// order the web server sent them. Views into the params libfcgi (or the environment)
+// holds for the whole request: nothing is copied but what the request keeps.
+using CgiParam = std::pair<std::string_view, std::string_view>;
+using CgiParams = std::vector<CgiParam>;
 
 struct Request {
     std::string method;

@@ -19,7 +19,7 @@ enum class RouteKind {
 struct Route {
     RouteKind kind = RouteKind::NotFound;
     std::string operation;      // Deployment: "chat/completions", "embeddings", ...
-    std::string upstream_path;  // Upstream: path (raw), e.g. "/files/file-1/content"
+    std::string upstream_path;  // Upstream and models: path (raw), e.g. "/files/file-1/content"
     std::string model_id;       // RetrieveModel: decoded id
     std::string model;          // Deployment, legacy /v1/engines/{model}/...: decoded
     std::string deployment;     // Deployment, legacy /v1/deployments/{deployment}/...: decoded

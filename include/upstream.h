@@ -1,65 +1,143 @@
-// The libcurl edge: sends one UpstreamRequest and relays the answer as it arrives.
+// The libcurl edge: one multi handle per event loop drives every transfer of that loop
+// (socket and timer callbacks, no polling), and keeps upstream connections alive for the
+// next request of any client. Each transfer relays the answer as it arrives.
 #pragma once
 
 #include <curl/curl.h>
 
+#include <memory>
 #include <string>
 
-#include "client.h"
 #include "config.h"
+#include "deadline_queue.h"
+#include "event_loop.h"
 #include "request.h"
 #include "spool.h"
 #include "translate.h"
 
-// How the caller hears of the upstream's answer. Returning false aborts the transfer.
-class UpstreamListener {
-public:
-    virtual ~UpstreamListener() = default;
-    virtual bool on_head(long status, const Headers& headers) = 0;
-    virtual bool on_data(const char* data, size_t size) = 0;
-    // Called when nothing arrived for a while; may write to the client.
-    virtual bool on_idle() { return true; }
+// What a listener makes of a piece of the answer.
+enum class Taken {
+    All,     // relayed
+    Later,   // the client cannot take it yet: pause, and resume() when it can
+    Refused  // the client is gone: abort
 };
 
 enum class UpstreamOutcome {
     Completed,    // the whole answer was relayed
     Unreachable,  // no connection, or it broke before an answer
-    TimedOut,     // no byte from the upstream within the timeout
-    ClientGone,   // the web server dropped the request; transfer aborted
-    Stopped,      // the program is stopping; transfer aborted
+    TimedOut,     // the upstream was silent for longer than the timeout
+    ClientGone,   // the client left; the transfer was aborted
     Failed,       // anything else (details in `error`)
-};
-
-// Where the request body comes from: a buffer already read, a spooled upload, or the
-// client, streamed.
-struct RequestBody {
-    const std::string* buffer = nullptr;  // when set, sent as is
-    Spool* spool = nullptr;               // when set, read from its start
-    Client* stream = nullptr;             // when set, read while sending
-    long long length = -1;                // stream length; -1 sends it chunked
 };
 
 struct UpstreamResult {
     UpstreamOutcome outcome = UpstreamOutcome::Failed;
-    long status = 0;     // the upstream's HTTP status, 0 if none arrived
-    std::string error;   // libcurl's message for logs; never contains headers
+    long status = 0;    // the upstream's HTTP status, 0 if none arrived
+    std::string error;  // libcurl's message for logs; never contains headers
 };
 
-// One per thread: keeps its connections alive between requests.
-class UpstreamClient {
+// How the owner of a transfer hears of it; called on the loop's thread. on_done comes
+// last, outside libcurl's callbacks, and the transfer may be destroyed in it.
+class UpstreamListener {
 public:
-    // `stop_fd` turns readable when the program must stop.
-    UpstreamClient(const Config& config, int stop_fd);
-    ~UpstreamClient();
-    UpstreamClient(const UpstreamClient&) = delete;
-    UpstreamClient& operator=(const UpstreamClient&) = delete;
+    virtual ~UpstreamListener() = default;
+    virtual bool on_head(long status, const Headers& headers) = 0;  // false: abort
+    virtual Taken on_data(const char* data, size_t size) = 0;
+    virtual void on_done(const UpstreamResult& result) = 0;
+};
 
-    UpstreamResult send(const UpstreamRequest& request, const RequestBody& body, Client& client,
-                        UpstreamListener& listener);
+// The request body: a buffer or a spooled upload, read whole before the transfer starts
+// (so a slow client never holds a transfer, and the body could be sent again).
+struct RequestBody {
+    const std::string* buffer = nullptr;  // when set, sent as is
+    Spool* spool = nullptr;               // when set, read from its start
+};
+
+class Upstream;
+
+// One request to the upstream. Destroying it aborts it; on_done is not called then.
+class Transfer {
+public:
+    ~Transfer();
+    Transfer(const Transfer&) = delete;
+    Transfer& operator=(const Transfer&) = delete;
+
+    // The client can take more: continue a transfer that on_data paused.
+    void resume();
 
 private:
+    friend class Upstream;
+    Transfer(Upstream& upstream, UpstreamListener& listener) : upstream_(upstream), listener_(listener) {
+        silence_.owner = this;
+    }
+
+    Upstream& upstream_;
+    UpstreamListener& listener_;
+    CURL* easy_ = nullptr;
+    curl_slist* headers_ = nullptr;
+    Spool* spool_ = nullptr;
+    DeadlineLink silence_;  // re-armed by every byte to or from the upstream
+    long status_ = 0;
+    Headers head_;
+    bool head_delivered_ = false;
+    bool refused_ = false;  // the listener refused a piece: the client is gone
+    bool paused_ = false;
+    bool in_multi_ = false;
+
+    static size_t on_header_line(char* data, size_t size, size_t count, void* self);
+    static size_t on_body(char* data, size_t size, size_t count, void* self);
+    static size_t on_read_body(char* buffer, size_t size, size_t count, void* self);
+    void heard_from_upstream();
+};
+
+class Upstream : public SocketHandler, public TimerSource {
+public:
+    // `share` carries the DNS and TLS session caches shared by every loop (may be null).
+    Upstream(EventLoop& loop, const Config& config, CURLSH* share);
+    ~Upstream();
+    Upstream(const Upstream&) = delete;
+    Upstream& operator=(const Upstream&) = delete;
+
+    bool ok() const { return multi_ != nullptr; }
+
+    // Starts a transfer, or returns null (with `error` set) when libcurl cannot.
+    std::unique_ptr<Transfer> start(const UpstreamRequest& request, const RequestBody& body,
+                                    UpstreamListener& listener, std::string& error);
+    size_t active() const { return active_; }
+
+    void on_socket_event(int fd, uint32_t events) override;
+    int64_t next_due_ms() const override;
+    void fire(int64_t now_ms) override;
+
+private:
+    friend class Transfer;
+    static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
+    static int on_timer(CURLM* multi, long timeout_ms, void* self);
+    bool configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
+    void act(curl_socket_t fd, int events);
+    void collect_finished();
+    void finish(Transfer& transfer, UpstreamResult result);
+    void release(Transfer& transfer);
+    CURL* take_easy();
+    void return_easy(CURL* easy);
+
+    EventLoop& loop_;
     const Config& config_;
-    int stop_fd_;
-    CURL* easy_;
-    CURLM* multi_;
+    CURLSH* share_;
+    CURLM* multi_ = nullptr;
+    int64_t curl_due_ms_ = DeadlineQueue::kNever;
+    DeadlineQueue silence_;
+    size_t active_ = 0;
+    std::vector<CURL*> spare_easy_;  // reset handles kept for the next transfers
+};
+
+// libcurl's DNS and TLS session caches shared by every loop of the process.
+class SharedCaches {
+public:
+    SharedCaches();
+    ~SharedCaches();
+    CURLSH* get() const { return share_; }
+
+private:
+    CURLSH* share_;
 };

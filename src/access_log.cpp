@@ -1,5 +1,7 @@
 #include "access_log.h"
 
+#include <unistd.h>
+
 #include <ctime>
 
 #include "text.h"
@@ -28,4 +30,10 @@ std::string format_access_log(const AccessLogEntry& e, long long time) {
     line += " ms=" + std::to_string(e.duration_ms);
     line += " outcome=" + or_dash(e.outcome) + "\n";
     return line;
+}
+
+void write_access_log(const AccessLogEntry& entry) {
+    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)));
+    ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
 }

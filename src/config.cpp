@@ -229,7 +229,9 @@ ConfigResult parse_config(const Environment& env) {
     c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
     c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
 
-    if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 4096, c.threads, result.error) ||
+    if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 64, c.threads, result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_MAX_REQUESTS", 1000000, c.max_requests,
+                     result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", 3600, c.connect_timeout_s,
                      result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s,
@@ -267,7 +269,10 @@ std::string describe_config(const Config& c) {
     out << "server-side key: " << (c.token.empty() ? "no (clients send theirs)" : "yes") << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
-    out << "threads: " << c.threads << (c.workers > 1 ? " per worker, workers: " + std::to_string(c.workers) : "") << "\n";
+    out << "event-loop threads: " << (c.threads ? std::to_string(c.threads) : "one per core")
+        << (c.workers > 1 ? " per worker, workers: " + std::to_string(c.workers) : "") << "\n";
+    out << "requests in flight: at most " << c.max_requests
+        << (c.workers > 1 ? " per worker" : "") << "\n";
     out << "stream heartbeat: " << (c.heartbeat_ms ? std::to_string(c.heartbeat_ms) + " ms" : "off") << "\n";
     if (!c.path_prefix.empty()) out << "path prefix: " << c.path_prefix << "\n";
     return out.str();

@@ -6,9 +6,17 @@
 
 namespace {
 
-std::string param(const CgiParams& params, const char* name) {
-    auto it = params.find(name);
-    return it == params.end() ? std::string() : it->second;
+// The first param of that name (as libfcgi's own lookup does, when a server sends one twice).
+std::string param(const CgiParams& params, std::string_view name) {
+    for (const CgiParam& entry : params)
+        if (entry.first == name) return std::string(entry.second);
+    return std::string();
+}
+
+bool sent_earlier(const CgiParams& params, size_t index) {
+    for (size_t i = 0; i < index; ++i)
+        if (params[i].first == params[index].first) return true;
+    return false;
 }
 
 bool segment_boundary(const std::string& path, size_t at) {
@@ -80,9 +88,11 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     split_request_target(target, path, request.query);
     request.path = strip_mount_prefix(path, config.path_prefix);
 
-    for (const auto& [name, value] : params)
-        if (starts_with(name, "HTTP_") && name.size() > 5)
-            request.headers.push_back({header_name_from_param(name), value});
+    for (size_t i = 0; i < params.size(); ++i) {
+        const auto& [name, value] = params[i];
+        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && !sent_earlier(params, i))
+            request.headers.push_back({header_name_from_param(std::string(name)), std::string(value)});
+    }
     std::string content_type = param(params, "CONTENT_TYPE");
     if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
 

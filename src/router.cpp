@@ -41,10 +41,15 @@ Route route_azure(const std::string& method, const std::string& path) {
 
     if (rest == "realtime" || starts_with(rest, "realtime/")) return make(RouteKind::Realtime);
     bool reading = method == "GET" || method == "HEAD";
-    if (reading && rest == "models") return make(RouteKind::ListModels);
+    if (reading && rest == "models") {
+        Route route = make(RouteKind::ListModels);
+        route.upstream_path = "/models";
+        return route;
+    }
     if (reading && starts_with(rest, "models/") && rest.size() > 7) {
         Route route = make(RouteKind::RetrieveModel);
         route.model_id = percent_decode(rest.substr(7));
+        route.upstream_path = "/" + rest;  // still encoded, slashes collapsed
         return route;
     }
     Route route;

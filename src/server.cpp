@@ -9,7 +9,6 @@
 #include <netdb.h>
 #include <pwd.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,18 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <thread>
 
-#include "client.h"
-#include "handler.h"
+#include "engine.h"
 #include "text.h"
-#include "upstream.h"
-
-extern char** environ;
 
 namespace {
 
@@ -61,138 +55,6 @@ bool install_stop_signals() {
 bool stop_requested() {
     pollfd stop = {g_stop_pipe[0], POLLIN, 0};
     return poll(&stop, 1, 0) > 0;
-}
-
-CgiParams params_from(char** envp) {
-    CgiParams params;
-    for (char** entry = envp; entry && *entry; ++entry) {
-        const char* eq = std::strchr(*entry, '=');
-        if (eq) params.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), std::string(eq + 1));
-    }
-    return params;
-}
-
-// True when the peer has closed its end (or the socket failed); false while open.
-bool peer_closed(int fd) {
-    char byte;
-    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0) return true;
-    if (got > 0) return false;
-    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
-class FastCgiClient : public Client {
-public:
-    explicit FastCgiClient(FCGX_Request& request)
-        : request_(request), params_(params_from(request.envp)) {}
-
-    const CgiParams& params() const override { return params_; }
-
-    long read_body(char* buffer, size_t size) override {
-        int got = FCGX_GetStr(buffer, static_cast<int>(size), request_.in);
-        if (got == 0 && FCGX_GetError(request_.in) != 0) return -1;
-        return got;
-    }
-
-    bool write(const char* data, size_t size) override {
-        if (FCGX_PutStr(data, static_cast<int>(size), request_.out) != static_cast<int>(size))
-            return false;
-        return FCGX_FFlush(request_.out) == 0;  // PutStr may "succeed" into a dead buffer
-    }
-
-    int watch_fd() const override { return request_.ipcFd; }
-    bool gone() override { return peer_closed(request_.ipcFd); }
-
-private:
-    FCGX_Request& request_;
-    CgiParams params_;
-};
-
-class CgiClient : public Client {
-public:
-    CgiClient() : params_(params_from(environ)) {
-        auto it = params_.find("CONTENT_LENGTH");
-        if (it != params_.end() && !it->second.empty()) remaining_ = std::atoll(it->second.c_str());
-    }
-
-    const CgiParams& params() const override { return params_; }
-
-    long read_body(char* buffer, size_t size) override {
-        if (remaining_ == 0) return 0;
-        if (remaining_ > 0 && static_cast<long long>(size) > remaining_)
-            size = static_cast<size_t>(remaining_);
-        ssize_t got;
-        do got = ::read(STDIN_FILENO, buffer, size);
-        while (got < 0 && errno == EINTR);
-        if (got > 0 && remaining_ > 0) remaining_ -= got;
-        return got;
-    }
-
-    bool write(const char* data, size_t size) override {
-        while (size > 0) {
-            ssize_t put = ::write(STDOUT_FILENO, data, size);
-            if (put < 0 && errno == EINTR) continue;
-            if (put <= 0) return false;
-            data += put;
-            size -= static_cast<size_t>(put);
-        }
-        return true;
-    }
-
-    int watch_fd() const override { return -1; }
-    bool gone() override { return false; }
-
-private:
-    CgiParams params_;
-    long long remaining_ = -1;  // -1: read to end of input
-};
-
-struct Worker {
-    const Config* config;
-    int listen_fd;
-    std::atomic<int>* live;
-};
-
-void* serve_connections(void* argument) {
-    Worker worker = *static_cast<Worker*>(argument);
-    delete static_cast<Worker*>(argument);
-    {
-        UpstreamClient upstream(*worker.config, g_stop_pipe[0]);
-        FCGX_Request request;
-        FCGX_InitRequest(&request, worker.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-        for (;;) {
-            pollfd fds[2] = {{worker.listen_fd, POLLIN, 0}, {g_stop_pipe[0], POLLIN, 0}};
-            if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-            if (fds[1].revents) break;
-            // The listening socket is non-blocking: when another thread won the race
-            // for this connection, accept fails with EAGAIN and we wait again.
-            if (!(fds[0].revents & POLLIN) || FCGX_Accept_r(&request) < 0) continue;
-            FastCgiClient client(request);
-            handle_request(*worker.config, upstream, client);
-            FCGX_Finish_r(&request);
-        }
-        FCGX_Free(&request, 1);
-    }
-    worker.live->fetch_sub(1);
-    return nullptr;
-}
-
-bool start_worker(const Config& config, int listen_fd, std::atomic<int>& live) {
-    pthread_attr_t attributes;
-    pthread_attr_init(&attributes);
-    // Many threads may wait on long streams; they need little stack.
-    pthread_attr_setstacksize(&attributes, 512 * 1024);
-    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    live.fetch_add(1);
-    Worker* worker = new Worker{&config, listen_fd, &live};
-    int failed = pthread_create(&thread, &attributes, serve_connections, worker);
-    pthread_attr_destroy(&attributes);
-    if (failed) {
-        delete worker;
-        live.fetch_sub(1);
-    }
-    return !failed;
 }
 
 // chown to "user[:group]"; the group defaults to the user's own.
@@ -231,8 +93,15 @@ int open_unix_socket(const std::string& path, const std::string& owner, std::str
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct stat existing;
-    if (::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode))
-        ::unlink(path.c_str());  // a stale socket from an earlier run
+    if (fd >= 0 && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
+        // A socket left by an earlier run is replaced; one a live server answers on is not.
+        if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+            error = "another server is listening on " + path;
+            close(fd);
+            return -1;
+        }
+        ::unlink(path.c_str());
+    }
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = "cannot bind unix socket " + path + ": " + std::strerror(errno);
         if (fd >= 0) close(fd);
@@ -374,37 +243,10 @@ bool is_listening_socket(int fd) {
 int run_fastcgi(const Config& config, int listen_fd) {
     if (!install_stop_signals()) return 1;
     FCGX_Init();
-    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-
-    std::atomic<int> live{0};
-    for (int i = 0; i < config.threads; ++i) {
-        if (!start_worker(config, listen_fd, live)) {
-            std::fprintf(stderr, "azure-openai-proxy: could only start %d threads\n", i);
-            break;
-        }
-    }
-    while (!stop_requested()) {
-        pollfd stop = {g_stop_pipe[0], POLLIN, 0};
-        poll(&stop, 1, -1);
-    }
-    // Workers see the stop pipe at once; transfers under way are aborted. Leave
-    // within the 2 s a supervisor grants, even if a thread is stuck writing.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
-    while (live.load() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (live.load() > 0) {
-        std::fprintf(stderr, "azure-openai-proxy: stopped with %d threads still busy\n",
-                     live.load());
-        return -1;  // caller must not run destructors the busy threads still use
-    }
-    std::fprintf(stderr, "azure-openai-proxy: stopped\n");
-    return 0;
+    return serve_fastcgi(config, listen_fd, g_stop_pipe[0]);
 }
 
 int run_cgi(const Config& config) {
     if (!install_stop_signals()) return 1;
-    UpstreamClient upstream(config, g_stop_pipe[0]);
-    CgiClient client;
-    handle_request(config, upstream, client);
-    return 0;
+    return serve_cgi(config, g_stop_pipe[0]);
 }

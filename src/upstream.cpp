@@ -1,125 +1,26 @@
 #include "upstream.h"
 
-#include <poll.h>
+#include <sys/epoll.h>
 
-#include <chrono>
 #include <cstring>
-#include <stdexcept>
+#include <mutex>
 
 #include "text.h"
 
 namespace {
 
-// How often the transfer loop looks at the stop pipe, the client and idle time when
-// the upstream is silent (a heartbeat is due at most this late).
-const int kPollIntervalMs = 100;
+// Reset easy handles a loop keeps for its next transfers (each is a few KiB).
+const size_t kSpareEasyHandles = 64;
 
-using Clock = std::chrono::steady_clock;
-
-// State shared with libcurl's callbacks during one transfer.
-struct Transfer {
-    Clock::time_point last_activity = Clock::now();  // last byte to or from the upstream
-    UpstreamListener* listener = nullptr;
-    const RequestBody* body = nullptr;
-    long status = 0;
-    Headers headers;
-    bool head_delivered = false;
-    bool listener_refused = false;  // a callback returned false: the client is gone
-    bool body_read = false;         // the client's body has been read to its end
-};
-
-size_t on_header_line(char* data, size_t size, size_t count, void* user) {
-    Transfer& t = *static_cast<Transfer*>(user);
-    t.last_activity = Clock::now();
-    size_t length = size * count;
-    std::string line(data, length);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-
-    if (starts_with(line, "HTTP/")) {  // a new response head (after 1xx ones too)
-        t.headers.clear();
-        size_t space = line.find(' ');
-        t.status = space == std::string::npos ? 0 : std::atol(line.c_str() + space + 1);
-    } else if (line.empty()) {
-        if (t.status >= 200 && !t.head_delivered) {
-            t.head_delivered = true;
-            if (!t.listener->on_head(t.status, t.headers)) {
-                t.listener_refused = true;
-                return 0;
-            }
-        }
-    } else if ((line[0] == ' ' || line[0] == '\t') && !t.headers.empty()) {
-        t.headers.back().value += " " + trim(line);  // obsolete line folding
-    } else {
-        size_t colon = line.find(':');
-        if (colon != std::string::npos)
-            t.headers.push_back({trim(line.substr(0, colon)), trim(line.substr(colon + 1))});
-    }
-    return length;
-}
-
-size_t on_body_data(char* data, size_t size, size_t count, void* user) {
-    Transfer& t = *static_cast<Transfer*>(user);
-    t.last_activity = Clock::now();
-    size_t length = size * count;
-    if (!t.listener->on_data(data, length)) {
-        t.listener_refused = true;
-        return 0;  // libcurl aborts with CURLE_WRITE_ERROR
-    }
-    return length;
-}
-
-size_t read_request_body(char* buffer, size_t size, size_t count, void* user) {
-    Transfer& t = *static_cast<Transfer*>(user);
-    t.last_activity = Clock::now();
-    long got = t.body->spool ? t.body->spool->read(buffer, size * count)
-                             : t.body->stream->read_body(buffer, size * count);
-    if (got < 0) return CURL_READFUNC_ABORT;
-    if (got == 0) t.body_read = true;
-    return static_cast<size_t>(got);
-}
-
-void set_method_and_body(CURL* easy, const std::string& method, const RequestBody& body,
-                         Transfer& transfer) {
-    if (body.buffer) {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.buffer->data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(body.buffer->size()));
-        transfer.body_read = true;
-    } else if (body.stream || body.spool) {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_request_body);
-        curl_easy_setopt(easy, CURLOPT_READDATA, &transfer);
-        long long length = body.spool ? body.spool->output_size() : body.length;
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(length));
-        // A spooled body was read whole already: the client's descriptor may be watched.
-        transfer.body_read = body.spool != nullptr;
-    } else if (method == "HEAD") {
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-        transfer.body_read = true;
-    } else if (method == "GET" || method == "DELETE") {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
-        transfer.body_read = true;
-    } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
-        transfer.body_read = true;
-    }
-    if (method != "POST" && method != "GET" && method != "HEAD")
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
-}
-
-UpstreamOutcome outcome_of(CURLcode code, const Transfer& transfer) {
+UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     switch (code) {
         case CURLE_OK:
             return UpstreamOutcome::Completed;
         case CURLE_OPERATION_TIMEDOUT:
             return UpstreamOutcome::TimedOut;
         case CURLE_WRITE_ERROR:
-            return transfer.listener_refused ? UpstreamOutcome::ClientGone
-                                             : UpstreamOutcome::Failed;
+            return refused ? UpstreamOutcome::ClientGone : UpstreamOutcome::Failed;
         case CURLE_ABORTED_BY_CALLBACK:
-        case CURLE_READ_ERROR:
             return UpstreamOutcome::ClientGone;
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
@@ -135,89 +36,299 @@ UpstreamOutcome outcome_of(CURLcode code, const Transfer& transfer) {
     }
 }
 
+void set_method_and_body(CURL* easy, const std::string& method, const RequestBody& body,
+                         Spool*& spool) {
+    if (body.buffer) {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.buffer->data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(body.buffer->size()));
+    } else if (body.spool) {
+        spool = body.spool;
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(body.spool->output_size()));
+    } else if (method == "HEAD") {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (method == "GET" || method == "DELETE") {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
+    } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    if (method != "POST" && method != "GET" && method != "HEAD")
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
+}
+
 }  // namespace
 
-UpstreamClient::UpstreamClient(const Config& config, int stop_fd)
-    : config_(config), stop_fd_(stop_fd), easy_(curl_easy_init()), multi_(curl_multi_init()) {
-    if (!easy_ || !multi_) throw std::runtime_error("libcurl could not create a handle");
+// ---- Transfer: libcurl's callbacks for one request -------------------------------------
+
+Transfer::~Transfer() { upstream_.release(*this); }
+
+void Transfer::heard_from_upstream() { upstream_.silence_.arm(silence_, upstream_.loop_.now_ms()); }
+
+void Transfer::resume() {
+    if (!paused_ || !easy_) return;
+    paused_ = false;
+    heard_from_upstream();
+    // May hand over what libcurl held back at once (on_body runs, and may pause again).
+    curl_easy_pause(easy_, CURLPAUSE_CONT);
 }
 
-UpstreamClient::~UpstreamClient() {
-    curl_easy_cleanup(easy_);
-    curl_multi_cleanup(multi_);
-}
+size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.heard_from_upstream();
+    size_t length = size * count;
+    std::string line(data, length);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
 
-UpstreamResult UpstreamClient::send(const UpstreamRequest& request, const RequestBody& body,
-                                    Client& client, UpstreamListener& listener) {
-    Transfer transfer;
-    transfer.listener = &listener;
-    transfer.body = &body;
-    curl_slist* headers = nullptr;
-    for (const std::string& line : request.headers) headers = curl_slist_append(headers, line.c_str());
-
-    curl_easy_reset(easy_);  // keeps the connection cache: the next request reuses it
-    curl_easy_setopt(easy_, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
-    curl_easy_setopt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header_line);
-    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body_data);
-    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &transfer);
-    set_method_and_body(easy_, request.method, body, transfer);
-
-    // The timeout is for silence, not for the whole answer: streams may run long.
-    // (libcurl's low-speed check averages over a window and fires seconds late.)
-    const auto idle_limit = std::chrono::seconds(config_.upstream_timeout_s);
-    UpstreamResult result;
-    curl_multi_add_handle(multi_, easy_);
-    bool watch_client = client.watch_fd() >= 0;
-    int running = 1;
-    bool aborted = false;
-    while (running) {
-        if (curl_multi_perform(multi_, &running) != CURLM_OK) break;
-        if (!running) break;
-        curl_waitfd extra[2] = {{stop_fd_, CURL_WAIT_POLLIN, 0}, {client.watch_fd(), CURL_WAIT_POLLIN, 0}};
-        // The client's descriptor carries its body until that is read: watch it after.
-        unsigned count = watch_client && transfer.body_read ? 2 : 1;
-        int ready = 0;
-        curl_multi_poll(multi_, extra, count, kPollIntervalMs, &ready);
-        if (extra[0].revents) {
-            result.outcome = UpstreamOutcome::Stopped;
-            aborted = true;
-            break;
-        }
-        if (count == 2 && extra[1].revents) {
-            if (client.gone()) {
-                result.outcome = UpstreamOutcome::ClientGone;
-                aborted = true;
-                break;
+    if (starts_with(line, "HTTP/")) {  // a new response head (after 1xx ones too)
+        t.head_.clear();
+        size_t space = line.find(' ');
+        t.status_ = space == std::string::npos ? 0 : std::atol(line.c_str() + space + 1);
+    } else if (line.empty()) {
+        if (t.status_ >= 200 && !t.head_delivered_) {
+            t.head_delivered_ = true;
+            if (!t.listener_.on_head(t.status_, t.head_)) {
+                t.refused_ = true;
+                return 0;
             }
-            watch_client = false;  // unexpected bytes, not a hang-up: stop watching
+            Headers().swap(t.head_);
         }
-        if (ready == 0 && !listener.on_idle()) {
-            result.outcome = UpstreamOutcome::ClientGone;
-            aborted = true;
-            break;
-        }
-        if (Clock::now() - transfer.last_activity > idle_limit) {
-            result.outcome = UpstreamOutcome::TimedOut;
-            aborted = true;
-            break;
-        }
+    } else if ((line[0] == ' ' || line[0] == '\t') && !t.head_.empty()) {
+        t.head_.back().value += " " + trim(line);  // obsolete line folding
+    } else {
+        size_t colon = line.find(':');
+        if (colon != std::string::npos)
+            t.head_.push_back({trim(line.substr(0, colon)), trim(line.substr(colon + 1))});
     }
-    if (!aborted) {
-        int queued = 0;
-        CURLcode code = CURLE_FAILED_INIT;
-        while (CURLMsg* message = curl_multi_info_read(multi_, &queued))
-            if (message->msg == CURLMSG_DONE) code = message->data.result;
-        result.outcome = outcome_of(code, transfer);
+    return length;
+}
+
+size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.heard_from_upstream();
+    size_t length = size * count;
+    switch (t.listener_.on_data(data, length)) {
+        case Taken::All:
+            return length;
+        case Taken::Later:
+            // libcurl keeps this piece and reads no more until resume(); meanwhile the
+            // silence is the client's, not the upstream's.
+            t.paused_ = true;
+            t.upstream_.silence_.disarm(t.silence_);
+            return CURL_WRITEFUNC_PAUSE;
+        case Taken::Refused:
+            break;
+    }
+    t.refused_ = true;
+    return 0;  // libcurl aborts with CURLE_WRITE_ERROR
+}
+
+size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.heard_from_upstream();
+    long got = t.spool_->read(buffer, size * count);
+    return got < 0 ? CURL_READFUNC_ABORT : static_cast<size_t>(got);
+}
+
+// ---- Upstream: the multi handle ----------------------------------------------------------
+
+Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
+    : loop_(loop), config_(config), share_(share), silence_(config.upstream_timeout_s * 1000) {
+    multi_ = curl_multi_init();
+    if (!multi_) return;
+    if (curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this) != CURLM_OK ||
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this) != CURLM_OK) {
+        curl_multi_cleanup(multi_);
+        multi_ = nullptr;
+        return;
+    }
+    loop_.set_socket_handler(this);
+    loop_.add_timer(this);
+}
+
+Upstream::~Upstream() {
+    for (CURL* easy : spare_easy_) curl_easy_cleanup(easy);
+    if (multi_) curl_multi_cleanup(multi_);
+}
+
+CURL* Upstream::take_easy() {
+    if (spare_easy_.empty()) return curl_easy_init();
+    CURL* easy = spare_easy_.back();
+    spare_easy_.pop_back();
+    return easy;
+}
+
+void Upstream::return_easy(CURL* easy) {
+    if (spare_easy_.size() >= kSpareEasyHandles) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    spare_easy_.push_back(easy);
+}
+
+bool Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+    for (const std::string& line : request.headers) {
+        curl_slist* grown = curl_slist_append(t.headers_, line.c_str());
+        if (!grown) return false;
+        t.headers_ = grown;
+    }
+    CURL* easy = t.easy_;
+    bool ok = curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()) == CURLE_OK &&
+              curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers_);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
+    // protocol pending until some other transfer ends, which stalls a burst of streams to
+    // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.
+    if (share_) curl_easy_setopt(easy, CURLOPT_SHARE, share_);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, Transfer::on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
+    set_method_and_body(easy, request.method, body, t.spool_);
+    if (t.spool_) {
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, Transfer::on_read_body);
+        curl_easy_setopt(easy, CURLOPT_READDATA, &t);
+    }
+    return ok;
+}
+
+std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const RequestBody& body,
+                                          UpstreamListener& listener, std::string& error) {
+    std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
+    transfer->easy_ = take_easy();
+    if (!transfer->easy_ || !configure(*transfer, request, body)) {
+        error = "libcurl could not set up the request";
+        return nullptr;
+    }
+    CURLMcode added = curl_multi_add_handle(multi_, transfer->easy_);
+    if (added != CURLM_OK) {
+        error = curl_multi_strerror(added);
+        return nullptr;
+    }
+    // libcurl asks, through on_timer, to be driven at once: the loop's next iteration.
+    transfer->in_multi_ = true;
+    ++active_;
+    silence_.arm(transfer->silence_, loop_.now_ms());
+    return transfer;
+}
+
+void Upstream::release(Transfer& t) {
+    silence_.disarm(t.silence_);
+    if (t.in_multi_) {
+        curl_multi_remove_handle(multi_, t.easy_);
+        t.in_multi_ = false;
+        --active_;
+    }
+    if (t.easy_) return_easy(t.easy_);
+    t.easy_ = nullptr;
+    curl_slist_free_all(t.headers_);
+    t.headers_ = nullptr;
+}
+
+void Upstream::finish(Transfer& t, UpstreamResult result) {
+    result.status = t.status_ >= 200 ? t.status_ : 0;
+    release(t);
+    t.listener_.on_done(result);  // may destroy t
+}
+
+void Upstream::collect_finished() {
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+        if (message->msg != CURLMSG_DONE) continue;
+        Transfer* t = nullptr;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+        if (!t) continue;
+        CURLcode code = message->data.result;
+        UpstreamResult result;
+        result.outcome = outcome_of(code, t->refused_);
         if (code != CURLE_OK) result.error = curl_easy_strerror(code);
+        finish(*t, result);
     }
-    result.status = transfer.status >= 200 ? transfer.status : 0;
-    curl_multi_remove_handle(multi_, easy_);
-    curl_slist_free_all(headers);
-    return result;
+}
+
+void Upstream::act(curl_socket_t fd, int events) {
+    int running = 0;
+    curl_multi_socket_action(multi_, fd, events, &running);
+    collect_finished();
+}
+
+void Upstream::on_socket_event(int fd, uint32_t events) {
+    int action = 0;
+    if (events & EPOLLIN) action |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT) action |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP)) action |= CURL_CSELECT_ERR;
+    act(fd, action);
+}
+
+int64_t Upstream::next_due_ms() const { return std::min(curl_due_ms_, silence_.next_due_ms()); }
+
+void Upstream::fire(int64_t now_ms) {
+    if (curl_due_ms_ <= now_ms) {
+        curl_due_ms_ = DeadlineQueue::kNever;  // libcurl sets the next one as it goes
+        act(CURL_SOCKET_TIMEOUT, 0);
+    }
+    while (DeadlineLink* silent = silence_.take_due(now_ms)) {
+        UpstreamResult result;
+        result.outcome = UpstreamOutcome::TimedOut;
+        result.error = "no byte from the upstream for " + std::to_string(config_.upstream_timeout_s) + " s";
+        finish(*static_cast<Transfer*>(silent->owner), result);
+    }
+}
+
+int Upstream::on_socket(CURL*, curl_socket_t fd, int what, void* self, void* socket_state) {
+    Upstream& upstream = *static_cast<Upstream*>(self);
+    if (what == CURL_POLL_REMOVE) {
+        upstream.loop_.unwatch(fd);
+        curl_multi_assign(upstream.multi_, fd, nullptr);
+        return 0;
+    }
+    uint32_t events = 0;
+    if (what & CURL_POLL_IN) events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+    if (!upstream.loop_.watch_socket(fd, events, socket_state != nullptr)) return -1;
+    curl_multi_assign(upstream.multi_, fd, &upstream);  // any non-null: "watched"
+    return 0;
+}
+
+int Upstream::on_timer(CURLM*, long timeout_ms, void* self) {
+    Upstream& upstream = *static_cast<Upstream*>(self);
+    upstream.curl_due_ms_ = timeout_ms < 0 ? DeadlineQueue::kNever : EventLoop::clock_ms() + timeout_ms;
+    return 0;
+}
+
+// ---- caches shared between loops ---------------------------------------------------------
+
+namespace {
+
+std::mutex g_share_locks[CURL_LOCK_DATA_LAST];
+
+void lock_share(CURL*, curl_lock_data data, curl_lock_access, void*) { g_share_locks[data].lock(); }
+void unlock_share(CURL*, curl_lock_data data, void*) { g_share_locks[data].unlock(); }
+
+}  // namespace
+
+SharedCaches::SharedCaches() : share_(curl_share_init()) {
+    if (!share_) return;
+    bool ok = curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, lock_share) == CURLSHE_OK &&
+              curl_share_setopt(share_, CURLSHOPT_UNLOCKFUNC, unlock_share) == CURLSHE_OK &&
+              curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+              curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
+    if (!ok) {
+        curl_share_cleanup(share_);
+        share_ = nullptr;  // each loop keeps its own caches: slower to warm, still correct
+    }
+}
+
+SharedCaches::~SharedCaches() {
+    if (share_) curl_share_cleanup(share_);
 }

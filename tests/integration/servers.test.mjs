@@ -361,15 +361,12 @@ for (const [name, start] of Object.entries(HOSTS)) {
   });
 }
 
-// nginx closes the FastCGI connection as soon as its client leaves, so a request that
-// queued behind busy threads is seen to be abandoned before it costs an upstream call.
-// (lighttpd and Apache only find out when they next write, which for a queued request is
-// after its answer: there the heartbeat bounds the cost of streams instead.)
-describe('a request that queued behind a busy proxy (nginx)', () => {
-  it('is not sent upstream when its client left while it waited', async () => {
+// Beyond AZURE_OPENAI_PROXY_MAX_REQUESTS a request is answered at once, never queued.
+describe('a proxy at its request limit (nginx)', () => {
+  it('answers 503 with retry-after at once, asks nothing upstream, and serves again when a slot frees', async () => {
     const mock = createAzureMock({ apiKey: KEY });
     await mock.listen();
-    const host = await HOSTS.nginx(mock, { AZURE_OPENAI_PROXY_THREADS: '1' });
+    const host = await HOSTS.nginx(mock, { AZURE_OPENAI_PROXY_MAX_REQUESTS: '1' });
     try {
       let release;
       const held = new Promise((resolve) => { release = resolve; });
@@ -377,15 +374,20 @@ describe('a request that queued behind a busy proxy (nginx)', () => {
       const headers = { authorization: `Bearer ${KEY}` };
       const busy = openStream(`${host.rootUrl}/v1/chat/completions`, chat({ stream: true }), { ...headers, 'x-mock-scenario': 'paced' });
       await busy.waitForEvents(1);
-      // The only thread is busy: this request waits in the queue, and its client leaves.
-      const queued = openStream(`${host.rootUrl}/v1/chat/completions`, chat({ model: 'queued-model' }), headers);
-      await sleep(300);
-      queued.abort();
-      await sleep(300);
+      const started = Date.now();
+      const refused = await postJson(`${host.rootUrl}/v1/chat/completions`, chat({ model: 'refused-model' }), headers);
+      assert.ok(Date.now() - started < 2000, 'answered at once');
+      assert.equal(refused.status, 503, refused.text);
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.equal(refused.json.error.code, 'proxy_overloaded');
+      assert.match(refused.json.error.message, /as many requests as it is set to \(1\)/);
+      assert.ok(!mock.requests.some((r) => r.body.includes('refused-model')), 'it never reached the upstream');
       release();
       await busy.done;
-      await waitFor(() => /model=queued-model .*outcome=client-gone/.test(host.logs()), 'the queued request to be dropped', 5000);
-      assert.ok(!mock.requests.some((r) => r.body.includes('queued-model')), 'it never reached the upstream');
+      await waitFor(() => /outcome=ok/.test(host.logs()), 'the stream to be logged', 5000);
+      const served = await postJson(`${host.rootUrl}/v1/chat/completions`, chat(), headers);
+      assert.equal(served.status, 200, served.text);
+      assert.match(host.logs(), /POST \/v1\/chat\/completions model=- deployment=- status=503 .*outcome=proxy_overloaded/);
     } finally {
       await host.stop();
       await mock.close();

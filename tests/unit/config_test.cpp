@@ -80,11 +80,19 @@ BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {
     BOOST_TEST(!threads.ok);
     BOOST_TEST(threads.error.find("AZURE_OPENAI_PROXY_THREADS") == 0u);
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", "ten"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_THREADS", "65"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_MAX_REQUESTS", "0"}})).ok);
+    ConfigResult defaults = parse_config(azure());
+    BOOST_REQUIRE(defaults.ok);
+    BOOST_TEST(defaults.config.threads == 0);  // one event loop per core
+    BOOST_TEST(defaults.config.max_requests == 4096);
     ConfigResult good = parse_config(azure({{"AZURE_OPENAI_PROXY_THREADS", "64"},
+                                            {"AZURE_OPENAI_PROXY_MAX_REQUESTS", "100"},
                                             {"AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", "5"},
                                             {"AZURE_OPENAI_PROXY_MAX_BODY_BYTES", "1024"}}));
     BOOST_REQUIRE(good.ok);
     BOOST_TEST(good.config.threads == 64);
+    BOOST_TEST(good.config.max_requests == 100);
     BOOST_TEST(good.config.upstream_timeout_s == 5);
     BOOST_TEST(good.config.max_body_bytes == 1024);
 }

@@ -1,0 +1,69 @@
+// Deadlines that all wait the same time (every stream's heartbeat, every upstream's
+// silence limit). Kept in the order they were last armed, the first is always the next
+// due: arming, re-arming and cancelling cost a few pointer moves, and the event loop
+// sleeps exactly until the first one. A waiting request costs no wake-up before then.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+struct DeadlineLink {
+    DeadlineLink* prev = nullptr;
+    DeadlineLink* next = nullptr;
+    int64_t due_ms = 0;
+    void* owner = nullptr;  // what to act on when it falls due
+    bool armed() const { return armed_; }
+
+private:
+    friend class DeadlineQueue;
+    bool armed_ = false;
+};
+
+class DeadlineQueue {
+public:
+    static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+    explicit DeadlineQueue(int64_t duration_ms = 0) : duration_ms_(duration_ms) {}
+    DeadlineQueue(const DeadlineQueue&) = delete;
+    DeadlineQueue& operator=(const DeadlineQueue&) = delete;
+
+    int64_t duration_ms() const { return duration_ms_; }
+
+    // Due `duration` after `now_ms`: moves to the end of the queue.
+    void arm(DeadlineLink& link, int64_t now_ms) {
+        disarm(link);
+        link.due_ms = now_ms + duration_ms_;
+        link.prev = tail_;
+        link.next = nullptr;
+        if (tail_) tail_->next = &link;
+        else head_ = &link;
+        tail_ = &link;
+        link.armed_ = true;
+    }
+
+    void disarm(DeadlineLink& link) {
+        if (!link.armed()) return;
+        if (link.prev) link.prev->next = link.next;
+        else head_ = link.next;
+        if (link.next) link.next->prev = link.prev;
+        else tail_ = link.prev;
+        link.prev = link.next = nullptr;
+        link.armed_ = false;
+    }
+
+    // The first link due at or before `now_ms`, taken off the queue; nullptr when none is.
+    DeadlineLink* take_due(int64_t now_ms) {
+        if (!head_ || head_->due_ms > now_ms) return nullptr;
+        DeadlineLink* due = head_;
+        disarm(*due);
+        return due;
+    }
+
+    int64_t next_due_ms() const { return head_ ? head_->due_ms : kNever; }
+    bool empty() const { return head_ == nullptr; }
+
+private:
+    int64_t duration_ms_;
+    DeadlineLink* head_ = nullptr;
+    DeadlineLink* tail_ = nullptr;
+};

@@ -1,0 +1,133 @@
+// One request, from its params to the end of its answer: read (receive), routed and
+// translated (serve), relayed from the upstream, answered. It runs on one event loop;
+// only receive() may run elsewhere (a reader thread), before the loop takes it back.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "access_log.h"
+#include "config.h"
+#include "connection.h"
+#include "deadline_queue.h"
+#include "event_loop.h"
+#include "multipart.h"
+#include "relay.h"
+#include "request.h"
+#include "response.h"
+#include "response_writer.h"
+#include "router.h"
+#include "spool.h"
+#include "upstream.h"
+
+// What carries the exchange (the FastCGI engine, or plain CGI) does for it.
+class ExchangeHost {
+public:
+    virtual ~ExchangeHost() = default;
+    // The answer grew: send what was written by the end of this loop iteration.
+    virtual void flush_soon() = 0;
+    // The connection cannot take more now: call Exchange::writable() once it can.
+    virtual void wait_writable() = 0;
+    // The answer is complete (or abandoned): end the request, log it. The exchange may
+    // be destroyed after the current loop iteration, not before.
+    virtual void finished() = 0;
+};
+
+// The loop an exchange is served on, and what the loop shares between its requests.
+struct LoopServices {
+    EventLoop& loop;
+    Upstream& upstream;
+    DeadlineQueue& heartbeats;  // AZURE_OPENAI_PROXY_HEARTBEAT_MS
+};
+
+// Fires the heartbeats of a loop's streams as they fall due (their links' owners are
+// exchanges).
+class HeartbeatTimer : public TimerSource {
+public:
+    explicit HeartbeatTimer(DeadlineQueue& heartbeats) : heartbeats_(heartbeats) {}
+    int64_t next_due_ms() const override { return heartbeats_.next_due_ms(); }
+    void fire(int64_t now_ms) override;
+
+private:
+    DeadlineQueue& heartbeats_;
+};
+
+class Exchange : public UpstreamListener {
+public:
+    Exchange(const Config& config, Connection& connection, ExchangeHost& host, int64_t started_ms);
+    ~Exchange() override;
+    Exchange(const Exchange&) = delete;
+    Exchange& operator=(const Exchange&) = delete;
+
+    // Reads the request: its params (already read by the connection), its route, and the
+    // body the route needs. May wait for the body: call it where waiting is allowed.
+    void receive();
+    // Only what the params say (method, path, route): for a request refused unread.
+    void receive_head();
+    // Answers with an error without serving (the proxy is full, or stopping).
+    void refuse(const ProxyError& error, Headers extra = {});
+    // Answers, inline or from the upstream. On the loop's thread.
+    void serve(const LoopServices& services);
+
+    // From the host: the connection can take more; the web server dropped the request;
+    // the program is stopping; the heartbeat fell due.
+    void writable();
+    void client_gone();
+    void stop();
+    void heartbeat_due();
+
+    const Request& request() const { return request_; }
+    // The access-log line's fields, complete once the exchange has finished.
+    AccessLogEntry& log_entry();
+    bool finished() const { return finished_; }
+
+    // UpstreamListener
+    bool on_head(long status, const Headers& headers) override;
+    Taken on_data(const char* data, size_t size) override;
+    void on_done(const UpstreamResult& result) override;
+
+private:
+    enum class BodyUse { None, Json, Upload, Spooled };
+    BodyUse body_use() const;
+    bool read_body(BodyUse use);
+    template <typename Keep>
+    bool read_body_into(Keep keep);
+    void fail(const ProxyError& error);
+
+    void serve_route();
+    void serve_deployment();
+    void serve_upstream();
+    void serve_models();
+    void start_upstream(const UpstreamRequest& request, const RequestBody& body);
+    void answer_models(const UpstreamResult& result);
+    void relay_done(const UpstreamResult& result);
+    void arm_heartbeat();
+    void finish();
+
+    const Config& config_;
+    Connection& connection_;
+    ExchangeHost& host_;
+    const LoopServices* services_ = nullptr;
+    int64_t started_ms_;
+    Request request_;
+    Route route_;
+    AccessLogEntry log_;
+
+    std::string body_;  // a JSON body, read whole: its model is needed
+    Spool spool_;       // any other body
+    std::string boundary_;
+    MultipartModelScanner scanner_{""};
+    bool receive_failed_ = false;
+    ProxyError receive_error_;
+
+    ResponseWriter writer_;
+    Relay relay_;
+    std::unique_ptr<Transfer> transfer_;
+    bool paused_ = false;  // the transfer waits for the client to drain
+    bool collect_ = false;  // the answer is held whole (the live models list)
+    long collected_status_ = 0;
+    std::string collected_type_, collected_;
+    DeadlineLink heartbeat_;
+    bool finished_ = false;
+};

@@ -1,0 +1,82 @@
+// The FastCGI edge: one connection from the web server, read and answered with libfcgi.
+// libfcgi's reads and writes block, and one event loop serves thousands of requests, so
+// this class calls them only when they cannot block:
+//   - reading, once the whole request (params and body) is known to be in the socket
+//     (peeked), or on a reader thread, where waiting harms no one else;
+//   - writing, within a budget of bytes the socket is known to have room for, refilled
+//     each time the loop sees it writable. Past the budget the answer waits here (and
+//     the upstream transfer pauses) until the web server drains.
+#pragma once
+
+#include <fcgiapp.h>
+
+#include <string>
+#include <vector>
+
+#include "connection.h"
+#include "fastcgi_frames.h"
+#include "unique_fd.h"
+
+// Bytes of answer written between two sightings of a writable socket, framing and the
+// kernel's per-write overhead included: a fraction of the smallest send buffer a
+// connection gets (see fastcgi_prepare_listener).
+constexpr size_t kWriteBudget = 64 * 1024;
+constexpr size_t kWriteOverhead = 1024;  // kernel memory one write costs beyond its bytes
+
+// Makes sure connections accepted on `listen_fd` get send buffers the budget fits in;
+// false (with `error`) when the listening descriptor is unusable.
+bool fastcgi_prepare_listener(int listen_fd, std::string& error);
+
+class FastCgiConnection : public Connection {
+public:
+    explicit FastCgiConnection(UniqueFd fd);
+    ~FastCgiConnection() override;
+    FastCgiConnection(const FastCgiConnection&) = delete;
+    FastCgiConnection& operator=(const FastCgiConnection&) = delete;
+
+    int fd() const { return request_.ipcFd; }
+
+    // Looks at what the web server has sent so far, without taking it. `scratch` is the
+    // loop's buffer and bounds how far it looks; `seen` says how many bytes were there.
+    RequestScan peek(std::vector<unsigned char>& scratch, size_t& seen) const;
+
+    // The request's params (FCGX_Accept_r on this connection); false on a protocol
+    // error or a connection closed early. Blocks unless peek() saw params_end.
+    bool read_params();
+    bool body_consumed() const { return body_done_; }
+
+    const CgiParams& params() const override { return params_; }
+    long read_body(char* buffer, size_t size) override;
+    bool can_take(size_t size) const override;
+    bool write(const char* data, size_t size) override;
+
+    // Sends what is buffered within the budget; false once the connection is gone.
+    bool flush();
+    // Whether written bytes wait for the socket to drain (then: writable()).
+    bool blocked() const { return !held_.empty() || failed_; }
+    // The loop saw the socket writable: the budget is whole again.
+    bool writable();
+    // Ends the request (FCGI_END_REQUEST) in one write with what is buffered.
+    enum class Finish { Done, Wait, Gone };  // Wait: until writable()
+    Finish finish();
+    bool finished() const { return finished_; }
+    bool failed() const { return failed_; }
+    // The connection stays this object's after finish(): close it, or shut its writing
+    // side and keep reading what the web server still sends (lingering close).
+    UniqueFd take_fd();
+
+private:
+    bool put(const char* data, size_t size);
+    bool fits_budget(size_t size) const { return spent_ + size <= kWriteBudget; }
+
+    FCGX_Request request_;
+    CgiParams params_;
+    std::string held_;      // answer bytes waiting for the budget to refill
+    mutable size_t spent_ = 0;  // budget used since the socket was last seen writable
+                                // (can_take() may see it writable again)
+    bool dirty_ = false;    // bytes in libfcgi's buffer not yet written
+    bool accepted_ = false;
+    bool body_done_ = false;
+    bool failed_ = false;
+    bool finished_ = false;
+};

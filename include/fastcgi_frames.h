@@ -1,0 +1,29 @@
+// FastCGI framing facts the engine needs without parsing the protocol itself (libfcgi
+// does that): whether the bytes waiting on a connection already hold a whole request,
+// and what writing an answer costs on the wire.
+#pragma once
+
+#include <cstddef>
+
+// How far the first bytes of a FastCGI connection go. The web server writes
+// BEGIN_REQUEST, PARAMS records ending with an empty one, then STDIN records ending with
+// an empty one. libfcgi reads all of that with blocking reads; once every byte is
+// there, none of those reads can block.
+struct RequestScan {
+    enum State {
+        Incomplete,  // more bytes are needed
+        Complete,    // the whole request, through the empty STDIN record, is there
+        Malformed,   // not FastCGI version 1: libfcgi will refuse it without waiting
+    } state = Incomplete;
+    size_t params_end = 0;   // bytes through the empty PARAMS record; 0 while not seen
+    size_t request_end = 0;  // bytes through the empty STDIN record; 0 while not seen
+};
+
+RequestScan scan_fastcgi_request(const unsigned char* data, size_t size);
+
+// Bytes on the wire for `content` bytes of FCGI_STDOUT, as libfcgi frames them: records
+// of at most 8184 content bytes, each with an 8-byte header and padding to 8 bytes.
+size_t fastcgi_stdout_cost(size_t content);
+
+// What ending a request adds: the empty STDOUT record and FCGI_END_REQUEST.
+constexpr size_t kFastCgiEndCost = 8 + 16;

@@ -1,0 +1,35 @@
+// The upstream's answer on its way to the client: relayed unchanged but for hop-by-hop
+// headers, with event streams kept well formed (the blank line Azure omits after the
+// last event is added) and idle ones given a heartbeat between events.
+#pragma once
+
+#include <string>
+
+#include "config.h"
+#include "request.h"
+#include "response_writer.h"
+#include "upstream.h"
+
+class Relay {
+public:
+    Relay(ResponseWriter& writer, ProxyMode mode) : writer_(writer), mode_(mode) {}
+
+    bool head(long status, const Headers& upstream_headers);
+    // All of it, or (when the client cannot take it yet) none of it: Later.
+    Taken data(const char* data, size_t size);
+
+    bool event_stream() const { return event_stream_; }
+    // lighttpd and Apache notice a client that left only when they next write to it; an
+    // SSE comment on an idle stream makes them write, so the upstream transfer stops.
+    // Written only between events, never inside one; false when it was not the time.
+    bool heartbeat();
+    // Azure omits the blank line that ends the last event; event-source parsers wait
+    // for it. Like the seed, add it.
+    void finish_event_stream();
+
+private:
+    ResponseWriter& writer_;
+    ProxyMode mode_;
+    char tail_[2] = {'\n', '\n'};  // the last two bytes relayed: "\n\n" ends an event
+    bool event_stream_ = false;
+};

@@ -1,0 +1,36 @@
+// The last step before the web server: writes the answer through the connection, the CGI
+// head once, then body bytes as they come, and remembers what it sent for the log.
+#pragma once
+
+#include <string>
+
+#include "config.h"
+#include "connection.h"
+#include "response.h"
+
+class ResponseWriter {
+public:
+    ResponseWriter(Connection& connection, ProxyMode mode) : connection_(connection), mode_(mode) {}
+
+    bool head(int status, Headers headers);
+    bool body(const char* data, size_t size);
+    bool can_take(size_t size) const { return connection_.can_take(size); }
+
+    // A whole answer: head and body, written at once.
+    void complete(int status, const std::string& content_type, const std::string& body_text,
+                  Headers extra = {});
+    void error(const ProxyError& error, Headers extra = {});
+
+    bool head_sent() const { return head_sent_; }
+    int status() const { return status_; }
+    long long bytes() const { return bytes_; }
+    const std::string& error_code() const { return error_code_; }
+
+private:
+    Connection& connection_;
+    ProxyMode mode_;
+    std::string error_code_;  // of the error the proxy answered itself, if any
+    bool head_sent_ = false;
+    int status_ = 0;
+    long long bytes_ = 0;
+};

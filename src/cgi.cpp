@@ -1,0 +1,96 @@
+// Plain CGI: one request per process, its params in the environment, its body on stdin,
+// its answer on stdout. Served by the same Exchange as FastCGI, on an event loop of its own.
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine.h"
+#include "exchange.h"
+
+extern char** environ;
+
+namespace {
+
+class CgiConnection : public Connection {
+public:
+    CgiConnection() {
+        for (char** entry = environ; entry && *entry; ++entry) {
+            const char* eq = std::strchr(*entry, '=');
+            if (eq) params_.emplace_back(std::string_view(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
+        }
+        if (const char* length = std::getenv("CONTENT_LENGTH"); length && *length)
+            remaining_ = std::atoll(length);
+    }
+
+    const CgiParams& params() const override { return params_; }
+
+    long read_body(char* buffer, size_t size) override {
+        if (remaining_ == 0) return 0;
+        if (remaining_ > 0 && static_cast<long long>(size) > remaining_)
+            size = static_cast<size_t>(remaining_);
+        ssize_t got;
+        do got = ::read(STDIN_FILENO, buffer, size);
+        while (got < 0 && errno == EINTR);
+        if (got > 0 && remaining_ > 0) remaining_ -= got;
+        return got;
+    }
+
+    // The web server reads stdout as it comes; a write waits for it, which harms no one
+    // else here.
+    bool can_take(size_t) const override { return !failed_; }
+
+    bool write(const char* data, size_t size) override {
+        while (size > 0 && !failed_) {
+            ssize_t put = ::write(STDOUT_FILENO, data, size);
+            if (put < 0 && errno == EINTR) continue;
+            if (put <= 0) failed_ = true;
+            else {
+                data += put;
+                size -= static_cast<size_t>(put);
+            }
+        }
+        return !failed_;
+    }
+
+private:
+    CgiParams params_;
+    long long remaining_ = -1;  // -1: read to the end of input
+    bool failed_ = false;
+};
+
+class CgiHost : public ExchangeHost, public EventHandler {
+public:
+    void flush_soon() override {}
+    void wait_writable() override {}
+    void finished() override { done = true; }
+    void on_event(uint32_t) override { stop_requested = true; }
+
+    bool done = false;
+    bool stop_requested = false;
+};
+
+}  // namespace
+
+int serve_cgi(const Config& config, int stop_fd) {
+    EventLoop loop;
+    Upstream upstream(loop, config, nullptr);
+    DeadlineQueue heartbeats(config.heartbeat_ms);
+    HeartbeatTimer heartbeat_timer(heartbeats);
+    loop.add_timer(&heartbeat_timer);
+    CgiHost host;
+    if (!loop.ok() || !upstream.ok() || !loop.watch(stop_fd, EPOLLIN, &host)) return 1;
+    LoopServices services{loop, upstream, heartbeats};
+
+    CgiConnection connection;
+    Exchange exchange(config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(services);
+    while (!host.done && loop.run_once()) {
+        if (host.stop_requested) exchange.stop();
+    }
+    write_access_log(exchange.log_entry());
+    return 0;
+}

@@ -1,0 +1,560 @@
+// The FastCGI engine: event loops that accept the web server's connections and carry each
+// request (a Session) from its first byte to its last. See engine.h for why.
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "exchange.h"
+#include "fastcgi.h"
+
+namespace {
+
+const size_t kPeekBytes = 64 * 1024;          // a whole request up to this is read inline
+// Unread bytes count against the sender's socket buffer: a web server that waits for its
+// socket to turn writable before sending more (Apache's mod_proxy_fcgi does) stops at
+// about a quarter of its send buffer. Past this much, the request goes to a reader thread
+// rather than wait for bytes that may never come.
+const size_t kWaitBytes = 16 * 1024;
+const size_t kReaderStack = 256 * 1024;       // a reader thread's stack
+const int64_t kStopGraceMs = 1500;            // a supervisor grants 2 s
+const uint32_t kSessionEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
+const size_t kDrainLimit = 1 << 20;           // unread request bytes discarded at close
+
+ProxyError proxy_error(int status, const std::string& message, const std::string& code) {
+    ProxyError error;
+    error.status = status;
+    error.message = message;
+    error.code = code;
+    error.type = "api_error";
+    return error;
+}
+
+// What every loop of the process shares.
+struct Process {
+    Process(const Config& config, int listen_fd, int stop_fd, long max_requests, CURLSH* share)
+        : config(config), listen_fd(listen_fd), stop_fd(stop_fd), max_requests(max_requests),
+          share(share), spare(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+    const Config& config;
+    int listen_fd;
+    int stop_fd;
+    long max_requests;
+    CURLSH* share;
+    std::atomic<long> open{0};  // sessions of every loop
+    std::mutex spare_mutex;
+    UniqueFd spare;             // given up to accept (and close) one connection at EMFILE
+};
+
+class Loop;
+
+// One connection from the web server: one request, read, served, answered, closed.
+class Session : public EventHandler, public ExchangeHost {
+public:
+    Session(Loop& loop, UniqueFd fd, bool over_limit);
+    ~Session() override;
+
+    bool start();
+    void on_event(uint32_t events) override;
+    void stop();
+
+    void flush_soon() override;
+    void wait_writable() override;
+    void finished() override;
+
+    Session* prev = nullptr;
+    Session* next = nullptr;
+
+private:
+    enum class State { Reading, Reader, Serving, Ending, Closed };
+
+    void on_readable(uint32_t events);
+    void start_here();
+    void hand_to_reader();
+    static void* read_on_thread(void* self);
+    void back_from_reader(bool ok);
+    void serve();
+    void flush_now();
+    void writable();
+    void want_writable(bool wanted);
+    void client_left();
+    void end();
+    void close();
+
+    Loop& loop_;
+    FastCgiConnection connection_;
+    std::unique_ptr<Exchange> exchange_;  // after connection_: destroyed first
+    State state_ = State::Reading;
+    bool over_limit_;
+    bool watching_out_ = false;
+    bool flush_queued_ = false;
+    bool end_queued_ = false;
+    int64_t started_ms_;
+};
+
+// A stop signal or a new connection, for the loop.
+class Watcher : public EventHandler {
+public:
+    Watcher(Loop& loop, void (Loop::*act)()) : loop_(loop), act_(act) {}
+    void on_event(uint32_t) override;
+
+private:
+    Loop& loop_;
+    void (Loop::*act_)();
+};
+
+// One thread's share of the work: its event loop, its upstream transfers, its sessions.
+class Loop {
+public:
+    explicit Loop(Process& process)
+        : process(process), heartbeats(process.config.heartbeat_ms), heartbeat_timer(heartbeats),
+          upstream(events, process.config, process.share), services{events, upstream, heartbeats},
+          scratch(kPeekBytes), acceptor_(*this, &Loop::accept_one), stopper_(*this, &Loop::begin_stop) {
+        events.add_timer(&heartbeat_timer);
+    }
+
+    bool start(std::string& error);
+    bool run();  // false when requests were still busy at the end of the grace period
+    void add(Session* session);
+    void remove(Session* session);
+    void accept_one();
+    void begin_stop();
+
+    Process& process;
+    EventLoop events;
+    DeadlineQueue heartbeats;
+    HeartbeatTimer heartbeat_timer;
+    Upstream upstream;
+    LoopServices services;
+    std::vector<unsigned char> scratch;  // peeked request bytes (one request at a time)
+    bool stopping = false;
+    size_t readers = 0;  // sessions on reader threads
+
+private:
+    void shed_connection();
+
+    Watcher acceptor_, stopper_;
+    Session* sessions_ = nullptr;
+    size_t count_ = 0;
+    int64_t stop_due_ms_ = 0;
+};
+
+void Watcher::on_event(uint32_t) { (loop_.*act_)(); }
+
+// ---- Loop ----------------------------------------------------------------------------------
+
+bool Loop::start(std::string& error) {
+    if (!events.ok() || !upstream.ok()) {
+        error = "cannot create an event loop (epoll, eventfd or a curl multi handle)";
+        return false;
+    }
+    // Exclusive: a new connection wakes one loop, not all of them.
+    if (!events.watch(process.listen_fd, EPOLLIN | EPOLLEXCLUSIVE, &acceptor_) ||
+        !events.watch(process.stop_fd, EPOLLIN, &stopper_)) {
+        error = std::string("cannot watch the listening socket: ") + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+void Loop::accept_one() {
+    if (stopping) return;
+    int fd = accept4(process.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) shed_connection();
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            std::perror("azure-openai-proxy: accept");
+        return;
+    }
+    bool over_limit = ++process.open > process.max_requests;
+    Session* session = new Session(*this, UniqueFd(fd), over_limit);
+    add(session);
+    if (!session->start()) session->stop();
+}
+
+// Out of descriptors: the connection cannot be served, but left in the backlog it would
+// wake every loop again and again. Take it with the spare descriptor and close it.
+void Loop::shed_connection() {
+    std::lock_guard<std::mutex> lock(process.spare_mutex);
+    process.spare.reset();
+    UniqueFd shed(accept4(process.listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    shed.reset();
+    process.spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    std::fprintf(stderr, "azure-openai-proxy: out of file descriptors; a connection was closed "
+                         "unanswered (raise LimitNOFILE / ulimit -n)\n");
+}
+
+void Loop::add(Session* session) {
+    session->next = sessions_;
+    if (sessions_) sessions_->prev = session;
+    sessions_ = session;
+    ++count_;
+}
+
+void Loop::remove(Session* session) {
+    if (session->prev) session->prev->next = session->next;
+    else sessions_ = session->next;
+    if (session->next) session->next->prev = session->prev;
+    session->prev = session->next = nullptr;
+    --count_;
+    --process.open;
+}
+
+void Loop::begin_stop() {
+    if (stopping) return;
+    stopping = true;
+    stop_due_ms_ = events.now_ms() + kStopGraceMs;
+    events.unwatch(process.listen_fd);
+    events.unwatch(process.stop_fd);
+    for (Session* session = sessions_; session;) {
+        Session* next = session->next;
+        session->stop();
+        session = next;
+    }
+}
+
+bool Loop::run() {
+    for (;;) {
+        int wait_ms = -1;
+        if (stopping) {
+            if (count_ == 0 && readers == 0) return true;
+            int64_t left = stop_due_ms_ - EventLoop::clock_ms();
+            if (left <= 0) return false;
+            wait_ms = static_cast<int>(left);
+        }
+        if (!events.run_once(wait_ms)) return false;
+    }
+}
+
+// ---- Session: reading ----------------------------------------------------------------------
+
+Session::Session(Loop& loop, UniqueFd fd, bool over_limit)
+    : loop_(loop), connection_(std::move(fd)), over_limit_(over_limit),
+      started_ms_(loop.events.now_ms()) {}
+
+Session::~Session() = default;
+
+bool Session::start() { return loop_.events.watch(connection_.fd(), kSessionEvents, this); }
+
+void Session::on_event(uint32_t events) {
+    switch (state_) {
+        case State::Reading:
+            if (events & EPOLLERR) close();
+            else on_readable(events);
+            return;
+        case State::Serving:
+        case State::Ending:
+            // The web server dropped the request: its client went away.
+            if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_left();
+            else if (events & EPOLLOUT) writable();
+            return;
+        case State::Reader:
+        case State::Closed:
+            return;
+    }
+}
+
+void Session::on_readable(uint32_t events) {
+    size_t seen = 0;
+    RequestScan scan = connection_.peek(loop_.scratch, seen);
+    bool closed = events & (EPOLLRDHUP | EPOLLHUP);
+    if (scan.state == RequestScan::Malformed) {
+        close();
+    } else if (scan.state == RequestScan::Complete) {
+        // Its client left before it could be served (nginx says so at once): the upstream
+        // is not asked.
+        if (closed) close();
+        else start_here();
+    } else if (closed) {
+        close();  // the web server gave up before sending the whole request
+    } else if (over_limit_ && scan.params_end) {
+        start_here();  // refused without its body
+    } else if (seen >= kWaitBytes) {
+        hand_to_reader();
+    }
+    // Otherwise more bytes are on their way; their arrival wakes the loop again.
+}
+
+void Session::start_here() {
+    if (!connection_.read_params()) {
+        close();
+        return;
+    }
+    exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
+    if (over_limit_) exchange_->receive_head();
+    else exchange_->receive();
+    serve();
+}
+
+void Session::hand_to_reader() {
+    loop_.events.unwatch(connection_.fd());
+    state_ = State::Reader;
+    ++loop_.readers;
+    pthread_attr_t attributes;
+    pthread_t thread;
+    bool started = pthread_attr_init(&attributes) == 0;
+    if (started) {
+        pthread_attr_setstacksize(&attributes, kReaderStack);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&thread, &attributes, read_on_thread, this) == 0;
+        pthread_attr_destroy(&attributes);
+    }
+    if (!started) {
+        std::fprintf(stderr, "azure-openai-proxy: cannot start a reader thread\n");
+        back_from_reader(false);
+    }
+}
+
+// A reader thread: the request's params and body, with blocking reads. Nothing else
+// touches the session until it is posted back.
+void* Session::read_on_thread(void* self) {
+    Session& session = *static_cast<Session*>(self);
+    bool ok = false;
+    try {
+        ok = session.connection_.read_params();
+        if (ok) {
+            session.exchange_ = std::make_unique<Exchange>(
+                session.loop_.process.config, session.connection_, session, session.started_ms_);
+            if (session.over_limit_) session.exchange_->receive_head();
+            else session.exchange_->receive();
+        }
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "azure-openai-proxy: reading a request: %s\n", error.what());
+        ok = false;
+    }
+    session.loop_.events.post([&session, ok] { session.back_from_reader(ok); });
+    return nullptr;
+}
+
+void Session::back_from_reader(bool ok) {
+    --loop_.readers;
+    state_ = State::Reading;
+    if (!ok || !exchange_ || !loop_.events.watch(connection_.fd(), kSessionEvents, this)) {
+        close();
+        return;
+    }
+    serve();
+}
+
+// ---- Session: serving ----------------------------------------------------------------------
+
+void Session::serve() {
+    state_ = State::Serving;
+    if (over_limit_)
+        exchange_->refuse(proxy_error(503,
+                                      "The proxy is serving as many requests as it is set to (" +
+                                          std::to_string(loop_.process.max_requests) +
+                                          "); retry the request.",
+                                      "proxy_overloaded"),
+                          {{"Retry-After", "1"}});
+    else if (loop_.stopping)
+        exchange_->refuse(proxy_error(503, "The proxy is shutting down; retry the request.",
+                                      "proxy_stopping"));
+    else
+        exchange_->serve(loop_.services);
+}
+
+void Session::flush_soon() {
+    if (flush_queued_) return;
+    flush_queued_ = true;
+    loop_.events.defer([this] {
+        flush_queued_ = false;
+        flush_now();
+    });
+}
+
+void Session::flush_now() {
+    // A finished answer goes out with the end of the request, in one write.
+    if (state_ != State::Serving || exchange_->finished()) return;
+    if (!connection_.flush()) client_left();
+    else if (connection_.blocked()) want_writable(true);
+}
+
+void Session::wait_writable() { want_writable(true); }
+
+// Re-armed on every call: epoll reports the socket at once if it already has room.
+void Session::want_writable(bool wanted) {
+    if (!wanted && !watching_out_) return;
+    watching_out_ = wanted;
+    if (!loop_.events.rewatch(connection_.fd(), kSessionEvents | (wanted ? uint32_t{EPOLLOUT} : 0u), this))
+        client_left();
+}
+
+void Session::writable() {
+    if (!connection_.writable()) {
+        client_left();
+        return;
+    }
+    if (connection_.blocked()) {
+        want_writable(true);
+        return;
+    }
+    want_writable(false);
+    if (state_ == State::Ending) end();
+    else exchange_->writable();
+}
+
+void Session::client_left() {
+    if (state_ == State::Serving && exchange_ && !exchange_->finished()) {
+        exchange_->client_gone();  // finished() follows
+        return;
+    }
+    if (state_ == State::Serving || state_ == State::Ending) {
+        AccessLogEntry& entry = exchange_->log_entry();
+        if (entry.outcome == "ok") entry.outcome = "client-gone";
+        write_access_log(entry);
+        close();
+    }
+}
+
+void Session::finished() {
+    if (end_queued_) return;
+    end_queued_ = true;
+    loop_.events.defer([this] {
+        if (state_ == State::Closed) return;  // the client left meanwhile: logged then
+        state_ = State::Ending;
+        end();
+    });
+}
+
+void Session::end() {
+    if (state_ != State::Ending) return;
+    FastCgiConnection::Finish result = connection_.finish();
+    if (result == FastCgiConnection::Finish::Wait) {
+        want_writable(true);
+        return;
+    }
+    AccessLogEntry& entry = exchange_->log_entry();
+    if (result == FastCgiConnection::Finish::Gone && entry.outcome == "ok") entry.outcome = "client-gone";
+    write_access_log(entry);
+    close();
+}
+
+void Session::stop() {
+    switch (state_) {
+        case State::Reading:
+            close();
+            return;
+        case State::Reader:
+            // Its blocked read ends; back on the loop it is answered 503.
+            shutdown(connection_.fd(), SHUT_RD);
+            return;
+        case State::Serving:
+            if (exchange_ && !exchange_->finished()) exchange_->stop();
+            return;
+        case State::Ending:
+        case State::Closed:
+            return;
+    }
+}
+
+// Unread request bytes make a TCP close send a reset, which can destroy the answer
+// before the web server reads it: the rest of the request is read and dropped first.
+void Session::close() {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    loop_.events.unwatch(connection_.fd());
+    UniqueFd fd = connection_.take_fd();
+    if (fd.valid()) {
+        shutdown(fd.get(), SHUT_WR);
+        size_t drained = 0;
+        ssize_t got;
+        while (drained < kDrainLimit &&
+               (got = recv(fd.get(), loop_.scratch.data(), loop_.scratch.size(), MSG_DONTWAIT)) > 0)
+            drained += static_cast<size_t>(got);
+    }
+    loop_.remove(this);
+    loop_.events.defer([this] { delete this; });
+}
+
+// ---- the process -----------------------------------------------------------------------------
+
+int loop_count(const Config& config) {
+    if (config.threads > 0) return config.threads;
+    unsigned cores = std::thread::hardware_concurrency();
+    return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+// Each request holds the web server's connection and, while it is sent, one to the
+// upstream: the descriptor limit is raised as far as allowed and the request limit
+// kept within it.
+long requests_within_descriptors(long wanted) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const rlim_t reserve = 64;  // listening socket, loops, logs, curl's own
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= reserve + 2 * static_cast<rlim_t>(wanted))
+        return wanted;
+    long fits = limit.rlim_cur > reserve + 2 ? static_cast<long>((limit.rlim_cur - reserve) / 2) : 1;
+    std::fprintf(stderr,
+                 "azure-openai-proxy: the descriptor limit (%llu) allows %ld requests in flight, "
+                 "not AZURE_OPENAI_PROXY_MAX_REQUESTS=%ld; raise LimitNOFILE / ulimit -n\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), fits, wanted);
+    return fits;
+}
+
+}  // namespace
+
+int serve_fastcgi(const Config& config, int listen_fd, int stop_fd) {
+    std::string error;
+    if (!fastcgi_prepare_listener(listen_fd, error)) {
+        std::fprintf(stderr, "azure-openai-proxy: %s\n", error.c_str());
+        return 1;
+    }
+    auto caches = std::make_unique<SharedCaches>();
+    auto process = std::make_unique<Process>(config, listen_fd, stop_fd,
+                                             requests_within_descriptors(config.max_requests),
+                                             caches->get());
+    int count = loop_count(config);
+    std::vector<std::unique_ptr<Loop>> loops;
+    for (int i = 0; i < count; ++i) {
+        loops.push_back(std::make_unique<Loop>(*process));
+        if (!loops.back()->start(error)) {
+            std::fprintf(stderr, "azure-openai-proxy: %s\n", error.c_str());
+            return 1;
+        }
+    }
+    std::fprintf(stderr, "azure-openai-proxy: serving with %d event loops, at most %ld requests in flight\n",
+                 count, process->max_requests);
+    std::vector<std::thread> threads;
+    std::vector<char> clean(static_cast<size_t>(count), 1);
+    try {
+        for (size_t i = 1; i < loops.size(); ++i)
+            threads.emplace_back([&loops, &clean, i] { clean[i] = loops[i]->run(); });
+    } catch (const std::system_error& failure) {
+        std::fprintf(stderr, "azure-openai-proxy: could only start %zu of %d loops: %s\n",
+                     threads.size() + 1, count, failure.what());
+        for (size_t i = threads.size() + 1; i < loops.size(); ++i) loops[i]->begin_stop();
+    }
+    clean[0] = loops[0]->run();
+    for (std::thread& thread : threads) thread.join();
+    for (char ok : clean) {
+        if (ok) continue;
+        std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
+        // Reader threads may still use what the loops own: leave it all to the exit.
+        for (auto& loop : loops) loop.release();
+        process.release();
+        caches.release();
+        return -1;
+    }
+    std::fprintf(stderr, "azure-openai-proxy: stopped\n");
+    return 0;
+}

@@ -1,0 +1,45 @@
+#include "relay.h"
+
+#include "text.h"
+
+bool Relay::head(long status, const Headers& upstream_headers) {
+    Headers headers;
+    headers.reserve(upstream_headers.size() + 2);
+    for (const Header& header : upstream_headers) {
+        if (!is_relayed_response_header(header.name, mode_)) continue;
+        if (iequals(header.name, "Content-Type") &&
+            starts_with(lowercase(header.value), "text/event-stream"))
+            event_stream_ = true;
+        headers.push_back(header);
+    }
+    // A known length lets clients show progress; an event stream gets an extra line at
+    // its end, so it goes without one.
+    for (const Header& header : upstream_headers)
+        if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(header);
+    // nginx: do not buffer this answer, whatever fastcgi_buffering says.
+    headers.push_back({"X-Accel-Buffering", "no"});
+    return writer_.head(static_cast<int>(status), std::move(headers));
+}
+
+Taken Relay::data(const char* data, size_t size) {
+    if (size == 0) return Taken::All;
+    if (!writer_.can_take(size)) return Taken::Later;
+    if (size >= 2) {
+        tail_[0] = data[size - 2];
+    } else {
+        tail_[0] = tail_[1];
+    }
+    tail_[1] = data[size - 1];
+    return writer_.body(data, size) ? Taken::All : Taken::Refused;
+}
+
+bool Relay::heartbeat() {
+    static const char kHeartbeat[] = ": keep-alive\n\n";
+    if (!event_stream_ || tail_[0] != '\n' || tail_[1] != '\n') return false;
+    if (!writer_.can_take(sizeof kHeartbeat - 1)) return false;
+    return writer_.body(kHeartbeat, sizeof kHeartbeat - 1);
+}
+
+void Relay::finish_event_stream() {
+    if (event_stream_) writer_.body("\n", 1);
+}

@@ -1,0 +1,27 @@
+#include "response_writer.h"
+
+bool ResponseWriter::head(int status, Headers headers) {
+    status_ = status;
+    head_sent_ = true;
+    if (mode_ == ProxyMode::Azure)
+        for (Header& cors : cors_headers()) headers.push_back(std::move(cors));
+    std::string text = cgi_head(status, headers);
+    return connection_.write(text.data(), text.size());
+}
+
+bool ResponseWriter::body(const char* data, size_t size) {
+    bytes_ += static_cast<long long>(size);
+    return connection_.write(data, size);
+}
+
+void ResponseWriter::complete(int status, const std::string& content_type,
+                              const std::string& body_text, Headers extra) {
+    extra.push_back({"Content-Type", content_type});
+    extra.push_back({"Content-Length", std::to_string(body_text.size())});
+    if (head(status, std::move(extra))) body(body_text.data(), body_text.size());
+}
+
+void ResponseWriter::error(const ProxyError& error, Headers extra) {
+    error_code_ = error.code;
+    complete(error.status, "application/json", error_body(error), std::move(extra));
+}

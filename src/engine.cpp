@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -464,12 +465,13 @@ void Session::stop() {
 
 // Unread request bytes make a TCP close send a reset, which can destroy the answer
 // before the web server reads it: the rest of the request is read and dropped first.
+// Closing the descriptor also takes it out of epoll (nothing else holds it).
 void Session::close() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
-    loop_.events.unwatch(connection_.fd());
     UniqueFd fd = connection_.take_fd();
-    if (fd.valid()) {
+    int unread = 0;
+    if (fd.valid() && ioctl(fd.get(), FIONREAD, &unread) == 0 && unread > 0) {
         shutdown(fd.get(), SHUT_WR);
         size_t drained = 0;
         ssize_t got;

@@ -11,6 +11,7 @@ namespace {
 
 // Reset easy handles a loop keeps for its next transfers (each is a few KiB).
 const size_t kSpareEasyHandles = 64;
+const long kReceiveBuffer = 4096;
 
 UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     switch (code) {
@@ -186,6 +187,10 @@ bool Upstream::configure(Transfer& t, const UpstreamRequest& request, const Requ
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    // The receive buffer is most of what a waiting stream costs (libcurl's default is
+    // 16 KiB per transfer); SSE events are small, and a large answer only takes a few
+    // more reads.
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
     // protocol pending until some other transfer ends, which stalls a burst of streams to
     // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.

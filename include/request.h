@@ -26,6 +26,10 @@ struct Request {
     Headers headers;     // every HTTP_* param plus Content-Type
     long long content_length = -1;  // -1: unknown (chunked body or none announced)
     bool has_body = false;
+    // The web server drops the request by itself when its client leaves (nginx closes
+    // the FastCGI connection at once); others (lighttpd, Apache) notice only when they
+    // next write, so idle streams get heartbeats.
+    bool server_notices_clients_leaving = false;
 };
 
 Request request_from_params(const CgiParams& params, const Config& config);

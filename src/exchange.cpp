@@ -390,7 +390,7 @@ void Exchange::answer_models(const UpstreamResult& result) {
 }
 
 void Exchange::arm_heartbeat() {
-    if (relay_.event_stream() && config_.heartbeat_ms > 0)
+    if (relay_.event_stream() && config_.heartbeat_ms > 0 && !request_.server_notices_clients_leaving)
         services_->heartbeats.arm(heartbeat_, services_->loop.now_ms());
 }
 

@@ -93,6 +93,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
         if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && !sent_earlier(params, i))
             request.headers.push_back({header_name_from_param(std::string(name)), std::string(value)});
     }
+    request.server_notices_clients_leaving = starts_with(param(params, "SERVER_SOFTWARE"), "nginx/");
     std::string content_type = param(params, "CONTENT_TYPE");
     if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
 

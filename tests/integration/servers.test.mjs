@@ -335,6 +335,19 @@ for (const [name, start] of Object.entries(HOSTS)) {
       assert.ok(upstream.closedAt - left < 2000, `closed ${upstream.closedAt - left} ms after the client left`);
     });
 
+    // nginx drops the request itself when its client leaves; the others learn of it only
+    // when they next write, which an SSE comment on an idle stream makes them do.
+    it(name.includes('nginx') ? 'sends no heartbeat on an idle stream (nginx notices a client leaving itself)'
+      : 'sends a heartbeat comment on an idle stream, so that a client leaving is noticed', async () => {
+      const stream = openStream(`${host.rootUrl}/v1/chat/completions`, chat({ stream: true }),
+        { ...headers, 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '30000' });
+      await stream.waitForEvents(1);
+      await sleep(1300);
+      stream.abort();
+      if (name.includes('nginx')) assert.equal(stream.heartbeats, 0);
+      else assert.ok(stream.heartbeats >= 1, `${stream.heartbeats} heartbeats in 1.3 s of silence`);
+    });
+
     it('keeps serving across a graceful restart with a stream open', async () => {
       const stream = openStream(`${host.rootUrl}/v1/chat/completions`, chat({ stream: true }),
         { ...headers, 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '30000' });

@@ -71,4 +71,14 @@ BOOST_AUTO_TEST_CASE(path_falls_back_to_script_name_and_path_info) {
     BOOST_TEST(!r.has_body);
 }
 
+BOOST_AUTO_TEST_CASE(only_nginx_is_known_to_drop_requests_whose_client_left) {
+    Config config;
+    CgiParams nginx = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"SERVER_SOFTWARE", "nginx/1.22.1"}};
+    BOOST_TEST(request_from_params(nginx, config).server_notices_clients_leaving);
+    for (const char* software : {"lighttpd/1.4.69", "Apache/2.4.71 (Debian)", ""}) {
+        CgiParams other = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"SERVER_SOFTWARE", software}};
+        BOOST_TEST(!request_from_params(other, config).server_notices_clients_leaving, software);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

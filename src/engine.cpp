@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -134,6 +136,8 @@ public:
     void remove(Session* session);
     void accept_one();
     void begin_stop();
+    // Access-log lines of one iteration go out in one write, after every request of it.
+    void log(const AccessLogEntry& entry);
 
     Process& process;
     EventLoop events;
@@ -147,8 +151,10 @@ public:
 
 private:
     void shed_connection();
+    void write_log();
 
     Watcher acceptor_, stopper_;
+    std::string log_lines_;
     Session* sessions_ = nullptr;
     size_t count_ = 0;
     int64_t stop_due_ms_ = 0;
@@ -184,7 +190,13 @@ void Loop::accept_one() {
     bool over_limit = ++process.open > process.max_requests;
     Session* session = new Session(*this, UniqueFd(fd), over_limit);
     add(session);
-    if (!session->start()) session->stop();
+    if (!session->start()) {
+        session->stop();
+        return;
+    }
+    // The web server writes its request right after connecting: it is usually there
+    // already, and reading it now saves a trip through epoll.
+    session->on_event(EPOLLIN);
 }
 
 // Out of descriptors: the connection cannot be served, but left in the backlog it would
@@ -197,6 +209,22 @@ void Loop::shed_connection() {
     process.spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     std::fprintf(stderr, "azure-openai-proxy: out of file descriptors; a connection was closed "
                          "unanswered (raise LimitNOFILE / ulimit -n)\n");
+}
+
+// Writes of at most PIPE_BUF bytes to a pipe are never split: every loop's lines stay whole.
+void Loop::log(const AccessLogEntry& entry) {
+    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)));
+    if (!log_lines_.empty() && log_lines_.size() + line.size() > PIPE_BUF) write_log();
+    bool first = log_lines_.empty();
+    log_lines_ += line;
+    if (first) events.defer([this] { write_log(); });
+}
+
+void Loop::write_log() {
+    if (log_lines_.empty()) return;
+    ssize_t ignored = ::write(STDERR_FILENO, log_lines_.data(), log_lines_.size());
+    (void)ignored;
+    log_lines_.clear();
 }
 
 void Loop::add(Session* session) {
@@ -417,7 +445,7 @@ void Session::client_left() {
     if (state_ == State::Serving || state_ == State::Ending) {
         AccessLogEntry& entry = exchange_->log_entry();
         if (entry.outcome == "ok") entry.outcome = "client-gone";
-        write_access_log(entry);
+        loop_.log(entry);
         close();
     }
 }
@@ -441,7 +469,7 @@ void Session::end() {
     }
     AccessLogEntry& entry = exchange_->log_entry();
     if (result == FastCgiConnection::Finish::Gone && entry.outcome == "ok") entry.outcome = "client-gone";
-    write_access_log(entry);
+    loop_.log(entry);
     close();
 }
 

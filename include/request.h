@@ -35,7 +35,7 @@ struct Request {
 Request request_from_params(const CgiParams& params, const Config& config);
 
 // First header with that name (case-insensitive), or nullptr.
-const std::string* find_header(const Headers& headers, const std::string& name);
+const std::string* find_header(const Headers& headers, std::string_view name);
 
 // "HTTP_X_STAINLESS_OS" -> "X-Stainless-Os"
 std::string header_name_from_param(const std::string& param);

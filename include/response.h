@@ -20,14 +20,15 @@ struct ProxyError {
 std::string error_body(const ProxyError& error);
 
 // "Status: 404 Not Found\r\nName: value\r\n...\r\n\r\n"
-std::string cgi_head(int status, const Headers& headers);
+// `more` follows `headers` (the CORS headers of an azure-mode answer).
+std::string cgi_head(int status, const Headers& headers, const Headers& more = {});
 
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
 // proxy sets itself in azure mode).
 bool is_relayed_response_header(const std::string& name, ProxyMode mode);
 
 // Headers every azure-mode answer carries so browsers may read it.
-Headers cors_headers();
+const Headers& cors_headers();
 
 // The inline answer to an OPTIONS preflight: allows what the browser asks for
 // (cors_headers() come on top, as on every azure-mode answer).

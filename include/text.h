@@ -2,13 +2,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 std::vector<std::string> split(const std::string& text, char separator);
 std::string trim(const std::string& text);
+std::string_view trim_view(std::string_view text);
 std::string lowercase(std::string text);
 bool starts_with(const std::string& text, const std::string& prefix);
-bool iequals(const std::string& a, const std::string& b);
+// ASCII case-insensitive comparisons (header names, media types), without copies.
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view text, std::string_view prefix);
 
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
 bool is_word(const std::string& text, const char* extra);

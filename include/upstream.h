@@ -113,7 +113,7 @@ private:
     friend class Transfer;
     static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
-    bool configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
+    CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
     void act(curl_socket_t fd, int events);
     void collect_finished();
     void finish(Transfer& transfer, UpstreamResult result);

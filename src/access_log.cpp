@@ -22,13 +22,15 @@ std::string or_dash(const std::string& value) { return value.empty() ? "-" : log
 }  // namespace
 
 std::string format_access_log(const AccessLogEntry& e, long long time) {
-    std::string line = iso_time(time) + " " + or_dash(e.method) + " " + or_dash(e.path);
-    line += " model=" + or_dash(e.model) + " deployment=" + or_dash(e.deployment);
-    line += " status=" + std::to_string(e.status);
-    line += " upstream=" + (e.upstream_status ? std::to_string(e.upstream_status) : "-");
-    line += " bytes=" + std::to_string(e.bytes);
-    line += " ms=" + std::to_string(e.duration_ms);
-    line += " outcome=" + or_dash(e.outcome) + "\n";
+    std::string line;
+    line.reserve(160 + e.path.size() + e.model.size() + e.deployment.size());
+    line.append(iso_time(time)).append(" ").append(or_dash(e.method)).append(" ").append(or_dash(e.path));
+    line.append(" model=").append(or_dash(e.model)).append(" deployment=").append(or_dash(e.deployment));
+    line.append(" status=").append(std::to_string(e.status));
+    line.append(" upstream=").append(e.upstream_status ? std::to_string(e.upstream_status) : "-");
+    line.append(" bytes=").append(std::to_string(e.bytes));
+    line.append(" ms=").append(std::to_string(e.duration_ms));
+    line.append(" outcome=").append(or_dash(e.outcome)).append("\n");
     return line;
 }
 

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -132,6 +133,7 @@ public:
 
     bool start(std::string& error);
     bool run();  // false when requests were still busy at the end of the grace period
+    bool serve_until_stopped();
     void add(Session* session);
     void remove(Session* session);
     void accept_one();
@@ -256,7 +258,19 @@ void Loop::begin_stop() {
     }
 }
 
+// An exception that reaches here left some request half done: the process stops with a
+// clear line rather than serve on in an unknown state (a supervisor starts another).
 bool Loop::run() {
+    try {
+        return serve_until_stopped();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "azure-openai-proxy: fatal: %s\n", error.what());
+    }
+    std::fflush(stderr);
+    std::_Exit(70);
+}
+
+bool Loop::serve_until_stopped() {
     for (;;) {
         int wait_ms = -1;
         if (stopping) {

@@ -51,8 +51,11 @@ bool fastcgi_prepare_listener(int listen_fd, std::string& error) {
     }
     if (address.ss_family != AF_UNIX) {
         // Accepted TCP connections inherit the listener's send buffer.
-        if (send_buffer_of(listen_fd) < kSendBuffer)
-            setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer);
+        if (send_buffer_of(listen_fd) < kSendBuffer &&
+            setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer) != 0) {
+            error = std::string("the listening socket's send buffer cannot be set: ") + std::strerror(errno);
+            return false;
+        }
         return true;
     }
     // Unix connections start with the system's default (net.core.wmem_default).
@@ -73,7 +76,8 @@ FastCgiConnection::FastCgiConnection(UniqueFd fd) {
     request_.keepConnection = 1;
     request_.detached = 1;
     if (g_raise_unix_send_buffer)
-        setsockopt(request_.ipcFd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer);
+        if (setsockopt(request_.ipcFd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer) != 0)
+            failed_ = true;  // its writes could block the loop: answer nothing, close it
 }
 
 FastCgiConnection::~FastCgiConnection() {

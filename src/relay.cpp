@@ -8,7 +8,7 @@ bool Relay::head(long status, const Headers& upstream_headers) {
     for (const Header& header : upstream_headers) {
         if (!is_relayed_response_header(header.name, mode_)) continue;
         if (iequals(header.name, "Content-Type") &&
-            starts_with(lowercase(header.value), "text/event-stream"))
+            istarts_with(header.value, "text/event-stream"))
             event_stream_ = true;
         headers.push_back(header);
     }

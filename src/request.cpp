@@ -42,7 +42,7 @@ std::string header_name_from_param(const std::string& name) {
     return out;
 }
 
-const std::string* find_header(const Headers& headers, const std::string& name) {
+const std::string* find_header(const Headers& headers, std::string_view name) {
     for (const Header& h : headers)
         if (iequals(h.name, name)) return &h.value;
     return nullptr;

@@ -90,12 +90,19 @@ std::string error_body(const ProxyError& error) {
     return print_and_free(root);
 }
 
-std::string cgi_head(int status, const Headers& headers) {
-    std::string head = "Status: " + std::to_string(status);
+std::string cgi_head(int status, const Headers& headers, const Headers& more) {
+    size_t size = 64;
+    for (const Headers* list : {&headers, &more})
+        for (const Header& header : *list) size += header.name.size() + header.value.size() + 4;
+    std::string head;
+    head.reserve(size);
+    head += "Status: ";
+    head += std::to_string(status);
     const char* reason = reason_phrase(status);
-    if (*reason) head += std::string(" ") + reason;
+    if (*reason) head.append(" ").append(reason);
     head += "\r\n";
-    for (const Header& header : headers) head += header.name + ": " + header.value + "\r\n";
+    for (const Headers* list : {&headers, &more})
+        for (const Header& header : *list) head.append(header.name).append(": ").append(header.value).append("\r\n");
     head += "\r\n";
     return head;
 }
@@ -103,11 +110,11 @@ std::string cgi_head(int status, const Headers& headers) {
 bool is_relayed_response_header(const std::string& name, ProxyMode mode) {
     if (iequals(name, "Status") || iequals(name, "Content-Length")) return false;
     if (is_hop_by_hop(name)) return false;
-    return !(mode == ProxyMode::Azure && starts_with(lowercase(name), "access-control-"));
+    return !(mode == ProxyMode::Azure && istarts_with(name, "access-control-"));
 }
 
-Headers cors_headers() {
-    return {
+const Headers& cors_headers() {
+    static const Headers headers = {
         {"Access-Control-Allow-Origin", "*"},
         {"Access-Control-Expose-Headers",
          "x-request-id, apim-request-id, x-ms-region, retry-after, retry-after-ms, "
@@ -115,6 +122,7 @@ Headers cors_headers() {
          "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
          "x-ratelimit-reset-requests, x-ratelimit-reset-tokens"},
     };
+    return headers;
 }
 
 Headers preflight_headers(const Request& request) {

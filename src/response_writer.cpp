@@ -3,9 +3,8 @@
 bool ResponseWriter::head(int status, Headers headers) {
     status_ = status;
     head_sent_ = true;
-    if (mode_ == ProxyMode::Azure)
-        for (Header& cors : cors_headers()) headers.push_back(std::move(cors));
-    std::string text = cgi_head(status, headers);
+    static const Headers kNone;
+    std::string text = cgi_head(status, headers, mode_ == ProxyMode::Azure ? cors_headers() : kNone);
     return connection_.write(text.data(), text.size());
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -37,28 +38,43 @@ UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     }
 }
 
-void set_method_and_body(CURL* easy, const std::string& method, const RequestBody& body,
+// Sets libcurl options one after another and keeps the first failure, so that one check
+// covers them all.
+class EasyOptions {
+public:
+    explicit EasyOptions(CURL* easy) : easy_(easy) {}
+    template <typename Value>
+    void set(CURLoption option, Value value) {
+        CURLcode code = curl_easy_setopt(easy_, option, value);
+        if (code != CURLE_OK && first_error_ == CURLE_OK) first_error_ = code;
+    }
+    CURLcode result() const { return first_error_; }
+
+private:
+    CURL* easy_;
+    CURLcode first_error_ = CURLE_OK;
+};
+
+void set_method_and_body(EasyOptions& options, const std::string& method, const RequestBody& body,
                          Spool*& spool) {
     if (body.buffer) {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.buffer->data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(body.buffer->size()));
+        options.set(CURLOPT_POST, 1L);
+        options.set(CURLOPT_POSTFIELDS, body.buffer->data());
+        options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.buffer->size()));
     } else if (body.spool) {
         spool = body.spool;
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(body.spool->output_size()));
+        options.set(CURLOPT_POST, 1L);
+        options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.spool->output_size()));
     } else if (method == "HEAD") {
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        options.set(CURLOPT_NOBODY, 1L);
     } else if (method == "GET" || method == "DELETE") {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
+        options.set(CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
     } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+        options.set(CURLOPT_POSTFIELDS, "");
+        options.set(CURLOPT_POSTFIELDSIZE, 0L);
     }
     if (method != "POST" && method != "GET" && method != "HEAD")
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
+        options.set(CURLOPT_CUSTOMREQUEST, method.c_str());
 }
 
 }  // namespace
@@ -74,20 +90,27 @@ void Transfer::resume() {
     paused_ = false;
     heard_from_upstream();
     // May hand over what libcurl held back at once (on_body runs, and may pause again).
-    curl_easy_pause(easy_, CURLPAUSE_CONT);
+    CURLcode resumed = curl_easy_pause(easy_, CURLPAUSE_CONT);
+    if (resumed == CURLE_OK) return;
+    UpstreamResult result;
+    result.error = std::string("libcurl could not resume the transfer: ") + curl_easy_strerror(resumed);
+    upstream_.finish(*this, result);  // not left paused forever
 }
 
 size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* self) {
     Transfer& t = *static_cast<Transfer*>(self);
     t.heard_from_upstream();
     size_t length = size * count;
-    std::string line(data, length);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    std::string_view line(data, length);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
 
-    if (starts_with(line, "HTTP/")) {  // a new response head (after 1xx ones too)
+    if (line.substr(0, 5) == "HTTP/") {  // a new response head (after 1xx ones too)
         t.head_.clear();
         size_t space = line.find(' ');
-        t.status_ = space == std::string::npos ? 0 : std::atol(line.c_str() + space + 1);
+        t.status_ = 0;
+        for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
+             i < line.size() && i < space + 4 && line[i] >= '0' && line[i] <= '9'; ++i)
+            t.status_ = t.status_ * 10 + (line[i] - '0');
     } else if (line.empty()) {
         if (t.status_ >= 200 && !t.head_delivered_) {
             t.head_delivered_ = true;
@@ -98,11 +121,12 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
             Headers().swap(t.head_);
         }
     } else if ((line[0] == ' ' || line[0] == '\t') && !t.head_.empty()) {
-        t.head_.back().value += " " + trim(line);  // obsolete line folding
+        t.head_.back().value.append(" ").append(trim_view(line));  // obsolete line folding
     } else {
         size_t colon = line.find(':');
-        if (colon != std::string::npos)
-            t.head_.push_back({trim(line.substr(0, colon)), trim(line.substr(colon + 1))});
+        if (colon != std::string_view::npos)
+            t.head_.push_back({std::string(trim_view(line.substr(0, colon))),
+                               std::string(trim_view(line.substr(colon + 1)))});
     }
     return length;
 }
@@ -173,46 +197,51 @@ void Upstream::return_easy(CURL* easy) {
     spare_easy_.push_back(easy);
 }
 
-bool Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
     for (const std::string& line : request.headers) {
         curl_slist* grown = curl_slist_append(t.headers_, line.c_str());
-        if (!grown) return false;
+        if (!grown) return CURLE_OUT_OF_MEMORY;
         t.headers_ = grown;
     }
-    CURL* easy = t.easy_;
-    bool ok = curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()) == CURLE_OK &&
-              curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers_);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    EasyOptions options(t.easy_);
+    options.set(CURLOPT_URL, request.url.c_str());
+    options.set(CURLOPT_PROTOCOLS_STR, "http,https");
+    options.set(CURLOPT_HTTPHEADER, t.headers_);
+    options.set(CURLOPT_PRIVATE, &t);
+    options.set(CURLOPT_NOSIGNAL, 1L);
+    options.set(CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
+    options.set(CURLOPT_TCP_KEEPALIVE, 1L);
     // The receive buffer is most of what a waiting stream costs (libcurl's default is
     // 16 KiB per transfer); SSE events are small, and a large answer only takes a few
     // more reads.
-    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBuffer);
+    options.set(CURLOPT_BUFFERSIZE, kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
     // protocol pending until some other transfer ends, which stalls a burst of streams to
     // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.
-    if (share_) curl_easy_setopt(easy, CURLOPT_SHARE, share_);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, Transfer::on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
-    set_method_and_body(easy, request.method, body, t.spool_);
+    if (share_) options.set(CURLOPT_SHARE, share_);
+    options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
+    options.set(CURLOPT_HEADERDATA, &t);
+    options.set(CURLOPT_WRITEFUNCTION, Transfer::on_body);
+    options.set(CURLOPT_WRITEDATA, &t);
+    set_method_and_body(options, request.method, body, t.spool_);
     if (t.spool_) {
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, Transfer::on_read_body);
-        curl_easy_setopt(easy, CURLOPT_READDATA, &t);
+        options.set(CURLOPT_READFUNCTION, Transfer::on_read_body);
+        options.set(CURLOPT_READDATA, &t);
     }
-    return ok;
+    return options.result();
 }
 
 std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const RequestBody& body,
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
     transfer->easy_ = take_easy();
-    if (!transfer->easy_ || !configure(*transfer, request, body)) {
-        error = "libcurl could not set up the request";
+    if (!transfer->easy_) {
+        error = "libcurl could not create a handle";
+        return nullptr;
+    }
+    CURLcode configured = configure(*transfer, request, body);
+    if (configured != CURLE_OK) {
+        error = std::string("libcurl refused the request: ") + curl_easy_strerror(configured);
         return nullptr;
     }
     CURLMcode added = curl_multi_add_handle(multi_, transfer->easy_);
@@ -230,7 +259,9 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
 void Upstream::release(Transfer& t) {
     silence_.disarm(t.silence_);
     if (t.in_multi_) {
-        curl_multi_remove_handle(multi_, t.easy_);
+        CURLMcode removed = curl_multi_remove_handle(multi_, t.easy_);
+        if (removed != CURLM_OK)
+            std::fprintf(stderr, "azure-openai-proxy: curl_multi_remove_handle: %s\n", curl_multi_strerror(removed));
         t.in_multi_ = false;
         --active_;
     }
@@ -251,8 +282,8 @@ void Upstream::collect_finished() {
     while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
         if (message->msg != CURLMSG_DONE) continue;
         Transfer* t = nullptr;
-        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-        if (!t) continue;
+        if (curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t)) != CURLE_OK || !t)
+            continue;
         CURLcode code = message->data.result;
         UpstreamResult result;
         result.outcome = outcome_of(code, t->refused_);
@@ -263,7 +294,9 @@ void Upstream::collect_finished() {
 
 void Upstream::act(curl_socket_t fd, int events) {
     int running = 0;
-    curl_multi_socket_action(multi_, fd, events, &running);
+    CURLMcode acted = curl_multi_socket_action(multi_, fd, events, &running);
+    if (acted != CURLM_OK)
+        std::fprintf(stderr, "azure-openai-proxy: curl_multi_socket_action: %s\n", curl_multi_strerror(acted));
     collect_finished();
 }
 
@@ -294,15 +327,14 @@ int Upstream::on_socket(CURL*, curl_socket_t fd, int what, void* self, void* soc
     Upstream& upstream = *static_cast<Upstream*>(self);
     if (what == CURL_POLL_REMOVE) {
         upstream.loop_.unwatch(fd);
-        curl_multi_assign(upstream.multi_, fd, nullptr);
-        return 0;
+        return curl_multi_assign(upstream.multi_, fd, nullptr) == CURLM_OK ? 0 : -1;
     }
     uint32_t events = 0;
     if (what & CURL_POLL_IN) events |= EPOLLIN;
     if (what & CURL_POLL_OUT) events |= EPOLLOUT;
     if (!upstream.loop_.watch_socket(fd, events, socket_state != nullptr)) return -1;
-    curl_multi_assign(upstream.multi_, fd, &upstream);  // any non-null: "watched"
-    return 0;
+    // Any non-null: "watched" (the next call for this socket modifies rather than adds).
+    return curl_multi_assign(upstream.multi_, fd, &upstream) == CURLM_OK ? 0 : -1;
 }
 
 int Upstream::on_timer(CURLM*, long timeout_ms, void* self) {

@@ -22,6 +22,14 @@ BOOST_AUTO_TEST_CASE(deployment_routes) {
     BOOST_TEST((route_request(azure(), "POST", "//v1//chat/completions/").kind == RouteKind::Deployment));
 }
 
+BOOST_AUTO_TEST_CASE(doubled_slashes_never_reach_the_upstream) {
+    Route models = route_request(azure(), "GET", "/v1//models");
+    BOOST_TEST((models.kind == RouteKind::ListModels));
+    BOOST_TEST(models.upstream_path == "/models");
+    BOOST_TEST(route_request(azure(), "GET", "/v1//models//gpt-4o").upstream_path == "/models/gpt-4o");
+    BOOST_TEST(route_request(azure(), "GET", "//v1//files//file-1/content").upstream_path == "/files/file-1/content");
+}
+
 BOOST_AUTO_TEST_CASE(inline_routes) {
     BOOST_TEST((route_request(azure(), "GET", "/v1/models").kind == RouteKind::ListModels));
     Route one = route_request(azure(), "GET", "/v1/models/gpt-4o");

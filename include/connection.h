@@ -10,6 +10,8 @@ public:
     virtual ~Connection() = default;
 
     virtual const CgiParams& params() const = 0;
+    // The params are not looked at again: their index may go (not the params themselves).
+    virtual void release_params() {}
 
     // Reads up to `size` body bytes: the count, 0 at the end of the body, -1 on error.
     // Called only where waiting is allowed (plain CGI, a reader thread) or where every

@@ -46,6 +46,7 @@ public:
     bool body_consumed() const { return body_done_; }
 
     const CgiParams& params() const override { return params_; }
+    void release_params() override { CgiParams().swap(params_); }
     long read_body(char* buffer, size_t size) override;
     bool can_take(size_t size) const override;
     bool write(const char* data, size_t size) override;

@@ -131,6 +131,7 @@ void Exchange::receive() {
 
 void Exchange::receive_head() {
     request_ = request_from_params(connection_.params(), config_);
+    connection_.release_params();  // the request holds what it needs
     log_.method = request_.method;
     log_.path = request_.path;
     route_ = route_request(config_, request_.method, request_.path);
@@ -325,7 +326,12 @@ void Exchange::serve_models() {
 void Exchange::start_upstream(const UpstreamRequest& request, const RequestBody& body) {
     std::string error;
     transfer_ = services_->upstream.start(request, body, *this, error);
-    if (transfer_) return;
+    if (transfer_) {
+        // A stream may wait for minutes: what only the translation needed goes now.
+        Headers().swap(request_.headers);
+        std::string().swap(request_.query);
+        return;
+    }
     log_.outcome = "upstream-failed";
     writer_.error(make_error(502, "The proxy could not start the upstream request: " + error,
                              "upstream_unreachable", "", "api_error"));

@@ -481,11 +481,22 @@ async function main() {
   fs.writeFileSync(path.join(OUT, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
   fs.writeFileSync(path.join(OUT, `${name}.md`), table);
   process.stdout.write(table);
+  if (!SMOKE && PHASES.length === 2) showInReadme(table);
   const problems = failures(results);
   if (problems.length) {
     process.stderr.write(`bench: the run went wrong:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
     process.exitCode = 1;
   }
+}
+
+// The README's performance section shows the latest full run, between two markers.
+function showInReadme(table) {
+  const readme = path.join(ROOT, 'README.md');
+  const text = fs.readFileSync(readme, 'utf8');
+  const begin = '<!-- bench:begin -->', end = '<!-- bench:end -->';
+  const from = text.indexOf(begin), to = text.indexOf(end);
+  if (from < 0 || to < from) return;
+  fs.writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${table}${text.slice(to)}`);
 }
 
 // What makes a run worthless whatever its speed: errors, missing answers, lost events.

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
@@ -294,5 +295,47 @@ describe('server-side key and failures', () => {
     assert.equal(stopped.signal, null, 'it exits by itself, not killed');
     assert.ok(stopped.ms < 2000, `stopped after ${stopped.ms} ms`);
     await stream.done;
+  });
+});
+
+// One event loop holds every request: a client that stops reading must pause only its own
+// transfer, never the loop, and its answer must not pile up in the proxy.
+describe('a client that stops reading (one event loop)', () => {
+  it('leaves others served at once and the proxy in bounded memory', async () => {
+    const stack = await startStack(() => createAzureMock({ apiKey: KEY }), { AZURE_OPENAI_PROXY_THREADS: '1' });
+    const { mock, proxy, url } = stack;
+    let stalled;
+    try {
+      const peak = () => Number(fs.readFileSync(`/proc/${proxy.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1]);
+      const before = peak();
+      const target = new URL(`${url}/v1/chat/completions`);
+      let received = 0;
+      stalled = http.request({
+        host: target.hostname, port: target.port, method: 'POST', path: target.pathname,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'x-mock-scenario': 'long', 'x-mock-events': '150000' },
+      }, (res) => {
+        res.once('data', (chunk) => { received += chunk.length; res.pause(); });
+      });
+      stalled.on('error', () => {});
+      stalled.end(JSON.stringify(chatBody('gpt-4o', { stream: true })));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const res = await Promise.race([
+          postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o')),
+          new Promise((resolve) => setTimeout(() => resolve({ status: 'no answer within 3 s' }), 3000)),
+        ]);
+        assert.equal(res.status, 200);
+        assert.ok(Date.now() - started < 1000, `a request took ${Date.now() - started} ms beside the stalled one`);
+      }
+      assert.ok(received > 0, 'the stalled client got the start of its answer');
+      const upstream = mock.requests.find((r) => r.headers['x-mock-events'] === '150000');
+      assert.ok(upstream && !upstream.complete, 'the upstream was held back, not drained into the proxy');
+      const grewKiB = peak() - before;
+      assert.ok(grewKiB < 8 * 1024, `peak memory grew by ${grewKiB} KiB while a client did not read`);
+    } finally {
+      stalled?.destroy();
+      await stack.stop();
+    }
   });
 });

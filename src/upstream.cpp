@@ -13,6 +13,7 @@ namespace {
 // Reset easy handles a loop keeps for its next transfers (each is a few KiB).
 const size_t kSpareEasyHandles = 64;
 const long kReceiveBuffer = 4096;
+const long kIdleConnections = 128;  // upstream connections a loop keeps alive while idle
 
 UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     switch (code) {
@@ -167,7 +168,10 @@ Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
     if (curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this) != CURLM_OK ||
         curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this) != CURLM_OK) {
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this) != CURLM_OK ||
+        // libcurl's default keeps 4 idle connections per transfer in flight: after a
+        // lull, most connections would close and the next burst connect again.
+        curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kIdleConnections) != CURLM_OK) {
         curl_multi_cleanup(multi_);
         multi_ = nullptr;
         return;

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  ROOT, canConnect, commandOf, descendants, freePort, isRunning, openStream, postJson, startChild, waitFor,
+  ROOT, canConnect, commandOf, descendants, freePort, isRunning, openStream, postJson, startChild, tempDir, waitFor,
 } from './harness.mjs';
 
 const PROGRAM = `${ROOT}/build/azure-openai-proxy`;
@@ -37,6 +37,22 @@ describe('start-up checks', () => {
     const result = runProgram({ AZURE_OPENAI_ENDPOINT: 'https://x.example' });
     assert.equal(result.status, 2);
     assert.match(result.stderr, /--listen/);
+  });
+
+  it('refuses a socket path a live proxy listens on, and leaves that proxy serving', async () => {
+    const dir = tempDir('socket');
+    const socket = `${dir}/proxy.sock`;
+    const first = startChild(PROGRAM, ['--listen', socket], { env: { ...baseEnv, AZURE_OPENAI_ENDPOINT: 'https://x.example' } });
+    try {
+      await waitFor(async () => first.exited || await canConnect({ path: socket }), 'the first proxy');
+      const second = runProgram({ AZURE_OPENAI_ENDPOINT: 'https://x.example' }, ['--listen', socket]);
+      assert.equal(second.status, 2);
+      assert.match(second.stderr, /another server is listening on /);
+      assert.ok(await canConnect({ path: socket }), 'the first proxy still has its socket');
+      assert.equal(first.exited, null);
+    } finally {
+      await first.stop();
+    }
   });
 
   it('--check-config prints the settings without the key', () => {

@@ -481,7 +481,8 @@ async function main() {
   fs.writeFileSync(path.join(OUT, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
   fs.writeFileSync(path.join(OUT, `${name}.md`), table);
   process.stdout.write(table);
-  if (!SMOKE && PHASES.length === 2) showInReadme(table);
+  // Only a full run of this tree's proxy into bench/results speaks for the README.
+  if (!SMOKE && PHASES.length === 2 && !argv.includes('--out') && !process.env.BENCH_PROXY) showInReadme(table);
   const problems = failures(results);
   if (problems.length) {
     process.stderr.write(`bench: the run went wrong:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);

@@ -88,6 +88,7 @@ private:
 
     void on_readable(uint32_t events);
     void start_here();
+    void drop_unserved();
     void hand_to_reader();
     static void* read_on_thread(void* self);
     void back_from_reader(bool ok);
@@ -192,13 +193,9 @@ void Loop::accept_one() {
     bool over_limit = ++process.open > process.max_requests;
     Session* session = new Session(*this, UniqueFd(fd), over_limit);
     add(session);
-    if (!session->start()) {
-        session->stop();
-        return;
-    }
-    // The web server writes its request right after connecting: it is usually there
-    // already, and reading it now saves a trip through epoll.
-    session->on_event(EPOLLIN);
+    // Read once epoll reports it: with the request it also reports a web server that
+    // already gave up on it (EPOLLRDHUP), which then costs no upstream call.
+    if (!session->start()) session->stop();
 }
 
 // Out of descriptors: the connection cannot be served, but left in the backlog it would
@@ -320,7 +317,7 @@ void Session::on_readable(uint32_t events) {
     } else if (scan.state == RequestScan::Complete) {
         // Its client left before it could be served (nginx says so at once): the upstream
         // is not asked.
-        if (closed) close();
+        if (closed) drop_unserved();
         else start_here();
     } else if (closed) {
         close();  // the web server gave up before sending the whole request
@@ -341,6 +338,18 @@ void Session::start_here() {
     if (over_limit_) exchange_->receive_head();
     else exchange_->receive();
     serve();
+}
+
+// Logged like any request, with what its params say, then closed.
+void Session::drop_unserved() {
+    if (connection_.read_params()) {
+        exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
+        exchange_->receive_head();
+        AccessLogEntry& entry = exchange_->log_entry();
+        entry.outcome = "client-gone";
+        loop_.log(entry);
+    }
+    close();
 }
 
 void Session::hand_to_reader() {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
@@ -336,6 +337,56 @@ describe('a client that stops reading (one event loop)', () => {
     } finally {
       stalled?.destroy();
       await stack.stop();
+    }
+  });
+});
+
+// FastCGI records as a web server writes them: BEGIN_REQUEST, PARAMS, an empty PARAMS,
+// STDIN, an empty STDIN (request id 1, names and values under 128 bytes).
+function fastcgiRequest(params, body) {
+  const record = (type, content) => {
+    const padding = (8 - (content.length % 8)) % 8;
+    const header = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, padding, 0]);
+    return Buffer.concat([header, content, Buffer.alloc(padding)]);
+  };
+  const pairs = Buffer.concat(Object.entries(params).map(([name, value]) =>
+    Buffer.concat([Buffer.from([name.length, Buffer.byteLength(value)]), Buffer.from(name), Buffer.from(value)])));
+  return Buffer.concat([
+    record(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])), record(4, pairs), record(4, Buffer.alloc(0)),
+    record(5, Buffer.from(body)), record(5, Buffer.alloc(0)),
+  ]);
+}
+
+describe('a request its web server gave up on before the proxy read it', () => {
+  it('is logged as client-gone and never sent upstream', async () => {
+    const mock = createAzureMock({ apiKey: KEY });
+    await mock.listen();
+    const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_THREADS: '1' });
+    try {
+      const body = JSON.stringify(chatBody('abandoned-model'));
+      const bytes = fastcgiRequest({
+        REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', CONTENT_TYPE: 'application/json',
+        CONTENT_LENGTH: String(body.length), HTTP_AUTHORIZATION: `Bearer ${KEY}`,
+      }, body);
+      // The whole request, then the end of the connection (as nginx closes it when its
+      // client leaves), both there before the proxy looks: it is stopped meanwhile.
+      process.kill(proxy.pid, 'SIGSTOP');
+      let socket;
+      try {
+        await new Promise((resolve, reject) => {
+          socket = net.connect(proxy.socket, () => socket.end(bytes, resolve));
+          socket.on('error', reject);
+        });
+      } finally {
+        process.kill(proxy.pid, 'SIGCONT');
+      }
+      socket.resume();
+      const line = await proxy.waitForLog(/POST \/v1\/chat\/completions /);
+      assert.match(line, /status=0 upstream=- .*outcome=client-gone/);
+      assert.ok(!mock.requests.some((r) => r.body.includes('abandoned-model')), 'it never reached the upstream');
+    } finally {
+      await proxy.stop();
+      await mock.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <cctype>
+#include <unordered_set>
 
 #include "text.h"
 
@@ -11,12 +12,6 @@ std::string param(const CgiParams& params, std::string_view name) {
     for (const CgiParam& entry : params)
         if (entry.first == name) return std::string(entry.second);
     return std::string();
-}
-
-bool sent_earlier(const CgiParams& params, size_t index) {
-    for (size_t i = 0; i < index; ++i)
-        if (params[i].first == params[index].first) return true;
-    return false;
 }
 
 bool segment_boundary(const std::string& path, size_t at) {
@@ -88,11 +83,12 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     split_request_target(target, path, request.query);
     request.path = strip_mount_prefix(path, config.path_prefix);
 
-    for (size_t i = 0; i < params.size(); ++i) {
-        const auto& [name, value] = params[i];
-        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && !sent_earlier(params, i))
+    // A header sent twice counts once, as its first copy (linear: a web server may send
+    // thousands of params).
+    std::unordered_set<std::string_view> seen;
+    for (const auto& [name, value] : params)
+        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && seen.insert(name).second)
             request.headers.push_back({header_name_from_param(std::string(name)), std::string(value)});
-    }
     request.server_notices_clients_leaving = starts_with(param(params, "SERVER_SOFTWARE"), "nginx/");
     std::string content_type = param(params, "CONTENT_TYPE");
     if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});

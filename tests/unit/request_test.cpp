@@ -71,6 +71,16 @@ BOOST_AUTO_TEST_CASE(path_falls_back_to_script_name_and_path_info) {
     BOOST_TEST(!r.has_body);
 }
 
+BOOST_AUTO_TEST_CASE(a_header_sent_twice_counts_once_as_its_first_copy) {
+    Config config;
+    CgiParams params = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"},
+                        {"HTTP_AUTHORIZATION", "Bearer first"}, {"HTTP_X_A", "1"},
+                        {"HTTP_AUTHORIZATION", "Bearer second"}};
+    Request request = request_from_params(params, config);
+    BOOST_TEST(request.headers.size() == 2u);
+    BOOST_TEST(*find_header(request.headers, "Authorization") == "Bearer first");
+}
+
 BOOST_AUTO_TEST_CASE(only_nginx_is_known_to_drop_requests_whose_client_left) {
     Config config;
     CgiParams nginx = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"SERVER_SOFTWARE", "nginx/1.22.1"}};

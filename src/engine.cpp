@@ -38,6 +38,7 @@ const size_t kReaderStack = 256 * 1024;       // a reader thread's stack
 const int64_t kStopGraceMs = 1500;            // a supervisor grants 2 s
 const uint32_t kSessionEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 const size_t kDrainLimit = 1 << 20;           // unread request bytes discarded at close
+const size_t kLibfcgiFirstRead = 8192;        // what libfcgi asks of the socket at once
 
 ProxyError proxy_error(int status, const std::string& message, const std::string& code) {
     ProxyError error;
@@ -108,6 +109,7 @@ private:
     bool watching_out_ = false;
     bool flush_queued_ = false;
     bool end_queued_ = false;
+    bool all_read_ = false;  // libfcgi has read every byte of the request
     int64_t started_ms_;
 };
 
@@ -315,6 +317,8 @@ void Session::on_readable(uint32_t events) {
     if (scan.state == RequestScan::Malformed) {
         close();
     } else if (scan.state == RequestScan::Complete) {
+        // libfcgi's first read takes up to 8 KiB: a request that fits is then all read.
+        all_read_ = scan.request_end <= kLibfcgiFirstRead;
         // Its client left before it could be served (nginx says so at once): the upstream
         // is not asked.
         if (closed) drop_unserved();
@@ -522,7 +526,8 @@ void Session::close() {
     state_ = State::Closed;
     UniqueFd fd = connection_.take_fd();
     int unread = 0;
-    if (fd.valid() && ioctl(fd.get(), FIONREAD, &unread) == 0 && unread > 0) {
+    bool maybe_unread = !all_read_ && !connection_.body_consumed();
+    if (fd.valid() && maybe_unread && ioctl(fd.get(), FIONREAD, &unread) == 0 && unread > 0) {
         shutdown(fd.get(), SHUT_WR);
         size_t drained = 0;
         ssize_t got;

@@ -27,8 +27,6 @@ public:
     DeadlineQueue(const DeadlineQueue&) = delete;
     DeadlineQueue& operator=(const DeadlineQueue&) = delete;
 
-    int64_t duration_ms() const { return duration_ms_; }
-
     // Due `duration` after `now_ms`: moves to the end of the queue.
     void arm(DeadlineLink& link, int64_t now_ms) {
         disarm(link);

@@ -60,8 +60,6 @@ public:
     // Ends the request (FCGI_END_REQUEST) in one write with what is buffered.
     enum class Finish { Done, Wait, Gone };  // Wait: until writable()
     Finish finish();
-    bool finished() const { return finished_; }
-    bool failed() const { return failed_; }
     // The connection stays this object's after finish(): close it, or shut its writing
     // side and keep reading what the web server still sends (lingering close).
     UniqueFd take_fd();

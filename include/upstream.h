@@ -103,7 +103,6 @@ public:
     // Starts a transfer, or returns null (with `error` set) when libcurl cannot.
     std::unique_ptr<Transfer> start(const UpstreamRequest& request, const RequestBody& body,
                                     UpstreamListener& listener, std::string& error);
-    size_t active() const { return active_; }
 
     void on_socket_event(int fd, uint32_t events) override;
     int64_t next_due_ms() const override;
@@ -127,7 +126,6 @@ private:
     CURLM* multi_ = nullptr;
     int64_t curl_due_ms_ = DeadlineQueue::kNever;
     DeadlineQueue silence_;
-    size_t active_ = 0;
     std::vector<CURL*> spare_easy_;  // reset handles kept for the next transfers
 };
 

@@ -255,7 +255,6 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     }
     // libcurl asks, through on_timer, to be driven at once: the loop's next iteration.
     transfer->in_multi_ = true;
-    ++active_;
     silence_.arm(transfer->silence_, loop_.now_ms());
     return transfer;
 }
@@ -267,7 +266,6 @@ void Upstream::release(Transfer& t) {
         if (removed != CURLM_OK)
             std::fprintf(stderr, "azure-openai-proxy: curl_multi_remove_handle: %s\n", curl_multi_strerror(removed));
         t.in_multi_ = false;
-        --active_;
     }
     if (t.easy_) return_easy(t.easy_);
     t.easy_ = nullptr;

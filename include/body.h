@@ -6,9 +6,10 @@
 struct ModelField {
     enum Status { Found, InvalidJson, NotAnObject, Missing, NotAString } status = Missing;
     std::string model;
+    bool stream = false;  // the object's top-level "stream" is true: the answer is an SSE stream
 };
 
-// The top-level "model" string of a JSON body.
+// The top-level "model" string of a JSON body (and whether it asks for a stream).
 ModelField model_from_json(const std::string& body);
 
 // Replaces, or adds, the top-level "model" string of a JSON object, leaving every other

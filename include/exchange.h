@@ -99,7 +99,7 @@ private:
     void serve_deployment();
     void serve_upstream();
     void serve_models();
-    void start_upstream(const UpstreamRequest& request, const RequestBody& body);
+    void start_upstream(const UpstreamRequest& request, RequestBody body);
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
@@ -118,6 +118,7 @@ private:
     Spool spool_;       // any other body
     std::string boundary_;
     MultipartModelScanner scanner_{""};
+    bool streamed_answer_ = false;  // the JSON body asks for "stream": true
     bool receive_failed_ = false;
     ProxyError receive_error_;
 

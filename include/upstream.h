@@ -51,6 +51,9 @@ public:
 struct RequestBody {
     const std::string* buffer = nullptr;  // when set, sent as is
     Spool* spool = nullptr;               // when set, read from its start
+    // The request asks for an SSE stream: a long wait for small events, given a small
+    // receive buffer. Any other answer may be large and gets libcurl's default.
+    bool streamed_answer = false;
 };
 
 class Upstream;

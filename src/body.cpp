@@ -12,6 +12,7 @@ ModelField model_from_json(const std::string& body) {
     if (!cJSON_IsObject(root)) {
         field.status = ModelField::NotAnObject;
     } else {
+        field.stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
         const cJSON* model = cJSON_GetObjectItemCaseSensitive(root, "model");
         if (!model || cJSON_IsNull(model)) {
             field.status = ModelField::Missing;

@@ -27,9 +27,11 @@ ProxyError too_large(const Config& config) {
                       "request_too_large");
 }
 
-// The model named by a JSON body; false with the error the client gets.
-bool json_model(const std::string& body, std::string& model, ProxyError& error) {
+// The model named by a JSON body (and whether it asks for a stream); false with the error
+// the client gets.
+bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error) {
     ModelField field = model_from_json(body);
+    stream = field.stream;
     switch (field.status) {
         case ModelField::InvalidJson:
         case ModelField::NotAnObject:
@@ -68,9 +70,10 @@ bool map_deployment(const Config& config, const Route& route, const std::string&
 
 // Responses and assistants: a JSON body's model becomes its deployment, in place. Bodies
 // without a model, or that are not JSON, go as they are: Azure answers them.
-bool map_body_model(const Config& config, const Route& route, std::string& body,
+bool map_body_model(const Config& config, const Route& route, std::string& body, bool& stream,
                     AccessLogEntry& log, ProxyError& error) {
     ModelField field = model_from_json(body);
+    stream = field.stream;
     if (field.status != ModelField::Found) return true;
     if (!map_deployment(config, route, field.model, log, error)) return false;
     if (log.deployment != field.model) set_json_model(body, log.deployment);
@@ -265,11 +268,11 @@ void Exchange::serve_deployment() {
         else error = make_error(400, "You must provide a model parameter (the form field 'model').",
                                 "missing_model", "model");
     } else if (!upload && model.empty()) {
-        ok = json_model(body_, model, error);
+        ok = json_model(body_, model, streamed_answer_, error);
     }
     ok = ok && map_deployment(config_, route_, model, log_, error);
     if (ok && uses_v1_api(config_) && !upload && !body_.empty() && !set_json_model(body_, log_.deployment))
-        ok = json_model(body_, model, error);  // not a JSON object: say so
+        ok = json_model(body_, model, streamed_answer_, error);  // not a JSON object: say so
     if (!ok) {
         writer_.error(error);
         return;
@@ -292,7 +295,7 @@ void Exchange::serve_upstream() {
     RequestBody source;
     if (route_.body_model) {
         ProxyError error;
-        if (!map_body_model(config_, route_, body_, log_, error)) {
+        if (!map_body_model(config_, route_, body_, streamed_answer_, log_, error)) {
             writer_.error(error);
             return;
         }
@@ -323,7 +326,8 @@ void Exchange::serve_models() {
     }
 }
 
-void Exchange::start_upstream(const UpstreamRequest& request, const RequestBody& body) {
+void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
+    body.streamed_answer = streamed_answer_;
     std::string error;
     transfer_ = services_->upstream.start(request, body, *this, error);
     if (transfer_) {

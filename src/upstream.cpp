@@ -12,7 +12,8 @@ namespace {
 
 // Reset easy handles a loop keeps for its next transfers (each is a few KiB).
 const size_t kSpareEasyHandles = 64;
-const long kReceiveBuffer = 4096;
+const long kStreamReceiveBuffer = 4096;
+const long kReceiveBuffer = CURL_MAX_WRITE_SIZE;  // libcurl's default, 16 KiB
 const long kIdleConnections = 128;  // upstream connections a loop keeps alive while idle
 
 UpstreamOutcome outcome_of(CURLcode code, bool refused) {
@@ -215,10 +216,8 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     options.set(CURLOPT_NOSIGNAL, 1L);
     options.set(CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
     options.set(CURLOPT_TCP_KEEPALIVE, 1L);
-    // The receive buffer is most of what a waiting stream costs (libcurl's default is
-    // 16 KiB per transfer); SSE events are small, and a large answer only takes a few
-    // more reads.
-    options.set(CURLOPT_BUFFERSIZE, kReceiveBuffer);
+    // The receive buffer is most of what a waiting stream costs; SSE events are small.
+    options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
     // protocol pending until some other transfer ends, which stalls a burst of streams to
     // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.

@@ -97,6 +97,15 @@ BOOST_AUTO_TEST_CASE(model_field_is_read_from_json) {
     BOOST_TEST((model_from_json(R"({"model":4})").status == ModelField::NotAString));
 }
 
+BOOST_AUTO_TEST_CASE(only_a_true_stream_field_asks_for_a_stream) {
+    BOOST_TEST(model_from_json(R"({"model":"gpt-4o","stream":true})").stream);
+    BOOST_TEST(model_from_json(R"({"stream":true})").stream);
+    BOOST_TEST(!model_from_json(R"({"model":"gpt-4o","stream":false})").stream);
+    BOOST_TEST(!model_from_json(R"({"model":"gpt-4o","stream":"true"})").stream);
+    BOOST_TEST(!model_from_json(R"({"model":"gpt-4o","x":{"stream":true}})").stream);
+    BOOST_TEST(!model_from_json(R"({"model":"gpt-4o"})").stream);
+}
+
 BOOST_AUTO_TEST_CASE(access_log_line_is_one_escaped_line) {
     AccessLogEntry entry;
     entry.method = "POST";

@@ -34,6 +34,10 @@ struct Request {
 
 Request request_from_params(const CgiParams& params, const Config& config);
 
+// "NAME=value" strings (libfcgi's envp, or the environment of a CGI call) as params that
+// point into them: they must outlive the params.
+CgiParams params_from_envp(char** envp);
+
 // First header with that name (case-insensitive), or nullptr.
 const std::string* find_header(const Headers& headers, std::string_view name);
 

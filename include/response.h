@@ -17,6 +17,12 @@ struct ProxyError {
     std::string code;   // empty: null
 };
 
+ProxyError make_error(int status, const std::string& message, const std::string& code,
+                      const std::string& param = "", const std::string& type = "invalid_request_error");
+
+// 503 proxy_stopping: the program is stopping before the request could be answered.
+ProxyError stopping_error();
+
 std::string error_body(const ProxyError& error);
 
 // "Status: 404 Not Found\r\nName: value\r\n...\r\n\r\n"

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 
 #include "engine.h"
 #include "exchange.h"
@@ -16,11 +15,7 @@ namespace {
 
 class CgiConnection : public Connection {
 public:
-    CgiConnection() {
-        for (char** entry = environ; entry && *entry; ++entry) {
-            const char* eq = std::strchr(*entry, '=');
-            if (eq) params_.emplace_back(std::string_view(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
-        }
+    CgiConnection() : params_(params_from_envp(environ)) {
         if (const char* length = std::getenv("CONTENT_LENGTH"); length && *length)
             remaining_ = std::atoll(length);
     }

@@ -40,15 +40,6 @@ const uint32_t kSessionEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 const size_t kDrainLimit = 1 << 20;           // unread request bytes discarded at close
 const size_t kLibfcgiFirstRead = 8192;        // what libfcgi asks of the socket at once
 
-ProxyError proxy_error(int status, const std::string& message, const std::string& code) {
-    ProxyError error;
-    error.status = status;
-    error.message = message;
-    error.code = code;
-    error.type = "api_error";
-    return error;
-}
-
 // What every loop of the process shares.
 struct Process {
     Process(const Config& config, int listen_fd, int stop_fd, long max_requests, CURLSH* share)
@@ -90,6 +81,7 @@ private:
     void on_readable(uint32_t events);
     void start_here();
     void drop_unserved();
+    void open_exchange();
     void hand_to_reader();
     static void* read_on_thread(void* self);
     void back_from_reader(bool ok);
@@ -98,6 +90,7 @@ private:
     void writable();
     void want_writable(bool wanted);
     void client_left();
+    void log_and_close(bool gone);
     void end();
     void close();
 
@@ -338,7 +331,7 @@ void Session::start_here() {
         close();
         return;
     }
-    exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
+    open_exchange();
     if (over_limit_) exchange_->receive_head();
     else exchange_->receive();
     serve();
@@ -346,14 +339,17 @@ void Session::start_here() {
 
 // Logged like any request, with what its params say, then closed.
 void Session::drop_unserved() {
-    if (connection_.read_params()) {
-        exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
-        exchange_->receive_head();
-        AccessLogEntry& entry = exchange_->log_entry();
-        entry.outcome = "client-gone";
-        loop_.log(entry);
+    if (!connection_.read_params()) {
+        close();
+        return;
     }
-    close();
+    open_exchange();
+    exchange_->receive_head();
+    log_and_close(true);
+}
+
+void Session::open_exchange() {
+    exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
 }
 
 void Session::hand_to_reader() {
@@ -383,8 +379,7 @@ void* Session::read_on_thread(void* self) {
     try {
         ok = session.connection_.read_params();
         if (ok) {
-            session.exchange_ = std::make_unique<Exchange>(
-                session.loop_.process.config, session.connection_, session, session.started_ms_);
+            session.open_exchange();
             if (session.over_limit_) session.exchange_->receive_head();
             else session.exchange_->receive();
         }
@@ -411,15 +406,14 @@ void Session::back_from_reader(bool ok) {
 void Session::serve() {
     state_ = State::Serving;
     if (over_limit_)
-        exchange_->refuse(proxy_error(503,
-                                      "The proxy is serving as many requests as it is set to (" +
-                                          std::to_string(loop_.process.max_requests) +
-                                          "); retry the request.",
-                                      "proxy_overloaded"),
+        exchange_->refuse(make_error(503,
+                                     "The proxy is serving as many requests as it is set to (" +
+                                         std::to_string(loop_.process.max_requests) +
+                                         "); retry the request.",
+                                     "proxy_overloaded", "", "api_error"),
                           {{"Retry-After", "1"}});
     else if (loop_.stopping)
-        exchange_->refuse(proxy_error(503, "The proxy is shutting down; retry the request.",
-                                      "proxy_stopping"));
+        exchange_->refuse(stopping_error());
     else
         exchange_->serve(loop_.services);
 }
@@ -469,12 +463,15 @@ void Session::client_left() {
         exchange_->client_gone();  // finished() follows
         return;
     }
-    if (state_ == State::Serving || state_ == State::Ending) {
-        AccessLogEntry& entry = exchange_->log_entry();
-        if (entry.outcome == "ok") entry.outcome = "client-gone";
-        loop_.log(entry);
-        close();
-    }
+    if (state_ == State::Serving || state_ == State::Ending) log_and_close(true);
+}
+
+// The request's one log line; `gone`: its answer did not reach the web server whole.
+void Session::log_and_close(bool gone) {
+    AccessLogEntry& entry = exchange_->log_entry();
+    if (gone && entry.outcome == "ok") entry.outcome = "client-gone";
+    loop_.log(entry);
+    close();
 }
 
 void Session::finished() {
@@ -494,10 +491,7 @@ void Session::end() {
         want_writable(true);
         return;
     }
-    AccessLogEntry& entry = exchange_->log_entry();
-    if (result == FastCgiConnection::Finish::Gone && entry.outcome == "ok") entry.outcome = "client-gone";
-    loop_.log(entry);
-    close();
+    log_and_close(result == FastCgiConnection::Finish::Gone);
 }
 
 void Session::stop() {

@@ -8,18 +8,6 @@
 
 namespace {
 
-ProxyError make_error(int status, const std::string& message, const std::string& code,
-                      const std::string& param = "",
-                      const std::string& type = "invalid_request_error") {
-    ProxyError error;
-    error.status = status;
-    error.message = message;
-    error.code = code;
-    error.param = param;
-    error.type = type;
-    return error;
-}
-
 ProxyError too_large(const Config& config) {
     return make_error(413,
                       "Request body is larger than this proxy's limit of " +
@@ -428,8 +416,7 @@ void Exchange::stop() {
     if (finished_) return;
     log_.outcome = "stopping";
     if (transfer_ && !writer_.head_sent())
-        writer_.error(make_error(503, "The proxy is shutting down; retry the request.",
-                                 "proxy_stopping", "", "api_error"));
+        writer_.error(stopping_error());
     transfer_.reset();
     finish();
 }

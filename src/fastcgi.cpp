@@ -104,11 +104,7 @@ bool FastCgiConnection::read_params() {
     request_.keepConnection = 1;  // whatever the web server asked: one request, then close
     request_.detached = 1;
     accepted_ = true;
-    params_.clear();
-    for (char** entry = request_.envp; entry && *entry; ++entry) {
-        const char* eq = std::strchr(*entry, '=');
-        if (eq) params_.emplace_back(std::string_view(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
-    }
+    params_ = params_from_envp(request_.envp);
     return true;
 }
 

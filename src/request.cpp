@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <cctype>
+#include <cstring>
 #include <unordered_set>
 
 #include "text.h"
@@ -68,6 +69,15 @@ std::string strip_mount_prefix(const std::string& path, const std::string& confi
     for (size_t at = path.find("/v1"); at != std::string::npos; at = path.find("/v1", at + 1))
         if (segment_boundary(path, at + 3)) return path.substr(at);
     return path;
+}
+
+CgiParams params_from_envp(char** envp) {
+    CgiParams params;
+    for (char** entry = envp; entry && *entry; ++entry) {
+        const char* eq = std::strchr(*entry, '=');
+        if (eq) params.emplace_back(std::string_view(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
+    }
+    return params;
 }
 
 Request request_from_params(const CgiParams& params, const Config& config) {

@@ -80,6 +80,21 @@ std::set<std::string> listed_model_ids(const Config& config) {
 
 }  // namespace
 
+ProxyError make_error(int status, const std::string& message, const std::string& code,
+                      const std::string& param, const std::string& type) {
+    ProxyError error;
+    error.status = status;
+    error.message = message;
+    error.code = code;
+    error.param = param;
+    error.type = type;
+    return error;
+}
+
+ProxyError stopping_error() {
+    return make_error(503, "The proxy is shutting down; retry the request.", "proxy_stopping", "", "api_error");
+}
+
 std::string error_body(const ProxyError& error) {
     cJSON* root = cJSON_CreateObject();
     cJSON* body = cJSON_AddObjectToObject(root, "error");

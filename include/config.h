@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "client_keys.h"
+
 enum class ProxyMode { Azure, OpenAI };
 
 struct Config {
@@ -22,13 +24,23 @@ struct Config {
     int threads = 0;                            // event-loop threads; 0: one per core
     long max_requests = 4096;                   // requests in flight per process; beyond: 503
     long connect_timeout_s = 10;
-    long upstream_timeout_s = 600;              // longest silence from the upstream
+    long first_byte_timeout_s = 600;            // the request sent, until the answer's head
+    long upstream_timeout_s = 600;              // longest silence from the upstream after it
+    long read_timeout_s = 300;                  // the whole request, from the web server
+    long read_idle_timeout_s = 30;              // longest pause while it arrives
+    long write_timeout_s = 60;                  // longest wait for the web server to drain
     long heartbeat_ms = 500;                    // SSE comment on idle streams; 0: none
     int workers = 1;                            // processes; above 1 a supervisor keeps them
     long long max_body_bytes = 32LL << 20;
     std::string path_prefix;                    // mount point stripped before routing
     std::vector<std::string> listed_models;     // GET /v1/models, besides the mapper's models
     bool live_models = false;                   // GET /v1/models asks Azure instead
+    std::vector<ClientKey> client_keys;         // empty: no key asked of clients
+    std::string client_keys_file;               // where they came from, if a file
+    std::vector<std::string> cors_origins;      // empty: any origin ("*")
+    std::vector<std::string> allowed_models;    // empty: any model
+    std::string ca_bundle;                      // CA certificates for the upstream's TLS
+    std::string upstream_proxy;                 // outbound proxy; empty: libcurl's *_proxy variables
 };
 
 struct ConfigResult {
@@ -57,6 +69,10 @@ ConfigResult parse_config(const Environment& env);
 
 // Splits "host:port" or "[v6]:port"; false when malformed.
 bool split_host_port(const std::string& address, std::string& host, int& port);
+
+// The start-up warning for a proxy that spends its own key on anyone's requests (a
+// server-side key and no client keys); empty when there is nothing to warn of.
+std::string open_relay_warning(const Config& config);
 
 // One line per setting for the start-up log; never contains the token.
 std::string describe_config(const Config& config);

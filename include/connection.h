@@ -10,6 +10,10 @@ public:
     virtual ~Connection() = default;
 
     virtual const CgiParams& params() const = 0;
+    // A param held a NUL byte, which libfcgi's C strings cut short: what params() says
+    // is not all the web server sent.
+    virtual bool params_hold_nul() const { return false; }
+
     // The params are not looked at again: their index may go (not the params themselves).
     virtual void release_params() {}
 
@@ -17,6 +21,8 @@ public:
     // Called only where waiting is allowed (plain CGI, a reader thread) or where every
     // byte of the body is known to have arrived.
     virtual long read_body(char* buffer, size_t size) = 0;
+    // The last failed read failed because the client took too long.
+    virtual bool read_timed_out() const { return false; }
 
     // Whether `size` more bytes of answer can be written without the web server having
     // to drain first. Writers of long answers check it and pause when it says no.

@@ -7,16 +7,19 @@
 #include <cstdint>
 #include <limits>
 
+class DeadlineQueue;
+
+// A link is in at most one queue at a time, and knows which.
 struct DeadlineLink {
     DeadlineLink* prev = nullptr;
     DeadlineLink* next = nullptr;
     int64_t due_ms = 0;
     void* owner = nullptr;  // what to act on when it falls due
-    bool armed() const { return armed_; }
+    bool armed() const { return queue_ != nullptr; }
 
 private:
     friend class DeadlineQueue;
-    bool armed_ = false;
+    DeadlineQueue* queue_ = nullptr;
 };
 
 class DeadlineQueue {
@@ -27,26 +30,27 @@ public:
     DeadlineQueue(const DeadlineQueue&) = delete;
     DeadlineQueue& operator=(const DeadlineQueue&) = delete;
 
-    // Due `duration` after `now_ms`: moves to the end of the queue.
+    // Due `duration` after `now_ms`: moves to the end of this queue (out of any other).
     void arm(DeadlineLink& link, int64_t now_ms) {
-        disarm(link);
+        if (link.queue_) link.queue_->disarm(link);
         link.due_ms = now_ms + duration_ms_;
         link.prev = tail_;
         link.next = nullptr;
         if (tail_) tail_->next = &link;
         else head_ = &link;
         tail_ = &link;
-        link.armed_ = true;
+        link.queue_ = this;
     }
 
+    // Takes the link out of this queue; a link in another queue (or none) stays as it is.
     void disarm(DeadlineLink& link) {
-        if (!link.armed()) return;
+        if (link.queue_ != this) return;
         if (link.prev) link.prev->next = link.next;
         else head_ = link.next;
         if (link.next) link.next->prev = link.prev;
         else tail_ = link.prev;
         link.prev = link.next = nullptr;
-        link.armed_ = false;
+        link.queue_ = nullptr;
     }
 
     // The first link due at or before `now_ms`, taken off the queue; nullptr when none is.

@@ -76,11 +76,16 @@ public:
     void client_gone();
     void stop();
     void heartbeat_due();
+    // A deadline of the host's passed (`outcome` names it, `what` says it for the log):
+    // the request ends now, its transfer with it. The host closes the connection.
+    void abandon(const char* outcome, const std::string& what);
 
     const Request& request() const { return request_; }
     // The access-log line's fields, complete once the exchange has finished.
     AccessLogEntry& log_entry();
     bool finished() const { return finished_; }
+    // The answer was cut short: end the request without END_REQUEST.
+    bool cut() const { return cut_; }
 
     // UpstreamListener
     bool on_head(long status, const Headers& headers) override;
@@ -94,6 +99,8 @@ private:
     template <typename Keep>
     bool read_body_into(Keep keep);
     void fail(const ProxyError& error);
+    bool admit();
+    std::string quoted_request() const;
 
     void serve_route();
     void serve_deployment();
@@ -103,6 +110,7 @@ private:
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
+    void cut_short(const ProxyError& error);
     void finish();
 
     const Config& config_;
@@ -131,4 +139,5 @@ private:
     std::string collected_type_, collected_;
     DeadlineLink heartbeat_;
     bool finished_ = false;
+    bool cut_ = false;
 };

@@ -10,6 +10,7 @@
 
 #include <fcgiapp.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@ public:
     bool body_consumed() const { return body_done_; }
 
     const CgiParams& params() const override { return params_; }
+    bool params_hold_nul() const override { return params_hold_nul_; }
     void release_params() override { CgiParams().swap(params_); }
     long read_body(char* buffer, size_t size) override;
     bool can_take(size_t size) const override;
@@ -60,6 +62,16 @@ public:
     // Ends the request (FCGI_END_REQUEST) in one write with what is buffered.
     enum class Finish { Done, Wait, Gone };  // Wait: until writable()
     Finish finish();
+    // Sends what is buffered and nothing more: no END_REQUEST. Then break_off().
+    Finish cut();
+    // Bytes written that the web server has not read yet (0 once it has them all).
+    int unread_by_peer() const;
+    // Tells the web server the answer is broken (a record no FastCGI version has), so it
+    // drops the client's connection instead of ending the answer cleanly.
+    void break_off();
+    // A blocking read gave up (SO_RCVTIMEO), or the session's read deadline passed.
+    bool read_timed_out() const override { return read_timed_out_; }
+    void expire_read() { read_timed_out_ = true; }
     // The connection stays this object's after finish(): close it, or shut its writing
     // side and keep reading what the web server still sends (lingering close).
     UniqueFd take_fd();
@@ -78,4 +90,6 @@ private:
     bool body_done_ = false;
     bool failed_ = false;
     bool finished_ = false;
+    mutable bool params_hold_nul_ = false;  // seen by peek()
+    std::atomic<bool> read_timed_out_{false};  // set by the loop, read by a reader thread
 };

@@ -16,6 +16,9 @@ struct RequestScan {
         Malformed,   // not FastCGI version 1: libfcgi will refuse it without waiting
     } state = Incomplete;
     size_t params_end = 0;   // bytes through the empty PARAMS record; 0 while not seen
+    // A param name or value holds a NUL byte: libfcgi keeps params as C strings and would
+    // cut it short there, so the proxy would read another value than the web server sent.
+    bool params_hold_nul = false;
     size_t request_end = 0;  // bytes through the empty STDIN record; 0 while not seen
 };
 

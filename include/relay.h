@@ -26,6 +26,9 @@ public:
     // Azure omits the blank line that ends the last event; event-source parsers wait
     // for it. Like the seed, add it.
     void finish_event_stream();
+    // The upstream failed mid-answer: an event stream gets an `error` event in OpenAI's
+    // shape (after ending any event it was inside); other answers get nothing more.
+    void fail_event_stream(const ProxyError& error);
 
 private:
     ResponseWriter& writer_;

@@ -30,6 +30,10 @@ struct Request {
     // the FastCGI connection at once); others (lighttpd, Apache) notice only when they
     // next write, so idle streams get heartbeats.
     bool server_notices_clients_leaving = false;
+    // The first param no web server sends (empty: none): a name or value with CR or LF,
+    // which could add an upstream header, a target with spaces or control bytes, or a
+    // CONTENT_LENGTH that is not a number.
+    std::string malformed_param;
 };
 
 Request request_from_params(const CgiParams& params, const Config& config);

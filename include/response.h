@@ -33,8 +33,12 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more = {
 // proxy sets itself in azure mode).
 bool is_relayed_response_header(const std::string& name, ProxyMode mode);
 
-// Headers every azure-mode answer carries so browsers may read it.
+// Headers every azure-mode answer carries so browsers may read it, with any origin.
 const Headers& cors_headers();
+
+// The same for a proxy that names its origins (AZURE_OPENAI_PROXY_CORS_ORIGINS): the
+// request's Origin echoed when listed, no Allow-Origin at all when not.
+Headers cors_headers_for(const std::vector<std::string>& origins, const std::string* origin);
 
 // The inline answer to an OPTIONS preflight: allows what the browser asks for
 // (cors_headers() come on top, as on every azure-mode answer).

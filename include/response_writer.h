@@ -10,7 +10,11 @@
 
 class ResponseWriter {
 public:
-    ResponseWriter(Connection& connection, ProxyMode mode) : connection_(connection), mode_(mode) {}
+    ResponseWriter(Connection& connection, ProxyMode mode)
+        : connection_(connection), cors_(mode == ProxyMode::Azure ? &cors_headers() : nullptr) {}
+
+    // The CORS headers for this request's origin (azure mode; set once its headers are known).
+    void set_cors(const Config& config, const Request& request);
 
     bool head(int status, Headers headers);
     bool body(const char* data, size_t size);
@@ -28,7 +32,8 @@ public:
 
 private:
     Connection& connection_;
-    ProxyMode mode_;
+    const Headers* cors_;     // added to every answer; null: none (openai mode)
+    Headers origin_cors_;     // for a proxy that names its origins
     std::string error_code_;  // of the error the proxy answered itself, if any
     bool head_sent_ = false;
     int status_ = 0;

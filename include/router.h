@@ -14,6 +14,7 @@ enum class RouteKind {
     Realtime,       // WebSocket API: FastCGI cannot carry it
     NotFound,
     InvalidPath,    // dot segments or other paths that must never reach the upstream
+    MethodNotAllowed,  // a method the API does not have (TRACE, CONNECT, made-up ones)
 };
 
 struct Route {
@@ -34,5 +35,10 @@ Route route_request(const Config& config, const std::string& method, const std::
 // Collapses "//" runs, so a base URL ending in '/' still routes.
 std::string collapse_slashes(const std::string& path);
 
-// True when a path segment is "." or ".." (also percent-encoded).
-bool has_dot_segment(const std::string& path);
+// True when a path segment, percent-decoded, is "." or "..", or holds '/', '\\' or a
+// control byte: forms that could reach another resource upstream than the one routed.
+bool has_unsafe_segment(const std::string& path);
+
+// The methods the API has, relayed as sent (OPTIONS is answered by the proxy).
+bool is_api_method(const std::string& method);
+extern const char* const kApiMethods;  // for the Allow header of a 405

@@ -23,3 +23,8 @@ std::string percent_decode(const std::string& text);
 // Makes a client-supplied value safe for one log field: control bytes, spaces and
 // quotes become \xNN, and long values are cut.
 std::string log_safe(const std::string& value, size_t max_length = 200);
+
+// A client-supplied value quoted in an error message: at most `max_length` bytes of it,
+// every byte outside printable ASCII (and the backslash) as \xNN, "..." when cut. The
+// result is short, plain ASCII, valid in any JSON string.
+std::string quote_value(std::string_view value, size_t max_length = 64);

@@ -12,6 +12,11 @@
 // The seed's mapping: the mapper's entry, else the model with every '.' and ':' removed.
 std::string deployment_for_model(const Config& config, const std::string& model);
 
+// Whether a request for `model` (empty when the client named a deployment), sent to
+// `deployment`, is allowed by AZURE_OPENAI_PROXY_ALLOWED_MODELS (always, when unset): the
+// model is listed, or the deployment is where a listed model goes.
+bool model_allowed(const Config& config, const std::string& model, const std::string& deployment);
+
 // A deployment may only be one plain URL path segment: [A-Za-z0-9._~-], not "." or "..".
 bool is_safe_deployment(const std::string& deployment);
 

@@ -22,18 +22,23 @@ enum class Taken {
     Refused  // the client is gone: abort
 };
 
+// How a transfer ended; every failure names its cause class.
 enum class UpstreamOutcome {
-    Completed,    // the whole answer was relayed
-    Unreachable,  // no connection, or it broke before an answer
-    TimedOut,     // the upstream was silent for longer than the timeout
-    ClientGone,   // the client left; the transfer was aborted
-    Failed,       // anything else (details in `error`)
+    Completed,      // the whole answer was relayed
+    DnsFailed,      // the upstream's host name did not resolve
+    ConnectFailed,  // the connection was refused or could not be made
+    TlsFailed,      // the TLS handshake or the certificate check failed
+    TimedOut,       // a deadline passed: connect, first byte, or silence (see `error`)
+    ProtocolError,  // the connection broke, or the answer was malformed or cut short
+    ClientGone,     // the client left; the transfer was aborted
+    Failed,         // anything else (details in `error`)
 };
 
 struct UpstreamResult {
     UpstreamOutcome outcome = UpstreamOutcome::Failed;
     long status = 0;    // the upstream's HTTP status, 0 if none arrived
-    std::string error;  // libcurl's message for logs; never contains headers
+    std::string error;  // libcurl's own words (or the deadline's) for logs; no headers
+    bool answered = false;  // the answer's head had arrived
 };
 
 // How the owner of a transfer hears of it; called on the loop's thread. on_done comes
@@ -79,8 +84,11 @@ private:
     CURL* easy_ = nullptr;
     curl_slist* headers_ = nullptr;
     Spool* spool_ = nullptr;
-    DeadlineLink silence_;  // re-armed by every byte to or from the upstream
+    DeadlineLink silence_;  // re-armed by every byte to or from the upstream: in the
+                            // first-byte queue until the answer starts, then in silence
+    char error_[CURL_ERROR_SIZE] = {};  // libcurl's detailed message
     long status_ = 0;
+    bool answering_ = false;  // the first byte of the answer has arrived
     Headers head_;
     bool head_delivered_ = false;
     bool refused_ = false;  // the listener refused a piece: the client is gone
@@ -119,6 +127,7 @@ private:
     void act(curl_socket_t fd, int events);
     void collect_finished();
     void finish(Transfer& transfer, UpstreamResult result);
+    void expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds);
     void release(Transfer& transfer);
     CURL* take_easy();
     void return_easy(CURL* easy);
@@ -128,7 +137,8 @@ private:
     CURLSH* share_;
     CURLM* multi_ = nullptr;
     int64_t curl_due_ms_ = DeadlineQueue::kNever;
-    DeadlineQueue silence_;
+    DeadlineQueue first_byte_;  // AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT
+    DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
     std::vector<CURL*> spare_easy_;  // reset handles kept for the next transfers
 };
 

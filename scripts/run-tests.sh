@@ -31,7 +31,12 @@ if [ "$bench_status" -eq 0 ] && [ -s "$logs/bench/smoke.md" ]; then
     bench_passed=1 bench_failed=0
 fi
 
-passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed ))
-failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed ))
+echo "== fuzzing (each libFuzzer target briefly; \`make fuzz\` runs them longer)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh request json_model multipart config fastcgi_frames | tee "$logs/fuzz.txt"
+fuzz_passed=$(grep -c ': ok,' "$logs/fuzz.txt")
+fuzz_failed=$(grep -c ': FAILED' "$logs/fuzz.txt")
+
+passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed + fuzz_passed ))
+failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed + fuzz_failed ))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

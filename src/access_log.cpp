@@ -17,6 +17,16 @@ std::string iso_time(long long seconds) {
     return buffer;
 }
 
+// Free text in quotes: spaces kept, quotes and control bytes escaped, cut at 300 bytes.
+std::string quoted_text(const std::string& text) {
+    std::string out;
+    for (char c : quote_value(text, 300)) {
+        if (c == '"') out += "\\x22";
+        else out += c;
+    }
+    return "\"" + out + "\"";
+}
+
 std::string or_dash(const std::string& value) { return value.empty() ? "-" : log_safe(value); }
 
 }  // namespace
@@ -30,7 +40,10 @@ std::string format_access_log(const AccessLogEntry& e, long long time) {
     line.append(" upstream=").append(e.upstream_status ? std::to_string(e.upstream_status) : "-");
     line.append(" bytes=").append(std::to_string(e.bytes));
     line.append(" ms=").append(std::to_string(e.duration_ms));
-    line.append(" outcome=").append(or_dash(e.outcome)).append("\n");
+    line.append(" outcome=").append(or_dash(e.outcome));
+    if (!e.key.empty()) line.append(" key=").append(log_safe(e.key));
+    if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
+    line.append("\n");
     return line;
 }
 

@@ -87,5 +87,7 @@ int serve_cgi(const Config& config, int stop_fd) {
         if (host.stop_requested) exchange.stop();
     }
     write_access_log(exchange.log_entry());
-    return 0;
+    // A CGI program cannot make the web server cut its client: a broken stream ends with
+    // its error event, and the exit status tells the web server's log.
+    return exchange.cut() ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <cctype>
+#include <fstream>
 #include <sstream>
 
 #include "text.h"
@@ -84,6 +85,72 @@ bool read_number(const Environment& env, const char* name, long long max, T& out
     }
     out = static_cast<T>(value);
     return true;
+}
+
+// "a, b,,c" -> {"a", "b", "c"}
+std::vector<std::string> list_of(const std::string& text) {
+    std::vector<std::string> out;
+    for (const std::string& item : split(text, ','))
+        if (!trim(item).empty()) out.push_back(trim(item));
+    return out;
+}
+
+// AZURE_OPENAI_PROXY_API_KEYS: "name:key,key" or "@/path/to/file" (one entry a line).
+bool read_client_keys(const Environment& env, Config& c, std::string& error) {
+    const char* const variable = "AZURE_OPENAI_PROXY_API_KEYS";
+    std::string text = trim(lookup(env, variable));
+    if (text.empty()) return true;
+    char separator = ',';
+    if (text[0] == '@') {
+        c.client_keys_file = text.substr(1);
+        std::ifstream file(c.client_keys_file);
+        std::ostringstream content;
+        if (!file || !(content << file.rdbuf())) {
+            error = std::string(variable) + ": cannot read the key file '" + c.client_keys_file + "'";
+            return false;
+        }
+        text = content.str();
+        separator = '\n';
+    }
+    std::string problem;
+    if (!parse_client_keys(text, separator, c.client_keys, problem)) {
+        error = std::string(variable) +
+                (c.client_keys_file.empty() ? "" : " (" + c.client_keys_file + ")") + ": " + problem;
+        return false;
+    }
+    if (c.token.empty()) {
+        error = std::string(variable) +
+                ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
+                "key the proxy sends upstream";
+        return false;
+    }
+    return true;
+}
+
+// AZURE_OPENAI_PROXY_CORS_ORIGINS: "*" or origins such as https://chat.example.com.
+bool read_cors_origins(const Environment& env, Config& c, std::string& error) {
+    for (const std::string& origin : list_of(lookup(env, "AZURE_OPENAI_PROXY_CORS_ORIGINS"))) {
+        if (origin == "*") {
+            c.cors_origins.clear();
+            return true;
+        }
+        if (!valid_base_url(origin) || origin.find('/', origin.find("://") + 3) != std::string::npos) {
+            error = "AZURE_OPENAI_PROXY_CORS_ORIGINS: '" + origin +
+                    "' is not an origin like https://chat.example.com (or *)";
+            return false;
+        }
+        c.cors_origins.push_back(origin);
+    }
+    return true;
+}
+
+// A proxy URL as it may be shown: "http://user:secret@host:3128" -> "http://***@host:3128".
+std::string without_userinfo(const std::string& url) {
+    size_t at = url.rfind('@');
+    if (at == std::string::npos) return log_safe(url);
+    size_t start = url.find("://");
+    start = start == std::string::npos || start > at ? 0 : start + 3;
+    return log_safe(url.substr(0, start) + "***" + url.substr(at));
 }
 
 std::string normalise_prefix(std::string prefix) {
@@ -198,6 +265,15 @@ ConfigResult parse_config(const Environment& env) {
         return result;
 
     c.token = trim(lookup(env, "AZURE_OPENAI_TOKEN"));
+    if (!read_client_keys(env, c, result.error) || !read_cors_origins(env, c, result.error))
+        return result;
+    c.allowed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_ALLOWED_MODELS"));
+    c.ca_bundle = trim(lookup(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
+    c.upstream_proxy = trim(lookup(env, "AZURE_OPENAI_PROXY_UPSTREAM_PROXY"));
+    if (!c.ca_bundle.empty() && !std::ifstream(c.ca_bundle)) {
+        result.error = "AZURE_OPENAI_PROXY_CA_BUNDLE: cannot read '" + c.ca_bundle + "'";
+        return result;
+    }
 
     std::string http = trim(lookup(env, "AZURE_OPENAI_PROXY_ADDRESS"));
     if (!http.empty()) c.http_address = http;
@@ -209,13 +285,8 @@ ConfigResult parse_config(const Environment& env) {
         return result;
     }
 
-    c.listed_models = default_listed_models();
-    std::string models = trim(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
-    if (!models.empty()) {
-        c.listed_models.clear();
-        for (const std::string& name : split(models, ','))
-            if (!trim(name).empty()) c.listed_models.push_back(trim(name));
-    }
+    c.listed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
+    if (c.listed_models.empty()) c.listed_models = default_listed_models();
 
     std::string source = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_MODELS_SOURCE")));
     if (source == "azure") {
@@ -236,6 +307,12 @@ ConfigResult parse_config(const Environment& env) {
                      result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s,
                      result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT", 86400, c.first_byte_timeout_s,
+                     result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_READ_TIMEOUT", 86400, c.read_timeout_s, result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_READ_IDLE_TIMEOUT", 3600, c.read_idle_timeout_s,
+                     result.error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_WRITE_TIMEOUT", 86400, c.write_timeout_s, result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes,
                      result.error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", 1024, c.workers, result.error))
@@ -253,6 +330,13 @@ ConfigResult parse_config(const Environment& env) {
     return result;
 }
 
+std::string open_relay_warning(const Config& c) {
+    if (c.token.empty() || !c.client_keys.empty()) return "";
+    return "warning: AZURE_OPENAI_TOKEN is set and AZURE_OPENAI_PROXY_API_KEYS is not: anyone "
+           "who can reach this proxy spends your Azure key (an open relay). Set client keys "
+           "before exposing it.";
+}
+
 std::string describe_config(const Config& c) {
     std::ostringstream out;
     out << "mode: " << (c.mode == ProxyMode::Azure ? "azure" : "openai") << "\n";
@@ -267,6 +351,22 @@ std::string describe_config(const Config& c) {
             out << "model mapper: " << model << " -> " << deployment << "\n";
     }
     out << "server-side key: " << (c.token.empty() ? "no (clients send theirs)" : "yes") << "\n";
+    out << "client keys: "
+        << (c.client_keys.empty() ? std::string("none (no key asked of clients)")
+                                  : std::to_string(c.client_keys.size()) +
+                                        (c.client_keys_file.empty() ? "" : " from " + c.client_keys_file))
+        << "\n";
+    for (const ClientKey& key : c.client_keys) out << "client key: " << key.name << "\n";
+    std::string origins;
+    for (const std::string& origin : c.cors_origins) origins += (origins.empty() ? "" : ", ") + origin;
+    out << "CORS origins: " << (origins.empty() ? "*" : origins) << "\n";
+    if (!c.allowed_models.empty())
+        for (const std::string& model : c.allowed_models) out << "allowed model: " << model << "\n";
+    out << "timeouts (s): read " << c.read_timeout_s << " (idle " << c.read_idle_timeout_s << "), write "
+        << c.write_timeout_s << ", connect " << c.connect_timeout_s << ", first byte "
+        << c.first_byte_timeout_s << ", upstream silence " << c.upstream_timeout_s << "\n";
+    if (!c.ca_bundle.empty()) out << "upstream CA bundle: " << c.ca_bundle << "\n";
+    if (!c.upstream_proxy.empty()) out << "upstream proxy: " << without_userinfo(c.upstream_proxy) << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
     out << "event-loop threads: " << (c.threads ? std::to_string(c.threads) : "one per core")

@@ -10,8 +10,10 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -72,15 +74,20 @@ public:
     void wait_writable() override;
     void finished() override;
 
+    // The deadline of the session's current wait passed: `queue` says which wait.
+    void deadline_passed(const DeadlineQueue& queue);
+
     Session* prev = nullptr;
     Session* next = nullptr;
+    DeadlineLink deadline;  // in at most one of the loop's session queues
 
 private:
-    enum class State { Reading, Reader, Serving, Ending, Closed };
+    enum class State { Reading, Reader, Serving, Ending, Lingering, Closed };
 
     void on_readable(uint32_t events);
     void start_here();
     void drop_unserved();
+    bool open_request();
     void open_exchange();
     void hand_to_reader();
     static void* read_on_thread(void* self);
@@ -92,7 +99,13 @@ private:
     void client_left();
     void log_and_close(bool gone);
     void end();
+    void break_off();
+    void await(DeadlineQueue* queue);
+    void timed_out(const char* outcome, const std::string& what);
+    void refuse_late_request();
     void close();
+    void drain();
+    void release();
 
     Loop& loop_;
     FastCgiConnection connection_;
@@ -103,7 +116,38 @@ private:
     bool flush_queued_ = false;
     bool end_queued_ = false;
     bool all_read_ = false;  // libfcgi has read every byte of the request
+    size_t seen_ = 0;        // request bytes seen so far while reading
+    bool params_arrived_ = false;  // all of the request's params are in the socket
+    int drain_checks_ = 0;   // looks at a cut answer still on its way to the web server
+    UniqueFd linger_fd_;     // the connection, once closing, while it lingers
+    size_t drained_ = 0;     // request bytes read and dropped while lingering
     int64_t started_ms_;
+};
+
+// The deadlines of a loop's sessions, one queue per kind of wait: each queue's
+// deadlines all last the same time, so each is kept in order for free.
+struct SessionDeadlines : public TimerSource {
+    explicit SessionDeadlines(const Config& config)
+        : reading(config.read_idle_timeout_s * 1000), reader(config.read_timeout_s * 1000),
+          writing(config.write_timeout_s * 1000), draining(kDrainCheckMs), lingering(kLingerMs) {}
+
+    static const int64_t kDrainCheckMs = 20;
+    static const int64_t kLingerMs = 3000;
+    DeadlineQueue reading;   // the request arriving, on the loop: no pause past the idle timeout
+    DeadlineQueue reader;    // the request arriving, on a reader thread: the whole read timeout
+    DeadlineQueue writing;   // the web server taking the answer: the write timeout
+    DeadlineQueue draining;  // a cut answer reaching the web server: looked at again soon
+    DeadlineQueue lingering; // a closed request's web server still sending its body
+
+    int64_t next_due_ms() const override {
+        return std::min({reading.next_due_ms(), reader.next_due_ms(), writing.next_due_ms(),
+                         draining.next_due_ms(), lingering.next_due_ms()});
+    }
+    void fire(int64_t now_ms) override {
+        for (DeadlineQueue* queue : {&reading, &reader, &writing, &draining, &lingering})
+            while (DeadlineLink* due = queue->take_due(now_ms))
+                static_cast<Session*>(due->owner)->deadline_passed(*queue);
+    }
 };
 
 // A stop signal or a new connection, for the loop.
@@ -123,8 +167,10 @@ public:
     explicit Loop(Process& process)
         : process(process), heartbeats(process.config.heartbeat_ms), heartbeat_timer(heartbeats),
           upstream(events, process.config, process.share), services{events, upstream, heartbeats},
-          scratch(kPeekBytes), acceptor_(*this, &Loop::accept_one), stopper_(*this, &Loop::begin_stop) {
+          deadlines(process.config), scratch(kPeekBytes), acceptor_(*this, &Loop::accept_one),
+          stopper_(*this, &Loop::begin_stop) {
         events.add_timer(&heartbeat_timer);
+        events.add_timer(&deadlines);
     }
 
     bool start(std::string& error);
@@ -143,6 +189,7 @@ public:
     HeartbeatTimer heartbeat_timer;
     Upstream upstream;
     LoopServices services;
+    SessionDeadlines deadlines;
     std::vector<unsigned char> scratch;  // peeked request bytes (one request at a time)
     bool stopping = false;
     size_t readers = 0;  // sessions on reader threads
@@ -279,11 +326,82 @@ bool Loop::serve_until_stopped() {
 
 Session::Session(Loop& loop, UniqueFd fd, bool over_limit)
     : loop_(loop), connection_(std::move(fd)), over_limit_(over_limit),
-      started_ms_(loop.events.now_ms()) {}
+      started_ms_(loop.events.now_ms()) {
+    deadline.owner = this;
+}
 
-Session::~Session() = default;
+Session::~Session() { await(nullptr); }
 
-bool Session::start() { return loop_.events.watch(connection_.fd(), kSessionEvents, this); }
+bool Session::start() {
+    await(&loop_.deadlines.reading);
+    return loop_.events.watch(connection_.fd(), kSessionEvents, this);
+}
+
+// The session now waits on `queue`'s deadline (none: null), counted from now.
+void Session::await(DeadlineQueue* queue) {
+    SessionDeadlines& d = loop_.deadlines;
+    for (DeadlineQueue* other : {&d.reading, &d.reader, &d.writing, &d.draining, &d.lingering})
+        other->disarm(deadline);
+    if (queue) queue->arm(deadline, loop_.events.now_ms());
+}
+
+void Session::deadline_passed(const DeadlineQueue& queue) {
+    if (&queue == &loop_.deadlines.draining) {
+        end();  // a cut answer: look again whether the web server has read it
+        return;
+    }
+    if (&queue == &loop_.deadlines.lingering) {
+        release();
+        return;
+    }
+    switch (state_) {
+        case State::Reading:
+            if (params_arrived_) refuse_late_request();
+            else timed_out("read-timeout", "the request's params did not arrive in time");
+            return;
+        case State::Reader:
+            // Its blocked read ends; back on the loop it is answered 408.
+            connection_.expire_read();
+            shutdown(connection_.fd(), SHUT_RD);
+            return;
+        case State::Serving:
+        case State::Ending:
+            timed_out("write-timeout", "the web server took no bytes of the answer for " +
+                                           std::to_string(loop_.process.config.write_timeout_s) + " s");
+            return;
+        case State::Lingering:
+        case State::Closed:
+            return;
+    }
+}
+
+// A request whose params came but whose body did not arrive in time: answered 408 (the
+// web server passes that on to its client), its body left unread.
+void Session::refuse_late_request() {
+    if (!open_request()) return;
+    exchange_->receive_head();
+    state_ = State::Serving;
+    exchange_->log_entry().error = "the request body did not arrive within the read deadlines";
+    exchange_->refuse(make_error(408, "The request body did not arrive in time.", "request_timeout"));
+}
+
+// A wait ran past its deadline: the request ends now, its upstream transfer with it, and
+// the log says which deadline. Closing without END_REQUEST tells the web server the
+// answer is not whole.
+void Session::timed_out(const char* outcome, const std::string& what) {
+    if (!exchange_) {
+        AccessLogEntry entry;
+        entry.outcome = outcome;
+        entry.error = what;
+        entry.duration_ms = loop_.events.now_ms() - started_ms_;
+        loop_.log(entry);
+        close();
+        return;
+    }
+    exchange_->abandon(outcome, what);
+    connection_.break_off();
+    log_and_close(false);
+}
 
 void Session::on_event(uint32_t events) {
     switch (state_) {
@@ -297,6 +415,9 @@ void Session::on_event(uint32_t events) {
             if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_left();
             else if (events & EPOLLOUT) writable();
             return;
+        case State::Lingering:
+            drain();
+            return;
         case State::Reader:
         case State::Closed:
             return;
@@ -307,6 +428,14 @@ void Session::on_readable(uint32_t events) {
     size_t seen = 0;
     RequestScan scan = connection_.peek(loop_.scratch, seen);
     bool closed = events & (EPOLLRDHUP | EPOLLHUP);
+    params_arrived_ = scan.params_end != 0;
+    // Progress restarts the idle deadline, until the whole read timeout has passed: then
+    // the deadline armed last stands.
+    int64_t reading_ms = loop_.events.now_ms() - started_ms_;
+    if (seen > seen_ && reading_ms < loop_.process.config.read_timeout_s * 1000) {
+        seen_ = seen;
+        await(&loop_.deadlines.reading);
+    }
     if (scan.state == RequestScan::Malformed) {
         close();
     } else if (scan.state == RequestScan::Complete) {
@@ -327,11 +456,7 @@ void Session::on_readable(uint32_t events) {
 }
 
 void Session::start_here() {
-    if (!connection_.read_params()) {
-        close();
-        return;
-    }
-    open_exchange();
+    if (!open_request()) return;
     if (over_limit_) exchange_->receive_head();
     else exchange_->receive();
     serve();
@@ -339,13 +464,20 @@ void Session::start_here() {
 
 // Logged like any request, with what its params say, then closed.
 void Session::drop_unserved() {
-    if (!connection_.read_params()) {
-        close();
-        return;
-    }
-    open_exchange();
+    if (!open_request()) return;
     exchange_->receive_head();
     log_and_close(true);
+}
+
+// The request's params, read, and its exchange opened; false (the connection closed) when
+// the params cannot be read.
+bool Session::open_request() {
+    if (!connection_.read_params()) {
+        close();
+        return false;
+    }
+    open_exchange();
+    return true;
 }
 
 void Session::open_exchange() {
@@ -356,6 +488,11 @@ void Session::hand_to_reader() {
     loop_.events.unwatch(connection_.fd());
     state_ = State::Reader;
     ++loop_.readers;
+    await(&loop_.deadlines.reader);
+    // The reader's blocking reads give up after the idle timeout by themselves.
+    timeval idle{static_cast<time_t>(loop_.process.config.read_idle_timeout_s), 0};
+    if (setsockopt(connection_.fd(), SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle) != 0)
+        std::perror("azure-openai-proxy: SO_RCVTIMEO");
     pthread_attr_t attributes;
     pthread_t thread;
     bool started = pthread_attr_init(&attributes) == 0;
@@ -394,6 +531,7 @@ void* Session::read_on_thread(void* self) {
 void Session::back_from_reader(bool ok) {
     --loop_.readers;
     state_ = State::Reading;
+    await(nullptr);
     if (!ok || !exchange_ || !loop_.events.watch(connection_.fd(), kSessionEvents, this)) {
         close();
         return;
@@ -405,6 +543,7 @@ void Session::back_from_reader(bool ok) {
 
 void Session::serve() {
     state_ = State::Serving;
+    await(nullptr);
     if (over_limit_)
         exchange_->refuse(make_error(503,
                                      "The proxy is serving as many requests as it is set to (" +
@@ -439,6 +578,9 @@ void Session::wait_writable() { want_writable(true); }
 // Re-armed on every call: epoll reports the socket at once if it already has room.
 void Session::want_writable(bool wanted) {
     if (!wanted && !watching_out_) return;
+    // The write deadline counts from the first wait, not from each look.
+    if (wanted && !watching_out_) await(&loop_.deadlines.writing);
+    if (!wanted) await(nullptr);
     watching_out_ = wanted;
     if (!loop_.events.rewatch(connection_.fd(), kSessionEvents | (wanted ? uint32_t{EPOLLOUT} : 0u), this))
         client_left();
@@ -486,12 +628,29 @@ void Session::finished() {
 
 void Session::end() {
     if (state_ != State::Ending) return;
-    FastCgiConnection::Finish result = connection_.finish();
+    FastCgiConnection::Finish result = exchange_->cut() ? connection_.cut() : connection_.finish();
     if (result == FastCgiConnection::Finish::Wait) {
         want_writable(true);
         return;
     }
+    if (result == FastCgiConnection::Finish::Done && exchange_->cut()) {
+        break_off();
+        return;
+    }
     log_and_close(result == FastCgiConnection::Finish::Gone);
+}
+
+// The last of a cut answer (its error event) must reach the web server before the broken
+// record that makes it drop the client, or some (nginx) drop it unsent: wait, a little,
+// until the web server has read every byte.
+void Session::break_off() {
+    const int kMostChecks = 50;  // a second
+    if (connection_.unread_by_peer() > 0 && ++drain_checks_ <= kMostChecks) {
+        await(&loop_.deadlines.draining);
+        return;
+    }
+    connection_.break_off();
+    log_and_close(false);
 }
 
 void Session::stop() {
@@ -506,29 +665,52 @@ void Session::stop() {
         case State::Serving:
             if (exchange_ && !exchange_->finished()) exchange_->stop();
             return;
+        case State::Lingering:
+            release();
+            return;
         case State::Ending:
         case State::Closed:
             return;
     }
 }
 
-// Unread request bytes make a TCP close send a reset, which can destroy the answer
-// before the web server reads it: the rest of the request is read and dropped first.
-// Closing the descriptor also takes it out of epoll (nothing else holds it).
+// Unread request bytes make a close send a reset, which can destroy the answer before
+// the web server reads it; and a web server still sending a body (nginx streams them)
+// fails its next write, and may drop the answer, if the connection is gone. So a request
+// answered before its body was read lingers: its writing side shut, what still comes read
+// and dropped, until the web server closes or for at most a few seconds.
 void Session::close() {
-    if (state_ == State::Closed) return;
-    state_ = State::Closed;
-    UniqueFd fd = connection_.take_fd();
-    int unread = 0;
+    if (state_ == State::Closed || state_ == State::Lingering) return;
+    await(nullptr);
+    linger_fd_ = connection_.take_fd();
     bool maybe_unread = !all_read_ && !connection_.body_consumed();
-    if (fd.valid() && maybe_unread && ioctl(fd.get(), FIONREAD, &unread) == 0 && unread > 0) {
-        shutdown(fd.get(), SHUT_WR);
-        size_t drained = 0;
-        ssize_t got;
-        while (drained < kDrainLimit &&
-               (got = recv(fd.get(), loop_.scratch.data(), loop_.scratch.size(), MSG_DONTWAIT)) > 0)
-            drained += static_cast<size_t>(got);
+    if (!linger_fd_.valid() || !maybe_unread || loop_.stopping) {
+        release();
+        return;
     }
+    state_ = State::Lingering;
+    shutdown(linger_fd_.get(), SHUT_WR);
+    await(&loop_.deadlines.lingering);
+    drain();
+}
+
+// Lingering: reads and drops what the web server still sends; the end of it, an error or
+// too much of it, and the session goes.
+void Session::drain() {
+    ssize_t got;
+    while ((got = recv(linger_fd_.get(), loop_.scratch.data(), loop_.scratch.size(), MSG_DONTWAIT)) > 0) {
+        drained_ += static_cast<size_t>(got);
+        if (drained_ > kDrainLimit) break;
+    }
+    bool waiting = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    if (!waiting || drained_ > kDrainLimit) release();
+}
+
+// Closing the descriptor also takes it out of epoll (nothing else holds it).
+void Session::release() {
+    state_ = State::Closed;
+    await(nullptr);
+    linger_fd_.reset();
     loop_.remove(this);
     loop_.events.defer([this] { delete this; });
 }

@@ -15,6 +15,13 @@ ProxyError too_large(const Config& config) {
                       "request_too_large");
 }
 
+ProxyError ambiguous_model() {
+    return make_error(400,
+                      "The JSON body names its model more than once, with escapes, or with a NUL "
+                      "character; send one plain \"model\" key.",
+                      "invalid_model", "model");
+}
+
 // The model named by a JSON body (and whether it asks for a stream); false with the error
 // the client gets.
 bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error) {
@@ -34,6 +41,9 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
         case ModelField::NotAString:
             error = make_error(400, "The model parameter must be a string.", "invalid_model", "model");
             return false;
+        case ModelField::Ambiguous:
+            error = ambiguous_model();
+            return false;
         case ModelField::Found:
             break;
     }
@@ -45,15 +55,26 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
 // change the upstream URL.
 bool map_deployment(const Config& config, const Route& route, const std::string& model,
                     AccessLogEntry& log, ProxyError& error) {
-    log.model = model;
-    log.deployment = route.deployment.empty() ? deployment_for_model(config, model) : route.deployment;
-    if (is_safe_deployment(log.deployment)) return true;
-    error = make_error(400,
-                       "The model '" + model + "' maps to the deployment name '" + log.deployment +
-                           "', which is not a valid Azure deployment name (letters, digits, "
-                           "'-', '_', '.'). Add a mapping in AZURE_OPENAI_MODEL_MAPPER.",
-                       "invalid_model", "model");
-    return false;
+    const size_t kLogged = 256;  // the log shows at most 200 bytes of it
+    log.model = model.substr(0, kLogged);
+    std::string deployment = route.deployment.empty() ? deployment_for_model(config, model) : route.deployment;
+    log.deployment = deployment.substr(0, kLogged);
+    if (!is_safe_deployment(deployment)) {
+        error = make_error(400,
+                           "The model '" + quote_value(model) + "' maps to the deployment name '" +
+                               quote_value(deployment) +
+                               "', which is not a valid Azure deployment name (letters, digits, "
+                               "'-', '_', '.'). Add a mapping in AZURE_OPENAI_MODEL_MAPPER.",
+                           "invalid_model", "model");
+        return false;
+    }
+    // A deployment named in the URL is checked as a deployment, never as a model name.
+    if (!model_allowed(config, route.deployment.empty() ? model : "", deployment)) {
+        error = make_error(403, "The model '" + quote_value(model) + "' is not available through this proxy.",
+                           "model_not_allowed", "model");
+        return false;
+    }
+    return true;
 }
 
 // Responses and assistants: a JSON body's model becomes its deployment, in place. Bodies
@@ -62,6 +83,10 @@ bool map_body_model(const Config& config, const Route& route, std::string& body,
                     AccessLogEntry& log, ProxyError& error) {
     ModelField field = model_from_json(body);
     stream = field.stream;
+    if (field.status == ModelField::Ambiguous || (field.status == ModelField::InvalidJson && !body.empty())) {
+        std::string model;
+        return json_model(body, model, stream, error);  // says which
+    }
     if (field.status != ModelField::Found) return true;
     if (!map_deployment(config, route, field.model, log, error)) return false;
     if (log.deployment != field.model) set_json_model(body, log.deployment);
@@ -71,23 +96,43 @@ bool map_body_model(const Config& config, const Route& route, std::string& body,
 const char* outcome_name(UpstreamOutcome outcome) {
     switch (outcome) {
         case UpstreamOutcome::Completed: return "ok";
-        case UpstreamOutcome::Unreachable: return "upstream-unreachable";
+        case UpstreamOutcome::DnsFailed: return "upstream-dns";
+        case UpstreamOutcome::ConnectFailed: return "upstream-connect";
+        case UpstreamOutcome::TlsFailed: return "upstream-tls";
         case UpstreamOutcome::TimedOut: return "upstream-timeout";
+        case UpstreamOutcome::ProtocolError: return "upstream-protocol";
         case UpstreamOutcome::ClientGone: return "client-gone";
         case UpstreamOutcome::Failed: return "upstream-failed";
     }
     return "";
 }
 
-// The error a client gets when the upstream gave no answer to relay.
-ProxyError upstream_error(UpstreamOutcome outcome, const Config& config) {
-    if (outcome == UpstreamOutcome::TimedOut)
-        return make_error(504,
-                          "The upstream sent nothing for " +
-                              std::to_string(config.upstream_timeout_s) + " seconds.",
-                          "upstream_timeout", "", "api_error");
-    return make_error(502, "The upstream at " + config.endpoint + " could not be reached.",
-                      "upstream_unreachable", "", "api_error");
+// What a client is told when the upstream failed: the cause class, never libcurl's own
+// words (those go to the log).
+ProxyError upstream_error(const UpstreamResult& result, const Config& config) {
+    const std::string& at = config.endpoint;
+    switch (result.outcome) {
+        case UpstreamOutcome::TimedOut:
+            return make_error(504, "The upstream at " + at + " did not answer in time (" +
+                                       (result.answered ? "silent for too long" : "no answer") + ").",
+                              "upstream_timeout", "", "api_error");
+        case UpstreamOutcome::DnsFailed:
+            return make_error(502, "The upstream's host name (" + at + ") could not be resolved (DNS).",
+                              "upstream_unreachable", "", "api_error");
+        case UpstreamOutcome::ConnectFailed:
+            return make_error(502, "The upstream at " + at + " could not be reached (connection refused or failed).",
+                              "upstream_unreachable", "", "api_error");
+        case UpstreamOutcome::TlsFailed:
+            return make_error(502, "The TLS connection to the upstream at " + at +
+                                       " failed (handshake or certificate verification).",
+                              "upstream_tls_error", "", "api_error");
+        case UpstreamOutcome::ProtocolError:
+            return make_error(502, "The upstream at " + at + (result.answered ? " broke off its answer." : " sent a malformed answer or closed the connection."),
+                              "upstream_protocol_error", "", "api_error");
+        default:
+            return make_error(502, "The proxy could not complete the request to the upstream at " + at + ".",
+                              "upstream_failed", "", "api_error");
+    }
 }
 
 }  // namespace
@@ -111,6 +156,7 @@ Exchange::~Exchange() {
 
 void Exchange::receive() {
     receive_head();
+    if (!admit()) return;
     BodyUse use = body_use();
     if (use == BodyUse::None) return;
     if (request_.content_length > config_.max_body_bytes) {
@@ -122,10 +168,46 @@ void Exchange::receive() {
 
 void Exchange::receive_head() {
     request_ = request_from_params(connection_.params(), config_);
+    if (request_.malformed_param.empty() && connection_.params_hold_nul())
+        request_.malformed_param = "param with a NUL byte";
     connection_.release_params();  // the request holds what it needs
     log_.method = request_.method;
     log_.path = request_.path;
     route_ = route_request(config_, request_.method, request_.path);
+    writer_.set_cors(config_, request_);
+}
+
+// What is refused before any body is read: a param no web server sends, a client without
+// a valid key, a body where the method has none.
+bool Exchange::admit() {
+    if (!request_.malformed_param.empty()) {
+        fail(make_error(400,
+                        "The request's " + quote_value(request_.malformed_param) +
+                            " is malformed (a line break or NUL, a space or control byte in the target, or a length that is not a number).",
+                        "invalid_request"));
+        return false;
+    }
+    if (route_.kind == RouteKind::Preflight || route_.kind == RouteKind::MethodNotAllowed) return true;
+    if (!config_.client_keys.empty()) {
+        std::string_view presented = presented_key(request_.headers);
+        const ClientKey* key = find_client_key(config_.client_keys, presented);
+        if (!key) {
+            fail(make_error(401,
+                            presented.empty()
+                                ? "You didn't provide an API key. You need to provide your API key "
+                                  "in an Authorization header using Bearer auth (i.e. "
+                                  "Authorization: Bearer YOUR_KEY), or as the api-key header."
+                                : "Incorrect API key provided. Ask the operator of this proxy for a key.",
+                            "invalid_api_key"));
+            return false;
+        }
+        log_.key = key->name;
+    }
+    if ((request_.method == "GET" || request_.method == "HEAD") && request_.has_body) {
+        fail(make_error(400, "A " + request_.method + " request cannot carry a body.", "unexpected_body"));
+        return false;
+    }
+    return true;
 }
 
 Exchange::BodyUse Exchange::body_use() const {
@@ -146,6 +228,12 @@ bool Exchange::read_body_into(Keep keep) {
     long long total = 0;
     for (;;) {
         long got = connection_.read_body(buffer, sizeof buffer);
+        if (got < 0 && connection_.read_timed_out()) {
+            log_.outcome = "read-timeout";
+            log_.error = "the request body did not arrive within the read deadlines";
+            fail(make_error(408, "The request body did not arrive in time.", "request_timeout"));
+            return false;
+        }
         if (got < 0) {
             fail(make_error(400, "The request body could not be read.", "body_read_error"));
             return false;
@@ -193,6 +281,10 @@ void Exchange::fail(const ProxyError& error) {
 
 // ---- serve ------------------------------------------------------------------------------
 
+std::string Exchange::quoted_request() const {
+    return quote_value(request_.method, 16) + " " + quote_value(request_.path, 128);
+}
+
 void Exchange::refuse(const ProxyError& error, Headers extra) {
     writer_.error(error, std::move(extra));
     finish();
@@ -217,14 +309,20 @@ void Exchange::serve_route() {
             serve_models();
             return;
         case RouteKind::InvalidPath:
-            writer_.error(make_error(400, "Invalid URL (" + request_.method + " " + request_.path +
-                                              "): '.' and '..' path segments are not allowed.",
+            writer_.error(make_error(400, "Invalid URL (" + quoted_request() +
+                                              "): a path segment may not be '.' or '..', nor hold "
+                                              "'/', '\\' or control characters, encoded or not.",
                                      "invalid_path"));
             return;
         case RouteKind::NotFound:
-            writer_.error(make_error(404, "Invalid URL (" + request_.method + " " + request_.path +
-                                              "): this proxy has no such route.",
+            writer_.error(make_error(404, "Invalid URL (" + quoted_request() + "): this proxy has no such route.",
                                      "unknown_route"));
+            return;
+        case RouteKind::MethodNotAllowed:
+            writer_.error(make_error(405, "The method " + quote_value(request_.method, 16) +
+                                              " is not allowed; the API has GET, POST, DELETE and HEAD.",
+                                     "method_not_allowed"),
+                          {{"Allow", kApiMethods}});
             return;
         case RouteKind::Deployment:
             serve_deployment();
@@ -309,7 +407,7 @@ void Exchange::serve_models() {
     } else if (is_listed_model(config_, route_.model_id)) {
         writer_.complete(200, "application/json", model_json(route_.model_id));
     } else {
-        writer_.error(make_error(404, "The model '" + route_.model_id + "' does not exist.",
+        writer_.error(make_error(404, "The model '" + quote_value(route_.model_id) + "' does not exist.",
                                  "model_not_found", "model"));
     }
 }
@@ -371,16 +469,31 @@ void Exchange::on_done(const UpstreamResult& result) {
 }
 
 void Exchange::relay_done(const UpstreamResult& result) {
-    if (result.outcome == UpstreamOutcome::Completed)
+    if (result.outcome == UpstreamOutcome::Completed) {
         relay_.finish_event_stream();
-    else if (!writer_.head_sent() && result.outcome != UpstreamOutcome::ClientGone)
-        writer_.error(upstream_error(result.outcome, config_));
+        return;
+    }
+    if (result.outcome == UpstreamOutcome::ClientGone) return;
+    log_.error = result.error;
+    ProxyError error = upstream_error(result, config_);
+    if (writer_.head_sent()) cut_short(error);
+    else writer_.error(error);
+}
+
+// An answer that cannot be completed is never made to look complete: an event stream gets
+// an error event, and the request ends without FastCGI's END_REQUEST, so the web server
+// cuts the client's connection (no final chunk) and every client library raises.
+void Exchange::cut_short(const ProxyError& error) {
+    relay_.fail_event_stream(error);
+    cut_ = true;
 }
 
 void Exchange::answer_models(const UpstreamResult& result) {
     std::string converted;
-    if (result.outcome != UpstreamOutcome::Completed)
-        writer_.error(upstream_error(result.outcome, config_));
+    if (result.outcome != UpstreamOutcome::Completed) {
+        log_.error = result.error;
+        writer_.error(upstream_error(result, config_));
+    }
     else if (collected_status_ == 200 && azure_models_to_openai(collected_, converted))
         writer_.complete(200, "application/json", converted);
     else
@@ -412,11 +525,20 @@ void Exchange::client_gone() {
     finish();
 }
 
+void Exchange::abandon(const char* outcome, const std::string& what) {
+    if (finished_) return;
+    log_.outcome = outcome;
+    log_.error = what;
+    transfer_.reset();
+    finished_ = true;
+    if (services_) services_->heartbeats.disarm(heartbeat_);
+}
+
 void Exchange::stop() {
     if (finished_) return;
     log_.outcome = "stopping";
-    if (transfer_ && !writer_.head_sent())
-        writer_.error(stopping_error());
+    if (transfer_ && !writer_.head_sent()) writer_.error(stopping_error());
+    else if (transfer_) cut_short(stopping_error());
     transfer_.reset();
     finish();
 }
@@ -431,7 +553,8 @@ void Exchange::finish() {
 AccessLogEntry& Exchange::log_entry() {
     log_.status = writer_.status();
     log_.bytes = writer_.bytes();
-    if (!writer_.error_code().empty()) log_.outcome = writer_.error_code();
+    // An error the proxy answered names the outcome, unless the upstream's fault already did.
+    if (!writer_.error_code().empty() && log_.outcome == "ok") log_.outcome = writer_.error_code();
     log_.duration_ms = EventLoop::clock_ms() - started_ms_;
     return log_;
 }

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -95,7 +97,9 @@ RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t&
         return scan;
     }
     seen = static_cast<size_t>(got);
-    return scan_fastcgi_request(scratch.data(), seen);
+    scan = scan_fastcgi_request(scratch.data(), seen);
+    params_hold_nul_ = scan.params_hold_nul;
+    return scan;
 }
 
 bool FastCgiConnection::read_params() {
@@ -112,7 +116,9 @@ long FastCgiConnection::read_body(char* buffer, size_t size) {
     if (body_done_) return 0;
     int got = FCGX_GetStr(buffer, static_cast<int>(size), request_.in);
     if (got < static_cast<int>(size)) {
-        if (FCGX_GetError(request_.in) != 0) return -1;
+        int error = FCGX_GetError(request_.in);
+        if (error == EAGAIN || error == EWOULDBLOCK) read_timed_out_ = true;  // SO_RCVTIMEO
+        if (error != 0) return -1;
         body_done_ = true;
         FCGX_FreeStream(&request_.in);  // its 8 KiB buffer is not needed any more
     }
@@ -180,6 +186,30 @@ FastCgiConnection::Finish FastCgiConnection::finish() {
     failed = FCGX_FClose(request_.out) != 0 || failed;
     if (failed) failed_ = true;
     return failed ? Finish::Gone : Finish::Done;
+}
+
+FastCgiConnection::Finish FastCgiConnection::cut() {
+    if (finished_) return Finish::Done;
+    if (failed_ || !accepted_) return Finish::Gone;
+    if (!held_.empty()) return Finish::Wait;
+    if (!flush()) return Finish::Gone;
+    finished_ = true;
+    return Finish::Done;
+}
+
+int FastCgiConnection::unread_by_peer() const {
+    int unread = 0;
+    return ioctl(request_.ipcFd, TIOCOUTQ, &unread) == 0 ? unread : 0;
+}
+
+// A connection closed without END_REQUEST is not enough: nginx ends the client's answer
+// cleanly when a FastCGI connection just closes. A record of an unknown protocol version
+// is an error to every web server, which then drops the client's connection without the
+// final chunk.
+void FastCgiConnection::break_off() {
+    static const unsigned char kBrokenRecord[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ssize_t ignored = ::send(request_.ipcFd, kBrokenRecord, sizeof kBrokenRecord, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;  // a web server already gone needs no telling
 }
 
 UniqueFd FastCgiConnection::take_fd() {

@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
             if (listen_fd < 0) return fail(error);
         }
         log_lines(describe_config(config));
+        // Once per start, before any worker: never once per request or per worker.
+        std::string warning = open_relay_warning(config);
+        if (!warning.empty()) log_lines(warning);
         status = config.workers > 1 ? run_supervised(config, listen_fd)
                                     : run_fastcgi(config, listen_fd);
         if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))

@@ -43,3 +43,10 @@ bool Relay::heartbeat() {
 void Relay::finish_event_stream() {
     if (event_stream_) writer_.body("\n", 1);
 }
+
+void Relay::fail_event_stream(const ProxyError& error) {
+    if (!event_stream_) return;
+    std::string event = tail_[1] != '\n' ? "\n\n" : tail_[0] != '\n' ? "\n" : "";
+    event += "event: error\ndata: " + error_body(error) + "\n\n";
+    writer_.body(event.data(), event.size());
+}

@@ -15,6 +15,33 @@ std::string param(const CgiParams& params, std::string_view name) {
     return std::string();
 }
 
+bool has_line_break(std::string_view text) {
+    return text.find_first_of("\r\n") != std::string_view::npos;
+}
+
+// '%', spaces, control and non-ASCII bytes as %XX.
+std::string percent_encode_unsafe(const std::string& path) {
+    static const char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : path) {
+        if (c > ' ' && c < 0x7f && c != '%') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
+// A request target as HTTP carries it: no spaces, no control bytes.
+bool is_clean_target(std::string_view text) {
+    for (unsigned char c : text)
+        if (c <= ' ' || c == 0x7f) return false;
+    return true;
+}
+
 bool segment_boundary(const std::string& path, size_t at) {
     return at == path.size() || path[at] == '/';
 }
@@ -82,15 +109,23 @@ CgiParams params_from_envp(char** envp) {
 
 Request request_from_params(const CgiParams& params, const Config& config) {
     Request request;
+    for (const auto& [name, value] : params)
+        if (has_line_break(name) || has_line_break(value)) {
+            request.malformed_param = name.empty() ? "param without a name" : std::string(name);
+            break;
+        }
     request.method = param(params, "REQUEST_METHOD");
     std::string target = param(params, "REQUEST_URI");
     if (target.empty()) {
-        target = param(params, "SCRIPT_NAME") + param(params, "PATH_INFO");
+        // These two are decoded: encoded again, they route and travel like REQUEST_URI.
+        target = percent_encode_unsafe(param(params, "SCRIPT_NAME") + param(params, "PATH_INFO"));
         std::string query = param(params, "QUERY_STRING");
         if (!query.empty()) target += "?" + query;
     }
     std::string path;
     split_request_target(target, path, request.query);
+    if (request.malformed_param.empty() && (!is_clean_target(path) || !is_clean_target(request.query)))
+        request.malformed_param = "REQUEST_URI";
     request.path = strip_mount_prefix(path, config.path_prefix);
 
     // A header sent twice counts once, as its first copy (linear: a web server may send
@@ -107,6 +142,8 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     if (!length.empty() && length.size() < 19 &&
         length.find_first_not_of("0123456789") == std::string::npos)
         request.content_length = std::stoll(length);
+    else if (!length.empty() && request.malformed_param.empty())
+        request.malformed_param = "CONTENT_LENGTH";
     const std::string* encoding = find_header(request.headers, "Transfer-Encoding");
     bool chunked = encoding && lowercase(*encoding).find("chunked") != std::string::npos;
     request.has_body = request.content_length > 0 || chunked;

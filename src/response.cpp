@@ -73,6 +73,8 @@ cJSON* openai_model_from_azure(const cJSON* azure) {
 }
 
 std::set<std::string> listed_model_ids(const Config& config) {
+    // An allow-list is the whole list: clients see only what they may use.
+    if (!config.allowed_models.empty()) return {config.allowed_models.begin(), config.allowed_models.end()};
     std::set<std::string> ids(config.listed_models.begin(), config.listed_models.end());
     for (const auto& entry : config.model_mapper) ids.insert(entry.first);
     return ids;
@@ -128,15 +130,31 @@ bool is_relayed_response_header(const std::string& name, ProxyMode mode) {
     return !(mode == ProxyMode::Azure && istarts_with(name, "access-control-"));
 }
 
+namespace {
+const char* const kExposedHeaders =
+    "x-request-id, apim-request-id, x-ms-region, retry-after, retry-after-ms, "
+    "x-ratelimit-limit-requests, x-ratelimit-limit-tokens, "
+    "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
+    "x-ratelimit-reset-requests, x-ratelimit-reset-tokens";
+}  // namespace
+
 const Headers& cors_headers() {
     static const Headers headers = {
         {"Access-Control-Allow-Origin", "*"},
-        {"Access-Control-Expose-Headers",
-         "x-request-id, apim-request-id, x-ms-region, retry-after, retry-after-ms, "
-         "x-ratelimit-limit-requests, x-ratelimit-limit-tokens, "
-         "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
-         "x-ratelimit-reset-requests, x-ratelimit-reset-tokens"},
+        {"Access-Control-Expose-Headers", kExposedHeaders},
     };
+    return headers;
+}
+
+Headers cors_headers_for(const std::vector<std::string>& origins, const std::string* origin) {
+    Headers headers;
+    for (const std::string& allowed : origins)
+        if (origin && iequals(*origin, allowed)) {
+            headers.push_back({"Access-Control-Allow-Origin", allowed});
+            headers.push_back({"Access-Control-Expose-Headers", kExposedHeaders});
+            break;
+        }
+    headers.push_back({"Vary", "Origin"});  // caches keep one answer per origin
     return headers;
 }
 

@@ -1,10 +1,16 @@
 #include "response_writer.h"
 
+void ResponseWriter::set_cors(const Config& config, const Request& request) {
+    if (!cors_ || config.cors_origins.empty()) return;
+    origin_cors_ = cors_headers_for(config.cors_origins, find_header(request.headers, "Origin"));
+    cors_ = &origin_cors_;
+}
+
 bool ResponseWriter::head(int status, Headers headers) {
     status_ = status;
     head_sent_ = true;
     static const Headers kNone;
-    std::string text = cgi_head(status, headers, mode_ == ProxyMode::Azure ? cors_headers() : kNone);
+    std::string text = cgi_head(status, headers, cors_ ? *cors_ : kNone);
     return connection_.write(text.data(), text.size());
 }
 

@@ -86,16 +86,26 @@ std::string collapse_slashes(const std::string& path) {
     return out;
 }
 
-bool has_dot_segment(const std::string& path) {
+bool has_unsafe_segment(const std::string& path) {
     for (const std::string& segment : split(path, '/')) {
         std::string decoded = percent_decode(segment);
         if (decoded == "." || decoded == "..") return true;
+        for (unsigned char c : decoded)
+            if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return true;
     }
     return false;
 }
 
+const char* const kApiMethods = "GET, POST, DELETE, HEAD, OPTIONS";
+
+bool is_api_method(const std::string& method) {
+    return method == "GET" || method == "POST" || method == "DELETE" || method == "HEAD" ||
+           method == "OPTIONS";
+}
+
 Route route_request(const Config& config, const std::string& method, const std::string& raw) {
-    if (has_dot_segment(raw)) return make(RouteKind::InvalidPath);
+    if (!is_api_method(method)) return make(RouteKind::MethodNotAllowed);
+    if (has_unsafe_segment(raw)) return make(RouteKind::InvalidPath);
     std::string path = collapse_slashes(raw);
     if (config.mode == ProxyMode::OpenAI) {
         Route route = make(RouteKind::Upstream);

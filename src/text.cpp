@@ -86,14 +86,17 @@ std::string percent_decode(const std::string& text) {
     return out;
 }
 
-std::string log_safe(const std::string& value, size_t max_length) {
+namespace {
+
+// The first `max_length` bytes of `value`, those `must_escape` picks as \xNN, "..." when cut.
+template <typename MustEscape>
+std::string escaped_prefix(std::string_view value, size_t max_length, MustEscape must_escape) {
     std::string out;
-    for (unsigned char c : value) {
-        if (out.size() >= max_length) {
-            out += "...";
-            break;
-        }
-        if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f) {
+    size_t shown = value.size() < max_length ? value.size() : max_length;
+    out.reserve(shown + 8);
+    for (size_t i = 0; i < shown; ++i) {
+        unsigned char c = static_cast<unsigned char>(value[i]);
+        if (must_escape(c)) {
             char escaped[8];
             std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
             out += escaped;
@@ -101,5 +104,18 @@ std::string log_safe(const std::string& value, size_t max_length) {
             out += static_cast<char>(c);
         }
     }
+    if (shown < value.size()) out += "...";
     return out;
+}
+
+}  // namespace
+
+std::string log_safe(const std::string& value, size_t max_length) {
+    return escaped_prefix(value, max_length, [](unsigned char c) {
+        return c <= ' ' || c == '"' || c == '\\' || c == 0x7f;
+    });
+}
+
+std::string quote_value(std::string_view value, size_t max_length) {
+    return escaped_prefix(value, max_length, [](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '\\'; });
 }

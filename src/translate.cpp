@@ -84,6 +84,13 @@ std::string deployment_for_model(const Config& config, const std::string& model)
     return deployment;
 }
 
+bool model_allowed(const Config& config, const std::string& model, const std::string& deployment) {
+    if (config.allowed_models.empty()) return true;
+    for (const std::string& allowed : config.allowed_models)
+        if ((!model.empty() && model == allowed) || deployment == deployment_for_model(config, allowed)) return true;
+    return false;
+}
+
 bool is_safe_deployment(const std::string& deployment) {
     return deployment != "." && deployment != ".." && deployment.size() <= 256 &&
            is_word(deployment, "-_.~");
@@ -124,7 +131,9 @@ UpstreamRequest build_upstream_request(const Config& config, const Request& requ
     for (const Header& header : request.headers) {
         if (is_hop_by_hop(header.name)) continue;
         if (azure && dropped_for_azure(header.name)) continue;
-        if (!azure && !config.token.empty() && iequals(header.name, "Authorization")) continue;
+        // The server-side key replaces the client's credential, whichever header carries it.
+        if (!azure && !config.token.empty() && (iequals(header.name, "Authorization") || iequals(header.name, "Api-Key")))
+            continue;
         upstream.headers.push_back(header.name + ": " + header.value);
     }
     if (azure)

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -20,7 +21,7 @@ UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     switch (code) {
         case CURLE_OK:
             return UpstreamOutcome::Completed;
-        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_OPERATION_TIMEDOUT:  // only the connect timeout is libcurl's
             return UpstreamOutcome::TimedOut;
         case CURLE_WRITE_ERROR:
             return refused ? UpstreamOutcome::ClientGone : UpstreamOutcome::Failed;
@@ -28,13 +29,31 @@ UpstreamOutcome outcome_of(CURLcode code, bool refused) {
             return UpstreamOutcome::ClientGone;
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
+            return UpstreamOutcome::DnsFailed;
         case CURLE_COULDNT_CONNECT:
+            return UpstreamOutcome::ConnectFailed;
         case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_USE_SSL_FAILED:
+            return UpstreamOutcome::TlsFailed;
         case CURLE_SEND_ERROR:
         case CURLE_RECV_ERROR:
         case CURLE_GOT_NOTHING:
         case CURLE_PARTIAL_FILE:
-            return UpstreamOutcome::Unreachable;
+        case CURLE_WEIRD_SERVER_REPLY:
+        case CURLE_BAD_CONTENT_ENCODING:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+        case CURLE_HTTP3:
+        case CURLE_TOO_MANY_REDIRECTS:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            return UpstreamOutcome::ProtocolError;
         default:
             return UpstreamOutcome::Failed;
     }
@@ -85,7 +104,9 @@ void set_method_and_body(EasyOptions& options, const std::string& method, const 
 
 Transfer::~Transfer() { upstream_.release(*this); }
 
-void Transfer::heard_from_upstream() { upstream_.silence_.arm(silence_, upstream_.loop_.now_ms()); }
+void Transfer::heard_from_upstream() {
+    (answering_ ? upstream_.silence_ : upstream_.first_byte_).arm(silence_, upstream_.loop_.now_ms());
+}
 
 void Transfer::resume() {
     if (!paused_ || !easy_) return;
@@ -101,6 +122,10 @@ void Transfer::resume() {
 
 size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* self) {
     Transfer& t = *static_cast<Transfer*>(self);
+    if (!t.answering_) {  // the first byte: from now on, only silence counts
+        t.upstream_.first_byte_.disarm(t.silence_);
+        t.answering_ = true;
+    }
     t.heard_from_upstream();
     size_t length = size * count;
     std::string_view line(data, length);
@@ -163,7 +188,8 @@ size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* sel
 // ---- Upstream: the multi handle ----------------------------------------------------------
 
 Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
-    : loop_(loop), config_(config), share_(share), silence_(config.upstream_timeout_s * 1000) {
+    : loop_(loop), config_(config), share_(share), first_byte_(config.first_byte_timeout_s * 1000),
+      silence_(config.upstream_timeout_s * 1000) {
     multi_ = curl_multi_init();
     if (!multi_) return;
     if (curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
@@ -215,6 +241,9 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     options.set(CURLOPT_PRIVATE, &t);
     options.set(CURLOPT_NOSIGNAL, 1L);
     options.set(CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
+    options.set(CURLOPT_ERRORBUFFER, t.error_);
+    if (!config_.ca_bundle.empty()) options.set(CURLOPT_CAINFO, config_.ca_bundle.c_str());
+    if (!config_.upstream_proxy.empty()) options.set(CURLOPT_PROXY, config_.upstream_proxy.c_str());
     options.set(CURLOPT_TCP_KEEPALIVE, 1L);
     // The receive buffer is most of what a waiting stream costs; SSE events are small.
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
@@ -254,11 +283,12 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     }
     // libcurl asks, through on_timer, to be driven at once: the loop's next iteration.
     transfer->in_multi_ = true;
-    silence_.arm(transfer->silence_, loop_.now_ms());
+    first_byte_.arm(transfer->silence_, loop_.now_ms());
     return transfer;
 }
 
 void Upstream::release(Transfer& t) {
+    first_byte_.disarm(t.silence_);
     silence_.disarm(t.silence_);
     if (t.in_multi_) {
         CURLMcode removed = curl_multi_remove_handle(multi_, t.easy_);
@@ -274,6 +304,7 @@ void Upstream::release(Transfer& t) {
 
 void Upstream::finish(Transfer& t, UpstreamResult result) {
     result.status = t.status_ >= 200 ? t.status_ : 0;
+    result.answered = t.head_delivered_;
     release(t);
     t.listener_.on_done(result);  // may destroy t
 }
@@ -288,7 +319,7 @@ void Upstream::collect_finished() {
         CURLcode code = message->data.result;
         UpstreamResult result;
         result.outcome = outcome_of(code, t->refused_);
-        if (code != CURLE_OK) result.error = curl_easy_strerror(code);
+        if (code != CURLE_OK) result.error = t->error_[0] ? t->error_ : curl_easy_strerror(code);
         finish(*t, result);
     }
 }
@@ -309,18 +340,25 @@ void Upstream::on_socket_event(int fd, uint32_t events) {
     act(fd, action);
 }
 
-int64_t Upstream::next_due_ms() const { return std::min(curl_due_ms_, silence_.next_due_ms()); }
+int64_t Upstream::next_due_ms() const {
+    return std::min({curl_due_ms_, first_byte_.next_due_ms(), silence_.next_due_ms()});
+}
 
 void Upstream::fire(int64_t now_ms) {
     if (curl_due_ms_ <= now_ms) {
         curl_due_ms_ = DeadlineQueue::kNever;  // libcurl sets the next one as it goes
         act(CURL_SOCKET_TIMEOUT, 0);
     }
-    while (DeadlineLink* silent = silence_.take_due(now_ms)) {
+    expire(first_byte_, now_ms, "no answer from the upstream within the first-byte timeout", config_.first_byte_timeout_s);
+    expire(silence_, now_ms, "the upstream went silent past the upstream timeout", config_.upstream_timeout_s);
+}
+
+void Upstream::expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds) {
+    while (DeadlineLink* due = queue.take_due(now_ms)) {
         UpstreamResult result;
         result.outcome = UpstreamOutcome::TimedOut;
-        result.error = "no byte from the upstream for " + std::to_string(config_.upstream_timeout_s) + " s";
-        finish(*static_cast<Transfer*>(silent->owner), result);
+        result.error = std::string(what) + " (" + std::to_string(seconds) + " s)";
+        finish(*static_cast<Transfer*>(due->owner), result);
     }
 }
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  curl, openStream, postJson, request, startLighttpd, startProxy, startStack, streamInLockstep,
+  curl, fastcgiRequest, openStream, postJson, request, startLighttpd, startProxy, startStack, streamInLockstep,
 } from './harness.mjs';
 
 const KEY = 'test-key';
@@ -22,6 +22,7 @@ describe('azure mode through lighttpd', () => {
     stack = await startStack(() => createAzureMock({ apiKey: KEY }), {
       AZURE_OPENAI_MODEL_MAPPER: 'my-model=custom-deployment',
       AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT: '1',
+      AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT: '1',
       AZURE_OPENAI_PROXY_MAX_BODY_BYTES: '20000',
       AZURE_OPENAI_PROXY_THREADS: '8',
     });
@@ -215,7 +216,7 @@ describe('azure mode through lighttpd', () => {
     await proxy.waitForLog(/POST \/v1\/embeddings model=- deployment=- status=413 upstream=- bytes=\d+ ms=\d+ outcome=request_too_large/);
   });
 
-  it('answers 504 when the upstream stays silent past the timeout', async () => {
+  it('answers 504 when the upstream sends nothing within the first-byte timeout', async () => {
     const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { 'x-mock-scenario': 'hang' });
     assert.equal(res.status, 504);
     assert.equal(res.json.error.code, 'upstream_timeout');
@@ -295,7 +296,9 @@ describe('server-side key and failures', () => {
     const stopped = await proxy.stop('SIGTERM', 5000);
     assert.equal(stopped.signal, null, 'it exits by itself, not killed');
     assert.ok(stopped.ms < 2000, `stopped after ${stopped.ms} ms`);
-    await stream.done;
+    // The stream it cut is not made to look complete: an error event, then no clean end.
+    await assert.rejects(stream.done);
+    assert.match(stream.raw, /event: error\ndata: \{"error":\{[^\n]*"code":"proxy_stopping"/);
   });
 });
 
@@ -340,22 +343,6 @@ describe('a client that stops reading (one event loop)', () => {
     }
   });
 });
-
-// FastCGI records as a web server writes them: BEGIN_REQUEST, PARAMS, an empty PARAMS,
-// STDIN, an empty STDIN (request id 1, names and values under 128 bytes).
-function fastcgiRequest(params, body) {
-  const record = (type, content) => {
-    const padding = (8 - (content.length % 8)) % 8;
-    const header = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, padding, 0]);
-    return Buffer.concat([header, content, Buffer.alloc(padding)]);
-  };
-  const pairs = Buffer.concat(Object.entries(params).map(([name, value]) =>
-    Buffer.concat([Buffer.from([name.length, Buffer.byteLength(value)]), Buffer.from(name), Buffer.from(value)])));
-  return Buffer.concat([
-    record(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])), record(4, pairs), record(4, Buffer.alloc(0)),
-    record(5, Buffer.from(body)), record(5, Buffer.alloc(0)),
-  ]);
-}
 
 describe('a request its web server gave up on before the proxy read it', () => {
   it('is logged as client-gone and never sent upstream', async () => {

@@ -316,3 +316,115 @@ export async function streamInLockstep(mock, url, body, headers = {}) {
   }
   return { stream, late };
 }
+
+// FastCGI records as a web server writes them: BEGIN_REQUEST, PARAMS, an empty PARAMS,
+// STDIN in records of at most 64 KiB, an empty STDIN (request id 1). `body` may be null
+// for a request whose body is still to come (or never comes).
+export function fastcgiRequest(params, body = '') {
+  const record = (type, content) => {
+    const padding = (8 - (content.length % 8)) % 8;
+    const header = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, padding, 0]);
+    return Buffer.concat([header, content, Buffer.alloc(padding)]);
+  };
+  const length = (n) => (n < 128 ? Buffer.from([n]) : Buffer.from([0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]));
+  const pairs = Buffer.concat(Object.entries(params).map(([name, value]) => {
+    const n = Buffer.from(name), v = Buffer.from(value);
+    return Buffer.concat([length(n.length), length(v.length), n, v]);
+  }));
+  const records = [record(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0]))];
+  for (let at = 0; at < pairs.length; at += 65528) records.push(record(4, pairs.subarray(at, at + 65528)));
+  records.push(record(4, Buffer.alloc(0)));
+  if (body !== null) {
+    const data = Buffer.from(body);
+    for (let at = 0; at < data.length; at += 65528) records.push(record(5, data.subarray(at, at + 65528)));
+    records.push(record(5, Buffer.alloc(0)));
+  }
+  return Buffer.concat(records);
+}
+
+// Sends raw FastCGI bytes to the proxy's socket and reads its answer: the CGI head and
+// body from the STDOUT records, and whether the request ended with END_REQUEST (a
+// request the proxy cut has none).
+export function fastcgiExchange(socketPath, bytes, { timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath, () => socket.write(bytes));
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('no FastCGI answer in time')); }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      let stdout = Buffer.alloc(0), ended = false;
+      for (let at = 0; at + 8 <= received.length;) {
+        const type = received[at + 1], length = received.readUInt16BE(at + 4), padding = received[at + 6];
+        const content = received.subarray(at + 8, at + 8 + length);
+        if (type === 6) stdout = Buffer.concat([stdout, content]);
+        if (type === 3) ended = true;
+        at += 8 + length + padding;
+      }
+      const split = stdout.indexOf('\r\n\r\n');
+      const head = split < 0 ? stdout.toString() : stdout.subarray(0, split).toString();
+      const body = split < 0 ? Buffer.alloc(0) : stdout.subarray(split + 4);
+      const status = Number((/^Status: (\d+)/m.exec(head) || [])[1] || 0);
+      let json;
+      try { json = JSON.parse(body.toString()); } catch {}
+      resolve({ status, head, body, text: body.toString(), json, ended });
+    };
+    socket.on('data', (d) => { received = Buffer.concat([received, d]); });
+    socket.on('end', finish);
+    socket.on('error', (error) => (error.code === 'ECONNRESET' ? finish() : (clearTimeout(timer), reject(error))));
+  });
+}
+
+// Sends exactly these bytes as an HTTP/1.1 request and reads the whole answer (chunked
+// bodies decoded). Node's own client refuses most of what these cases need to send.
+export function rawHttp(port, { method = 'POST', path = '/v1/chat/completions', headers = {}, body, chunked = false, timeoutMs = 20000 }) {
+  const data = body === undefined ? null : Buffer.from(body);
+  let head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  if (data && chunked) head += 'Transfer-Encoding: chunked\r\n';
+  else if (data) head += `Content-Length: ${data.length}\r\n`;
+  const parts = [Buffer.from(head + '\r\n', 'latin1')];
+  if (data && chunked) parts.push(Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n0\r\n\r\n'));
+  else if (data) parts.push(data);
+  return new Promise((resolve, reject) => {
+    // No half-close: nginx takes a client's FIN for a client that left.
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(Buffer.concat(parts)));
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no whole answer within ${timeoutMs} ms`)));
+    const chunks = [];
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const raw = Buffer.concat(chunks);
+      const split = raw.indexOf('\r\n\r\n');
+      const headText = raw.subarray(0, split < 0 ? raw.length : split).toString('latin1');
+      let body = split < 0 ? Buffer.alloc(0) : raw.subarray(split + 4);
+      const headersOut = {};
+      for (const line of headText.split('\r\n').slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headersOut[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      // Complete: the last chunk arrived, or as many bytes as Content-Length said.
+      let complete = true;
+      if (/chunked/i.test(headersOut['transfer-encoding'] || '')) ({ body, complete } = dechunk(body));
+      else if (headersOut['content-length'] !== undefined) complete = body.length === Number(headersOut['content-length']);
+      let json;
+      try { json = JSON.parse(body.toString('utf8')); } catch {}
+      resolve({ status: Number(headText.split(' ')[1]), headers: headersOut, body, json, raw, complete });
+    });
+  });
+}
+
+function dechunk(body) {
+  const out = [];
+  let complete = false;
+  for (let at = 0; at < body.length;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol < 0) break;
+    const size = parseInt(body.subarray(at, eol).toString(), 16);
+    if (size === 0) { complete = true; break; }
+    if (!size) break;
+    out.push(body.subarray(eol + 2, eol + 2 + size));
+    at = eol + 4 + size;
+  }
+  return { body: Buffer.concat(out), complete };
+}
+

@@ -22,17 +22,28 @@ describe('openai mode through lighttpd', () => {
   it('passes method, path, query, Authorization and body through', async () => {
     const body = crypto.randomBytes(3000);
     const res = await request(`${url}/v1/files?purpose=batch&limit=2`, {
-      method: 'PUT', body, headers: { ...auth, 'content-type': 'application/octet-stream', 'openai-organization': 'org-1' },
+      method: 'POST', body, headers: { ...auth, 'content-type': 'application/octet-stream', 'openai-organization': 'org-1' },
     });
     assert.equal(res.status, 200);
     const up = mock.lastRequest();
-    assert.equal(up.method, 'PUT');
+    assert.equal(up.method, 'POST');
     assert.equal(up.path, '/v1/files');
     assert.equal(up.url, '/v1/files?purpose=batch&limit=2');
     assert.equal(up.headers.authorization, `Bearer ${OPENAI_KEY}`);
     assert.equal(up.headers['openai-organization'], 'org-1');
     assert.equal(up.headers['api-key'], undefined);
     assert.ok(up.body.equals(body), 'the body arrives byte for byte');
+  });
+
+  it('refuses methods the API does not have, before the upstream', async () => {
+    const before = mock.requests.length;
+    for (const method of ['PUT', 'PATCH', 'TRACE', 'PROPFIND']) {
+      const res = await request(`${url}/v1/files`, { method, headers: auth });
+      assert.equal(res.status, 405, method);
+      assert.equal(res.headers.allow, 'GET, POST, DELETE, HEAD, OPTIONS');
+      assert.equal(res.json.error.code, 'method_not_allowed');
+    }
+    assert.equal(mock.requests.length, before);
   });
 
   it('passes GET and DELETE without a body', async () => {

@@ -1,13 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "config.h"
+#include "azure_env.h"
 
-namespace {
-Environment azure(Environment extra = {}) {
-    extra.emplace("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/");
-    return extra;
-}
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(config)
 

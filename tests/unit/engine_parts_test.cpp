@@ -56,6 +56,31 @@ BOOST_AUTO_TEST_CASE(a_stream_that_is_not_fastcgi_is_malformed) {
     BOOST_TEST(scan.state == RequestScan::Malformed);
 }
 
+BOOST_AUTO_TEST_CASE(a_nul_in_a_param_is_seen_wherever_the_records_split_it) {
+    std::vector<unsigned char> clean = whole_request("x");
+    BOOST_TEST(!scan_fastcgi_request(clean.data(), clean.size()).params_hold_nul);
+
+    // HTTP_X = "a\0b" after a long (four-byte length) param, the pair split over two records.
+    std::string long_value(200, 'v');
+    std::string pairs = std::string("\x04\x80\x00\x00\xc8", 5) + "LONG" + long_value +
+                        std::string("\x06\x03", 2) + "HTTP_X" + std::string("a\0b", 3);
+    std::vector<unsigned char> bytes;
+    add_record(bytes, 1, std::string("\0\1\0\0\0\0\0\0", 8));
+    add_record(bytes, 4, pairs.substr(0, 210));
+    add_record(bytes, 4, pairs.substr(210));
+    add_record(bytes, 4, "");
+    add_record(bytes, 5, "");
+    RequestScan scan = scan_fastcgi_request(bytes.data(), bytes.size());
+    BOOST_TEST(scan.state == RequestScan::Complete);
+    BOOST_TEST(scan.params_hold_nul);
+    // A zero byte inside a four-byte length is no NUL in a value.
+    std::string lengths_only = std::string("\x04\x80\x00\x00\xc8", 5) + "LONG" + long_value;
+    std::vector<unsigned char> ok;
+    add_record(ok, 4, lengths_only);
+    add_record(ok, 4, "");
+    BOOST_TEST(!scan_fastcgi_request(ok.data(), ok.size()).params_hold_nul);
+}
+
 BOOST_AUTO_TEST_CASE(stdout_cost_counts_headers_and_padding_per_record) {
     BOOST_TEST(fastcgi_stdout_cost(0) == 0u);
     BOOST_TEST(fastcgi_stdout_cost(1) == 1u + 15u);
@@ -94,6 +119,27 @@ BOOST_AUTO_TEST_CASE(a_disarmed_link_never_falls_due) {
     BOOST_TEST(!a.armed());
     BOOST_TEST(queue.take_due(100) == &b);
     BOOST_TEST(queue.take_due(100) == nullptr);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(deadline_queues)
+
+BOOST_AUTO_TEST_CASE(a_link_moves_between_queues_and_each_disarms_only_its_own) {
+    DeadlineQueue first(100), second(1000);
+    DeadlineLink link;
+    first.arm(link, 0);
+    second.disarm(link);  // not in it: nothing happens to either queue
+    BOOST_TEST(first.next_due_ms() == 100);
+    BOOST_TEST(second.empty());
+    second.arm(link, 0);  // moves
+    BOOST_TEST(first.empty());
+    BOOST_TEST(second.next_due_ms() == 1000);
+    first.disarm(link);
+    BOOST_TEST(link.armed());
+    second.disarm(link);
+    BOOST_TEST(!link.armed());
+    BOOST_TEST(second.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

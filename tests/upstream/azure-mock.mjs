@@ -14,6 +14,18 @@
 //   slow            stream with `x-mock-delay-ms` (default 300) between events
 //   paced           stream where each event waits for mock.pace(index) to resolve
 //   long            stream of `x-mock-events` events (default 1000)
+// Faults (what a broken network or upstream does):
+//   reset-before-headers  the connection is reset before any byte of an answer
+//   garbage               bytes that are not HTTP, then the end of the connection
+//   reset-mid-body        a JSON answer cut after its first bytes (reset)
+//   reset-mid-stream      an event stream reset after three events
+//   bad-chunk             an event stream whose second chunk has a malformed size
+//   stall-mid-stream      an event stream that goes silent after one event
+//   endless               an event stream that never ends (an event every 20 ms)
+//   big                   a 200 answer of `x-mock-bytes` bytes (default 100 MiB)
+//   big-error             the same as a 500 error
+//   many-headers          an answer with 1,000 headers
+//   huge-header           an answer with one 300 KB header
 //
 // Both of Azure's URL shapes are served: the dated API (/openai/deployments/{deployment}/...
 // and /openai/<path>, api-version required) and the v1 API (/openai/v1/<path>, the
@@ -265,6 +277,75 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
         return true;
       case 'hang':
         hanging.add(res);
+        return true;
+      default:
+        return applyFault(scenario, req, res);
+    }
+  }
+
+  function applyFault(scenario, req, res) {
+    const sse = { 'content-type': 'text/event-stream; charset=utf-8', ...requestIds() };
+    const event = (i) => `data: ${JSON.stringify({ id: 'chatcmpl-fault', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `part${i} ` }, finish_reason: null }] })}\n\n`;
+    const size = Number(req.headers['x-mock-bytes'] || 100 * 1024 * 1024);
+    switch (scenario) {
+      case 'reset-before-headers':
+        req.socket.resetAndDestroy();
+        return true;
+      case 'garbage':
+        req.socket.end('THIS IS NOT HTTP AT ALL\r\n\r\n');
+        return true;
+      case 'reset-mid-body':
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000', ...requestIds() });
+        res.write('{"id":"chatcmpl-cut","choices":[');
+        setTimeout(() => req.socket.resetAndDestroy(), 50);
+        return true;
+      case 'reset-mid-stream':
+        res.writeHead(200, sse);
+        for (let i = 0; i < 3; i++) res.write(event(i));
+        setTimeout(() => req.socket.resetAndDestroy(), 100);
+        return true;
+      case 'bad-chunk': {
+        const first = event(0);
+        req.socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(first).toString(16)}\r\n${first}\r\n`);
+        setTimeout(() => req.socket.end('NOT-A-SIZE\r\nxyz\r\n'), 100);
+        return true;
+      }
+      case 'stall-mid-stream':
+        res.writeHead(200, sse);
+        res.write(event(0));
+        hanging.add(res);
+        return true;
+      case 'endless': {
+        res.writeHead(200, sse);
+        let i = 0;
+        const timer = setInterval(() => { if (res.destroyed) clearInterval(timer); else res.write(event(i++)); }, 20);
+        res.on('close', () => clearInterval(timer));
+        return true;
+      }
+      case 'big':
+      case 'big-error': {
+        res.writeHead(scenario === 'big' ? 200 : 500, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+        const block = Buffer.alloc(1 << 20, 0x61);
+        let sent = 0;
+        const pump = () => {
+          while (sent < size && !res.destroyed) {
+            const piece = block.subarray(0, Math.min(block.length, size - sent));
+            sent += piece.length;
+            if (!res.write(piece)) return res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
+        return true;
+      }
+      case 'many-headers': {
+        const headers = {};
+        for (let i = 0; i < 1000; i++) headers[`x-mock-header-${i}`] = `value-${i}`;
+        sendJson(res, 200, { ok: true }, headers);
+        return true;
+      }
+      case 'huge-header':
+        req.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Huge: ${'h'.repeat(300000)}\r\nContent-Length: 2\r\n\r\n{}`);
         return true;
       default:
         return false;

@@ -1,0 +1,34 @@
+// Client keys: who may use the proxy (AZURE_OPENAI_PROXY_API_KEYS). A client presents a
+// key as `Authorization: Bearer KEY` or `api-key: KEY`; the proxy compares it with each
+// configured key in constant time and, from then on, knows the client only by the key's
+// name, which is what logs show.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct Header;  // request.h, which needs config.h, which needs this
+using Headers = std::vector<Header>;
+
+struct ClientKey {
+    std::string name;  // "alice", or "key-3" for the third entry when it has no name
+    std::string key;
+};
+
+// Entries "name:key" or "key", separated by `separator` (',' in the variable, '\n' in a
+// key file, where blank lines and lines starting with '#' are skipped). False with an
+// `error` that names the entry by its position and name, never by its key.
+bool parse_client_keys(const std::string& text, char separator, std::vector<ClientKey>& keys,
+                       std::string& error);
+
+// The credential the client sent: the Bearer token of Authorization, else api-key.
+// Empty when it sent neither.
+std::string_view presented_key(const Headers& headers);
+
+// The configured key equal to `presented`, or nullptr. Every key is compared whole, so the
+// time taken says nothing about how much of a key was right.
+const ClientKey* find_client_key(const std::vector<ClientKey>& keys, std::string_view presented);
+
+// Equal strings, in a time that depends on the lengths only.
+bool constant_time_equal(std::string_view presented, std::string_view expected);

@@ -1,0 +1,84 @@
+#include "client_keys.h"
+
+#include <set>
+
+#include "request.h"
+
+#include "text.h"
+
+namespace {
+
+const size_t kShortestKey = 8;
+
+// A key travels in a header: printable ASCII without spaces or commas.
+bool usable_key(const std::string& key) {
+    if (key.size() < kShortestKey) return false;
+    for (unsigned char c : key)
+        if (c <= ' ' || c >= 0x7f || c == ',') return false;
+    return true;
+}
+
+}  // namespace
+
+bool parse_client_keys(const std::string& text, char separator, std::vector<ClientKey>& keys,
+                       std::string& error) {
+    std::set<std::string> names, seen;
+    size_t position = 0;
+    for (const std::string& raw : split(text, separator)) {
+        std::string entry = trim(raw);
+        if (entry.empty() || (separator == '\n' && entry[0] == '#')) continue;
+        ++position;
+        ClientKey key;
+        size_t colon = entry.find(':');
+        if (colon == std::string::npos) {
+            key.name = "key-" + std::to_string(position);
+            key.key = entry;
+        } else {
+            key.name = trim(entry.substr(0, colon));
+            key.key = trim(entry.substr(colon + 1));
+        }
+        std::string where = "entry " + std::to_string(position);
+        if (key.name.empty() || !is_word(key.name, "-_.@")) {
+            error = where + ": a key's name may hold only letters, digits, '-', '_', '.' and '@'";
+            return false;
+        }
+        where += " (" + key.name + ")";
+        if (!usable_key(key.key)) {
+            error = where + ": a key must be at least " + std::to_string(kShortestKey) +
+                    " printable characters, without spaces or commas";
+            return false;
+        }
+        if (!names.insert(key.name).second || !seen.insert(key.key).second) {
+            error = where + ": the same name or key appears twice";
+            return false;
+        }
+        keys.push_back(std::move(key));
+    }
+    if (keys.empty()) error = "no key in it";
+    return !keys.empty();
+}
+
+std::string_view presented_key(const Headers& headers) {
+    if (const std::string* authorization = find_header(headers, "Authorization")) {
+        std::string_view value = trim_view(*authorization);
+        if (value.size() > 7 && istarts_with(value, "Bearer ")) return trim_view(value.substr(7));
+    }
+    if (const std::string* api_key = find_header(headers, "Api-Key")) return trim_view(*api_key);
+    return {};
+}
+
+bool constant_time_equal(std::string_view presented, std::string_view expected) {
+    volatile unsigned char difference = presented.size() != expected.size();
+    for (size_t i = 0; i < expected.size(); ++i) {
+        unsigned char got = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+        difference = difference | (got ^ static_cast<unsigned char>(expected[i]));
+    }
+    return difference == 0;
+}
+
+const ClientKey* find_client_key(const std::vector<ClientKey>& keys, std::string_view presented) {
+    const ClientKey* found = nullptr;
+    for (const ClientKey& key : keys)  // no early exit: every key costs the same
+        if (constant_time_equal(presented, key.key)) found = &key;
+    return found;
+}

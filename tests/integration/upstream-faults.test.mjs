@@ -1,0 +1,263 @@
+// What a client gets when the upstream or the network fails: before the answer, an error
+// naming the cause class; after it started, never a clean end (an SSE error event, then
+// the connection cut). And nothing left behind in the proxy: descriptors, threads, memory.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+
+import OpenAI from 'openai';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { freePort, rawHttp, startLighttpd, startProxy, startStack, tempDir, waitFor } from './harness.mjs';
+import { HOSTS } from './hosts.mjs';
+
+const KEY = 'test-key';
+const AUTH = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+const chat = (extra = {}) => JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...extra });
+const fault = (scenario, extra = {}) => ({ headers: { ...AUTH, 'x-mock-scenario': scenario, ...extra }, body: chat() });
+const streamFault = (scenario) => ({ headers: { ...AUTH, 'x-mock-scenario': scenario }, body: chat({ stream: true }) });
+
+const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+const threads = (pid) => Number(/Threads:\s+(\d+)/.exec(status(pid))[1]);
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(status(pid))[1]);
+const descriptors = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
+
+// The SSE `error` event the proxy adds when a stream breaks, parsed.
+function errorEvent(body) {
+  const match = /event: error\ndata: (.*)\n\n/.exec(body.toString());
+  return match && JSON.parse(match[1]);
+}
+
+describe('upstream faults through lighttpd', () => {
+  let stack, port, baseline;
+  before(async () => {
+    stack = await startStack(() => createAzureMock({ apiKey: KEY }), {
+      AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT: '1', AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT: '1',
+      AZURE_OPENAI_PROXY_THREADS: '1',
+      // The sanitizer's quarantine would hold on to every freed buffer of a 100 MiB answer.
+      ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0:quarantine_size_mb=1',
+    });
+    port = stack.web.port;
+    await rawHttp(port, { headers: AUTH, body: chat() });
+    baseline = { fds: descriptors(stack.proxy.pid), threads: threads(stack.proxy.pid) };
+  });
+  after(async () => { await stack?.stop(); });
+
+  const BEFORE_THE_ANSWER = [
+    ['a reset before the headers', 'reset-before-headers', 502, 'upstream_protocol_error', 'upstream-protocol'],
+    ['bytes that are not HTTP', 'garbage', 502, 'upstream_protocol_error', 'upstream-protocol'],
+    ['a stall before the headers (first-byte timeout)', 'hang', 504, 'upstream_timeout', 'upstream-timeout'],
+    ['one 300 KB header', 'huge-header', 502, null, 'upstream-'],
+  ];
+  for (const [name, scenario, code, errorCode, outcome] of BEFORE_THE_ANSWER) {
+    it(`${name}: ${code} naming the cause, the log carrying libcurl's words`, async () => {
+      const res = await rawHttp(port, fault(scenario));
+      assert.equal(res.status, code, res.body.toString());
+      if (errorCode) assert.equal(res.json.error.code, errorCode);
+      assert.equal(res.json.error.type, 'api_error');
+      const line = await stack.proxy.waitForLog(new RegExp(`status=${code} .*outcome=${outcome}`));
+      assert.match(line, / error="[^"]+"/);
+    });
+  }
+
+  it('a JSON answer reset mid-body: the client sees it cut, not complete', async () => {
+    const res = await rawHttp(port, fault('reset-mid-body'));
+    assert.equal(res.status, 200);
+    assert.equal(res.complete, false, 'the body is incomplete');
+    await stack.proxy.waitForLog(/status=200 upstream=200 .*outcome=upstream-protocol error=/);
+  });
+
+  for (const [name, scenario, events, code] of [
+    ['reset after three events', 'reset-mid-stream', 3, 'upstream_protocol_error'],
+    ['a malformed chunk', 'bad-chunk', 1, 'upstream_protocol_error'],
+    ['silence past the upstream timeout', 'stall-mid-stream', 1, 'upstream_timeout'],
+  ]) {
+    it(`a stream broken by ${name}: an SSE error event, then no final chunk`, async () => {
+      const res = await rawHttp(port, streamFault(scenario));
+      assert.equal(res.status, 200);
+      const text = res.body.toString();
+      assert.equal(text.split('\n\n').filter((e) => e.startsWith('data: {')).length, events, text);
+      assert.equal(errorEvent(res.body)?.error?.code, code, text);
+      assert.equal(res.complete, false, 'the stream did not end cleanly');
+    });
+  }
+
+  it('the openai SDK raises on a broken stream instead of returning a truncated answer', async () => {
+    const client = new OpenAI({
+      baseURL: `${stack.url}/v1`, apiKey: KEY, maxRetries: 0,
+      defaultHeaders: { 'x-mock-scenario': 'reset-mid-stream' },
+    });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    let parts = 0;
+    await assert.rejects(async () => { for await (const chunk of stream) parts += chunk.choices.length; });
+    assert.equal(parts, 3);
+  });
+
+  it('an endless stream stops costing when its client leaves', async () => {
+    const before = stack.mock.openConnections;
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': 'endless' } });
+    req.end(chat({ stream: true }));
+    const res = await new Promise((resolve) => req.on('response', resolve));
+    await new Promise((resolve) => res.once('data', resolve));
+    req.destroy();
+    await waitFor(() => stack.mock.openConnections <= before, 'the upstream connection to close', 5000);
+  });
+
+  it('a 100 MiB answer and a 100 MiB error body pass in bounded memory', async () => {
+    const pid = stack.proxy.pid;
+    const start = rssKiB(pid);
+    let peak = start;
+    const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(pid)); }, 20);
+    try {
+      for (const [scenario, code] of [['big', 200], ['big-error', 500]]) {
+        const got = await new Promise((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': scenario } }, (res) => {
+            let bytes = 0;
+            res.on('data', (d) => { bytes += d.length; });
+            res.on('end', () => resolve({ status: res.statusCode, bytes }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end(chat());
+        });
+        assert.deepEqual(got, { status: code, bytes: 100 * 1024 * 1024 });
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(peak - start < 16 * 1024, `the proxy grew by ${peak - start} KiB`);
+  });
+
+  it('1,000 upstream headers are relayed', async () => {
+    const res = await rawHttp(port, fault('many-headers'));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-mock-header-999'], 'value-999');
+  });
+
+  it('leaves no descriptor or thread behind', async () => {
+    await waitFor(() => descriptors(stack.proxy.pid) <= baseline.fds + 2, `descriptors back to ${baseline.fds} (now ${descriptors(stack.proxy.pid)})`, 5000);
+    assert.equal(threads(stack.proxy.pid), baseline.threads);
+  });
+});
+
+// Each web server, told by a FastCGI request that ends without END_REQUEST, must not end
+// the client's answer cleanly.
+for (const name of ['nginx', 'apache mod_proxy_fcgi']) {
+  describe(`a broken stream behind ${name}`, () => {
+    let mock, host;
+    before(async () => {
+      mock = createAzureMock({ apiKey: KEY });
+      await mock.listen();
+      host = await HOSTS[name](mock);
+    });
+    after(async () => { await host?.stop(); await mock?.close(); });
+
+    it('reaches the client as an error event and a cut connection', async () => {
+      const res = await rawHttp(Number(new URL(host.rootUrl).port), streamFault('reset-mid-stream'));
+      assert.equal(res.status, 200);
+      assert.equal(errorEvent(res.body)?.error?.code, 'upstream_protocol_error', res.body.toString());
+      assert.equal(res.complete, false, 'no final chunk');
+    });
+  });
+}
+
+describe('upstream connection failures', () => {
+  it('a refused connection is a 502 that says so', async () => {
+    const closed = await freePort();
+    const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: `http://127.0.0.1:${closed}` });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      const res = await rawHttp(web.port, { headers: AUTH, body: chat() });
+      assert.equal(res.status, 502);
+      assert.equal(res.json.error.code, 'upstream_unreachable');
+      assert.match(res.json.error.message, /refused/);
+      await proxy.waitForLog(/outcome=upstream-connect error="[^"]*(onnect|refused)/);
+    } finally {
+      await web.stop();
+      await proxy.stop();
+    }
+  });
+
+  it('a name that does not resolve is a 502 naming DNS', async () => {
+    const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: 'http://no-such-host.invalid', RES_OPTIONS: 'timeout:1 attempts:1' });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      const res = await rawHttp(web.port, { headers: AUTH, body: chat() });
+      assert.equal(res.status, 502);
+      assert.match(res.json.error.message, /DNS/);
+      await proxy.waitForLog(/outcome=upstream-dns error="[^"]*resolve/);
+    } finally {
+      await web.stop();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('upstream TLS and an outbound proxy', () => {
+  let dir, tls, mock, cert;
+  before(async () => {
+    dir = tempDir('tls');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    cert = path.join(dir, 'cert.pem');
+    mock = createAzureMock({ apiKey: KEY });
+    // The mock's handler behind TLS, with a certificate no system CA signed.
+    tls = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(cert) }, (req, res) => mock.server.emit('request', req, res));
+    tls.on('secureConnection', (socket) => { socket.mockId = 0; socket.entries = []; });  // what the mock keeps per connection
+    await new Promise((resolve) => tls.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => { tls?.closeAllConnections(); await new Promise((resolve) => tls?.close(resolve)); });
+
+  const through = async (env, check) => {
+    const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: `https://127.0.0.1:${tls.address().port}`, ...env });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      await check(await rawHttp(web.port, { headers: AUTH, body: chat() }), proxy);
+    } finally {
+      await web.stop();
+      await proxy.stop();
+    }
+  };
+
+  it('an unknown certificate is refused: 502 upstream_tls_error', () => through({}, async (res, proxy) => {
+    assert.equal(res.status, 502);
+    assert.equal(res.json.error.code, 'upstream_tls_error');
+    await proxy.waitForLog(/outcome=upstream-tls error="[^"]*certificate/);
+  }));
+
+  it('AZURE_OPENAI_PROXY_CA_BUNDLE trusts it', () => through({ AZURE_OPENAI_PROXY_CA_BUNDLE: cert }, async (res) => {
+    assert.equal(res.status, 200, res.body.toString());
+  }));
+
+  it('AZURE_OPENAI_PROXY_UPSTREAM_PROXY carries the connection (CONNECT)', async () => {
+    const tunnels = [];
+    const forward = http.createServer();
+    forward.on('connect', (req, client, head) => {
+      tunnels.push(req.url);
+      const [host, port] = req.url.split(':');
+      const upstream = net.connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise((resolve) => forward.listen(0, '127.0.0.1', resolve));
+    try {
+      await through({ AZURE_OPENAI_PROXY_CA_BUNDLE: cert, AZURE_OPENAI_PROXY_UPSTREAM_PROXY: `http://127.0.0.1:${forward.address().port}` }, async (res) => {
+        assert.equal(res.status, 200, res.body.toString());
+      });
+      assert.deepEqual(tunnels, [`127.0.0.1:${tls.address().port}`]);
+    } finally {
+      forward.closeAllConnections();
+      await new Promise((resolve) => forward.close(resolve));
+    }
+  });
+});

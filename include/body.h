@@ -7,7 +7,8 @@
 struct ModelField {
     // Ambiguous: "model" appears twice at the top level, is spelled with escapes, or its
     // value holds \u0000, so that readers of the body could disagree on it.
-    enum Status { Found, InvalidJson, NotAnObject, Missing, NotAString, Ambiguous } status = Missing;
+    // TooLong: longer than any deployment name could be (kept no further).
+    enum Status { Found, InvalidJson, NotAnObject, Missing, NotAString, Ambiguous, TooLong } status = Missing;
     std::string model;
     bool stream = false;  // the object's top-level "stream" is true: the answer is an SSE stream
 };
@@ -17,14 +18,22 @@ struct ModelField {
 // parser might read differently is InvalidJson.
 ModelField model_from_json(const std::string& body);
 
-// Strict JSON: the grammar of RFC 8259 with JSON's four whitespace bytes only, UTF-8
-// strings without raw control bytes, nesting at most 512 deep. `model_keys` counts the
-// top-level keys that decode to "model"; `model_ambiguous` is set when one is spelled with
-// escapes or a top-level model string holds \u0000.
+// The longest model name kept; a longer one is refused without being copied.
+constexpr size_t kLongestModel = 1024;
+
+// One strict pass over a JSON text: the grammar of RFC 8259 with JSON's four whitespace
+// bytes only, UTF-8 strings without raw control bytes or lone surrogates, nesting at most
+// 512 deep. On the way it reads what the proxy needs of a top-level object: its "model"
+// (decoded, as cJSON would) and whether "stream" is true.
 struct JsonCheck {
     bool valid = false;
-    int model_keys = 0;
-    bool model_ambiguous = false;
+    bool object = false;          // the text is an object
+    int model_keys = 0;           // top-level keys that decode to "model"
+    bool model_ambiguous = false; // one is spelled with escapes, or its string holds \u0000
+    enum Kind { Absent, Null, String, Other } model_kind = Absent;  // the first model's value
+    std::string model;            // its string, when at most kLongestModel bytes
+    bool model_too_long = false;
+    bool stream = false;          // the first top-level "stream" is true
 };
 JsonCheck check_json(std::string_view text);
 

@@ -10,16 +10,25 @@ public:
     explicit StrictJson(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
 
     JsonCheck run() {
-        JsonCheck result;
         skip_space();
-        result.valid = value(0) && (skip_space(), at_ == end_);
-        result.model_keys = model_keys_;
-        result.model_ambiguous = model_ambiguous_;
-        return result;
+        result_.object = at_ < end_ && *at_ == '{';
+        result_.valid = value(0) && (skip_space(), at_ == end_);
+        return result_;
     }
 
 private:
     static const int kMaxDepth = 512;
+    // A string's decoded bytes, kept up to a limit (keys and the model only).
+    struct Sink {
+        std::string* out;
+        size_t limit;
+        bool overflow = false;
+        void add(const char* data, size_t size) {
+            if (!out) return;
+            if (out->size() + size > limit) overflow = true;
+            else out->append(data, size);
+        }
+    };
 
     void skip_space() {
         while (at_ < end_ && (*at_ == ' ' || *at_ == '\t' || *at_ == '\n' || *at_ == '\r')) ++at_;
@@ -40,7 +49,10 @@ private:
         switch (*at_) {
             case '{': return object(depth + 1);
             case '[': return array(depth + 1);
-            case '"': return string(nullptr);
+            case '"': {
+                Sink none{nullptr, 0};
+                return string(none);
+            }
             case 't': return literal("true");
             case 'f': return literal("false");
             case 'n': return literal("null");
@@ -53,32 +65,51 @@ private:
         skip_space();
         if (take('}')) return true;
         for (;;) {
-            std::string key;
-            bool escaped = false;
             if (at_ >= end_ || *at_ != '"') return false;
-            const char* key_start = at_;
-            if (!string(depth == 1 ? &key : nullptr)) return false;
-            bool is_model = depth == 1 && key == "model";
-            if (is_model) {
-                ++model_keys_;
-                escaped = static_cast<size_t>(at_ - key_start) != 7;  // not spelled "model"
-                if (escaped) model_ambiguous_ = true;
-            }
-            skip_space();
-            if (!take(':')) return false;
-            skip_space();
-            if (is_model && at_ < end_ && *at_ == '"') {
-                std::string model;
-                if (!string(&model)) return false;
-                if (model.find('\0') != std::string::npos) model_ambiguous_ = true;
-            } else if (!value(depth)) {
-                return false;
-            }
+            if (!member(depth)) return false;
             skip_space();
             if (take('}')) return true;
             if (!take(',')) return false;
             skip_space();
         }
+    }
+
+    // One "key": value. At the top level, "model" and "stream" are read on the way.
+    bool member(int depth) {
+        std::string key;
+        Sink key_sink{depth == 1 ? &key : nullptr, 16};
+        const char* key_start = at_;
+        if (!string(key_sink)) return false;
+        bool top = depth == 1 && !key_sink.overflow;
+        bool is_model = top && key == "model";
+        bool first_stream = top && key == "stream" && !seen_stream_;
+        if (is_model) {
+            if (++result_.model_keys > 1 || at_ - key_start != 7) result_.model_ambiguous = true;
+        }
+        skip_space();
+        if (!take(':')) return false;
+        skip_space();
+        if (first_stream) {
+            seen_stream_ = true;
+            result_.stream = end_ - at_ >= 4 && std::string_view(at_, 4) == "true";
+        }
+        if (!is_model || result_.model_keys > 1) return value(depth);
+        return model_value(depth);
+    }
+
+    bool model_value(int depth) {
+        if (at_ >= end_) return false;
+        if (*at_ != '"') {
+            result_.model_kind = *at_ == 'n' ? JsonCheck::Null : JsonCheck::Other;
+            return value(depth);
+        }
+        result_.model_kind = JsonCheck::String;
+        Sink sink{&result_.model, kLongestModel};
+        if (!string(sink)) return false;
+        result_.model_too_long = sink.overflow;
+        if (sink.overflow) result_.model.clear();
+        if (result_.model.find('\0') != std::string::npos) result_.model_ambiguous = true;
+        return true;
     }
 
     bool array(int depth) {
@@ -114,18 +145,15 @@ private:
         return at_ > start;
     }
 
-    static int hex(char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    }
-
-    // A string; its decoded bytes go to `out` when given (\u escapes of ASCII only matter
-    // there: a key or a model name compared with plain ASCII).
-    bool string(std::string* out) {
+    bool string(Sink& sink) {
         ++at_;
         while (at_ < end_) {
+            const char* run = at_;  // plain bytes are copied in runs
+            while (at_ < end_ && static_cast<unsigned char>(*at_) >= 0x20 && *at_ != '"' && *at_ != '\\' &&
+                   static_cast<unsigned char>(*at_) < 0x80)
+                ++at_;
+            sink.add(run, static_cast<size_t>(at_ - run));
+            if (at_ >= end_) return false;
             unsigned char c = static_cast<unsigned char>(*at_);
             if (c == '"') {
                 ++at_;
@@ -133,20 +161,35 @@ private:
             }
             if (c < 0x20) return false;
             if (c == '\\') {
-                if (!escape(out)) return false;
-            } else if (c < 0x80) {
-                if (out) out->push_back(static_cast<char>(c));
-                ++at_;
+                if (!escape(sink)) return false;
             } else {
                 const char* start = at_;
                 if (!utf8_sequence()) return false;
-                if (out) out->append(start, at_);
+                sink.add(start, static_cast<size_t>(at_ - start));
             }
         }
         return false;
     }
 
-    bool escape(std::string* out) {
+    static int hex(char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    }
+    bool hex4(unsigned& code) {
+        if (end_ - at_ < 4) return false;
+        code = 0;
+        for (int i = 0; i < 4; ++i) {
+            int digit = hex(at_[i]);
+            if (digit < 0) return false;
+            code = code * 16 + static_cast<unsigned>(digit);
+        }
+        at_ += 4;
+        return true;
+    }
+
+    bool escape(Sink& sink) {
         if (end_ - at_ < 2) return false;
         char kind = at_[1];
         at_ += 2;
@@ -154,20 +197,46 @@ private:
         static const char kDecoded[] = "\"\\/\b\f\n\r\t";
         for (int i = 0; kSimple[i]; ++i)
             if (kind == kSimple[i]) {
-                if (out) out->push_back(kDecoded[i]);
+                sink.add(&kDecoded[i], 1);
                 return true;
             }
-        if (kind != 'u' || end_ - at_ < 4) return false;
-        int code = 0;
-        for (int i = 0; i < 4; ++i) {
-            int digit = hex(at_[i]);
-            if (digit < 0) return false;
-            code = code * 16 + digit;
+        unsigned code = 0;
+        if (kind != 'u' || !hex4(code)) return false;
+        if (code >= 0xdc00 && code <= 0xdfff) return false;  // a lone low surrogate
+        if (code >= 0xd800 && code <= 0xdbff) {  // must pair with a low one
+            unsigned low = 0;
+            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return false;
+            at_ += 2;
+            if (!hex4(low) || low < 0xdc00 || low > 0xdfff) return false;
+            code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
         }
-        at_ += 4;
-        // Only the ASCII range matters to comparisons; others stand in as one non-ASCII byte.
-        if (out) out->push_back(code < 0x80 ? static_cast<char>(code) : '\x80');
+        char utf8[4];
+        size_t length = encode_utf8(code, utf8);
+        sink.add(utf8, length);
         return true;
+    }
+
+    static size_t encode_utf8(unsigned code, char* out) {
+        if (code < 0x80) {
+            out[0] = static_cast<char>(code);
+            return 1;
+        }
+        if (code < 0x800) {
+            out[0] = static_cast<char>(0xc0 | (code >> 6));
+            out[1] = static_cast<char>(0x80 | (code & 0x3f));
+            return 2;
+        }
+        if (code < 0x10000) {
+            out[0] = static_cast<char>(0xe0 | (code >> 12));
+            out[1] = static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+            out[2] = static_cast<char>(0x80 | (code & 0x3f));
+            return 3;
+        }
+        out[0] = static_cast<char>(0xf0 | (code >> 18));
+        out[1] = static_cast<char>(0x80 | ((code >> 12) & 0x3f));
+        out[2] = static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+        out[3] = static_cast<char>(0x80 | (code & 0x3f));
+        return 4;
     }
 
     // One well-formed UTF-8 sequence of two to four bytes (no overlongs, no surrogates,
@@ -199,8 +268,8 @@ private:
 
     const char* at_;
     const char* end_;
-    int model_keys_ = 0;
-    bool model_ambiguous_ = false;
+    JsonCheck result_;
+    bool seen_stream_ = false;
 };
 
 }  // namespace
@@ -210,34 +279,18 @@ JsonCheck check_json(std::string_view text) { return StrictJson(text).run(); }
 ModelField model_from_json(const std::string& body) {
     ModelField field;
     JsonCheck check = check_json(body);
-    if (!check.valid) {
-        field.status = ModelField::InvalidJson;
-        return field;
+    field.stream = check.object && check.stream;
+    if (!check.valid) field.status = ModelField::InvalidJson;
+    else if (!check.object) field.status = ModelField::NotAnObject;
+    else if (check.model_keys > 1 || check.model_ambiguous) field.status = ModelField::Ambiguous;
+    else if (check.model_kind == JsonCheck::Absent || check.model_kind == JsonCheck::Null) field.status = ModelField::Missing;
+    else if (check.model_kind == JsonCheck::Other) field.status = ModelField::NotAString;
+    else if (check.model_too_long) field.status = ModelField::TooLong;
+    else {
+        field.status = ModelField::Found;
+        field.model = std::move(check.model);
     }
-    if (check.model_keys > 1 || check.model_ambiguous) {
-        field.status = ModelField::Ambiguous;
-        return field;
-    }
-    cJSON* root = cJSON_ParseWithLength(body.data(), body.size());
-    if (!root) {
-        field.status = ModelField::InvalidJson;
-        return field;
-    }
-    if (!cJSON_IsObject(root)) {
-        field.status = ModelField::NotAnObject;
-    } else {
-        field.stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
-        const cJSON* model = cJSON_GetObjectItemCaseSensitive(root, "model");
-        if (!model || cJSON_IsNull(model)) {
-            field.status = ModelField::Missing;
-        } else if (!cJSON_IsString(model) || !model->valuestring) {
-            field.status = ModelField::NotAString;
-        } else {
-            field.status = ModelField::Found;
-            field.model = model->valuestring;
-        }
-    }
-    cJSON_Delete(root);
+    if (field.status == ModelField::InvalidJson) field.stream = false;
     return field;
 }
 

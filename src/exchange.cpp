@@ -44,6 +44,10 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
         case ModelField::Ambiguous:
             error = ambiguous_model();
             return false;
+        case ModelField::TooLong:
+            error = make_error(400, "The model parameter is longer than " + std::to_string(kLongestModel) + " bytes.",
+                               "invalid_model", "model");
+            return false;
         case ModelField::Found:
             break;
     }
@@ -83,7 +87,8 @@ bool map_body_model(const Config& config, const Route& route, std::string& body,
                     AccessLogEntry& log, ProxyError& error) {
     ModelField field = model_from_json(body);
     stream = field.stream;
-    if (field.status == ModelField::Ambiguous || (field.status == ModelField::InvalidJson && !body.empty())) {
+    if (field.status == ModelField::Ambiguous || field.status == ModelField::TooLong ||
+        (field.status == ModelField::InvalidJson && !body.empty())) {
         std::string model;
         return json_model(body, model, stream, error);  // says which
     }

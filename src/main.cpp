@@ -1,5 +1,6 @@
 // azure-openai-proxy: a FastCGI responder that serves the OpenAI API from Azure OpenAI.
 #include <curl/curl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -50,6 +51,10 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Large buffers (a big request body) come from mmap and go back to the system when
+    // freed; glibc's default raises that threshold after the first one, and memory freed
+    // by a burst of large requests would then stay with the process.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     std::string listen_address;
     std::string workers;
     bool check_only = false;

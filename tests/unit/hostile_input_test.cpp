@@ -181,6 +181,22 @@ BOOST_AUTO_TEST_CASE(what_cjson_forgives_is_invalid) {
     BOOST_TEST(!check_json(std::string(600, '[') + std::string(600, ']')).valid);
     BOOST_TEST(check_json(std::string(500, '[') + std::string(500, ']')).valid);
     BOOST_TEST(!check_json("").valid);
+    BOOST_TEST(!check_json(R"({"a":"\ud800"})").valid);        // a lone high surrogate (cJSON refuses it too)
+    BOOST_TEST(!check_json(R"({"a":"\udc00"})").valid);        // a lone low one
+    BOOST_TEST(check_json(R"({"a":"\ud83d\ude00"})").valid);  // a pair
+}
+
+BOOST_AUTO_TEST_CASE(the_model_and_stream_are_read_as_cjson_reads_them) {
+    ModelField field = model_from_json(R"({"stream":true,"model":"caf\u00e9 \ud83d\ude00","stream":false})");
+    BOOST_TEST((field.status == ModelField::Found));
+    BOOST_TEST(field.model == "caf\xc3\xa9 \xf0\x9f\x98\x80");
+    BOOST_TEST(field.stream);  // the first "stream"
+    BOOST_TEST(!model_from_json(R"({"model":"a","stream":"true"})").stream);
+    BOOST_TEST(model_from_json(R"({"model":"a","str\u0065am":true})").stream);
+    BOOST_TEST((model_from_json("{\"model\":\"" + std::string(2000, 'm') + "\"}").status == ModelField::TooLong));
+    BOOST_TEST((model_from_json(R"({"model":null})").status == ModelField::Missing));
+    BOOST_TEST((model_from_json(R"({"model":false})").status == ModelField::NotAString));
+    BOOST_TEST((model_from_json(R"([1])").status == ModelField::NotAnObject));
 }
 
 BOOST_AUTO_TEST_CASE(a_model_named_twice_or_in_disguise_is_ambiguous) {

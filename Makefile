@@ -2,16 +2,20 @@
 # `make run` serves the proxy through lighttpd; `make demo` serves it against the local
 # Azure-like upstream.
 
+VERSION  := 0.9.0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
-WARNINGS := -std=c++17 -Wall -Wextra -Werror -Iinclude -MMD -MP
+WARNINGS := -std=c++17 -Wall -Wextra -Werror -Iinclude -MMD -MP -DAOP_VERSION='"$(VERSION)"'
 LDLIBS   := -lfcgi -lcurl -lcjson -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
-                  clang libclang-rt-14-dev openssl
+                  clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 CORE    := config client_keys text request router translate response body multipart spool access_log \
@@ -30,9 +34,44 @@ FUZZ_CORE    := config client_keys text request router translate body multipart 
 FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 
-.PHONY: all test unit-test integration-test bench run demo clean packages-build packages-test packages-run fuzz fuzz-build soak
+.PHONY: all deps install uninstall portable deb test unit-test integration-test bench run demo clean packages-build packages-test packages-run fuzz fuzz-build soak
 
-all: packages-build $(PROGRAM)
+# `make` only builds; `make deps` installs what building needs (as `make run` and
+# `make test` do for themselves).
+all: $(PROGRAM)
+
+deps: packages-build
+
+# The program, its man page and the example settings, under $(DESTDIR)$(PREFIX).
+install: $(PROGRAM)
+	install -D -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy
+	install -D -m 644 doc/azure-openai-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
+	install -D -m 644 deploy/azure-openai-proxy.env $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env
+
+# One folder for hosts that have libc and libcurl but not libfcgi or libcjson (shared
+# hosting): libfcgi and the C++ runtime linked in, libcjson beside the program, found
+# through an $$ORIGIN run path.
+PORTABLE := build/portable/azure-openai-proxy
+portable: $(PORTABLE)
+
+$(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ -static-libstdc++ -static-libgcc \
+	    -Wl,-Bstatic -lfcgi -Wl,-Bdynamic -lcurl -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
+	strip --strip-unneeded $@
+	cp -L "$$($(CXX) -print-file-name=libcjson.so.1)" $(dir $@)libcjson.so.1
+
+# The Debian package, built from a copy of the tree in build/deb/ (debian/): the .deb and
+# lintian's verdict land there.
+deb:
+	rm -rf build/deb && mkdir -p build/deb/azure-openai-proxy-$(VERSION)
+	tar --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C build/deb/azure-openai-proxy-$(VERSION)
+	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning build/deb/azure-openai-proxy_$(VERSION)_*.deb
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy
 
 packages-build:
 	@scripts/require-packages.sh $(BUILD_PACKAGES)
@@ -56,7 +95,7 @@ build/asan/tests/%.o: tests/unit/%.cpp
 	$(CXX) $(WARNINGS) -O1 -g $(SANITIZE) -DBOOST_TEST_DYN_LINK -c $< -o $@
 
 $(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
@@ -66,7 +105,7 @@ $(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE))) \
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) fuzz-build
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) fuzz-build
 	@scripts/run-tests.sh
 
 build/fuzz/obj/%.o: src/%.cpp

@@ -16,18 +16,29 @@ extern char** environ;
 
 namespace {
 
+#ifndef AOP_VERSION
+#define AOP_VERSION "unknown"
+#endif
+
 const char* const kUsage =
-    "usage: azure-openai-proxy [--listen ADDRESS] [--check-config] [--help]\n"
+    "usage: azure-openai-proxy [--listen ADDRESS] [--workers N] [--check-config]\n"
+    "       azure-openai-proxy --version | --help\n"
     "\n"
     "A FastCGI responder: it serves requests on the listening socket it is given on fd 0\n"
-    "(spawn-fcgi, lighttpd bin-path, mod_fcgid), on --listen ADDRESS, or, started as plain\n"
+    "(spawn-fcgi, lighttpd bin-path, mod_fcgid) or by systemd socket activation, on\n"
+    "--listen ADDRESS, or, started as plain\n"
     "CGI, the one request of that call. Settings come from the environment; see README.md.\n"
     "\n"
     "  --listen ADDRESS  listen for FastCGI on a unix socket path (/run/aoai.sock) or\n"
     "                    host:port (127.0.0.1:9000); same as AZURE_OPENAI_PROXY_FCGI_ADDRESS\n"
     "  --workers N       run N worker processes and start a new one when one dies;\n"
     "                    same as AZURE_OPENAI_PROXY_WORKERS\n"
-    "  --check-config    print the settings read from the environment and exit\n";
+    "  --check-config    print the settings read from the environment and exit\n"
+    "  --version         print the version and exit\n"
+    "  -h, --help        print this and exit\n"
+    "\n"
+    "Every setting (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_TOKEN, AZURE_OPENAI_PROXY_API_KEYS, ...)\n"
+    "is described in azure-openai-proxy(8).\n";
 
 Environment read_environment() {
     Environment env;
@@ -69,6 +80,9 @@ int main(int argc, char** argv) {
         } else if (argument == "--help" || argument == "-h") {
             std::fputs(kUsage, stdout);
             return 0;
+        } else if (argument == "--version") {
+            std::printf("azure-openai-proxy %s (%s)\n", AOP_VERSION, curl_version());
+            return 0;
         } else {
             std::fputs(kUsage, stderr);
             return fail("unknown argument '" + argument + "'");
@@ -88,8 +102,9 @@ int main(int argc, char** argv) {
 
     curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread
     int status;
-    if (!config.fcgi_address.empty() || is_listening_socket(STDIN_FILENO)) {
-        int listen_fd = STDIN_FILENO;
+    int activated = socket_activated_fd();
+    if (!config.fcgi_address.empty() || activated >= 0 || is_listening_socket(STDIN_FILENO)) {
+        int listen_fd = activated >= 0 ? activated : STDIN_FILENO;
         if (!config.fcgi_address.empty()) {
             std::string error;
             listen_fd = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -238,6 +240,20 @@ bool is_listening_socket(int fd) {
     int listening = 0;
     socklen_t length = sizeof listening;
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening;
+}
+
+int socket_activated_fd() {
+    const int kFirstFd = 3;  // SD_LISTEN_FDS_START
+    const char* pid = std::getenv("LISTEN_PID");
+    const char* fds = std::getenv("LISTEN_FDS");
+    bool ours = pid && fds && std::strtol(pid, nullptr, 10) == static_cast<long>(getpid()) &&
+                std::strtol(fds, nullptr, 10) >= 1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (!ours || !is_listening_socket(kFirstFd)) return -1;
+    fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
+    return kFirstFd;
 }
 
 int run_fastcgi(const Config& config, int listen_fd) {

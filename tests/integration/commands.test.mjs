@@ -2,10 +2,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  ROOT, canConnect, commandOf, descendants, freePort, isRunning, openStream, postJson, startChild, tempDir, waitFor,
+  ROOT, canConnect, commandOf, descendants, fastcgiExchange, fastcgiRequest, freePort, isRunning, openStream, postJson, startChild, tempDir, waitFor,
 } from './harness.mjs';
 
 const PROGRAM = `${ROOT}/build/azure-openai-proxy`;
@@ -124,6 +126,96 @@ describe('make run and make demo', () => {
       assert.match(res.json.choices[0].message.content, /You said: demo/);
     } finally {
       await stopAndCheckNothingLeft(served);
+    }
+  });
+});
+
+describe('installing like a system program', () => {
+  const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const variables = [...new Set(read('src/config.cpp').match(/"AZURE_OPENAI_[A-Z_]+"/g).map((v) => v.slice(1, -1)))];
+
+  it('--version names the version; --help lists every option', () => {
+    const version = runProgram({}, ['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout, /^azure-openai-proxy \d+\.\d+\.\d+ \(libcurl\//);
+    const help = runProgram({}, ['--help']);
+    assert.equal(help.status, 0);
+    for (const option of ['--listen', '--workers', '--check-config', '--version', '--help', 'azure-openai-proxy(8)'])
+      assert.ok(help.stdout.includes(option), `--help mentions ${option}`);
+  });
+
+  it('the man page, the README and the example settings name every variable the program reads', () => {
+    assert.ok(variables.length >= 28, `${variables.length} variables`);
+    for (const file of ['doc/azure-openai-proxy.8', 'README.md', 'deploy/azure-openai-proxy.env'])
+      for (const variable of variables)
+        assert.ok(read(file).includes(variable), `${file} names ${variable}`);
+  });
+
+  it('the man page renders without a warning', () => {
+    const result = spawnSync('groff', ['-t', '-man', '-Tutf8', '-ww', '-z', path.join(ROOT, 'doc/azure-openai-proxy.8')], { encoding: 'utf8' });
+    assert.equal(result.status, 0);
+    assert.equal(result.stderr, '');
+  });
+
+  it('make install puts the program, the man page and the example under DESTDIR/PREFIX; uninstall removes them', () => {
+    const root = tempDir('install');
+    const make = (target) => spawnSync('make', ['--no-print-directory', '-C', ROOT, target, `DESTDIR=${root}`, 'PREFIX=/usr'], { encoding: 'utf8' });
+    const installed = make('install');
+    assert.equal(installed.status, 0, installed.stderr);
+    const files = ['usr/sbin/azure-openai-proxy', 'usr/share/man/man8/azure-openai-proxy.8',
+      'usr/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env'];
+    for (const file of files) assert.ok(fs.existsSync(path.join(root, file)), file);
+    assert.equal(fs.statSync(path.join(root, files[0])).mode & 0o777, 0o755);
+    const run = spawnSync(path.join(root, files[0]), ['--version'], { encoding: 'utf8' });
+    assert.match(run.stdout, /^azure-openai-proxy /);
+    assert.equal(make('uninstall').status, 0);
+    for (const file of files) assert.ok(!fs.existsSync(path.join(root, file)), `${file} removed`);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('ships an MIT LICENSE', () => {
+    assert.match(read('LICENSE'), /^MIT License/);
+  });
+});
+
+describe('the portable build (make portable)', () => {
+  const portable = path.join(ROOT, 'build/portable/azure-openai-proxy');
+  // The real files behind the libraries a hosting server would lack.
+  const library = (name) => fs.realpathSync(spawnSync('g++', [`-print-file-name=${name}`], { encoding: 'utf8' }).stdout.trim());
+
+  it('needs only libc and libcurl from the system: libfcgi and the C++ runtime inside, libcjson beside it', () => {
+    assert.ok(fs.existsSync(portable), 'make test builds it');
+    const ldd = spawnSync('ldd', [portable], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(ldd, /libfcgi|libstdc\+\+|libgcc_s/);
+    assert.match(ldd, new RegExp(`libcjson\\.so\\.1 => ${path.dirname(portable)}/libcjson\\.so\\.1`));
+    assert.match(ldd, /libcurl\.so\.4 => \//);
+  });
+
+  it('serves a request with libfcgi, libcjson and libstdc++ hidden from it', async () => {
+    const hidden = ['libfcgi.so.0', 'libcjson.so.1', 'libstdc++.so.6'].map(library);
+    const mock = createAzureMock({ apiKey: 'test-key' });
+    await mock.listen();
+    const dir = tempDir('portable');
+    const socket = path.join(dir, 'proxy.sock');
+    // A private mount namespace where those files read as empty: as on a host without them.
+    const script = `${hidden.map((file) => `mount --bind /dev/null ${file}`).join(' && ')} && exec ${portable} --listen ${socket}`;
+    const proxy = startChild('unshare', ['--mount', 'sh', '-c', script], {
+      env: { PATH: process.env.PATH, AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_THREADS: '1' },
+    });
+    try {
+      await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })), 'the portable proxy', 10000);
+      assert.equal(proxy.exited, null, proxy.output);
+      const url = new URL(mock.url);
+      const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'portable' }] });
+      const res = await fastcgiExchange(socket, fastcgiRequest({
+        REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', CONTENT_TYPE: 'application/json',
+        CONTENT_LENGTH: String(body.length), HTTP_API_KEY: 'test-key', HTTP_HOST: url.host,
+      }, body));
+      assert.equal(res.status, 200, res.head + res.text);
+      assert.match(res.json.choices[0].message.content, /portable/);
+    } finally {
+      await proxy.stop();
+      await mock.close();
     }
   });
 });

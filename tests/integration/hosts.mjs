@@ -37,7 +37,7 @@ export function installProgram(dir) {
   return program;
 }
 
-async function listening(server, port, what) {
+export async function listening(server, port, what) {
   await waitFor(async () => server.exited || canConnect({ host: '127.0.0.1', port }), what, 15000);
   if (server.exited) throw new Error(`${what} exited at start: ${server.output}`);
 }
@@ -61,7 +61,7 @@ async function startSpawnFcgi(mock, dir) {
   return { service, socket };
 }
 
-function apacheBase({ dir, port, modules, extra = '' }) {
+export function apacheBase({ dir, port, modules, extra = '' }) {
   fs.mkdirSync(path.join(dir, 'run'), { recursive: true });
   fs.chownSync(path.join(dir, 'run'), 33, 33);
   const load = modules.map((m) => `LoadModule ${m}_module ${APACHE_MODULES}/mod_${m}.so`).join('\n');
@@ -90,7 +90,7 @@ ${extra}
 `;
 }
 
-async function startApache(dir, port, configText) {
+export async function startApache(dir, port, configText) {
   const config = path.join(dir, 'httpd.conf');
   fs.writeFileSync(config, configText);
   const server = startChild('apache2', ['-f', config, '-DFOREGROUND'], { env: { PATH: process.env.PATH } });

@@ -17,6 +17,9 @@ bool istarts_with(std::string_view text, std::string_view prefix);
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
 bool is_word(const std::string& text, const char* extra);
 
+// The value of one hexadecimal digit, or -1.
+int hex_digit(char c);
+
 // Decodes %XX escapes; malformed escapes are kept as they are.
 std::string percent_decode(const std::string& text);
 

@@ -2,6 +2,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "text.h"
+
 namespace {
 
 // One pass over a JSON text, strict where cJSON is lenient (see check_json).
@@ -171,17 +173,11 @@ private:
         return false;
     }
 
-    static int hex(char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    }
     bool hex4(unsigned& code) {
         if (end_ - at_ < 4) return false;
         code = 0;
         for (int i = 0; i < 4; ++i) {
-            int digit = hex(at_[i]);
+            int digit = hex_digit(at_[i]);
             if (digit < 0) return false;
             code = code * 16 + static_cast<unsigned>(digit);
         }

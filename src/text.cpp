@@ -62,7 +62,7 @@ bool is_word(const std::string& text, const char* extra) {
     return true;
 }
 
-static int hex_value(char c) {
+int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -74,7 +74,7 @@ std::string percent_decode(const std::string& text) {
     out.reserve(text.size());
     for (size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '%' && i + 2 < text.size()) {
-            int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
+            int high = hex_digit(text[i + 1]), low = hex_digit(text[i + 2]);
             if (high >= 0 && low >= 0) {
                 out += static_cast<char>(high * 16 + low);
                 i += 2;

@@ -17,9 +17,14 @@ struct AccessLogEntry {
     std::string error;       // what went wrong, in libcurl's words or the deadline's
 };
 
-// `time` is seconds since the epoch. Client-supplied fields are escaped.
-std::string format_access_log(const AccessLogEntry& entry, long long time);
+// Text: "2026-11-29T12:00:00Z POST /v1/... model=... status=200 ..."; Json: one object a
+// line with the same fields (AZURE_OPENAI_PROXY_LOG_FORMAT).
+enum class LogFormat { Text, Json };
+
+// `time` is seconds since the epoch. Client-supplied fields are escaped (in JSON, to
+// plain ASCII, so every line is valid JSON whatever bytes a client sent).
+std::string format_access_log(const AccessLogEntry& entry, long long time, LogFormat format = LogFormat::Text);
 
 // Writes the line for `entry`, stamped now, to stderr in one write(2), so lines from
 // several threads never interleave.
-void write_access_log(const AccessLogEntry& entry);
+void write_access_log(const AccessLogEntry& entry, LogFormat format);

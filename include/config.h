@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "access_log.h"
 #include "client_keys.h"
 
 enum class ProxyMode { Azure, OpenAI };
@@ -41,6 +42,7 @@ struct Config {
     std::vector<std::string> allowed_models;    // empty: any model
     std::string ca_bundle;                      // CA certificates for the upstream's TLS
     std::string upstream_proxy;                 // outbound proxy; empty: libcurl's *_proxy variables
+    LogFormat log_format = LogFormat::Text;     // access-log lines: text or JSON
 };
 
 struct ConfigResult {

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include <ctime>
 
 #include "text.h"
@@ -29,9 +31,38 @@ std::string quoted_text(const std::string& text) {
 
 std::string or_dash(const std::string& value) { return value.empty() ? "-" : log_safe(value); }
 
+// A string field, or null when empty; client values as plain ASCII.
+void add_field(cJSON* object, const char* name, const std::string& value, size_t max_length = 200) {
+    if (value.empty()) cJSON_AddNullToObject(object, name);
+    else cJSON_AddStringToObject(object, name, quote_value(value, max_length).c_str());
+}
+
+std::string json_line(const AccessLogEntry& e, long long time) {
+    cJSON* line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "time", iso_time(time).c_str());
+    add_field(line, "method", e.method, 16);
+    add_field(line, "path", e.path);
+    add_field(line, "model", e.model);
+    add_field(line, "deployment", e.deployment);
+    cJSON_AddNumberToObject(line, "status", e.status);
+    if (e.upstream_status) cJSON_AddNumberToObject(line, "upstream_status", static_cast<double>(e.upstream_status));
+    else cJSON_AddNullToObject(line, "upstream_status");
+    cJSON_AddNumberToObject(line, "bytes", static_cast<double>(e.bytes));
+    cJSON_AddNumberToObject(line, "ms", static_cast<double>(e.duration_ms));
+    add_field(line, "outcome", e.outcome);
+    add_field(line, "key", e.key);
+    add_field(line, "error", e.error, 300);
+    char* printed = cJSON_PrintUnformatted(line);
+    std::string out = printed ? printed : "{}";
+    cJSON_free(printed);
+    cJSON_Delete(line);
+    return out + "\n";
+}
+
 }  // namespace
 
-std::string format_access_log(const AccessLogEntry& e, long long time) {
+std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat format) {
+    if (format == LogFormat::Json) return json_line(e, time);
     std::string line;
     line.reserve(160 + e.path.size() + e.model.size() + e.deployment.size());
     line.append(iso_time(time)).append(" ").append(or_dash(e.method)).append(" ").append(or_dash(e.path));
@@ -47,8 +78,8 @@ std::string format_access_log(const AccessLogEntry& e, long long time) {
     return line;
 }
 
-void write_access_log(const AccessLogEntry& entry) {
-    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)));
+void write_access_log(const AccessLogEntry& entry, LogFormat format) {
+    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)), format);
     ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
     (void)ignored;
 }

@@ -86,7 +86,7 @@ int serve_cgi(const Config& config, int stop_fd) {
     while (!host.done && loop.run_once()) {
         if (host.stop_requested) exchange.stop();
     }
-    write_access_log(exchange.log_entry());
+    write_access_log(exchange.log_entry(), config.log_format);
     // A CGI program cannot make the web server cut its client: a broken stream ends with
     // its error event, and the exit status tells the web server's log.
     return exchange.cut() ? 1 : 0;

@@ -296,6 +296,14 @@ ConfigResult parse_config(const Environment& env) {
         return result;
     }
 
+    std::string log_format = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_LOG_FORMAT")));
+    if (log_format == "json") {
+        c.log_format = LogFormat::Json;
+    } else if (!log_format.empty() && log_format != "text") {
+        result.error = "AZURE_OPENAI_PROXY_LOG_FORMAT: '" + log_format + "' is not 'text' or 'json'";
+        return result;
+    }
+
     c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
     c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
     c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
@@ -367,6 +375,7 @@ std::string describe_config(const Config& c) {
         << c.first_byte_timeout_s << ", upstream silence " << c.upstream_timeout_s << "\n";
     if (!c.ca_bundle.empty()) out << "upstream CA bundle: " << c.ca_bundle << "\n";
     if (!c.upstream_proxy.empty()) out << "upstream proxy: " << without_userinfo(c.upstream_proxy) << "\n";
+    out << "access log: " << (c.log_format == LogFormat::Json ? "JSON lines" : "text") << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
     out << "event-loop threads: " << (c.threads ? std::to_string(c.threads) : "one per core")

@@ -254,7 +254,7 @@ void Loop::shed_connection() {
 
 // Writes of at most PIPE_BUF bytes to a pipe are never split: every loop's lines stay whole.
 void Loop::log(const AccessLogEntry& entry) {
-    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)));
+    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)), process.config.log_format);
     if (!log_lines_.empty() && log_lines_.size() + line.size() > PIPE_BUF) write_log();
     bool first = log_lines_.empty();
     log_lines_ += line;

@@ -231,6 +231,30 @@ describe('client keys, origins and allowed models', () => {
   });
 });
 
+describe('a JSON access log (AZURE_OPENAI_PROXY_LOG_FORMAT=json)', () => {
+  it('writes one valid JSON object a line, naming the key and never showing it', async () => {
+    const mock = createAzureMock({ apiKey: SERVER_KEY });
+    await mock.listen();
+    const proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: mock.url, ...ENV, AZURE_OPENAI_PROXY_LOG_FORMAT: 'json' });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      await request(`${web.url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: chat() });
+      await rawHttp(web.port, { headers: AUTH, body: chat('m\u00ff'.repeat(100)) });
+      const lines = [await proxy.waitForLog(/"status":200/), await proxy.waitForLog(/"status":400/)].map((line) => JSON.parse(line));
+      assert.deepEqual(
+        { method: lines[0].method, path: lines[0].path, model: lines[0].model, upstream_status: lines[0].upstream_status, outcome: lines[0].outcome, key: lines[0].key, error: lines[0].error },
+        { method: 'POST', path: '/v1/chat/completions', model: 'gpt-4o', upstream_status: 200, outcome: 'ok', key: 'alice', error: null });
+      assert.equal(lines[1].outcome, 'invalid_model');
+      assert.match(lines[1].model, /^[\x20-\x7e]+$/, 'client values as plain ASCII');
+      assert.ok(!proxy.logs().includes(ALICE));
+    } finally {
+      await web.stop();
+      await proxy.stop();
+      await mock.close();
+    }
+  });
+});
+
 describe('an open relay', () => {
   it('is warned of once at start', async () => {
     const mock = createAzureMock({ apiKey: SERVER_KEY });

@@ -268,4 +268,23 @@ BOOST_AUTO_TEST_CASE(the_log_names_the_key_and_quotes_the_error) {
     BOOST_TEST(line.find(" key=alice error=\"SSL certificate problem: \\x22self-signed\\x22\"\n") != std::string::npos, line);
 }
 
+BOOST_AUTO_TEST_CASE(json_log_lines_are_valid_json_whatever_the_client_sent) {
+    AccessLogEntry entry;
+    entry.method = "POST";
+    entry.path = "/v1/files/\xff\"}";
+    entry.model = "gpt\n4o";
+    entry.status = 200;
+    entry.upstream_status = 200;
+    entry.outcome = "ok";
+    entry.key = "alice";
+    std::string line = format_access_log(entry, 0, LogFormat::Json);
+    BOOST_TEST(line.back() == '\n');
+    BOOST_TEST(check_json(line.substr(0, line.size() - 1)).valid, line);
+    BOOST_TEST(line.find("\"time\":\"1970-01-01T00:00:00Z\"") != std::string::npos, line);
+    BOOST_TEST(line.find("\"path\":\"/v1/files/\\\\xff\\\"}\"") != std::string::npos, line);
+    BOOST_TEST(line.find("\"key\":\"alice\",\"error\":null") != std::string::npos, line);
+    BOOST_TEST((parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "json"}})).config.log_format == LogFormat::Json));
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "xml"}})).ok);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -16,6 +16,8 @@ struct DeadlineLink {
     int64_t due_ms = 0;
     void* owner = nullptr;  // what to act on when it falls due
     bool armed() const { return queue_ != nullptr; }
+    // Out of whichever queue holds it (none: nothing to do).
+    void disarm();
 
 private:
     friend class DeadlineQueue;
@@ -69,3 +71,7 @@ private:
     DeadlineLink* head_ = nullptr;
     DeadlineLink* tail_ = nullptr;
 };
+
+inline void DeadlineLink::disarm() {
+    if (queue_) queue_->disarm(*this);
+}

@@ -79,6 +79,9 @@ public:
     // A deadline of the host's passed (`outcome` names it, `what` says it for the log):
     // the request ends now, its transfer with it. The host closes the connection.
     void abandon(const char* outcome, const std::string& what);
+    // The read deadlines passed before the body arrived: the 408 the client gets (the
+    // log says why).
+    ProxyError body_too_late();
 
     const Request& request() const { return request_; }
     // The access-log line's fields, complete once the exchange has finished.

@@ -339,10 +339,8 @@ bool Session::start() {
 
 // The session now waits on `queue`'s deadline (none: null), counted from now.
 void Session::await(DeadlineQueue* queue) {
-    SessionDeadlines& d = loop_.deadlines;
-    for (DeadlineQueue* other : {&d.reading, &d.reader, &d.writing, &d.draining, &d.lingering})
-        other->disarm(deadline);
     if (queue) queue->arm(deadline, loop_.events.now_ms());
+    else deadline.disarm();
 }
 
 void Session::deadline_passed(const DeadlineQueue& queue) {
@@ -381,8 +379,7 @@ void Session::refuse_late_request() {
     if (!open_request()) return;
     exchange_->receive_head();
     state_ = State::Serving;
-    exchange_->log_entry().error = "the request body did not arrive within the read deadlines";
-    exchange_->refuse(make_error(408, "The request body did not arrive in time.", "request_timeout"));
+    exchange_->refuse(exchange_->body_too_late());
 }
 
 // A wait ran past its deadline: the request ends now, its upstream transfer with it, and

@@ -15,18 +15,8 @@ ProxyError too_large(const Config& config) {
                       "request_too_large");
 }
 
-ProxyError ambiguous_model() {
-    return make_error(400,
-                      "The JSON body names its model more than once, with escapes, or with a NUL "
-                      "character; send one plain \"model\" key.",
-                      "invalid_model", "model");
-}
-
-// The model named by a JSON body (and whether it asks for a stream); false with the error
-// the client gets.
-bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error) {
-    ModelField field = model_from_json(body);
-    stream = field.stream;
+// False, with the error the client gets, unless the body named a usable model.
+bool model_found(const ModelField& field, ProxyError& error) {
     switch (field.status) {
         case ModelField::InvalidJson:
         case ModelField::NotAnObject:
@@ -42,7 +32,10 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
             error = make_error(400, "The model parameter must be a string.", "invalid_model", "model");
             return false;
         case ModelField::Ambiguous:
-            error = ambiguous_model();
+            error = make_error(400,
+                               "The JSON body names its model more than once, with escapes, or with a "
+                               "NUL character; send one plain \"model\" key.",
+                               "invalid_model", "model");
             return false;
         case ModelField::TooLong:
             error = make_error(400, "The model parameter is longer than " + std::to_string(kLongestModel) + " bytes.",
@@ -51,7 +44,16 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
         case ModelField::Found:
             break;
     }
-    model = field.model;
+    return true;
+}
+
+// The model named by a JSON body (and whether it asks for a stream); false with the error
+// the client gets.
+bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error) {
+    ModelField field = model_from_json(body);
+    stream = field.stream;
+    if (!model_found(field, error)) return false;
+    model = std::move(field.model);
     return true;
 }
 
@@ -87,11 +89,9 @@ bool map_body_model(const Config& config, const Route& route, std::string& body,
                     AccessLogEntry& log, ProxyError& error) {
     ModelField field = model_from_json(body);
     stream = field.stream;
-    if (field.status == ModelField::Ambiguous || field.status == ModelField::TooLong ||
-        (field.status == ModelField::InvalidJson && !body.empty())) {
-        std::string model;
-        return json_model(body, model, stream, error);  // says which
-    }
+    bool refused = field.status == ModelField::Ambiguous || field.status == ModelField::TooLong ||
+                   (field.status == ModelField::InvalidJson && !body.empty());
+    if (refused) return model_found(field, error);  // false, saying why
     if (field.status != ModelField::Found) return true;
     if (!map_deployment(config, route, field.model, log, error)) return false;
     if (log.deployment != field.model) set_json_model(body, log.deployment);
@@ -154,7 +154,7 @@ Exchange::Exchange(const Config& config, Connection& connection, ExchangeHost& h
 }
 
 Exchange::~Exchange() {
-    if (services_) services_->heartbeats.disarm(heartbeat_);
+    heartbeat_.disarm();
 }
 
 // ---- receive: params, route, body ------------------------------------------------------
@@ -235,8 +235,7 @@ bool Exchange::read_body_into(Keep keep) {
         long got = connection_.read_body(buffer, sizeof buffer);
         if (got < 0 && connection_.read_timed_out()) {
             log_.outcome = "read-timeout";
-            log_.error = "the request body did not arrive within the read deadlines";
-            fail(make_error(408, "The request body did not arrive in time.", "request_timeout"));
+            fail(body_too_late());
             return false;
         }
         if (got < 0) {
@@ -530,13 +529,18 @@ void Exchange::client_gone() {
     finish();
 }
 
+ProxyError Exchange::body_too_late() {
+    log_.error = "the request body did not arrive within the read deadlines";
+    return make_error(408, "The request body did not arrive in time.", "request_timeout");
+}
+
 void Exchange::abandon(const char* outcome, const std::string& what) {
     if (finished_) return;
     log_.outcome = outcome;
     log_.error = what;
     transfer_.reset();
     finished_ = true;
-    if (services_) services_->heartbeats.disarm(heartbeat_);
+    heartbeat_.disarm();
 }
 
 void Exchange::stop() {
@@ -551,7 +555,7 @@ void Exchange::stop() {
 void Exchange::finish() {
     if (finished_) return;
     finished_ = true;
-    if (services_) services_->heartbeats.disarm(heartbeat_);
+    heartbeat_.disarm();
     host_.finished();
 }
 

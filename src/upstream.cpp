@@ -122,10 +122,7 @@ void Transfer::resume() {
 
 size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* self) {
     Transfer& t = *static_cast<Transfer*>(self);
-    if (!t.answering_) {  // the first byte: from now on, only silence counts
-        t.upstream_.first_byte_.disarm(t.silence_);
-        t.answering_ = true;
-    }
+    t.answering_ = true;  // from the first byte on, only silence counts
     t.heard_from_upstream();
     size_t length = size * count;
     std::string_view line(data, length);
@@ -169,7 +166,7 @@ size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {
             // libcurl keeps this piece and reads no more until resume(); meanwhile the
             // silence is the client's, not the upstream's.
             t.paused_ = true;
-            t.upstream_.silence_.disarm(t.silence_);
+            t.silence_.disarm();
             return CURL_WRITEFUNC_PAUSE;
         case Taken::Refused:
             break;
@@ -288,8 +285,7 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
 }
 
 void Upstream::release(Transfer& t) {
-    first_byte_.disarm(t.silence_);
-    silence_.disarm(t.silence_);
+    t.silence_.disarm();
     if (t.in_multi_) {
         CURLMcode removed = curl_multi_remove_handle(multi_, t.easy_);
         if (removed != CURLM_OK)

@@ -9,18 +9,19 @@ DESTDIR  ?=
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
 WARNINGS := -std=c++17 -Wall -Wextra -Werror -Iinclude -MMD -MP -DAOP_VERSION='"$(VERSION)"'
-LDLIBS   := -lfcgi -lcurl -lcjson -lpthread
+LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev
+BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
-                  clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd
+                  clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd \
+                  python3-prometheus-client redis-tools
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
-CORE    := config client_keys text request router translate response body multipart spool access_log \
+CORE    := config routing balancer key_limits metrics usage client_keys text request router translate response body multipart spool access_log \
            fastcgi_frames
-EDGES   := event_loop upstream fastcgi response_writer relay exchange engine cgi server
+EDGES   := shared_state redis_sync event_loop upstream fastcgi response_writer relay exchange engine cgi server
 SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
@@ -29,8 +30,8 @@ TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
-FUZZ_TARGETS := request json_model multipart config fastcgi_frames
-FUZZ_CORE    := config client_keys text request router translate body multipart fastcgi_frames
+FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
+FUZZ_CORE    := config routing usage client_keys text request router translate body multipart fastcgi_frames
 FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 
@@ -47,6 +48,7 @@ install: $(PROGRAM)
 	install -D -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy
 	install -D -m 644 doc/azure-openai-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
 	install -D -m 644 deploy/azure-openai-proxy.env $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env
+	install -D -m 644 deploy/config.example.json $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/config.example.json
 
 # One folder for hosts that have libc and libcurl but not libfcgi or libcjson (shared
 # hosting): libfcgi and the C++ runtime linked in, libcjson beside the program, found
@@ -57,7 +59,7 @@ portable: $(PORTABLE)
 $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -static-libstdc++ -static-libgcc \
-	    -Wl,-Bstatic -lfcgi -Wl,-Bdynamic -lcurl -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
+	    -Wl,-Bstatic -lfcgi -lhiredis -Wl,-Bdynamic -lcurl -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
 	strip --strip-unneeded $@
 	cp -L "$$($(CXX) -print-file-name=libcjson.so.1)" $(dir $@)libcjson.so.1
 
@@ -100,7 +102,7 @@ $(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
 $(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
 
-$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE))) \
+$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE) shared_state)) \
                  $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 

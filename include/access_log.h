@@ -14,6 +14,10 @@ struct AccessLogEntry {
     long long duration_ms = 0;
     std::string outcome;     // "ok", "client-gone", "upstream-timeout", ...
     std::string key;         // the client key's name (never the key); empty: none asked
+    std::string target;      // routing table: "endpoint/deployment" of the last try
+    int tries = 0;           // routing table: targets tried (0: no table route)
+    long long prompt_tokens = -1;      // from the answer's usage; -1: not reported
+    long long completion_tokens = -1;
     std::string error;       // what went wrong, in libcurl's words or the deadline's
 };
 

@@ -11,6 +11,7 @@ struct ModelField {
     enum Status { Found, InvalidJson, NotAnObject, Missing, NotAString, Ambiguous, TooLong } status = Missing;
     std::string model;
     bool stream = false;  // the object's top-level "stream" is true: the answer is an SSE stream
+    bool stream_options = false;  // the object has a top-level "stream_options"
 };
 
 // The top-level "model" string of a JSON body (and whether it asks for a stream). The
@@ -34,8 +35,13 @@ struct JsonCheck {
     std::string model;            // its string, when at most kLongestModel bytes
     bool model_too_long = false;
     bool stream = false;          // the first top-level "stream" is true
+    bool stream_options = false;  // a top-level "stream_options" is there
 };
 JsonCheck check_json(std::string_view text);
+
+// Adds "stream_options":{"include_usage":true} to a JSON object that has no
+// "stream_options" (checked by the caller), first, leaving every other byte as it was.
+bool add_stream_usage(std::string& json);
 
 // Replaces, or adds, the top-level "model" string of a JSON object, leaving every other
 // byte as it was (numbers keep their digits). False when `json` is not an object.

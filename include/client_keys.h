@@ -11,9 +11,19 @@
 struct Header;  // request.h, which needs config.h, which needs this
 using Headers = std::vector<Header>;
 
+// What a key may do (from the configuration file; every limit 0 means none).
+struct KeyLimits {
+    std::vector<std::string> models;  // empty: any model
+    long requests_per_minute = 0;
+    long tokens_per_minute = 0;
+    long concurrent = 0;              // requests in flight at once
+    long long expires_at = 0;         // seconds since the epoch; 0: never
+};
+
 struct ClientKey {
     std::string name;  // "alice", or "key-3" for the third entry when it has no name
     std::string key;
+    KeyLimits limits;
 };
 
 // Entries "name:key" or "key", separated by `separator` (',' in the variable, '\n' in a

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,19 @@
 #include "client_keys.h"
 
 enum class ProxyMode { Azure, OpenAI };
+
+// AZURE_OPENAI_PROXY_REDIS_URL: redis://[:password@]host[:port][/db] or unix:/path.
+struct RedisAddress {
+    std::string host;       // empty: no Redis
+    int port = 6379;
+    std::string unix_path;  // instead of host and port
+    std::string password;
+    int db = 0;
+    std::string shown;      // for logs: without the password
+};
+
+struct RoutingTable;
+class LiveRouting;
 
 struct Config {
     ProxyMode mode = ProxyMode::Azure;
@@ -43,6 +57,12 @@ struct Config {
     std::string ca_bundle;                      // CA certificates for the upstream's TLS
     std::string upstream_proxy;                 // outbound proxy; empty: libcurl's *_proxy variables
     LogFormat log_format = LogFormat::Text;     // access-log lines: text or JSON
+    std::vector<ClientKey> admin_keys;          // may read /metrics from anywhere
+    std::string state_file;                     // shared state; empty: the default; "none": private
+    RedisAddress redis;                         // shared across hosts; empty host and path: none
+    bool stream_usage = false;                  // ask usage of every chat stream (for the counts)
+    std::string config_file;                    // AZURE_OPENAI_PROXY_CONFIG
+    std::shared_ptr<LiveRouting> routing;       // its routing table (SIGHUP reloads); null: none
 };
 
 struct ConfigResult {
@@ -66,8 +86,13 @@ bool uses_v1_api(const Config& config);
 // The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
 std::string api_version_for(const Config& config, const std::string& operation);
 
-// Builds the configuration from environment variables (unset and empty are the same).
+// Builds the configuration from environment variables (unset and empty are the same),
+// and the routing table of AZURE_OPENAI_PROXY_CONFIG when set (`env:NAME` keys are
+// looked up in `env` too, so it should hold the whole environment).
 ConfigResult parse_config(const Environment& env);
+
+// Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
+bool valid_base_url(const std::string& url);
 
 // Splits "host:port" or "[v6]:port"; false when malformed.
 bool split_host_port(const std::string& address, std::string& host, int& port);

@@ -12,7 +12,11 @@
 // Serves FastCGI on `listen_fd` until `stop_fd` turns readable (a stop signal); returns
 // the exit status, or -1 when requests were still busy at the end of the grace period
 // (the caller must then leave without running destructors).
-int serve_fastcgi(const Config& config, int listen_fd, int stop_fd);
+int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_fd = -1);
+
+// SIGHUP: reads AZURE_OPENAI_PROXY_CONFIG again and logs what came of it; true when the new
+// table is in force (false: the old one stays).
+bool reload_routing_file(const Config& config);
 
 // Serves the single request of a plain CGI invocation.
 int serve_cgi(const Config& config, int stop_fd);

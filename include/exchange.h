@@ -17,9 +17,15 @@
 #include "request.h"
 #include "response.h"
 #include "response_writer.h"
+#include "balancer.h"
+#include "key_limits.h"
+#include "metrics.h"
 #include "router.h"
 #include "spool.h"
 #include "upstream.h"
+#include "usage.h"
+
+class SharedState;
 
 // What carries the exchange (the FastCGI engine, or plain CGI) does for it.
 class ExchangeHost {
@@ -39,6 +45,7 @@ struct LoopServices {
     EventLoop& loop;
     Upstream& upstream;
     DeadlineQueue& heartbeats;  // AZURE_OPENAI_PROXY_HEARTBEAT_MS
+    SharedState& state;         // targets' health, keys' counters, metrics: the host's
 };
 
 // Fires the heartbeats of a loop's streams as they fall due (their links' owners are
@@ -109,6 +116,18 @@ private:
     void serve_deployment();
     void serve_upstream();
     void serve_models();
+    void serve_metrics();
+    bool admit_key_limits();
+    RequestBody body_for(const std::string& deployment, bool rewrite_model);
+    void start_try();
+    void answer_no_target(const Pick& pick);
+    bool can_retry();
+    bool retry_after(const UpstreamResult& result);
+    void settle_try(TryResult result, int64_t retry_after_ms);
+    void end_accounting();
+    void observe(const char* family, const Labels& labels, double seconds);
+    std::string metric_model() const;
+    std::string route_label() const;
     void start_upstream(const UpstreamRequest& request, RequestBody body);
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
@@ -124,6 +143,28 @@ private:
     Request request_;
     Route route_;
     AccessLogEntry log_;
+    std::shared_ptr<const RoutingTable> routing_;  // the table in force when it arrived
+    const ClientKey* key_ = nullptr;  // the client's key, when keys are asked for
+    bool key_counted_ = false;        // its limits count this request until it ends
+    long long key_estimate_ = 0;      // tokens counted for it before the answer
+    KeyDecision key_headroom_;        // its x-ratelimit-* headers
+
+    // A model of the routing table: its targets, which were tried, the one being tried.
+    const std::vector<Target>* targets_ = nullptr;
+    std::vector<bool> tried_;
+    int target_ = -1;
+    bool trial_ = false;       // the try is an open circuit's trial
+    bool try_open_ = false;    // the try holds a place in flight at its target
+    bool retry_next_ = false;  // the answer's head was refused: try the next target...
+    Pick no_target_;           // ...or, when every target is cooling, say so
+    TryResult answer_result_ = TryResult::Success;
+    int64_t answer_retry_after_ms_ = -1;
+    int64_t try_started_ms_ = 0;
+    const Config* upstream_config_;  // the endpoint the request went to (errors name it)
+    UsageScanner usage_;
+    bool counted_stream_ = false;   // in aop_active_streams
+    bool first_event_seen_ = false;
+    bool accounted_ = false;
 
     std::string body_;  // a JSON body, read whole: its model is needed
     Spool spool_;       // any other body

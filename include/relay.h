@@ -14,7 +14,8 @@ class Relay {
 public:
     Relay(ResponseWriter& writer, ProxyMode mode) : writer_(writer), mode_(mode) {}
 
-    bool head(long status, const Headers& upstream_headers);
+    // `replace`: headers the proxy sets instead of the upstream's of the same names.
+    bool head(long status, const Headers& upstream_headers, const Headers& replace = {});
     // All of it, or (when the client cannot take it yet) none of it: Later.
     Taken data(const char* data, size_t size);
 
@@ -29,10 +30,19 @@ public:
     // The upstream failed mid-answer: an event stream gets an `error` event in OpenAI's
     // shape (after ending any event it was inside); other answers get nothing more.
     void fail_event_stream(const ProxyError& error);
+    // AZURE_OPENAI_PROXY_STREAM_USAGE added include_usage to a stream the client did not
+    // ask it of: its usage chunk ("choices":[] with a "usage" object) is left out. Events
+    // are then relayed whole, as each completes (a partial one waits for its end).
+    void leave_out_usage_chunk() { strip_usage_ = true; }
 
 private:
     ResponseWriter& writer_;
     ProxyMode mode_;
     char tail_[2] = {'\n', '\n'};  // the last two bytes relayed: "\n\n" ends an event
     bool event_stream_ = false;
+    bool strip_usage_ = false;
+    std::string held_;  // stripping: the start of an event not yet complete
+
+    bool write(const char* data, size_t size);
+    Taken data_without_usage(const char* data, size_t size);
 };

@@ -30,6 +30,7 @@ struct Request {
     // the FastCGI connection at once); others (lighttpd, Apache) notice only when they
     // next write, so idle streams get heartbeats.
     bool server_notices_clients_leaving = false;
+    std::string remote_address;  // REMOTE_ADDR: the client as the web server saw it
     // The first param no web server sends (empty: none): a name or value with CR or LF,
     // which could add an upstream header, a target with spaces or control bytes, or a
     // CONTENT_LENGTH that is not a number.

@@ -15,6 +15,8 @@ enum class RouteKind {
     NotFound,
     InvalidPath,    // dot segments or other paths that must never reach the upstream
     MethodNotAllowed,  // a method the API does not have (TRACE, CONNECT, made-up ones)
+    Health,         // GET /healthz: answered inline, no upstream call
+    Metrics,        // GET /metrics: Prometheus text, for an admin key or loopback
 };
 
 struct Route {

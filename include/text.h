@@ -10,6 +10,7 @@ std::string trim(const std::string& text);
 std::string_view trim_view(std::string_view text);
 std::string lowercase(std::string text);
 bool starts_with(const std::string& text, const std::string& prefix);
+bool ends_with(const std::string& text, const std::string& suffix);
 // ASCII case-insensitive comparisons (header names, media types), without copies.
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);

@@ -16,6 +16,9 @@ std::string deployment_for_model(const Config& config, const std::string& model)
 // `deployment`, is allowed by AZURE_OPENAI_PROXY_ALLOWED_MODELS (always, when unset): the
 // model is listed, or the deployment is where a listed model goes.
 bool model_allowed(const Config& config, const std::string& model, const std::string& deployment);
+// The same test against another list (a client key's models); an empty list allows all.
+bool model_in_list(const Config& config, const std::vector<std::string>& list, const std::string& model,
+                   const std::string& deployment);
 
 // A deployment may only be one plain URL path segment: [A-Za-z0-9._~-], not "." or "..".
 bool is_safe_deployment(const std::string& deployment);

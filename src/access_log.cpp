@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "text.h"
@@ -51,6 +52,13 @@ std::string json_line(const AccessLogEntry& e, long long time) {
     cJSON_AddNumberToObject(line, "ms", static_cast<double>(e.duration_ms));
     add_field(line, "outcome", e.outcome);
     add_field(line, "key", e.key);
+    add_field(line, "target", e.target);
+    if (e.tries) cJSON_AddNumberToObject(line, "tries", e.tries);
+    else cJSON_AddNullToObject(line, "tries");
+    for (auto [name, count] : {std::pair<const char*, long long>{"prompt_tokens", e.prompt_tokens}, {"completion_tokens", e.completion_tokens}}) {
+        if (count >= 0) cJSON_AddNumberToObject(line, name, static_cast<double>(count));
+        else cJSON_AddNullToObject(line, name);
+    }
     add_field(line, "error", e.error, 300);
     char* printed = cJSON_PrintUnformatted(line);
     std::string out = printed ? printed : "{}";
@@ -73,6 +81,9 @@ std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat
     line.append(" ms=").append(std::to_string(e.duration_ms));
     line.append(" outcome=").append(or_dash(e.outcome));
     if (!e.key.empty()) line.append(" key=").append(log_safe(e.key));
+    if (!e.target.empty()) line.append(" target=").append(log_safe(e.target)).append(" tries=").append(std::to_string(e.tries));
+    if (e.prompt_tokens >= 0 || e.completion_tokens >= 0)
+        line.append(" tokens=").append(std::to_string(std::max(0LL, e.prompt_tokens))).append("+").append(std::to_string(std::max(0LL, e.completion_tokens)));
     if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
     line.append("\n");
     return line;

@@ -91,6 +91,7 @@ private:
         skip_space();
         if (!take(':')) return false;
         skip_space();
+        if (top && key == "stream_options") result_.stream_options = true;
         if (first_stream) {
             seen_stream_ = true;
             result_.stream = end_ - at_ >= 4 && std::string_view(at_, 4) == "true";
@@ -276,6 +277,7 @@ ModelField model_from_json(const std::string& body) {
     ModelField field;
     JsonCheck check = check_json(body);
     field.stream = check.object && check.stream;
+    field.stream_options = check.stream_options;
     if (!check.valid) field.status = ModelField::InvalidJson;
     else if (!check.object) field.status = ModelField::NotAnObject;
     else if (check.model_keys > 1 || check.model_ambiguous) field.status = ModelField::Ambiguous;
@@ -340,6 +342,14 @@ std::string json_string(const std::string& value) {
 }
 
 }  // namespace
+
+bool add_stream_usage(std::string& json) {
+    size_t open = skip_space(json, 0);
+    if (open >= json.size() || json[open] != '{') return false;
+    bool empty = skip_space(json, open + 1) < json.size() && json[skip_space(json, open + 1)] == '}';
+    json.insert(open + 1, std::string("\"stream_options\":{\"include_usage\":true}") + (empty ? "" : ","));
+    return true;
+}
 
 bool set_json_model(std::string& json, const std::string& model) {
     size_t at = skip_space(json, 0);

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "exchange.h"
+#include "shared_state.h"
 
 extern char** environ;
 
@@ -77,7 +78,9 @@ int serve_cgi(const Config& config, int stop_fd) {
     loop.add_timer(&heartbeat_timer);
     CgiHost host;
     if (!loop.ok() || !upstream.ok() || !loop.watch(stop_fd, EPOLLIN, &host)) return 1;
-    LoopServices services{loop, upstream, heartbeats};
+    std::unique_ptr<SharedState> state = open_shared_state(config, true);
+    if (!state) return 1;
+    LoopServices services{loop, upstream, heartbeats, *state};
 
     CgiConnection connection;
     Exchange exchange(config, connection, host, EventLoop::clock_ms());

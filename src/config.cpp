@@ -2,8 +2,10 @@
 
 #include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "routing.h"
 #include "text.h"
 
 namespace {
@@ -48,21 +50,6 @@ bool parse_mapper(const std::string& text, std::map<std::string, std::string>& m
 
 bool valid_api_version(const std::string& version) { return is_word(version, "-."); }
 
-// Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
-bool valid_base_url(const std::string& url) {
-    size_t scheme_end = url.find("://");
-    if (scheme_end == std::string::npos) return false;
-    std::string scheme = lowercase(url.substr(0, scheme_end));
-    if (scheme != "http" && scheme != "https") return false;
-    std::string rest = url.substr(scheme_end + 3);
-    size_t host_end = rest.find('/');
-    std::string authority = rest.substr(0, host_end);
-    if (authority.empty() || authority.find('@') != std::string::npos) return false;
-    for (unsigned char c : url)
-        if (c <= ' ' || c == '?' || c == '#' || c >= 0x7f) return false;
-    return true;
-}
-
 bool parse_positive(const std::string& text, long long max, long long& out) {
     if (text.empty() || text.size() > 18) return false;
     for (char c : text)
@@ -95,36 +82,46 @@ std::vector<std::string> list_of(const std::string& text) {
     return out;
 }
 
-// AZURE_OPENAI_PROXY_API_KEYS: "name:key,key" or "@/path/to/file" (one entry a line).
-bool read_client_keys(const Environment& env, Config& c, std::string& error) {
-    const char* const variable = "AZURE_OPENAI_PROXY_API_KEYS";
+// AZURE_OPENAI_PROXY_API_KEYS and _ADMIN_KEYS: "name:key,key" or "@/path/to/file" (one
+// entry a line).
+bool read_keys(const Environment& env, const char* variable, std::vector<ClientKey>& keys, std::string& file_name,
+               std::string& error) {
     std::string text = trim(lookup(env, variable));
     if (text.empty()) return true;
     char separator = ',';
     if (text[0] == '@') {
-        c.client_keys_file = text.substr(1);
-        std::ifstream file(c.client_keys_file);
+        file_name = text.substr(1);
+        std::ifstream file(file_name);
         std::ostringstream content;
         if (!file || !(content << file.rdbuf())) {
-            error = std::string(variable) + ": cannot read the key file '" + c.client_keys_file + "'";
+            error = std::string(variable) + ": cannot read the key file '" + file_name + "'";
             return false;
         }
         text = content.str();
         separator = '\n';
     }
     std::string problem;
-    if (!parse_client_keys(text, separator, c.client_keys, problem)) {
-        error = std::string(variable) +
-                (c.client_keys_file.empty() ? "" : " (" + c.client_keys_file + ")") + ": " + problem;
-        return false;
-    }
-    if (c.token.empty()) {
-        error = std::string(variable) +
-                ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
-                "key the proxy sends upstream";
+    if (!parse_client_keys(text, separator, keys, problem)) {
+        error = std::string(variable) + (file_name.empty() ? "" : " (" + file_name + ")") + ": " + problem;
         return false;
     }
     return true;
+}
+
+bool read_client_keys(const Environment& env, Config& c, std::string& error) {
+    std::string admin_file;
+    return read_keys(env, "AZURE_OPENAI_PROXY_API_KEYS", c.client_keys, c.client_keys_file, error) &&
+           read_keys(env, "AZURE_OPENAI_PROXY_ADMIN_KEYS", c.admin_keys, admin_file, error);
+}
+
+// Client keys are the proxy's own: with them, a server-side key must replace them upstream.
+bool keys_need_token(const Config& c, std::string& error) {
+    bool file_keys = c.routing && !c.routing->get()->keys.empty();
+    if ((c.client_keys.empty() && !file_keys) || !c.token.empty()) return true;
+    error = std::string(c.config_file.empty() ? "AZURE_OPENAI_PROXY_API_KEYS" : "client keys") +
+            ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
+            "key the proxy sends upstream";
+    return false;
 }
 
 // AZURE_OPENAI_PROXY_CORS_ORIGINS: "*" or origins such as https://chat.example.com.
@@ -159,7 +156,74 @@ std::string normalise_prefix(std::string prefix) {
     return prefix;
 }
 
+// AZURE_OPENAI_PROXY_REDIS_URL: redis://[user:password@]host[:port][/db] or unix:/path.
+bool read_redis(const Environment& env, Config& c, std::string& error) {
+    const char* const variable = "AZURE_OPENAI_PROXY_REDIS_URL";
+    std::string url = trim(lookup(env, variable));
+    if (url.empty()) return true;
+    RedisAddress& r = c.redis;
+    if (starts_with(url, "unix:")) {
+        r.unix_path = url.substr(url.compare(0, 7, "unix://") == 0 ? 7 : 5);
+        r.shown = "unix:" + r.unix_path;
+        if (!r.unix_path.empty() && r.unix_path[0] == '/') return true;
+        error = std::string(variable) + ": '" + log_safe(url, 80) + "' names no socket path (unix:/run/redis/redis.sock)";
+        return false;
+    }
+    std::string rest = starts_with(url, "redis://") ? url.substr(8) : "";
+    size_t at = rest.rfind('@');
+    if (at != std::string::npos) {
+        std::string userinfo = rest.substr(0, at);
+        r.password = userinfo.substr(userinfo.find(':') == std::string::npos ? 0 : userinfo.find(':') + 1);
+        rest = rest.substr(at + 1);
+    }
+    size_t slash = rest.find('/');
+    std::string db = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    std::string authority = rest.substr(0, slash);
+    long long value = 0;
+    bool ok = !authority.empty() && (db.empty() || (db == "0") || parse_positive(db, 1000, value));
+    r.db = static_cast<int>(value);
+    if (ok && authority.find(':') == std::string::npos) authority += ":6379";
+    ok = ok && split_host_port(authority, r.host, r.port);
+    if (!ok) {
+        error = std::string(variable) + ": '" + without_userinfo(url) +
+                "' is not redis://[:password@]host[:port][/db] or unix:/path/to/redis.sock";
+        return false;
+    }
+    r.shown = r.host + ":" + std::to_string(r.port) + (r.db ? "/" + std::to_string(r.db) : "");
+    return true;
+}
+
+std::string environment_lookup(const std::string& name, void* context) {
+    return lookup(*static_cast<const Environment*>(context), name.c_str());
+}
+
+// AZURE_OPENAI_PROXY_CONFIG: the routing table and the client keys of a JSON file. Read
+// last, so its endpoints inherit every other setting.
+bool read_routing(const Environment& env, Config& c, std::string& error) {
+    c.config_file = trim(lookup(env, "AZURE_OPENAI_PROXY_CONFIG"));
+    if (c.config_file.empty()) return true;
+    std::shared_ptr<const RoutingTable> table;
+    if (!load_routing(c, environment_lookup, const_cast<Environment*>(&env), table, error)) return false;
+    c.routing = std::make_shared<LiveRouting>(std::move(table));
+    return true;
+}
+
 }  // namespace
+
+// Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
+bool valid_base_url(const std::string& url) {
+    size_t scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) return false;
+    std::string scheme = lowercase(url.substr(0, scheme_end));
+    if (scheme != "http" && scheme != "https") return false;
+    std::string rest = url.substr(scheme_end + 3);
+    size_t host_end = rest.find('/');
+    std::string authority = rest.substr(0, host_end);
+    if (authority.empty() || authority.find('@') != std::string::npos) return false;
+    for (unsigned char c : url)
+        if (c <= ' ' || c == '?' || c == '#' || c >= 0x7f) return false;
+    return true;
+}
 
 const char* default_route_api_versions() {
     return "responses=2025-04-01-preview,assistants=2025-04-01-preview,"
@@ -269,6 +333,15 @@ ConfigResult parse_config(const Environment& env) {
         return result;
     c.allowed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_ALLOWED_MODELS"));
     c.ca_bundle = trim(lookup(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
+    c.state_file = trim(lookup(env, "AZURE_OPENAI_PROXY_STATE_FILE"));
+    if (!read_redis(env, c, result.error)) return result;
+    std::string stream_usage = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_STREAM_USAGE")));
+    if (stream_usage == "1" || stream_usage == "on" || stream_usage == "true") {
+        c.stream_usage = true;
+    } else if (!stream_usage.empty() && stream_usage != "0" && stream_usage != "off" && stream_usage != "false") {
+        result.error = "AZURE_OPENAI_PROXY_STREAM_USAGE: '" + log_safe(stream_usage, 40) + "' is not on or off";
+        return result;
+    }
     c.upstream_proxy = trim(lookup(env, "AZURE_OPENAI_PROXY_UPSTREAM_PROXY"));
     if (!c.ca_bundle.empty() && !std::ifstream(c.ca_bundle)) {
         result.error = "AZURE_OPENAI_PROXY_CA_BUNDLE: cannot read '" + c.ca_bundle + "'";
@@ -334,6 +407,7 @@ ConfigResult parse_config(const Environment& env) {
         return result;
     }
 
+    if (!read_routing(env, c, result.error) || !keys_need_token(c, result.error)) return result;
     result.ok = true;
     return result;
 }
@@ -365,6 +439,10 @@ std::string describe_config(const Config& c) {
                                         (c.client_keys_file.empty() ? "" : " from " + c.client_keys_file))
         << "\n";
     for (const ClientKey& key : c.client_keys) out << "client key: " << key.name << "\n";
+    for (const ClientKey& key : c.admin_keys) out << "admin key: " << key.name << "\n";
+    out << "shared state: " << (c.state_file.empty() ? "the default file (/dev/shm)" : c.state_file) << "\n";
+    if (!c.redis.shown.empty()) out << "shared across hosts: redis at " << c.redis.shown << "\n";
+    if (c.stream_usage) out << "usage asked of every chat stream (its chunk left out for clients that did not ask)\n";
     std::string origins;
     for (const std::string& origin : c.cors_origins) origins += (origins.empty() ? "" : ", ") + origin;
     out << "CORS origins: " << (origins.empty() ? "*" : origins) << "\n";
@@ -384,5 +462,6 @@ std::string describe_config(const Config& c) {
         << (c.workers > 1 ? " per worker" : "") << "\n";
     out << "stream heartbeat: " << (c.heartbeat_ms ? std::to_string(c.heartbeat_ms) + " ms" : "off") << "\n";
     if (!c.path_prefix.empty()) out << "path prefix: " << c.path_prefix << "\n";
+    if (c.routing) out << describe_routing(*c.routing->get());
     return out.str();
 }

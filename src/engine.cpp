@@ -26,6 +26,10 @@
 #include <vector>
 
 #include "exchange.h"
+#include "redis_sync.h"
+#include "routing.h"
+#include "shared_state.h"
+#include "text.h"
 #include "fastcgi.h"
 
 namespace {
@@ -44,15 +48,18 @@ const size_t kLibfcgiFirstRead = 8192;        // what libfcgi asks of the socket
 
 // What every loop of the process shares.
 struct Process {
-    Process(const Config& config, int listen_fd, int stop_fd, long max_requests, CURLSH* share)
-        : config(config), listen_fd(listen_fd), stop_fd(stop_fd), max_requests(max_requests),
-          share(share), spare(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+    Process(const Config& config, int listen_fd, int stop_fd, int reload_fd, long max_requests, CURLSH* share,
+            SharedState& state)
+        : config(config), listen_fd(listen_fd), stop_fd(stop_fd), reload_fd(reload_fd), max_requests(max_requests),
+          share(share), state(state), spare(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
     const Config& config;
     int listen_fd;
     int stop_fd;
+    int reload_fd;  // SIGHUP's pipe, or -1
     long max_requests;
     CURLSH* share;
+    SharedState& state;
     std::atomic<long> open{0};  // sessions of every loop
     std::mutex spare_mutex;
     UniqueFd spare;             // given up to accept (and close) one connection at EMFILE
@@ -166,20 +173,21 @@ class Loop {
 public:
     explicit Loop(Process& process)
         : process(process), heartbeats(process.config.heartbeat_ms), heartbeat_timer(heartbeats),
-          upstream(events, process.config, process.share), services{events, upstream, heartbeats},
+          upstream(events, process.config, process.share), services{events, upstream, heartbeats, process.state},
           deadlines(process.config), scratch(kPeekBytes), acceptor_(*this, &Loop::accept_one),
-          stopper_(*this, &Loop::begin_stop) {
+          stopper_(*this, &Loop::begin_stop), reloader_(*this, &Loop::reload) {
         events.add_timer(&heartbeat_timer);
         events.add_timer(&deadlines);
     }
 
-    bool start(std::string& error);
+    bool start(std::string& error, bool takes_reloads);
     bool run();  // false when requests were still busy at the end of the grace period
     bool serve_until_stopped();
     void add(Session* session);
     void remove(Session* session);
     void accept_one();
     void begin_stop();
+    void reload();
     // Access-log lines of one iteration go out in one write, after every request of it.
     void log(const AccessLogEntry& entry);
 
@@ -198,7 +206,7 @@ private:
     void shed_connection();
     void write_log();
 
-    Watcher acceptor_, stopper_;
+    Watcher acceptor_, stopper_, reloader_;
     std::string log_lines_;
     Session* sessions_ = nullptr;
     size_t count_ = 0;
@@ -209,18 +217,27 @@ void Watcher::on_event(uint32_t) { (loop_.*act_)(); }
 
 // ---- Loop ----------------------------------------------------------------------------------
 
-bool Loop::start(std::string& error) {
+bool Loop::start(std::string& error, bool takes_reloads) {
     if (!events.ok() || !upstream.ok()) {
         error = "cannot create an event loop (epoll, eventfd or a curl multi handle)";
         return false;
     }
     // Exclusive: a new connection wakes one loop, not all of them.
     if (!events.watch(process.listen_fd, EPOLLIN | EPOLLEXCLUSIVE, &acceptor_) ||
-        !events.watch(process.stop_fd, EPOLLIN, &stopper_)) {
+        !events.watch(process.stop_fd, EPOLLIN, &stopper_) ||
+        (takes_reloads && process.reload_fd >= 0 && !events.watch(process.reload_fd, EPOLLIN, &reloader_))) {
         error = std::string("cannot watch the listening socket: ") + std::strerror(errno);
         return false;
     }
     return true;
+}
+
+// SIGHUP: the routing file again. Requests in flight keep the table they started with.
+void Loop::reload() {
+    char drained[64];
+    while (::read(process.reload_fd, drained, sizeof drained) > 0) {
+    }
+    reload_routing_file(process.config);
 }
 
 void Loop::accept_one() {
@@ -744,21 +761,41 @@ long requests_within_descriptors(long wanted) {
 
 }  // namespace
 
-int serve_fastcgi(const Config& config, int listen_fd, int stop_fd) {
+namespace {
+
+std::string process_environment(const std::string& name, void*) {
+    const char* value = std::getenv(name.c_str());
+    return value ? value : "";
+}
+
+}  // namespace
+
+bool reload_routing_file(const Config& config) {
+    std::string said = reload_routing(config, process_environment, nullptr);
+    for (const std::string& line : split(said, '\n')) std::fprintf(stderr, "azure-openai-proxy: %s\n", line.c_str());
+    return said.find(" in force: ") != std::string::npos;
+}
+
+int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_fd) {
     std::string error;
     if (!fastcgi_prepare_listener(listen_fd, error)) {
         std::fprintf(stderr, "azure-openai-proxy: %s\n", error.c_str());
         return 1;
     }
     auto caches = std::make_unique<SharedCaches>();
-    auto process = std::make_unique<Process>(config, listen_fd, stop_fd,
+    std::unique_ptr<SharedState> state = open_shared_state(config);
+    if (!state) return 1;
+    std::unique_ptr<RedisSync> redis;
+    if (!config.redis.host.empty() || !config.redis.unix_path.empty())
+        redis = std::make_unique<RedisSync>(config, *state);
+    auto process = std::make_unique<Process>(config, listen_fd, stop_fd, reload_fd,
                                              requests_within_descriptors(config.max_requests),
-                                             caches->get());
+                                             caches->get(), *state);
     int count = loop_count(config);
     std::vector<std::unique_ptr<Loop>> loops;
     for (int i = 0; i < count; ++i) {
         loops.push_back(std::make_unique<Loop>(*process));
-        if (!loops.back()->start(error)) {
+        if (!loops.back()->start(error, i == 0)) {
             std::fprintf(stderr, "azure-openai-proxy: %s\n", error.c_str());
             return 1;
         }
@@ -784,6 +821,8 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd) {
         for (auto& loop : loops) loop.release();
         process.release();
         caches.release();
+        redis.release();
+        state.release();
         return -1;
     }
     std::fprintf(stderr, "azure-openai-proxy: stopped\n");

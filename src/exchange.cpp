@@ -3,6 +3,8 @@
 #include "exchange.h"
 
 #include "body.h"
+#include "metrics.h"
+#include "shared_state.h"
 #include "text.h"
 #include "translate.h"
 
@@ -47,19 +49,35 @@ bool model_found(const ModelField& field, ProxyError& error) {
     return true;
 }
 
-// The model named by a JSON body (and whether it asks for a stream); false with the error
-// the client gets.
-bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error) {
+// The model named by a JSON body (and whether it asks for a stream, and has
+// stream_options); false with the error the client gets.
+bool json_model(const std::string& body, std::string& model, bool& stream, ProxyError& error,
+                bool* stream_options = nullptr) {
     ModelField field = model_from_json(body);
     stream = field.stream;
+    if (stream_options) *stream_options = field.stream_options;
     if (!model_found(field, error)) return false;
     model = std::move(field.model);
     return true;
 }
 
+// Whether the model (or the deployment a URL names) may be used: by
+// AZURE_OPENAI_PROXY_ALLOWED_MODELS and by the client key's own list.
+bool model_permitted(const Config& config, const ClientKey* key, const Route& route, const std::string& model,
+                     const std::string& deployment, ProxyError& error) {
+    // A deployment named in the URL is checked as a deployment, never as a model name.
+    const std::string& named = route.deployment.empty() ? model : std::string();
+    if (model_allowed(config, named, deployment) &&
+        (!key || model_in_list(config, key->limits.models, named, deployment)))
+        return true;
+    error = make_error(403, "The model '" + quote_value(model) + "' is not available through this proxy.",
+                       "model_not_allowed", "model");
+    return false;
+}
+
 // Maps the model to its deployment (recorded in the log); false when the deployment could
-// change the upstream URL.
-bool map_deployment(const Config& config, const Route& route, const std::string& model,
+// change the upstream URL, or is not permitted.
+bool map_deployment(const Config& config, const ClientKey* key, const Route& route, const std::string& model,
                     AccessLogEntry& log, ProxyError& error) {
     const size_t kLogged = 256;  // the log shows at most 200 bytes of it
     log.model = model.substr(0, kLogged);
@@ -74,28 +92,36 @@ bool map_deployment(const Config& config, const Route& route, const std::string&
                            "invalid_model", "model");
         return false;
     }
-    // A deployment named in the URL is checked as a deployment, never as a model name.
-    if (!model_allowed(config, route.deployment.empty() ? model : "", deployment)) {
-        error = make_error(403, "The model '" + quote_value(model) + "' is not available through this proxy.",
-                           "model_not_allowed", "model");
-        return false;
-    }
-    return true;
+    return model_permitted(config, key, route, model, deployment, error);
 }
 
 // Responses and assistants: a JSON body's model becomes its deployment, in place. Bodies
 // without a model, or that are not JSON, go as they are: Azure answers them.
-bool map_body_model(const Config& config, const Route& route, std::string& body, bool& stream,
-                    AccessLogEntry& log, ProxyError& error) {
+bool map_body_model(const Config& config, const ClientKey* key, const Route& route, std::string& body,
+                    bool& stream, AccessLogEntry& log, ProxyError& error) {
     ModelField field = model_from_json(body);
     stream = field.stream;
     bool refused = field.status == ModelField::Ambiguous || field.status == ModelField::TooLong ||
                    (field.status == ModelField::InvalidJson && !body.empty());
     if (refused) return model_found(field, error);  // false, saying why
     if (field.status != ModelField::Found) return true;
-    if (!map_deployment(config, route, field.model, log, error)) return false;
+    if (!map_deployment(config, key, route, field.model, log, error)) return false;
     if (log.deployment != field.model) set_json_model(body, log.deployment);
     return true;
+}
+
+// x-ratelimit-* for a key with limits, as OpenAI sends them for an account.
+Headers rate_limit_headers(const KeyDecision& d) {
+    Headers headers;
+    if (d.limit_requests >= 0) {
+        headers.push_back({"X-Ratelimit-Limit-Requests", std::to_string(d.limit_requests)});
+        headers.push_back({"X-Ratelimit-Remaining-Requests", std::to_string(d.remaining_requests)});
+    }
+    if (d.limit_tokens >= 0) {
+        headers.push_back({"X-Ratelimit-Limit-Tokens", std::to_string(d.limit_tokens)});
+        headers.push_back({"X-Ratelimit-Remaining-Tokens", std::to_string(d.remaining_tokens)});
+    }
+    return headers;
 }
 
 const char* outcome_name(UpstreamOutcome outcome) {
@@ -148,13 +174,14 @@ void HeartbeatTimer::fire(int64_t now_ms) {
 
 Exchange::Exchange(const Config& config, Connection& connection, ExchangeHost& host, int64_t started_ms)
     : config_(config), connection_(connection), host_(host), started_ms_(started_ms),
-      writer_(connection, config.mode), relay_(writer_, config.mode) {
+      upstream_config_(&config), writer_(connection, config.mode), relay_(writer_, config.mode) {
     heartbeat_.owner = this;
     log_.outcome = "ok";
 }
 
 Exchange::~Exchange() {
     heartbeat_.disarm();
+    end_accounting();
 }
 
 // ---- receive: params, route, body ------------------------------------------------------
@@ -179,6 +206,7 @@ void Exchange::receive_head() {
     log_.method = request_.method;
     log_.path = request_.path;
     route_ = route_request(config_, request_.method, request_.path);
+    if (config_.routing) routing_ = config_.routing->get();
     writer_.set_cors(config_, request_);
 }
 
@@ -192,10 +220,12 @@ bool Exchange::admit() {
                         "invalid_request"));
         return false;
     }
-    if (route_.kind == RouteKind::Preflight || route_.kind == RouteKind::MethodNotAllowed) return true;
-    if (!config_.client_keys.empty()) {
+    if (route_.kind == RouteKind::Preflight || route_.kind == RouteKind::MethodNotAllowed ||
+        route_.kind == RouteKind::Health || route_.kind == RouteKind::Metrics)
+        return true;  // /metrics asks for its own key
+    if (!config_.client_keys.empty() || (routing_ && !routing_->keys.empty())) {
         std::string_view presented = presented_key(request_.headers);
-        const ClientKey* key = find_client_key(config_.client_keys, presented);
+        const ClientKey* key = find_any_client_key(config_.client_keys, routing_.get(), presented);
         if (!key) {
             fail(make_error(401,
                             presented.empty()
@@ -207,6 +237,12 @@ bool Exchange::admit() {
             return false;
         }
         log_.key = key->name;
+        key_ = key;
+        if (key_expired(key->limits, wall_clock_ms())) {
+            fail(make_error(401, "This API key has expired. Ask the operator of this proxy for a new one.",
+                            "expired_api_key"));
+            return false;
+        }
     }
     if ((request_.method == "GET" || request_.method == "HEAD") && request_.has_body) {
         fail(make_error(400, "A " + request_.method + " request cannot carry a body.", "unexpected_body"));
@@ -296,6 +332,7 @@ void Exchange::refuse(const ProxyError& error, Headers extra) {
 
 void Exchange::serve(const LoopServices& services) {
     services_ = &services;
+    services.state.add("aop_requests_in_flight", 1, true);
     if (receive_failed_)
         writer_.error(receive_error_);
     else
@@ -341,6 +378,12 @@ void Exchange::serve_route() {
         case RouteKind::Upstream:
             serve_upstream();
             return;
+        case RouteKind::Health:
+            writer_.complete(200, "application/json", "{\"status\":\"ok\"}");
+            return;
+        case RouteKind::Metrics:
+            serve_metrics();
+            return;
     }
 }
 
@@ -358,43 +401,170 @@ void Exchange::serve_deployment() {
         else error = make_error(400, "You must provide a model parameter (the form field 'model').",
                                 "missing_model", "model");
     } else if (!upload && model.empty()) {
-        ok = json_model(body_, model, streamed_answer_, error);
+        bool stream_options = true;
+        ok = json_model(body_, model, streamed_answer_, error, &stream_options);
+        // AZURE_OPENAI_PROXY_STREAM_USAGE: usage asked of every chat stream, for the
+        // counts; the chunk that carries it is left out for a client that did not ask.
+        if (ok && config_.stream_usage && streamed_answer_ && !stream_options && route_.operation == "chat/completions" &&
+            add_stream_usage(body_))
+            relay_.leave_out_usage_chunk();
     }
-    ok = ok && map_deployment(config_, route_, model, log_, error);
-    if (ok && uses_v1_api(config_) && !upload && !body_.empty() && !set_json_model(body_, log_.deployment))
-        ok = json_model(body_, model, streamed_answer_, error);  // not a JSON object: say so
+    // A model of the routing table goes to its targets; any other as the seed maps it.
+    if (ok && route_.deployment.empty() && routing_) targets_ = targets_for(*routing_, model);
+    if (targets_) {
+        log_.model = model.substr(0, 256);
+        ok = model_permitted(config_, key_, route_, model, "", error);
+    } else {
+        ok = ok && map_deployment(config_, key_, route_, model, log_, error);
+        if (ok && uses_v1_api(config_) && !upload && !body_.empty() && !set_json_model(body_, log_.deployment))
+            ok = json_model(body_, model, streamed_answer_, error);  // not a JSON object: say so
+    }
     if (!ok) {
         writer_.error(error);
         return;
     }
-    RequestBody source;
-    if (!upload) {
-        source.buffer = &body_;
-    } else {
-        if (uses_v1_api(config_) && scanner_.found())
-            spool_.rewind(scanner_.value_begin(), scanner_.value_end(), log_.deployment);
-        else
-            spool_.rewind();
-        source.spool = &spool_;
+    if (!admit_key_limits()) return;
+    if (targets_) {
+        tried_.assign(targets_->size(), false);
+        start_try();
+        return;
     }
+    RequestBody source = body_for(log_.deployment, uses_v1_api(config_) && upload);
     start_upstream(build_upstream_request(config_, request_, route_, log_.deployment), source);
 }
 
-// Files, batches, assistants, responses, ...: the same path under /openai.
-void Exchange::serve_upstream() {
+// The body as the upstream is sent it: the JSON body or the spooled upload, with the model
+// replaced by `deployment` when `rewrite_model`.
+RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model) {
     RequestBody source;
-    if (route_.body_model) {
-        ProxyError error;
-        if (!map_body_model(config_, route_, body_, streamed_answer_, log_, error)) {
-            writer_.error(error);
-            return;
-        }
+    if (!boundary_.empty()) {
+        if (rewrite_model && scanner_.found())
+            spool_.rewind(scanner_.value_begin(), scanner_.value_end(), deployment);
+        else
+            spool_.rewind();
+        source.spool = &spool_;
+    } else if (route_.kind == RouteKind::Deployment || route_.body_model) {
+        if (rewrite_model) set_json_model(body_, deployment);
         source.buffer = &body_;
     } else if (request_.has_body) {
         spool_.rewind();
         source.spool = &spool_;
     }
-    start_upstream(build_upstream_request(config_, request_, route_, ""), source);
+    return source;
+}
+
+// One try of a routing-table model: the target the shared state picks, as its endpoint
+// wants the request (URL, key, api-version, and the model as its deployment where the API
+// carries it in the body).
+void Exchange::start_try() {
+    Pick pick = services_->state.choose(*targets_, tried_, wall_clock_ms());
+    if (pick.index < 0) {
+        answer_no_target(pick);
+        return;
+    }
+    target_ = pick.index;
+    trial_ = pick.trial;
+    try_open_ = true;
+    tried_[static_cast<size_t>(target_)] = true;
+    ++log_.tries;
+    if (log_.tries > 1) services_->state.add(series_name("aop_retries_total", {{"model", log_.model}}), 1);
+    const Target& target = (*targets_)[static_cast<size_t>(target_)];
+    upstream_config_ = routing_->endpoints[target.endpoint].upstream.get();
+    log_.deployment = target.deployment;
+    log_.target = target.name;
+    bool openai = upstream_config_->mode == ProxyMode::OpenAI;
+    Route route = route_;
+    if (openai) {
+        route.kind = RouteKind::Upstream;
+        route.upstream_path = "/v1/" + route_.operation;
+    }
+    RequestBody source = body_for(target.deployment, openai || uses_v1_api(*upstream_config_));
+    start_upstream(build_upstream_request(*upstream_config_, request_, route, target.deployment), source);
+}
+
+// Every target is cooling down after a 429, behind an open circuit, or already tried.
+void Exchange::answer_no_target(const Pick& pick) {
+    long seconds = static_cast<long>((pick.retry_after_ms + 999) / 1000);
+    Headers headers;
+    if (pick.retry_after_ms > 0) {
+        headers.push_back({"Retry-After", std::to_string(seconds)});
+        headers.push_back({"Retry-After-Ms", std::to_string(pick.retry_after_ms)});
+    }
+    log_.outcome = "no-target";
+    if (pick.cooling)
+        writer_.error(make_error(429, "Every deployment of the model '" + quote_value(log_.model) +
+                                          "' is rate-limited; retry after " + std::to_string(seconds) + " s.",
+                                 "rate_limit_exceeded", "", "requests"),
+                      std::move(headers));
+    else
+        writer_.error(make_error(503, "No deployment of the model '" + quote_value(log_.model) +
+                                          "' can take the request now (each failed recently).",
+                                 "no_healthy_deployment", "", "api_error"),
+                      std::move(headers));
+}
+
+// Another target may take the request: tries are left, the client has had nothing yet,
+// and a target not yet tried is free now.
+bool Exchange::can_retry() {
+    if (!targets_ || writer_.head_sent() || log_.tries >= routing_->retry.max_tries) return false;
+    return services_->state.choose(*targets_, tried_, wall_clock_ms(), false).index >= 0;
+}
+
+// Ends the current try at its target: its health and its place in flight.
+void Exchange::settle_try(TryResult result, int64_t retry_after_ms) {
+    if (!try_open_) return;
+    try_open_ = false;
+    const Target& target = (*targets_)[static_cast<size_t>(target_)];
+    services_->state.report(target, result, retry_after_ms, trial_, wall_clock_ms(), routing_->retry);
+    static const char* const kNames[] = {"ok", "rate_limited", "failed", "abandoned"};
+    services_->state.add(series_name("aop_upstream_tries_total", {{"target", target.name}, {"result", kNames[static_cast<int>(result)]}}), 1);
+}
+
+// A failed try before any answer: true when another target takes the request.
+bool Exchange::retry_after(const UpstreamResult& result) {
+    bool before_answer = !result.answered && result.outcome != UpstreamOutcome::Completed &&
+                         result.outcome != UpstreamOutcome::ClientGone;
+    if (!try_open_ || !before_answer) return false;
+    settle_try(TryResult::Failed, -1);
+    if (!can_retry()) return false;
+    log_.error = result.error;
+    transfer_.reset();
+    start_try();
+    return true;
+}
+
+// Files, batches, assistants, responses, ...: the same path under /openai.
+void Exchange::serve_upstream() {
+    if (route_.body_model) {
+        ProxyError error;
+        if (!map_body_model(config_, key_, route_, body_, streamed_answer_, log_, error)) {
+            writer_.error(error);
+            return;
+        }
+    }
+    if (!admit_key_limits()) return;
+    start_upstream(build_upstream_request(config_, request_, route_, ""), body_for("", false));
+}
+
+// A key with limits: counted for this request, or refused with a 429 that says when to
+// come back and what is left.
+bool Exchange::admit_key_limits() {
+    if (!key_ || !counts_usage(key_->limits)) return true;
+    key_estimate_ = key_->limits.tokens_per_minute ? estimate_prompt_tokens(static_cast<long long>(body_.size()) + spool_.size()) : 0;
+    key_headroom_ = services_->state.admit_key(*key_, wall_clock_ms(), key_estimate_);
+    if (key_headroom_.allowed) {
+        key_counted_ = true;
+        return true;
+    }
+    const KeyDecision& d = key_headroom_;
+    services_->state.add(series_name("aop_key_limited_total", {{"key", key_->name}, {"limit", d.code}}), 1);
+    Headers headers = rate_limit_headers(d);
+    long seconds = static_cast<long>((d.retry_after_ms + 999) / 1000);
+    headers.push_back({"Retry-After", std::to_string(seconds)});
+    headers.push_back({"Retry-After-Ms", std::to_string(d.retry_after_ms)});
+    writer_.error(make_error(d.status, d.message, d.code, "", d.code == "tokens_limit_exceeded" ? "tokens" : "requests"),
+                  std::move(headers));
+    return false;
 }
 
 // GET /v1/models and /v1/models/{id}: from the configured list, or from Azure in
@@ -418,14 +588,19 @@ void Exchange::serve_models() {
 
 void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
     body.streamed_answer = streamed_answer_;
+    try_started_ms_ = EventLoop::clock_ms();
     std::string error;
     transfer_ = services_->upstream.start(request, body, *this, error);
     if (transfer_) {
-        // A stream may wait for minutes: what only the translation needed goes now.
-        Headers().swap(request_.headers);
-        std::string().swap(request_.query);
+        // A stream may wait for minutes: what only the translation needed goes now,
+        // unless another target may need it.
+        if (!targets_) {
+            Headers().swap(request_.headers);
+            std::string().swap(request_.query);
+        }
         return;
     }
+    settle_try(TryResult::Failed, -1);
     log_.outcome = "upstream-failed";
     writer_.error(make_error(502, "The proxy could not start the upstream request: " + error,
                              "upstream_unreachable", "", "api_error"));
@@ -434,13 +609,45 @@ void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) 
 // ---- relay --------------------------------------------------------------------------------
 
 bool Exchange::on_head(long status, const Headers& headers) {
+    log_.upstream_status = status;
+    double waited = (EventLoop::clock_ms() - try_started_ms_) / 1000.0;
+    observe("aop_upstream_latency_seconds", {{"target", try_open_ ? log_.target : "default"}}, waited);
+    if (try_open_) {
+        const Target& target = (*targets_)[static_cast<size_t>(target_)];
+        services_->state.remember_headroom(target, header_number(headers, "x-ratelimit-remaining-requests"),
+                                           header_number(headers, "x-ratelimit-remaining-tokens"));
+        answer_result_ = result_of_status(status);
+        answer_retry_after_ms_ = retry_after_ms(headers);
+        // A 429 or a 5xx the client has not seen: the next target, if one can take it.
+        if (answer_result_ != TryResult::Success) {
+            settle_try(answer_result_, answer_retry_after_ms_);
+            if (can_retry()) {
+                retry_next_ = true;
+                return false;
+            }
+            // The last free target is full too: the client hears when the first of them
+            // takes requests again, rather than this one's own wait.
+            if (answer_result_ == TryResult::RateLimited && targets_->size() > 1) {
+                no_target_ = services_->state.choose(*targets_, std::vector<bool>(targets_->size(), false),
+                                                     wall_clock_ms(), false);
+                if (no_target_.index < 0) {
+                    retry_next_ = true;
+                    return false;
+                }
+            }
+        }
+    }
     if (collect_) {
         collected_status_ = status;
         const std::string* type = find_header(headers, "Content-Type");
         collected_type_ = type ? *type : "application/json";
         return true;
     }
-    bool ok = relay_.head(status, headers);
+    bool ok = relay_.head(status, headers, key_counted_ ? rate_limit_headers(key_headroom_) : Headers());
+    if (relay_.event_stream()) {
+        counted_stream_ = true;
+        services_->state.add("aop_active_streams", 1, true);
+    }
     host_.flush_soon();
     arm_heartbeat();
     return ok;
@@ -452,6 +659,13 @@ Taken Exchange::on_data(const char* data, size_t size) {
         return collected_.size() <= (8u << 20) ? Taken::All : Taken::Refused;  // a models list is small
     }
     Taken taken = relay_.data(data, size);
+    if (taken == Taken::All && log_.upstream_status < 300) {
+        usage_.feed(data, size);
+        if (relay_.event_stream() && !first_event_seen_) {
+            first_event_seen_ = true;
+            observe("aop_time_to_first_token_seconds", {{"model", metric_model()}}, (EventLoop::clock_ms() - started_ms_) / 1000.0);
+        }
+    }
     if (taken == Taken::All) {
         host_.flush_soon();
         arm_heartbeat();
@@ -463,6 +677,23 @@ Taken Exchange::on_data(const char* data, size_t size) {
 }
 
 void Exchange::on_done(const UpstreamResult& result) {
+    if (retry_next_) {  // the answer's head was a 429 or a 5xx: the next target, or none
+        retry_next_ = false;
+        transfer_.reset();
+        if (no_target_.index < 0 && no_target_.retry_after_ms > 0) answer_no_target(no_target_);
+        else start_try();
+        if (!transfer_) finish();
+        return;
+    }
+    if (retry_after(result)) {
+        if (!transfer_) finish();
+        return;
+    }
+    if (try_open_) {
+        bool whole = result.outcome == UpstreamOutcome::Completed;
+        settle_try(whole ? answer_result_ : result.outcome == UpstreamOutcome::ClientGone ? TryResult::Abandoned : TryResult::Failed,
+                   answer_retry_after_ms_);
+    }
     log_.upstream_status = result.status;
     log_.outcome = outcome_name(result.outcome);
     if (collect_)
@@ -479,7 +710,7 @@ void Exchange::relay_done(const UpstreamResult& result) {
     }
     if (result.outcome == UpstreamOutcome::ClientGone) return;
     log_.error = result.error;
-    ProxyError error = upstream_error(result, config_);
+    ProxyError error = upstream_error(result, *upstream_config_);
     if (writer_.head_sent()) cut_short(error);
     else writer_.error(error);
 }
@@ -496,7 +727,7 @@ void Exchange::answer_models(const UpstreamResult& result) {
     std::string converted;
     if (result.outcome != UpstreamOutcome::Completed) {
         log_.error = result.error;
-        writer_.error(upstream_error(result, config_));
+        writer_.error(upstream_error(result, *upstream_config_));
     }
     else if (collected_status_ == 200 && azure_models_to_openai(collected_, converted))
         writer_.complete(200, "application/json", converted);
@@ -541,6 +772,7 @@ void Exchange::abandon(const char* outcome, const std::string& what) {
     transfer_.reset();
     finished_ = true;
     heartbeat_.disarm();
+    end_accounting();
 }
 
 void Exchange::stop() {
@@ -556,7 +788,85 @@ void Exchange::finish() {
     if (finished_) return;
     finished_ = true;
     heartbeat_.disarm();
+    end_accounting();
     host_.finished();
+}
+
+// What the request held in the shared state is given back, and it is counted: once,
+// however it ended.
+void Exchange::end_accounting() {
+    if (!services_ || accounted_) return;
+    accounted_ = true;
+    SharedState& state = services_->state;
+    settle_try(TryResult::Abandoned, -1);
+    log_.prompt_tokens = usage_.prompt_tokens();
+    log_.completion_tokens = usage_.completion_tokens();
+    long long used = -1;
+    if (log_.prompt_tokens >= 0 || log_.completion_tokens >= 0)
+        used = std::max(0LL, log_.prompt_tokens) + std::max(0LL, log_.completion_tokens);
+    if (key_counted_) state.release_key(*key_, key_estimate_, used, wall_clock_ms());
+    if (counted_stream_) state.add("aop_active_streams", -1, true);
+    state.add("aop_requests_in_flight", -1, true);
+    std::string model = metric_model(), key = key_ ? key_->name : "";
+    state.add(series_name("aop_requests_total", {{"route", route_label()}, {"model", model}, {"target", log_.target},
+                                                 {"key", key}, {"status", std::to_string(writer_.status())}}),
+              1);
+    if (log_.prompt_tokens > 0)
+        state.add(series_name("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "prompt"}}), static_cast<double>(log_.prompt_tokens));
+    if (log_.completion_tokens > 0)
+        state.add(series_name("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "completion"}}), static_cast<double>(log_.completion_tokens));
+}
+
+void Exchange::observe(const char* family, const Labels& labels, double seconds) {
+    SharedState& state = services_->state;
+    for (const std::string& series : histogram_buckets(family, labels, seconds)) state.add(series, 1);
+    state.add(histogram_sum(family, labels), seconds);
+}
+
+// Only names the operator configured become label values: a client cannot create
+// series without end by sending made-up models.
+std::string Exchange::metric_model() const {
+    const std::string& model = log_.model;
+    if (model.empty()) return "";
+    bool known = targets_ || config_.model_mapper.count(model) ||
+                 std::find(config_.listed_models.begin(), config_.listed_models.end(), model) != config_.listed_models.end() ||
+                 std::find(config_.allowed_models.begin(), config_.allowed_models.end(), model) != config_.allowed_models.end();
+    return known ? model : "other";
+}
+
+std::string Exchange::route_label() const {
+    switch (route_.kind) {
+        case RouteKind::Deployment: return route_.operation;
+        case RouteKind::ListModels:
+        case RouteKind::RetrieveModel: return "models";
+        case RouteKind::Health: return "healthz";
+        case RouteKind::Metrics: return "metrics";
+        case RouteKind::Upstream: {
+            std::string first = route_.upstream_path.substr(1, route_.upstream_path.find('/', 1) - 1);
+            static const char* const kKnown[] = {"files", "batches", "responses", "assistants", "threads",
+                                                 "vector_stores", "fine_tuning", "uploads", "models"};
+            for (const char* known : kKnown)
+                if (first == known) return first;
+            return "other";
+        }
+        default: return "other";
+    }
+}
+
+// GET /metrics: for an admin key, or for a client on this host.
+void Exchange::serve_metrics() {
+    bool loopback = request_.remote_address == "127.0.0.1" || request_.remote_address == "::1" ||
+                    starts_with(request_.remote_address, "127.") || request_.remote_address == "::ffff:127.0.0.1";
+    std::string_view presented = presented_key(request_.headers);
+    bool admin = !config_.admin_keys.empty() && find_client_key(config_.admin_keys, presented);
+    if (!loopback && !admin) {
+        writer_.error(make_error(403, "The metrics are shown to an admin key (AZURE_OPENAI_PROXY_ADMIN_KEYS) or on this host only.",
+                                 "metrics_forbidden"));
+        return;
+    }
+    SharedState& state = services_->state;
+    writer_.complete(200, "text/plain; version=0.0.4; charset=utf-8",
+                     render_metrics(state.series(), state.targets(), wall_clock_ms()));
 }
 
 AccessLogEntry& Exchange::log_entry() {

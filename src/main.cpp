@@ -21,7 +21,7 @@ namespace {
 #endif
 
 const char* const kUsage =
-    "usage: azure-openai-proxy [--listen ADDRESS] [--workers N] [--check-config]\n"
+    "usage: azure-openai-proxy [--listen ADDRESS] [--workers N] [--config FILE] [--check-config]\n"
     "       azure-openai-proxy --version | --help\n"
     "\n"
     "A FastCGI responder: it serves requests on the listening socket it is given on fd 0\n"
@@ -33,7 +33,9 @@ const char* const kUsage =
     "                    host:port (127.0.0.1:9000); same as AZURE_OPENAI_PROXY_FCGI_ADDRESS\n"
     "  --workers N       run N worker processes and start a new one when one dies;\n"
     "                    same as AZURE_OPENAI_PROXY_WORKERS\n"
-    "  --check-config    print the settings read from the environment and exit\n"
+    "  --config FILE     the routing table, failover and per-key limits (JSON); same as\n"
+    "                    AZURE_OPENAI_PROXY_CONFIG\n"
+    "  --check-config    print the settings and the resolved routing table and exit\n"
     "  --version         print the version and exit\n"
     "  -h, --help        print this and exit\n"
     "\n"
@@ -44,7 +46,8 @@ Environment read_environment() {
     Environment env;
     for (char** entry = environ; *entry; ++entry) {
         const char* eq = std::strchr(*entry, '=');
-        if (eq && starts_with(*entry, "AZURE_OPENAI_")) env.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
+        // All of it: the configuration file's keys may name any variable (env:NAME).
+        if (eq) env.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
     }
     return env;
 }
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     std::string listen_address;
     std::string workers;
+    std::string config_file;
     bool check_only = false;
     for (int i = 1; i < argc; ++i) {
         std::string argument = argv[i];
@@ -75,6 +79,8 @@ int main(int argc, char** argv) {
             listen_address = argv[++i];
         } else if (argument == "--workers" && i + 1 < argc) {
             workers = argv[++i];
+        } else if (argument == "--config" && i + 1 < argc) {
+            config_file = argv[++i];
         } else if (argument == "--check-config") {
             check_only = true;
         } else if (argument == "--help" || argument == "-h") {
@@ -91,8 +97,12 @@ int main(int argc, char** argv) {
 
     Environment env = read_environment();
     if (!workers.empty()) env["AZURE_OPENAI_PROXY_WORKERS"] = workers;
+    if (!config_file.empty()) env["AZURE_OPENAI_PROXY_CONFIG"] = config_file;
     ConfigResult parsed = parse_config(env);
-    if (!parsed.ok) return fail(parsed.error);
+    if (!parsed.ok) {
+        log_lines(parsed.error);  // one line per mistake
+        return 2;
+    }
     Config config = parsed.config;
     if (!listen_address.empty()) config.fcgi_address = listen_address;
     if (check_only) {

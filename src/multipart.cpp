@@ -80,7 +80,7 @@ bool MultipartModelScanner::step(char c) {
                 state_ = State::Failed;
                 return false;
             }
-            if (headers_.size() >= 4 && headers_.compare(headers_.size() - 4, 4, "\r\n\r\n") == 0) {
+            if (ends_with(headers_, "\r\n\r\n")) {
                 for (const std::string& line : split(headers_, '\n'))
                     if (starts_with(lowercase(trim(line)), "content-disposition:"))
                         model_part_ = header_parameter(line, "name") == "model";

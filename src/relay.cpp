@@ -2,11 +2,11 @@
 
 #include "text.h"
 
-bool Relay::head(long status, const Headers& upstream_headers) {
+bool Relay::head(long status, const Headers& upstream_headers, const Headers& replace) {
     Headers headers;
-    headers.reserve(upstream_headers.size() + 2);
+    headers.reserve(upstream_headers.size() + 2 + replace.size());
     for (const Header& header : upstream_headers) {
-        if (!is_relayed_response_header(header.name, mode_)) continue;
+        if (!is_relayed_response_header(header.name, mode_) || find_header(replace, header.name)) continue;
         if (iequals(header.name, "Content-Type") &&
             istarts_with(header.value, "text/event-stream"))
             event_stream_ = true;
@@ -16,6 +16,7 @@ bool Relay::head(long status, const Headers& upstream_headers) {
     // its end, so it goes without one.
     for (const Header& header : upstream_headers)
         if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(header);
+    headers.insert(headers.end(), replace.begin(), replace.end());
     // nginx: do not buffer this answer, whatever fastcgi_buffering says.
     headers.push_back({"X-Accel-Buffering", "no"});
     return writer_.head(static_cast<int>(status), std::move(headers));
@@ -23,14 +24,43 @@ bool Relay::head(long status, const Headers& upstream_headers) {
 
 Taken Relay::data(const char* data, size_t size) {
     if (size == 0) return Taken::All;
+    if (strip_usage_ && event_stream_) return data_without_usage(data, size);
     if (!writer_.can_take(size)) return Taken::Later;
+    return write(data, size) ? Taken::All : Taken::Refused;
+}
+
+bool Relay::write(const char* data, size_t size) {
+    if (size == 0) return true;
     if (size >= 2) {
         tail_[0] = data[size - 2];
     } else {
         tail_[0] = tail_[1];
     }
     tail_[1] = data[size - 1];
-    return writer_.body(data, size) ? Taken::All : Taken::Refused;
+    return writer_.body(data, size);
+}
+
+namespace {
+
+bool is_usage_chunk(std::string_view event) {
+    return event.find("\"choices\":[]") != std::string_view::npos && event.find("\"usage\":{") != std::string_view::npos;
+}
+
+}  // namespace
+
+// Whole events only, the usage chunk left out; what is held is the start of the next.
+Taken Relay::data_without_usage(const char* data, size_t size) {
+    std::string text = held_;
+    text.append(data, size);
+    std::string out;
+    size_t start = 0;
+    for (size_t end; (end = text.find("\n\n", start)) != std::string::npos; start = end + 2) {
+        std::string_view event(text.data() + start, end + 2 - start);
+        if (!is_usage_chunk(event)) out.append(event);
+    }
+    if (!writer_.can_take(out.size())) return Taken::Later;
+    held_ = text.substr(start);
+    return write(out.data(), out.size()) ? Taken::All : Taken::Refused;
 }
 
 bool Relay::heartbeat() {
@@ -41,7 +71,11 @@ bool Relay::heartbeat() {
 }
 
 void Relay::finish_event_stream() {
-    if (event_stream_) writer_.body("\n", 1);
+    if (!event_stream_) return;
+    // What was held is the last event (Azure's [DONE] comes without its blank line).
+    if (!held_.empty() && !(strip_usage_ && is_usage_chunk(held_))) write(held_.data(), held_.size());
+    held_.clear();
+    writer_.body("\n", 1);
 }
 
 void Relay::fail_event_stream(const ProxyError& error) {

@@ -135,6 +135,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
         if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && seen.insert(name).second)
             request.headers.push_back({header_name_from_param(std::string(name)), std::string(value)});
     request.server_notices_clients_leaving = starts_with(param(params, "SERVER_SOFTWARE"), "nginx/");
+    request.remote_address = param(params, "REMOTE_ADDR");
     std::string content_type = param(params, "CONTENT_TYPE");
     if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
 

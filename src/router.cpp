@@ -66,8 +66,7 @@ Route route_azure(const std::string& method, const std::string& path) {
     // Azure's Responses and Assistants APIs take a deployment name as the body's model.
     route.body_model = method == "POST" &&
                        (rest == "responses" || rest == "assistants" || starts_with(rest, "assistants/") ||
-                        (starts_with(rest, "threads/") && rest.size() > 5 &&
-                         rest.compare(rest.size() - 5, 5, "/runs") == 0));
+                        (starts_with(rest, "threads/") && ends_with(rest, "/runs")));
     return route;
 }
 
@@ -107,6 +106,12 @@ Route route_request(const Config& config, const std::string& method, const std::
     if (!is_api_method(method)) return make(RouteKind::MethodNotAllowed);
     if (has_unsafe_segment(raw)) return make(RouteKind::InvalidPath);
     std::string path = collapse_slashes(raw);
+    // Outside /v1 (under whatever mount point the web server gives the proxy).
+    if (method == "GET" || method == "HEAD") {
+        bool outside_api = path.find("/v1/") == std::string::npos;
+        if (outside_api && ends_with(path, "/healthz")) return make(RouteKind::Health);
+        if (outside_api && ends_with(path, "/metrics")) return make(RouteKind::Metrics);
+    }
     if (config.mode == ProxyMode::OpenAI) {
         Route route = make(RouteKind::Upstream);
         route.upstream_path = path;

@@ -29,29 +29,51 @@
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // Written once by a stop signal and never drained: every poll on its read end wakes.
 int g_stop_pipe[2] = {-1, -1};
+// Written by SIGHUP (read the configuration file again); drained by its reader.
+int g_reload_pipe[2] = {-1, -1};
 
-void on_stop_signal(int) {
+void on_signal(int signal_number) {
     int saved = errno;
     char byte = 's';
-    ssize_t ignored = ::write(g_stop_pipe[1], &byte, 1);
+    ssize_t ignored = ::write(signal_number == SIGHUP ? g_reload_pipe[1] : g_stop_pipe[1], &byte, 1);
     (void)ignored;
     errno = saved;
 }
 
 // Installed before FCGX_Init: libfcgi then keeps its own handlers off these signals
 // (its SIGTERM handler only sets a flag that threads blocked in accept never see).
-bool install_stop_signals() {
-    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+bool install_signals() {
+    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_reload_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return false;
     struct sigaction action;
     std::memset(&action, 0, sizeof action);
-    action.sa_handler = on_stop_signal;
+    action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
     for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
         sigaction(signal_number, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);
     return true;
+}
+
+void close_signal_pipes() {
+    for (int* pipe : {g_stop_pipe, g_reload_pipe}) {
+        close(pipe[0]);
+        close(pipe[1]);
+    }
+}
+
+// The supervisor reads the file too, so a worker it starts later has the new table, and
+// passes the signal on only when the file was good.
+void reload_supervised(const Config& config, const std::map<pid_t, Clock::time_point>& workers) {
+    char drained[64];
+    while (::read(g_reload_pipe[0], drained, sizeof drained) > 0) {
+    }
+    if (!reload_routing_file(config)) return;
+    for (const auto& worker : workers) kill(worker.first, SIGHUP);
 }
 
 bool stop_requested() {
@@ -146,7 +168,6 @@ int open_tcp_socket(const std::string& address, std::string& error) {
     return fd;
 }
 
-using Clock = std::chrono::steady_clock;
 
 // A worker: a forked process that serves FastCGI on the shared listening socket.
 pid_t start_worker_process(const Config& config, int listen_fd) {
@@ -162,8 +183,7 @@ pid_t start_worker_process(const Config& config, int listen_fd) {
         return pid;
     }
     for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signal(signal_number, SIG_DFL);
-    close(g_stop_pipe[0]);
-    close(g_stop_pipe[1]);
+    close_signal_pipes();
     sigprocmask(SIG_SETMASK, &previous, nullptr);
     // Never outlive the supervisor, even when it is killed outright.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -190,14 +210,16 @@ void stop_workers(std::map<pid_t, Clock::time_point>& workers) {
 }  // namespace
 
 int run_supervised(const Config& config, int listen_fd) {
-    if (!install_stop_signals()) return 1;
+    if (!install_signals()) return 1;
     std::map<pid_t, Clock::time_point> workers;  // pid -> start time
     for (int i = 0; i < config.workers; ++i) workers[start_worker_process(config, listen_fd)] = Clock::now();
     std::fprintf(stderr, "azure-openai-proxy: supervising %d workers\n", config.workers);
 
     while (!stop_requested()) {
         pollfd stop = {g_stop_pipe[0], POLLIN, 0};
-        poll(&stop, 1, 200);
+        pollfd waits[2] = {stop, {g_reload_pipe[0], POLLIN, 0}};
+        poll(waits, 2, 200);
+        if (waits[1].revents & POLLIN) reload_supervised(config, workers);
         int status = 0;
         pid_t pid;
         while (!stop_requested() && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -257,12 +279,12 @@ int socket_activated_fd() {
 }
 
 int run_fastcgi(const Config& config, int listen_fd) {
-    if (!install_stop_signals()) return 1;
+    if (!install_signals()) return 1;
     FCGX_Init();
-    return serve_fastcgi(config, listen_fd, g_stop_pipe[0]);
+    return serve_fastcgi(config, listen_fd, g_stop_pipe[0], g_reload_pipe[0]);
 }
 
 int run_cgi(const Config& config) {
-    if (!install_stop_signals()) return 1;
+    if (!install_signals()) return 1;
     return serve_cgi(config, g_stop_pipe[0]);
 }

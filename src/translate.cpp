@@ -85,8 +85,13 @@ std::string deployment_for_model(const Config& config, const std::string& model)
 }
 
 bool model_allowed(const Config& config, const std::string& model, const std::string& deployment) {
-    if (config.allowed_models.empty()) return true;
-    for (const std::string& allowed : config.allowed_models)
+    return model_in_list(config, config.allowed_models, model, deployment);
+}
+
+bool model_in_list(const Config& config, const std::vector<std::string>& list, const std::string& model,
+                   const std::string& deployment) {
+    if (list.empty()) return true;
+    for (const std::string& allowed : list)
         if ((!model.empty() && model == allowed) || deployment == deployment_for_model(config, allowed)) return true;
     return false;
 }

@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(the_key_comes_from_bearer_or_api_key) {
 }
 
 BOOST_AUTO_TEST_CASE(only_an_exact_key_matches) {
-    std::vector<ClientKey> keys = {{"alice", "sk-alice-123"}, {"bob", "sk-bob-4567"}};
+    std::vector<ClientKey> keys = {{"alice", "sk-alice-123", {}}, {"bob", "sk-bob-4567", {}}};
     BOOST_TEST(find_client_key(keys, "sk-bob-4567")->name == "bob");
     BOOST_TEST(!find_client_key(keys, "sk-bob-456"));
     BOOST_TEST(!find_client_key(keys, "sk-bob-45678"));
@@ -282,7 +282,16 @@ BOOST_AUTO_TEST_CASE(json_log_lines_are_valid_json_whatever_the_client_sent) {
     BOOST_TEST(check_json(line.substr(0, line.size() - 1)).valid, line);
     BOOST_TEST(line.find("\"time\":\"1970-01-01T00:00:00Z\"") != std::string::npos, line);
     BOOST_TEST(line.find("\"path\":\"/v1/files/\\\\xff\\\"}\"") != std::string::npos, line);
-    BOOST_TEST(line.find("\"key\":\"alice\",\"error\":null") != std::string::npos, line);
+    BOOST_TEST(line.find("\"key\":\"alice\",\"target\":null,\"tries\":null,\"prompt_tokens\":null,"
+                         "\"completion_tokens\":null,\"error\":null") != std::string::npos, line);
+    entry.target = "east/gpt-4o";
+    entry.tries = 2;
+    entry.prompt_tokens = 9;
+    entry.completion_tokens = 4;
+    line = format_access_log(entry, 0, LogFormat::Json);
+    BOOST_TEST(line.find("\"target\":\"east/gpt-4o\",\"tries\":2,\"prompt_tokens\":9,\"completion_tokens\":4") != std::string::npos, line);
+    line = format_access_log(entry, 0, LogFormat::Text);
+    BOOST_TEST(line.find(" key=alice target=east/gpt-4o tries=2 tokens=9+4\n") != std::string::npos, line);
     BOOST_TEST((parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "json"}})).config.log_format == LogFormat::Json));
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "xml"}})).ok);
 }

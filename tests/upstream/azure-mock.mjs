@@ -201,6 +201,8 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     streams: [],           // the exact text of every event stream sent, in order
     openConnections: 0,    // sockets currently open (tests watch aborts with it)
     pace: async () => {},  // `paced` scenario: awaited before each event
+    scenario: '',          // the scenario of requests that name none
+    retryAfterMs: 1000,    // what the rate-limit scenario asks to wait
     server: null,
     url: '',
   };
@@ -255,7 +257,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     switch (scenario) {
       case 'rate-limit':
         sendJson(res, 429, azureError('429', 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.'), {
-          ...requestIds(), 'retry-after': '1', 'retry-after-ms': '1000',
+          ...requestIds(), 'retry-after': String(Math.ceil(mock.retryAfterMs / 1000)), 'retry-after-ms': String(mock.retryAfterMs),
           'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '0',
         });
         return true;
@@ -379,7 +381,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
 
   async function serveDeployment(req, res, raw, deployment, operation, body) {
     if (!knownDeployment(deployment)) return deploymentNotFound(res);
-    const scenario = req.headers['x-mock-scenario'] || '';
+    const scenario = req.headers['x-mock-scenario'] || mock.scenario;
     if (applyScenario(scenario, req, res)) return;
     const count = scenario === 'long' ? Number(req.headers['x-mock-events'] || 1000) : 0;
     const headers = { ...requestIds(), 'x-ms-deployment-name': deployment };
@@ -447,7 +449,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     const form = type.startsWith('multipart/form-data') ? parseMultipart(raw, type) : null;
     const reply = (status, body, headers = {}) => sendJson(res, status, body, { ...requestIds(), ...headers });
     const replyText = (status, data, headers = {}) => { res.writeHead(status, { 'content-length': data.length, ...headers }); res.end(data); };
-    const stream = (events, done) => streamEvents(req, res, events, req.headers['x-mock-scenario'] || '', done);
+    const stream = (events, done) => streamEvents(req, res, events, req.headers['x-mock-scenario'] || mock.scenario, done);
     const handled = await resources({ method: req.method, path, json, form, reply, replyText, stream });
     if (handled === null) sendJson(res, 404, azureError('404', 'Resource not found'));
   }
@@ -457,7 +459,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     if (req.headers.authorization !== `Bearer ${openaiKey}`) {
       return sendJson(res, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
     }
-    const scenario = req.headers['x-mock-scenario'] || '';
+    const scenario = req.headers['x-mock-scenario'] || mock.scenario;
     if (applyScenario(scenario, req, res)) return;
     if (req.method === 'POST' && url.pathname === '/v1/chat/completions') {
       const body = parseJson(raw, res);

@@ -1,0 +1,55 @@
+// Per-key limits (requests/minute, tokens/minute, requests at once, expiry): pure
+// decisions over counters the shared state keeps for all processes of the host.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "client_keys.h"
+
+// A sliding minute, approximated from two fixed ones: what the last 60 s counted is the
+// current minute's count plus the previous minute's, weighted by how much of it is
+// still inside the last 60 s.
+struct RateWindow {
+    int64_t minute = 0;  // which minute (since the epoch) `current` counts
+    long long current = 0;
+    long long previous = 0;
+};
+
+// Rolls the window forward to `now_ms`'s minute.
+RateWindow rolled(RateWindow window, int64_t now_ms);
+// What the last 60 s counted.
+long long counted(const RateWindow& window, int64_t now_ms);
+// Adds to the current minute (negative amounts settle an estimate; never below zero).
+RateWindow added(RateWindow window, long long amount, int64_t now_ms);
+// Two windows' counts as one (both rolled to `now_ms`'s minute): what other hosts counted
+// (from Redis) and what this host counted since.
+RateWindow combined(RateWindow a, RateWindow b, int64_t now_ms);
+
+struct KeyUsage {
+    RateWindow requests;
+    RateWindow tokens;
+    long in_flight = 0;
+};
+
+struct KeyDecision {
+    bool allowed = true;
+    int status = 200;             // 429 (a limit) or 401 (expired) when refused
+    std::string code, message;    // the OpenAI-shaped error when refused
+    int64_t retry_after_ms = 0;
+    // For x-ratelimit-* headers: -1 where the key has no such limit.
+    long long limit_requests = -1, remaining_requests = -1;
+    long long limit_tokens = -1, remaining_tokens = -1;
+};
+
+// Whether the key has any limit the shared state must count (expiry aside).
+bool counts_usage(const KeyLimits& limits);
+bool key_expired(const KeyLimits& limits, int64_t now_ms);
+
+// Whether one more request, estimated at `tokens`, fits the key's limits now. When it
+// does, the caller counts it (the request, its estimate, and one in flight).
+KeyDecision decide_key(const KeyLimits& limits, const KeyUsage& usage, int64_t now_ms, long long tokens);
+
+// A rough count of prompt tokens from the request body's size: about four bytes a token
+// for English text and JSON; settled with the answer's `usage` when it comes.
+long long estimate_prompt_tokens(long long body_bytes);

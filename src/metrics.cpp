@@ -1,0 +1,151 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "text.h"
+
+namespace {
+
+const double kBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+};
+
+const Family kFamilies[] = {
+    {"aop_requests_total", "counter", "Requests answered, by route, model, target (the last tried), key name and status."},
+    {"aop_upstream_tries_total", "counter", "Requests sent to each target, by result (ok, rate_limited, failed, abandoned)."},
+    {"aop_retries_total", "counter", "Tries on another target after a failure or a 429, by model."},
+    {"aop_upstream_latency_seconds", "histogram", "Time from sending a request to a target until its answer's head."},
+    {"aop_time_to_first_token_seconds", "histogram", "Time from a streamed request's arrival until its first event reached the client, by model."},
+    {"aop_tokens_total", "counter", "Tokens reported by the upstream's usage, by model, key name and kind (prompt, completion)."},
+    {"aop_key_limited_total", "counter", "Requests refused by a key's limits, by key name and limit."},
+    {"aop_active_streams", "gauge", "Event streams being relayed now."},
+    {"aop_requests_in_flight", "gauge", "Requests being served now."},
+    {"aop_target_in_flight", "gauge", "Requests in flight at each target."},
+    {"aop_target_cooldown_seconds", "gauge", "Seconds left of a target's cooldown after a 429 (0: none)."},
+    {"aop_target_circuit_open", "gauge", "1 while a target's circuit is open after repeated failures."},
+    {"aop_target_consecutive_failures", "gauge", "Failures of a target since its last success."},
+    {"aop_target_ratelimit_remaining_requests", "gauge", "x-ratelimit-remaining-requests a target last reported."},
+    {"aop_target_ratelimit_remaining_tokens", "gauge", "x-ratelimit-remaining-tokens a target last reported."},
+};
+
+std::string escape_label(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+std::string number(double value) {
+    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+    char text[64];
+    if (value == std::floor(value) && std::fabs(value) < 1e15) std::snprintf(text, sizeof text, "%.0f", value);
+    else std::snprintf(text, sizeof text, "%.6g", value);
+    return text;
+}
+
+std::string with_label(const std::string& family, Labels labels, const char* name, const std::string& value) {
+    labels.emplace_back(name, value);
+    return series_name(family, labels);
+}
+
+// The family a series belongs to: its name without labels, and without the suffix a
+// histogram's parts carry.
+std::string family_of(const std::string& series) {
+    std::string name = series.substr(0, series.find('{'));
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        std::string s = suffix;
+        if (name.size() > s.size() && ends_with(name, s)) {
+            std::string base = name.substr(0, name.size() - s.size());
+            for (const Family& f : kFamilies)
+                if (base == f.name && std::string(f.type) == "histogram") return base;
+        }
+    }
+    return name;
+}
+
+// Orders a histogram's lines as Prometheus writes them: per label set, buckets by `le`,
+// then _sum and _count.
+std::string sort_key(const std::string& series) {
+    std::string name = series.substr(0, series.find('{'));
+    std::string labels = series.size() > name.size() ? series.substr(name.size()) : "";
+    size_t le = labels.find("le=\"");
+    double bound = 0;
+    if (le != std::string::npos) {
+        std::string value = labels.substr(le + 4, labels.find('"', le + 4) - le - 4);
+        bound = value == "+Inf" ? 1e300 : std::atof(value.c_str());
+        labels.erase(le > 1 && labels[le - 1] == ',' ? le - 1 : le, labels.find('"', le + 4) - le + 2);
+    }
+    int part = ends_with(name, "_bucket") ? 0 : ends_with(name, "_sum") ? 1 : 2;
+    char order[40];
+    std::snprintf(order, sizeof order, "%d %030.6f", part, bound > 1e20 ? 1e20 : bound);
+    return family_of(series) + labels + order;
+}
+
+}  // namespace
+
+std::string series_name(const std::string& family, const Labels& labels) {
+    std::string out = family;
+    if (labels.empty()) return out;
+    out += '{';
+    for (size_t i = 0; i < labels.size(); ++i) {
+        if (i) out += ',';
+        out += labels[i].first;
+        out += "=\"" + escape_label(labels[i].second) + "\"";
+    }
+    return out + '}';
+}
+
+std::vector<std::string> histogram_buckets(const std::string& family, const Labels& labels, double value) {
+    std::vector<std::string> out;
+    for (double bound : kBuckets)
+        if (value <= bound) out.push_back(with_label(family + "_bucket", labels, "le", number(bound)));
+    out.push_back(with_label(family + "_bucket", labels, "le", "+Inf"));
+    out.push_back(series_name(family + "_count", labels));
+    return out;
+}
+
+std::string histogram_sum(const std::string& family, const Labels& labels) {
+    return series_name(family + "_sum", labels);
+}
+
+std::string render_metrics(std::vector<SeriesValue> series, const std::vector<TargetView>& targets, int64_t now_ms) {
+    for (const TargetView& t : targets) {
+        Labels labels{{"target", t.name}};
+        auto gauge = [&](const char* family, double value) { series.push_back({series_name(family, labels), true, value}); };
+        const TargetHealth& h = t.health;
+        gauge("aop_target_in_flight", static_cast<double>(h.in_flight));
+        gauge("aop_target_cooldown_seconds", h.cooldown_until_ms > now_ms ? (h.cooldown_until_ms - now_ms) / 1000.0 : 0);
+        gauge("aop_target_circuit_open", h.circuit_open_until_ms != 0 ? 1 : 0);
+        gauge("aop_target_consecutive_failures", h.failures);
+        if (t.remaining_requests >= 0) gauge("aop_target_ratelimit_remaining_requests", static_cast<double>(t.remaining_requests));
+        if (t.remaining_tokens >= 0) gauge("aop_target_ratelimit_remaining_tokens", static_cast<double>(t.remaining_tokens));
+    }
+    std::map<std::string, std::vector<std::pair<std::string, const SeriesValue*>>> by_family;
+    for (const SeriesValue& s : series) by_family[family_of(s.series)].emplace_back(sort_key(s.series), &s);
+    std::string out;
+    for (const Family& f : kFamilies) {
+        auto found = by_family.find(f.name);
+        bool always = std::string(f.name) == "aop_active_streams" || std::string(f.name) == "aop_requests_in_flight";
+        if (found == by_family.end() && !always) continue;
+        out += std::string("# HELP ") + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
+        if (found == by_family.end()) {
+            out += std::string(f.name) + " 0\n";
+            continue;
+        }
+        auto& lines = found->second;
+        std::sort(lines.begin(), lines.end());
+        for (const auto& line : lines) out += line.second->series + " " + number(line.second->value) + "\n";
+    }
+    return out;
+}

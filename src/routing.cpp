@@ -1,0 +1,401 @@
+// AZURE_OPENAI_PROXY_CONFIG: a JSON file read with cJSON (it is the operator's, not a
+// client's), checked whole so every mistake is reported at once.
+#include "routing.h"
+
+#include <cjson/cJSON.h>
+
+#include <ctime>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config.h"
+#include "text.h"
+#include "translate.h"
+
+namespace {
+
+struct Reader {
+    const std::string& file;
+    EnvironmentLookup lookup;
+    void* context;
+    std::vector<std::string>& errors;
+
+    // The path holds the file's own names: escaped, so each mistake stays one line.
+    void error(const std::string& path, const std::string& what) {
+        errors.push_back(file + ": " + quote_value(path, 200) + ": " + what);
+    }
+};
+
+using Json = const cJSON*;
+
+// Every member name is known and appears once: a typo is an error, not a silent default.
+bool check_members(Reader& reader, Json object, const std::string& path, std::set<std::string> known) {
+    if (!cJSON_IsObject(object)) {
+        reader.error(path, "must be an object");
+        return false;
+    }
+    std::set<std::string> seen;
+    bool ok = true;
+    for (Json member = object->child; member; member = member->next) {
+        std::string name = member->string ? member->string : "";
+        if (!seen.insert(name).second) {
+            reader.error(path + "." + name, "appears twice");
+            ok = false;
+        } else if (!known.empty() && !known.count(name)) {
+            reader.error(path + "." + name, "is not a known setting");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+bool read_string(Reader& reader, Json object, const char* name, const std::string& path, std::string& out) {
+    Json item = cJSON_GetObjectItemCaseSensitive(object, name);
+    if (!item) return true;
+    if (!cJSON_IsString(item) || !item->valuestring[0]) {
+        reader.error(path + "." + name, "must be a non-empty string");
+        return false;
+    }
+    out = item->valuestring;
+    return true;
+}
+
+template <typename T>
+bool read_count(Reader& reader, Json object, const char* name, const std::string& path, long long min,
+                long long max, T& out) {
+    Json item = cJSON_GetObjectItemCaseSensitive(object, name);
+    if (!item) return true;
+    double value = cJSON_IsNumber(item) ? item->valuedouble : -1e300;
+    if (value < static_cast<double>(min) || value > static_cast<double>(max) ||
+        value != static_cast<double>(static_cast<long long>(value))) {
+        reader.error(path + "." + name, "must be a whole number from " + std::to_string(min) + " to " +
+                                            std::to_string(max));
+        return false;
+    }
+    out = static_cast<T>(value);
+    return true;
+}
+
+// "env:NAME", "file:/path" or the key itself; the source is what may be shown.
+bool resolve_secret(Reader& reader, const std::string& path, const std::string& value, std::string& secret,
+                    std::string& source) {
+    if (starts_with(value, "env:")) {
+        source = value;
+        secret = trim(reader.lookup(value.substr(4), reader.context));
+        if (secret.empty()) reader.error(path, "the environment variable " + value.substr(4) + " is not set");
+    } else if (starts_with(value, "file:")) {
+        source = value;
+        std::ifstream in(value.substr(5));
+        std::ostringstream content;
+        if (!in || !(content << in.rdbuf())) {
+            reader.error(path, "cannot read '" + value.substr(5) + "'");
+            return false;
+        }
+        secret = trim(content.str());
+        if (secret.empty()) reader.error(path, "'" + value.substr(5) + "' is empty");
+    } else {
+        source = "inline";
+        secret = value;
+    }
+    for (unsigned char c : secret)
+        if (c <= ' ' || c >= 0x7f) {
+            reader.error(path, "holds a space or control character");
+            return false;
+        }
+    return !secret.empty();
+}
+
+bool read_endpoint(Reader& reader, Json object, const Config& base, Endpoint& endpoint) {
+    std::string path = "endpoints." + endpoint.name;
+    if (!check_members(reader, object, path, {"url", "key", "api_version", "priority", "weight", "mode"}))
+        return false;
+    Config upstream = base;
+    upstream.client_keys.clear();
+    std::string key, mode, version;
+    bool ok = read_string(reader, object, "url", path, endpoint.url) && read_string(reader, object, "key", path, key) &&
+              read_string(reader, object, "api_version", path, version) &&
+              read_string(reader, object, "mode", path, mode) &&
+              read_count(reader, object, "priority", path, 0, 1000, endpoint.priority) &&
+              read_count(reader, object, "weight", path, 1, 1000, endpoint.weight);
+    if (!ok) return false;
+    while (!endpoint.url.empty() && endpoint.url.back() == '/') endpoint.url.pop_back();
+    if (!valid_base_url(endpoint.url)) {
+        reader.error(path + ".url", endpoint.url.empty() ? "is required" : "'" + log_safe(endpoint.url, 100) + "' is not an http(s) URL");
+        return false;
+    }
+    if (mode.empty() || mode == "azure") upstream.mode = ProxyMode::Azure;
+    else if (mode == "openai") upstream.mode = ProxyMode::OpenAI;
+    else {
+        reader.error(path + ".mode", "'" + log_safe(mode, 40) + "' is not 'azure' or 'openai'");
+        return false;
+    }
+    if (!version.empty()) {
+        if (!is_word(version, "-.")) {
+            reader.error(path + ".api_version", "'" + log_safe(version, 40) + "' is not an api-version");
+            return false;
+        }
+        upstream.api_version = version;
+    }
+    if (key.empty()) {
+        reader.error(path + ".key", "is required (env:NAME, file:/path, or the key)");
+        return false;
+    }
+    if (!resolve_secret(reader, path + ".key", key, upstream.token, endpoint.key_source)) return false;
+    upstream.endpoint = endpoint.url;
+    endpoint.upstream = std::make_shared<const Config>(std::move(upstream));
+    return true;
+}
+
+int endpoint_index(const RoutingTable& table, const std::string& name) {
+    for (size_t i = 0; i < table.endpoints.size(); ++i)
+        if (table.endpoints[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+// A target: {"endpoint": "east", "deployment": "gpt-4o", "priority": 0, "weight": 1}, or
+// "east" / "east/gpt-4o" for short. Priority and weight default to the endpoint's; the
+// deployment to the seed's mapping of the model.
+bool read_target(Reader& reader, Json item, const std::string& path, const std::string& model, const Config& base,
+                 RoutingTable& table, Target& target) {
+    std::string endpoint;
+    bool has_priority = false, has_weight = false;
+    if (cJSON_IsString(item)) {
+        std::string text = item->valuestring;
+        size_t slash = text.find('/');
+        endpoint = text.substr(0, slash);
+        if (slash != std::string::npos) target.deployment = text.substr(slash + 1);
+    } else {
+        if (!check_members(reader, item, path, {"endpoint", "deployment", "priority", "weight"})) return false;
+        if (!read_string(reader, item, "endpoint", path, endpoint) ||
+            !read_string(reader, item, "deployment", path, target.deployment) ||
+            !read_count(reader, item, "priority", path, 0, 1000, target.priority) ||
+            !read_count(reader, item, "weight", path, 1, 1000, target.weight))
+            return false;
+        has_priority = cJSON_HasObjectItem(item, "priority");
+        has_weight = cJSON_HasObjectItem(item, "weight");
+    }
+    int index = endpoint_index(table, endpoint);
+    if (index < 0) {
+        reader.error(path, endpoint.empty() ? "names no endpoint" : "the endpoint '" + log_safe(endpoint, 60) + "' is not defined in endpoints");
+        return false;
+    }
+    const Endpoint& chosen = table.endpoints[static_cast<size_t>(index)];
+    target.endpoint = static_cast<size_t>(index);
+    if (target.deployment.empty()) target.deployment = deployment_for_model(base, model);
+    if (!is_safe_deployment(target.deployment)) {
+        reader.error(path, "'" + log_safe(target.deployment, 60) + "' is not a valid deployment name");
+        return false;
+    }
+    if (!has_priority) target.priority = chosen.priority;
+    if (!has_weight) target.weight = chosen.weight;
+    target.name = chosen.name + "/" + target.deployment;
+    return true;
+}
+
+void read_models(Reader& reader, Json models, const Config& base, RoutingTable& table) {
+    if (!models) return;
+    if (!check_members(reader, models, "models", {})) return;
+    for (Json model = models->child; model; model = model->next) {
+        std::string name = model->string, path = "models." + name;
+        std::vector<Target> targets;
+        if (!cJSON_IsArray(model) || cJSON_GetArraySize(model) == 0) {
+            reader.error(path, "must be a non-empty list of targets");
+            continue;
+        }
+        int position = 0;
+        for (Json item = model->child; item; item = item->next, ++position) {
+            Target target;
+            if (read_target(reader, item, path + "[" + std::to_string(position) + "]", name, base, table, target))
+                targets.push_back(std::move(target));
+        }
+        table.models[name] = std::move(targets);
+    }
+}
+
+// "2027-01-31" or "2027-01-31T12:00:00Z": seconds since the epoch, or -1.
+long long parse_expiry(const std::string& text) {
+    std::tm tm = {};
+    const char* end = strptime(text.c_str(), text.size() > 10 ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d", &tm);
+    if (!end || *end) return -1;
+    return static_cast<long long>(timegm(&tm));
+}
+
+bool read_key_limits(Reader& reader, Json object, const std::string& path, KeyLimits& limits) {
+    Json models = cJSON_GetObjectItemCaseSensitive(object, "models");
+    if (models) {
+        if (!cJSON_IsArray(models)) reader.error(path + ".models", "must be a list of model names");
+        for (Json model = models ? models->child : nullptr; model; model = model->next) {
+            if (cJSON_IsString(model) && model->valuestring[0]) limits.models.push_back(model->valuestring);
+            else reader.error(path + ".models", "must hold model names (strings)");
+        }
+    }
+    std::string expires;
+    if (!read_string(reader, object, "expires", path, expires) ||
+        !read_count(reader, object, "requests_per_minute", path, 1, 100000000, limits.requests_per_minute) ||
+        !read_count(reader, object, "tokens_per_minute", path, 1, 100000000000LL, limits.tokens_per_minute) ||
+        !read_count(reader, object, "concurrent", path, 1, 1000000, limits.concurrent))
+        return false;
+    if (!expires.empty() && (limits.expires_at = parse_expiry(expires)) < 0) {
+        reader.error(path + ".expires", "'" + log_safe(expires, 40) + "' is not a date like 2027-01-31 or 2027-01-31T12:00:00Z");
+        return false;
+    }
+    return true;
+}
+
+void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
+    if (!keys || !check_members(reader, keys, "keys", {})) return;
+    for (Json entry = keys->child; entry; entry = entry->next) {
+        ClientKey key;
+        key.name = entry->string;
+        std::string path = "keys." + key.name, value, source;
+        if (!is_word(key.name, "-_.@")) {
+            reader.error(path, "a key's name may hold only letters, digits, '-', '_', '.' and '@'");
+            continue;
+        }
+        if (!check_members(reader, entry, path,
+                           {"key", "models", "requests_per_minute", "tokens_per_minute", "concurrent", "expires"}) ||
+            !read_string(reader, entry, "key", path, value) || !read_key_limits(reader, entry, path, key.limits))
+            continue;
+        if (value.empty()) {
+            reader.error(path + ".key", "is required (env:NAME or file:/path)");
+            continue;
+        }
+        if (!resolve_secret(reader, path + ".key", value, key.key, source)) continue;
+        if (key.key.size() < 8) {
+            reader.error(path + ".key", "a key must be at least 8 characters");
+            continue;
+        }
+        for (const ClientKey& other : out)
+            if (other.name == key.name) reader.error(path, "a key of this name is already defined");
+        out.push_back(std::move(key));
+    }
+}
+
+void read_retry(Reader& reader, Json retry, RetryPolicy& policy) {
+    if (!retry || !check_members(reader, retry, "retry",
+                                 {"max_tries", "cooldown_cap_seconds", "default_cooldown_seconds", "circuit_failures",
+                                  "circuit_open_seconds"}))
+        return;
+    read_count(reader, retry, "max_tries", "retry", 1, 20, policy.max_tries);
+    read_count(reader, retry, "cooldown_cap_seconds", "retry", 1, 86400, policy.cooldown_cap_s);
+    read_count(reader, retry, "default_cooldown_seconds", "retry", 1, 86400, policy.default_cooldown_s);
+    read_count(reader, retry, "circuit_failures", "retry", 1, 1000, policy.circuit_failures);
+    read_count(reader, retry, "circuit_open_seconds", "retry", 1, 86400, policy.circuit_open_s);
+}
+
+}  // namespace
+
+bool parse_routing(const std::string& file, const std::string& text, const Config& base, EnvironmentLookup lookup,
+                   void* context, RoutingTable& table, std::vector<std::string>& errors) {
+    Reader reader{file, lookup, context, errors};
+    table.file = file;
+    std::unique_ptr<cJSON, void (*)(cJSON*)> root(cJSON_ParseWithLength(text.data(), text.size()), cJSON_Delete);
+    if (!root) {
+        reader.error("(top)", "not valid JSON");
+        return false;
+    }
+    if (!check_members(reader, root.get(), "(top)", {"endpoints", "models", "keys", "retry"})) return false;
+    Json endpoints = cJSON_GetObjectItemCaseSensitive(root.get(), "endpoints");
+    if (endpoints && check_members(reader, endpoints, "endpoints", {})) {
+        for (Json item = endpoints->child; item; item = item->next) {
+            Endpoint endpoint;
+            endpoint.name = item->string;
+            if (!is_word(endpoint.name, "-_.")) reader.error("endpoints." + endpoint.name, "an endpoint's name may hold only letters, digits, '-', '_' and '.'");
+            else if (read_endpoint(reader, item, base, endpoint)) table.endpoints.push_back(std::move(endpoint));
+        }
+    }
+    read_models(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "models"), base, table);
+    read_keys(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "keys"), table.keys);
+    read_retry(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "retry"), table.retry);
+    return errors.empty();
+}
+
+const std::vector<Target>* targets_for(const RoutingTable& table, const std::string& model) {
+    auto it = table.models.find(model);
+    return it == table.models.end() ? nullptr : &it->second;
+}
+
+bool load_routing(const Config& base, EnvironmentLookup lookup, void* context,
+                  std::shared_ptr<const RoutingTable>& out, std::string& error) {
+    std::ifstream file(base.config_file);
+    std::ostringstream content;
+    if (!file || !(content << file.rdbuf())) {
+        error = "AZURE_OPENAI_PROXY_CONFIG: cannot read '" + base.config_file + "'";
+        return false;
+    }
+    auto table = std::make_shared<RoutingTable>();
+    std::vector<std::string> errors;
+    parse_routing(base.config_file, content.str(), base, lookup, context, *table, errors);
+    if (!table->keys.empty() && base.token.empty())
+        errors.push_back(base.config_file + ": keys: client keys are the proxy's own, not Azure's; set "
+                         "AZURE_OPENAI_TOKEN to the key the proxy sends upstream");
+    for (const ClientKey& key : table->keys)
+        for (const ClientKey& other : base.client_keys)
+            if (key.name == other.name)
+                errors.push_back(base.config_file + ": keys." + key.name +
+                                 ": a key of this name is also in AZURE_OPENAI_PROXY_API_KEYS");
+    if (!errors.empty()) {
+        error.clear();
+        for (const std::string& line : errors) error += (error.empty() ? "" : "\n") + line;
+        return false;
+    }
+    out = std::move(table);
+    return true;
+}
+
+std::string reload_routing(const Config& config, EnvironmentLookup lookup, void* context) {
+    if (!config.routing) return "SIGHUP: no AZURE_OPENAI_PROXY_CONFIG to read again";
+    Config base = config;  // endpoints inherit the environment's settings, as at start
+    base.routing.reset();
+    std::shared_ptr<const RoutingTable> table;
+    std::string error;
+    if (!load_routing(base, lookup, context, table, error))
+        return "SIGHUP: " + config.config_file + " refused, the routing in force stays:\n" + error;
+    std::string said = "SIGHUP: " + config.config_file + " in force: " + std::to_string(table->endpoints.size()) +
+                       " endpoints, " + std::to_string(table->models.size()) + " models, " +
+                       std::to_string(table->keys.size()) + " keys";
+    config.routing->set(std::move(table));
+    return said;
+}
+
+const ClientKey* find_any_client_key(const std::vector<ClientKey>& keys, const RoutingTable* table,
+                                     std::string_view presented) {
+    const ClientKey* key = find_client_key(keys, presented);
+    if (!key && table) key = find_client_key(table->keys, presented);
+    return key;
+}
+
+std::string describe_routing(const RoutingTable& table) {
+    const std::vector<ClientKey>& keys = table.keys;
+    std::ostringstream out;
+    out << "routing file: " << table.file << "\n";
+    for (const Endpoint& e : table.endpoints)
+        out << "endpoint " << e.name << ": " << e.url << " ("
+            << (e.upstream->mode == ProxyMode::OpenAI ? "openai" : "azure, api-version " + e.upstream->api_version)
+            << "), key " << e.key_source << ", priority " << e.priority << ", weight " << e.weight << "\n";
+    for (const auto& [model, targets] : table.models)
+        for (const Target& t : targets)
+            out << "model " << quote_value(model, 200) << " -> " << t.name << " (priority " << t.priority << ", weight " << t.weight << ")\n";
+    const RetryPolicy& r = table.retry;
+    out << "retry: at most " << r.max_tries << " tries; 429 cooldown from retry-after (default " << r.default_cooldown_s
+        << " s, at most " << r.cooldown_cap_s << " s); circuit opens after " << r.circuit_failures
+        << " failures for " << r.circuit_open_s << " s\n";
+    for (const ClientKey& key : keys) {
+        const KeyLimits& l = key.limits;
+        bool limited = !l.models.empty() || l.requests_per_minute || l.tokens_per_minute || l.concurrent || l.expires_at;
+        if (!limited) continue;
+        out << "key " << key.name << ":";
+        if (!l.models.empty()) {
+            out << " models";
+            for (const std::string& m : l.models) out << " " << m;
+            out << ";";
+        }
+        if (l.requests_per_minute) out << " " << l.requests_per_minute << " requests/min;";
+        if (l.tokens_per_minute) out << " " << l.tokens_per_minute << " tokens/min;";
+        if (l.concurrent) out << " " << l.concurrent << " at once;";
+        if (l.expires_at) out << " expires " << l.expires_at << ";";
+        out << "\n";
+    }
+    return out.str();
+}

@@ -1,0 +1,420 @@
+// The routing table (AZURE_OPENAI_PROXY_CONFIG), target choice and health, per-key
+// limits, usage scanning, metrics text, and the shared state across processes.
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "azure_env.h"
+#include "balancer.h"
+#include "body.h"
+#include "config.h"
+#include "key_limits.h"
+#include "metrics.h"
+#include "routing.h"
+#include "shared_state.h"
+#include "usage.h"
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+    char name[] = "/tmp/aop-routing-XXXXXX";
+    int fd = mkstemp(name);
+    BOOST_REQUIRE(fd >= 0);
+    BOOST_REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    close(fd);
+    return name;
+}
+
+ConfigResult with_file(const std::string& json, Environment extra = {}) {
+    std::string file = write_temp(json);
+    extra.emplace("AZURE_OPENAI_PROXY_CONFIG", file);
+    extra.emplace("AZURE_OPENAI_TOKEN", "server-key-123");
+    ConfigResult r = parse_config(azure(extra));
+    unlink(file.c_str());
+    return r;
+}
+
+const char* const kTable = R"({
+  "endpoints": {
+    "east": {"url": "https://east.example/", "key": "env:EAST_KEY", "api_version": "2025-01-01-preview", "weight": 3},
+    "west": {"url": "https://west.example", "key": "inline-west-key", "priority": 1},
+    "oai": {"url": "https://api.openai.com", "key": "env:OAI_KEY", "mode": "openai"}
+  },
+  "models": {
+    "gpt-4o": ["east", {"endpoint": "west", "deployment": "gpt4o-west", "weight": 2}, "oai/gpt-4o"],
+    "gpt-4.1": ["east"]
+  },
+  "keys": {"alice": {"key": "env:ALICE", "models": ["gpt-4o"], "requests_per_minute": 10, "expires": "2030-01-31"}},
+  "retry": {"max_tries": 2}
+})";
+
+Environment table_env() { return {{"EAST_KEY", "east-secret"}, {"OAI_KEY", "sk-oai"}, {"ALICE", "alice-key-123"}}; }
+
+std::vector<Target> targets(std::initializer_list<std::pair<int, int>> priority_weight) {
+    std::vector<Target> out;
+    for (auto [priority, weight] : priority_weight) {
+        Target t;
+        t.priority = priority;
+        t.weight = weight;
+        t.name = "t" + std::to_string(out.size());
+        out.push_back(t);
+    }
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(routing)
+
+BOOST_AUTO_TEST_CASE(a_file_resolves_endpoints_targets_keys_and_retry) {
+    ConfigResult r = with_file(kTable, table_env());
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    std::shared_ptr<const RoutingTable> table = r.config.routing->get();
+    const RoutingTable& t = *table;
+    BOOST_TEST(t.endpoints.size() == 3u);
+    const Config& east = *t.endpoints[0].upstream;
+    BOOST_TEST(east.endpoint == "https://east.example");
+    BOOST_TEST(east.token == "east-secret");
+    BOOST_TEST(east.api_version == "2025-01-01-preview");
+    BOOST_TEST((t.endpoints[2].upstream->mode == ProxyMode::OpenAI));
+    const std::vector<Target>* gpt4o = targets_for(t, "gpt-4o");
+    BOOST_REQUIRE(gpt4o);
+    BOOST_TEST((*gpt4o)[0].name == "east/gpt-4o");
+    BOOST_TEST((*gpt4o)[0].weight == 3);
+    BOOST_TEST((*gpt4o)[1].name == "west/gpt4o-west");
+    BOOST_TEST((*gpt4o)[1].priority == 1);
+    BOOST_TEST((*gpt4o)[1].weight == 2);
+    BOOST_TEST(targets_for(t, "gpt-4.1")->at(0).deployment == "gpt-41");  // the seed's mapping
+    BOOST_TEST(!targets_for(t, "o3"));
+    BOOST_TEST(t.retry.max_tries == 2);
+    BOOST_TEST(r.config.client_keys.empty());
+    BOOST_REQUIRE(t.keys.size() == 1u);
+    BOOST_TEST(t.keys[0].limits.requests_per_minute == 10);
+    BOOST_TEST(t.keys[0].limits.expires_at == 1896048000LL);
+}
+
+BOOST_AUTO_TEST_CASE(check_config_shows_the_table_and_no_key) {
+    ConfigResult r = with_file(kTable, table_env());
+    BOOST_REQUIRE(r.ok);
+    std::string text = describe_config(r.config);
+    BOOST_TEST(text.find("model gpt-4o -> west/gpt4o-west (priority 1, weight 2)") != std::string::npos);
+    BOOST_TEST(text.find("key env:EAST_KEY") != std::string::npos);
+    BOOST_TEST(text.find("key inline") != std::string::npos);
+    for (const char* secret : {"east-secret", "sk-oai", "inline-west-key", "alice-key-123", "server-key-123"})
+        BOOST_TEST(text.find(secret) == std::string::npos, secret);
+}
+
+BOOST_AUTO_TEST_CASE(every_mistake_is_a_line_naming_file_and_path) {
+    ConfigResult r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
+                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
+                                    "models": {"m": ["nowhere"], "n": "e"},
+                                    "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
+                                    "retry": {"max_tries": 0}, "extra": true})");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("(top).extra: is not a known setting") != std::string::npos, r.error);
+    r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
+                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
+                     "models": {"m": ["nowhere"], "n": "e"},
+                     "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
+                     "retry": {"max_tries": 0}})");
+    BOOST_TEST(!r.ok);
+    for (const char* expected : {"endpoints.e.key: the environment variable MISSING is not set",
+                                 "endpoints.f.colour: is not a known setting",
+                                 "models.m[0]: the endpoint 'nowhere' is not defined",
+                                 "models.n: must be a non-empty list", "keys.k.key: a key must be at least 8",
+                                 "keys.bad name: a key's name", "retry.max_tries: must be a whole number from 1 to 20"})
+        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
+    BOOST_TEST(r.error.find(": ") != std::string::npos);
+    BOOST_TEST(r.error.find("/tmp/aop-routing-") == 0u);
+    BOOST_TEST(!with_file("{not json").ok);
+    BOOST_TEST(!with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}, "e": {"url": "https://e.example", "key": "k"}}})").ok);
+}
+
+BOOST_AUTO_TEST_CASE(the_shipped_example_is_valid) {
+    std::ifstream in("deploy/config.example.json");
+    BOOST_REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    char dir[] = "/tmp/aop-keys-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(dir));
+    for (const char* name : {"swe.key", "ci.key"}) std::ofstream(std::string(dir) + "/" + name) << "a-key-of-some-length\n";
+    for (size_t at; (at = text.find("file:/etc/azure-openai-proxy")) != std::string::npos;)
+        text.replace(at, 28, std::string("file:") + dir);
+    ConfigResult r = with_file(text, {{"AZURE_EAST_KEY", "k1"}, {"OPENAI_API_KEY", "k2"}, {"ALICE_KEY", "alice-key-123"}});
+    BOOST_TEST(r.ok, r.error);
+    for (const char* name : {"swe.key", "ci.key"}) unlink((std::string(dir) + "/" + name).c_str());
+    rmdir(dir);
+}
+
+BOOST_AUTO_TEST_CASE(client_keys_in_the_file_need_a_server_side_key) {
+    std::string file = write_temp(R"({"keys": {"a": {"key": "long-enough-key"}}})");
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_CONFIG", file}}));
+    unlink(file.c_str());
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("AZURE_OPENAI_TOKEN") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(pick_prefers_the_first_priority_group_then_the_least_loaded_per_weight) {
+    std::vector<Target> t = targets({{0, 1}, {0, 3}, {1, 1}});
+    std::vector<TargetHealth> h(3);
+    std::vector<bool> tried(3, false);
+    h[0].in_flight = 1;
+    h[1].in_flight = 2;  // 2/3 < 1/1
+    BOOST_TEST(pick_target(t, h, tried, 1000, 7).index == 1);
+    h[1].in_flight = 3;  // 1 == 1: a tie, either
+    int index = pick_target(t, h, tried, 1000, 7).index;
+    BOOST_TEST((index == 0 || index == 1));
+    h[0].cooldown_until_ms = h[1].cooldown_until_ms = 5000;
+    BOOST_TEST(pick_target(t, h, tried, 1000, 7).index == 2);  // spill-over
+    tried[2] = true;
+    Pick none = pick_target(t, h, tried, 1000, 7);
+    BOOST_TEST(none.index == -1);
+    BOOST_TEST(none.retry_after_ms == 4000);
+    BOOST_TEST(none.cooling);
+    BOOST_TEST(pick_target(t, h, tried, 5000, 7).index >= 0);  // expired exactly on time
+}
+
+BOOST_AUTO_TEST_CASE(weights_share_ties_in_proportion) {
+    std::vector<Target> t = targets({{0, 1}, {0, 3}});
+    std::vector<TargetHealth> h(2);
+    std::vector<bool> tried(2, false);
+    int second = 0;
+    for (uint64_t r = 0; r < 4000; ++r) second += pick_target(t, h, tried, 0, r * 0x9E3779B97F4A7C15ULL) .index == 1;
+    BOOST_TEST(second > 2700);
+    BOOST_TEST(second < 3300);
+}
+
+BOOST_AUTO_TEST_CASE(a_circuit_opens_after_failures_and_one_trial_closes_it) {
+    RetryPolicy policy;
+    policy.circuit_failures = 2;
+    policy.circuit_open_s = 10;
+    TargetHealth h;
+    h = after_try(h, TryResult::Failed, -1, false, 0, policy);
+    BOOST_TEST(h.circuit_open_until_ms == 0);
+    h = after_try(h, TryResult::Failed, -1, false, 0, policy);
+    BOOST_TEST(h.circuit_open_until_ms == 10000);
+    std::vector<Target> t = targets({{0, 1}});
+    std::vector<bool> tried(1, false);
+    BOOST_TEST(pick_target(t, {h}, tried, 9999, 0).index == -1);
+    Pick trial = pick_target(t, {h}, tried, 10000, 0);
+    BOOST_TEST(trial.index == 0);
+    BOOST_TEST(trial.trial);
+    h.trial_out = true;
+    BOOST_TEST(pick_target(t, {h}, tried, 10001, 0).index == -1);  // one trial at a time
+    TargetHealth reopened = after_try(h, TryResult::Failed, -1, true, 10500, policy);
+    BOOST_TEST(reopened.circuit_open_until_ms == 20500);
+    BOOST_TEST(!reopened.trial_out);
+    TargetHealth closed = after_try(h, TryResult::Success, -1, true, 10500, policy);
+    BOOST_TEST(closed.circuit_open_until_ms == 0);
+    BOOST_TEST(closed.failures == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_429_cools_down_for_its_retry_after_capped) {
+    RetryPolicy policy;
+    policy.cooldown_cap_s = 60;
+    policy.default_cooldown_s = 10;
+    BOOST_TEST(after_try({}, TryResult::RateLimited, 1500, false, 1000, policy).cooldown_until_ms == 2500);
+    BOOST_TEST(after_try({}, TryResult::RateLimited, 86400000, false, 0, policy).cooldown_until_ms == 60000);
+    BOOST_TEST(after_try({}, TryResult::RateLimited, -1, false, 0, policy).cooldown_until_ms == 10000);
+    BOOST_TEST(after_try({}, TryResult::RateLimited, 1000, false, 0, policy).failures == 0);
+    Headers headers{{"Retry-After", "7"}};
+    BOOST_TEST(retry_after_ms(headers) == 7000);
+    headers.push_back({"Retry-After-Ms", "1234"});
+    BOOST_TEST(retry_after_ms(headers) == 1234);
+    BOOST_TEST(retry_after_ms({{"Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"}}) == -1);
+    BOOST_TEST((result_of_status(429) == TryResult::RateLimited));
+    BOOST_TEST((result_of_status(503) == TryResult::Failed));
+    BOOST_TEST((result_of_status(400) == TryResult::Success));
+}
+
+BOOST_AUTO_TEST_CASE(key_limits_count_a_sliding_minute) {
+    KeyLimits limits;
+    limits.requests_per_minute = 3;
+    KeyUsage usage;
+    int64_t now = 60000 * 100;
+    for (int i = 0; i < 3; ++i) {
+        KeyDecision d = decide_key(limits, usage, now, 0);
+        BOOST_TEST(d.allowed);
+        BOOST_TEST(d.remaining_requests == 2 - i);
+        usage.requests = added(usage.requests, 1, now);
+    }
+    KeyDecision refused = decide_key(limits, usage, now, 0);
+    BOOST_TEST(!refused.allowed);
+    BOOST_TEST(refused.status == 429);
+    BOOST_TEST(refused.code == "rate_limit_exceeded");
+    BOOST_TEST(refused.retry_after_ms > 0);
+    BOOST_TEST(refused.retry_after_ms <= 60000);
+    // Half a minute into the next one, half of the previous minute's count is left.
+    BOOST_TEST(counted(usage.requests, now + 90000) == 1);
+    BOOST_TEST(decide_key(limits, usage, now + 90000, 0).allowed);
+    BOOST_TEST(counted(usage.requests, now + 120000) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(key_limits_tokens_concurrency_and_expiry) {
+    KeyLimits limits;
+    limits.tokens_per_minute = 1000;
+    limits.concurrent = 2;
+    KeyUsage usage;
+    BOOST_TEST(decide_key(limits, usage, 0, 5000).allowed);  // alone, larger than the budget
+    usage.tokens = added(usage.tokens, 900, 0);
+    KeyDecision d = decide_key(limits, usage, 0, 200);
+    BOOST_TEST(d.code == "tokens_limit_exceeded");
+    usage.tokens = added(usage.tokens, -850, 0);  // settled with the real usage
+    BOOST_TEST(decide_key(limits, usage, 0, 200).allowed);
+    usage.in_flight = 2;
+    BOOST_TEST(decide_key(limits, usage, 0, 0).code == "concurrency_limit_exceeded");
+    limits.expires_at = 100;
+    BOOST_TEST(decide_key(limits, {}, 100000, 0).status == 401);
+    BOOST_TEST(key_expired(limits, 100000));
+    BOOST_TEST(!key_expired(limits, 99999));
+    BOOST_TEST(estimate_prompt_tokens(400) == 100);
+}
+
+BOOST_AUTO_TEST_CASE(redis_urls_are_read_and_shown_without_their_password) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://:s3cret@10.0.0.5:6380/2"}}));
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(r.config.redis.host == "10.0.0.5");
+    BOOST_TEST(r.config.redis.port == 6380);
+    BOOST_TEST(r.config.redis.db == 2);
+    BOOST_TEST(r.config.redis.password == "s3cret");
+    BOOST_TEST(describe_config(r.config).find("s3cret") == std::string::npos);
+    BOOST_TEST(describe_config(r.config).find("redis at 10.0.0.5:6380/2") != std::string::npos);
+    r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://cache"}}));
+    BOOST_TEST(r.config.redis.port == 6379);
+    r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "unix:///run/redis/redis.sock"}}));
+    BOOST_TEST(r.config.redis.unix_path == "/run/redis/redis.sock");
+    for (const char* bad : {"http://cache:6379", "redis://", "redis://cache:port", "redis://cache/x", "unix:relative"}) {
+        ConfigResult refused = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", bad}}));
+        BOOST_TEST(!refused.ok, bad);
+        BOOST_TEST(refused.error.find("AZURE_OPENAI_PROXY_REDIS_URL") == 0u);
+    }
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://:pw@x:1/zz"}})).error.find("pw") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(usage_is_asked_of_a_stream_leaving_every_other_byte) {
+    std::string body = " {\"model\":\"gpt-4o\",\"stream\":true,\"n\":1.50}";
+    BOOST_TEST(!model_from_json(body).stream_options);
+    BOOST_REQUIRE(add_stream_usage(body));
+    BOOST_TEST(body == " {\"stream_options\":{\"include_usage\":true},\"model\":\"gpt-4o\",\"stream\":true,\"n\":1.50}");
+    ModelField field = model_from_json(body);
+    BOOST_TEST(field.stream_options);
+    BOOST_TEST(field.model == "gpt-4o");
+    std::string nested = "{\"metadata\":{\"stream_options\":1}}";
+    BOOST_TEST(!model_from_json(nested).stream_options);  // only the top level counts
+    std::string list = "[1]";
+    BOOST_TEST(!add_stream_usage(list));
+}
+
+BOOST_AUTO_TEST_CASE(windows_from_two_sources_add_up) {
+    int64_t now = 60000 * 10 + 30000;
+    RateWindow redis{10, 4, 2}, pending{9, 3, 0};  // pending is a minute old: its count is now "previous"
+    RateWindow both = combined(redis, pending, now);
+    BOOST_TEST(both.minute == 10);
+    BOOST_TEST(both.current == 4);
+    BOOST_TEST(both.previous == 5);
+    BOOST_TEST(counted(both, now) == 6);  // 4 + half of 5
+}
+
+BOOST_AUTO_TEST_CASE(usage_is_read_from_pieces_cut_anywhere) {
+    std::string answer =
+        R"({"id":"x","choices":[{"message":{"content":"\"prompt_tokens\": 999"}}],)"
+        R"("usage":{"prompt_tokens": 12,"completion_tokens":345,"total_tokens":357,)"
+        R"("prompt_tokens_details":{"cached_tokens":0}}})";
+    for (size_t piece = 1; piece <= answer.size(); piece += 3) {
+        UsageScanner scanner;
+        for (size_t at = 0; at < answer.size(); at += piece)
+            scanner.feed(answer.data() + at, std::min(piece, answer.size() - at));
+        BOOST_TEST(scanner.prompt_tokens() == 12, "piece " << piece);
+        BOOST_TEST(scanner.completion_tokens() == 345, "piece " << piece);
+    }
+    UsageScanner responses;
+    std::string event = "data: {\"usage\":{\"input_tokens\":5,\"output_tokens\":6}}\n\n";
+    responses.feed(event.data(), event.size());
+    BOOST_TEST(responses.prompt_tokens() == 5);
+    BOOST_TEST(responses.completion_tokens() == 6);
+    UsageScanner none;
+    none.feed("{}", 2);
+    BOOST_TEST(none.prompt_tokens() == -1);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
+    std::vector<SeriesValue> series;
+    for (const std::string& s : histogram_buckets("aop_upstream_latency_seconds", {{"target", "a"}}, 0.3))
+        series.push_back({s, false, 1});
+    series.push_back({histogram_sum("aop_upstream_latency_seconds", {{"target", "a"}}), false, 0.3});
+    series.push_back({series_name("aop_requests_total", {{"model", "we\"ird\\\n"}, {"status", "200"}}), false, 2});
+    series.push_back({"aop_active_streams", true, 0});
+    TargetView view;
+    view.name = "east/gpt-4o";
+    view.health.cooldown_until_ms = 3500;
+    std::string text = render_metrics(series, {view}, 1000);
+    BOOST_TEST(text.find("aop_requests_total{model=\"we\\\"ird\\\\\\n\",status=\"200\"} 2\n") != std::string::npos, text);
+    BOOST_TEST(text.find("aop_target_cooldown_seconds{target=\"east/gpt-4o\"} 2.5\n") != std::string::npos);
+    size_t le05 = text.find("le=\"0.5\"}"), le1 = text.find("le=\"1\"}"), inf = text.find("le=\"+Inf\"}"),
+           sum = text.find("aop_upstream_latency_seconds_sum"), count = text.find("aop_upstream_latency_seconds_count");
+    BOOST_TEST(text.find("le=\"0.25\"") == std::string::npos);  // 0.3 is above it
+    BOOST_TEST((le05 < le1 && le1 < inf && inf < sum && sum < count));
+    BOOST_TEST(text.find("# TYPE aop_upstream_latency_seconds histogram") < le05);
+}
+
+BOOST_AUTO_TEST_CASE(the_shared_state_is_one_for_every_process) {
+    std::string path = write_temp("");
+    unlink(path.c_str());
+    std::string warning;
+    std::unique_ptr<SharedState> state = SharedState::open(path, warning);
+    BOOST_REQUIRE(state);
+    BOOST_TEST(state->shared());
+    std::vector<Target> t = targets({{0, 1}});
+    RetryPolicy policy;
+    ClientKey key;
+    key.name = "k";
+    key.limits.concurrent = 1;
+    pid_t child = fork();
+    if (child == 0) {
+        // Another process: a 429 cools the target for both; a request left in flight
+        // counts until the process has gone.
+        std::string w;
+        std::unique_ptr<SharedState> other = SharedState::open(path, w);
+        std::vector<bool> tried(1, false);
+        Pick pick = other->choose(t, tried, 1000);
+        other->report(t[0], TryResult::RateLimited, 5000, pick.trial, 1000, policy);
+        other->add("aop_requests_total", 3);
+        other->admit_key(key, 1000, 0);
+        _exit(pick.index == 0 ? 0 : 1);  // no destructors: as if it died
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+    std::vector<bool> tried(1, false);
+    Pick pick = state->choose(t, tried, 2000);
+    BOOST_TEST(pick.index == -1);
+    BOOST_TEST(pick.retry_after_ms == 4000);
+    state->add("aop_requests_total", 1);
+    double total = 0;
+    for (const SeriesValue& s : state->series())
+        if (s.series == "aop_requests_total") total = s.value;
+    BOOST_TEST(total == 4);
+    // The dead child's slot is taken over by the next process to come: its key's place in
+    // flight is forgotten, its counters are kept.
+    pid_t next = fork();
+    if (next == 0) {
+        std::string w;
+        std::unique_ptr<SharedState> third = SharedState::open(path, w);
+        bool admitted = third->admit_key(key, 3000, 0).allowed;
+        third->release_key(key, 0, -1, 3000);
+        double seen = 0;
+        for (const SeriesValue& s : third->series())
+            if (s.series == "aop_requests_total") seen = s.value;
+        _exit(admitted && seen == 4 ? 0 : 1);
+    }
+    BOOST_REQUIRE(waitpid(next, &status, 0) == next);
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+    state.reset();
+    BOOST_TEST(access(path.c_str(), F_OK) != 0, "the last process to leave removes the file");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -29,11 +29,13 @@ function routingFile(dir, { limited, healthy, spare, downPort }) {
       down: { url: `http://127.0.0.1:${downPort}`, key: 'env:UPSTREAM_KEY' },
       healthy: { url: healthy.url, key: `file:${keyFile}` },
       spare: { url: spare.url, key: 'env:UPSTREAM_KEY', priority: 1 },
+      oai: { url: healthy.url, key: 'sk-test-openai', mode: 'openai' },
     },
     models: {
       'gpt-4o': ['limited', 'down', 'healthy', 'spare'],
       'gpt-4o-mini': [{ endpoint: 'healthy', deployment: 'gpt-4o-mini' }, 'spare/gpt-4o-mini'],
       'whisper-1': ['limited', { endpoint: 'healthy', priority: 1 }],
+      'gpt-5-at-openai': ['oai/gpt-5'],
     },
     keys: {
       main: { key: 'env:KEY_MAIN' },
@@ -258,7 +260,7 @@ describe('routing, failover and limits across 4 processes', () => {
     await sleep(200);
     fs.writeFileSync(file, JSON.stringify(config));
     process.kill(proxy.pid, 'SIGHUP');
-    await waitFor(() => proxy.logs().split('\n').filter((l) => /SIGHUP: .*config\.json in force: 4 endpoints, 4 models, 6 keys/.test(l)).length === 5,
+    await waitFor(() => proxy.logs().split('\n').filter((l) => /SIGHUP: .*config\.json in force: 5 endpoints, 5 models, 6 keys/.test(l)).length === 5,
       'the supervisor and 4 workers to take the new file');
     for (let i = 0; i < 8; i++) {
       const res = await rawHttp(web.port, { headers: { authorization: 'Bearer sk-dave-0123456789', 'content-type': 'application/json' }, body: chat('o4-mini') });
@@ -278,6 +280,17 @@ describe('routing, failover and limits across 4 processes', () => {
     assert.equal((await rawHttp(web.port, { headers: { authorization: 'Bearer sk-dave-0123456789', 'content-type': 'application/json' }, body: chat('o4-mini') })).status, 200);
     sent.ok++;
     fs.writeFileSync(file, original);
+  });
+
+  it('sends a model to OpenAI itself when its target says so (openai mode per target)', async () => {
+    const res = await post('gpt-5-at-openai');
+    assert.equal(res.status, 200, res.body.toString());
+    const received = healthy.lastRequest();
+    assert.equal(received.path, '/v1/chat/completions');
+    assert.equal(received.headers.authorization, 'Bearer sk-test-openai');
+    assert.equal(received.headers['api-key'], undefined);
+    assert.equal(JSON.parse(received.body).model, 'gpt-5');
+    await proxy.waitForLog(/model=gpt-5-at-openai deployment=gpt-5 .*target=oai\/gpt-5 tries=1/);
   });
 
   it('sends an upload again, whole, to the next target', async () => {
@@ -305,7 +318,8 @@ describe('routing, failover and limits across 4 processes', () => {
     assert.match(out, /endpoint healthy: http:\/\/127\.0\.0\.1:\d+ \(azure, api-version [^)]+\), key file:/);
     assert.match(out, /model gpt-4o -> spare\/gpt-4o \(priority 1, weight 1\)/);
     assert.match(out, /key alice: 5 requests\/min;/);
-    for (const key of [UPSTREAM_KEY, ...Object.values(KEYS)]) assert.ok(!out.includes(key), `the key ${key} is not printed`);
+    assert.match(out, /endpoint oai: http:\/\/127\.0\.0\.1:\d+ \(openai\), key inline/);
+    for (const key of [UPSTREAM_KEY, 'sk-test-openai', ...Object.values(KEYS)]) assert.ok(!out.includes(key), `the key ${key} is not printed`);
   });
 });
 

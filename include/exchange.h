@@ -125,9 +125,8 @@ private:
     bool retry_after(const UpstreamResult& result);
     void settle_try(TryResult result, int64_t retry_after_ms);
     void end_accounting();
-    void observe(const char* family, const Labels& labels, double seconds);
-    std::string metric_model() const;
-    std::string route_label() const;
+    std::string_view metric_model() const;
+    std::string_view route_label() const;
     void start_upstream(const UpstreamRequest& request, RequestBody body);
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);

@@ -3,21 +3,31 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "shared_state.h"
 
-using Labels = std::vector<std::pair<const char*, std::string>>;
+// Views of the values: naming a series allocates nothing but the name.
+using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
 
-// `family{a="x",b="y"}`, values escaped as the format asks (\\, \", \n).
-std::string series_name(const std::string& family, const Labels& labels);
+// `family{a="x",b="y"}`, values escaped as the format asks (\\, \", \n), appended to `out`
+// (with one more label, `extra`="extra_value", when `extra` is set).
+void append_series(std::string& out, std::string_view family, Labels labels, const char* extra = nullptr,
+                   std::string_view extra_value = {});
+std::string series_name(std::string_view family, Labels labels);
 
-// The series a histogram observation adds 1 to (every bucket from the value's up, and
-// _count), and the one it adds the value to (_sum).
-std::vector<std::string> histogram_buckets(const std::string& family, const Labels& labels, double value);
-std::string histogram_sum(const std::string& family, const Labels& labels);
+// A histogram's series for one label set: its buckets (by bound, +Inf last), _count, _sum.
+struct HistogramSeries {
+    std::vector<std::string> buckets;
+    std::string count, sum;
+};
+HistogramSeries histogram_series(std::string_view family, Labels labels);
+// The first bucket a value counts in (it counts in every later one too).
+size_t first_bucket(double value);
 
 // The whole page: the shared series with HELP and TYPE per family, grouped and ordered,
 // and each target's state (cooldown, circuit, in flight, reported headroom).

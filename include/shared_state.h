@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "balancer.h"
@@ -82,6 +84,12 @@ public:
     // Metrics: counters only grow (a dead process's are kept); gauges are per process
     // and forgotten with it.
     void add(const std::string& series, double amount, bool gauge = false);
+    // A counter of `family` with these labels (metrics.h), named in a reused buffer.
+    void count(const char* family, std::initializer_list<std::pair<const char*, std::string_view>> labels,
+               double amount = 1);
+    // A histogram observation: its series are named once per thread, then only added to.
+    void observe(const char* family, std::initializer_list<std::pair<const char*, std::string_view>> labels,
+                 double value);
     std::vector<SeriesValue> series();
 
     bool shared() const { return shared_; }

@@ -110,6 +110,10 @@ bool map_body_model(const Config& config, const ClientKey* key, const Route& rou
     return true;
 }
 
+// Gauges named once.
+const std::string kActiveStreams = "aop_active_streams";
+const std::string kRequestsInFlight = "aop_requests_in_flight";
+
 // x-ratelimit-* for a key with limits, as OpenAI sends them for an account.
 Headers rate_limit_headers(const KeyDecision& d) {
     Headers headers;
@@ -332,7 +336,7 @@ void Exchange::refuse(const ProxyError& error, Headers extra) {
 
 void Exchange::serve(const LoopServices& services) {
     services_ = &services;
-    services.state.add("aop_requests_in_flight", 1, true);
+    services.state.add(kRequestsInFlight, 1, true);
     if (receive_failed_)
         writer_.error(receive_error_);
     else
@@ -467,7 +471,7 @@ void Exchange::start_try() {
     try_open_ = true;
     tried_[static_cast<size_t>(target_)] = true;
     ++log_.tries;
-    if (log_.tries > 1) services_->state.add(series_name("aop_retries_total", {{"model", log_.model}}), 1);
+    if (log_.tries > 1) services_->state.count("aop_retries_total", {{"model", log_.model}});
     const Target& target = (*targets_)[static_cast<size_t>(target_)];
     upstream_config_ = routing_->endpoints[target.endpoint].upstream.get();
     log_.deployment = target.deployment;
@@ -517,7 +521,7 @@ void Exchange::settle_try(TryResult result, int64_t retry_after_ms) {
     const Target& target = (*targets_)[static_cast<size_t>(target_)];
     services_->state.report(target, result, retry_after_ms, trial_, wall_clock_ms(), routing_->retry);
     static const char* const kNames[] = {"ok", "rate_limited", "failed", "abandoned"};
-    services_->state.add(series_name("aop_upstream_tries_total", {{"target", target.name}, {"result", kNames[static_cast<int>(result)]}}), 1);
+    services_->state.count("aop_upstream_tries_total", {{"target", target.name}, {"result", kNames[static_cast<int>(result)]}});
 }
 
 // A failed try before any answer: true when another target takes the request.
@@ -557,7 +561,7 @@ bool Exchange::admit_key_limits() {
         return true;
     }
     const KeyDecision& d = key_headroom_;
-    services_->state.add(series_name("aop_key_limited_total", {{"key", key_->name}, {"limit", d.code}}), 1);
+    services_->state.count("aop_key_limited_total", {{"key", key_->name}, {"limit", d.code}});
     Headers headers = rate_limit_headers(d);
     long seconds = static_cast<long>((d.retry_after_ms + 999) / 1000);
     headers.push_back({"Retry-After", std::to_string(seconds)});
@@ -611,7 +615,7 @@ void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) 
 bool Exchange::on_head(long status, const Headers& headers) {
     log_.upstream_status = status;
     double waited = (EventLoop::clock_ms() - try_started_ms_) / 1000.0;
-    observe("aop_upstream_latency_seconds", {{"target", try_open_ ? log_.target : "default"}}, waited);
+    services_->state.observe("aop_upstream_latency_seconds", {{"target", try_open_ ? log_.target : "default"}}, waited);
     if (try_open_) {
         const Target& target = (*targets_)[static_cast<size_t>(target_)];
         services_->state.remember_headroom(target, header_number(headers, "x-ratelimit-remaining-requests"),
@@ -646,7 +650,7 @@ bool Exchange::on_head(long status, const Headers& headers) {
     bool ok = relay_.head(status, headers, key_counted_ ? rate_limit_headers(key_headroom_) : Headers());
     if (relay_.event_stream()) {
         counted_stream_ = true;
-        services_->state.add("aop_active_streams", 1, true);
+        services_->state.add(kActiveStreams, 1, true);
     }
     host_.flush_soon();
     arm_heartbeat();
@@ -663,7 +667,8 @@ Taken Exchange::on_data(const char* data, size_t size) {
         usage_.feed(data, size);
         if (relay_.event_stream() && !first_event_seen_) {
             first_event_seen_ = true;
-            observe("aop_time_to_first_token_seconds", {{"model", metric_model()}}, (EventLoop::clock_ms() - started_ms_) / 1000.0);
+            services_->state.observe("aop_time_to_first_token_seconds", {{"model", metric_model()}},
+                                     (EventLoop::clock_ms() - started_ms_) / 1000.0);
         }
     }
     if (taken == Taken::All) {
@@ -805,36 +810,32 @@ void Exchange::end_accounting() {
     if (log_.prompt_tokens >= 0 || log_.completion_tokens >= 0)
         used = std::max(0LL, log_.prompt_tokens) + std::max(0LL, log_.completion_tokens);
     if (key_counted_) state.release_key(*key_, key_estimate_, used, wall_clock_ms());
-    if (counted_stream_) state.add("aop_active_streams", -1, true);
-    state.add("aop_requests_in_flight", -1, true);
-    std::string model = metric_model(), key = key_ ? key_->name : "";
-    state.add(series_name("aop_requests_total", {{"route", route_label()}, {"model", model}, {"target", log_.target},
-                                                 {"key", key}, {"status", std::to_string(writer_.status())}}),
-              1);
+    if (counted_stream_) state.add(kActiveStreams, -1, true);
+    state.add(kRequestsInFlight, -1, true);
+    std::string_view model = metric_model(), key = key_ ? std::string_view(key_->name) : std::string_view();
+    char status[8];
+    std::snprintf(status, sizeof status, "%d", writer_.status());
+    state.count("aop_requests_total",
+                {{"route", route_label()}, {"model", model}, {"target", log_.target}, {"key", key}, {"status", status}});
     if (log_.prompt_tokens > 0)
-        state.add(series_name("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "prompt"}}), static_cast<double>(log_.prompt_tokens));
+        state.count("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "prompt"}}, static_cast<double>(log_.prompt_tokens));
     if (log_.completion_tokens > 0)
-        state.add(series_name("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "completion"}}), static_cast<double>(log_.completion_tokens));
-}
-
-void Exchange::observe(const char* family, const Labels& labels, double seconds) {
-    SharedState& state = services_->state;
-    for (const std::string& series : histogram_buckets(family, labels, seconds)) state.add(series, 1);
-    state.add(histogram_sum(family, labels), seconds);
+        state.count("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "completion"}},
+                    static_cast<double>(log_.completion_tokens));
 }
 
 // Only names the operator configured become label values: a client cannot create
 // series without end by sending made-up models.
-std::string Exchange::metric_model() const {
+std::string_view Exchange::metric_model() const {
     const std::string& model = log_.model;
     if (model.empty()) return "";
     bool known = targets_ || config_.model_mapper.count(model) ||
                  std::find(config_.listed_models.begin(), config_.listed_models.end(), model) != config_.listed_models.end() ||
                  std::find(config_.allowed_models.begin(), config_.allowed_models.end(), model) != config_.allowed_models.end();
-    return known ? model : "other";
+    return known ? std::string_view(model) : std::string_view("other");
 }
 
-std::string Exchange::route_label() const {
+std::string_view Exchange::route_label() const {
     switch (route_.kind) {
         case RouteKind::Deployment: return route_.operation;
         case RouteKind::ListModels:
@@ -842,11 +843,12 @@ std::string Exchange::route_label() const {
         case RouteKind::Health: return "healthz";
         case RouteKind::Metrics: return "metrics";
         case RouteKind::Upstream: {
-            std::string first = route_.upstream_path.substr(1, route_.upstream_path.find('/', 1) - 1);
+            std::string_view path = route_.upstream_path;
+            std::string_view first = path.substr(1, path.find('/', 1) - 1);
             static const char* const kKnown[] = {"files", "batches", "responses", "assistants", "threads",
                                                  "vector_stores", "fine_tuning", "uploads", "models"};
             for (const char* known : kKnown)
-                if (first == known) return first;
+                if (first == known) return known;
             return "other";
         }
         default: return "other";

@@ -10,6 +10,8 @@
 namespace {
 
 const double kBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+const char* const kBucketLabels[] = {"0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120", "+Inf"};
+const size_t kBucketCount = sizeof kBuckets / sizeof kBuckets[0];
 
 struct Family {
     const char* name;
@@ -35,15 +37,13 @@ const Family kFamilies[] = {
     {"aop_target_ratelimit_remaining_tokens", "gauge", "x-ratelimit-remaining-tokens a target last reported."},
 };
 
-std::string escape_label(const std::string& value) {
-    std::string out;
+void append_escaped(std::string& out, std::string_view value) {
     for (char c : value) {
         if (c == '\\') out += "\\\\";
         else if (c == '"') out += "\\\"";
         else if (c == '\n') out += "\\n";
         else out += c;
     }
-    return out;
 }
 
 std::string number(double value) {
@@ -52,11 +52,6 @@ std::string number(double value) {
     if (value == std::floor(value) && std::fabs(value) < 1e15) std::snprintf(text, sizeof text, "%.0f", value);
     else std::snprintf(text, sizeof text, "%.6g", value);
     return text;
-}
-
-std::string with_label(const std::string& family, Labels labels, const char* name, const std::string& value) {
-    labels.emplace_back(name, value);
-    return series_name(family, labels);
 }
 
 // The family a series belongs to: its name without labels, and without the suffix a
@@ -94,35 +89,53 @@ std::string sort_key(const std::string& series) {
 
 }  // namespace
 
-std::string series_name(const std::string& family, const Labels& labels) {
-    std::string out = family;
-    if (labels.empty()) return out;
-    out += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-        if (i) out += ',';
-        out += labels[i].first;
-        out += "=\"" + escape_label(labels[i].second) + "\"";
-    }
-    return out + '}';
+void append_series(std::string& out, std::string_view family, Labels labels, const char* extra,
+                   std::string_view extra_value) {
+    out.append(family);
+    if (labels.size() == 0 && !extra) return;
+    char separator = '{';
+    auto label = [&](const char* name, std::string_view value) {
+        out += separator;
+        out += name;
+        out += "=\"";
+        append_escaped(out, value);
+        out += '"';
+        separator = ',';
+    };
+    for (const auto& [name, value] : labels) label(name, value);
+    if (extra) label(extra, extra_value);
+    out += '}';
 }
 
-std::vector<std::string> histogram_buckets(const std::string& family, const Labels& labels, double value) {
-    std::vector<std::string> out;
-    for (double bound : kBuckets)
-        if (value <= bound) out.push_back(with_label(family + "_bucket", labels, "le", number(bound)));
-    out.push_back(with_label(family + "_bucket", labels, "le", "+Inf"));
-    out.push_back(series_name(family + "_count", labels));
+std::string series_name(std::string_view family, Labels labels) {
+    std::string out;
+    append_series(out, family, labels);
     return out;
 }
 
-std::string histogram_sum(const std::string& family, const Labels& labels) {
-    return series_name(family + "_sum", labels);
+HistogramSeries histogram_series(std::string_view family, Labels labels) {
+    HistogramSeries out;
+    std::string base(family);
+    for (const char* bound : kBucketLabels) {
+        out.buckets.emplace_back();
+        append_series(out.buckets.back(), base + "_bucket", labels, "le", bound);
+    }
+    out.count = series_name(base + "_count", labels);
+    out.sum = series_name(base + "_sum", labels);
+    return out;
+}
+
+size_t first_bucket(double value) {
+    size_t i = 0;
+    while (i < kBucketCount && value > kBuckets[i]) ++i;
+    return i;  // kBucketCount: only +Inf
 }
 
 std::string render_metrics(std::vector<SeriesValue> series, const std::vector<TargetView>& targets, int64_t now_ms) {
     for (const TargetView& t : targets) {
-        Labels labels{{"target", t.name}};
-        auto gauge = [&](const char* family, double value) { series.push_back({series_name(family, labels), true, value}); };
+        auto gauge = [&](const char* family, double value) {
+            series.push_back({series_name(family, {{"target", t.name}}), true, value});
+        };
         const TargetHealth& h = t.health;
         gauge("aop_target_in_flight", static_cast<double>(h.in_flight));
         gauge("aop_target_cooldown_seconds", h.cooldown_until_ms > now_ms ? (h.cooldown_until_ms - now_ms) / 1000.0 : 0);

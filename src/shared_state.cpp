@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "config.h"
+#include "metrics.h"
 #include "unique_fd.h"
 
 namespace {
@@ -482,6 +483,41 @@ int SharedState::find_series(const std::string& name, bool gauge, bool create) {
     unlock();
     if (found >= 0) known.emplace(name, found);
     return found;
+}
+
+void SharedState::count(const char* family, Labels labels, double amount) {
+    thread_local std::string name;
+    name.clear();
+    append_series(name, family, labels);
+    add(name, amount);
+}
+
+void SharedState::observe(const char* family, Labels labels, double value) {
+    struct Slots {
+        std::vector<int> buckets;
+        int count, sum;
+    };
+    thread_local std::unordered_map<std::string, Slots> known;
+    thread_local uint64_t known_for = 0;
+    if (known_for != generation_) known.clear(), known_for = generation_;
+    thread_local std::string key;
+    key.clear();
+    append_series(key, family, labels);
+    auto it = known.find(key);
+    if (it == known.end()) {
+        HistogramSeries names = histogram_series(family, labels);
+        Slots slots;
+        for (const std::string& bucket : names.buckets) slots.buckets.push_back(find_series(bucket, false, true));
+        slots.count = find_series(names.count, false, true);
+        slots.sum = find_series(names.sum, false, true);
+        it = known.emplace(key, std::move(slots)).first;
+    }
+    double* values = layout_->values[process_];
+    const Slots& slots = it->second;
+    for (size_t i = first_bucket(value); i < slots.buckets.size(); ++i)
+        if (slots.buckets[i] >= 0) add_double(values[slots.buckets[i]], 1);
+    if (slots.count >= 0) add_double(values[slots.count], 1);
+    if (slots.sum >= 0) add_double(values[slots.sum], value);
 }
 
 void SharedState::add(const std::string& series, double amount, bool gauge) {

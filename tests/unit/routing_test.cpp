@@ -343,9 +343,12 @@ BOOST_AUTO_TEST_CASE(usage_is_read_from_pieces_cut_anywhere) {
 
 BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
     std::vector<SeriesValue> series;
-    for (const std::string& s : histogram_buckets("aop_upstream_latency_seconds", {{"target", "a"}}, 0.3))
-        series.push_back({s, false, 1});
-    series.push_back({histogram_sum("aop_upstream_latency_seconds", {{"target", "a"}}), false, 0.3});
+    HistogramSeries names = histogram_series("aop_upstream_latency_seconds", {{"target", "a"}});
+    BOOST_TEST(first_bucket(0.3) == 3u);  // 0.5
+    BOOST_TEST(first_bucket(500) == names.buckets.size() - 1);  // +Inf only
+    for (size_t i = first_bucket(0.3); i < names.buckets.size(); ++i) series.push_back({names.buckets[i], false, 1});
+    series.push_back({names.count, false, 1});
+    series.push_back({names.sum, false, 0.3});
     series.push_back({series_name("aop_requests_total", {{"model", "we\"ird\\\n"}, {"status", "200"}}), false, 2});
     series.push_back({"aop_active_streams", true, 0});
     TargetView view;

@@ -147,8 +147,14 @@ UniqueFd open_locked(const std::string& path, std::string& error) {
             return UniqueFd();
         }
         struct stat opened, named;
-        if (fstat(fd.get(), &opened) == 0 && stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
-            opened.st_dev == named.st_dev)
+        if (fstat(fd.get(), &opened) != 0) break;
+        // In a shared directory such as /dev/shm, another user could have made the file
+        // first: only one of this user's own, that no one else may read or write, is used.
+        if (opened.st_uid != geteuid() || (opened.st_mode & 077) != 0 || !S_ISREG(opened.st_mode)) {
+            error = path + " belongs to another user or others may use it";
+            return UniqueFd();
+        }
+        if (stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
             return fd;
     }
     error = "cannot open " + path + ": it keeps being removed";

@@ -16,7 +16,10 @@ import {
 } from './harness.mjs';
 
 const UPSTREAM_KEY = 'upstream-key';
-const KEYS = { main: 'sk-main-0123456789', alice: 'sk-alice-0123456789', bob: 'sk-bob-0123456789', carol: 'sk-carol-0123456789', old: 'sk-old-0123456789', admin: 'sk-admin-0123456789' };
+const KEYS = {
+  main: 'sk-main-0123456789', alice: 'sk-alice-0123456789', bob: 'sk-bob-0123456789', carol: 'sk-carol-0123456789',
+  old: 'sk-old-0123456789', tina: 'sk-tina-0123456789', admin: 'sk-admin-0123456789',
+};
 const chat = (model, extra = {}) => JSON.stringify({ model, messages: [{ role: 'user', content: 'hi there' }], ...extra });
 const as = (key, extra = {}) => ({ authorization: `Bearer ${KEYS[key]}`, 'content-type': 'application/json', ...extra });
 
@@ -43,6 +46,7 @@ function routingFile(dir, { limited, healthy, spare, downPort }) {
       bob: { key: 'env:KEY_BOB', concurrent: 1 },
       carol: { key: 'env:KEY_CAROL', models: ['gpt-4o-mini'] },
       old: { key: 'env:KEY_OLD', expires: '2020-01-01' },
+      tina: { key: 'env:KEY_TINA', tokens_per_minute: 30 },
     },
     retry: { max_tries: 4, circuit_failures: 1, circuit_open_seconds: 30, cooldown_cap_seconds: 60 },
   };
@@ -53,6 +57,7 @@ function routingFile(dir, { limited, healthy, spare, downPort }) {
 
 const KEY_ENV = {
   UPSTREAM_KEY, KEY_MAIN: KEYS.main, KEY_ALICE: KEYS.alice, KEY_BOB: KEYS.bob, KEY_CAROL: KEYS.carol, KEY_OLD: KEYS.old,
+  KEY_TINA: KEYS.tina,
 };
 
 // Parsed by the Prometheus Python client's parser (it throws on a malformed page).
@@ -201,6 +206,19 @@ describe('routing, failover and limits across 4 processes', () => {
     sent.ok += 2;
   });
 
+  it('holds a key to its tokens per minute, settled with what the answer used', async () => {
+    const first = await post('gpt-4o-mini', 'tina');
+    assert.equal(first.status, 200);
+    const used = JSON.parse(first.body).usage.total_tokens;
+    assert.ok(used > 12, `the answer used ${used} tokens`);
+    const second = await post('gpt-4o-mini', 'tina');
+    assert.equal(second.status, 429, second.body.toString());
+    assert.equal(JSON.parse(second.body).error.code, 'tokens_limit_exceeded');
+    assert.equal(second.headers['x-ratelimit-limit-tokens'], '30');
+    assert.ok(Number(second.headers['retry-after']) >= 1);
+    sent.ok++;
+  });
+
   it('keeps a key to its models, and refuses an expired key', async () => {
     const refused = await post('gpt-4o', 'carol');
     assert.equal(refused.status, 403);
@@ -260,7 +278,7 @@ describe('routing, failover and limits across 4 processes', () => {
     await sleep(200);
     fs.writeFileSync(file, JSON.stringify(config));
     process.kill(proxy.pid, 'SIGHUP');
-    await waitFor(() => proxy.logs().split('\n').filter((l) => /SIGHUP: .*config\.json in force: 5 endpoints, 5 models, 6 keys/.test(l)).length === 5,
+    await waitFor(() => proxy.logs().split('\n').filter((l) => /SIGHUP: .*config\.json in force: 5 endpoints, 5 models, 7 keys/.test(l)).length === 5,
       'the supervisor and 4 workers to take the new file');
     for (let i = 0; i < 8; i++) {
       const res = await rawHttp(web.port, { headers: { authorization: 'Bearer sk-dave-0123456789', 'content-type': 'application/json' }, body: chat('o4-mini') });

@@ -2,6 +2,7 @@
 // limits, usage scanning, metrics text, and the shared state across processes.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -362,6 +363,18 @@ BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
     BOOST_TEST(text.find("le=\"0.25\"") == std::string::npos);  // 0.3 is above it
     BOOST_TEST((le05 < le1 && le1 < inf && inf < sum && sum < count));
     BOOST_TEST(text.find("# TYPE aop_upstream_latency_seconds histogram") < le05);
+}
+
+BOOST_AUTO_TEST_CASE(a_state_file_others_may_use_is_refused) {
+    std::string path = write_temp("");
+    chmod(path.c_str(), 0666);
+    std::string warning;
+    std::unique_ptr<SharedState> state = SharedState::open(path, warning);
+    BOOST_REQUIRE(state);
+    BOOST_TEST(!state->shared());
+    BOOST_TEST(warning.find("belongs to another user or others may use it") != std::string::npos, warning);
+    state.reset();
+    unlink(path.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(the_shared_state_is_one_for_every_process) {

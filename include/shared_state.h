@@ -101,7 +101,8 @@ private:
     int find_target(const std::string& name, bool create);
     int find_key(const std::string& name, bool create);
     int find_series(const std::string& name, bool gauge, bool create);
-    long target_in_flight(int slot) const;
+    long target_in_flight(int slot) const;  // summed over the live processes
+    long key_in_flight(int slot) const;
     void lock();
     void unlock();
 

@@ -24,7 +24,7 @@
 
 namespace {
 
-const uint64_t kMagic = 0x414f50535441544ULL;  // layout version 4
+const uint64_t kMagic = 0x414f50535441545ULL;  // layout version 5
 const int64_t kRemoteFreshMs = 3000;  // Redis's counts stand in for this host's this long
 const int kProcesses = 256;
 const int kTargets = 256;
@@ -79,7 +79,6 @@ struct TargetSlot {
     int64_t cooldown_until_ms, circuit_open_until_ms;
     int32_t failures, trial_out;
     int64_t remaining_requests, remaining_tokens;  // +1: 0 means never reported
-    int32_t in_flight[kProcesses];
 };
 
 struct KeySlot {
@@ -88,7 +87,6 @@ struct KeySlot {
     RateWindow pending_requests, pending_tokens;  // this host's, not yet added in Redis
     RateWindow remote_requests, remote_tokens;    // every host's, as Redis last said
     int64_t remote_at_ms;
-    int32_t in_flight[kProcesses];
 };
 
 struct SeriesSlot {
@@ -105,6 +103,10 @@ struct SharedLayout {
     KeySlot keys[kKeys];
     SeriesSlot series[kSeries];
     double retired[kSeries];  // counters of processes that have gone
+    // Per process, in rows: a process touches only its own pages (the file stays sparse),
+    // and what is summed over processes is summed over the live ones.
+    int32_t target_in_flight[kProcesses][kTargets];
+    int32_t key_in_flight[kProcesses][kKeys];
     double values[kProcesses][kSeries];
 };
 
@@ -250,8 +252,8 @@ SharedState::~SharedState() {
 // A slot left by its process: its places in flight and gauges go, its counters are kept.
 void SharedState::release_slot(int slot) {
     clear(layout_->processes[slot].pid);
-    for (TargetSlot& target : layout_->targets) clear(target.in_flight[slot]);
-    for (KeySlot& key : layout_->keys) clear(key.in_flight[slot]);
+    for (int32_t& count : layout_->target_in_flight[slot]) clear(count);
+    for (int32_t& count : layout_->key_in_flight[slot]) clear(count);
     for (int i = 0; i < kSeries; ++i) {
         double& value = layout_->values[slot][i];
         if (value == 0) continue;
@@ -307,7 +309,15 @@ int SharedState::find_key(const std::string& name, bool create) { return find_na
 
 long SharedState::target_in_flight(int slot) const {
     long total = 0;
-    for (int32_t count : layout_->targets[slot].in_flight) total += count;
+    for (int p = 0; p < kProcesses; ++p)
+        if (layout_->processes[p].pid) total += layout_->target_in_flight[p][slot];
+    return total;
+}
+
+long SharedState::key_in_flight(int slot) const {
+    long total = 0;
+    for (int p = 0; p < kProcesses; ++p)
+        if (layout_->processes[p].pid) total += layout_->key_in_flight[p][slot];
     return total;
 }
 
@@ -324,7 +334,7 @@ Pick SharedState::choose(const std::vector<Target>& targets, const std::vector<b
     Pick pick = pick_target(targets, health, tried, now_ms, static_cast<uint64_t>(now_ms) * 2654435761ULL + getpid());
     if (take && pick.index >= 0 && slots[pick.index] >= 0) {
         TargetSlot& s = layout_->targets[slots[pick.index]];
-        ++s.in_flight[process_];
+        ++layout_->target_in_flight[process_][slots[pick.index]];
         if (pick.trial) s.trial_out = 1;
     }
     unlock();
@@ -343,7 +353,7 @@ void SharedState::report(const Target& target, TryResult result, int64_t retry_a
         s.circuit_open_until_ms = h.circuit_open_until_ms;
         s.failures = h.failures;
         s.trial_out = h.trial_out;
-        if (s.in_flight[process_] > 0) --s.in_flight[process_];
+        if (layout_->target_in_flight[process_][slot] > 0) --layout_->target_in_flight[process_][slot];
     }
     unlock();
 }
@@ -389,14 +399,14 @@ KeyDecision SharedState::admit_key(const ClientKey& key, int64_t now_ms, long lo
         usage.requests = combined(s.remote_requests, s.pending_requests, now_ms);
         usage.tokens = combined(s.remote_tokens, s.pending_tokens, now_ms);
     }
-    for (int32_t count : s.in_flight) usage.in_flight += count;
+    usage.in_flight = key_in_flight(slot);
     KeyDecision decision = decide_key(key.limits, usage, now_ms, tokens);
     if (decision.allowed) {
         s.requests = added(s.requests, 1, now_ms);
         s.tokens = added(s.tokens, tokens, now_ms);
         s.pending_requests = moved(s.pending_requests, 1, now_ms);
         s.pending_tokens = moved(s.pending_tokens, tokens, now_ms);
-        ++s.in_flight[process_];
+        ++layout_->key_in_flight[process_][slot];
     }
     unlock();
     return decision;
@@ -407,7 +417,8 @@ void SharedState::release_key(const ClientKey& key, long long estimated, long lo
     int slot = find_key(key.name, false);
     if (slot >= 0) {
         KeySlot& s = layout_->keys[slot];
-        if (s.in_flight[process_] > 0) --s.in_flight[process_];
+        int32_t& mine = layout_->key_in_flight[process_][slot];
+        if (mine > 0) --mine;
         if (used >= 0) {
             s.tokens = added(s.tokens, used - estimated, now_ms);
             s.pending_tokens = moved(s.pending_tokens, used - estimated, now_ms);

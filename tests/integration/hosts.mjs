@@ -201,6 +201,8 @@ async function startSharedHosting(mock, modules, hostSettings = '') {
       fs.copyFileSync(path.join(ROOT, 'deploy/apache/shared-hosting', file), path.join(target, file));
     fs.chmodSync(path.join(target, 'azure-openai-proxy.fcgi'), 0o755);
     render('apache/shared-hosting/settings.env', { [PLACEHOLDER_ENDPOINT]: mock.url }, path.join(target, 'settings.env'));
+    // A CGI program's shared state outlives each call: kept in the test's own directory.
+    fs.appendFileSync(path.join(target, 'settings.env'), `\nAZURE_OPENAI_PROXY_STATE_FILE=${path.join(dir, 'run', 'aop-state')}\n`);
     installProgram(target);
   }
   const server = await startApache(dir, port, apacheBase({

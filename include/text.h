@@ -11,6 +11,10 @@ std::string_view trim_view(std::string_view text);
 std::string lowercase(std::string text);
 bool starts_with(const std::string& text, const std::string& prefix);
 bool ends_with(const std::string& text, const std::string& suffix);
+
+// The value of a string of ASCII digits (at most `max_digits` of them); -1 when it is
+// empty, longer, or holds anything else.
+long long digits_value(std::string_view text, size_t max_digits = 18);
 // ASCII case-insensitive comparisons (header names, media types), without copies.
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);

@@ -1,7 +1,8 @@
 #include "balancer.h"
 
 #include <algorithm>
-#include <cctype>
+
+#include "text.h"
 
 namespace {
 
@@ -17,16 +18,6 @@ bool circuit_blocks(const TargetHealth& h, int64_t now_ms) {
 int64_t free_again_ms(const TargetHealth& h, int64_t now_ms) {
     int64_t until = std::max(h.cooldown_until_ms, h.circuit_open_until_ms);
     return until > now_ms ? until - now_ms : 0;
-}
-
-long long digits_value(const std::string& text) {
-    if (text.empty() || text.size() > 12) return -1;
-    long long value = 0;
-    for (char c : text) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) return -1;
-        value = value * 10 + (c - '0');
-    }
-    return value;
 }
 
 }  // namespace
@@ -104,11 +95,11 @@ TargetHealth after_try(TargetHealth h, TryResult result, int64_t retry_after, bo
 
 int64_t retry_after_ms(const Headers& headers) {
     if (const std::string* ms = find_header(headers, "retry-after-ms")) {
-        long long value = digits_value(*ms);
+        long long value = digits_value(*ms, 12);
         if (value >= 0) return value;
     }
     if (const std::string* seconds = find_header(headers, "retry-after")) {
-        long long value = digits_value(*seconds);
+        long long value = digits_value(*seconds, 12);
         if (value >= 0) return value * 1000;
     }
     return -1;
@@ -116,7 +107,7 @@ int64_t retry_after_ms(const Headers& headers) {
 
 long long header_number(const Headers& headers, const char* name) {
     const std::string* value = find_header(headers, name);
-    return value ? digits_value(*value) : -1;
+    return value ? digits_value(*value, 12) : -1;
 }
 
 TryResult result_of_status(long status) {

@@ -1,8 +1,6 @@
 #include "config.h"
 
-#include <cctype>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "routing.h"
@@ -51,10 +49,9 @@ bool parse_mapper(const std::string& text, std::map<std::string, std::string>& m
 bool valid_api_version(const std::string& version) { return is_word(version, "-."); }
 
 bool parse_positive(const std::string& text, long long max, long long& out) {
-    if (text.empty() || text.size() > 18) return false;
-    for (char c : text)
-        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    out = std::stoll(text);
+    long long value = digits_value(text);
+    if (value < 0) return false;
+    out = value;
     return out > 0 && out <= max;
 }
 

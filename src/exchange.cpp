@@ -114,6 +114,15 @@ bool map_body_model(const Config& config, const ClientKey* key, const Route& rou
 const std::string kActiveStreams = "aop_active_streams";
 const std::string kRequestsInFlight = "aop_requests_in_flight";
 
+// A wait in whole seconds, rounded up (what Retry-After says).
+long whole_seconds(int64_t ms) { return static_cast<long>((ms + 999) / 1000); }
+
+// Retry-After, and Retry-After-Ms as Azure sends it, for a wait of `ms`.
+void add_retry_after(Headers& headers, int64_t ms) {
+    headers.push_back({"Retry-After", std::to_string(whole_seconds(ms))});
+    headers.push_back({"Retry-After-Ms", std::to_string(ms)});
+}
+
 // x-ratelimit-* for a key with limits, as OpenAI sends them for an account.
 Headers rate_limit_headers(const KeyDecision& d) {
     Headers headers;
@@ -488,16 +497,13 @@ void Exchange::start_try() {
 
 // Every target is cooling down after a 429, behind an open circuit, or already tried.
 void Exchange::answer_no_target(const Pick& pick) {
-    long seconds = static_cast<long>((pick.retry_after_ms + 999) / 1000);
     Headers headers;
-    if (pick.retry_after_ms > 0) {
-        headers.push_back({"Retry-After", std::to_string(seconds)});
-        headers.push_back({"Retry-After-Ms", std::to_string(pick.retry_after_ms)});
-    }
+    if (pick.retry_after_ms > 0) add_retry_after(headers, pick.retry_after_ms);
     log_.outcome = "no-target";
     if (pick.cooling)
         writer_.error(make_error(429, "Every deployment of the model '" + quote_value(log_.model) +
-                                          "' is rate-limited; retry after " + std::to_string(seconds) + " s.",
+                                          "' is rate-limited; retry after " +
+                                          std::to_string(whole_seconds(pick.retry_after_ms)) + " s.",
                                  "rate_limit_exceeded", "", "requests"),
                       std::move(headers));
     else
@@ -563,9 +569,7 @@ bool Exchange::admit_key_limits() {
     const KeyDecision& d = key_headroom_;
     services_->state.count("aop_key_limited_total", {{"key", key_->name}, {"limit", d.code}});
     Headers headers = rate_limit_headers(d);
-    long seconds = static_cast<long>((d.retry_after_ms + 999) / 1000);
-    headers.push_back({"Retry-After", std::to_string(seconds)});
-    headers.push_back({"Retry-After-Ms", std::to_string(d.retry_after_ms)});
+    add_retry_after(headers, d.retry_after_ms);
     writer_.error(make_error(d.status, d.message, d.code, "", d.code == "tokens_limit_exceeded" ? "tokens" : "requests"),
                   std::move(headers));
     return false;

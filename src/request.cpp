@@ -140,9 +140,9 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
 
     std::string length = param(params, "CONTENT_LENGTH");
-    if (!length.empty() && length.size() < 19 &&
-        length.find_first_not_of("0123456789") == std::string::npos)
-        request.content_length = std::stoll(length);
+    long long declared = digits_value(length);
+    if (declared >= 0)
+        request.content_length = declared;
     else if (!length.empty() && request.malformed_param.empty())
         request.malformed_param = "CONTENT_LENGTH";
     const std::string* encoding = find_header(request.headers, "Transfer-Encoding");

@@ -266,8 +266,6 @@ void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
             reader.error(path + ".key", "a key must be at least 8 characters");
             continue;
         }
-        for (const ClientKey& other : out)
-            if (other.name == key.name) reader.error(path, "a key of this name is already defined");
         out.push_back(std::move(key));
     }
 }

@@ -68,6 +68,24 @@ double load_double(const double& source) {
 
 std::atomic<uint64_t> generations{0};
 
+// What this thread knows of one mapping's series, by name: emptied when another mapping
+// (another generation) is asked about.
+template <typename Value>
+std::unordered_map<std::string, Value>& thread_cache(uint64_t generation) {
+    thread_local std::unordered_map<std::string, Value> known;
+    thread_local uint64_t known_for = 0;
+    if (known_for != generation) known.clear(), known_for = generation;
+    return known;
+}
+
+// A series name built in a buffer each thread reuses.
+std::string& thread_series_name(const char* family, Labels labels) {
+    thread_local std::string name;
+    name.clear();
+    append_series(name, family, labels);
+    return name;
+}
+
 }  // namespace
 
 struct ProcessSlot {
@@ -475,9 +493,7 @@ void SharedState::merge_cooldown(const std::string& target, int64_t until_ms) {
 // Series are found without the lock once known: each thread remembers their slots, and a
 // slot's name never changes once `ready` is set.
 int SharedState::find_series(const std::string& name, bool gauge, bool create) {
-    thread_local std::unordered_map<std::string, int> known;
-    thread_local uint64_t known_for = 0;
-    if (known_for != generation_) known.clear(), known_for = generation_;
+    std::unordered_map<std::string, int>& known = thread_cache<int>(generation_);
     auto it = known.find(name);
     if (it != known.end()) return it->second;
     int found = -1;
@@ -503,10 +519,7 @@ int SharedState::find_series(const std::string& name, bool gauge, bool create) {
 }
 
 void SharedState::count(const char* family, Labels labels, double amount) {
-    thread_local std::string name;
-    name.clear();
-    append_series(name, family, labels);
-    add(name, amount);
+    add(thread_series_name(family, labels), amount);
 }
 
 void SharedState::observe(const char* family, Labels labels, double value) {
@@ -514,12 +527,8 @@ void SharedState::observe(const char* family, Labels labels, double value) {
         std::vector<int> buckets;
         int count, sum;
     };
-    thread_local std::unordered_map<std::string, Slots> known;
-    thread_local uint64_t known_for = 0;
-    if (known_for != generation_) known.clear(), known_for = generation_;
-    thread_local std::string key;
-    key.clear();
-    append_series(key, family, labels);
+    std::unordered_map<std::string, Slots>& known = thread_cache<Slots>(generation_);
+    const std::string& key = thread_series_name(family, labels);
     auto it = known.find(key);
     if (it == known.end()) {
         HistogramSeries names = histogram_series(family, labels);

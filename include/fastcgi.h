@@ -45,6 +45,11 @@ public:
     // error or a connection closed early. Blocks unless peek() saw params_end.
     bool read_params();
     bool body_consumed() const { return body_done_; }
+    // Reads and drops what is left of the body and already in the socket, at most `limit`
+    // bytes, without waiting for more; body_consumed() says whether it got to the end.
+    // Either way, nothing more is read from the request.
+    void skip_waiting_body(size_t limit);
+    bool keep_asked() const { return keep_asked_; }
 
     const CgiParams& params() const override { return params_; }
     bool params_hold_nul() const override { return params_hold_nul_; }
@@ -72,6 +77,10 @@ public:
     // A blocking read gave up (SO_RCVTIMEO), or the session's read deadline passed.
     bool read_timed_out() const override { return read_timed_out_; }
     void expire_read() { read_timed_out_ = true; }
+    // The web server asked to send more requests on this connection (FCGI_KEEP_CONN:
+    // nginx's fastcgi_keep_conn, Apache's enablereuse) and this one's answer ended whole.
+    // Whether the request was all read is the caller's to know.
+    bool reusable() const { return keep_asked_ && ended_whole_ && !failed_; }
     // The connection stays this object's after finish(): close it, or shut its writing
     // side and keep reading what the web server still sends (lingering close).
     UniqueFd take_fd();
@@ -90,6 +99,8 @@ private:
     bool body_done_ = false;
     bool failed_ = false;
     bool finished_ = false;
+    bool keep_asked_ = false;
+    bool ended_whole_ = false;  // END_REQUEST written
     mutable bool params_hold_nul_ = false;  // seen by peek()
     std::atomic<bool> read_timed_out_{false};  // set by the loop, read by a reader thread
 };

@@ -47,7 +47,7 @@ CgiParams params_from_envp(char** envp);
 const std::string* find_header(const Headers& headers, std::string_view name);
 
 // "HTTP_X_STAINLESS_OS" -> "X-Stainless-Os"
-std::string header_name_from_param(const std::string& param);
+std::string header_name_from_param(std::string_view param);
 
 // Removes the scheme://authority of an absolute-form target and splits off the query.
 void split_request_target(const std::string& target, std::string& path, std::string& query);

@@ -11,13 +11,19 @@
 
 namespace {
 
-std::string iso_time(long long seconds) {
+// Formatted once per second per thread: every line of that second shares it.
+const std::string& iso_time(long long seconds) {
+    thread_local long long cached_seconds = -1;
+    thread_local std::string cached;
+    if (seconds == cached_seconds) return cached;
+    cached_seconds = seconds;
     std::time_t t = static_cast<std::time_t>(seconds);
     std::tm utc{};
     gmtime_r(&t, &utc);
     char buffer[32];
     std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buffer;
+    cached = buffer;
+    return cached;
 }
 
 // Free text in quotes: spaces kept, quotes and control bytes escaped, cut at 300 bytes.

@@ -67,10 +67,38 @@ struct Process {
 
 class Loop;
 
+// Access-log lines gather for up to kDelayMs, or until PIPE_BUF bytes, and go out in one
+// write: under load one write carries many requests' lines (as nginx's `access_log
+// buffer=` does). Writes of at most PIPE_BUF bytes to a pipe are never split: every
+// loop's lines stay whole. Nothing waits when nothing is logged.
+class LogBuffer : public TimerSource {
+public:
+    static const int64_t kDelayMs = 50;
+
+    void add(const std::string& line, int64_t now_ms) {
+        if (!lines_.empty() && lines_.size() + line.size() > PIPE_BUF) write();
+        if (lines_.empty()) first_ms_ = now_ms;
+        lines_ += line;
+    }
+    void write() {
+        if (lines_.empty()) return;
+        ssize_t ignored = ::write(STDERR_FILENO, lines_.data(), lines_.size());
+        (void)ignored;
+        lines_.clear();
+    }
+    int64_t next_due_ms() const override { return lines_.empty() ? DeadlineQueue::kNever : first_ms_ + kDelayMs; }
+    void fire(int64_t) override { write(); }
+
+private:
+    std::string lines_;
+    int64_t first_ms_ = 0;
+};
+
 // One connection from the web server: one request, read, served, answered, closed.
 class Session : public EventHandler, public ExchangeHost {
 public:
-    Session(Loop& loop, UniqueFd fd, bool over_limit);
+    // `kept`: a connection the web server keeps for its next request, idle until then.
+    Session(Loop& loop, UniqueFd fd, bool over_limit, bool kept);
     ~Session() override;
 
     bool start();
@@ -83,6 +111,9 @@ public:
 
     // The deadline of the session's current wait passed: `queue` says which wait.
     void deadline_passed(const DeadlineQueue& queue);
+
+    // Counted among the requests in flight (an idle kept connection is not).
+    bool counted() const { return !kept_idle_; }
 
     Session* prev = nullptr;
     Session* next = nullptr;
@@ -97,8 +128,10 @@ private:
     bool open_request();
     void open_exchange();
     void hand_to_reader();
+    bool start_reader_thread();
     static void* read_on_thread(void* self);
     void back_from_reader(bool ok);
+    bool must_skip_rest() const;
     void serve();
     void flush_now();
     void writable();
@@ -111,6 +144,7 @@ private:
     void timed_out(const char* outcome, const std::string& what);
     void refuse_late_request();
     void close();
+    bool keep_connection();
     void drain();
     void release();
 
@@ -119,10 +153,12 @@ private:
     std::unique_ptr<Exchange> exchange_;  // after connection_: destroyed first
     State state_ = State::Reading;
     bool over_limit_;
+    bool kept_idle_;         // a kept connection no byte of the next request has reached yet
     bool watching_out_ = false;
     bool flush_queued_ = false;
     bool end_queued_ = false;
     bool all_read_ = false;  // libfcgi has read every byte of the request
+    bool skipped_ = false;   // the unread rest of the body was read and dropped (or tried)
     size_t seen_ = 0;        // request bytes seen so far while reading
     bool params_arrived_ = false;  // all of the request's params are in the socket
     int drain_checks_ = 0;   // looks at a cut answer still on its way to the web server
@@ -136,22 +172,27 @@ private:
 struct SessionDeadlines : public TimerSource {
     explicit SessionDeadlines(const Config& config)
         : reading(config.read_idle_timeout_s * 1000), reader(config.read_timeout_s * 1000),
-          writing(config.write_timeout_s * 1000), draining(kDrainCheckMs), lingering(kLingerMs) {}
+          writing(config.write_timeout_s * 1000), draining(kDrainCheckMs), lingering(kLingerMs),
+          kept(kKeptIdleMs) {}
 
     static const int64_t kDrainCheckMs = 20;
     static const int64_t kLingerMs = 3000;
+    // Longer than web servers keep idle connections (nginx 60 s, Apache's ttl unset:
+    // until the backend closes), so the web server, which sees our close, closes first.
+    static const int64_t kKeptIdleMs = 300 * 1000;
     DeadlineQueue reading;   // the request arriving, on the loop: no pause past the idle timeout
     DeadlineQueue reader;    // the request arriving, on a reader thread: the whole read timeout
     DeadlineQueue writing;   // the web server taking the answer: the write timeout
     DeadlineQueue draining;  // a cut answer reaching the web server: looked at again soon
     DeadlineQueue lingering; // a closed request's web server still sending its body
+    DeadlineQueue kept;      // a kept connection waiting for its next request
 
     int64_t next_due_ms() const override {
         return std::min({reading.next_due_ms(), reader.next_due_ms(), writing.next_due_ms(),
-                         draining.next_due_ms(), lingering.next_due_ms()});
+                         draining.next_due_ms(), lingering.next_due_ms(), kept.next_due_ms()});
     }
     void fire(int64_t now_ms) override {
-        for (DeadlineQueue* queue : {&reading, &reader, &writing, &draining, &lingering})
+        for (DeadlineQueue* queue : {&reading, &reader, &writing, &draining, &lingering, &kept})
             while (DeadlineLink* due = queue->take_due(now_ms))
                 static_cast<Session*>(due->owner)->deadline_passed(*queue);
     }
@@ -178,17 +219,18 @@ public:
           stopper_(*this, &Loop::begin_stop), reloader_(*this, &Loop::reload) {
         events.add_timer(&heartbeat_timer);
         events.add_timer(&deadlines);
+        events.add_timer(&log_lines_);
     }
 
     bool start(std::string& error, bool takes_reloads);
     bool run();  // false when requests were still busy at the end of the grace period
     bool serve_until_stopped();
+    void open_session(UniqueFd fd, bool kept);
     void add(Session* session);
     void remove(Session* session);
     void accept_one();
     void begin_stop();
     void reload();
-    // Access-log lines of one iteration go out in one write, after every request of it.
     void log(const AccessLogEntry& entry);
 
     Process& process;
@@ -204,10 +246,9 @@ public:
 
 private:
     void shed_connection();
-    void write_log();
 
     Watcher acceptor_, stopper_, reloader_;
-    std::string log_lines_;
+    LogBuffer log_lines_;
     Session* sessions_ = nullptr;
     size_t count_ = 0;
     int64_t stop_due_ms_ = 0;
@@ -249,8 +290,12 @@ void Loop::accept_one() {
             std::perror("azure-openai-proxy: accept");
         return;
     }
-    bool over_limit = ++process.open > process.max_requests;
-    Session* session = new Session(*this, UniqueFd(fd), over_limit);
+    open_session(UniqueFd(fd), false);
+}
+
+void Loop::open_session(UniqueFd fd, bool kept) {
+    bool over_limit = !kept && ++process.open > process.max_requests;
+    Session* session = new Session(*this, std::move(fd), over_limit, kept);
     add(session);
     // Read once epoll reports it: with the request it also reports a web server that
     // already gave up on it (EPOLLRDHUP), which then costs no upstream call.
@@ -269,20 +314,9 @@ void Loop::shed_connection() {
                          "unanswered (raise LimitNOFILE / ulimit -n)\n");
 }
 
-// Writes of at most PIPE_BUF bytes to a pipe are never split: every loop's lines stay whole.
 void Loop::log(const AccessLogEntry& entry) {
-    std::string line = format_access_log(entry, static_cast<long long>(std::time(nullptr)), process.config.log_format);
-    if (!log_lines_.empty() && log_lines_.size() + line.size() > PIPE_BUF) write_log();
-    bool first = log_lines_.empty();
-    log_lines_ += line;
-    if (first) events.defer([this] { write_log(); });
-}
-
-void Loop::write_log() {
-    if (log_lines_.empty()) return;
-    ssize_t ignored = ::write(STDERR_FILENO, log_lines_.data(), log_lines_.size());
-    (void)ignored;
-    log_lines_.clear();
+    log_lines_.add(format_access_log(entry, static_cast<long long>(std::time(nullptr)), process.config.log_format),
+                   events.now_ms());
 }
 
 void Loop::add(Session* session) {
@@ -298,7 +332,7 @@ void Loop::remove(Session* session) {
     if (session->next) session->next->prev = session->prev;
     session->prev = session->next = nullptr;
     --count_;
-    --process.open;
+    if (session->counted()) --process.open;
 }
 
 void Loop::begin_stop() {
@@ -318,8 +352,11 @@ void Loop::begin_stop() {
 // clear line rather than serve on in an unknown state (a supervisor starts another).
 bool Loop::run() {
     try {
-        return serve_until_stopped();
+        bool clean = serve_until_stopped();
+        log_lines_.write();
+        return clean;
     } catch (const std::exception& error) {
+        log_lines_.write();
         std::fprintf(stderr, "azure-openai-proxy: fatal: %s\n", error.what());
     }
     std::fflush(stderr);
@@ -341,8 +378,8 @@ bool Loop::serve_until_stopped() {
 
 // ---- Session: reading ----------------------------------------------------------------------
 
-Session::Session(Loop& loop, UniqueFd fd, bool over_limit)
-    : loop_(loop), connection_(std::move(fd)), over_limit_(over_limit),
+Session::Session(Loop& loop, UniqueFd fd, bool over_limit, bool kept)
+    : loop_(loop), connection_(std::move(fd)), over_limit_(over_limit), kept_idle_(kept),
       started_ms_(loop.events.now_ms()) {
     deadline.owner = this;
 }
@@ -350,8 +387,14 @@ Session::Session(Loop& loop, UniqueFd fd, bool over_limit)
 Session::~Session() { await(nullptr); }
 
 bool Session::start() {
-    await(&loop_.deadlines.reading);
-    return loop_.events.watch(connection_.fd(), kSessionEvents, this);
+    if (!kept_idle_) {
+        await(&loop_.deadlines.reading);
+        return loop_.events.watch(connection_.fd(), kSessionEvents, this);
+    }
+    // Already watched, for the session before: re-armed, epoll reports the next request
+    // at once if it is already there.
+    await(&loop_.deadlines.kept);
+    return loop_.events.rewatch(connection_.fd(), kSessionEvents, this);
 }
 
 // The session now waits on `queue`'s deadline (none: null), counted from now.
@@ -365,8 +408,8 @@ void Session::deadline_passed(const DeadlineQueue& queue) {
         end();  // a cut answer: look again whether the web server has read it
         return;
     }
-    if (&queue == &loop_.deadlines.lingering) {
-        release();
+    if (&queue == &loop_.deadlines.lingering || &queue == &loop_.deadlines.kept) {
+        release();  // a kept connection no request came on: closed without a word
         return;
     }
     switch (state_) {
@@ -442,6 +485,17 @@ void Session::on_readable(uint32_t events) {
     size_t seen = 0;
     RequestScan scan = connection_.peek(loop_.scratch, seen);
     bool closed = events & (EPOLLRDHUP | EPOLLHUP);
+    if (kept_idle_) {
+        // The web server closed its kept connection: nothing to say, nothing to log.
+        if (seen == 0) {
+            if (closed || scan.state == RequestScan::Malformed) release();
+            return;
+        }
+        // The next request's first bytes: it counts from now, against the limit too.
+        kept_idle_ = false;
+        started_ms_ = loop_.events.now_ms();
+        over_limit_ = ++loop_.process.open > loop_.process.max_requests;
+    }
     params_arrived_ = scan.params_end != 0;
     // Progress restarts the idle deadline, until the whole read timeout has passed: then
     // the deadline armed last stands.
@@ -499,11 +553,16 @@ void Session::open_exchange() {
 }
 
 void Session::hand_to_reader() {
+    if (!start_reader_thread()) back_from_reader(false);
+}
+
+// The connection leaves the loop for a thread whose blocking reads give up after the idle
+// timeout by themselves, and the whole read timeout at most (the `reader` deadline).
+bool Session::start_reader_thread() {
     loop_.events.unwatch(connection_.fd());
     state_ = State::Reader;
     ++loop_.readers;
     await(&loop_.deadlines.reader);
-    // The reader's blocking reads give up after the idle timeout by themselves.
     timeval idle{static_cast<time_t>(loop_.process.config.read_idle_timeout_s), 0};
     if (setsockopt(connection_.fd(), SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle) != 0)
         std::perror("azure-openai-proxy: SO_RCVTIMEO");
@@ -516,10 +575,8 @@ void Session::hand_to_reader() {
         started = pthread_create(&thread, &attributes, read_on_thread, this) == 0;
         pthread_attr_destroy(&attributes);
     }
-    if (!started) {
-        std::fprintf(stderr, "azure-openai-proxy: cannot start a reader thread\n");
-        back_from_reader(false);
-    }
+    if (!started) std::fprintf(stderr, "azure-openai-proxy: cannot start a reader thread\n");
+    return started;
 }
 
 // A reader thread: the request's params and body, with blocking reads. Nothing else
@@ -551,6 +608,17 @@ void Session::back_from_reader(bool ok) {
         return;
     }
     serve();
+}
+
+// A web server that keeps its connection (FCGI_KEEP_CONN) may send its next request on it
+// as soon as it has END_REQUEST and has sent the whole body. An answer given before the
+// body was read (a refusal) leaves the rest of the body in the way: what of it is already
+// in the socket is read and dropped first, without waiting, and if that is all of it,
+// the connection is kept. Otherwise it closes as a connection that is not kept does,
+// lingering: a web server that has not sent the whole body does not reuse it.
+bool Session::must_skip_rest() const {
+    return !skipped_ && connection_.keep_asked() && !all_read_ && !connection_.body_consumed() &&
+           !exchange_->cut();
 }
 
 // ---- Session: serving ----------------------------------------------------------------------
@@ -642,6 +710,10 @@ void Session::finished() {
 
 void Session::end() {
     if (state_ != State::Ending) return;
+    if (must_skip_rest()) {
+        skipped_ = true;
+        connection_.skip_waiting_body(kDrainLimit);
+    }
     FastCgiConnection::Finish result = exchange_->cut() ? connection_.cut() : connection_.finish();
     if (result == FastCgiConnection::Finish::Wait) {
         want_writable(true);
@@ -696,8 +768,9 @@ void Session::stop() {
 void Session::close() {
     if (state_ == State::Closed || state_ == State::Lingering) return;
     await(nullptr);
-    linger_fd_ = connection_.take_fd();
     bool maybe_unread = !all_read_ && !connection_.body_consumed();
+    if (!maybe_unread && keep_connection()) return;
+    linger_fd_ = connection_.take_fd();
     if (!linger_fd_.valid() || !maybe_unread || loop_.stopping) {
         release();
         return;
@@ -706,6 +779,18 @@ void Session::close() {
     shutdown(linger_fd_.get(), SHUT_WR);
     await(&loop_.deadlines.lingering);
     drain();
+}
+
+// A web server that keeps its connections (FCGI_KEEP_CONN) sends its next request on
+// this one once the answer ended whole: a new session waits for it here, and this one
+// goes. A connection costs the web server a connect and us an accept, an epoll
+// registration and a close per request otherwise.
+bool Session::keep_connection() {
+    if (!connection_.reusable() || loop_.stopping) return false;
+    UniqueFd fd = connection_.take_fd();
+    release();
+    loop_.open_session(std::move(fd), true);
+    return true;
 }
 
 // Lingering: reads and drops what the web server still sends; the end of it, an error or

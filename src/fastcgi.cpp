@@ -105,7 +105,8 @@ RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t&
 bool FastCgiConnection::read_params() {
     // On failure libfcgi closes the connection and, having no listening socket, returns.
     if (FCGX_Accept_r(&request_) != 0) return false;
-    request_.keepConnection = 1;  // whatever the web server asked: one request, then close
+    keep_asked_ = request_.keepConnection != 0;
+    request_.keepConnection = 1;  // the connection stays ours: the session closes or keeps it
     request_.detached = 1;
     accepted_ = true;
     params_ = params_from_envp(request_.envp);
@@ -123,6 +124,19 @@ long FastCgiConnection::read_body(char* buffer, size_t size) {
         FCGX_FreeStream(&request_.in);  // its 8 KiB buffer is not needed any more
     }
     return got;
+}
+
+// libfcgi's reads block; on a non-blocking socket one that finds nothing fails the stream
+// (EAGAIN), which is then done with anyway.
+void FastCgiConnection::skip_waiting_body(size_t limit) {
+    int flags = fcntl(request_.ipcFd, F_GETFL);
+    if (flags < 0 || fcntl(request_.ipcFd, F_SETFL, flags | O_NONBLOCK) != 0) return;
+    char dropped[16384];
+    size_t total = 0;
+    long got;
+    while (total <= limit && (got = read_body(dropped, sizeof dropped)) > 0) total += static_cast<size_t>(got);
+    read_timed_out_ = false;  // an EAGAIN here is no timeout
+    if (fcntl(request_.ipcFd, F_SETFL, flags) != 0) failed_ = true;  // its writes could not be trusted
 }
 
 bool FastCgiConnection::can_take(size_t size) const {
@@ -185,6 +199,7 @@ FastCgiConnection::Finish FastCgiConnection::finish() {
     bool failed = FCGX_FClose(request_.err) != 0;
     failed = FCGX_FClose(request_.out) != 0 || failed;
     if (failed) failed_ = true;
+    ended_whole_ = !failed;
     return failed ? Finish::Gone : Finish::Done;
 }
 

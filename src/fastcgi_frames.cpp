@@ -1,5 +1,8 @@
 #include "fastcgi_frames.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace {
 
 const unsigned char kVersion1 = 1;
@@ -13,17 +16,23 @@ const size_t kRecordContent = 8184;  // libfcgi's 8192-byte buffer less the head
 class ParamBytes {
 public:
     void feed(const unsigned char* data, size_t size) {
-        for (size_t i = 0; i < size; ++i) take(data[i]);
+        for (size_t i = 0; i < size;) {
+            if (left_ == 0) {
+                take_length_byte(data[i++]);
+                continue;
+            }
+            // Inside a name or a value: all of it that is here, at once.
+            size_t piece = std::min<size_t>(left_, size - i);
+            if (std::memchr(data + i, 0, piece)) nul_ = true;
+            i += piece;
+            left_ -= piece;
+            if (left_ == 0) next_field();
+        }
     }
     bool nul() const { return nul_; }
 
 private:
-    void take(unsigned char byte) {
-        if (left_ > 0) {  // inside a name or a value
-            if (byte == 0) nul_ = true;
-            if (--left_ == 0) next_field();
-            return;
-        }
+    void take_length_byte(unsigned char byte) {
         if (length_bytes_ == 0) {  // the first byte of a length
             if (byte & 0x80) {
                 length_ = byte & 0x7f;

@@ -8,16 +8,63 @@
 
 namespace {
 
-// The first param of that name (as libfcgi's own lookup does, when a server sends one twice).
-std::string param(const CgiParams& params, std::string_view name) {
-    for (const CgiParam& entry : params)
-        if (entry.first == name) return std::string(entry.second);
-    return std::string();
+bool has_line_break(std::string_view text) {
+    for (char c : text)
+        if (c == '\r' || c == '\n') return true;
+    return false;
 }
 
-bool has_line_break(std::string_view text) {
-    return text.find_first_of("\r\n") != std::string_view::npos;
-}
+// The params a request is made of, each the first of its name (as libfcgi's own lookup
+// takes it, when a server sends one twice), found in one pass.
+class KnownParams {
+public:
+    enum Name { Method, Uri, ScriptName, PathInfo, Query, Software, RemoteAddress, ContentType, Length, kCount };
+
+    void take(std::string_view name, std::string_view value) {
+        int which = index_of(name);
+        if (which < 0 || (taken_ & (1u << which))) return;
+        taken_ |= 1u << which;
+        values_[which] = value;
+    }
+    std::string_view operator[](Name name) const { return values_[name]; }
+
+private:
+    static int index_of(std::string_view name) {
+        switch (name.size()) {
+            case 9: return name == "PATH_INFO" ? PathInfo : -1;
+            case 11: return name == "REQUEST_URI" ? Uri : name == "SCRIPT_NAME" ? ScriptName
+                            : name == "REMOTE_ADDR" ? RemoteAddress : -1;
+            case 12: return name == "QUERY_STRING" ? Query : name == "CONTENT_TYPE" ? ContentType : -1;
+            case 14: return name == "REQUEST_METHOD" ? Method : name == "CONTENT_LENGTH" ? Length : -1;
+            case 15: return name == "SERVER_SOFTWARE" ? Software : -1;
+            default: return -1;
+        }
+    }
+
+    std::string_view values_[kCount];
+    unsigned taken_ = 0;
+};
+
+// Whether a header param was seen before: linear for the few a request carries, hashed
+// past that (a web server may send thousands of params).
+class SeenNames {
+public:
+    bool first_time(std::string_view name) {
+        if (hashed_.empty()) {
+            for (std::string_view seen : few_)
+                if (seen == name) return false;
+            few_.push_back(name);
+            if (few_.size() > kFew) hashed_.insert(few_.begin(), few_.end());
+            return true;
+        }
+        return hashed_.insert(name).second;
+    }
+
+private:
+    static const size_t kFew = 32;
+    std::vector<std::string_view> few_;
+    std::unordered_set<std::string_view> hashed_;
+};
 
 // '%', spaces, control and non-ASCII bytes as %XX.
 std::string percent_encode_unsafe(const std::string& path) {
@@ -48,8 +95,9 @@ bool segment_boundary(const std::string& path, size_t at) {
 
 }  // namespace
 
-std::string header_name_from_param(const std::string& name) {
+std::string header_name_from_param(std::string_view name) {
     std::string out;
+    out.reserve(name.size() - 5);
     bool word_start = true;
     for (size_t i = 5; i < name.size(); ++i) {  // skip "HTTP_"
         char c = name[i];
@@ -58,8 +106,10 @@ std::string header_name_from_param(const std::string& name) {
             word_start = true;
             continue;
         }
-        unsigned char u = static_cast<unsigned char>(c);
-        out += static_cast<char>(word_start ? std::toupper(u) : std::tolower(u));
+        bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+        if (word_start && lower) c = static_cast<char>(c - 'a' + 'A');
+        else if (!word_start && upper) c = static_cast<char>(c - 'A' + 'a');
+        out += c;
         word_start = false;
     }
     return out;
@@ -100,6 +150,9 @@ std::string strip_mount_prefix(const std::string& path, const std::string& confi
 
 CgiParams params_from_envp(char** envp) {
     CgiParams params;
+    size_t count = 0;
+    for (char** entry = envp; entry && *entry; ++entry) ++count;
+    params.reserve(count);
     for (char** entry = envp; entry && *entry; ++entry) {
         const char* eq = std::strchr(*entry, '=');
         if (eq) params.emplace_back(std::string_view(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
@@ -109,18 +162,29 @@ CgiParams params_from_envp(char** envp) {
 
 Request request_from_params(const CgiParams& params, const Config& config) {
     Request request;
-    for (const auto& [name, value] : params)
-        if (has_line_break(name) || has_line_break(value)) {
+    KnownParams known;
+    SeenNames seen;
+    size_t headers = 1;  // and Content-Type
+    for (const auto& entry : params) headers += entry.first.size() > 5 && entry.first.compare(0, 5, "HTTP_") == 0;
+    request.headers.reserve(headers);
+    for (const auto& [name, value] : params) {
+        if (request.malformed_param.empty() && (has_line_break(name) || has_line_break(value)))
             request.malformed_param = name.empty() ? "param without a name" : std::string(name);
-            break;
+        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0) {
+            // A header sent twice counts once, as its first copy.
+            if (seen.first_time(name)) request.headers.push_back({header_name_from_param(name), std::string(value)});
+        } else {
+            known.take(name, value);
         }
-    request.method = param(params, "REQUEST_METHOD");
-    std::string target = param(params, "REQUEST_URI");
+    }
+    request.method = known[KnownParams::Method];
+    std::string target(known[KnownParams::Uri]);
     if (target.empty()) {
         // These two are decoded: encoded again, they route and travel like REQUEST_URI.
-        target = percent_encode_unsafe(param(params, "SCRIPT_NAME") + param(params, "PATH_INFO"));
-        std::string query = param(params, "QUERY_STRING");
-        if (!query.empty()) target += "?" + query;
+        target = percent_encode_unsafe(std::string(known[KnownParams::ScriptName]) +
+                                       std::string(known[KnownParams::PathInfo]));
+        std::string_view query = known[KnownParams::Query];
+        if (!query.empty()) (target += '?') += query;
     }
     std::string path;
     split_request_target(target, path, request.query);
@@ -128,18 +192,12 @@ Request request_from_params(const CgiParams& params, const Config& config) {
         request.malformed_param = "REQUEST_URI";
     request.path = strip_mount_prefix(path, config.path_prefix);
 
-    // A header sent twice counts once, as its first copy (linear: a web server may send
-    // thousands of params).
-    std::unordered_set<std::string_view> seen;
-    for (const auto& [name, value] : params)
-        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0 && seen.insert(name).second)
-            request.headers.push_back({header_name_from_param(std::string(name)), std::string(value)});
-    request.server_notices_clients_leaving = starts_with(param(params, "SERVER_SOFTWARE"), "nginx/");
-    request.remote_address = param(params, "REMOTE_ADDR");
-    std::string content_type = param(params, "CONTENT_TYPE");
-    if (!content_type.empty()) request.headers.push_back({"Content-Type", content_type});
+    request.server_notices_clients_leaving = known[KnownParams::Software].substr(0, 6) == "nginx/";
+    request.remote_address = known[KnownParams::RemoteAddress];
+    std::string_view content_type = known[KnownParams::ContentType];
+    if (!content_type.empty()) request.headers.push_back({"Content-Type", std::string(content_type)});
 
-    std::string length = param(params, "CONTENT_LENGTH");
+    std::string_view length = known[KnownParams::Length];
     long long declared = digits_value(length);
     if (declared >= 0)
         request.content_length = declared;

@@ -85,14 +85,26 @@ std::string collapse_slashes(const std::string& path) {
     return out;
 }
 
-bool has_unsafe_segment(const std::string& path) {
-    for (const std::string& segment : split(path, '/')) {
-        std::string decoded = percent_decode(segment);
-        if (decoded == "." || decoded == "..") return true;
-        for (unsigned char c : decoded)
-            if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return true;
-    }
+bool is_unsafe_segment(std::string_view decoded) {
+    if (decoded == "." || decoded == "..") return true;
+    for (unsigned char c : decoded)
+        if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return true;
     return false;
+}
+
+bool has_unsafe_segment(const std::string& path) {
+    std::string_view rest(path);
+    for (;;) {
+        size_t slash = rest.find('/');
+        std::string_view segment = rest.substr(0, slash);
+        // Decoded only when it holds an escape: most paths have none.
+        bool unsafe = segment.find('%') == std::string_view::npos
+                          ? is_unsafe_segment(segment)
+                          : is_unsafe_segment(percent_decode(std::string(segment)));
+        if (unsafe) return true;
+        if (slash == std::string_view::npos) return false;
+        rest.remove_prefix(slash + 1);
+    }
 }
 
 const char* const kApiMethods = "GET, POST, DELETE, HEAD, OPTIONS";

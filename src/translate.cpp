@@ -6,12 +6,12 @@
 namespace {
 
 // Headers the client sends that mean nothing to Azure or would leak client state.
-const char* const kAzureDropped[] = {
+const std::string_view kAzureDropped[] = {
     "Authorization", "Api-Key", "Cookie", "Openai-Organization", "Openai-Project",
 };
 
 bool dropped_for_azure(const std::string& name) {
-    for (const char* dropped : kAzureDropped)
+    for (std::string_view dropped : kAzureDropped)
         if (iequals(name, dropped)) return true;
     return false;
 }
@@ -110,13 +110,13 @@ bool looks_like_jwt(const std::string& credential) {
 }
 
 bool is_hop_by_hop(const std::string& name) {
-    static const char* const kHopByHop[] = {
+    static const std::string_view kHopByHop[] = {
         "Connection", "Keep-Alive",     "Proxy-Authenticate", "Proxy-Authorization",
         "Proxy-Connection", "Te",       "Trailer",            "Transfer-Encoding",
         "Upgrade",    "Host",           "Content-Length",     "Expect",
         "Accept-Encoding",
     };
-    for (const char* hop : kHopByHop)
+    for (std::string_view hop : kHopByHop)
         if (iequals(name, hop)) return true;
     return false;
 }
@@ -133,13 +133,16 @@ UpstreamRequest build_upstream_request(const Config& config, const Request& requ
         if (!request.query.empty()) upstream.url += "?" + request.query;
     }
 
+    upstream.headers.reserve(request.headers.size() + 2);
     for (const Header& header : request.headers) {
         if (is_hop_by_hop(header.name)) continue;
         if (azure && dropped_for_azure(header.name)) continue;
         // The server-side key replaces the client's credential, whichever header carries it.
         if (!azure && !config.token.empty() && (iequals(header.name, "Authorization") || iequals(header.name, "Api-Key")))
             continue;
-        upstream.headers.push_back(header.name + ": " + header.value);
+        std::string line;
+        line.reserve(header.name.size() + 2 + header.value.size());
+        upstream.headers.push_back(std::move(line.append(header.name).append(": ").append(header.value)));
     }
     if (azure)
         add_azure_credentials(config, request.headers, upstream.headers);

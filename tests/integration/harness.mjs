@@ -319,8 +319,9 @@ export async function streamInLockstep(mock, url, body, headers = {}) {
 
 // FastCGI records as a web server writes them: BEGIN_REQUEST, PARAMS, an empty PARAMS,
 // STDIN in records of at most 64 KiB, an empty STDIN (request id 1). `body` may be null
-// for a request whose body is still to come (or never comes).
-export function fastcgiRequest(params, body = '') {
+// for a request whose body is still to come (or never comes). `keep`: FCGI_KEEP_CONN,
+// the web server means to send more requests on the connection.
+export function fastcgiRequest(params, body = '', { keep = false } = {}) {
   const record = (type, content) => {
     const padding = (8 - (content.length % 8)) % 8;
     const header = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, padding, 0]);
@@ -331,7 +332,7 @@ export function fastcgiRequest(params, body = '') {
     const n = Buffer.from(name), v = Buffer.from(value);
     return Buffer.concat([length(n.length), length(v.length), n, v]);
   }));
-  const records = [record(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0]))];
+  const records = [record(1, Buffer.from([0, 1, keep ? 1 : 0, 0, 0, 0, 0, 0]))];
   for (let at = 0; at < pairs.length; at += 65528) records.push(record(4, pairs.subarray(at, at + 65528)));
   records.push(record(4, Buffer.alloc(0)));
   if (body !== null) {
@@ -340,6 +341,70 @@ export function fastcgiRequest(params, body = '') {
     records.push(record(5, Buffer.alloc(0)));
   }
   return Buffer.concat(records);
+}
+
+// The records of one FastCGI answer: its CGI head and body (STDOUT), and whether it ended
+// with END_REQUEST.
+function fastcgiAnswer(received) {
+  let stdout = Buffer.alloc(0), ended = false;
+  for (let at = 0; at + 8 <= received.length;) {
+    const type = received[at + 1], length = received.readUInt16BE(at + 4), padding = received[at + 6];
+    const content = received.subarray(at + 8, at + 8 + length);
+    if (type === 6) stdout = Buffer.concat([stdout, content]);
+    if (type === 3) ended = true;
+    at += 8 + length + padding;
+  }
+  const split = stdout.indexOf('\r\n\r\n');
+  const head = split < 0 ? stdout.toString() : stdout.subarray(0, split).toString();
+  const body = split < 0 ? Buffer.alloc(0) : stdout.subarray(split + 4);
+  const status = Number((/^Status: (\d+)/m.exec(head) || [])[1] || 0);
+  let json;
+  try { json = JSON.parse(body.toString()); } catch {}
+  return { status, head, body, text: body.toString(), json, ended };
+}
+
+// One FastCGI connection a test sends request after request on, as a web server that
+// keeps its connections does. ask(bytes) resolves with the answer once END_REQUEST
+// arrives (or the connection closes); `closed` resolves when the proxy closes it.
+export function fastcgiConnection(socketPath, { timeoutMs = 10000 } = {}) {
+  const socket = net.connect(socketPath);
+  let received = Buffer.alloc(0), waiting = null, isClosed = false;
+  const settle = () => {
+    if (!waiting) return;
+    const end = endRequestEnd(received);
+    if (end < 0 && !isClosed) return;
+    const answer = fastcgiAnswer(end < 0 ? received : received.subarray(0, end));
+    received = end < 0 ? Buffer.alloc(0) : received.subarray(end);
+    clearTimeout(waiting.timer);
+    const { resolve } = waiting;
+    waiting = null;
+    resolve(answer);
+  };
+  const closed = new Promise((resolve) => socket.on('close', () => { isClosed = true; settle(); resolve(); }));
+  socket.on('data', (d) => { received = Buffer.concat([received, d]); settle(); });
+  socket.on('error', () => {});
+  return {
+    closed,
+    isClosed: () => isClosed,
+    ask: (bytes) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { waiting = null; reject(new Error('no FastCGI answer in time')); }, timeoutMs);
+      waiting = { resolve, timer };
+      socket.write(bytes);
+    }),
+    close: () => socket.end(),
+  };
+}
+
+// Where the first END_REQUEST record ends, or -1.
+function endRequestEnd(received) {
+  for (let at = 0; at + 8 <= received.length;) {
+    const length = received.readUInt16BE(at + 4), padding = received[at + 6];
+    const next = at + 8 + length + padding;
+    if (next > received.length) return -1;
+    if (received[at + 1] === 3) return next;
+    at = next;
+  }
+  return -1;
 }
 
 // Sends raw FastCGI bytes to the proxy's socket and reads its answer: the CGI head and
@@ -352,21 +417,7 @@ export function fastcgiExchange(socketPath, bytes, { timeoutMs = 10000 } = {}) {
     const timer = setTimeout(() => { socket.destroy(); reject(new Error('no FastCGI answer in time')); }, timeoutMs);
     const finish = () => {
       clearTimeout(timer);
-      let stdout = Buffer.alloc(0), ended = false;
-      for (let at = 0; at + 8 <= received.length;) {
-        const type = received[at + 1], length = received.readUInt16BE(at + 4), padding = received[at + 6];
-        const content = received.subarray(at + 8, at + 8 + length);
-        if (type === 6) stdout = Buffer.concat([stdout, content]);
-        if (type === 3) ended = true;
-        at += 8 + length + padding;
-      }
-      const split = stdout.indexOf('\r\n\r\n');
-      const head = split < 0 ? stdout.toString() : stdout.subarray(0, split).toString();
-      const body = split < 0 ? Buffer.alloc(0) : stdout.subarray(split + 4);
-      const status = Number((/^Status: (\d+)/m.exec(head) || [])[1] || 0);
-      let json;
-      try { json = JSON.parse(body.toString()); } catch {}
-      resolve({ status, head, body, text: body.toString(), json, ended });
+      resolve(fastcgiAnswer(received));
     };
     socket.on('data', (d) => { received = Buffer.concat([received, d]); });
     socket.on('end', finish);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  fastcgiExchange, fastcgiRequest, rawHttp, request, sanitizerReports, startLighttpd, startProxy,
+  fastcgiConnection, fastcgiExchange, fastcgiRequest, sleep, rawHttp, request, sanitizerReports, startLighttpd, startProxy,
 } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
@@ -307,6 +307,59 @@ describe('FastCGI-level hostile requests', () => {
       assert.ok(res.ended, 'the request ended normally');
     });
   }
+
+  it('a kept connection (FCGI_KEEP_CONN) serves request after request, and closes after one without it', async () => {
+    const body = chat();
+    const ask = (keep, extra = {}) => fastcgiRequest(base({ CONTENT_LENGTH: String(body.length), ...extra }), body, { keep });
+    const connection = fastcgiConnection(proxy.socket);
+    const before = mock.requests.length;
+    for (let i = 0; i < 3; i++) {
+      const res = await connection.ask(ask(true, { HTTP_X_REQUEST_NUMBER: String(i) }));
+      assert.equal(res.status, 200, res.head + res.text);
+      assert.ok(res.ended);
+      assert.ok(!connection.isClosed(), `still open after request ${i}`);
+    }
+    // A stream, on the same connection.
+    const streamed = await connection.ask(fastcgiRequest(base({ CONTENT_LENGTH: String(chat('gpt-4o', { stream: true }).length) }),
+      chat('gpt-4o', { stream: true }), { keep: true }));
+    assert.equal(streamed.status, 200);
+    assert.match(streamed.text, /data: \[DONE\]/);
+    const last = await connection.ask(ask(false));
+    assert.equal(last.status, 200);
+    await connection.closed;
+    assert.equal(mock.requests.length - before, 5);
+    assert.deepEqual(mock.requests.slice(before, before + 3).map((r) => r.headers['x-request-number']), ['0', '1', '2']);
+  });
+
+  it('a kept connection drops the unread rest of a refused body and serves on; past 1 MiB it closes', async () => {
+    const refusedWith = (size) => {
+      const big = chat('gpt-4o', { pad: 'x'.repeat(size) });
+      return fastcgiRequest({ ...base({ CONTENT_LENGTH: String(big.length) }), HTTP_AUTHORIZATION: '' }, big, { keep: true });
+    };
+    const ok = () => fastcgiRequest(base({ CONTENT_LENGTH: String(chat().length) }), chat(), { keep: true });
+    // Refused before its body is read (no key): the rest is read and dropped, the next request served.
+    const kept = fastcgiConnection(proxy.socket);
+    assert.equal((await kept.ask(refusedWith(100000))).status, 401);
+    assert.equal((await kept.ask(ok())).status, 200);
+    assert.ok(!kept.isClosed());
+    kept.close();
+    // Too much to drop: the connection closes once the answer is out.
+    const closed = fastcgiConnection(proxy.socket);
+    assert.equal((await closed.ask(refusedWith(3 << 20))).status, 401);
+    await closed.closed;
+  });
+
+  it('a kept connection its web server closes goes unlogged', async () => {
+    const idle = fastcgiConnection(proxy.socket);
+    const ok = await idle.ask(fastcgiRequest(base({ CONTENT_LENGTH: String(chat().length) }), chat(), { keep: true }));
+    assert.equal(ok.status, 200);
+    await sleep(100);  // the access log goes out within 50 ms
+    const lines = proxy.logs().split('\n').length;
+    idle.close();
+    await idle.closed;
+    await sleep(200);
+    assert.equal(proxy.logs().split('\n').length, lines, proxy.logs().split('\n').slice(lines - 1).join('\n'));
+  });
 
   it('malformed records close the connection and the next request is served', async () => {
     const garbage = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(10));

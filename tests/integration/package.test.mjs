@@ -21,7 +21,7 @@ const INSTALLED = [
   '/usr/sbin/azure-openai-proxy', '/usr/share/man/man8/azure-openai-proxy.8.gz', SETTINGS,
   '/lib/systemd/system/azure-openai-proxy.socket', '/lib/systemd/system/azure-openai-proxy.service',
   '/etc/lighttpd/conf-available/15-azure-openai-proxy.conf', '/etc/apache2/conf-available/azure-openai-proxy.conf',
-  '/etc/nginx/snippets/azure-openai-proxy.conf',
+  '/etc/nginx/snippets/azure-openai-proxy.conf', '/etc/nginx/conf.d/azure-openai-proxy-upstream.conf',
 ];
 const ENABLED = ['/etc/lighttpd/conf-enabled/15-azure-openai-proxy.conf', '/etc/apache2/conf-enabled/azure-openai-proxy.conf'];
 
@@ -128,6 +128,27 @@ describe('the Debian package', () => {
       await serves(`http://127.0.0.1:${port}`);
     } finally {
       await apache.stop();
+    }
+  });
+
+  it('serves a chat completion and a stream through nginx with the snippet, on kept connections', async () => {
+    const dir = sharedDir('package-nginx');
+    const port = await freePort();
+    const config = path.join(dir, 'nginx.conf');
+    // Debian's nginx.conf includes conf.d/*.conf in http { }; the operator includes the snippet in a server.
+    fs.writeFileSync(config, `user www-data;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log stderr warn;\nevents { worker_connections 64; }\n` +
+      `http {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  include /etc/nginx/conf.d/azure-openai-proxy-upstream.conf;\n` +
+      `  server {\n    listen 127.0.0.1:${port};\n    include /etc/nginx/snippets/azure-openai-proxy.conf;\n  }\n}\n`);
+    const nginx = startChild('nginx', ['-c', config, '-p', dir], { env: { PATH: process.env.PATH } });
+    try {
+      await listening(nginx, port, 'nginx');
+      await serves(`http://127.0.0.1:${port}`);
+      await serves(`http://127.0.0.1:${port}`);
+      // The proxy answered four requests on kept connections: nginx still holds one.
+      const held = spawnSync('ss', ['-xH', 'state', 'connected', 'src', SOCKET], { encoding: 'utf8' }).stdout.trim();
+      assert.ok(held.split('\n').filter(Boolean).length >= 1, 'a kept connection to the proxy');
+    } finally {
+      await nginx.stop();
     }
   });
 

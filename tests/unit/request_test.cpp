@@ -81,6 +81,30 @@ BOOST_AUTO_TEST_CASE(a_header_sent_twice_counts_once_as_its_first_copy) {
     BOOST_TEST(*find_header(request.headers, "Authorization") == "Bearer first");
 }
 
+BOOST_AUTO_TEST_CASE(a_param_sent_twice_counts_as_its_first_copy_even_when_empty) {
+    Config config;
+    CgiParams params = {{"REQUEST_METHOD", "POST"}, {"REQUEST_METHOD", "GET"}, {"REQUEST_URI", ""},
+                        {"REQUEST_URI", "/v1/chat/completions"}, {"SCRIPT_NAME", "/v1"}, {"PATH_INFO", "/models"},
+                        {"CONTENT_LENGTH", "12"}, {"CONTENT_LENGTH", "x"}};
+    Request request = request_from_params(params, config);
+    BOOST_TEST(request.method == "POST");
+    BOOST_TEST(request.path == "/v1/models");  // an empty REQUEST_URI: SCRIPT_NAME + PATH_INFO
+    BOOST_TEST(request.content_length == 12);
+    BOOST_TEST(request.malformed_param.empty());
+}
+
+BOOST_AUTO_TEST_CASE(thousands_of_headers_each_count_once_in_order) {
+    Config config;
+    std::vector<std::string> names;
+    for (int i = 0; i < 3000; ++i) names.push_back("HTTP_X_H" + std::to_string(i % 1500));
+    CgiParams params = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}};
+    for (const std::string& name : names) params.emplace_back(name, name);
+    Request request = request_from_params(params, config);
+    BOOST_TEST(request.headers.size() == 1500u);
+    BOOST_TEST(request.headers[0].name == "X-H0");
+    BOOST_TEST(request.headers[1499].name == "X-H1499");
+}
+
 BOOST_AUTO_TEST_CASE(only_nginx_is_known_to_drop_requests_whose_client_left) {
     Config config;
     CgiParams nginx = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"SERVER_SOFTWARE", "nginx/1.22.1"}};

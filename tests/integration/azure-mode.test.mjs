@@ -279,6 +279,7 @@ describe('server-side key and failures', () => {
     assert.equal(res.status, 200);
     assert.equal(mock.lastRequest().headers['api-key'], 'server-key');
     assert.equal(mock.lastRequest().headers.authorization, undefined);
+    await proxy.waitForLog(/POST \/v1\/chat\/completions model=gpt-4o .*status=200/);
     assert.ok(!proxy.logs().includes('server-key'));
   });
 

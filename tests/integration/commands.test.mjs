@@ -111,7 +111,8 @@ describe('make run and make demo', () => {
         { authorization: 'Bearer run-key' });
       await stream.done;
       assert.equal(stream.events[stream.events.length - 1], 'data: [DONE]');
-      assert.match(served.output, /POST \/v1\/chat\/completions model=gpt-4o deployment=gpt-4o status=200/);
+      // The access log gathers its lines for up to 50 ms.
+      await waitFor(() => /POST \/v1\/chat\/completions model=gpt-4o deployment=gpt-4o status=200/.test(served.output), 'the access log line', 5000);
     } finally {
       await stopAndCheckNothingLeft(served);
     }

@@ -128,7 +128,6 @@ private:
     bool open_request();
     void open_exchange();
     void hand_to_reader();
-    bool start_reader_thread();
     static void* read_on_thread(void* self);
     void back_from_reader(bool ok);
     bool must_skip_rest() const;
@@ -552,13 +551,9 @@ void Session::open_exchange() {
     exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
 }
 
-void Session::hand_to_reader() {
-    if (!start_reader_thread()) back_from_reader(false);
-}
-
 // The connection leaves the loop for a thread whose blocking reads give up after the idle
 // timeout by themselves, and the whole read timeout at most (the `reader` deadline).
-bool Session::start_reader_thread() {
+void Session::hand_to_reader() {
     loop_.events.unwatch(connection_.fd());
     state_ = State::Reader;
     ++loop_.readers;
@@ -575,8 +570,10 @@ bool Session::start_reader_thread() {
         started = pthread_create(&thread, &attributes, read_on_thread, this) == 0;
         pthread_attr_destroy(&attributes);
     }
-    if (!started) std::fprintf(stderr, "azure-openai-proxy: cannot start a reader thread\n");
-    return started;
+    if (!started) {
+        std::fprintf(stderr, "azure-openai-proxy: cannot start a reader thread\n");
+        back_from_reader(false);
+    }
 }
 
 // A reader thread: the request's params and body, with blocking reads. Nothing else

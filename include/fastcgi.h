@@ -53,7 +53,7 @@ public:
 
     const CgiParams& params() const override { return params_; }
     bool params_hold_nul() const override { return params_hold_nul_; }
-    void release_params() override { CgiParams().swap(params_); }
+    void release_params() override;
     long read_body(char* buffer, size_t size) override;
     bool can_take(size_t size) const override;
     bool write(const char* data, size_t size) override;

@@ -24,11 +24,11 @@ const NODE = process.execPath;
 
 const S = SMOKE ? {
   warmupS: 1, wrkS: 1, connections: [16], straceS: 1,
-  streams: [20], streamS: 2, eventMs: 250, delayStreams: 2, delayEvents: 20,
+  streams: [20], streamS: 2, eventMs: 250, delayStreams: 2, delayEvents: 20, promptBytes: 16384,
   bigMiB: 4, uploadMiB: 2,
 } : {
   warmupS: 2, wrkS: 8, connections: [16, 64, 256], straceS: 3,
-  streams: [1000, 2000], streamS: 30, eventMs: 250, delayStreams: 20, delayEvents: 250,
+  streams: [1000, 2000], streamS: 30, eventMs: 250, delayStreams: 20, delayEvents: 250, promptBytes: 16384,
   bigMiB: 100, uploadMiB: 25,
 };
 // For quick experiments: BENCH_STREAMS=500 BENCH_STREAM_S=10 (counts and length of the streams phase).
@@ -339,26 +339,26 @@ async function smallRequests(target) {
   };
 }
 
-async function streamsClient(url, model, count, expectEvents, timeoutS, stamps = false) {
+async function streamsClient(url, model, count, expectEvents, timeoutS, stamps = false, promptBytes = 0) {
   const result = await run(NODE, [path.join(ROOT, 'bench/streams.mjs'), url, model, String(count),
-    String(expectEvents), String(timeoutS), ...(stamps ? ['--stamps'] : [])]);
+    String(expectEvents), String(timeoutS), ...(stamps ? ['--stamps'] : [])], { PROMPT_BYTES: String(promptBytes) });
   try { return JSON.parse(result.stdout.trim().split('\n').pop()); } catch {
     return { streams: count, completed: 0, errors: { client: result.stderr.slice(0, 200) } };
   }
 }
 
-async function manyStreams(target, count, upstream) {
+async function manyStreams(target, count, upstream, promptBytes = 0) {
   const pids = () => [...target.web(), ...target.proxy()];
   await sleep(500);
   const idle = rssKiB(pids());
   const idleSplit = { web: rssKiB(target.web()), proxy: rssKiB(target.proxy()) };
   resetPeak(pids());
   const before = { web: cpuTicks(target.web()), proxy: cpuTicks(target.proxy()) };
-  const result = await streamsClient(target.url('bench-stream'), 'bench-stream', count, upstream.events - 1, S.streamS + 60);
+  const result = await streamsClient(target.url('bench-stream'), 'bench-stream', count, upstream.events - 1, S.streamS + 60, false, promptBytes);
   const cpu = { web: (cpuTicks(target.web()) - before.web) / 100, proxy: (cpuTicks(target.proxy()) - before.proxy) / 100 };
   const peak = peakKiB(pids());
   const kib = { web: (peakKiB(target.web()) - idleSplit.web) / count, proxy: (peakKiB(target.proxy()) - idleSplit.proxy) / count };
-  return { ...result, idleRssKiB: idle, kibPerStream: (peak - idle) / count, kib, cpuSeconds: cpu.web + cpu.proxy, cpu };
+  return { ...result, promptBytes, idleRssKiB: idle, kibPerStream: (peak - idle) / count, kib, cpuSeconds: cpu.web + cpu.proxy, cpu };
 }
 
 // One large transfer through the path: MB/s, and how much the proxy's and the web
@@ -425,7 +425,8 @@ function report(results) {
       const errors = Object.entries(r.errors || {}).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
       const cpu = `${f(r.cpuSeconds, 2)}${target(key) ? ` (${f(r.cpu.web, 2)}+${f(r.cpu.proxy, 2)})` : ''}`;
       const kib = `${f(r.kibPerStream, 1)}${target(key) ? ` (${f(r.kib.web, 1)}+${f(r.kib.proxy, 1)})` : ''}`;
-      lines.push(`| ${results.names[key]} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
+      const name = `${results.names[key]}${r.promptBytes ? `, ${r.promptBytes / 1024} KiB prompts` : ''}`;
+      lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
     }
   }
   lines.push('', `**Large transfers** (a ${S.bigMiB} MiB streamed answer, a ${S.uploadMiB} MiB upload; MB/s and RSS growth KiB, web server / proxy):`, '');
@@ -466,10 +467,14 @@ async function main() {
     }
     for (const key of PHASES.includes('streams') ? ['nginx-reverse-proxy', 'proxy-behind-lighttpd', 'proxy-behind-nginx'] : []) {
       results.streams[key] = [];
-      for (const count of S.streams) {
-        log(`${count} concurrent streams: ${key}`);
+      // Behind lighttpd also with prompts as a conversation with history sends them: a
+      // stream must not hold its prompt while it waits.
+      const runs = S.streams.map((count) => [count, 0]);
+      if (key === 'proxy-behind-lighttpd') runs.push([S.streams[0], S.promptBytes]);
+      for (const [count, promptBytes] of runs) {
+        log(`${count} concurrent streams${promptBytes ? ` with ${promptBytes}-byte prompts` : ''}: ${key}`);
         // A fresh path for each run, so its idle memory is measured clean.
-        results.streams[key].push(await withTarget(key, upstream, results.names, (t) => manyStreams(t, count, upstream)));
+        results.streams[key].push(await withTarget(key, upstream, results.names, (t) => manyStreams(t, count, upstream, promptBytes)));
       }
     }
   } finally {

@@ -7,7 +7,7 @@
 // With --stamps, each event carries the time it was written upstream ({"t":ms}) and the
 // client reports how long events took to arrive.
 //
-// Usage: node streams.mjs URL MODEL COUNT EXPECT_EVENTS TIMEOUT_S [--stamps]
+// Usage: [PROMPT_BYTES=N] node streams.mjs URL MODEL COUNT EXPECT_EVENTS TIMEOUT_S [--stamps]
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
@@ -18,7 +18,9 @@ const timeoutMs = Number(timeoutText) * 1000;
 const stamps = mode === '--stamps';
 const now = () => performance.timeOrigin + performance.now();
 const target = new URL(url);
-const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'Tell me a story.' }] });
+// PROMPT_BYTES (environment): a longer prompt, as a conversation with history sends.
+const prompt = 'Tell me a story.'.padEnd(Number(process.env.PROMPT_BYTES || 0), ' Once upon a time.');
+const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: prompt }] });
 
 const firstBytes = [];
 const delays = [];

@@ -72,6 +72,8 @@ public:
 
     // The client can take more: continue a transfer that on_data paused.
     void resume();
+    // Whether libcurl has sent `size` bytes of the request body: it reads no more of it.
+    bool body_sent(size_t size) const;
 
 private:
     friend class Upstream;

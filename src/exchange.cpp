@@ -652,6 +652,10 @@ bool Exchange::on_head(long status, const Headers& headers) {
         return true;
     }
     bool ok = relay_.head(status, headers, key_counted_ ? rate_limit_headers(key_headroom_) : Headers());
+    // The answer has begun: no other target will be tried, so once libcurl has sent the
+    // body, it is not needed again. A stream would otherwise hold its prompt (often tens
+    // of KiB) for its whole length.
+    if (transfer_ && !body_.empty() && transfer_->body_sent(body_.size())) std::string().swap(body_);
     if (relay_.event_stream()) {
         counted_stream_ = true;
         services_->state.add(kActiveStreams, 1, true);

@@ -110,6 +110,12 @@ void Transfer::heard_from_upstream() {
     (answering_ ? upstream_.silence_ : upstream_.first_byte_).arm(silence_, upstream_.loop_.now_ms());
 }
 
+bool Transfer::body_sent(size_t size) const {
+    curl_off_t sent = 0;
+    return easy_ && curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent >= 0 &&
+           static_cast<size_t>(sent) >= size;
+}
+
 void Transfer::resume() {
     if (!paused_ || !easy_) return;
     paused_ = false;

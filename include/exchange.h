@@ -131,6 +131,7 @@ private:
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
+    void release_request();
     void cut_short(const ProxyError& error);
     void finish();
 

@@ -594,6 +594,15 @@ void Exchange::serve_models() {
     }
 }
 
+// What only the translation and another target's try need goes: the headers, the query,
+// and the body once libcurl has sent it. A stream would otherwise hold its prompt (often
+// tens of KiB) for its whole length.
+void Exchange::release_request() {
+    Headers().swap(request_.headers);
+    std::string().swap(request_.query);
+    if (transfer_ && !body_.empty() && transfer_->body_sent(body_.size())) std::string().swap(body_);
+}
+
 void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
     body.streamed_answer = streamed_answer_;
     try_started_ms_ = EventLoop::clock_ms();
@@ -602,10 +611,7 @@ void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) 
     if (transfer_) {
         // A stream may wait for minutes: what only the translation needed goes now,
         // unless another target may need it.
-        if (!targets_) {
-            Headers().swap(request_.headers);
-            std::string().swap(request_.query);
-        }
+        if (!targets_) release_request();
         return;
     }
     settle_try(TryResult::Failed, -1);
@@ -652,10 +658,7 @@ bool Exchange::on_head(long status, const Headers& headers) {
         return true;
     }
     bool ok = relay_.head(status, headers, key_counted_ ? rate_limit_headers(key_headroom_) : Headers());
-    // The answer has begun: no other target will be tried, so once libcurl has sent the
-    // body, it is not needed again. A stream would otherwise hold its prompt (often tens
-    // of KiB) for its whole length.
-    if (transfer_ && !body_.empty() && transfer_->body_sent(body_.size())) std::string().swap(body_);
+    release_request();
     if (relay_.event_stream()) {
         counted_stream_ = true;
         services_->state.add(kActiveStreams, 1, true);

@@ -50,6 +50,8 @@ public:
     // Either way, nothing more is read from the request.
     void skip_waiting_body(size_t limit);
     bool keep_asked() const { return keep_asked_; }
+    // Whether the web server has sent bytes that are still unread in the socket.
+    bool bytes_waiting() const;
 
     const CgiParams& params() const override { return params_; }
     bool params_hold_nul() const override { return params_hold_nul_; }

@@ -158,6 +158,7 @@ private:
     bool end_queued_ = false;
     bool all_read_ = false;  // libfcgi has read every byte of the request
     bool skipped_ = false;   // the unread rest of the body was read and dropped (or tried)
+    bool pipelined_ = false; // bytes beyond the request came before its answer ended
     size_t seen_ = 0;        // request bytes seen so far while reading
     bool params_arrived_ = false;  // all of the request's params are in the socket
     int drain_checks_ = 0;   // looks at a cut answer still on its way to the web server
@@ -508,6 +509,7 @@ void Session::on_readable(uint32_t events) {
     } else if (scan.state == RequestScan::Complete) {
         // libfcgi's first read takes up to 8 KiB: a request that fits is then all read.
         all_read_ = scan.request_end <= kLibfcgiFirstRead;
+        pipelined_ = seen > scan.request_end;
         // Its client left before it could be served (nginx says so at once): the upstream
         // is not asked.
         if (closed) drop_unserved();
@@ -711,6 +713,10 @@ void Session::end() {
         skipped_ = true;
         connection_.skip_waiting_body(kDrainLimit);
     }
+    // No web server sends its next request on a kept connection before END_REQUEST: one
+    // that does (or part of whose next request libfcgi has read with this one) is not
+    // kept, so that the requests behind are refused by the close rather than left waiting.
+    if (connection_.keep_asked() && !pipelined_ && connection_.bytes_waiting()) pipelined_ = true;
     FastCgiConnection::Finish result = exchange_->cut() ? connection_.cut() : connection_.finish();
     if (result == FastCgiConnection::Finish::Wait) {
         want_writable(true);
@@ -783,7 +789,7 @@ void Session::close() {
 // goes. A connection costs the web server a connect and us an accept, an epoll
 // registration and a close per request otherwise.
 bool Session::keep_connection() {
-    if (!connection_.reusable() || loop_.stopping) return false;
+    if (!connection_.reusable() || loop_.stopping || pipelined_) return false;
     UniqueFd fd = connection_.take_fd();
     release();
     loop_.open_session(std::move(fd), true);

@@ -155,6 +155,11 @@ void FastCgiConnection::skip_waiting_body(size_t limit) {
     if (fcntl(request_.ipcFd, F_SETFL, flags) != 0) failed_ = true;  // its writes could not be trusted
 }
 
+bool FastCgiConnection::bytes_waiting() const {
+    int unread = 0;
+    return ioctl(request_.ipcFd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
 bool FastCgiConnection::can_take(size_t size) const {
     if (!held_.empty() || failed_) return false;
     if (fits_budget(write_cost(size))) return true;

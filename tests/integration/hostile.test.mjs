@@ -349,6 +349,15 @@ describe('FastCGI-level hostile requests', () => {
     await closed.closed;
   });
 
+  it('requests sent back to back on a kept connection: the first is answered, then it closes (none left waiting)', async () => {
+    const one = fastcgiRequest(base({ CONTENT_LENGTH: String(chat().length) }), chat(), { keep: true });
+    const connection = fastcgiConnection(proxy.socket);
+    const first = await connection.ask(Buffer.concat([one, one, one]));
+    assert.equal(first.status, 200);
+    await Promise.race([connection.closed, sleep(5000)]);
+    assert.ok(connection.isClosed(), 'the connection closed rather than leave two requests waiting');
+  });
+
   it('a kept connection its web server closes goes unlogged', async () => {
     const idle = fastcgiConnection(proxy.socket);
     const ok = await idle.ask(fastcgiRequest(base({ CONTENT_LENGTH: String(chat().length) }), chat(), { keep: true }));

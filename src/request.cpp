@@ -8,6 +8,9 @@
 
 namespace {
 
+// HTTP_X_TRACE: a header of the client's request (a bare "HTTP_" is none).
+bool is_header_param(std::string_view name) { return name.size() > 5 && name.compare(0, 5, "HTTP_") == 0; }
+
 bool has_line_break(std::string_view text) {
     for (char c : text)
         if (c == '\r' || c == '\n') return true;
@@ -165,12 +168,12 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     KnownParams known;
     SeenNames seen;
     size_t headers = 1;  // and Content-Type
-    for (const auto& entry : params) headers += entry.first.size() > 5 && entry.first.compare(0, 5, "HTTP_") == 0;
+    for (const auto& entry : params) headers += is_header_param(entry.first);
     request.headers.reserve(headers);
     for (const auto& [name, value] : params) {
         if (request.malformed_param.empty() && (has_line_break(name) || has_line_break(value)))
             request.malformed_param = name.empty() ? "param without a name" : std::string(name);
-        if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0) {
+        if (is_header_param(name)) {
             // A header sent twice counts once, as its first copy.
             if (seen.first_time(name)) request.headers.push_back({header_name_from_param(name), std::string(value)});
         } else {

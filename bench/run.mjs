@@ -117,7 +117,9 @@ function streamFile(events) {
 }
 
 function upstreamConfig({ dir, port, stampPort, rate }) {
-  const sse = `default_type text/event-stream; limit_rate ${rate}; limit_rate_after ${HEAD_ALLOWANCE}; sendfile on; sendfile_max_chunk ${EVENT_BYTES};`;
+  // The file is read an event at a time (no sendfile): with sendfile, nginx sends a rate-limited
+  // file in page-sized bursts (32 events at once, then 8 s of silence), not as a model streams.
+  const sse = `default_type text/event-stream; limit_rate ${rate}; limit_rate_after ${HEAD_ALLOWANCE}; sendfile off; output_buffers 1 ${EVENT_BYTES};`;
   const headers = ['x-request-id', 'apim-request-id', 'x-ms-region', 'x-ratelimit-remaining-requests',
     'x-ratelimit-remaining-tokens', 'azureml-model-session', 'x-ms-rai-invoked', 'x-content-type-options']
     .map((h) => `add_header ${h} bench-value-0123456789 always;`).join(' ');

@@ -89,6 +89,7 @@ public:
 
 private:
     bool put(const char* data, size_t size);
+    void drop_error_stream();
     bool fits_budget(size_t size) const { return spent_ + size <= kWriteBudget; }
 
     FCGX_Request request_;

@@ -110,7 +110,17 @@ bool FastCgiConnection::read_params() {
     request_.detached = 1;
     accepted_ = true;
     params_ = params_from_envp(request_.envp);
+    drop_error_stream();
     return true;
+}
+
+// Nothing is ever written to FCGI_STDERR (errors go to the log), so the error stream is
+// closed at once and its buffer freed rather than held to the answer's end. Closing an
+// error stream nothing was written to sends nothing, and leaves END_REQUEST to the
+// output stream's close (libfcgi sends it with the close of the last open writer).
+void FastCgiConnection::drop_error_stream() {
+    if (FCGX_FClose(request_.err) != 0) failed_ = true;
+    FCGX_FreeStream(&request_.err);
 }
 
 // The request holds what it needs of the params: ours go, and libfcgi's own copy too (a
@@ -216,9 +226,7 @@ FastCgiConnection::Finish FastCgiConnection::finish() {
     finished_ = true;
     // The empty STDOUT record and END_REQUEST join what is buffered: for a short answer,
     // the whole answer is one write.
-    // The error stream first: closing it writes nothing, and leaves END_REQUEST to out.
-    bool failed = FCGX_FClose(request_.err) != 0;
-    failed = FCGX_FClose(request_.out) != 0 || failed;
+    bool failed = FCGX_FClose(request_.out) != 0;  // the error stream is closed already
     if (failed) failed_ = true;
     ended_whole_ = !failed;
     return failed ? Finish::Gone : Finish::Done;

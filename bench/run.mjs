@@ -360,7 +360,7 @@ async function manyStreams(target, count, upstream, promptBytes = 0) {
   const cpu = { web: (cpuTicks(target.web()) - before.web) / 100, proxy: (cpuTicks(target.proxy()) - before.proxy) / 100 };
   const peak = peakKiB(pids());
   const kib = { web: (peakKiB(target.web()) - idleSplit.web) / count, proxy: (peakKiB(target.proxy()) - idleSplit.proxy) / count };
-  return { ...result, promptBytes, idleRssKiB: idle, kibPerStream: (peak - idle) / count, kib, cpuSeconds: cpu.web + cpu.proxy, cpu };
+  return { ...result, promptBytes, events: upstream.events, idleRssKiB: idle, kibPerStream: (peak - idle) / count, kib, cpuSeconds: cpu.web + cpu.proxy, cpu };
 }
 
 // One large transfer through the path: MB/s, and how much the proxy's and the web
@@ -420,15 +420,16 @@ function report(results) {
     const ms = d.delayMs || {};
     lines.push(`| ${results.names[key]} | ${f(ms.p50, 3)} | ${f(ms.p99, 3)} | ${key === 'direct' ? '–' : f(ms.p50 - base.p50, 3)} | ${key === 'direct' ? '–' : f(ms.p99 - base.p99, 3)} |`);
   }
-  lines.push('', `**Concurrent ${S.streamS}-s streams** (an event of ${EVENT_BYTES} bytes every ${S.eventMs} ms; errors, memory per open stream, CPU seconds for the whole run (web server + proxy); time to first byte p50/p99 ms):`, '');
-  lines.push('| path | streams | errors | KiB per stream | idle RSS MiB | CPU s | first byte p50/p99 |', '|---|---|---|---|---|---|---|');
+  lines.push('', `**Concurrent ${S.streamS}-s streams** (an event of ${EVENT_BYTES} bytes every ${S.eventMs} ms; errors, memory per open stream, CPU seconds for the whole run (web server + proxy) and per event relayed, µs; time to first byte p50/p99 ms):`, '');
+  lines.push('| path | streams | errors | KiB per stream | idle RSS MiB | CPU s | CPU µs per event | first byte p50/p99 |', '|---|---|---|---|---|---|---|---|');
   for (const [key, runs] of Object.entries(results.streams)) {
     for (const r of runs) {
       const errors = Object.entries(r.errors || {}).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
       const cpu = `${f(r.cpuSeconds, 2)}${target(key) ? ` (${f(r.cpu.web, 2)}+${f(r.cpu.proxy, 2)})` : ''}`;
       const kib = `${f(r.kibPerStream, 1)}${target(key) ? ` (${f(r.kib.web, 1)}+${f(r.kib.proxy, 1)})` : ''}`;
       const name = `${results.names[key]}${r.promptBytes ? `, ${r.promptBytes / 1024} KiB prompts` : ''}`;
-      lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
+      const perEvent = r.completed && r.events ? (r.cpuSeconds * 1e6) / (r.completed * r.events) : null;
+      lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(perEvent, 1)} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
     }
   }
   lines.push('', `**Large transfers** (a ${S.bigMiB} MiB streamed answer, a ${S.uploadMiB} MiB upload; MB/s and RSS growth KiB, web server / proxy):`, '');

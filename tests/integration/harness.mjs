@@ -343,13 +343,15 @@ export function fastcgiRequest(params, body = '', { keep = false } = {}) {
   return Buffer.concat(records);
 }
 
-// The records of one FastCGI answer: its CGI head and body (STDOUT), and whether it ended
-// with END_REQUEST.
+// The records of one FastCGI answer: its CGI head and body (STDOUT), whether it ended
+// with END_REQUEST, and each record's type and length.
 function fastcgiAnswer(received) {
   let stdout = Buffer.alloc(0), ended = false;
+  const records = [];
   for (let at = 0; at + 8 <= received.length;) {
     const type = received[at + 1], length = received.readUInt16BE(at + 4), padding = received[at + 6];
     const content = received.subarray(at + 8, at + 8 + length);
+    records.push({ type, length });
     if (type === 6) stdout = Buffer.concat([stdout, content]);
     if (type === 3) ended = true;
     at += 8 + length + padding;
@@ -360,7 +362,7 @@ function fastcgiAnswer(received) {
   const status = Number((/^Status: (\d+)/m.exec(head) || [])[1] || 0);
   let json;
   try { json = JSON.parse(body.toString()); } catch {}
-  return { status, head, body, text: body.toString(), json, ended };
+  return { status, head, body, text: body.toString(), json, ended, records };
 }
 
 // One FastCGI connection a test sends request after request on, as a web server that

@@ -296,6 +296,14 @@ describe('FastCGI-level hostile requests', () => {
     ['a chunked body without CONTENT_LENGTH over the limit', base({ HTTP_TRANSFER_ENCODING: 'chunked' }), chat('gpt-4o', { pad: 'x'.repeat(MAX_BODY) }), 413, 'request_too_large'],
     ['a CONTENT_LENGTH that is not a number', base({ CONTENT_LENGTH: '-1' }), chat(), 400, 'invalid_request'],
   ];
+  // An answer as the FastCGI specification has it: STDOUT records, the empty one that ends
+  // the stream, one END_REQUEST; never a STDERR record (the proxy logs, it does not send).
+  const assertWellFramed = (res) => {
+    const types = res.records.map((r) => r.type);
+    assert.ok(!types.includes(7), `no FCGI_STDERR record: ${types}`);
+    assert.equal(types.filter((t) => t === 3).length, 1, `one END_REQUEST: ${types}`);
+    assert.deepEqual(res.records.slice(-2).map((r) => [r.type, r.length]), [[6, 0], [3, 8]]);
+  };
   for (const [name, params, body, status, code] of FASTCGI_CASES) {
     it(name, async () => {
       const before = mock.requests.length;
@@ -305,6 +313,7 @@ describe('FastCGI-level hostile requests', () => {
       if (code) assert.equal(res.json?.error?.code, code);
       assert.equal(mock.requests.length, before, 'nothing reached the upstream');
       assert.ok(res.ended, 'the request ended normally');
+      assertWellFramed(res);
     });
   }
 
@@ -317,6 +326,7 @@ describe('FastCGI-level hostile requests', () => {
       const res = await connection.ask(ask(true, { HTTP_X_REQUEST_NUMBER: String(i) }));
       assert.equal(res.status, 200, res.head + res.text);
       assert.ok(res.ended);
+      assertWellFramed(res);
       assert.ok(!connection.isClosed(), `still open after request ${i}`);
     }
     // A stream, on the same connection.
@@ -324,6 +334,7 @@ describe('FastCGI-level hostile requests', () => {
       chat('gpt-4o', { stream: true }), { keep: true }));
     assert.equal(streamed.status, 200);
     assert.match(streamed.text, /data: \[DONE\]/);
+    assertWellFramed(streamed);
     const last = await connection.ask(ask(false));
     assert.equal(last.status, 200);
     await connection.closed;

@@ -17,8 +17,13 @@ void UsageScanner::scan(const char* data, size_t size) {
     static const char kSuffix[] = "_tokens\"";
     const char* end = data + size;
     const char* at = data;
-    while (const char* found = static_cast<const char*>(memmem(at, static_cast<size_t>(end - at), kSuffix, sizeof kSuffix - 1))) {
-        at = found + sizeof kSuffix - 1;
+    // Each '_' found by memchr, then one compare: on a stream's short pieces, cheaper than
+    // memmem's set-up, which was a fifth of the instructions relaying an event cost.
+    const size_t suffix_length = sizeof kSuffix - 1;
+    while (const char* found = static_cast<const char*>(std::memchr(at, '_', static_cast<size_t>(end - at)))) {
+        at = found + 1;
+        if (static_cast<size_t>(end - found) < suffix_length || std::memcmp(found, kSuffix, suffix_length) != 0) continue;
+        at = found + suffix_length;
         long long* field = nullptr;
         if (preceded_by(data, found, "\"prompt") || preceded_by(data, found, "\"input")) field = &prompt_;
         else if (preceded_by(data, found, "\"completion") || preceded_by(data, found, "\"output")) field = &completion_;

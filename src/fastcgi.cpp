@@ -125,18 +125,16 @@ void FastCgiConnection::drop_error_stream() {
 
 // The request holds what it needs of the params: ours go, and libfcgi's own copy too (a
 // few dozen small allocations a stream would hold to its end). FCGX_Free frees the params
-// and whatever streams it is given: here none.
+// and whatever streams it is given: here none (the error stream went with read_params).
 void FastCgiConnection::release_params() {
     CgiParams().swap(params_);
     FCGX_Stream* in = request_.in;
     FCGX_Stream* out = request_.out;
-    FCGX_Stream* err = request_.err;
-    request_.in = request_.out = request_.err = nullptr;
+    request_.in = request_.out = nullptr;
     FCGX_Free(&request_, 0);
     request_.envp = nullptr;
     request_.in = in;
     request_.out = out;
-    request_.err = err;
 }
 
 long FastCgiConnection::read_body(char* buffer, size_t size) {

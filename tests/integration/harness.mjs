@@ -346,16 +346,16 @@ export function fastcgiRequest(params, body = '', { keep = false } = {}) {
 // The records of one FastCGI answer: its CGI head and body (STDOUT), whether it ended
 // with END_REQUEST, and each record's type and length.
 function fastcgiAnswer(received) {
-  let stdout = Buffer.alloc(0), ended = false;
+  let stdout = Buffer.alloc(0);
   const records = [];
   for (let at = 0; at + 8 <= received.length;) {
     const type = received[at + 1], length = received.readUInt16BE(at + 4), padding = received[at + 6];
     const content = received.subarray(at + 8, at + 8 + length);
     records.push({ type, length });
     if (type === 6) stdout = Buffer.concat([stdout, content]);
-    if (type === 3) ended = true;
     at += 8 + length + padding;
   }
+  const ended = records.some((r) => r.type === 3);
   const split = stdout.indexOf('\r\n\r\n');
   const head = split < 0 ? stdout.toString() : stdout.subarray(0, split).toString();
   const body = split < 0 ? Buffer.alloc(0) : stdout.subarray(split + 4);

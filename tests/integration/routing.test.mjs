@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  PROXY_BIN, fastcgiExchange, fastcgiRequest, freePort, proxyEnv, rawHttp, sleep, startLighttpd, startProxy,
+  PROXY_BIN, clearOfMinuteEdge, fastcgiExchange, fastcgiRequest, freePort, proxyEnv, rawHttp, sleep, startLighttpd, startProxy,
   startStack, tempDir, waitFor,
 } from './harness.mjs';
 
@@ -180,6 +180,7 @@ describe('routing, failover and limits across 4 processes', () => {
   });
 
   it('holds a key to its requests per minute across the processes', async () => {
+    await clearOfMinuteEdge(10000);
     const results = [];
     for (let i = 0; i < 8; i++) results.push(await post('gpt-4o-mini', 'alice'));
     const codes = results.map((r) => r.status);
@@ -207,6 +208,7 @@ describe('routing, failover and limits across 4 processes', () => {
   });
 
   it('holds a key to its tokens per minute, settled with what the answer used', async () => {
+    await clearOfMinuteEdge(5000);
     const first = await post('gpt-4o-mini', 'tina');
     assert.equal(first.status, 200);
     const used = JSON.parse(first.body).usage.total_tokens;

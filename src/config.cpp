@@ -270,142 +270,150 @@ bool split_host_port(const std::string& address, std::string& host, int& port) {
     return true;
 }
 
-ConfigResult parse_config(const Environment& env) {
-    ConfigResult result;
-    Config& c = result.config;
+namespace {
 
-    std::string mode = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_MODE")));
-    if (mode.empty() || mode == "azure") {
-        c.mode = ProxyMode::Azure;
-    } else if (mode == "openai") {
-        c.mode = ProxyMode::OpenAI;
-    } else {
-        result.error = "AZURE_OPENAI_PROXY_MODE: '" + mode + "' is not 'azure' or 'openai'";
-        return result;
-    }
+// A setting that takes one of a few words, in any case; unset, `out` keeps its default.
+template <typename T>
+struct Choice {
+    const char* word;
+    T value;
+};
 
+template <typename T>
+bool read_choice(const Environment& env, const char* variable, std::initializer_list<Choice<T>> choices,
+                 const char* expected, T& out, std::string& error) {
+    std::string word = lowercase(trim(lookup(env, variable)));
+    if (word.empty()) return true;
+    for (const Choice<T>& choice : choices)
+        if (word == choice.word) {
+            out = choice.value;
+            return true;
+        }
+    error = std::string(variable) + ": '" + log_safe(word, 40) + "' is not " + expected;
+    return false;
+}
+
+bool read_switches(const Environment& env, Config& c, std::string& error) {
+    return read_choice<bool>(env, "AZURE_OPENAI_PROXY_STREAM_USAGE",
+                             {{"1", true}, {"on", true}, {"true", true}, {"0", false}, {"off", false}, {"false", false}},
+                             "on or off", c.stream_usage, error) &&
+           read_choice<bool>(env, "AZURE_OPENAI_PROXY_MODELS_SOURCE", {{"mock", false}, {"azure", true}},
+                             "'mock' or 'azure'", c.live_models, error) &&
+           read_choice<LogFormat>(env, "AZURE_OPENAI_PROXY_LOG_FORMAT",
+                                  {{"text", LogFormat::Text}, {"json", LogFormat::Json}}, "'text' or 'json'",
+                                  c.log_format, error);
+}
+
+bool read_endpoint(const Environment& env, Config& c, std::string& error) {
     c.endpoint = trim(lookup(env, "AZURE_OPENAI_ENDPOINT"));
     if (c.endpoint.empty() && c.mode == ProxyMode::OpenAI) c.endpoint = "https://api.openai.com";
     if (c.endpoint.empty()) {
-        result.error =
-            "AZURE_OPENAI_ENDPOINT: not set; azure mode needs your resource URL, "
-            "e.g. https://my-resource.openai.azure.com";
-        return result;
+        error = "AZURE_OPENAI_ENDPOINT: not set; azure mode needs your resource URL, "
+                "e.g. https://my-resource.openai.azure.com";
+        return false;
     }
     if (!valid_base_url(c.endpoint)) {
-        result.error = "AZURE_OPENAI_ENDPOINT: '" + c.endpoint +
-                       "' is not an http(s) URL like https://my-resource.openai.azure.com";
-        return result;
+        error = "AZURE_OPENAI_ENDPOINT: '" + c.endpoint +
+                "' is not an http(s) URL like https://my-resource.openai.azure.com";
+        return false;
     }
     while (c.endpoint.back() == '/') c.endpoint.pop_back();
+    return true;
+}
 
+// AZURE_OPENAI_APIVERSION, and the routes that take another (Responses, Assistants…).
+bool read_api_versions(const Environment& env, Config& c, std::string& error) {
     std::string version = trim(lookup(env, "AZURE_OPENAI_APIVERSION"));
     if (!version.empty()) c.api_version = version;
     if (!valid_api_version(c.api_version)) {
-        result.error = "AZURE_OPENAI_APIVERSION: '" + c.api_version +
-                       "' is not an api-version like 2024-10-21, v1 or preview";
-        return result;
+        error = "AZURE_OPENAI_APIVERSION: '" + c.api_version + "' is not an api-version like 2024-10-21, v1 or preview";
+        return false;
     }
     std::string routes = lookup(env, "AZURE_OPENAI_APIVERSION_ROUTES");
-    if (!parse_pairs("AZURE_OPENAI_APIVERSION_ROUTES",
-                     routes.empty() ? default_route_api_versions() : routes, "route=api-version",
-                     c.route_api_versions, result.error))
-        return result;
+    if (!parse_pairs("AZURE_OPENAI_APIVERSION_ROUTES", routes.empty() ? default_route_api_versions() : routes,
+                     "route=api-version", c.route_api_versions, error))
+        return false;
     for (auto& [route, route_version] : c.route_api_versions) {
         while (!route.empty() && route.front() == '/') route.erase(0, 1);
         if (starts_with(route, "v1/")) route.erase(0, 3);
         if (!valid_api_version(route_version)) {
-            result.error = "AZURE_OPENAI_APIVERSION_ROUTES: '" + route_version +
-                           "' is not an api-version";
-            return result;
+            error = "AZURE_OPENAI_APIVERSION_ROUTES: '" + route_version + "' is not an api-version";
+            return false;
         }
     }
+    return true;
+}
 
-    if (!parse_mapper(kDefaultMapper, c.model_mapper, result.error) ||
-        !parse_mapper(lookup(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, result.error))
-        return result;
-
+// Keys, CORS, models, Redis, the upstream's proxy and CA bundle.
+bool read_access(const Environment& env, Config& c, std::string& error) {
+    if (!parse_mapper(kDefaultMapper, c.model_mapper, error) ||
+        !parse_mapper(lookup(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, error))
+        return false;
     c.token = trim(lookup(env, "AZURE_OPENAI_TOKEN"));
-    if (!read_client_keys(env, c, result.error) || !read_cors_origins(env, c, result.error))
-        return result;
+    if (!read_client_keys(env, c, error) || !read_cors_origins(env, c, error)) return false;
     c.allowed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_ALLOWED_MODELS"));
-    c.ca_bundle = trim(lookup(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
+    c.listed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
+    if (c.listed_models.empty()) c.listed_models = default_listed_models();
     c.state_file = trim(lookup(env, "AZURE_OPENAI_PROXY_STATE_FILE"));
-    if (!read_redis(env, c, result.error)) return result;
-    std::string stream_usage = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_STREAM_USAGE")));
-    if (stream_usage == "1" || stream_usage == "on" || stream_usage == "true") {
-        c.stream_usage = true;
-    } else if (!stream_usage.empty() && stream_usage != "0" && stream_usage != "off" && stream_usage != "false") {
-        result.error = "AZURE_OPENAI_PROXY_STREAM_USAGE: '" + log_safe(stream_usage, 40) + "' is not on or off";
-        return result;
-    }
+    if (!read_redis(env, c, error)) return false;
     c.upstream_proxy = trim(lookup(env, "AZURE_OPENAI_PROXY_UPSTREAM_PROXY"));
+    c.ca_bundle = trim(lookup(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
     if (!c.ca_bundle.empty() && !std::ifstream(c.ca_bundle)) {
-        result.error = "AZURE_OPENAI_PROXY_CA_BUNDLE: cannot read '" + c.ca_bundle + "'";
-        return result;
+        error = "AZURE_OPENAI_PROXY_CA_BUNDLE: cannot read '" + c.ca_bundle + "'";
+        return false;
     }
+    return true;
+}
 
+// Where the proxy listens: the FastCGI socket, or the HTTP address of its own server.
+bool read_listening(const Environment& env, Config& c, std::string& error) {
+    c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
+    c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
+    c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
     std::string http = trim(lookup(env, "AZURE_OPENAI_PROXY_ADDRESS"));
     if (!http.empty()) c.http_address = http;
     std::string host;
     int port = 0;
-    if (!split_host_port(c.http_address, host, port)) {
-        result.error = "AZURE_OPENAI_PROXY_ADDRESS: '" + c.http_address +
-                       "' is not host:port like 0.0.0.0:8080";
-        return result;
-    }
+    if (split_host_port(c.http_address, host, port)) return true;
+    error = "AZURE_OPENAI_PROXY_ADDRESS: '" + c.http_address + "' is not host:port like 0.0.0.0:8080";
+    return false;
+}
 
-    c.listed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
-    if (c.listed_models.empty()) c.listed_models = default_listed_models();
-
-    std::string source = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_MODELS_SOURCE")));
-    if (source == "azure") {
-        c.live_models = true;
-    } else if (!source.empty() && source != "mock") {
-        result.error = "AZURE_OPENAI_PROXY_MODELS_SOURCE: '" + source + "' is not 'mock' or 'azure'";
-        return result;
-    }
-
-    std::string log_format = lowercase(trim(lookup(env, "AZURE_OPENAI_PROXY_LOG_FORMAT")));
-    if (log_format == "json") {
-        c.log_format = LogFormat::Json;
-    } else if (!log_format.empty() && log_format != "text") {
-        result.error = "AZURE_OPENAI_PROXY_LOG_FORMAT: '" + log_format + "' is not 'text' or 'json'";
-        return result;
-    }
-
-    c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
-    c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
-    c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
-
-    if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 64, c.threads, result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_MAX_REQUESTS", 1000000, c.max_requests,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", 3600, c.connect_timeout_s,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT", 86400, c.first_byte_timeout_s,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_READ_TIMEOUT", 86400, c.read_timeout_s, result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_READ_IDLE_TIMEOUT", 3600, c.read_idle_timeout_s,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_WRITE_TIMEOUT", 86400, c.write_timeout_s, result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes,
-                     result.error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", 1024, c.workers, result.error))
-        return result;
+// Capacity, deadlines and sizes.
+bool read_limits(const Environment& env, Config& c, std::string& error) {
+    if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 64, c.threads, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_MAX_REQUESTS", 1000000, c.max_requests, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", 3600, c.connect_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT", 86400, c.upstream_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT", 86400, c.first_byte_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_READ_TIMEOUT", 86400, c.read_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_READ_IDLE_TIMEOUT", 3600, c.read_idle_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_WRITE_TIMEOUT", 86400, c.write_timeout_s, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes, error) ||
+        !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", 1024, c.workers, error))
+        return false;
     // 0 turns heartbeats off, so it is read apart from the positive numbers above.
-    std::string heartbeat = trim(lookup(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS"));
-    if (heartbeat == "0") {
+    if (trim(lookup(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS")) == "0") {
         c.heartbeat_ms = 0;
-    } else if (!read_number(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS", 600000, c.heartbeat_ms,
-                            result.error)) {
-        return result;
+        return true;
     }
+    return read_number(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS", 600000, c.heartbeat_ms, error);
+}
 
-    if (!read_routing(env, c, result.error) || !keys_need_token(c, result.error)) return result;
-    result.ok = true;
+}  // namespace
+
+ConfigResult parse_config(const Environment& env) {
+    ConfigResult result;
+    Config& c = result.config;
+    std::string& error = result.error;
+    // In this order: the endpoint's default depends on the mode, and the routing file's
+    // endpoints inherit every other setting.
+    result.ok = read_choice<ProxyMode>(env, "AZURE_OPENAI_PROXY_MODE",
+                                       {{"azure", ProxyMode::Azure}, {"openai", ProxyMode::OpenAI}},
+                                       "'azure' or 'openai'", c.mode, error) &&
+                read_endpoint(env, c, error) && read_api_versions(env, c, error) && read_access(env, c, error) &&
+                read_switches(env, c, error) && read_listening(env, c, error) && read_limits(env, c, error) &&
+                read_routing(env, c, error) && keys_need_token(c, error);
     return result;
 }
 

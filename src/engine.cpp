@@ -856,6 +856,24 @@ std::string process_environment(const std::string& name, void*) {
     return value ? value : "";
 }
 
+// Runs every loop, the first on this thread, until all have stopped; false when one
+// stopped with requests still busy.
+bool run_loops(std::vector<std::unique_ptr<Loop>>& loops) {
+    std::vector<std::thread> threads;
+    std::vector<char> clean(loops.size(), 1);
+    try {
+        for (size_t i = 1; i < loops.size(); ++i)
+            threads.emplace_back([&loops, &clean, i] { clean[i] = loops[i]->run(); });
+    } catch (const std::system_error& failure) {
+        std::fprintf(stderr, "azure-openai-proxy: could only start %zu of %zu loops: %s\n",
+                     threads.size() + 1, loops.size(), failure.what());
+        for (size_t i = threads.size() + 1; i < loops.size(); ++i) loops[i]->begin_stop();
+    }
+    clean[0] = loops[0]->run();
+    for (std::thread& thread : threads) thread.join();
+    return std::find(clean.begin(), clean.end(), 0) == clean.end();
+}
+
 }  // namespace
 
 bool reload_routing_file(const Config& config) {
@@ -890,20 +908,7 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
     }
     std::fprintf(stderr, "azure-openai-proxy: serving with %d event loops, at most %ld requests in flight\n",
                  count, process->max_requests);
-    std::vector<std::thread> threads;
-    std::vector<char> clean(static_cast<size_t>(count), 1);
-    try {
-        for (size_t i = 1; i < loops.size(); ++i)
-            threads.emplace_back([&loops, &clean, i] { clean[i] = loops[i]->run(); });
-    } catch (const std::system_error& failure) {
-        std::fprintf(stderr, "azure-openai-proxy: could only start %zu of %d loops: %s\n",
-                     threads.size() + 1, count, failure.what());
-        for (size_t i = threads.size() + 1; i < loops.size(); ++i) loops[i]->begin_stop();
-    }
-    clean[0] = loops[0]->run();
-    for (std::thread& thread : threads) thread.join();
-    for (char ok : clean) {
-        if (ok) continue;
+    if (!run_loops(loops)) {
         std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
         // Reader threads may still use what the loops own: leave it all to the exit.
         for (auto& loop : loops) loop.release();

@@ -62,6 +62,60 @@ int fail(const std::string& message) {
     return 2;
 }
 
+// The command line: settings that override the environment's, or an answer at once.
+struct Arguments {
+    std::string listen_address;
+    std::string workers;
+    std::string config_file;
+    bool check_only = false;
+    int exit_now = -1;  // 0 or more: help, version or a mistake, already printed
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+    Arguments args;
+    for (int i = 1; i < argc && args.exit_now < 0; ++i) {
+        std::string argument = argv[i];
+        if (argument == "--listen" && i + 1 < argc) {
+            args.listen_address = argv[++i];
+        } else if (argument == "--workers" && i + 1 < argc) {
+            args.workers = argv[++i];
+        } else if (argument == "--config" && i + 1 < argc) {
+            args.config_file = argv[++i];
+        } else if (argument == "--check-config") {
+            args.check_only = true;
+        } else if (argument == "--help" || argument == "-h") {
+            std::fputs(kUsage, stdout);
+            args.exit_now = 0;
+        } else if (argument == "--version") {
+            std::printf("azure-openai-proxy %s (%s)\n", AOP_VERSION, curl_version());
+            args.exit_now = 0;
+        } else {
+            std::fputs(kUsage, stderr);
+            args.exit_now = fail("unknown argument '" + argument + "'");
+        }
+    }
+    return args;
+}
+
+// A FastCGI listening socket: the one given (systemd, fd 0) or one opened on the address.
+int serve_listening_socket(const Config& config, int activated) {
+    int listen_fd = activated >= 0 ? activated : STDIN_FILENO;
+    if (!config.fcgi_address.empty()) {
+        std::string error;
+        listen_fd = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);
+        if (listen_fd < 0) return fail(error);
+    }
+    log_lines(describe_config(config));
+    // Once per start, before any worker: never once per request or per worker.
+    std::string warning = open_relay_warning(config);
+    if (!warning.empty()) log_lines(warning);
+    int status = config.workers > 1 ? run_supervised(config, listen_fd) : run_fastcgi(config, listen_fd);
+    if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))
+        unlink(config.fcgi_address.c_str());
+    if (status < 0) _exit(0);  // threads still busy: leave without destructors
+    return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,74 +123,33 @@ int main(int argc, char** argv) {
     // freed; glibc's default raises that threshold after the first one, and memory freed
     // by a burst of large requests would then stay with the process.
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    std::string listen_address;
-    std::string workers;
-    std::string config_file;
-    bool check_only = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string argument = argv[i];
-        if (argument == "--listen" && i + 1 < argc) {
-            listen_address = argv[++i];
-        } else if (argument == "--workers" && i + 1 < argc) {
-            workers = argv[++i];
-        } else if (argument == "--config" && i + 1 < argc) {
-            config_file = argv[++i];
-        } else if (argument == "--check-config") {
-            check_only = true;
-        } else if (argument == "--help" || argument == "-h") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        } else if (argument == "--version") {
-            std::printf("azure-openai-proxy %s (%s)\n", AOP_VERSION, curl_version());
-            return 0;
-        } else {
-            std::fputs(kUsage, stderr);
-            return fail("unknown argument '" + argument + "'");
-        }
-    }
+    Arguments args = parse_arguments(argc, argv);
+    if (args.exit_now >= 0) return args.exit_now;
 
     Environment env = read_environment();
-    if (!workers.empty()) env["AZURE_OPENAI_PROXY_WORKERS"] = workers;
-    if (!config_file.empty()) env["AZURE_OPENAI_PROXY_CONFIG"] = config_file;
+    if (!args.workers.empty()) env["AZURE_OPENAI_PROXY_WORKERS"] = args.workers;
+    if (!args.config_file.empty()) env["AZURE_OPENAI_PROXY_CONFIG"] = args.config_file;
     ConfigResult parsed = parse_config(env);
     if (!parsed.ok) {
         log_lines(parsed.error);  // one line per mistake
         return 2;
     }
     Config config = parsed.config;
-    if (!listen_address.empty()) config.fcgi_address = listen_address;
-    if (check_only) {
+    if (!args.listen_address.empty()) config.fcgi_address = args.listen_address;
+    if (args.check_only) {
         std::fputs(describe_config(config).c_str(), stdout);
         return 0;
     }
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread
-    int status;
     int activated = socket_activated_fd();
-    if (!config.fcgi_address.empty() || activated >= 0 || is_listening_socket(STDIN_FILENO)) {
-        int listen_fd = activated >= 0 ? activated : STDIN_FILENO;
-        if (!config.fcgi_address.empty()) {
-            std::string error;
-            listen_fd = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);
-            if (listen_fd < 0) return fail(error);
-        }
-        log_lines(describe_config(config));
-        // Once per start, before any worker: never once per request or per worker.
-        std::string warning = open_relay_warning(config);
-        if (!warning.empty()) log_lines(warning);
-        status = config.workers > 1 ? run_supervised(config, listen_fd)
-                                    : run_fastcgi(config, listen_fd);
-        if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))
-            unlink(config.fcgi_address.c_str());
-        if (status < 0) _exit(0);  // threads still busy: leave without destructors
-    } else if (std::getenv("GATEWAY_INTERFACE")) {
-        status = run_cgi(config);
-    } else {
+    bool fastcgi = !config.fcgi_address.empty() || activated >= 0 || is_listening_socket(STDIN_FILENO);
+    if (!fastcgi && !std::getenv("GATEWAY_INTERFACE"))
         return fail(
             "no FastCGI socket on fd 0 and no CGI request: pass --listen /path/to.sock or "
             "--listen 127.0.0.1:9000 (or set AZURE_OPENAI_PROXY_FCGI_ADDRESS), or start it "
             "from spawn-fcgi or the web server");
-    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread
+    int status = fastcgi ? serve_listening_socket(config, activated) : run_cgi(config);
     curl_global_cleanup();
     return status;
 }

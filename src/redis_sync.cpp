@@ -69,9 +69,79 @@ bool command_ok(redisContext* redis, const std::vector<std::string>& words) {
     return reply.reply && reply.reply->type != REDIS_REPLY_ERROR;
 }
 
+// A command for the pipeline. It fails only out of memory, which hiredis keeps in the
+// context's error: the round's next read fails with it, and the connection is made anew.
 void append(redisContext* redis, const std::vector<std::string>& words) {
     Argv command(words);
     redisAppendCommandArgv(redis, command.count(), command.argv.data(), command.lengths.data());
+}
+
+// This host's counts since the last round: INCRBY and EXPIRE per counter; the number of
+// commands appended.
+size_t append_counts(redisContext* redis, const std::vector<KeyPending>& pending) {
+    size_t writes = 0;
+    for (const KeyPending& p : pending)
+        for (auto [kind, window] : {std::pair<const char*, RateWindow>{"r", p.requests}, {"t", p.tokens}})
+            for (int back = 0; back < 2; ++back) {
+                long long amount = back ? window.previous : window.current;
+                if (amount == 0) continue;
+                std::string key = counter(p.name, kind, window.minute - back);
+                append(redis, {"INCRBY", key, std::to_string(amount)});
+                append(redis, {"EXPIRE", key, "180"});
+                writes += 2;
+            }
+    return writes;
+}
+
+// Every limited key and every target of the table in force, used here yet or not.
+void watched_names(const Config& config, std::vector<std::string>& keys, std::vector<std::string>& targets) {
+    std::shared_ptr<const RoutingTable> table = config.routing ? config.routing->get() : nullptr;
+    if (!table) return;
+    for (const ClientKey& key : table->keys)
+        if (counts_usage(key.limits)) keys.push_back(key.name);
+    std::set<std::string> names;
+    for (const auto& [model, model_targets] : table->models)
+        for (const Target& target : model_targets)
+            if (names.insert(target.name).second) targets.push_back(target.name);
+}
+
+// The replies to the MGETs of every host's counts, one per key, into the shared state.
+bool read_key_counts(redisContext* redis, SharedState& state, const std::vector<std::string>& keys, int64_t minute,
+                     int64_t now) {
+    for (const std::string& key : keys) {
+        Reply reply;
+        if (!next_reply(redis, reply) || reply.reply->type != REDIS_REPLY_ARRAY || reply.reply->elements != 4)
+            return false;
+        redisReply** counts = reply.reply->element;
+        state.apply_remote(key, {minute, number_of(counts[0]), number_of(counts[1])},
+                           {minute, number_of(counts[2]), number_of(counts[3])}, now);
+    }
+    return true;
+}
+
+// The reply to the MGET of the targets' cooldowns: a later one there is taken here; a
+// later one here is set there, to expire with it.
+bool trade_cooldowns(redisContext* redis, SharedState& state, const std::vector<std::string>& targets, int64_t now) {
+    std::map<std::string, int64_t> ours;
+    for (const TargetView& view : state.targets()) ours[view.name] = view.health.cooldown_until_ms;
+    Reply remote;
+    if (!next_reply(redis, remote) || remote.reply->type != REDIS_REPLY_ARRAY || remote.reply->elements != targets.size())
+        return false;
+    size_t sets = 0;
+    for (size_t i = 0; i < targets.size(); ++i) {
+        int64_t theirs = number_of(remote.reply->element[i]), mine = ours[targets[i]];
+        if (theirs > mine) {
+            state.merge_cooldown(targets[i], theirs);
+        } else if (mine > now && mine > theirs) {
+            append(redis, {"SET", "aop:cd:" + targets[i], std::to_string(mine), "PX", std::to_string(mine - now)});
+            ++sets;
+        }
+    }
+    for (size_t i = 0; i < sets; ++i) {
+        Reply reply;
+        if (!next_reply(redis, reply)) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -139,35 +209,15 @@ void RedisSync::went_down(const std::string& why) {
 bool RedisSync::sync_once() {
     int64_t now = wall_clock_ms(), minute = now / kMinuteMs;
     std::vector<KeyPending> pending = state_.take_pending(now);
-    size_t writes = 0;
-    for (const KeyPending& p : pending)
-        for (auto [kind, window] : {std::pair<const char*, RateWindow>{"r", p.requests}, {"t", p.tokens}})
-            for (int back = 0; back < 2; ++back) {
-                long long amount = back ? window.previous : window.current;
-                if (amount == 0) continue;
-                std::string key = counter(p.name, kind, window.minute - back);
-                append(redis_, {"INCRBY", key, std::to_string(amount)});
-                append(redis_, {"EXPIRE", key, "180"});
-                writes += 2;
-            }
-    // Every limited key and every target of the table in force, used here yet or not.
+    size_t writes = append_counts(redis_, pending);
     std::vector<std::string> keys, targets;
-    if (std::shared_ptr<const RoutingTable> table = config_.routing ? config_.routing->get() : nullptr) {
-        for (const ClientKey& key : table->keys)
-            if (counts_usage(key.limits)) keys.push_back(key.name);
-        std::set<std::string> names;
-        for (const auto& [model, model_targets] : table->models)
-            for (const Target& target : model_targets)
-                if (names.insert(target.name).second) targets.push_back(target.name);
-    }
+    watched_names(config_, keys, targets);
     for (const std::string& key : keys)
         append(redis_, {"MGET", counter(key, "r", minute), counter(key, "r", minute - 1), counter(key, "t", minute),
                         counter(key, "t", minute - 1)});
     std::vector<std::string> cooldowns{"MGET"};
     for (const std::string& target : targets) cooldowns.push_back("aop:cd:" + target);
     if (!targets.empty()) append(redis_, cooldowns);
-    std::map<std::string, int64_t> ours;
-    for (const TargetView& view : state_.targets()) ours[view.name] = view.health.cooldown_until_ms;
 
     bool ok = true;
     for (size_t i = 0; i < writes; ++i) {
@@ -178,30 +228,6 @@ bool RedisSync::sync_once() {
         state_.return_pending(pending, now);
         return false;
     }
-    for (const std::string& key : keys) {
-        Reply reply;
-        if (!next_reply(redis_, reply) || reply.reply->type != REDIS_REPLY_ARRAY || reply.reply->elements != 4) return false;
-        redisReply** counts = reply.reply->element;
-        state_.apply_remote(key, {minute, number_of(counts[0]), number_of(counts[1])},
-                            {minute, number_of(counts[2]), number_of(counts[3])}, now);
-    }
-    if (targets.empty()) return true;
-    Reply remote;
-    if (!next_reply(redis_, remote) || remote.reply->type != REDIS_REPLY_ARRAY || remote.reply->elements != targets.size())
-        return false;
-    size_t sets = 0;
-    for (size_t i = 0; i < targets.size(); ++i) {
-        int64_t theirs = number_of(remote.reply->element[i]), mine = ours[targets[i]];
-        if (theirs > mine) {
-            state_.merge_cooldown(targets[i], theirs);
-        } else if (mine > now && mine > theirs) {
-            append(redis_, {"SET", "aop:cd:" + targets[i], std::to_string(mine), "PX", std::to_string(mine - now)});
-            ++sets;
-        }
-    }
-    for (size_t i = 0; i < sets; ++i) {
-        Reply reply;
-        if (!next_reply(redis_, reply)) return false;
-    }
-    return true;
+    return read_key_counts(redis_, state_, keys, minute, now) &&
+           (targets.empty() || trade_cooldowns(redis_, state_, targets, now));
 }

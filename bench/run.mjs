@@ -412,7 +412,7 @@ function machine() {
 function report(results) {
   const lines = [];
   // Rows with a FastCGI program: CPU as web server + program.
-  const target = (key) => key.startsWith('proxy-') || key.startsWith('floor-');
+  const behindWebServer = (key) => key.startsWith('proxy-') || key.startsWith('floor-');
   const direct = results.small.direct?.rows || {};
   lines.push(`Measured ${results.date} on ${results.machine}; proxy at ${results.commit}${SMOKE ? ' (smoke run: numbers mean nothing)' : ''}.`, '');
   lines.push('**Small chat completions** (wrk, 2 threads; requests/s and the ratio to the upstream served directly; latency p50/p99 in ms; CPU µs per request of the whole path, and for a proxy path its split web server + proxy):', '');
@@ -422,7 +422,7 @@ function report(results) {
     const cells = S.connections.map((c) => {
       const r = small.rows[c];
       const ratio = direct[c]?.rps ? r.rps / direct[c].rps : null;
-      const cpu = r.cpuUsPerRequest === null ? '–' : `${f(r.cpuUsPerRequest)}${target(key) ? ` (${f(r.cpuUs.web)}+${f(r.cpuUs.proxy)})` : ''}`;
+      const cpu = r.cpuUsPerRequest === null ? '–' : `${f(r.cpuUsPerRequest)}${behindWebServer(key) ? ` (${f(r.cpuUs.web)}+${f(r.cpuUs.proxy)})` : ''}`;
       return `${f(r.rps)} (${f(ratio, 2)}) · ${f(r.p50, 2)}/${f(r.p99, 2)} · ${cpu}${r.errors ? ` · ${r.errors} errors` : ''}`;
     });
     const sys = small.syscalls;
@@ -440,8 +440,8 @@ function report(results) {
   for (const [key, runs] of Object.entries(results.streams)) {
     for (const r of runs) {
       const errors = Object.entries(r.errors || {}).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
-      const cpu = `${f(r.cpuSeconds, 2)}${target(key) ? ` (${f(r.cpu.web, 2)}+${f(r.cpu.proxy, 2)})` : ''}`;
-      const kib = `${f(r.kibPerStream, 1)}${target(key) ? ` (${f(r.kib.web, 1)}+${f(r.kib.proxy, 1)})` : ''}`;
+      const cpu = `${f(r.cpuSeconds, 2)}${behindWebServer(key) ? ` (${f(r.cpu.web, 2)}+${f(r.cpu.proxy, 2)})` : ''}`;
+      const kib = `${f(r.kibPerStream, 1)}${behindWebServer(key) ? ` (${f(r.kib.web, 1)}+${f(r.kib.proxy, 1)})` : ''}`;
       const name = `${results.names[key]}${r.promptBytes ? `, ${r.promptBytes / 1024} KiB prompts` : ''}`;
       const perEvent = r.completed && r.events ? (r.cpuSeconds * 1e6) / (r.completed * r.events) : null;
       lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(perEvent, 1)} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);

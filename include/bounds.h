@@ -15,3 +15,10 @@ constexpr size_t kLongestTargetName = 127;
 // A model name the operator configures (mapper, routing file, allowed or listed models,
 // a key's models): the only model names that become metric labels.
 constexpr size_t kLongestConfiguredModel = 256;
+
+// How many of each the shared state holds for all processes of a host (one slot each):
+// the configuration may name no more, so every key and target it names has its slot.
+constexpr size_t kStateKeys = 1024;     // client keys with limits or counters
+constexpr size_t kStateTargets = 256;   // targets (endpoint/deployment)
+constexpr size_t kStateProcesses = 256; // processes sharing the file at once
+constexpr size_t kStateSeries = 4096;   // metric series (a histogram takes 14)

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "deadline_queue.h"
+#include "easy_pool.h"
 #include "event_loop.h"
 #include "request.h"
 #include "spool.h"
@@ -96,6 +97,7 @@ private:
     bool refused_ = false;  // the listener refused a piece: the client is gone
     bool paused_ = false;
     bool in_multi_ = false;
+    bool reusable_ = false;  // the transfer completed: its handle may serve another
 
     static size_t on_header_line(char* data, size_t size, size_t count, void* self);
     static size_t on_body(char* data, size_t size, size_t count, void* self);
@@ -126,13 +128,12 @@ private:
     static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
     CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
+    bool add_request_headers(Transfer& transfer, const UpstreamRequest& request);
     void act(curl_socket_t fd, int events);
     void collect_finished();
     void finish(Transfer& transfer, UpstreamResult result);
     void expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds);
     void release(Transfer& transfer);
-    CURL* take_easy();
-    void return_easy(CURL* easy);
 
     EventLoop& loop_;
     const Config& config_;
@@ -141,7 +142,7 @@ private:
     int64_t curl_due_ms_ = DeadlineQueue::kNever;
     DeadlineQueue first_byte_;  // AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT
     DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
-    std::vector<CURL*> spare_easy_;  // reset handles kept for the next transfers
+    EasyPool spare_easy_;  // reset handles kept for the next transfers
 };
 
 // libcurl's DNS and TLS session caches shared by every loop of the process.

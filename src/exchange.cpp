@@ -614,7 +614,14 @@ void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) 
         if (!targets_) release_request();
         return;
     }
-    settle_try(TryResult::Failed, -1);
+    // libcurl refused it here, before any byte left: not the target's fault (its circuit
+    // stays as it was, a trial goes back), and another target may still take the request.
+    log_.error = error;
+    settle_try(TryResult::Abandoned, -1);
+    if (can_retry()) {
+        start_try();
+        return;
+    }
     log_.outcome = "upstream-failed";
     writer_.error(make_error(502, "The proxy could not start the upstream request: " + error,
                              "upstream_unreachable", "", "api_error"));

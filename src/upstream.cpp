@@ -19,6 +19,20 @@ const long kStreamReceiveBuffer = 1024;
 const long kReceiveBuffer = CURL_MAX_WRITE_SIZE;  // libcurl's default, 16 KiB
 const long kIdleConnections = 128;  // upstream connections a loop keeps alive while idle
 
+// For a libcurl call whose failure leaves nothing to undo but is worth a line in the log.
+// True when the call succeeded.
+bool logged(const char* call, CURLMcode code) {
+    if (code == CURLM_OK) return true;
+    std::fprintf(stderr, "azure-openai-proxy: %s: %s\n", call, curl_multi_strerror(code));
+    return false;
+}
+
+bool logged(const char* call, CURLSHcode code) {
+    if (code == CURLSHE_OK) return true;
+    std::fprintf(stderr, "azure-openai-proxy: %s: %s\n", call, curl_share_strerror(code));
+    return false;
+}
+
 UpstreamOutcome outcome_of(CURLcode code, bool refused) {
     switch (code) {
         case CURLE_OK:
@@ -194,7 +208,7 @@ size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* sel
 
 Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
     : loop_(loop), config_(config), share_(share), first_byte_(config.first_byte_timeout_s * 1000),
-      silence_(config.upstream_timeout_s * 1000) {
+      silence_(config.upstream_timeout_s * 1000), spare_easy_(kSpareEasyHandles) {
     multi_ = curl_multi_init();
     if (!multi_) return;
     if (curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
@@ -204,7 +218,7 @@ Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
         // libcurl's default keeps 4 idle connections per transfer in flight: after a
         // lull, most connections would close and the next burst connect again.
         curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kIdleConnections) != CURLM_OK) {
-        curl_multi_cleanup(multi_);
+        logged("curl_multi_cleanup", curl_multi_cleanup(multi_));
         multi_ = nullptr;
         return;
     }
@@ -213,32 +227,21 @@ Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
 }
 
 Upstream::~Upstream() {
-    for (CURL* easy : spare_easy_) curl_easy_cleanup(easy);
-    if (multi_) curl_multi_cleanup(multi_);
+    spare_easy_.clear();  // before the multi handle whose connections they used
+    if (multi_) logged("curl_multi_cleanup", curl_multi_cleanup(multi_));
 }
 
-CURL* Upstream::take_easy() {
-    if (spare_easy_.empty()) return curl_easy_init();
-    CURL* easy = spare_easy_.back();
-    spare_easy_.pop_back();
-    return easy;
-}
-
-void Upstream::return_easy(CURL* easy) {
-    if (spare_easy_.size() >= kSpareEasyHandles) {
-        curl_easy_cleanup(easy);
-        return;
-    }
-    curl_easy_reset(easy);
-    spare_easy_.push_back(easy);
-}
-
-CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+bool Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) {
     for (const std::string& line : request.headers) {
         curl_slist* grown = curl_slist_append(t.headers_, line.c_str());
-        if (!grown) return CURLE_OUT_OF_MEMORY;
+        if (!grown) return false;
         t.headers_ = grown;
     }
+    return true;
+}
+
+// Every option of the request on t.easy_, whether the handle is new or a spare one.
+CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
     EasyOptions options(t.easy_);
     options.set(CURLOPT_URL, request.url.c_str());
     options.set(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -271,19 +274,24 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
 std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const RequestBody& body,
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
-    transfer->easy_ = take_easy();
-    if (!transfer->easy_) {
-        error = "libcurl could not create a handle";
+    if (!add_request_headers(*transfer, request)) {
+        error = "libcurl could not store the request's headers (out of memory)";
         return nullptr;
     }
-    CURLcode configured = configure(*transfer, request, body);
-    if (configured != CURLE_OK) {
-        error = std::string("libcurl refused the request: ") + curl_easy_strerror(configured);
+    CURLcode refused = CURLE_OK;
+    transfer->easy_ = spare_easy_.take_configured(
+        [&](CURL* easy) {
+            transfer->easy_ = easy;
+            return configure(*transfer, request, body);
+        },
+        refused);
+    if (!transfer->easy_) {
+        error = std::string("libcurl refused the request: ") + curl_easy_strerror(refused);
         return nullptr;
     }
     CURLMcode added = curl_multi_add_handle(multi_, transfer->easy_);
     if (added != CURLM_OK) {
-        error = curl_multi_strerror(added);
+        error = std::string("libcurl could not add the transfer: ") + curl_multi_strerror(added);
         return nullptr;
     }
     // libcurl asks, through on_timer, to be driven at once: the loop's next iteration.
@@ -294,13 +302,13 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
 
 void Upstream::release(Transfer& t) {
     t.silence_.disarm();
+    bool reusable = t.reusable_;
     if (t.in_multi_) {
-        CURLMcode removed = curl_multi_remove_handle(multi_, t.easy_);
-        if (removed != CURLM_OK)
-            std::fprintf(stderr, "azure-openai-proxy: curl_multi_remove_handle: %s\n", curl_multi_strerror(removed));
+        // When it fails, curl_easy_cleanup takes the handle out of the multi handle itself.
+        if (!logged("curl_multi_remove_handle", curl_multi_remove_handle(multi_, t.easy_))) reusable = false;
         t.in_multi_ = false;
     }
-    if (t.easy_) return_easy(t.easy_);
+    if (t.easy_) spare_easy_.give_back(t.easy_, reusable);
     t.easy_ = nullptr;
     curl_slist_free_all(t.headers_);
     t.headers_ = nullptr;
@@ -318,9 +326,16 @@ void Upstream::collect_finished() {
     while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
         if (message->msg != CURLMSG_DONE) continue;
         Transfer* t = nullptr;
-        if (curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t)) != CURLE_OK || !t)
+        if (curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t)) != CURLE_OK || !t) {
+            // Not ours to end: its deadline (first byte or silence) ends it.
+            std::fprintf(stderr, "azure-openai-proxy: a finished transfer without its owner\n");
             continue;
+        }
         CURLcode code = message->data.result;
+        // Only a transfer that completed gives its handle back for another: libcurl's error
+        // paths leave state behind that curl_easy_reset does not clear (see easy_pool.h), and
+        // a new handle costs microseconds once per failed transfer.
+        t->reusable_ = code == CURLE_OK;
         UpstreamResult result;
         result.outcome = outcome_of(code, t->refused_);
         if (code != CURLE_OK) result.error = t->error_[0] ? t->error_ : curl_easy_strerror(code);
@@ -330,9 +345,7 @@ void Upstream::collect_finished() {
 
 void Upstream::act(curl_socket_t fd, int events) {
     int running = 0;
-    CURLMcode acted = curl_multi_socket_action(multi_, fd, events, &running);
-    if (acted != CURLM_OK)
-        std::fprintf(stderr, "azure-openai-proxy: curl_multi_socket_action: %s\n", curl_multi_strerror(acted));
+    logged("curl_multi_socket_action", curl_multi_socket_action(multi_, fd, events, &running));
     collect_finished();
 }
 
@@ -404,11 +417,11 @@ SharedCaches::SharedCaches() : share_(curl_share_init()) {
               curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
               curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
     if (!ok) {
-        curl_share_cleanup(share_);
+        logged("curl_share_cleanup", curl_share_cleanup(share_));
         share_ = nullptr;  // each loop keeps its own caches: slower to warm, still correct
     }
 }
 
 SharedCaches::~SharedCaches() {
-    if (share_) curl_share_cleanup(share_);
+    if (share_) logged("curl_share_cleanup", curl_share_cleanup(share_));
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { freePort, rawHttp, startLighttpd, startProxy, startStack, tempDir, waitFor } from './harness.mjs';
+import { freePort, rawHttp, sanitizerReports, startLighttpd, startProxy, startStack, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
 const KEY = 'test-key';
@@ -194,6 +194,100 @@ describe('upstream connection failures', () => {
     } finally {
       await web.stop();
       await proxy.stop();
+    }
+  });
+});
+
+// A failed transfer leaves its libcurl handle in a state of its own (libcurl 7.88 keeps the
+// receive buffer of a transfer whose name did not resolve, and refuses the next
+// CURLOPT_BUFFERSIZE): one DNS failure must cost its own request, never the ones after it.
+describe('a name that does not resolve costs one request, never the ones after it', () => {
+  let dir, mock;
+  before(async () => {
+    dir = tempDir('dns');
+    mock = createAzureMock({ apiKey: KEY });
+    await mock.listen();
+  });
+  after(async () => { await mock?.close(); });
+
+  const routing = (file, endpoints, models, retry = {}) => fs.writeFileSync(file, JSON.stringify({
+    endpoints: Object.fromEntries(Object.entries(endpoints).map(([name, url]) => [name, { url, key: 'env:UPSTREAM_KEY' }])),
+    models,
+    retry: { max_tries: 2, circuit_failures: 1000, circuit_open_seconds: 30, ...retry },
+  }));
+  // One worker, one loop: every request reuses the same pool of libcurl handles.
+  const start = async (file) => {
+    const proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: KEY, AZURE_OPENAI_PROXY_CONFIG: file, UPSTREAM_KEY: KEY,
+      AZURE_OPENAI_PROXY_THREADS: '1', AZURE_OPENAI_PROXY_STATE_FILE: 'none', RES_OPTIONS: 'timeout:1 attempts:1',
+    });
+    const web = await startLighttpd({ socket: proxy.socket });
+    const stop = async () => {
+      await web.stop();
+      const stopped = await proxy.stop();
+      assert.deepEqual(sanitizerReports(proxy.logs()), []);
+      assert.equal(stopped.code, 0, proxy.logs());
+    };
+    return { proxy, web, stop };
+  };
+  const ask = (web, model = 'gpt-4o') => rawHttp(web.port, { headers: AUTH, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });
+
+  it('an unresolvable target first, a healthy one second: every request fails over and succeeds', async () => {
+    const file = path.join(dir, 'failover.json');
+    routing(file, { dns: 'http://nonexistent.invalid', healthy: mock.url },
+      { 'gpt-4o': ['dns', { endpoint: 'healthy', priority: 1 }] });
+    const { proxy, web, stop } = await start(file);
+    const since = mock.requests.length;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await ask(web);
+        assert.equal(res.status, 200, `request ${i + 1}: ${res.body}`);
+      }
+      assert.equal(mock.requests.length - since, 20, 'each request reached the healthy target once');
+      // Each request tried the unresolvable target first (the log line follows the answer).
+      const failedOver = () => proxy.logs().split('\n').filter((line) => /model=gpt-4o .*status=200 .*target=healthy\/gpt-4o tries=2 .*error="Could not resolve host/.test(line)).length;
+      await waitFor(() => failedOver() === 20, 'an access-log line per request, each after a DNS failure', 5000);
+      assert.doesNotMatch(proxy.logs(), /libcurl refused/);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a model whose only target does not resolve, then another model: the other one is answered', async () => {
+    const file = path.join(dir, 'two-models.json');
+    routing(file, { dns: 'http://nonexistent.invalid', healthy: mock.url },
+      { 'gpt-4o': ['dns'], 'gpt-4o-mini': ['healthy'] }, { max_tries: 1 });
+    const { web, stop } = await start(file);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const failed = await ask(web, 'gpt-4o');
+        assert.equal(failed.status, 502, failed.body.toString());
+        assert.match(failed.json.error.message, /DNS/);
+        const answered = await ask(web, 'gpt-4o-mini');
+        assert.equal(answered.status, 200, `after DNS failure ${i + 1}: ${answered.body}`);
+      }
+    } finally {
+      await stop();
+    }
+  });
+
+  it('an endpoint that did not resolve, then corrected by a reload (SIGHUP): the next request is answered', async () => {
+    const file = path.join(dir, 'reload.json');
+    routing(file, { only: 'http://nonexistent.invalid' }, { 'gpt-4o': ['only'] });
+    const { proxy, web, stop } = await start(file);
+    try {
+      const failed = await ask(web);
+      assert.equal(failed.status, 502, failed.body.toString());
+      assert.match(failed.json.error.message, /DNS/);
+      routing(file, { only: mock.url }, { 'gpt-4o': ['only'] });
+      process.kill(proxy.pid, 'SIGHUP');
+      await proxy.waitForLog(/SIGHUP: .*reload\.json in force/);
+      for (let i = 0; i < 5; i++) {
+        const res = await ask(web);
+        assert.equal(res.status, 200, `request ${i + 1} after the reload: ${res.body}`);
+      }
+    } finally {
+      await stop();
     }
   });
 });

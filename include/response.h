@@ -26,7 +26,9 @@ ProxyError stopping_error();
 std::string error_body(const ProxyError& error);
 
 // "Status: 404 Not Found\r\nName: value\r\n...\r\n\r\n"
-// `more` follows `headers` (the CORS headers of an azure-mode answer).
+// `more` follows `headers` (the CORS headers of an azure-mode answer). Every field is made
+// safe to pass on, wherever it came from: one whose name is not an HTTP token is dropped,
+// and control bytes in a value (CR, LF, NUL, all but HTAB) become spaces (RFC 9110 §5.5).
 std::string cgi_head(int status, const Headers& headers, const Headers& more = {});
 
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the

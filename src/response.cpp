@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <cstring>
 #include <set>
 
 #include "text.h"
@@ -36,6 +37,32 @@ const char* reason_phrase(int status) {
         case 504: return "Gateway Timeout";
         default: return "";
     }
+}
+
+// RFC 9110 §5.6.2: a field name is a token.
+bool is_token(std::string_view text) {
+    if (text.empty()) return false;
+    for (unsigned char c : text) {
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && (c == '\0' || !std::strchr("!#$%&'*+-.^_`|~", c))) return false;
+    }
+    return true;
+}
+
+// One field of a head, as the web server may pass it on (RFC 9110 §5.5): a name that is
+// not a token is no field at all, and is dropped; in a value, CR, LF and NUL (and every
+// other control byte but HTAB) become SP. Whatever an upstream sends, no byte of it can
+// end a line or the head early, in the web server or in a client behind it.
+void append_field(std::string& head, const Header& header) {
+    if (!is_token(header.name)) return;
+    head.append(header.name).append(": ");
+    size_t value_start = head.size();
+    head.append(header.value);
+    for (size_t i = value_start; i < head.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(head[i]);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) head[i] = ' ';
+    }
+    head.append("\r\n");
 }
 
 std::string print_and_free(cJSON* json) {
@@ -119,7 +146,7 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more) {
     if (*reason) head.append(" ").append(reason);
     head += "\r\n";
     for (const Headers* list : {&headers, &more})
-        for (const Header& header : *list) head.append(header.name).append(": ").append(header.value).append("\r\n");
+        for (const Header& header : *list) append_field(head, header);
     head += "\r\n";
     return head;
 }

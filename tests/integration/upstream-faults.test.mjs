@@ -139,6 +139,31 @@ describe('upstream faults through lighttpd', () => {
     assert.equal(res.headers['x-mock-header-999'], 'value-999');
   });
 
+  // RFC 9110 §5.5: CR, LF and NUL in a field value are replaced with SP (or the message refused).
+  it('header values with a bare CR or a control byte reach the client as spaces; names that are not tokens not at all', async () => {
+    const res = await rawHttp(port, fault('bare-cr-header'));
+    assert.equal(res.status, 200, res.body.toString());
+    assert.equal(res.json.choices[0].message.content, 'clean answer');
+    assert.equal(res.complete, true);
+    const head = res.raw.subarray(0, res.raw.indexOf('\r\n\r\n')).toString('latin1');
+    assert.doesNotMatch(head.replaceAll('\r\n', ''), /[\x00-\x08\x0a-\x1f\x7f]/, 'no control byte but the CRLF that ends each line');
+    assert.equal(res.headers['x-bare-cr'], 'before after');
+    assert.equal(res.headers['x-hidden'], 'one Set-Cookie: injected=1');
+    assert.equal(res.headers['set-cookie'], undefined, 'no field smuggled behind a CR');
+    assert.equal(res.headers['x-control'], 'a b\tc');
+    assert.doesNotMatch(head, /^(X Spaced|X\(Paren\)):/im, 'names that are not tokens are dropped');
+    assert.equal(res.headers['x-after'], 'intact', 'the fields after them are kept');
+  });
+
+  it('a NUL in an upstream header value: a 502 naming a malformed answer, none of its fields relayed', async () => {
+    const res = await rawHttp(port, fault('nul-header'));
+    assert.equal(res.status, 502, res.body.toString());
+    assert.equal(res.json.error.code, 'upstream_protocol_error');
+    assert.equal(res.headers['x-nul'], undefined);
+    assert.equal(res.headers['x-after'], undefined);
+    await stack.proxy.waitForLog(/status=502 .*outcome=upstream-protocol error="Nul byte in header"/);
+  });
+
   it('leaves no descriptor or thread behind', async () => {
     await waitFor(() => descriptors(stack.proxy.pid) <= baseline.fds + 2, `descriptors back to ${baseline.fds} (now ${descriptors(stack.proxy.pid)})`, 5000);
     assert.equal(threads(stack.proxy.pid), baseline.threads);

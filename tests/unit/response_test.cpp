@@ -37,6 +37,33 @@ BOOST_AUTO_TEST_CASE(cgi_head_carries_status_and_headers) {
     BOOST_TEST(cgi_head(299, {}) == "Status: 299\r\n\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(cgi_head_turns_control_bytes_in_values_into_spaces) {
+    using namespace std::string_literals;
+    Headers upstream = {
+        {"X-Bare-Cr", "before\rafter"},
+        {"X-Hidden", "one\rSet-Cookie: injected=1"},
+        {"X-Lf", "a\nb"},
+        {"X-Nul", "a\0b"s},
+        {"X-Controls", "\x01" "a\tb\x1f\x7f"},
+        {"X-Plain", "caf\xc3\xa9, \"quoted\" (fine)"},  // obs-text and delimiters stay
+    };
+    BOOST_TEST(cgi_head(200, upstream) ==
+               "Status: 200 OK\r\nX-Bare-Cr: before after\r\nX-Hidden: one Set-Cookie: injected=1\r\n"
+               "X-Lf: a b\r\nX-Nul: a b\r\nX-Controls:  a\tb  \r\n"
+               "X-Plain: caf\xc3\xa9, \"quoted\" (fine)\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(cgi_head_drops_a_field_whose_name_is_not_a_token) {
+    using namespace std::string_literals;
+    Headers upstream = {
+        {"X Spaced", "v"}, {"X(Paren)", "v"}, {"", "no name"}, {"X\rY", "v"}, {"X-Nul\0"s, "v"},
+        {"X-Colon:", "v"}, {"X/Slash", "v"}, {"X\xc3\xa9", "v"},
+        {"X-Kept!#$%&'*+-.^_`|~09", "v"},
+    };
+    BOOST_TEST(cgi_head(200, upstream, {{"Bad Name", "v"}, {"Vary", "Origin"}}) ==
+               "Status: 200 OK\r\nX-Kept!#$%&'*+-.^_`|~09: v\r\nVary: Origin\r\n\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(hop_by_hop_response_headers_are_not_relayed) {
     for (const char* name : {"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
                              "Trailer", "Proxy-Authenticate", "Status", "Content-Length"})

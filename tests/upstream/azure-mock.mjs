@@ -26,6 +26,10 @@
 //   big-error             the same as a 500 error
 //   many-headers          an answer with 1,000 headers
 //   huge-header           an answer with one 300 KB header
+//   bare-cr-header        a chat answer whose header values hold a bare CR (one hiding a
+//                         second field behind it) and a control byte, and whose field
+//                         names include ones that are not HTTP tokens
+//   nul-header            a chat answer with a NUL in a header value
 //
 // Both of Azure's URL shapes are served: the dated API (/openai/deployments/{deployment}/...
 // and /openai/<path>, api-version required) and the v1 API (/openai/v1/<path>, the
@@ -349,6 +353,21 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
       case 'huge-header':
         req.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Huge: ${'h'.repeat(300000)}\r\nContent-Length: 2\r\n\r\n{}`);
         return true;
+      // node's http refuses these bytes in a header: written on the socket itself.
+      case 'bare-cr-header':
+      case 'nul-header': {
+        const answer = JSON.stringify({
+          id: 'chatcmpl-odd-header', object: 'chat.completion', created: 0, model: 'gpt-4o',
+          choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'clean answer' } }],
+        });
+        const odd = scenario === 'nul-header'
+          ? 'X-Nul: before\0after\r\n'
+          : 'X-Bare-Cr: before\rafter\r\nX-Hidden: one\rSet-Cookie: injected=1\r\nX-Control: a\x01b\tc\r\n' +
+            'X Spaced: not a token\r\nX(Paren): not a token\r\n: no name\r\n';
+        req.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n${odd}X-After: intact\r\n` +
+          `Content-Length: ${Buffer.byteLength(answer)}\r\nConnection: close\r\n\r\n${answer}`, 'latin1');
+        return true;
+      }
       default:
         return false;
     }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -352,6 +353,40 @@ describe('upstream TLS and an outbound proxy', () => {
   it('AZURE_OPENAI_PROXY_CA_BUNDLE trusts it', () => through({ AZURE_OPENAI_PROXY_CA_BUNDLE: cert }, async (res) => {
     assert.equal(res.status, 200, res.body.toString());
   }));
+
+  // libcurl 7.88 keeps the receive buffer of a transfer that ends while another one still
+  // uses its HTTP/2 connection, and refuses CURLOPT_BUFFERSIZE on that handle afterwards:
+  // the handle must not serve the next request as it is.
+  it('an HTTP/2 upstream: requests that end while a stream shares their connection do not fail the ones after them', async () => {
+    const h2 = http2.createSecureServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(cert) },
+      (req, res) => mock.server.emit('request', req, res));
+    let connections = 0;
+    h2.on('secureConnection', (socket) => { socket.mockId = ++connections; socket.entries = []; });
+    await new Promise((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    const proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: `https://127.0.0.1:${h2.address().port}`, AZURE_OPENAI_PROXY_CA_BUNDLE: cert,
+      AZURE_OPENAI_PROXY_THREADS: '1',
+    });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      assert.equal((await rawHttp(web.port, { headers: AUTH, body: chat() })).status, 200);  // the connection, HTTP/2
+      const since = mock.requests.length;
+      const stream = rawHttp(web.port, { headers: { ...AUTH, 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '150' }, body: chat({ stream: true }) });
+      await waitFor(() => mock.requests.length > since, 'the stream to start');
+      for (let i = 0; i < 6; i++) {
+        const res = await rawHttp(web.port, { headers: AUTH, body: chat() });
+        assert.equal(res.status, 200, `request ${i + 1} beside the stream: ${res.body}`);
+      }
+      const streamed = await stream;
+      assert.equal(streamed.status, 200);
+      assert.match(streamed.body.toString(), /\[DONE\]/);
+      assert.equal(new Set(mock.requests.slice(since).map((r) => r.connection)).size, 1, 'all on one HTTP/2 connection');
+    } finally {
+      await web.stop();
+      await proxy.stop();
+      await new Promise((resolve) => h2.close(resolve));
+    }
+  });
 
   it('AZURE_OPENAI_PROXY_UPSTREAM_PROXY carries the connection (CONNECT)', async () => {
     const tunnels = [];

@@ -143,9 +143,12 @@ export function proxyEnv(env) {
   };
 }
 
-export async function startProxy(env, { dir = tempDir('proxy') } = {}) {
+// `uid`: the proxy runs as that user and group id (setpriv), in a `dir` it may write to.
+export async function startProxy(env, { dir = tempDir('proxy'), uid } = {}) {
   const socket = path.join(dir, 'proxy.sock');
-  const proxy = startChild(PROXY_BIN, ['--listen', socket], { env: proxyEnv(env) });
+  const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const [command, ...args] = [...asUser, PROXY_BIN, '--listen', socket];
+  const proxy = startChild(command, args, { env: proxyEnv(env) });
   proxy.socket = socket;
   await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })),
     'the proxy socket');

@@ -118,13 +118,16 @@ export function startChild(command, args, options = {}) {
   // ended and how long that took.
   // A child started with { detached: true } leads its own process group and is
   // stopped with the group (make -> sh -> lighttpd -> proxy).
+  // The group is stopped even when its leader has already gone: what it started may not.
   const target = options.detached ? -child.pid : child.pid;
+  const groupAlive = () => { try { process.kill(-child.pid, 0); return true; } catch { return false; } };
   state.stop = async (signal = 'SIGTERM', graceMs = 5000) => {
     const started = Date.now();
-    if (!state.exited) {
+    if (!state.exited || (options.detached && groupAlive())) {
       try { process.kill(target, signal); } catch {}
       const timer = setTimeout(() => { try { process.kill(target, 'SIGKILL'); } catch {} }, graceMs);
       await state.exitPromise;
+      if (options.detached) await waitFor(() => !groupAlive(), 'the process group to end', graceMs + 1000).catch(() => {});
       clearTimeout(timer);
     }
     return { ...state.exited, ms: Date.now() - started };

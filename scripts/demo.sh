@@ -5,9 +5,22 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/azure-openai-demo.XXXXXX")
 
+# Everything started here stops with the script: at its end, and at SIGTERM (which make
+# passes on to it), SIGINT or SIGHUP. Each runs in the background and is waited for, so
+# that a signal is acted on at once rather than when the command in front ends.
+upstream="" server=""
+stop_all() {
+    for pid in $server $upstream; do kill -TERM "$pid" 2>/dev/null; done
+    wait
+    rm -rf "$run_dir"
+}
+trap stop_all EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
+
 node "$root/tests/upstream/azure-mock.mjs" --port 0 --api-key demo-key >"$run_dir/upstream.log" 2>&1 &
 upstream=$!
-trap 'kill -TERM "$upstream" 2>/dev/null; rm -rf "$run_dir"' EXIT
 for _ in $(seq 100); do
     grep -q 'listening on' "$run_dir/upstream.log" 2>/dev/null && break
     sleep 0.05
@@ -28,4 +41,6 @@ Try, in another terminal:
 
 HELP
 AZURE_OPENAI_ENDPOINT="$endpoint" AZURE_OPENAI_TOKEN=demo-key AZURE_OPENAI_PROXY_ADDRESS="$address" \
-    AZURE_OPENAI_PROXY_MODE=azure "$root/scripts/serve.sh"
+    AZURE_OPENAI_PROXY_MODE=azure "$root/scripts/serve.sh" &
+server=$!
+wait "$server"

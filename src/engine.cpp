@@ -46,6 +46,13 @@ const uint32_t kSessionEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 const size_t kDrainLimit = 1 << 20;           // unread request bytes discarded at close
 const size_t kLibfcgiFirstRead = 8192;        // what libfcgi asks of the socket at once
 
+// shutdown(2), its failure logged unless the web server already left (ENOTCONN).
+bool shut_down(int fd, int how) {
+    if (shutdown(fd, how) == 0) return true;
+    if (errno != ENOTCONN) std::perror("azure-openai-proxy: shutdown");
+    return false;
+}
+
 // What every loop of the process shares.
 struct Process {
     Process(const Config& config, int listen_fd, int stop_fd, int reload_fd, long max_requests, CURLSH* share,
@@ -81,9 +88,13 @@ public:
         lines_ += line;
     }
     void write() {
-        if (lines_.empty()) return;
-        ssize_t ignored = ::write(STDERR_FILENO, lines_.data(), lines_.size());
-        (void)ignored;
+        // A write cut short goes on with the rest; one that fails drops the lines, as
+        // there is no other place to say so.
+        for (size_t at = 0; at < lines_.size();) {
+            ssize_t put = ::write(STDERR_FILENO, lines_.data() + at, lines_.size() - at);
+            if (put > 0) at += static_cast<size_t>(put);
+            else if (put == 0 || errno != EINTR) break;
+        }
         lines_.clear();
     }
     int64_t next_due_ms() const override { return lines_.empty() ? DeadlineQueue::kNever : first_ms_ + kDelayMs; }
@@ -420,7 +431,7 @@ void Session::deadline_passed(const DeadlineQueue& queue) {
         case State::Reader:
             // Its blocked read ends; back on the loop it is answered 408.
             connection_.expire_read();
-            shutdown(connection_.fd(), SHUT_RD);
+            shut_down(connection_.fd(), SHUT_RD);  // failing, the read gives up at SO_RCVTIMEO
             return;
         case State::Serving:
         case State::Ending:
@@ -567,9 +578,10 @@ void Session::hand_to_reader() {
     pthread_t thread;
     bool started = pthread_attr_init(&attributes) == 0;
     if (started) {
-        pthread_attr_setstacksize(&attributes, kReaderStack);
-        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&thread, &attributes, read_on_thread, this) == 0;
+        // Never joined: a thread that could not be made detached is not started.
+        started = pthread_attr_setstacksize(&attributes, kReaderStack) == 0 &&
+                  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED) == 0 &&
+                  pthread_create(&thread, &attributes, read_on_thread, this) == 0;
         pthread_attr_destroy(&attributes);
     }
     if (!started) {
@@ -749,7 +761,7 @@ void Session::stop() {
             return;
         case State::Reader:
             // Its blocked read ends; back on the loop it is answered 503.
-            shutdown(connection_.fd(), SHUT_RD);
+            shut_down(connection_.fd(), SHUT_RD);  // failing, the read gives up at SO_RCVTIMEO
             return;
         case State::Serving:
             if (exchange_ && !exchange_->finished()) exchange_->stop();
@@ -778,8 +790,11 @@ void Session::close() {
         release();
         return;
     }
+    if (!shut_down(linger_fd_.get(), SHUT_WR)) {
+        release();  // the web server is gone already, or the socket cannot linger
+        return;
+    }
     state_ = State::Lingering;
-    shutdown(linger_fd_.get(), SHUT_WR);
     await(&loop_.deadlines.lingering);
     drain();
 }
@@ -830,11 +845,14 @@ int loop_count(const Config& config) {
 // kept within it.
 long requests_within_descriptors(long wanted) {
     rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        std::perror("azure-openai-proxy: cannot read the descriptor limit (getrlimit)");
+        return wanted;
+    }
     if (limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-        getrlimit(RLIMIT_NOFILE, &limit);
+        rlimit raised = {limit.rlim_max, limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+        else std::perror("azure-openai-proxy: cannot raise the descriptor limit to its maximum (setrlimit)");
     }
     const rlim_t reserve = 64;  // listening socket, loops, logs, curl's own
     if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= reserve + 2 * static_cast<rlim_t>(wanted))

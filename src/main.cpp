@@ -1,5 +1,6 @@
 // azure-openai-proxy: a FastCGI responder that serves the OpenAI API from Azure OpenAI.
 #include <curl/curl.h>
+#include <errno.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -110,8 +111,9 @@ int serve_listening_socket(const Config& config, int activated) {
     std::string warning = open_relay_warning(config);
     if (!warning.empty()) log_lines(warning);
     int status = config.workers > 1 ? run_supervised(config, listen_fd) : run_fastcgi(config, listen_fd);
-    if (starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./"))
-        unlink(config.fcgi_address.c_str());
+    if ((starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./")) &&
+        unlink(config.fcgi_address.c_str()) != 0 && errno != ENOENT)
+        fail("cannot remove " + config.fcgi_address + ": " + std::strerror(errno));
     if (status < 0) _exit(0);  // threads still busy: leave without destructors
     return status;
 }
@@ -121,8 +123,9 @@ int serve_listening_socket(const Config& config, int activated) {
 int main(int argc, char** argv) {
     // Large buffers (a big request body) come from mmap and go back to the system when
     // freed; glibc's default raises that threshold after the first one, and memory freed
-    // by a burst of large requests would then stay with the process.
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    // by a burst of large requests would then stay with the process. Advice only: glibc
+    // takes it, the sanitizer build's allocator refuses it, and either way the proxy works.
+    (void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
     Arguments args = parse_arguments(argc, argv);
     if (args.exit_now >= 0) return args.exit_now;
 
@@ -148,7 +151,13 @@ int main(int argc, char** argv) {
             "no FastCGI socket on fd 0 and no CGI request: pass --listen /path/to.sock or "
             "--listen 127.0.0.1:9000 (or set AZURE_OPENAI_PROXY_FCGI_ADDRESS), or start it "
             "from spawn-fcgi or the web server");
-    curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread
+    // Once, before any thread or worker process: every libcurl handle of every worker
+    // relies on it (a failure here would otherwise show as every request failing).
+    CURLcode curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_ready != CURLE_OK) {
+        fail(std::string("libcurl cannot start (curl_global_init): ") + curl_easy_strerror(curl_ready));
+        return 1;
+    }
     int status = fastcgi ? serve_listening_socket(config, activated) : run_cgi(config);
     curl_global_cleanup();
     return status;

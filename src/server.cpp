@@ -36,9 +36,15 @@ int g_stop_pipe[2] = {-1, -1};
 // Written by SIGHUP (read the configuration file again); drained by its reader.
 int g_reload_pipe[2] = {-1, -1};
 
+// One line naming what failed and errno's word for why.
+void log_failure(const std::string& what) {
+    std::fprintf(stderr, "azure-openai-proxy: %s: %s\n", what.c_str(), std::strerror(errno));
+}
+
 void on_signal(int signal_number) {
     int saved = errno;
     char byte = 's';
+    // A full pipe already holds a wake-up: nothing is lost when this write fails.
     ssize_t ignored = ::write(signal_number == SIGHUP ? g_reload_pipe[1] : g_stop_pipe[1], &byte, 1);
     (void)ignored;
     errno = saved;
@@ -47,15 +53,20 @@ void on_signal(int signal_number) {
 // Installed before FCGX_Init: libfcgi then keeps its own handlers off these signals
 // (its SIGTERM handler only sets a flag that threads blocked in accept never see).
 bool install_signals() {
-    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_reload_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_reload_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_failure("cannot create the signal pipes (pipe2)");
         return false;
+    }
     struct sigaction action;
     std::memset(&action, 0, sizeof action);
-    action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
-    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
-        sigaction(signal_number, &action, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE}) {
+        action.sa_handler = signal_number == SIGPIPE ? SIG_IGN : on_signal;
+        if (sigaction(signal_number, &action, nullptr) != 0) {
+            log_failure(std::string("cannot handle ") + strsignal(signal_number) + " (sigaction)");
+            return false;
+        }
+    }
     return true;
 }
 
@@ -66,19 +77,69 @@ void close_signal_pipes() {
     }
 }
 
-// The supervisor reads the file too, so a worker it starts later has the new table, and
-// passes the signal on only when the file was good.
-void reload_supervised(const Config& config, const std::map<pid_t, Clock::time_point>& workers) {
-    char drained[64];
-    while (::read(g_reload_pipe[0], drained, sizeof drained) > 0) {
+// Every signal held back while it lives, the mask before it restored at its end. A
+// process forked meanwhile starts with them held too, and lets them in (release) only
+// once its own handlers are in place: one that arrives sooner waits rather than find the
+// default action (SIGHUP's ends the process) or the supervisor's handler, which would
+// write to the supervisor's pipes.
+class SignalsHeld {
+public:
+    SignalsHeld() {
+        sigset_t all;
+        sigfillset(&all);
+        held_ = sigprocmask(SIG_BLOCK, &all, &previous_) == 0;
     }
-    if (!reload_routing_file(config)) return;
-    for (const auto& worker : workers) kill(worker.first, SIGHUP);
+    ~SignalsHeld() {
+        if (held_ && !release()) log_failure("cannot let signals in again (sigprocmask)");
+    }
+    SignalsHeld(const SignalsHeld&) = delete;
+    SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+    bool held() const { return held_; }
+    bool release() {
+        held_ = false;
+        return sigprocmask(SIG_SETMASK, &previous_, nullptr) == 0;
+    }
+
+private:
+    sigset_t previous_;
+    bool held_ = false;
+};
+
+// kill() for one worker: never with a pid <= 0, which would signal a process group or
+// every process the user may signal. A worker that is already gone is no failure.
+void signal_worker(pid_t pid, int signal_number) {
+    if (pid <= 0) return;
+    if (kill(pid, signal_number) != 0 && errno != ESRCH)
+        log_failure("cannot send " + std::string(strsignal(signal_number)) + " to worker " + std::to_string(pid));
+}
+
+// One child that ended, without waiting unless `block`: its pid and status, 0 when none
+// has ended yet, or -1 when there is none to wait for (ECHILD) or waitpid failed.
+pid_t reap_child(int& status, bool block) {
+    pid_t pid;
+    do pid = waitpid(-1, &status, block ? 0 : WNOHANG);
+    while (pid < 0 && errno == EINTR);
+    if (pid < 0 && errno != ECHILD) log_failure("waitpid");
+    return pid;
+}
+
+// Waits up to `timeout_ms` for a signal's byte; true when one for SIGHUP came. A poll
+// that fails is logged once while it keeps failing, and waited out: never a busy loop.
+bool wait_for_signal(int timeout_ms) {
+    static bool failing = false;
+    pollfd waits[2] = {{g_stop_pipe[0], POLLIN, 0}, {g_reload_pipe[0], POLLIN, 0}};
+    int ready = poll(waits, 2, timeout_ms);
+    bool failed = ready < 0 && errno != EINTR;
+    if (failed && !failing) log_failure("cannot wait for signals (poll)");
+    if (failed) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+    failing = failed;
+    return ready > 0 && (waits[1].revents & POLLIN);
 }
 
 bool stop_requested() {
     pollfd stop = {g_stop_pipe[0], POLLIN, 0};
-    return poll(&stop, 1, 0) > 0;
+    return poll(&stop, 1, 0) > 0;  // a failing poll is logged by wait_for_signal
 }
 
 // chown to "user[:group]"; the group defaults to the user's own.
@@ -124,16 +185,25 @@ int open_unix_socket(const std::string& path, const std::string& owner, std::str
             close(fd);
             return -1;
         }
-        ::unlink(path.c_str());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            error = "cannot remove the stale socket " + path + ": " + std::strerror(errno);
+            close(fd);
+            return -1;
+        }
     }
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = "cannot bind unix socket " + path + ": " + std::strerror(errno);
         if (fd >= 0) close(fd);
         return -1;
     }
-    chmod(path.c_str(), 0660);  // only the web server's group may talk FastCGI to us
-    if (!owner.empty() && !give_socket_to(path, owner, error)) {
+    // Only the web server's group may talk FastCGI to us: a socket left at the umask's
+    // mode is not served.
+    bool ready = chmod(path.c_str(), 0660) == 0;
+    if (!ready) error = "cannot make " + path + " mode 0660: " + std::strerror(errno);
+    else if (!owner.empty()) ready = give_socket_to(path, owner, error);
+    if (!ready) {
         close(fd);
+        ::unlink(path.c_str());
         return -1;
     }
     return fd;
@@ -158,8 +228,8 @@ int open_tcp_socket(const std::string& address, std::string& error) {
     }
     int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int on = 1;
-    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (fd < 0 || bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
         error = "cannot bind " + address + ": " + std::strerror(errno);
         if (fd >= 0) close(fd);
         fd = -1;
@@ -169,73 +239,143 @@ int open_tcp_socket(const std::string& address, std::string& error) {
 }
 
 
-// A worker: a forked process that serves FastCGI on the shared listening socket.
-pid_t start_worker_process(const Config& config, int listen_fd) {
-    pid_t supervisor = getpid();
-    // Signals wait until the child has its own handlers: the supervisor's would write
-    // to the supervisor's stop pipe.
-    sigset_t all, previous;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &previous);
-    pid_t pid = fork();
-    if (pid != 0) {
-        sigprocmask(SIG_SETMASK, &previous, nullptr);
-        return pid;
+int serve_worker(const Config& config, int listen_fd) {
+    if (FCGX_Init() != 0) {
+        std::fprintf(stderr, "azure-openai-proxy: libfcgi cannot start (FCGX_Init)\n");
+        return 1;
     }
-    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signal(signal_number, SIG_DFL);
-    close_signal_pipes();
-    sigprocmask(SIG_SETMASK, &previous, nullptr);
-    // Never outlive the supervisor, even when it is killed outright.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != supervisor) _exit(0);
-    int status = run_fastcgi(config, listen_fd);
-    _exit(status < 0 ? 0 : status);
+    return serve_fastcgi(config, listen_fd, g_stop_pipe[0], g_reload_pipe[0]);
 }
 
-void stop_workers(std::map<pid_t, Clock::time_point>& workers) {
-    for (const auto& worker : workers) kill(worker.first, SIGTERM);
-    // Workers stop within 1.5 s; whatever is left after 1.8 s is killed.
-    auto deadline = Clock::now() + std::chrono::milliseconds(1800);
-    while (!workers.empty() && Clock::now() < deadline) {
-        pid_t pid = waitpid(-1, nullptr, WNOHANG);
-        if (pid > 0)
-            workers.erase(pid);
-        else
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// The forked child, with every signal still held: its own handlers first, then the
+// signals (one that came meanwhile is handled now), then the work.
+int run_worker(const Config& config, int listen_fd, pid_t supervisor, SignalsHeld& held) {
+    close_signal_pipes();  // the supervisor's
+    // Never outlive the supervisor, even when it is killed outright.
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        log_failure("worker " + std::to_string(getpid()) + " may outlive its supervisor (prctl PR_SET_PDEATHSIG)");
+    if (getppid() != supervisor) return 0;
+    if (!install_signals()) return 1;
+    if (!held.release()) {
+        log_failure("worker " + std::to_string(getpid()) + ": cannot let signals in (sigprocmask)");
+        return 1;
     }
-    for (const auto& worker : workers) kill(worker.first, SIGKILL);
-    while (!workers.empty() && waitpid(-1, nullptr, 0) > 0) workers.erase(workers.begin());
+    int status = serve_worker(config, listen_fd);
+    return status < 0 ? 0 : status;
 }
+
+// A worker: a forked process that serves FastCGI on the shared listening socket. Its pid,
+// or -1 with errno set when none could be started.
+pid_t start_worker_process(const Config& config, int listen_fd) {
+    pid_t supervisor = getpid();
+    SignalsHeld held;
+    if (!held.held()) return -1;
+    pid_t pid = fork();
+    if (pid != 0) {
+        int fork_error = errno;
+        if (!held.release()) log_failure("cannot let signals in again (sigprocmask)");
+        errno = fork_error;
+        return pid;
+    }
+    _exit(run_worker(config, listen_fd, supervisor, held));
+}
+
+// Keeps config.workers workers running: one that ends is replaced, one that cannot be
+// started is tried again a second later; SIGHUP is passed on once the file reads well.
+class Supervisor {
+public:
+    Supervisor(const Config& config, int listen_fd) : config_(config), listen_fd_(listen_fd) {}
+
+    void run() {
+        start_missing();
+        std::fprintf(stderr, "azure-openai-proxy: supervising %d workers\n", config_.workers);
+        while (!stop_requested()) {
+            if (wait_for_signal(200)) reload();
+            reap();
+            if (!stop_requested()) start_missing();
+        }
+        stop_all();
+    }
+
+private:
+    using Workers = std::map<pid_t, Clock::time_point>;  // pid -> start time
+
+    // The supervisor reads the file too, so a worker it starts later has the new table.
+    void reload() {
+        char drained[64];
+        while (::read(g_reload_pipe[0], drained, sizeof drained) > 0) {
+        }
+        if (!reload_routing_file(config_)) return;
+        for (const auto& worker : workers_) signal_worker(worker.first, SIGHUP);
+    }
+
+    void start_missing() {
+        Clock::time_point now = Clock::now();
+        if (now < next_start_) return;
+        while (static_cast<int>(workers_.size()) < config_.workers) {
+            pid_t pid = start_worker_process(config_, listen_fd_);
+            if (pid < 0) {
+                if (failed_starts_++ == 0) log_failure("cannot start a worker, trying again every second (fork)");
+                next_start_ = now + std::chrono::seconds(1);
+                return;
+            }
+            if (failed_starts_ > 0)
+                std::fprintf(stderr, "azure-openai-proxy: worker %d started after %d failed tries\n", pid, failed_starts_);
+            failed_starts_ = 0;
+            workers_[pid] = now;
+        }
+    }
+
+    void reap() {
+        int status = 0;
+        pid_t pid;
+        while ((pid = reap_child(status, false)) > 0) {
+            auto it = workers_.find(pid);
+            if (it == workers_.end()) continue;
+            // A worker that dies at once will die again: do not spin.
+            if (Clock::now() - it->second < std::chrono::seconds(1))
+                next_start_ = Clock::now() + std::chrono::seconds(1);
+            workers_.erase(it);
+            // TODO(issue 20, shared state): tell the shared state this pid is gone so that
+            // what it held (circuit trials, concurrency slots) is reclaimed at once, through
+            // the SharedState API the shared-state change adds (reclaim_dead_processes()).
+            std::fprintf(stderr, "azure-openai-proxy: worker %d %s %d; starting another\n", pid,
+                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+        if (pid < 0 && errno == ECHILD && !workers_.empty()) {
+            std::fprintf(stderr, "azure-openai-proxy: no worker left to wait for; starting them again\n");
+            workers_.clear();
+        }
+    }
+
+    // Workers stop within 1.5 s; whatever is left after 1.8 s is killed.
+    void stop_all() {
+        for (const auto& worker : workers_) signal_worker(worker.first, SIGTERM);
+        auto deadline = Clock::now() + std::chrono::milliseconds(1800);
+        int status = 0;
+        while (!workers_.empty() && Clock::now() < deadline) {
+            pid_t pid = reap_child(status, false);
+            if (pid < 0) return;
+            if (pid > 0) workers_.erase(pid);
+            else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        for (const auto& worker : workers_) signal_worker(worker.first, SIGKILL);
+        for (pid_t pid; !workers_.empty() && (pid = reap_child(status, true)) > 0;) workers_.erase(pid);
+    }
+
+    const Config& config_;
+    int listen_fd_;
+    Workers workers_;
+    Clock::time_point next_start_{};  // no worker is started before this
+    int failed_starts_ = 0;          // in a row, logged at the first
+};
 
 }  // namespace
 
 int run_supervised(const Config& config, int listen_fd) {
     if (!install_signals()) return 1;
-    std::map<pid_t, Clock::time_point> workers;  // pid -> start time
-    for (int i = 0; i < config.workers; ++i) workers[start_worker_process(config, listen_fd)] = Clock::now();
-    std::fprintf(stderr, "azure-openai-proxy: supervising %d workers\n", config.workers);
-
-    while (!stop_requested()) {
-        pollfd stop = {g_stop_pipe[0], POLLIN, 0};
-        pollfd waits[2] = {stop, {g_reload_pipe[0], POLLIN, 0}};
-        poll(waits, 2, 200);
-        if (waits[1].revents & POLLIN) reload_supervised(config, workers);
-        int status = 0;
-        pid_t pid;
-        while (!stop_requested() && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            auto it = workers.find(pid);
-            if (it == workers.end()) continue;
-            bool crashed_at_once = Clock::now() - it->second < std::chrono::seconds(1);
-            workers.erase(it);
-            std::fprintf(stderr, "azure-openai-proxy: worker %d %s %d; starting another\n", pid,
-                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
-                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-            // A worker that dies at once will die again: do not spin.
-            if (crashed_at_once) poll(&stop, 1, 1000);
-            if (!stop_requested()) workers[start_worker_process(config, listen_fd)] = Clock::now();
-        }
-    }
-    stop_workers(workers);
+    Supervisor(config, listen_fd).run();
     std::fprintf(stderr, "azure-openai-proxy: stopped\n");
     return 0;
 }
@@ -274,14 +414,15 @@ int socket_activated_fd() {
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
     if (!ours || !is_listening_socket(kFirstFd)) return -1;
-    fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
+    // Nothing is ever executed, so a descriptor left open across exec harms no one.
+    if (fcntl(kFirstFd, F_SETFD, FD_CLOEXEC) != 0)
+        log_failure("the socket-activated descriptor stays open across exec (fcntl FD_CLOEXEC)");
     return kFirstFd;
 }
 
 int run_fastcgi(const Config& config, int listen_fd) {
     if (!install_signals()) return 1;
-    FCGX_Init();
-    return serve_fastcgi(config, listen_fd, g_stop_pipe[0], g_reload_pipe[0]);
+    return serve_worker(config, listen_fd);
 }
 
 int run_cgi(const Config& config) {

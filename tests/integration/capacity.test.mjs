@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  PROXY_BIN, ROOT, canConnect, freePort, openStream, sanitizerReports, startChild, tempDir, waitFor,
+  PROXY_BIN, ROOT, canConnect, freePort, openStream, startChild, tempDir, waitFor,
 } from './harness.mjs';
 
 const KEY = 'capacity-test-key';
@@ -56,6 +56,5 @@ describe('capacity, as make run serves it', () => {
     assert.deepEqual(failed.slice(0, 3), [], `${failed.length} streams failed`);
     const incomplete = streams.filter((s) => s.status !== 200 || s.events[s.events.length - 1] !== 'data: [DONE]');
     assert.equal(incomplete.length, 0, `${incomplete.length} streams incomplete, e.g. status ${incomplete[0]?.status}`);
-    assert.deepEqual(sanitizerReports(lighttpd.output), []);
   });
 });

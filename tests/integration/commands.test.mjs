@@ -118,6 +118,26 @@ describe('make run and make demo', () => {
     }
   });
 
+  // make passes a SIGTERM on to its recipe's script and waits for it; a service manager
+  // or a `kill` may send one to make alone, or to the script alone.
+  for (const [target, whom] of [['demo', 'make'], ['demo', 'the script'], ['run', 'make']]) {
+    it(`make ${target} stops everything it started when ${whom} alone gets SIGTERM`, async () => {
+      const { served } = await serve(target, target === 'run' ? { AZURE_OPENAI_ENDPOINT: mock.url } : {});
+      try {
+        let below;
+        await waitFor(() => (below = descendants(served.pid)).some((pid) => commandOf(pid).includes('azure-openai-proxy')),
+          'the proxy to run under lighttpd');
+        const script = below.find((pid) => /scripts\/(demo|serve)\.sh/.test(commandOf(pid)));
+        process.kill(whom === 'make' ? served.pid : script, 'SIGTERM');
+        await waitFor(() => below.every((pid) => !isRunning(pid)), 'every process to stop', 10000).catch(() => {});
+        assert.deepEqual(below.filter(isRunning).map(commandOf), [], 'left running');
+        await served.exitPromise;
+      } finally {
+        await served.stop('SIGTERM', 10000);
+      }
+    });
+  }
+
   it('make demo answers a curl without any key or Azure account', async () => {
     const { served, url } = await serve('demo', {});
     try {

@@ -3,6 +3,7 @@
 // stopped when the test ends, and killed if the test process exits early.
 
 import { spawn } from 'node:child_process';
+import { after, afterEach } from 'node:test';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -99,14 +100,22 @@ export function canConnect(options) {
   });
 }
 
-// Spawns a tracked child; its stderr and stdout are kept for assertions.
-export function startChild(command, args, options = {}) {
+// Spawns a tracked child; its stderr and stdout are kept for assertions, and watched for
+// sanitizer reports (below). `log`: a function returning more of what it writes (a log
+// file: Apache's ErrorLog, where the proxies it starts write their stderr).
+export function startChild(command, args, { log, ...options } = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   child.detached = Boolean(options.detached);
   children.add(child);
   const state = { child, pid: child.pid, output: '', exited: null };
   child.stdout.on('data', (d) => { state.output += d; });
   child.stderr.on('data', (d) => { state.output += d; });
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  const name = `${path.basename(command)} (pid ${child.pid})`;
+  // An exited child's last output, unless what it started still holds its pipes.
+  const settled = () => (state.exited ? Promise.race([closed, sleep(1000)]) : null);
+  watchForSanitizerReports(name, () => state.output, settled);
+  if (log) watchForSanitizerReports(`${name}, its log`, log, settled);
   state.exitPromise = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       children.delete(child);
@@ -118,13 +127,16 @@ export function startChild(command, args, options = {}) {
   // ended and how long that took.
   // A child started with { detached: true } leads its own process group and is
   // stopped with the group (make -> sh -> lighttpd -> proxy).
+  // The group is stopped even when its leader has already gone: what it started may not.
   const target = options.detached ? -child.pid : child.pid;
+  const groupAlive = () => { try { process.kill(-child.pid, 0); return true; } catch { return false; } };
   state.stop = async (signal = 'SIGTERM', graceMs = 5000) => {
     const started = Date.now();
-    if (!state.exited) {
+    if (!state.exited || (options.detached && groupAlive())) {
       try { process.kill(target, signal); } catch {}
       const timer = setTimeout(() => { try { process.kill(target, 'SIGKILL'); } catch {} }, graceMs);
       await state.exitPromise;
+      if (options.detached) await waitFor(() => !groupAlive(), 'the process group to end', graceMs + 1000).catch(() => {});
       clearTimeout(timer);
     }
     return { ...state.exited, ms: Date.now() - started };
@@ -143,9 +155,12 @@ export function proxyEnv(env) {
   };
 }
 
-export async function startProxy(env, { dir = tempDir('proxy') } = {}) {
+// `uid`: the proxy runs as that user and group id (setpriv), in a `dir` it may write to.
+export async function startProxy(env, { dir = tempDir('proxy'), uid } = {}) {
   const socket = path.join(dir, 'proxy.sock');
-  const proxy = startChild(PROXY_BIN, ['--listen', socket], { env: proxyEnv(env) });
+  const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const [command, ...args] = [...asUser, PROXY_BIN, '--listen', socket];
+  const proxy = startChild(command, args, { env: proxyEnv(env) });
   proxy.socket = socket;
   await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })),
     'the proxy socket');
@@ -163,6 +178,35 @@ export async function startProxy(env, { dir = tempDir('proxy') } = {}) {
 // Sanitizer reports mean a memory or UB bug even when the answer looked right.
 export function sanitizerReports(output) {
   return output.split('\n').filter((line) => /AddressSanitizer|LeakSanitizer|runtime error:/.test(line));
+}
+
+// What every started child writes (the proxy itself, or the web server or spawn-fcgi that
+// passes its stderr on, or their log files) is read after each test: a sanitizer report
+// fails the test during which it was written, or, written while suites stopped what they
+// started, the file. One place for every way a test starts the proxy.
+const watched = [];
+
+function watchForSanitizerReports(name, text, settled) {
+  watched.push({ name, text, settled, seen: 0 });
+}
+
+async function failOnSanitizerReports() {
+  await Promise.all(watched.map((w) => w.settled()));
+  const found = [];
+  for (const w of watched) {
+    const text = w.text();
+    const end = text.lastIndexOf('\n') + 1;  // whole lines only; the rest is read next time
+    if (end <= w.seen) continue;
+    found.push(...sanitizerReports(text.slice(w.seen, end)).map((line) => `${w.name}: ${line}`));
+    w.seen = end;
+  }
+  if (found.length) throw new Error(`sanitizer reports:\n${found.join('\n')}`);
+}
+
+// Only under the test runner (soak and bench import this file too).
+if (process.env.NODE_TEST_CONTEXT) {
+  afterEach(failOnSanitizerReports);
+  after(failOnSanitizerReports);
 }
 
 export function lighttpdConfig({ port, socket, mount = '/', dir, extra = '' }) {
@@ -199,7 +243,7 @@ export async function startLighttpd({ socket, mount = '/', configText, env = {} 
 }
 
 // The usual chain: lighttpd -> proxy -> the local upstream (created by `createMock`).
-// stop() stops all three and fails on a sanitizer report or an unclean proxy exit.
+// stop() stops all three and fails on an unclean proxy exit.
 export async function startStack(createMock, env) {
   const mock = createMock();
   await mock.listen();
@@ -209,8 +253,6 @@ export async function startStack(createMock, env) {
     await web.stop();
     const stopped = await proxy.stop();
     await mock.close();
-    const reports = sanitizerReports(proxy.logs());
-    if (reports.length) throw new Error(`sanitizer reports:\n${reports.join('\n')}`);
     if (stopped.code !== 0) throw new Error(`the proxy exited with ${JSON.stringify(stopped)}`);
   };
   return { mock, proxy, web, url: web.url, stop };

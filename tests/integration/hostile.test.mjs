@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  fastcgiConnection, fastcgiExchange, fastcgiRequest, sleep, rawHttp, request, sanitizerReports, startLighttpd, startProxy,
+  fastcgiConnection, fastcgiExchange, fastcgiRequest, sleep, rawHttp, request, startLighttpd, startProxy,
 } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
@@ -137,8 +137,6 @@ for (const [server, start] of Object.entries(HOSTILE_HOSTS)) {
     after(async () => {
       await host?.stop();
       await mock?.close();
-      const reports = sanitizerReports(host?.logs() || '');
-      assert.deepEqual(reports, [], 'no sanitizer report');
     });
 
     for (const [name, req, status, code, options = {}] of CASES) {
@@ -281,7 +279,6 @@ describe('FastCGI-level hostile requests', () => {
   after(async () => {
     await proxy?.stop();
     await mock?.close();
-    assert.deepEqual(sanitizerReports(proxy?.logs() || ''), []);
   });
 
   const base = (extra = {}) => ({

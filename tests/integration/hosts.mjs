@@ -93,9 +93,10 @@ ${extra}
 export async function startApache(dir, port, configText) {
   const config = path.join(dir, 'httpd.conf');
   fs.writeFileSync(config, configText);
-  const server = startChild('apache2', ['-f', config, '-DFOREGROUND'], { env: { PATH: process.env.PATH } });
+  const errorLog = () => { try { return fs.readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { return ''; } };
+  const server = startChild('apache2', ['-f', config, '-DFOREGROUND'], { env: { PATH: process.env.PATH }, log: errorLog });
   await listening(server, port, 'apache');
-  server.errorLog = () => { try { return fs.readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { return ''; } };
+  server.errorLog = errorLog;
   return server;
 }
 

@@ -62,7 +62,6 @@ describe('two hosts sharing limits and cooldowns through Redis', () => {
       await web.stop();
       const stopped = await proxy.stop();
       assert.equal(stopped.code, 0, proxy.logs());
-      assert.doesNotMatch(proxy.logs(), /AddressSanitizer|runtime error/);
     }
     await redis?.stop();
     for (const mock of [limited, healthy]) await mock?.close();

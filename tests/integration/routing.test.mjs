@@ -101,7 +101,6 @@ describe('routing, failover and limits across 4 processes', () => {
     for (const mock of [limited, healthy, spare]) await mock?.close();
     assert.equal(stopped?.code, 0, proxy?.logs());
     assert.ok(!fs.existsSync(stateFile), 'the last worker to stop removed the state file');
-    assert.doesNotMatch(proxy.logs(), /AddressSanitizer|runtime error/);
   });
 
   const post = (model, key = 'main', extra = {}, body = chat(model)) => rawHttp(web.port, { headers: as(key, extra), body });

@@ -140,24 +140,34 @@ function chatCompletion(body, deployment) {
   };
 }
 
-function chatStreamEvents(body, deployment, count) {
+// Resolves once `res` takes writes again, or is gone.
+function drained(res) {
+  return new Promise((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+// Made one at a time as the stream is sent: a long stream (150,000 events) starts at once,
+// as Azure's do, rather than after the whole of it is prepared.
+function* chatStreamEvents(body, deployment, count) {
   const id = 'chatcmpl-mock' + crypto.randomBytes(6).toString('hex');
   const created = Math.floor(Date.now() / 1000);
   const chunk = (choices, extra = {}) => ({
     id, object: 'chat.completion.chunk', created, model: deployment, choices, ...extra,
   });
   const text = replyText(body);
-  let pieces = text.split(/(?<= )/);
-  if (count) pieces = Array.from({ length: count }, (_, i) => `word${i} `);
+  const pieces = count ? Array.from({ length: count }, (_, i) => `word${i} `) : text.split(/(?<= )/);
+  const sse = (event) => `data: ${JSON.stringify(event)}\n\n`;
   // Azure's first frame: no choices, only the prompt's content-filter results.
-  const events = [{ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: promptFilterResults }];
-  events.push(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]));
+  yield sse({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: promptFilterResults });
+  yield sse(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]));
   for (const piece of pieces)
-    events.push(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]));
-  events.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+    yield sse(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]));
+  yield sse(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
   if (body.stream_options && body.stream_options.include_usage)
-    events.push(chunk([], { usage: usageFor(text) }));
-  return events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
+    yield sse(chunk([], { usage: usageFor(text) }));
 }
 
 function completion(body, deployment) {
@@ -213,18 +223,24 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   const knownDeployments = new Set(deployments);
   const hanging = new Set();
 
+  // `events`: any iterable of SSE strings. The head goes out at once; an event is written
+  // when the connection has taken the ones before it (a long stream waits for 'drain', so
+  // neither its whole text piles up here nor this process stops answering meanwhile).
   async function streamEvents(req, res, events, scenario, done = true) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...requestIds() });
+    res.flushHeaders();
     const delay = Number(req.headers['x-mock-delay-ms'] || 300);
     const record = { text: '', complete: false };
     mock.streams.push(record);
-    for (let i = 0; i < events.length; i++) {
+    let i = 0;
+    for (const event of events) {
       if (res.destroyed) return;
-      if (scenario === 'paced') await mock.pace(i, events[i]);
+      if (scenario === 'paced') await mock.pace(i, event);
       else if (scenario === 'slow' && i > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       if (res.destroyed) return;
-      res.write(events[i]);
-      record.text += events[i];
+      if (!res.write(event)) await drained(res);
+      record.text += event;
+      i++;
     }
     // Azure ends with [DONE] but without the blank line that closes the event.
     const end = done ? 'data: [DONE]\n' : '';

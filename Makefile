@@ -21,7 +21,7 @@ RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 CORE    := config routing balancer key_limits metrics usage client_keys text request router translate response body multipart spool access_log \
            fastcgi_frames
-EDGES   := shared_state redis_sync event_loop upstream fastcgi response_writer relay exchange engine cgi server
+EDGES   := state_file shared_state redis_sync event_loop upstream fastcgi response_writer relay exchange engine cgi server
 SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
@@ -103,7 +103,7 @@ $(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
 $(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
 
-$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE) shared_state)) \
+$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE) state_file shared_state)) \
                  $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 

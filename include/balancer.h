@@ -29,6 +29,7 @@ struct Pick {
     bool trial = false;          // the request is the trial of an open circuit
     int64_t retry_after_ms = 0;  // none: the soonest a target takes requests again
     bool cooling = false;        // none: that soonest one waits out a 429 (else a circuit)
+    uint32_t trial_token = 0;    // a trial the shared state gave out: report() gives it back
 };
 
 // The lowest priority group with a target that is neither cooling down, nor behind an open

@@ -153,7 +153,7 @@ private:
     const std::vector<Target>* targets_ = nullptr;
     std::vector<bool> tried_;
     int target_ = -1;
-    bool trial_ = false;       // the try is an open circuit's trial
+    uint32_t trial_ = 0;       // the open circuit's trial the try holds (its token; 0: none)
     bool try_open_ = false;    // the try holds a place in flight at its target
     bool retry_next_ = false;  // the answer's head was refused: try the next target...
     Pick no_target_;           // ...or, when every target is cooling, say so

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "bounds.h"
 #include "shared_state.h"
 
 // Views of the values: naming a series allocates nothing but the name.
@@ -19,6 +20,16 @@ using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
 void append_series(std::string& out, std::string_view family, Labels labels, const char* extra = nullptr,
                    std::string_view extra_value = {});
 std::string series_name(std::string_view family, Labels labels);
+
+// The longest series the proxy names (exchange.cpp): aop_requests_total with every label
+// at its bound (bounds.h), each byte of a configured name escaped to two. The shared
+// state's series slots hold it (shared_state.cpp asserts so): a series is never cut.
+constexpr size_t label_length(size_t name, size_t value) { return 1 + name + 2 + value + 1; }  // ,name="value"
+constexpr size_t kLongestRouteLabel = 20;   // "audio/transcriptions"
+constexpr size_t kLongestStatusLabel = 7;   // an int written in char[8]
+constexpr size_t kLongestSeries = sizeof("aop_requests_total") - 1 + label_length(5, kLongestRouteLabel) +
+                                  label_length(5, 2 * kLongestConfiguredModel) + label_length(6, 2 * kLongestTargetName) +
+                                  label_length(3, 2 * kLongestKeyName) + label_length(6, kLongestStatusLabel) + 1;
 
 // A histogram's series for one label set: its buckets (by bound, +Inf last), _count, _sum.
 struct HistogramSeries {

@@ -40,7 +40,14 @@ struct RetryPolicy {
     long default_cooldown_s = 10;      // a 429 without retry-after
     int circuit_failures = 5;          // consecutive failures that open a target's circuit
     long circuit_open_s = 30;          // then one trial request
+    long trial_timeout_s = 0;          // the trial holds the circuit at most this long (0: see trial_lease_ms)
 };
+
+// How long an open circuit's trial holds the target (other requests wait) before another
+// request may be the trial: trial_timeout_seconds, else circuit_open_seconds, at most
+// kLongestDefaultTrialLeaseMs. A trial that hangs blocks its model no longer.
+const int64_t kLongestDefaultTrialLeaseMs = 30000;
+int64_t trial_lease_ms(const RetryPolicy& policy);
 
 struct RoutingTable {
     std::string file;  // where it came from

@@ -2,16 +2,23 @@
 // requests in flight, the rate-limit headroom it last reported), each key's counters, and
 // the metrics. One memory-mapped file (AZURE_OPENAI_PROXY_STATE_FILE, by default in
 // /dev/shm), found by every process that runs with the same settings, whoever started it
-// (--workers, lighttpd max-procs, mod_fcgid, spawn-fcgi -F).
+// (--workers, lighttpd max-procs, mod_fcgid, spawn-fcgi -F). The file's edge (its header,
+// its rebuild when damaged, its lock) is state_file.h.
 //
-// Each process holds a slot; what is "in flight" is counted per slot, so a process that
-// died is forgotten by the next one to take its slot (its counters are kept).
+// Each process holds a row, named by its pid and start time; what is "in flight" is
+// counted per row, and so is a circuit's trial. A process that died stops counting as soon
+// as a reader notices (a sweep at most once a second, or the supervisor's reclaim when it
+// reaps a worker): its places in flight and its trials are given back, its counters kept.
+// Capacities are bounds.h's; a name longer than its slot is never stored (nor cut): it is
+// counted (aop_state_refused_total, aop_metric_series_dropped_total) and logged once.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -22,6 +29,8 @@
 #include "routing.h"
 
 struct SharedLayout;
+struct SharedMapping;
+class HeldState;
 
 // A target's state as /metrics shows it.
 struct TargetView {
@@ -48,9 +57,10 @@ struct SeriesValue {
 
 class SharedState {
 public:
-    // Maps `path` (created 0600 if missing). On failure, the state is this process's own
-    // and `warning` says why. The last process to leave removes the file, unless
-    // `keep_file` (plain CGI: one process a request, the state must outlive each).
+    // Maps `path` (created 0600 if missing, rebuilt if it does not match). On failure, the
+    // state is this process's own and `warning` says why. The last process to leave
+    // removes the file, unless `keep_file` (plain CGI: one process a request, the state
+    // must outlive each).
     static std::unique_ptr<SharedState> open(const std::string& path, std::string& warning, bool keep_file = false);
     // The default file for a configuration: one per user and endpoint/configuration file.
     static std::string default_path(const std::string& config_file, const std::string& endpoint);
@@ -59,9 +69,13 @@ public:
     SharedState& operator=(const SharedState&) = delete;
 
     // Chooses among `targets` (see pick_target); the pick counts as in flight until
-    // report(). With `take` false, only says what would be picked.
-    Pick choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take = true);
-    void report(const Target& target, TryResult result, int64_t retry_after_ms, bool trial, int64_t now_ms,
+    // report(). With `take` false, only says what would be picked. A pick that is an open
+    // circuit's trial (its trial_token) holds the circuit for this process until report(),
+    // the process's death, or `trial_lease_ms` (trial_lease_ms() of the retry policy).
+    Pick choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take = true,
+                int64_t trial_lease_ms = kLongestDefaultTrialLeaseMs);
+    // `trial`: the pick's trial_token (0: the try was no trial).
+    void report(const Target& target, TryResult result, int64_t retry_after_ms, uint32_t trial, int64_t now_ms,
                 const RetryPolicy& policy);
     // x-ratelimit-remaining-requests / -tokens the target sent (-1: absent).
     void remember_headroom(const Target& target, long long requests, long long tokens);
@@ -90,35 +104,41 @@ public:
     // A histogram observation: its series are named once per thread, then only added to.
     void observe(const char* family, std::initializer_list<std::pair<const char*, std::string_view>> labels,
                  double value);
+    // Every series, then the state's own: aop_state_slots_used{table}, aop_state_in_flight{table},
+    // aop_state_refused_total{table}, aop_metric_series_dropped_total.
     std::vector<SeriesValue> series();
 
-    bool shared() const { return shared_; }
+    // The rows of processes that died are given back now: their places in flight, their
+    // trials and gauges (their counters are kept). Readers do it at most once a second.
+    void reclaim_dead_processes();
+
+    bool shared() const;
 
 private:
-    SharedState(SharedLayout* layout, size_t size, bool shared);
-    void claim_process_slot();
-    void release_slot(int slot);
-    int find_target(const std::string& name, bool create);
-    int find_key(const std::string& name, bool create);
-    int find_series(const std::string& name, bool gauge, bool create);
-    long target_in_flight(int slot) const;  // summed over the live processes
-    long key_in_flight(int slot) const;
-    void lock();
-    void unlock();
+    SharedState(std::unique_ptr<SharedMapping> first, std::string path, bool keep_file);
+    SharedMapping& current();  // a damaged file is first left for the rebuilt one
+    HeldState hold();          // the current mapping, locked
+    void move_from(SharedMapping* damaged, bool last_resort);
+    void every_second(int64_t now_ms);
 
-    SharedLayout* layout_;
-    size_t size_;
-    bool shared_;
-    uint64_t generation_;  // tells this mapping's series slots from an earlier one's
-    int process_ = 0;      // this process's slot
-    int fd_ = -1;          // the file (shared only): its flock guards joining and leaving
-    std::string path_;
+    std::atomic<SharedMapping*> current_;
+    // The current mapping and those left behind: kept mapped while the process lives (a
+    // thread may still be reading one, and the C library's robust-mutex list may name it).
+    std::vector<std::unique_ptr<SharedMapping>> mappings_;
+    std::mutex move_mutex_;
+    std::string path_;  // empty: private
+    bool keep_file_;
+    std::atomic<int64_t> next_check_ms_{0};
 };
 
 struct Config;
 // This process's state for `config` (AZURE_OPENAI_PROXY_STATE_FILE: a path, "none" for
 // a private one, unset for default_path()); a warning on stderr when it cannot be shared.
 std::unique_ptr<SharedState> open_shared_state(const Config& config, bool keep_file = false);
+
+// For the supervisor, when it reaps a worker: the rows of processes that died are given
+// back at once in `config`'s state file (a no-op when there is none).
+void reclaim_dead_processes(const Config& config);
 
 // Milliseconds since the epoch: cooldowns are compared across processes (and hosts).
 int64_t wall_clock_ms();

@@ -470,13 +470,13 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
 // wants the request (URL, key, api-version, and the model as its deployment where the API
 // carries it in the body).
 void Exchange::start_try() {
-    Pick pick = services_->state.choose(*targets_, tried_, wall_clock_ms());
+    Pick pick = services_->state.choose(*targets_, tried_, wall_clock_ms(), true, trial_lease_ms(routing_->retry));
     if (pick.index < 0) {
         answer_no_target(pick);
         return;
     }
     target_ = pick.index;
-    trial_ = pick.trial;
+    trial_ = pick.trial_token;
     try_open_ = true;
     tried_[static_cast<size_t>(target_)] = true;
     ++log_.tries;

@@ -35,6 +35,10 @@ const Family kFamilies[] = {
     {"aop_target_consecutive_failures", "gauge", "Failures of a target since its last success."},
     {"aop_target_ratelimit_remaining_requests", "gauge", "x-ratelimit-remaining-requests a target last reported."},
     {"aop_target_ratelimit_remaining_tokens", "gauge", "x-ratelimit-remaining-tokens a target last reported."},
+    {"aop_state_slots_used", "gauge", "Slots taken in the shared state's tables (processes, targets, keys, series); bounds.h sets their sizes."},
+    {"aop_state_in_flight", "gauge", "Requests in flight the shared state counts for targets and keys, over the live processes."},
+    {"aop_state_refused_total", "counter", "Names the shared state gave no slot (longer than their slot, or the table full): their limits and health are not shared."},
+    {"aop_metric_series_dropped_total", "counter", "Metric updates lost because their series had no slot (the series table full, or the name too long)."},
 };
 
 void append_escaped(std::string& out, std::string_view value) {
@@ -74,7 +78,7 @@ std::string family_of(const std::string& series) {
 std::string sort_key(const std::string& series) {
     std::string name = series.substr(0, series.find('{'));
     std::string labels = series.size() > name.size() ? series.substr(name.size()) : "";
-    size_t le = labels.find("le=\"");
+    size_t le = ends_with(name, "_bucket") ? labels.rfind("le=\"") : std::string::npos;  // the last label
     double bound = 0;
     if (le != std::string::npos) {
         std::string value = labels.substr(le + 4, labels.find('"', le + 4) - le - 4);

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -273,16 +274,22 @@ void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
 void read_retry(Reader& reader, Json retry, RetryPolicy& policy) {
     if (!retry || !check_members(reader, retry, "retry",
                                  {"max_tries", "cooldown_cap_seconds", "default_cooldown_seconds", "circuit_failures",
-                                  "circuit_open_seconds"}))
+                                  "circuit_open_seconds", "trial_timeout_seconds"}))
         return;
     read_count(reader, retry, "max_tries", "retry", 1, 20, policy.max_tries);
     read_count(reader, retry, "cooldown_cap_seconds", "retry", 1, 86400, policy.cooldown_cap_s);
     read_count(reader, retry, "default_cooldown_seconds", "retry", 1, 86400, policy.default_cooldown_s);
     read_count(reader, retry, "circuit_failures", "retry", 1, 1000, policy.circuit_failures);
     read_count(reader, retry, "circuit_open_seconds", "retry", 1, 86400, policy.circuit_open_s);
+    read_count(reader, retry, "trial_timeout_seconds", "retry", 1, 3600, policy.trial_timeout_s);
 }
 
 }  // namespace
+
+int64_t trial_lease_ms(const RetryPolicy& policy) {
+    if (policy.trial_timeout_s > 0) return policy.trial_timeout_s * 1000;
+    return std::min<int64_t>(policy.circuit_open_s * 1000, kLongestDefaultTrialLeaseMs);
+}
 
 bool parse_routing(const std::string& file, const std::string& text, const Config& base, EnvironmentLookup lookup,
                    void* context, RoutingTable& table, std::vector<std::string>& errors) {
@@ -378,7 +385,7 @@ std::string describe_routing(const RoutingTable& table) {
     const RetryPolicy& r = table.retry;
     out << "retry: at most " << r.max_tries << " tries; 429 cooldown from retry-after (default " << r.default_cooldown_s
         << " s, at most " << r.cooldown_cap_s << " s); circuit opens after " << r.circuit_failures
-        << " failures for " << r.circuit_open_s << " s\n";
+        << " failures for " << r.circuit_open_s << " s, its trial holding it at most " << trial_lease_ms(r) / 1000 << " s\n";
     for (const ClientKey& key : keys) {
         const KeyLimits& l = key.limits;
         bool limited = !l.models.empty() || l.requests_per_minute || l.tokens_per_minute || l.concurrent || l.expires_at;

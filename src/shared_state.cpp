@@ -1,51 +1,176 @@
-// The shared state's edge: a file mapped by every process, a robust process-shared mutex
-// for the decisions (a process that dies holding it does not block the others), and
-// lock-free per-process metric values.
+// The shared state's logic over the mapped layout: the processes' rows, targets' health
+// and trials, keys' counters, metric series. Decisions are taken under the file's robust
+// process-shared mutex (state_file.h, which also rebuilds a damaged file); metric values
+// are per process and lock-free.
 #include "shared_state.h"
 
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
+#include "bounds.h"
 #include "config.h"
 #include "metrics.h"
-#include "unique_fd.h"
+#include "state_file.h"
 
 namespace {
 
-const uint64_t kMagic = 0x414f50535441545ULL;  // layout version 5
+const uint32_t kLayoutVersion = 6;
 const int64_t kRemoteFreshMs = 3000;  // Redis's counts stand in for this host's this long
-const int kProcesses = 256;
-const int kTargets = 256;
-const int kKeys = 1024;
-const int kSeries = 4096;
+const int64_t kCheckEveryMs = 1000;   // the path and dead processes are looked at this often
+const int kProcesses = static_cast<int>(kStateProcesses);
+const int kTargets = static_cast<int>(kStateTargets);
+const int kKeys = static_cast<int>(kStateKeys);
+// The series table is twice what it may hold: half empty at most, a new series finds its
+// place within a few probes, and never further than kSeriesProbes.
+const int kSeriesSlots = static_cast<int>(2 * kStateSeries);
+const int kSeriesProbes = 64;
+const int kMoveAttempts = 3;  // files tried in a row before the state becomes the process's own
+// Values read from the file are kept in these ranges: a file overwritten under a process
+// yields nonsense, never arithmetic that overflows.
+const int64_t kLatestMs = int64_t{1} << 52;
+const long long kMostCount = 1LL << 50;
+const int32_t kMostInFlight = 1 << 24;
 
-uint64_t fnv1a(const std::string& text) {
+uint64_t fnv1a(std::string_view text) {
     uint64_t hash = 1469598103934665603ULL;
     for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ULL;
     return hash;
 }
 
-template <size_t N>
-bool name_is(const char (&stored)[N], const std::string& name) {
-    return name.size() < N && std::strncmp(stored, name.c_str(), N) == 0;
+}  // namespace
+
+struct ProcessSlot {
+    int32_t pid;  // 0: free
+    int32_t unused;
+    uint64_t start_time;  // with the pid, names one process (a reused pid has another)
+};
+
+struct TrialOwner {
+    int32_t row, pid;
+    uint64_t start_time;
+};
+
+struct TargetSlot {
+    uint64_t hash;
+    char name[kLongestTargetName + 1];
+    int64_t cooldown_until_ms, circuit_open_until_ms;
+    int32_t failures;
+    uint32_t trial_token;     // the open circuit's trial out (0: none), until trial_until_ms
+    int64_t trial_until_ms;   // its lease
+    TrialOwner trial_owner;   // the process that holds it: its death gives it back
+    uint32_t trial_serial, unused;
+    int64_t remaining_requests, remaining_tokens;  // +1: 0 means never reported
+};
+
+struct KeySlot {
+    uint64_t hash;
+    char name[kLongestKeyName + 1];
+    RateWindow requests, tokens;                  // this host's
+    RateWindow pending_requests, pending_tokens;  // this host's, not yet added in Redis
+    RateWindow remote_requests, remote_tokens;    // every host's, as Redis last said
+    int64_t remote_at_ms;
+};
+
+struct SeriesSlot {
+    uint32_t ready;  // the name is complete (set last, with release order)
+    uint32_t gauge;
+    uint64_t hash;
+    char name[1024];
+};
+
+static_assert(sizeof(TargetSlot::name) > kLongestTargetName, "a target slot holds the longest target name");
+static_assert(sizeof(KeySlot::name) > kLongestKeyName, "a key slot holds the longest key name");
+static_assert(sizeof(SeriesSlot::name) > kLongestSeries, "a series slot holds the longest series");
+
+struct SharedLayout {
+    StateHeader header;
+    int64_t last_sweep_ms;    // when dead processes were last looked for
+    uint32_t series_used;     // at most kStateSeries
+    uint32_t said;            // what was logged once (Said bits)
+    uint32_t rows_high;       // rows below it were ever taken (they are taken lowest first)
+    uint32_t unused;
+    uint64_t series_dropped;  // metric updates that found no series slot
+    uint64_t refused[2];      // names given no slot: targets, keys
+    ProcessSlot processes[kProcesses];
+    TargetSlot targets[kTargets];
+    KeySlot keys[kKeys];
+    SeriesSlot series[kSeriesSlots];
+    double retired[kSeriesSlots];  // counters of processes that have gone
+    // Per process, in rows: a process touches only its own pages (the file stays sparse),
+    // and what is summed over processes is summed over the live ones.
+    int32_t target_in_flight[kProcesses][kTargets];
+    int32_t key_in_flight[kProcesses][kKeys];
+    double values[kProcesses][kSeriesSlots];
+};
+
+static_assert(offsetof(SharedLayout, header) == 0, "the file opens with its header");
+
+// One mapping of the state: a process has one at a time, and moves to another when its
+// file is damaged and rebuilt.
+struct SharedMapping {
+    std::unique_ptr<StateMapping> file;
+    SharedLayout* layout = nullptr;
+    int process = -1;         // this process's row (-1: none, the supervisor's reclaim)
+    uint64_t generation = 0;  // tells this mapping's series (in threads' caches) from another's
+};
+
+// The mapping's mutex, held for one decision.
+class HeldState {
+public:
+    explicit HeldState(SharedMapping& mapping) : mapping_(mapping) {}
+    ~HeldState() { mapping_.file->unlock(); }
+    HeldState(const HeldState&) = delete;
+    HeldState& operator=(const HeldState&) = delete;
+    SharedMapping& mapping() { return mapping_; }
+    SharedLayout& layout() { return *mapping_.layout; }
+    int process() const { return mapping_.process; }
+
+private:
+    SharedMapping& mapping_;
+};
+
+namespace {
+
+std::atomic<uint64_t> generations{0};
+
+// Said once per file, whichever process meets it first.
+enum Said : uint32_t {
+    kSaidLongTarget = 1, kSaidTargetsFull = 2, kSaidLongKey = 4, kSaidKeysFull = 8,
+    kSaidLongSeries = 16, kSaidSeriesFull = 32, kSaidProcessesFull = 64,
+};
+
+void say_once(SharedLayout& layout, Said what, const std::string& message) {
+    if (__atomic_fetch_or(&layout.said, static_cast<uint32_t>(what), __ATOMIC_RELAXED) & what) return;
+    std::fprintf(stderr, "azure-openai-proxy: warning: %s\n", message.c_str());
 }
 
-template <size_t N>
-void set_name(char (&stored)[N], const std::string& name) {
-    std::memset(stored, 0, N);
-    std::memcpy(stored, name.data(), std::min(name.size(), N - 1));
+int64_t sane_ms(int64_t ms) { return std::clamp<int64_t>(ms, 0, kLatestMs); }
+
+long long sane_count(long long count) { return std::clamp(count, -kMostCount, kMostCount); }
+
+RateWindow sane(RateWindow window) {
+    if (window.minute < 0 || window.minute > kLatestMs) return RateWindow();
+    window.current = sane_count(window.current);
+    window.previous = sane_count(window.previous);
+    return window;
+}
+
+// Adds to a window of changes (which, unlike a count, may go below zero).
+RateWindow moved(RateWindow window, long long amount, int64_t now_ms) {
+    window = rolled(sane(window), now_ms);
+    window.current = sane_count(window.current + sane_count(amount));
+    return window;
+}
+
+void add_in_flight(int32_t& count, int amount) {
+    count = std::clamp(count + (count >= 0 && count < kMostInFlight ? amount : 0), 0, kMostInFlight);
 }
 
 void add_double(double& target, double amount) {
@@ -66,10 +191,14 @@ double load_double(const double& source) {
     return value;
 }
 
-std::atomic<uint64_t> generations{0};
+// Only what is not zero is written: a fresh file stays sparse.
+template <typename T>
+void clear(T& value) {
+    if (value != 0) value = 0;
+}
 
-// What this thread knows of one mapping's series, by name: emptied when another mapping
-// (another generation) is asked about.
+// What this thread knows of one mapping's series, by name (a miss too): emptied when
+// another mapping (another generation) is asked about.
 template <typename Value>
 std::unordered_map<std::string, Value>& thread_cache(uint64_t generation) {
     thread_local std::unordered_map<std::string, Value> known;
@@ -86,47 +215,275 @@ std::string& thread_series_name(const char* family, Labels labels) {
     return name;
 }
 
+// A name a slot of `size` bytes stores whole: never cut, so it is found again.
+bool storable(std::string_view name, size_t size) {
+    return !name.empty() && name.size() < size && name.find('\0') == std::string_view::npos;
+}
+
+template <size_t N>
+bool holds(const char (&stored)[N], std::string_view name) {
+    return name.size() < N && stored[name.size()] == 0 && std::memcmp(stored, name.data(), name.size()) == 0;
+}
+
+template <size_t N>
+void set_name(char (&stored)[N], std::string_view name) {
+    std::memset(stored, 0, N);
+    std::memcpy(stored, name.data(), name.size());  // storable(): shorter than N
+}
+
+// Open addressing by name hash over a table of named slots; the caller holds the lock.
+template <typename Slot, size_t N>
+int find_named(Slot (&slots)[N], std::string_view name, bool create) {
+    uint64_t hash = fnv1a(name);
+    for (size_t probe = 0, i = hash % N; probe < N; ++probe, i = (i + 1) % N) {
+        Slot& slot = slots[i];
+        if (slot.name[0] == 0) {
+            if (!create) return -1;
+            slot.hash = hash;
+            set_name(slot.name, name);
+            return static_cast<int>(i);
+        }
+        if (slot.hash == hash && holds(slot.name, name)) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+// A name with a slot, or -1: too long for one, or the table full (counted, said once).
+template <typename Slot, size_t N>
+int find_or_refuse(SharedLayout& l, Slot (&slots)[N], int table, std::string_view name, bool create) {
+    static const char* const kTables[] = {"target", "key"};
+    static const char* const kEffects[] = {"its health and requests in flight are not shared",
+                                           "its limits do not apply"};
+    bool fits = storable(name, sizeof(Slot::name));
+    int slot = fits ? find_named(slots, name, create) : -1;
+    if (slot >= 0 || !create) return slot;
+    __atomic_add_fetch(&l.refused[table], 1, __ATOMIC_RELAXED);
+    if (!fits)
+        say_once(l, table == 0 ? kSaidLongTarget : kSaidLongKey,
+                 std::string("a ") + kTables[table] + " name of " + std::to_string(name.size()) +
+                     " bytes does not fit the shared state's slot (" + std::to_string(sizeof(Slot::name) - 1) +
+                     " at most): " + kEffects[table] + " (aop_state_refused_total counts each time)");
+    else
+        say_once(l, table == 0 ? kSaidTargetsFull : kSaidKeysFull,
+                 std::string("the shared state's ") + kTables[table] + " table is full (" + std::to_string(N) +
+                     "): a new " + kTables[table] + " gets no slot, " + kEffects[table] +
+                     " (aop_state_refused_total counts each time)");
+    return -1;
+}
+
+int find_target(SharedLayout& l, std::string_view name, bool create) {
+    return find_or_refuse(l, l.targets, 0, name, create);
+}
+
+int find_key(SharedLayout& l, std::string_view name, bool create) { return find_or_refuse(l, l.keys, 1, name, create); }
+
+// Rows are taken lowest first: what is summed over processes stops at the highest ever taken.
+int rows_in_use(const SharedLayout& l) {
+    return static_cast<int>(std::min<uint32_t>(__atomic_load_n(&l.rows_high, __ATOMIC_RELAXED), kProcesses));
+}
+
+ProcessSlot load_row(const ProcessSlot& slot) {
+    ProcessSlot seen{};
+    seen.pid = __atomic_load_n(&slot.pid, __ATOMIC_ACQUIRE);
+    seen.start_time = __atomic_load_n(&slot.start_time, __ATOMIC_RELAXED);
+    return seen;
+}
+
+// What a row's process held is given back: its places in flight, its trials and gauges;
+// its counters are kept. The caller holds the lock.
+void release_row(SharedLayout& l, int row) {
+    clear(l.processes[row].pid);
+    clear(l.processes[row].start_time);
+    for (int32_t& count : l.target_in_flight[row]) clear(count);
+    for (int32_t& count : l.key_in_flight[row]) clear(count);
+    for (int i = 0; i < kSeriesSlots; ++i) {
+        double& value = l.values[row][i];
+        if (value == 0) continue;
+        if (!l.series[i].gauge) add_double(l.retired[i], value);
+        value = 0;
+    }
+    for (TargetSlot& target : l.targets)
+        if (target.trial_token && target.trial_owner.row == row) target.trial_token = 0;
+}
+
+// Rows whose process has died are released: found without the lock (a look at /proc per
+// live process), released under it if no one took them meanwhile.
+void reclaim_dead(SharedMapping& m) {
+    std::vector<std::pair<int, ProcessSlot>> dead;
+    for (int row = 0, rows = rows_in_use(*m.layout); row < rows; ++row) {
+        ProcessSlot seen = load_row(m.layout->processes[row]);
+        if (row != m.process && seen.pid != 0 && !process_alive(seen.pid, seen.start_time)) dead.emplace_back(row, seen);
+    }
+    if (dead.empty() || !m.file->lock()) return;
+    for (const auto& [row, seen] : dead) {
+        const ProcessSlot& now = m.layout->processes[row];
+        if (now.pid == seen.pid && now.start_time == seen.start_time) release_row(*m.layout, row);
+    }
+    m.file->unlock();
+}
+
+// This process takes a free row (those of dead processes are freed first when none is).
+bool claim_row(SharedMapping& m) {
+    ProcessSlot self{static_cast<int32_t>(getpid()), 0, process_start_time(getpid())};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!m.file->lock()) return false;
+        SharedLayout& l = *m.layout;
+        int row = 0;
+        while (row < kProcesses && l.processes[row].pid != 0) ++row;
+        if (row < kProcesses || attempt == 1) {
+            if (row == kProcesses) {  // every row is a live process's: the last is shared
+                row = kProcesses - 1;
+                say_once(l, kSaidProcessesFull, "more than " + std::to_string(kProcesses) +
+                                                    " processes share the state: the last row is shared by the others");
+            }
+            l.processes[row] = self;
+            if (l.rows_high <= static_cast<uint32_t>(row)) __atomic_store_n(&l.rows_high, row + 1, __ATOMIC_RELAXED);
+            m.process = row;
+            m.file->unlock();
+            return true;
+        }
+        m.file->unlock();
+        reclaim_dead(m);
+    }
+    return false;
+}
+
+std::unique_ptr<SharedMapping> make_mapping(std::unique_ptr<StateMapping> file) {
+    auto m = std::make_unique<SharedMapping>();
+    m->layout = static_cast<SharedLayout*>(file->base());
+    m->file = std::move(file);
+    m->generation = ++generations;
+    return m;
+}
+
+// The file at `path`, joined: mapped, with a row for this process.
+std::unique_ptr<SharedMapping> open_mapping(const std::string& path, std::string& error) {
+    std::unique_ptr<StateMapping> file = StateMapping::attach(path, sizeof(SharedLayout), kLayoutVersion, error);
+    if (!file) return nullptr;
+    std::unique_ptr<SharedMapping> m = make_mapping(std::move(file));
+    bool claimed = claim_row(*m);
+    m->file->release_file_lock();
+    if (!claimed) error = path + " has a lock no process can take";
+    return claimed ? std::move(m) : nullptr;
+}
+
+std::unique_ptr<SharedMapping> private_mapping() {
+    std::unique_ptr<StateMapping> file = StateMapping::private_memory(sizeof(SharedLayout), kLayoutVersion);
+    if (!file) return nullptr;
+    std::unique_ptr<SharedMapping> m = make_mapping(std::move(file));
+    m->layout->processes[0].pid = static_cast<int32_t>(getpid());
+    m->layout->rows_high = 1;
+    m->process = 0;
+    return m;
+}
+
+// Requests in flight at one target or key, summed over the live processes' rows.
+template <size_t N>
+long in_flight(const SharedLayout& l, const int32_t (&rows)[kProcesses][N], int column) {
+    long total = 0;
+    for (int p = 0, used = rows_in_use(l); p < used; ++p)
+        if (l.processes[p].pid) total += std::clamp(rows[p][column], 0, kMostInFlight);
+    return total;
+}
+
+// The trial is still out: its lease runs, and the process that took it still has its row.
+bool trial_held(const SharedLayout& l, const TargetSlot& s, int64_t now_ms) {
+    const TrialOwner& owner = s.trial_owner;
+    if (s.trial_token == 0 || s.trial_until_ms <= now_ms || owner.row < 0 || owner.row >= kProcesses) return false;
+    const ProcessSlot& holder = l.processes[owner.row];
+    return holder.pid == owner.pid && holder.start_time == owner.start_time;
+}
+
+TargetHealth health_of(const SharedLayout& l, int slot, int64_t now_ms) {
+    const TargetSlot& s = l.targets[slot];
+    TargetHealth h;
+    h.cooldown_until_ms = sane_ms(s.cooldown_until_ms);
+    h.circuit_open_until_ms = sane_ms(s.circuit_open_until_ms);
+    h.failures = std::clamp(s.failures, 0, kMostInFlight);
+    h.trial_out = trial_held(l, s, now_ms);
+    h.in_flight = in_flight(l, l.target_in_flight, slot);
+    return h;
+}
+
+uint32_t take_trial(SharedLayout& l, int slot, int row, int64_t until_ms) {
+    TargetSlot& s = l.targets[slot];
+    if (++s.trial_serial == 0) ++s.trial_serial;
+    s.trial_token = s.trial_serial;
+    s.trial_until_ms = until_ms;
+    s.trial_owner = {row, l.processes[row].pid, l.processes[row].start_time};
+    return s.trial_token;
+}
+
+// Where a series is, looked for without the lock (a ready slot never changes): found, or
+// the first empty slot on its way (-1: none within reach).
+struct SeriesProbe {
+    int found = -1;
+    int empty = -1;
+};
+
+SeriesProbe probe_series(const SharedLayout& l, std::string_view name, uint64_t hash) {
+    SeriesProbe probe;
+    for (int n = 0, i = static_cast<int>(hash % kSeriesSlots); n < kSeriesProbes; ++n, i = (i + 1) % kSeriesSlots) {
+        const SeriesSlot& slot = l.series[i];
+        if (!__atomic_load_n(&slot.ready, __ATOMIC_ACQUIRE)) {
+            probe.empty = i;
+            break;
+        }
+        if (slot.hash == hash && holds(slot.name, name)) {
+            probe.found = i;
+            break;
+        }
+    }
+    return probe;
+}
+
+const int kSeriesLater = -2;  // the lock could not be taken: asked again next time
+
+// The series' slot, placed when new: under the lock only to place it. -1: no room (said
+// once), or a name too long for a slot.
+int place_series(SharedMapping& m, const std::string& name, bool gauge) {
+    SharedLayout& l = *m.layout;
+    if (!storable(name, sizeof(SeriesSlot::name))) {
+        say_once(l, kSaidLongSeries, "a metric series of " + std::to_string(name.size()) + " bytes is longer than a slot (" +
+                                         std::to_string(sizeof(SeriesSlot::name) - 1) +
+                                         "): it is not shown (aop_metric_series_dropped_total counts what is lost)");
+        return -1;
+    }
+    uint64_t hash = fnv1a(name);
+    SeriesProbe probe = probe_series(l, name, hash);
+    if (probe.found >= 0 || probe.empty < 0) return probe.found;
+    if (!m.file->lock()) return kSeriesLater;
+    probe = probe_series(l, name, hash);  // another process may have placed it meanwhile
+    if (probe.found < 0 && probe.empty >= 0 && l.series_used < kStateSeries) {
+        SeriesSlot& slot = l.series[probe.empty];
+        slot.hash = hash;
+        slot.gauge = gauge;
+        set_name(slot.name, name);
+        ++l.series_used;
+        __atomic_store_n(&slot.ready, 1, __ATOMIC_RELEASE);
+        probe.found = probe.empty;
+    }
+    m.file->unlock();
+    if (probe.found < 0)
+        say_once(l, kSaidSeriesFull, "the metric series table is full (" + std::to_string(kStateSeries) +
+                                         " series): new series are not shown (aop_metric_series_dropped_total counts what they lose)");
+    return probe.found;
+}
+
+// The series' slot in `m`, remembered by this thread (a miss too: a full table is not
+// searched again for it).
+int find_series(SharedMapping& m, const std::string& name, bool gauge) {
+    std::unordered_map<std::string, int>& known = thread_cache<int>(m.generation);
+    auto it = known.find(name);
+    if (it != known.end()) return it->second;
+    int found = place_series(m, name, gauge);
+    if (found != kSeriesLater) known.emplace(name, found);
+    return found;
+}
+
+void count_dropped(SharedLayout& l) { __atomic_add_fetch(&l.series_dropped, 1, __ATOMIC_RELAXED); }
+
 }  // namespace
-
-struct ProcessSlot {
-    int32_t pid;
-};
-
-struct TargetSlot {
-    char name[128];
-    int64_t cooldown_until_ms, circuit_open_until_ms;
-    int32_t failures, trial_out;
-    int64_t remaining_requests, remaining_tokens;  // +1: 0 means never reported
-};
-
-struct KeySlot {
-    char name[64];
-    RateWindow requests, tokens;                  // this host's
-    RateWindow pending_requests, pending_tokens;  // this host's, not yet added in Redis
-    RateWindow remote_requests, remote_tokens;    // every host's, as Redis last said
-    int64_t remote_at_ms;
-};
-
-struct SeriesSlot {
-    uint32_t ready;  // the name is complete (set last, with release order)
-    uint32_t gauge;
-    char name[248];
-};
-
-struct SharedLayout {
-    uint64_t magic;
-    pthread_mutex_t mutex;
-    ProcessSlot processes[kProcesses];
-    TargetSlot targets[kTargets];
-    KeySlot keys[kKeys];
-    SeriesSlot series[kSeries];
-    double retired[kSeries];  // counters of processes that have gone
-    // Per process, in rows: a process touches only its own pages (the file stays sparse),
-    // and what is summed over processes is summed over the live ones.
-    int32_t target_in_flight[kProcesses][kTargets];
-    int32_t key_in_flight[kProcesses][kKeys];
-    double values[kProcesses][kSeries];
-};
 
 int64_t wall_clock_ms() {
     using namespace std::chrono;
@@ -141,381 +498,246 @@ std::string SharedState::default_path(const std::string& config_file, const std:
     return dir + "/azure-openai-proxy-" + std::to_string(getuid()) + "-" + std::string(hash, 12);
 }
 
-namespace {
-
-void init_mutex(pthread_mutex_t* mutex) {
-    pthread_mutexattr_t attributes;
-    pthread_mutexattr_init(&attributes);
-    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-}
-
-// Opens the file and takes its flock, which every process holds while it joins or
-// leaves: the last to leave removes the file, so one that joins meanwhile finds the name
-// gone from under its descriptor, and opens the new file.
-UniqueFd open_locked(const std::string& path, std::string& error) {
-    for (int attempt = 0; attempt < 8; ++attempt) {
-        UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd.valid()) {
-            error = "cannot open " + path + ": " + std::strerror(errno);
-            return fd;
-        }
-        if (flock(fd.get(), LOCK_EX) != 0) {
-            error = "cannot lock " + path + ": " + std::strerror(errno);
-            return UniqueFd();
-        }
-        struct stat opened, named;
-        if (fstat(fd.get(), &opened) != 0) break;
-        // In a shared directory such as /dev/shm, another user could have made the file
-        // first: only one of this user's own, that no one else may read or write, is used.
-        if (opened.st_uid != geteuid() || (opened.st_mode & 077) != 0 || !S_ISREG(opened.st_mode)) {
-            error = path + " belongs to another user or others may use it";
-            return UniqueFd();
-        }
-        if (stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
-            return fd;
-    }
-    error = "cannot open " + path + ": it keeps being removed";
-    return UniqueFd();
-}
-
-// Maps the file (flock held), sizing and initialising it when this process is the first.
-SharedLayout* map_file(int fd, const std::string& path, std::string& error) {
-    struct stat info;
-    if (fstat(fd, &info) != 0 || (info.st_size != 0 && info.st_size != static_cast<off_t>(sizeof(SharedLayout)))) {
-        error = path + " is not this version's state file (remove it, with every proxy stopped)";
-        return nullptr;
-    }
-    if (info.st_size == 0 && ftruncate(fd, sizeof(SharedLayout)) != 0) {
-        error = "cannot size " + path + ": " + std::strerror(errno);
-        return nullptr;
-    }
-    void* memory = mmap(nullptr, sizeof(SharedLayout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (memory == MAP_FAILED) {
-        error = "cannot map " + path + ": " + std::strerror(errno);
-        return nullptr;
-    }
-    auto* layout = static_cast<SharedLayout*>(memory);
-    if (layout->magic != kMagic) {
-        init_mutex(&layout->mutex);
-        __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
-    }
-    return layout;
-}
-
-SharedLayout* map_private() {
-    void* memory = mmap(nullptr, sizeof(SharedLayout), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) return nullptr;
-    auto* layout = static_cast<SharedLayout*>(memory);
-    init_mutex(&layout->mutex);
-    layout->magic = kMagic;
-    return layout;
-}
-
-// Adds to a window of changes (which, unlike a count, may go below zero).
-RateWindow moved(RateWindow window, long long amount, int64_t now_ms) {
-    window = rolled(window, now_ms);
-    window.current += amount;
-    return window;
-}
-
-// Only what is not zero is written: a fresh file stays sparse.
-template <typename T>
-void clear(T& value) {
-    if (value != 0) value = 0;
-}
-
-}  // namespace
-
 std::unique_ptr<SharedState> SharedState::open(const std::string& path, std::string& warning, bool keep_file) {
-    UniqueFd fd = path.empty() ? UniqueFd() : open_locked(path, warning);
-    SharedLayout* layout = fd.valid() ? map_file(fd.get(), path, warning) : nullptr;
-    bool shared = layout != nullptr;
-    if (!layout) {
-        fd.reset();
-        layout = map_private();
-        if (!layout) return nullptr;
+    std::unique_ptr<SharedMapping> mapping = path.empty() ? nullptr : open_mapping(path, warning);
+    bool shared = mapping != nullptr;
+    if (!mapping) {
+        mapping = private_mapping();
+        if (!mapping) return nullptr;
         if (!warning.empty()) warning += "; limits, cooldowns and metrics are this process's alone";
     }
-    std::unique_ptr<SharedState> state(new SharedState(layout, sizeof(SharedLayout), shared));
-    state->claim_process_slot();
-    if (shared) {
-        if (!keep_file) state->path_ = path;
-        flock(fd.get(), LOCK_UN);
-        state->fd_ = fd.release();
-    }
-    return state;
+    return std::unique_ptr<SharedState>(new SharedState(std::move(mapping), shared ? path : "", keep_file));
 }
 
-SharedState::SharedState(SharedLayout* layout, size_t size, bool shared)
-    : layout_(layout), size_(size), shared_(shared), generation_(++generations) {}
+SharedState::SharedState(std::unique_ptr<SharedMapping> first, std::string path, bool keep_file)
+    : current_(first.get()), path_(std::move(path)), keep_file_(keep_file) {
+    mappings_.push_back(std::move(first));
+}
 
 // What it held in flight is over; its counters are kept. The last process to leave
-// removes the file.
+// removes the file (under its flock, so that no process joins meanwhile).
 SharedState::~SharedState() {
-    if (fd_ >= 0) flock(fd_, LOCK_EX);
-    lock();
-    release_slot(process_);
-    bool others = false;
-    for (const ProcessSlot& slot : layout_->processes)
-        if (slot.pid && (kill(slot.pid, 0) == 0 || errno != ESRCH)) others = true;
-    unlock();
-    if (fd_ >= 0 && !others && !path_.empty()) unlink(path_.c_str());
-    munmap(layout_, size_);
-    if (fd_ >= 0) ::close(fd_);  // and its flock
+    SharedMapping& m = *current_.load();
+    bool at_path = m.file->hold_file_lock_at_path();
+    bool others = true;
+    if (m.file->lock()) {
+        release_row(*m.layout, m.process);
+        std::vector<ProcessSlot> rows;
+        for (const ProcessSlot& row : m.layout->processes)
+            if (row.pid) rows.push_back(row);
+        m.file->unlock();
+        others = std::any_of(rows.begin(), rows.end(),
+                             [](const ProcessSlot& row) { return process_alive(row.pid, row.start_time); });
+    }
+    if (at_path && !others && !keep_file_) unlink(path_.c_str());
+    m.file->release_file_lock();
 }
 
-// A slot left by its process: its places in flight and gauges go, its counters are kept.
-void SharedState::release_slot(int slot) {
-    clear(layout_->processes[slot].pid);
-    for (int32_t& count : layout_->target_in_flight[slot]) clear(count);
-    for (int32_t& count : layout_->key_in_flight[slot]) clear(count);
-    for (int i = 0; i < kSeries; ++i) {
-        double& value = layout_->values[slot][i];
-        if (value == 0) continue;
-        if (!layout_->series[i].gauge) add_double(layout_->retired[i], value);
-        value = 0;
+bool SharedState::shared() const { return current_.load()->file->shared(); }
+
+SharedMapping& SharedState::current() {
+    SharedMapping* m = current_.load(std::memory_order_acquire);
+    if (m->file->intact()) return *m;
+    move_from(m, false);
+    return *current_.load(std::memory_order_acquire);
+}
+
+HeldState SharedState::hold() {
+    for (int attempt = 0;; ++attempt) {
+        SharedMapping* m = current_.load(std::memory_order_acquire);
+        if (m->file->lock()) return HeldState(*m);
+        move_from(m, attempt >= kMoveAttempts);
     }
 }
 
-void SharedState::lock() {
-    if (pthread_mutex_lock(&layout_->mutex) == EOWNERDEAD) pthread_mutex_consistent(&layout_->mutex);
-}
-
-void SharedState::unlock() { pthread_mutex_unlock(&layout_->mutex); }
-
-// The slot of a process that has gone is taken over (after release_slot).
-void SharedState::claim_process_slot() {
-    pid_t self = getpid();
-    lock();
-    int chosen = kProcesses - 1;  // all taken: the last slot is shared by the overflow
-    for (int i = 0; i < kProcesses; ++i) {
-        pid_t pid = layout_->processes[i].pid;
-        bool free = pid == 0 || pid == self || (kill(pid, 0) != 0 && errno == ESRCH);
-        if (free) {
-            chosen = i;
-            break;
-        }
+// This process leaves a damaged file for the one at the path (rebuilt first if the
+// damaged one is still there); after attempts in a row that fail, for its own memory.
+void SharedState::move_from(SharedMapping* damaged, bool last_resort) {
+    std::lock_guard<std::mutex> moving(move_mutex_);
+    if (current_.load() != damaged) return;  // another thread has moved already
+    std::string error;
+    std::unique_ptr<SharedMapping> next;
+    if (!path_.empty() && !last_resort) {
+        damaged->file->replace_at_path();
+        next = open_mapping(path_, error);
     }
-    process_ = chosen;
-    if (layout_->processes[chosen].pid != 0 || chosen == kProcesses - 1) release_slot(chosen);
-    layout_->processes[chosen].pid = self;
-    unlock();
-}
-
-// Open addressing by name hash over a table of named slots; the caller holds the lock.
-template <typename Slot, size_t N>
-int find_named(Slot (&slots)[N], const std::string& name, bool create) {
-    const int count = static_cast<int>(N);
-    for (int probe = 0, i = static_cast<int>(fnv1a(name) % N); probe < count; ++probe, i = (i + 1) % count) {
-        Slot& slot = slots[i];
-        if (name_is(slot.name, name)) return i;
-        if (slot.name[0] == 0) {
-            if (!create) return -1;
-            set_name(slot.name, name);
-            return i;
-        }
+    if (!next) {
+        next = private_mapping();
+        if (!next) return;  // no memory for even that: the damaged mapping is asked again
+        std::fprintf(stderr, "azure-openai-proxy: warning: the state file %s cannot be used (%s): limits, cooldowns and metrics are this process's alone\n",
+                     path_.c_str(), error.empty() ? "it keeps being damaged" : error.c_str());
+        path_.clear();
     }
-    return -1;
+    damaged->file->retire();
+    current_.store(next.get(), std::memory_order_release);
+    mappings_.push_back(std::move(next));
 }
 
-int SharedState::find_target(const std::string& name, bool create) { return find_named(layout_->targets, name, create); }
-
-int SharedState::find_key(const std::string& name, bool create) { return find_named(layout_->keys, name, create); }
-
-long SharedState::target_in_flight(int slot) const {
-    long total = 0;
-    for (int p = 0; p < kProcesses; ++p)
-        if (layout_->processes[p].pid) total += layout_->target_in_flight[p][slot];
-    return total;
+// At most once a second per process: the file still at the path (else the process moves
+// to the one there), and, once a second for the host, the rows of dead processes.
+void SharedState::every_second(int64_t now_ms) {
+    int64_t due = next_check_ms_.load(std::memory_order_relaxed);
+    if (now_ms < due && due - now_ms <= kCheckEveryMs) return;
+    if (!next_check_ms_.compare_exchange_strong(due, now_ms + kCheckEveryMs)) return;
+    SharedMapping* m = &current();
+    if (m->file->shared() && !m->file->at_path()) {
+        move_from(m, false);
+        m = &current();
+    }
+    int64_t& last = m->layout->last_sweep_ms;
+    int64_t seen = __atomic_load_n(&last, __ATOMIC_RELAXED);
+    if (now_ms >= seen && now_ms - seen < kCheckEveryMs) return;
+    if (__atomic_compare_exchange_n(&last, &seen, now_ms, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) reclaim_dead(*m);
 }
 
-long SharedState::key_in_flight(int slot) const {
-    long total = 0;
-    for (int p = 0; p < kProcesses; ++p)
-        if (layout_->processes[p].pid) total += layout_->key_in_flight[p][slot];
-    return total;
-}
+void SharedState::reclaim_dead_processes() { reclaim_dead(current()); }
 
-Pick SharedState::choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take) {
+Pick SharedState::choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take,
+                         int64_t trial_lease_ms) {
+    every_second(now_ms);
     std::vector<TargetHealth> health(targets.size());
     std::vector<int> slots(targets.size(), -1);
-    lock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
     for (size_t i = 0; i < targets.size(); ++i) {
-        int slot = slots[i] = find_target(targets[i].name, true);
-        if (slot < 0) continue;  // table full: the target is always healthy
-        const TargetSlot& s = layout_->targets[slot];
-        health[i] = {s.cooldown_until_ms, s.circuit_open_until_ms, s.failures, s.trial_out != 0, target_in_flight(slot)};
+        int slot = slots[i] = find_target(l, targets[i].name, true);
+        if (slot >= 0) health[i] = health_of(l, slot, now_ms);  // (no slot: the target is always healthy)
     }
-    Pick pick = pick_target(targets, health, tried, now_ms, static_cast<uint64_t>(now_ms) * 2654435761ULL + getpid());
+    uint64_t seed = static_cast<uint64_t>(now_ms) * 2654435761ULL + static_cast<uint64_t>(held.process());  // (no syscall)
+    Pick pick = pick_target(targets, health, tried, now_ms, seed);
     if (take && pick.index >= 0 && slots[pick.index] >= 0) {
-        TargetSlot& s = layout_->targets[slots[pick.index]];
-        ++layout_->target_in_flight[process_][slots[pick.index]];
-        if (pick.trial) s.trial_out = 1;
+        int slot = slots[pick.index];
+        add_in_flight(l.target_in_flight[held.process()][slot], 1);
+        if (pick.trial) pick.trial_token = take_trial(l, slot, held.process(), now_ms + trial_lease_ms);
     }
-    unlock();
     return pick;
 }
 
-void SharedState::report(const Target& target, TryResult result, int64_t retry_after, bool trial, int64_t now_ms,
+void SharedState::report(const Target& target, TryResult result, int64_t retry_after, uint32_t trial, int64_t now_ms,
                          const RetryPolicy& policy) {
-    lock();
-    int slot = find_target(target.name, false);
-    if (slot >= 0) {
-        TargetSlot& s = layout_->targets[slot];
-        TargetHealth h{s.cooldown_until_ms, s.circuit_open_until_ms, s.failures, s.trial_out != 0, 0};
-        h = after_try(h, result, retry_after, trial, now_ms, policy);
-        s.cooldown_until_ms = h.cooldown_until_ms;
-        s.circuit_open_until_ms = h.circuit_open_until_ms;
-        s.failures = h.failures;
-        s.trial_out = h.trial_out;
-        if (layout_->target_in_flight[process_][slot] > 0) --layout_->target_in_flight[process_][slot];
-    }
-    unlock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_target(l, target.name, false);
+    if (slot < 0) return;
+    TargetSlot& s = l.targets[slot];
+    // A trial whose lease passed and that another request took over is a plain try now.
+    bool owns_trial = trial != 0 && s.trial_token == trial;
+    TargetHealth h = after_try(health_of(l, slot, now_ms), result, retry_after, owns_trial, now_ms, policy);
+    s.cooldown_until_ms = h.cooldown_until_ms;
+    s.circuit_open_until_ms = h.circuit_open_until_ms;
+    s.failures = h.failures;
+    if (owns_trial) s.trial_token = 0;
+    add_in_flight(l.target_in_flight[held.process()][slot], -1);
 }
 
 void SharedState::remember_headroom(const Target& target, long long requests, long long tokens) {
     if (requests < 0 && tokens < 0) return;
-    lock();
-    int slot = find_target(target.name, false);
-    if (slot >= 0) {
-        if (requests >= 0) layout_->targets[slot].remaining_requests = requests + 1;
-        if (tokens >= 0) layout_->targets[slot].remaining_tokens = tokens + 1;
-    }
-    unlock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_target(l, target.name, false);
+    if (slot < 0) return;
+    if (requests >= 0) l.targets[slot].remaining_requests = sane_count(requests) + 1;
+    if (tokens >= 0) l.targets[slot].remaining_tokens = sane_count(tokens) + 1;
 }
 
 std::vector<TargetView> SharedState::targets() {
+    int64_t now_ms = wall_clock_ms();
+    every_second(now_ms);
     std::vector<TargetView> out;
-    lock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
     for (int i = 0; i < kTargets; ++i) {
-        const TargetSlot& s = layout_->targets[i];
+        const TargetSlot& s = l.targets[i];
         if (!s.name[0]) continue;
         TargetView view;
         view.name.assign(s.name, strnlen(s.name, sizeof s.name));
-        view.health = {s.cooldown_until_ms, s.circuit_open_until_ms, s.failures, s.trial_out != 0, target_in_flight(i)};
-        view.remaining_requests = s.remaining_requests - 1;
-        view.remaining_tokens = s.remaining_tokens - 1;
+        view.health = health_of(l, i, now_ms);
+        view.remaining_requests = std::max(-1LL, sane_count(s.remaining_requests) - 1);
+        view.remaining_tokens = std::max(-1LL, sane_count(s.remaining_tokens) - 1);
         out.push_back(std::move(view));
     }
-    unlock();
     return out;
 }
 
 KeyDecision SharedState::admit_key(const ClientKey& key, int64_t now_ms, long long tokens) {
-    lock();
-    int slot = find_key(key.name, true);
-    if (slot < 0) {
-        unlock();
-        return KeyDecision();  // table full: unlimited rather than refused
+    every_second(now_ms);
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_key(l, key.name, true);
+    if (slot < 0) return KeyDecision();  // no slot (counted, said once): unlimited rather than refused
+    KeySlot& s = l.keys[slot];
+    KeyUsage usage{sane(s.requests), sane(s.tokens), 0};
+    if (now_ms - sane_ms(s.remote_at_ms) < kRemoteFreshMs) {  // every host's count, through Redis
+        usage.requests = combined(sane(s.remote_requests), sane(s.pending_requests), now_ms);
+        usage.tokens = combined(sane(s.remote_tokens), sane(s.pending_tokens), now_ms);
     }
-    KeySlot& s = layout_->keys[slot];
-    KeyUsage usage{s.requests, s.tokens, 0};
-    if (now_ms - s.remote_at_ms < kRemoteFreshMs) {  // every host's count, through Redis
-        usage.requests = combined(s.remote_requests, s.pending_requests, now_ms);
-        usage.tokens = combined(s.remote_tokens, s.pending_tokens, now_ms);
-    }
-    usage.in_flight = key_in_flight(slot);
+    usage.in_flight = in_flight(l, l.key_in_flight, slot);
     KeyDecision decision = decide_key(key.limits, usage, now_ms, tokens);
     if (decision.allowed) {
-        s.requests = added(s.requests, 1, now_ms);
-        s.tokens = added(s.tokens, tokens, now_ms);
+        s.requests = added(sane(s.requests), 1, now_ms);
+        s.tokens = added(sane(s.tokens), tokens, now_ms);
         s.pending_requests = moved(s.pending_requests, 1, now_ms);
         s.pending_tokens = moved(s.pending_tokens, tokens, now_ms);
-        ++layout_->key_in_flight[process_][slot];
+        add_in_flight(l.key_in_flight[held.process()][slot], 1);
     }
-    unlock();
     return decision;
 }
 
 void SharedState::release_key(const ClientKey& key, long long estimated, long long used, int64_t now_ms) {
-    lock();
-    int slot = find_key(key.name, false);
-    if (slot >= 0) {
-        KeySlot& s = layout_->keys[slot];
-        int32_t& mine = layout_->key_in_flight[process_][slot];
-        if (mine > 0) --mine;
-        if (used >= 0) {
-            s.tokens = added(s.tokens, used - estimated, now_ms);
-            s.pending_tokens = moved(s.pending_tokens, used - estimated, now_ms);
-        }
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_key(l, key.name, false);
+    if (slot < 0) return;
+    KeySlot& s = l.keys[slot];
+    add_in_flight(l.key_in_flight[held.process()][slot], -1);
+    if (used >= 0) {
+        long long settled = sane_count(used) - sane_count(estimated);
+        s.tokens = added(sane(s.tokens), settled, now_ms);
+        s.pending_tokens = moved(s.pending_tokens, settled, now_ms);
     }
-    unlock();
 }
 
 std::vector<KeyPending> SharedState::take_pending(int64_t now_ms) {
     std::vector<KeyPending> out;
-    lock();
-    for (KeySlot& s : layout_->keys) {
+    HeldState held = hold();
+    for (KeySlot& s : held.layout().keys) {
         if (!s.name[0]) continue;
-        KeyPending pending{std::string(s.name, strnlen(s.name, sizeof s.name)), rolled(s.pending_requests, now_ms),
-                           rolled(s.pending_tokens, now_ms)};
+        KeyPending pending{std::string(s.name, strnlen(s.name, sizeof s.name)), rolled(sane(s.pending_requests), now_ms),
+                           rolled(sane(s.pending_tokens), now_ms)};
         s.pending_requests = s.pending_tokens = RateWindow();
         out.push_back(std::move(pending));
     }
-    unlock();
     return out;
 }
 
 void SharedState::return_pending(const std::vector<KeyPending>& pending, int64_t now_ms) {
-    lock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
     for (const KeyPending& p : pending) {
-        int slot = find_key(p.name, false);
+        int slot = find_key(l, p.name, false);
         if (slot < 0) continue;
-        KeySlot& s = layout_->keys[slot];
-        s.pending_requests = combined(s.pending_requests, p.requests, now_ms);
-        s.pending_tokens = combined(s.pending_tokens, p.tokens, now_ms);
+        KeySlot& s = l.keys[slot];
+        s.pending_requests = combined(sane(s.pending_requests), sane(p.requests), now_ms);
+        s.pending_tokens = combined(sane(s.pending_tokens), sane(p.tokens), now_ms);
     }
-    unlock();
 }
 
 void SharedState::apply_remote(const std::string& key, RateWindow requests, RateWindow tokens, int64_t now_ms) {
-    lock();
-    int slot = find_key(key, false);
-    if (slot >= 0) {
-        KeySlot& s = layout_->keys[slot];
-        s.remote_requests = requests;
-        s.remote_tokens = tokens;
-        s.remote_at_ms = now_ms;
-    }
-    unlock();
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_key(l, key, false);
+    if (slot < 0) return;
+    KeySlot& s = l.keys[slot];
+    s.remote_requests = sane(requests);
+    s.remote_tokens = sane(tokens);
+    s.remote_at_ms = now_ms;
 }
 
 void SharedState::merge_cooldown(const std::string& target, int64_t until_ms) {
-    lock();
-    int slot = find_target(target, true);
-    if (slot >= 0 && layout_->targets[slot].cooldown_until_ms < until_ms) layout_->targets[slot].cooldown_until_ms = until_ms;
-    unlock();
-}
-
-// Series are found without the lock once known: each thread remembers their slots, and a
-// slot's name never changes once `ready` is set.
-int SharedState::find_series(const std::string& name, bool gauge, bool create) {
-    std::unordered_map<std::string, int>& known = thread_cache<int>(generation_);
-    auto it = known.find(name);
-    if (it != known.end()) return it->second;
-    int found = -1;
-    lock();
-    for (int probe = 0, i = static_cast<int>(fnv1a(name) % kSeries); probe < kSeries; ++probe, i = (i + 1) % kSeries) {
-        SeriesSlot& slot = layout_->series[i];
-        if (slot.ready && name_is(slot.name, name)) {
-            found = i;
-            break;
-        }
-        if (!slot.ready) {
-            if (!create) break;
-            set_name(slot.name, name);
-            slot.gauge = gauge;
-            __atomic_store_n(&slot.ready, 1, __ATOMIC_RELEASE);
-            found = i;
-            break;
-        }
-    }
-    unlock();
-    if (found >= 0) known.emplace(name, found);
-    return found;
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_target(l, target, true);
+    if (slot >= 0 && sane_ms(l.targets[slot].cooldown_until_ms) < until_ms) l.targets[slot].cooldown_until_ms = sane_ms(until_ms);
 }
 
 void SharedState::count(const char* family, Labels labels, double amount) {
@@ -527,57 +749,121 @@ void SharedState::observe(const char* family, Labels labels, double value) {
         std::vector<int> buckets;
         int count, sum;
     };
-    std::unordered_map<std::string, Slots>& known = thread_cache<Slots>(generation_);
+    SharedMapping& m = current();
+    std::unordered_map<std::string, Slots>& known = thread_cache<Slots>(m.generation);
     const std::string& key = thread_series_name(family, labels);
     auto it = known.find(key);
     if (it == known.end()) {
         HistogramSeries names = histogram_series(family, labels);
         Slots slots;
-        for (const std::string& bucket : names.buckets) slots.buckets.push_back(find_series(bucket, false, true));
-        slots.count = find_series(names.count, false, true);
-        slots.sum = find_series(names.sum, false, true);
+        for (const std::string& bucket : names.buckets) slots.buckets.push_back(find_series(m, bucket, false));
+        slots.count = find_series(m, names.count, false);
+        slots.sum = find_series(m, names.sum, false);
+        bool later = slots.count == kSeriesLater || slots.sum == kSeriesLater ||
+                     std::count(slots.buckets.begin(), slots.buckets.end(), kSeriesLater) > 0;
+        if (later) return;  // (the state is being moved: this one observation is lost)
         it = known.emplace(key, std::move(slots)).first;
     }
-    double* values = layout_->values[process_];
+    double* values = m.layout->values[m.process];
     const Slots& slots = it->second;
-    for (size_t i = first_bucket(value); i < slots.buckets.size(); ++i)
+    bool dropped = slots.count < 0 || slots.sum < 0;
+    for (size_t i = first_bucket(value); i < slots.buckets.size(); ++i) {
         if (slots.buckets[i] >= 0) add_double(values[slots.buckets[i]], 1);
+        else dropped = true;
+    }
     if (slots.count >= 0) add_double(values[slots.count], 1);
     if (slots.sum >= 0) add_double(values[slots.sum], value);
+    if (dropped) count_dropped(*m.layout);
 }
 
 void SharedState::add(const std::string& series, double amount, bool gauge) {
-    int slot = find_series(series, gauge, true);
-    if (slot >= 0) add_double(layout_->values[process_][slot], amount);
+    SharedMapping& m = current();
+    int slot = find_series(m, series, gauge);
+    if (slot >= 0) add_double(m.layout->values[m.process][slot], amount);
+    else if (slot == -1) count_dropped(*m.layout);
 }
 
+namespace {
+
+// The state's own gauges and counters, for /metrics and the fault runs: the caller holds
+// the lock.
+void append_state_series(const SharedLayout& l, const std::vector<int>& live, std::vector<SeriesValue>& out) {
+    auto used = [](const auto& slots) {
+        return static_cast<double>(std::count_if(std::begin(slots), std::end(slots), [](const auto& s) { return s.name[0] != 0; }));
+    };
+    double processes = static_cast<double>(live.size());
+    auto add = [&](const char* family, const char* table, double value, bool gauge = true) {
+        out.push_back({series_name(family, {{"table", table}}), gauge, value});
+    };
+    add("aop_state_slots_used", "processes", processes);
+    add("aop_state_slots_used", "targets", used(l.targets));
+    add("aop_state_slots_used", "keys", used(l.keys));
+    add("aop_state_slots_used", "series", l.series_used);
+    long targets = 0, keys = 0;
+    for (int t = 0; t < kTargets; ++t) targets += in_flight(l, l.target_in_flight, t);
+    for (int k = 0; k < kKeys; ++k) keys += in_flight(l, l.key_in_flight, k);
+    add("aop_state_in_flight", "targets", static_cast<double>(targets));
+    add("aop_state_in_flight", "keys", static_cast<double>(keys));
+    add("aop_state_refused_total", "targets", static_cast<double>(l.refused[0]), false);
+    add("aop_state_refused_total", "keys", static_cast<double>(l.refused[1]), false);
+    out.push_back({"aop_metric_series_dropped_total", false, static_cast<double>(l.series_dropped)});
+}
+
+}  // namespace
+
+// Each series summed over the live processes (a gauge's row never below zero: a row that
+// moved files mid-request may have given back more than it took there).
 std::vector<SeriesValue> SharedState::series() {
+    every_second(wall_clock_ms());
+    std::vector<SeriesValue> state;
     std::vector<int> live;
-    lock();
-    for (int p = 0; p < kProcesses; ++p)
-        if (layout_->processes[p].pid) live.push_back(p);
-    unlock();
+    SharedMapping* m;
+    {
+        HeldState held = hold();
+        m = &held.mapping();
+        for (int p = 0, used = rows_in_use(*m->layout); p < used; ++p)
+            if (m->layout->processes[p].pid) live.push_back(p);
+        append_state_series(*m->layout, live, state);
+    }
+    const SharedLayout& l = *m->layout;
     std::vector<SeriesValue> out;
-    for (int i = 0; i < kSeries; ++i) {
-        const SeriesSlot& slot = layout_->series[i];
+    for (int i = 0; i < kSeriesSlots; ++i) {
+        const SeriesSlot& slot = l.series[i];
         if (!__atomic_load_n(&slot.ready, __ATOMIC_ACQUIRE)) continue;
         SeriesValue value;
         value.series.assign(slot.name, strnlen(slot.name, sizeof slot.name));
         value.gauge = slot.gauge;
-        value.value = slot.gauge ? 0 : load_double(layout_->retired[i]);
-        for (int p : live) value.value += load_double(layout_->values[p][i]);
+        value.value = slot.gauge ? 0 : load_double(l.retired[i]);
+        for (int p : live) value.value += slot.gauge ? std::max(0.0, load_double(l.values[p][i])) : load_double(l.values[p][i]);
         out.push_back(std::move(value));
     }
+    out.insert(out.end(), state.begin(), state.end());
     return out;
 }
 
-std::unique_ptr<SharedState> open_shared_state(const Config& config, bool keep_file) {
+namespace {
+
+std::string state_file_path(const Config& config) {
     std::string path = config.state_file;
     if (path.empty()) path = SharedState::default_path(config.config_file, config.endpoint);
-    if (path == "none") path.clear();
+    return path == "none" ? "" : path;
+}
+
+}  // namespace
+
+std::unique_ptr<SharedState> open_shared_state(const Config& config, bool keep_file) {
     std::string warning;
-    std::unique_ptr<SharedState> state = SharedState::open(path, warning, keep_file);
+    std::unique_ptr<SharedState> state = SharedState::open(state_file_path(config), warning, keep_file);
     if (!state) std::fprintf(stderr, "azure-openai-proxy: cannot map memory for the shared state\n");
     else if (!warning.empty()) std::fprintf(stderr, "azure-openai-proxy: warning: %s\n", warning.c_str());
     return state;
+}
+
+void reclaim_dead_processes(const Config& config) {
+    std::string path = state_file_path(config);
+    std::unique_ptr<StateMapping> file =
+        path.empty() ? nullptr : StateMapping::attach_existing(path, sizeof(SharedLayout), kLayoutVersion);
+    if (!file) return;
+    std::unique_ptr<SharedMapping> m = make_mapping(std::move(file));
+    reclaim_dead(*m);
 }

@@ -397,7 +397,7 @@ BOOST_AUTO_TEST_CASE(the_shared_state_is_one_for_every_process) {
         std::unique_ptr<SharedState> other = SharedState::open(path, w);
         std::vector<bool> tried(1, false);
         Pick pick = other->choose(t, tried, 1000);
-        other->report(t[0], TryResult::RateLimited, 5000, pick.trial, 1000, policy);
+        other->report(t[0], TryResult::RateLimited, 5000, pick.trial_token, 1000, policy);
         other->add("aop_requests_total", 3);
         other->admit_key(key, 1000, 0);
         _exit(pick.index == 0 ? 0 : 1);  // no destructors: as if it died

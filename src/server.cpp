@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "engine.h"
+#include "shared_state.h"
 #include "text.h"
 
 namespace {
@@ -336,9 +337,9 @@ private:
             if (Clock::now() - it->second < std::chrono::seconds(1))
                 next_start_ = Clock::now() + std::chrono::seconds(1);
             workers_.erase(it);
-            // TODO(issue 20, shared state): tell the shared state this pid is gone so that
-            // what it held (circuit trials, concurrency slots) is reclaimed at once, through
-            // the SharedState API the shared-state change adds (reclaim_dead_processes()).
+            // What it held in the shared state (a circuit's trial, places in flight) is
+            // given back now, before its replacement starts, not at the next sweep.
+            reclaim_dead_processes(config_);
             std::fprintf(stderr, "azure-openai-proxy: worker %d %s %d; starting another\n", pid,
                          WIFSIGNALED(status) ? "killed by signal" : "exited with",
                          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));

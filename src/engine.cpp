@@ -321,6 +321,8 @@ void Loop::shed_connection() {
     UniqueFd shed(accept4(process.listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
     shed.reset();
     process.spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!process.spare.valid())  // taken meanwhile by another loop: the next shed closes without one
+        std::fprintf(stderr, "azure-openai-proxy: cannot keep a spare descriptor: %s\n", std::strerror(errno));
     std::fprintf(stderr, "azure-openai-proxy: out of file descriptors; a connection was closed "
                          "unanswered (raise LimitNOFILE / ulimit -n)\n");
 }

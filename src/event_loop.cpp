@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "deadline_queue.h"
 
@@ -23,7 +25,12 @@ uint64_t socket_token(int fd) { return (static_cast<uint64_t>(fd) << 1) | 1; }
 
 int64_t EventLoop::clock_ms() {
     timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    // Fails only with a bad clock id or pointer: never here. Were it to, every deadline
+    // would be wrong, so it stops the process loudly rather than serve without them.
+    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) {
+        std::perror("azure-openai-proxy: clock_gettime(CLOCK_MONOTONIC)");
+        std::abort();
+    }
     return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
@@ -53,8 +60,10 @@ bool EventLoop::rewatch(int fd, uint32_t events, EventHandler* handler) {
 
 void EventLoop::unwatch(int fd) {
     epoll_event unused{};
-    // ENOENT and EBADF: already gone (closing a descriptor removes it).
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, &unused);
+    // ENOENT and EBADF: already gone (closing a descriptor removes it). Anything else
+    // would leave a closed descriptor's events coming: said once a time it happens.
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, &unused) != 0 && errno != ENOENT && errno != EBADF)
+        std::fprintf(stderr, "azure-openai-proxy: epoll_ctl(DEL, %d): %s\n", fd, std::strerror(errno));
 }
 
 bool EventLoop::watch_socket(int fd, uint32_t events, bool already_watched) {

@@ -230,7 +230,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...requestIds() });
     res.flushHeaders();
     const delay = Number(req.headers['x-mock-delay-ms'] || 300);
-    const record = { text: '', complete: false };
+    const record = { text: '', complete: false, headers: req.headers };
     mock.streams.push(record);
     let i = 0;
     for (const event of events) {

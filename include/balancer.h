@@ -32,6 +32,10 @@ struct Pick {
     uint32_t trial_token = 0;    // a trial the shared state gave out: report() gives it back
 };
 
+// Whether the target's circuit keeps requests away now: open, or past its open period
+// with its one trial out. Past the period with no trial out, the next request is the trial.
+bool circuit_blocks(const TargetHealth& health, int64_t now_ms);
+
 // The lowest priority group with a target that is neither cooling down, nor behind an open
 // circuit, nor already tried for this request; inside it, the target with the fewest
 // requests in flight per unit of weight (`random` breaks ties, in proportion to weight).

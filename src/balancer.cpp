@@ -8,10 +8,6 @@ namespace {
 
 bool cooling(const TargetHealth& h, int64_t now_ms) { return h.cooldown_until_ms > now_ms; }
 
-bool circuit_blocks(const TargetHealth& h, int64_t now_ms) {
-    if (h.circuit_open_until_ms == 0) return false;
-    return h.circuit_open_until_ms > now_ms || h.trial_out;
-}
 
 // When a target that cannot take a request now will again (0: it is only tried already
 // or its trial is out: unknown).
@@ -21,6 +17,11 @@ int64_t free_again_ms(const TargetHealth& h, int64_t now_ms) {
 }
 
 }  // namespace
+
+bool circuit_blocks(const TargetHealth& h, int64_t now_ms) {
+    if (h.circuit_open_until_ms == 0) return false;
+    return h.circuit_open_until_ms > now_ms || h.trial_out;
+}
 
 Pick pick_target(const std::vector<Target>& targets, const std::vector<TargetHealth>& health,
                  const std::vector<bool>& tried, int64_t now_ms, uint64_t random) {

@@ -31,7 +31,7 @@ const Family kFamilies[] = {
     {"aop_requests_in_flight", "gauge", "Requests being served now."},
     {"aop_target_in_flight", "gauge", "Requests in flight at each target."},
     {"aop_target_cooldown_seconds", "gauge", "Seconds left of a target's cooldown after a 429 (0: none)."},
-    {"aop_target_circuit_open", "gauge", "1 while a target's circuit is open after repeated failures."},
+    {"aop_target_circuit_open", "gauge", "1 while a target's circuit keeps requests away after repeated failures (open, or its one trial out)."},
     {"aop_target_consecutive_failures", "gauge", "Failures of a target since its last success."},
     {"aop_target_ratelimit_remaining_requests", "gauge", "x-ratelimit-remaining-requests a target last reported."},
     {"aop_target_ratelimit_remaining_tokens", "gauge", "x-ratelimit-remaining-tokens a target last reported."},
@@ -143,7 +143,7 @@ std::string render_metrics(std::vector<SeriesValue> series, const std::vector<Ta
         const TargetHealth& h = t.health;
         gauge("aop_target_in_flight", static_cast<double>(h.in_flight));
         gauge("aop_target_cooldown_seconds", h.cooldown_until_ms > now_ms ? (h.cooldown_until_ms - now_ms) / 1000.0 : 0);
-        gauge("aop_target_circuit_open", h.circuit_open_until_ms != 0 ? 1 : 0);
+        gauge("aop_target_circuit_open", circuit_blocks(h, now_ms) ? 1 : 0);
         gauge("aop_target_consecutive_failures", h.failures);
         if (t.remaining_requests >= 0) gauge("aop_target_ratelimit_remaining_requests", static_cast<double>(t.remaining_requests));
         if (t.remaining_tokens >= 0) gauge("aop_target_ratelimit_remaining_tokens", static_cast<double>(t.remaining_tokens));

@@ -365,6 +365,24 @@ BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
     BOOST_TEST(text.find("# TYPE aop_upstream_latency_seconds histogram") < le05);
 }
 
+// The gauge says whether a circuit keeps requests away: past its open period with no
+// trial out it no longer does (the next request is the trial), whatever it last was.
+BOOST_AUTO_TEST_CASE(the_circuit_gauge_counts_only_a_circuit_that_blocks) {
+    auto gauge = [](TargetHealth health) {
+        TargetView view;
+        view.name = "east/gpt-4o";
+        view.health = health;
+        std::string text = render_metrics({}, {view}, 10000);
+        return text.find("aop_target_circuit_open{target=\"east/gpt-4o\"} 1\n") != std::string::npos;
+    };
+    TargetHealth open_now{0, 20000, 5, false, 0}, waiting_for_trial{0, 5000, 5, false, 0},
+        trial_out{0, 5000, 5, true, 0}, closed{0, 0, 0, false, 0};
+    BOOST_TEST(gauge(open_now));
+    BOOST_TEST(!gauge(waiting_for_trial));
+    BOOST_TEST(gauge(trial_out));
+    BOOST_TEST(!gauge(closed));
+}
+
 BOOST_AUTO_TEST_CASE(a_state_file_others_may_use_is_refused) {
     std::string path = write_temp("");
     chmod(path.c_str(), 0666);

@@ -445,6 +445,18 @@ void SharedState::release_key(const ClientKey& key, long long estimated, long lo
     unlock();
 }
 
+// Counts taken for Redis stay counted, as every host's, until Redis's totals (which then
+// include them) replace them in apply_remote(): admissions in the meantime still see
+// them. `sign` -1: given back, Redis could not take them.
+static void count_as_every_hosts(KeySlot& s, const KeyPending& p, int sign, int64_t now_ms) {
+    auto scaled = [sign](RateWindow w) {
+        if (sign < 0) w.current = saturating_sub(0, w.current), w.previous = saturating_sub(0, w.previous);
+        return w;
+    };
+    s.remote_requests = combined(s.remote_requests, scaled(p.requests), now_ms);
+    s.remote_tokens = combined(s.remote_tokens, scaled(p.tokens), now_ms);
+}
+
 std::vector<KeyPending> SharedState::take_pending(int64_t now_ms) {
     std::vector<KeyPending> out;
     lock();
@@ -453,6 +465,7 @@ std::vector<KeyPending> SharedState::take_pending(int64_t now_ms) {
         KeyPending pending{std::string(s.name, strnlen(s.name, sizeof s.name)), rolled(s.pending_requests, now_ms),
                            rolled(s.pending_tokens, now_ms)};
         s.pending_requests = s.pending_tokens = RateWindow();
+        count_as_every_hosts(s, pending, 1, now_ms);
         out.push_back(std::move(pending));
     }
     unlock();
@@ -467,13 +480,14 @@ void SharedState::return_pending(const std::vector<KeyPending>& pending, int64_t
         KeySlot& s = layout_->keys[slot];
         s.pending_requests = combined(s.pending_requests, p.requests, now_ms);
         s.pending_tokens = combined(s.pending_tokens, p.tokens, now_ms);
+        count_as_every_hosts(s, p, -1, now_ms);
     }
     unlock();
 }
 
 void SharedState::apply_remote(const std::string& key, RateWindow requests, RateWindow tokens, int64_t now_ms) {
     lock();
-    int slot = find_key(key, false);
+    int slot = find_key(key, true);  // before this host's first request: it must see the others' counts
     if (slot >= 0) {
         KeySlot& s = layout_->keys[slot];
         s.remote_requests = requests;

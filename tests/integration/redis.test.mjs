@@ -36,6 +36,26 @@ async function startRedis(port) {
   return redis;
 }
 
+// One command to Redis; its reply (a bulk string or a status) as text.
+function redisCommand(port, words) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(`*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`);
+    });
+    let text = '';
+    socket.on('data', (data) => {
+      text += data.toString('latin1');
+      const header = /^[$+:-](-?\d*)[^\r]*\r\n/.exec(text);
+      if (!header) return;
+      if (text[0] !== '$' || text.length >= header[0].length + Number(header[1]) + 2) {
+        socket.destroy();
+        resolve(text[0] === '$' ? text.slice(header[0].length, header[0].length + Number(header[1])) : text);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe('two hosts sharing limits and cooldowns through Redis', () => {
   let redis, limited, healthy, hosts = [];
   before(async () => {
@@ -56,6 +76,7 @@ describe('two hosts sharing limits and cooldowns through Redis', () => {
         AZURE_OPENAI_ENDPOINT: healthy.url, AZURE_OPENAI_TOKEN: UPSTREAM_KEY, AZURE_OPENAI_PROXY_CONFIG: file,
         AZURE_OPENAI_PROXY_STATE_FILE: path.join(dir, `state-${name}`),
         AZURE_OPENAI_PROXY_REDIS_URL: `redis://127.0.0.1:${redis.port}/2`,
+        AZURE_OPENAI_PROXY_WORKERS: name === 'b' ? '3' : '1',  // host b: three processes, one talking to Redis
       });
       const web = await startLighttpd({ socket: proxy.socket });
       hosts.push({ proxy, web });
@@ -83,6 +104,12 @@ describe('two hosts sharing limits and cooldowns through Redis', () => {
       await sleep(SYNC_MS);
     }
     assert.deepEqual(codes, [200, 200, 200, 200, 200, 200, 429, 429, 429, 429]);
+  });
+
+  it('talks to Redis from one process per host', async () => {
+    const clients = await redisCommand(redis.port, ['CLIENT', 'LIST']);
+    const proxies = clients.split('\n').filter((line) => / cmd=(evalsha|mget|set)/.test(line));
+    assert.equal(proxies.length, hosts.length, clients);
   });
 
   it('holds a burst on both hosts at once to the limit plus one request per host but one', async (t) => {

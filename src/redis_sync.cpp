@@ -172,8 +172,8 @@ bool integer_of(const redisReply* reply, long long& out) {
         return true;
     }
     if (reply->type != REDIS_REPLY_STRING || reply->len == 0 || reply->len > 20) return false;
-    const char* digits = reply->str + (reply->str[0] == '-');
-    if (!*digits || std::strspn(digits, "0123456789") != std::strlen(digits)) return false;
+    size_t sign = reply->str[0] == '-';
+    if (reply->len == sign || std::strspn(reply->str + sign, "0123456789") != reply->len - sign) return false;
     errno = 0;
     out = std::strtoll(reply->str, nullptr, 10);
     return errno == 0;

@@ -16,15 +16,33 @@ struct RateWindow {
     long long previous = 0;
 };
 
+// Sums that stop at the ends of a long long instead of overflowing: counts may come from
+// other hosts, through Redis.
+long long saturating_add(long long a, long long b);
+long long saturating_sub(long long a, long long b);
+
 // Rolls the window forward to `now_ms`'s minute.
 RateWindow rolled(RateWindow window, int64_t now_ms);
 // What the last 60 s counted.
 long long counted(const RateWindow& window, int64_t now_ms);
 // Adds to the current minute (negative amounts settle an estimate; never below zero).
 RateWindow added(RateWindow window, long long amount, int64_t now_ms);
+// How much of the previous minute's count is still inside the sliding minute at `now_ms`
+// (1 at the minute's start, falling to 0 at its end).
+double previous_minute_weight(int64_t now_ms);
 // Two windows' counts as one (both rolled to `now_ms`'s minute): what other hosts counted
 // (from Redis) and what this host counted since.
 RateWindow combined(RateWindow a, RateWindow b, int64_t now_ms);
+
+// Counts from Redis are taken within [0, kMostSharedCount]: a negative one as 0, a larger
+// one as kMostSharedCount (beyond any limit the configuration accepts, so it refuses).
+constexpr long long kMostSharedCount = 1LL << 40;
+long long shared_count(long long value);
+// The window a host admits against while Redis's counts are fresh: every host's counts
+// and, for a key with a `limit` of which this host was given a `share` (redis_sync.h),
+// the rest of the limit as used, so that this host admits at most its share. A share
+// below 0: none given (no limit of this kind), every host's counts alone.
+RateWindow window_with_share(RateWindow every_host, long long limit, long long share, int64_t now_ms);
 
 struct KeyUsage {
     RateWindow requests;

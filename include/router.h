@@ -27,6 +27,11 @@ struct Route {
     std::string model;          // Deployment, legacy /v1/engines/{model}/...: decoded
     std::string deployment;     // Deployment, legacy /v1/deployments/{deployment}/...: decoded
     bool body_model = false;    // Upstream: the JSON body's model names a deployment
+    // Upstream: a POST whose body (JSON, or an upload's form field) may name a model that
+    // goes as it is, checked against the model lists (fine-tuning jobs' base model; every
+    // POST in openai mode).
+    bool model_in_body = false;
+    bool batch = false;         // POST /v1/batches: its models are inside an uploaded file
 };
 
 // The OpenAI operations Azure serves per deployment, and which of them take uploads.

@@ -136,6 +136,10 @@ struct Config;
 // a private one, unset for default_path()); a warning on stderr when it cannot be shared.
 std::unique_ptr<SharedState> open_shared_state(const Config& config, bool keep_file = false);
 
+// The state file `config` names (AZURE_OPENAI_PROXY_STATE_FILE, else default_path()); empty
+// for "none".
+std::string state_file_path(const Config& config);
+
 // For the supervisor, when it reaps a worker: the rows of processes that died are given
 // back at once in `config`'s state file (a no-op when there is none).
 void reclaim_dead_processes(const Config& config);

@@ -75,6 +75,39 @@ bool model_permitted(const Config& config, const ClientKey* key, const Route& ro
     return false;
 }
 
+// Whether a model list applies to this client: AZURE_OPENAI_PROXY_ALLOWED_MODELS, or its
+// key's `models`.
+bool models_restricted(const Config& config, const ClientKey* key) {
+    return !config.allowed_models.empty() || (key && !key->limits.models.empty());
+}
+
+// Routes whose body names a model that is not mapped (model_in_body), and batches, while a
+// model list applies: the model must be permitted; a batch is refused, its models being
+// inside an uploaded file the proxy does not read. `upload`: the scanned form, or null.
+bool body_models_permitted(const Config& config, const ClientKey* key, const Route& route, const std::string& body,
+                           const MultipartModelScanner* upload, ProxyError& error) {
+    if (!models_restricted(config, key)) return true;
+    if (route.batch) {
+        std::string list = key && !key->limits.models.empty() ? "this key's models (in the configuration file)"
+                                                              : "AZURE_OPENAI_PROXY_ALLOWED_MODELS";
+        error = make_error(403,
+                           "Batches are refused while models are limited by " + list +
+                               ": a batch's models are inside its input file, which the proxy does not read. "
+                               "Send the requests one by one, or ask the operator for a key without a model list.",
+                           "model_not_allowed");
+        return false;
+    }
+    if (!route.model_in_body) return true;
+    if (upload && upload->failed()) {
+        error = make_error(400, "The upload's form could not be read to find its field 'model'.", "invalid_model", "model");
+        return false;
+    }
+    if (upload) return !upload->found() || model_permitted(config, key, route, upload->model(), "", error);
+    ModelField field = model_from_json(body);
+    if (field.status == ModelField::Ambiguous || field.status == ModelField::TooLong) return model_found(field, error);
+    return field.status != ModelField::Found || model_permitted(config, key, route, field.model, "", error);
+}
+
 // Maps the model to its deployment (recorded in the log); false when the deployment could
 // change the upstream URL, or is not permitted.
 bool map_deployment(const Config& config, const ClientKey* key, const Route& route, const std::string& model,
@@ -271,6 +304,10 @@ Exchange::BodyUse Exchange::body_use() const {
     }
     if (route_.kind != RouteKind::Upstream) return BodyUse::None;
     if (route_.body_model) return BodyUse::Json;
+    if (route_.model_in_body && request_.has_body && models_restricted(config_, key_)) {
+        const std::string* type = find_header(request_.headers, "Content-Type");
+        return multipart_boundary(type ? *type : "").empty() ? BodyUse::Json : BodyUse::Upload;
+    }
     return request_.has_body ? BodyUse::Spooled : BodyUse::None;
 }
 
@@ -456,7 +493,7 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
         else
             spool_.rewind();
         source.spool = &spool_;
-    } else if (route_.kind == RouteKind::Deployment || route_.body_model) {
+    } else if (route_.kind == RouteKind::Deployment || route_.body_model || !body_.empty()) {
         if (rewrite_model) set_json_model(body_, deployment);
         source.buffer = &body_;
     } else if (request_.has_body) {
@@ -545,12 +582,13 @@ bool Exchange::retry_after(const UpstreamResult& result) {
 
 // Files, batches, assistants, responses, ...: the same path under /openai.
 void Exchange::serve_upstream() {
-    if (route_.body_model) {
-        ProxyError error;
-        if (!map_body_model(config_, key_, route_, body_, streamed_answer_, log_, error)) {
-            writer_.error(error);
-            return;
-        }
+    ProxyError error;
+    bool permitted = route_.body_model ? map_body_model(config_, key_, route_, body_, streamed_answer_, log_, error)
+                                       : body_models_permitted(config_, key_, route_, body_,
+                                                               boundary_.empty() ? nullptr : &scanner_, error);
+    if (!permitted) {
+        writer_.error(error);
+        return;
     }
     if (!admit_key_limits()) return;
     start_upstream(build_upstream_request(config_, request_, route_, ""), body_for("", false));

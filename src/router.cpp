@@ -67,6 +67,19 @@ Route route_azure(const std::string& method, const std::string& path) {
     route.body_model = method == "POST" &&
                        (rest == "responses" || rest == "assistants" || starts_with(rest, "assistants/") ||
                         (starts_with(rest, "threads/") && ends_with(rest, "/runs")));
+    route.model_in_body = method == "POST" && rest == "fine_tuning/jobs";
+    route.batch = method == "POST" && rest == "batches";
+    return route;
+}
+
+// openai mode: every path as it is; a POST's body may name a model.
+Route route_openai(const std::string& method, const std::string& path) {
+    Route route = make(RouteKind::Upstream);
+    route.upstream_path = path;
+    std::string bare = path;
+    while (!bare.empty() && bare.back() == '/') bare.pop_back();
+    route.model_in_body = method == "POST";
+    route.batch = method == "POST" && bare == "/v1/batches";
     return route;
 }
 
@@ -124,10 +137,6 @@ Route route_request(const Config& config, const std::string& method, const std::
         if (outside_api && ends_with(path, "/healthz")) return make(RouteKind::Health);
         if (outside_api && ends_with(path, "/metrics")) return make(RouteKind::Metrics);
     }
-    if (config.mode == ProxyMode::OpenAI) {
-        Route route = make(RouteKind::Upstream);
-        route.upstream_path = path;
-        return route;
-    }
+    if (config.mode == ProxyMode::OpenAI) return route_openai(method, path);
     return route_azure(method, path);
 }

@@ -697,6 +697,18 @@ void SharedState::release_key(const ClientKey& key, long long estimated, long lo
     }
 }
 
+// Counts taken for Redis stay counted, as every host's, until Redis's totals (which then
+// include them) replace them in apply_remote(): admissions in the meantime still see
+// them. `sign` -1: given back, Redis could not take them.
+static void count_as_every_hosts(KeySlot& s, const KeyPending& p, int sign, int64_t now_ms) {
+    auto scaled = [sign](RateWindow w) {
+        if (sign < 0) w.current = saturating_sub(0, w.current), w.previous = saturating_sub(0, w.previous);
+        return w;
+    };
+    s.remote_requests = combined(sane(s.remote_requests), scaled(p.requests), now_ms);
+    s.remote_tokens = combined(sane(s.remote_tokens), scaled(p.tokens), now_ms);
+}
+
 std::vector<KeyPending> SharedState::take_pending(int64_t now_ms) {
     std::vector<KeyPending> out;
     HeldState held = hold();
@@ -705,6 +717,7 @@ std::vector<KeyPending> SharedState::take_pending(int64_t now_ms) {
         KeyPending pending{std::string(s.name, strnlen(s.name, sizeof s.name)), rolled(sane(s.pending_requests), now_ms),
                            rolled(sane(s.pending_tokens), now_ms)};
         s.pending_requests = s.pending_tokens = RateWindow();
+        count_as_every_hosts(s, pending, 1, now_ms);
         out.push_back(std::move(pending));
     }
     return out;
@@ -719,13 +732,14 @@ void SharedState::return_pending(const std::vector<KeyPending>& pending, int64_t
         KeySlot& s = l.keys[slot];
         s.pending_requests = combined(sane(s.pending_requests), sane(p.requests), now_ms);
         s.pending_tokens = combined(sane(s.pending_tokens), sane(p.tokens), now_ms);
+        count_as_every_hosts(s, p, -1, now_ms);
     }
 }
 
 void SharedState::apply_remote(const std::string& key, RateWindow requests, RateWindow tokens, int64_t now_ms) {
     HeldState held = hold();
     SharedLayout& l = held.layout();
-    int slot = find_key(l, key, false);
+    int slot = find_key(l, key, true);  // before this host's first request: it must see the others' counts
     if (slot < 0) return;
     KeySlot& s = l.keys[slot];
     s.remote_requests = sane(requests);
@@ -841,15 +855,11 @@ std::vector<SeriesValue> SharedState::series() {
     return out;
 }
 
-namespace {
-
 std::string state_file_path(const Config& config) {
     std::string path = config.state_file;
     if (path.empty()) path = SharedState::default_path(config.config_file, config.endpoint);
     return path == "none" ? "" : path;
 }
-
-}  // namespace
 
 std::unique_ptr<SharedState> open_shared_state(const Config& config, bool keep_file) {
     std::string warning;

@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
@@ -254,31 +255,39 @@ describe('azure mode through lighttpd', () => {
   });
 });
 
-describe('server-side key and failures', () => {
-  let mock;
+// For a describe: one local upstream (key 'server-key'), and `through(env)` starting a
+// proxy behind lighttpd; all stopped after it.
+function upstreamAndProxies() {
   const started = [];
+  const ctx = {
+    async through(env) {
+      const proxy = await startProxy(env);
+      const web = await startLighttpd({ socket: proxy.socket });
+      started.push(proxy, web);
+      return { proxy, url: web.url };
+    },
+  };
   before(async () => {
-    mock = createAzureMock({ apiKey: 'server-key' });
-    await mock.listen();
+    ctx.mock = createAzureMock({ apiKey: 'server-key' });
+    await ctx.mock.listen();
   });
   after(async () => {
     for (const p of started.reverse()) await p.stop();
-    await mock.close();
+    await ctx.mock.close();
   });
+  return ctx;
+}
 
-  async function through(env) {
-    const proxy = await startProxy(env);
-    const web = await startLighttpd({ socket: proxy.socket });
-    started.push(proxy, web);
-    return { proxy, url: web.url };
-  }
+describe('server-side key and failures', () => {
+  const ctx = upstreamAndProxies();
+  const through = (env) => ctx.through(env);
 
   it('AZURE_OPENAI_TOKEN replaces whatever key the client sends', async () => {
-    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
+    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: ctx.mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
     const res = await postJson(`${url}/v1/chat/completions`, chatBody('gpt-4o'), { authorization: 'Bearer client-key' });
     assert.equal(res.status, 200);
-    assert.equal(mock.lastRequest().headers['api-key'], 'server-key');
-    assert.equal(mock.lastRequest().headers.authorization, undefined);
+    assert.equal(ctx.mock.lastRequest().headers['api-key'], 'server-key');
+    assert.equal(ctx.mock.lastRequest().headers.authorization, undefined);
     await proxy.waitForLog(/POST \/v1\/chat\/completions model=gpt-4o .*status=200/);
     assert.ok(!proxy.logs().includes('server-key'));
   });
@@ -291,7 +300,7 @@ describe('server-side key and failures', () => {
   });
 
   it('stops within 2 s on SIGTERM, even with a stream open', async () => {
-    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
+    const { url, proxy } = await through({ AZURE_OPENAI_ENDPOINT: ctx.mock.url, AZURE_OPENAI_TOKEN: 'server-key' });
     const stream = openStream(`${url}/v1/chat/completions`, chatBody('gpt-4o', { stream: true }), { 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '10000' });
     await stream.waitForEvents(1);
     const stopped = await proxy.stop('SIGTERM', 5000);
@@ -378,5 +387,61 @@ describe('a request its web server gave up on before the proxy read it', () => {
       await proxy.stop();
       await mock.close();
     }
+  });
+});
+
+// A key's `models` and AZURE_OPENAI_PROXY_ALLOWED_MODELS hold on every route that names a
+// model: fine-tuning jobs by their base model; batches, whose models are inside an
+// uploaded file the proxy does not read, are refused while either list applies.
+describe('model lists on fine-tuning jobs and batches', () => {
+  const ctx = upstreamAndProxies();
+  const CAROL = 'sk-carol-0123456789', MAIN = 'sk-main-0123456789';
+  const through = async (env) =>
+    (await ctx.through({ AZURE_OPENAI_ENDPOINT: ctx.mock.url, AZURE_OPENAI_TOKEN: 'server-key', ...env })).url;
+  const as = (key) => ({ authorization: `Bearer ${key}` });
+  const job = (model) => ({ model, training_file: 'file-abc' });
+  const batch = { input_file_id: 'file-none', endpoint: '/v1/chat/completions', completion_window: '24h' };
+
+  // Refused with 403 before the upstream; `pattern` names why.
+  async function refused(url, path, body, key, pattern) {
+    const before = ctx.mock.requests.length;
+    const res = await postJson(`${url}${path}`, body, as(key));
+    assert.equal(res.status, 403, res.text);
+    assert.equal(res.json.error.code, 'model_not_allowed');
+    assert.match(res.json.error.message, pattern);
+    assert.equal(ctx.mock.requests.length, before, 'the upstream was not asked');
+  }
+
+  it("holds fine-tuning jobs and batches to a key's models", async () => {
+    const dir = fs.mkdtempSync(`${os.tmpdir()}/model-lists-`);
+    const file = `${dir}/config.json`;
+    fs.writeFileSync(file, JSON.stringify({
+      endpoints: { azure: { url: ctx.mock.url, key: 'server-key' } },
+      models: {},
+      keys: { carol: { key: CAROL, models: ['gpt-4o-mini'] }, main: { key: MAIN } },
+    }));
+    const url = await through({ AZURE_OPENAI_PROXY_CONFIG: file });
+    await refused(url, '/v1/fine_tuning/jobs', job('gpt-4o-2024-08-06'), CAROL, /'gpt-4o-2024-08-06' is not available/);
+    let res = await postJson(`${url}/v1/fine_tuning/jobs`, job('gpt-4o-mini'), as(CAROL));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(JSON.parse(ctx.mock.lastRequest().body).model, 'gpt-4o-mini', 'a base model goes as it is');
+    await refused(url, '/v1/batches', batch, CAROL, /batch.*models.*key/i);
+    // Reading batches, and a key without a list, as before.
+    res = await request(`${url}/v1/batches`, { headers: as(CAROL) });
+    assert.equal(res.status, 200, res.text);
+    res = await postJson(`${url}/v1/batches`, batch, as(MAIN));
+    assert.equal(res.status, 400, 'the upstream answered: no such file');
+    assert.equal(ctx.mock.lastRequest().path, '/openai/batches');
+    res = await postJson(`${url}/v1/fine_tuning/jobs`, job('gpt-4o-2024-08-06'), as(MAIN));
+    assert.equal(res.status, 200, res.text);
+  });
+
+  it('holds fine-tuning jobs and batches to AZURE_OPENAI_PROXY_ALLOWED_MODELS', async () => {
+    const url = await through({ AZURE_OPENAI_PROXY_ALLOWED_MODELS: 'gpt-4o-mini', AZURE_OPENAI_PROXY_API_KEYS: MAIN });
+    await refused(url, '/v1/fine_tuning/jobs', job('gpt-4o-2024-08-06'), MAIN, /'gpt-4o-2024-08-06' is not available/);
+    await refused(url, '/v1/fine_tuning/jobs/', job('gpt-4o-2024-08-06'), MAIN, /not available/);
+    await refused(url, '/v1/batches', batch, MAIN, /batch.*AZURE_OPENAI_PROXY_ALLOWED_MODELS/i);
+    const res = await postJson(`${url}/v1/fine_tuning/jobs`, job('gpt-4o-mini'), as(MAIN));
+    assert.equal(res.status, 200, res.text);
   });
 });

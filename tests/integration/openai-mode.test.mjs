@@ -98,3 +98,53 @@ describe('openai mode with a server-side key', () => {
     }
   });
 });
+
+// AZURE_OPENAI_PROXY_ALLOWED_MODELS holds in openai mode too: a JSON body's model, an
+// upload's form field `model`, checked before the upstream and relayed unchanged; batches
+// (their models in a file the proxy does not read) refused.
+describe('openai mode with allowed models', () => {
+  let stack;
+  const CLIENT = 'sk-client-0123456789';
+  before(async () => {
+    stack = await startStack(() => createAzureMock({ openaiKey: 'sk-server' }), {
+      AZURE_OPENAI_PROXY_MODE: 'openai', AZURE_OPENAI_TOKEN: 'sk-server',
+      AZURE_OPENAI_PROXY_API_KEYS: CLIENT, AZURE_OPENAI_PROXY_ALLOWED_MODELS: 'gpt-4o,whisper-1',
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  const post = (path, body, type = 'application/json') => request(`${stack.url}${path}`, {
+    method: 'POST', body, headers: { authorization: `Bearer ${CLIENT}`, 'content-type': type },
+  });
+  const upload = (model) => {
+    const b = 'b0undary';
+    return [`--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n`
+      + `--${b}\r\nContent-Disposition: form-data; name="model"\r\n\r\n${model}\r\n--${b}--\r\n`, `multipart/form-data; boundary=${b}`];
+  };
+
+  it('refuses a model not allowed before the upstream, and relays an allowed one as it was', async () => {
+    const { mock } = stack;
+    const before = mock.requests.length;
+    for (const [path, body, type] of [
+      ['/v1/chat/completions', JSON.stringify({ model: 'gpt-5', messages: [] })],
+      ['/v1/fine_tuning/jobs', JSON.stringify({ model: 'gpt-5-mini', training_file: 'file-1' })],
+      ['/v1/audio/transcriptions', ...upload('whisper-9')],
+      ['/v1/batches', JSON.stringify({ input_file_id: 'file-1', endpoint: '/v1/chat/completions', completion_window: '24h' })],
+    ]) {
+      const res = await post(path, body, type);
+      assert.equal(res.status, 403, `${path}: ${res.text}`);
+      assert.equal(res.json.error.code, 'model_not_allowed');
+    }
+    assert.equal(mock.requests.length, before, 'the upstream was not asked');
+    const chat = ` {"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}\n`;
+    let res = await post('/v1/chat/completions', chat);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(mock.lastRequest().body.toString(), chat, 'byte for byte');
+    const [body, type] = upload('whisper-1');
+    res = await post('/v1/audio/transcriptions', body, type);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(mock.lastRequest().body.toString(), body, 'byte for byte');
+    res = await post('/v1/files', 'not json, no model', 'application/octet-stream');
+    assert.equal(res.status, 200, res.text);
+  });
+});

@@ -99,4 +99,23 @@ BOOST_AUTO_TEST_CASE(openai_mode_passes_every_path) {
     BOOST_TEST((route_request(config, "OPTIONS", "/v1/models").kind == RouteKind::Upstream));
 }
 
+// Routes whose body names a model the lists must see: fine-tuning jobs (a base model, not
+// mapped) and, in openai mode, every POST; batches, whose models are in a file.
+BOOST_AUTO_TEST_CASE(routes_that_name_a_model_in_the_body) {
+    Route job = route_request(azure(), "POST", "/v1/fine_tuning/jobs/");
+    BOOST_TEST(job.model_in_body);
+    BOOST_TEST(!job.body_model);
+    BOOST_TEST(!route_request(azure(), "GET", "/v1/fine_tuning/jobs").model_in_body);
+    BOOST_TEST(!route_request(azure(), "POST", "/v1/fine_tuning/jobs/ftjob-1/cancel").model_in_body);
+    BOOST_TEST(route_request(azure(), "POST", "/v1/batches").batch);
+    BOOST_TEST(!route_request(azure(), "POST", "/v1/batches/batch_1/cancel").batch);
+    BOOST_TEST(!route_request(azure(), "GET", "/v1/batches").batch);
+    Config openai = azure();
+    openai.mode = ProxyMode::OpenAI;
+    BOOST_TEST(route_request(openai, "POST", "/v1/chat/completions").model_in_body);
+    BOOST_TEST(route_request(openai, "POST", "/v1/batches/").batch);
+    BOOST_TEST(!route_request(openai, "GET", "/v1/batches").batch);
+    BOOST_TEST(!route_request(openai, "GET", "/v1/models").model_in_body);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,6 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { takeCommands } from '../upstream/resp.mjs';
 import { canConnect, clearOfMinuteEdge, freePort, rawHttp, sleep, startChild, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
 
 const UPSTREAM_KEY = 'upstream-key';
@@ -162,30 +163,6 @@ function cpuSeconds(pid) {
 
 const residentMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
-// The commands a client sent, each an array of words (RESP arrays of bulk strings); what
-// is left is kept for the next bytes.
-function takeCommands(state) {
-  const commands = [];
-  for (;;) {
-    const text = state.buffer.toString('latin1');
-    if (!text.startsWith('*')) return commands;
-    let at = text.indexOf('\r\n');
-    if (at < 0) return commands;
-    const count = Number(text.slice(1, at));
-    const words = [];
-    at += 2;
-    for (let i = 0; i < count; i++) {
-      const end = text.indexOf('\r\n', at);
-      if (end < 0) return commands;
-      const length = Number(text.slice(at + 1, end));
-      if (text.length < end + 2 + length + 2) return commands;
-      words.push(text.slice(end + 2, end + 2 + length));
-      at = end + 2 + length + 2;
-    }
-    state.buffer = state.buffer.subarray(at);
-    commands.push(words);
-  }
-}
 
 const bulk = (text) => (text === null ? '$-1\r\n' : `$${Buffer.byteLength(text)}\r\n${text}\r\n`);
 

@@ -1,6 +1,7 @@
 // multipart/form-data: the `model` field of an upload, found without holding the body.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 // The boundary of a multipart/form-data Content-Type, or "" when it is not one.
@@ -8,21 +9,25 @@ std::string multipart_boundary(const std::string& content_type);
 
 // Fed the body in pieces of any size, finds the form field named "model" and where its
 // value lies in the body (so it can be replaced on the way out). Memory stays small
-// whatever the body's size: only part headers and the model's value are kept.
+// whatever the body's size: only part headers and the model's value are kept. It reads on
+// to the end: a second field "model" makes the form ambiguous (the proxy would check one
+// model and the upstream might use the other), and the scan failed.
 class MultipartModelScanner {
 public:
     explicit MultipartModelScanner(const std::string& boundary);
 
     void feed(const char* data, size_t size);
 
-    bool found() const { return state_ == State::Found; }
+    bool found() const { return found_ && state_ != State::Failed; }
     bool failed() const { return state_ == State::Failed; }
+    bool ambiguous() const { return ambiguous_; }  // failed: "model" came twice
+    bool finished() const { return state_ == State::Done || state_ == State::Failed; }
     const std::string& model() const { return model_; }
     long long value_begin() const { return value_begin_; }  // byte offsets in the body
     long long value_end() const { return value_end_; }
 
 private:
-    enum class State { Delimiter, AfterDelimiter, Headers, Content, ModelValue, Found, Done, Failed };
+    enum class State { Delimiter, AfterDelimiter, Headers, Content, ModelValue, Done, Failed };
 
     bool step(char c);  // false once nothing more needs reading
     bool match_delimiter(char c);
@@ -37,4 +42,6 @@ private:
     long long value_begin_ = -1;
     long long value_end_ = -1;
     bool model_part_ = false;
+    bool found_ = false;
+    bool ambiguous_ = false;
 };

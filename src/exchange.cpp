@@ -77,6 +77,15 @@ bool model_permitted(const Config& config, const ClientKey* key, const Route& ro
 
 // Whether a model list applies to this client: AZURE_OPENAI_PROXY_ALLOWED_MODELS, or its
 // key's `models`.
+// Why an upload's form gave no model.
+ProxyError upload_model_error(const MultipartModelScanner& form) {
+    if (form.ambiguous())
+        return make_error(400, "The upload's form has more than one field 'model'; send one.", "invalid_model", "model");
+    if (form.failed())
+        return make_error(400, "The upload's form could not be read to find its field 'model'.", "invalid_model", "model");
+    return make_error(400, "You must provide a model parameter (the form field 'model').", "missing_model", "model");
+}
+
 bool models_restricted(const Config& config, const ClientKey* key) {
     return !config.allowed_models.empty() || (key && !key->limits.models.empty());
 }
@@ -99,7 +108,7 @@ bool body_models_permitted(const Config& config, const ClientKey* key, const Rou
     }
     if (!route.model_in_body) return true;
     if (upload && upload->failed()) {
-        error = make_error(400, "The upload's form could not be read to find its field 'model'.", "invalid_model", "model");
+        error = upload_model_error(*upload);
         return false;
     }
     if (upload) return !upload->found() || model_permitted(config, key, route, upload->model(), "", error);
@@ -359,7 +368,7 @@ bool Exchange::read_body(BodyUse use) {
                             "upload_storage_failed", "", "api_error"));
             return false;
         }
-        if (use == BodyUse::Upload && !scanner_.found() && !scanner_.failed()) scanner_.feed(data, size);
+        if (use == BodyUse::Upload && !scanner_.finished()) scanner_.feed(data, size);
         return true;
     });
 }
@@ -448,8 +457,7 @@ void Exchange::serve_deployment() {
     if (upload && model.empty()) {
         ok = scanner_.found();
         if (ok) model = scanner_.model();
-        else error = make_error(400, "You must provide a model parameter (the form field 'model').",
-                                "missing_model", "model");
+        else error = upload_model_error(scanner_);
     } else if (!upload && model.empty()) {
         bool stream_options = true;
         ok = json_model(body_, model, streamed_answer_, error, &stream_options);

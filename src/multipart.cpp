@@ -1,5 +1,7 @@
 #include "multipart.h"
 
+#include <cstring>
+
 #include "text.h"
 
 namespace {
@@ -39,8 +41,18 @@ MultipartModelScanner::MultipartModelScanner(const std::string& boundary)
 }
 
 void MultipartModelScanner::feed(const char* data, size_t size) {
-    for (size_t i = 0; i < size; ++i, ++offset_)
+    for (size_t i = 0; i < size; ++i, ++offset_) {
+        if (state_ == State::Content && matched_ == 0) {
+            // A part's content (most of an upload) matters only where a delimiter may
+            // start: a CR. The bytes before the next one are passed over at once.
+            const void* cr = std::memchr(data + i, '\r', size - i);
+            size_t skipped = cr ? static_cast<size_t>(static_cast<const char*>(cr) - (data + i)) : size - i;
+            i += skipped;
+            offset_ += static_cast<long long>(skipped);
+            if (i == size) return;
+        }
         if (!step(data[i])) return;
+    }
 }
 
 // Advances the delimiter match by one byte; true when the whole delimiter just matched.
@@ -84,9 +96,13 @@ bool MultipartModelScanner::step(char c) {
                 for (const std::string& line : split(headers_, '\n'))
                     if (starts_with(lowercase(trim(line)), "content-disposition:"))
                         model_part_ = header_parameter(line, "name") == "model";
+                if (model_part_ && found_) {
+                    ambiguous_ = true;
+                    state_ = State::Failed;
+                    return false;
+                }
                 state_ = model_part_ ? State::ModelValue : State::Content;
-                value_begin_ = offset_ + 1;
-                model_.clear();
+                if (model_part_) value_begin_ = offset_ + 1;
             }
             return true;
         case State::ModelValue:
@@ -98,11 +114,10 @@ bool MultipartModelScanner::step(char c) {
             if (match_delimiter(c)) {
                 model_.resize(model_.size() - delimiter_.size());
                 value_end_ = offset_ + 1 - static_cast<long long>(delimiter_.size());
-                state_ = State::Found;
-                return false;
+                found_ = true;
+                state_ = State::AfterDelimiter;  // read on: a second "model" must not pass
             }
             return true;
-        case State::Found:
         case State::Done:
         case State::Failed:
             return false;

@@ -147,4 +147,17 @@ describe('openai mode with allowed models', () => {
     res = await post('/v1/files', 'not json, no model', 'application/octet-stream');
     assert.equal(res.status, 200, res.text);
   });
+
+  it('refuses an upload whose form names a second model after an allowed one', async () => {
+    const { mock } = stack;
+    const before = mock.requests.length;
+    const [allowed, type] = upload('whisper-1');
+    const b = 'b0undary';
+    const smuggled = allowed.replace(`--${b}--\r\n`, `--${b}\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-5-audio\r\n--${b}--\r\n`);
+    const res = await post('/v1/audio/transcriptions', smuggled, type);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.error.code, 'invalid_model');
+    assert.match(res.json.error.message, /more than one field 'model'/);
+    assert.equal(mock.requests.length, before, 'the upstream was not asked');
+  });
 });

@@ -59,6 +59,30 @@ BOOST_AUTO_TEST_CASE(a_form_without_model_is_not_found) {
     BOOST_TEST(!other.found());
 }
 
+// Checked by its first "model" and used upstream by its second, a form would pass any
+// model list: a second field fails the scan, wherever it lies and however the body is cut.
+BOOST_AUTO_TEST_CASE(a_second_model_field_makes_the_form_ambiguous) {
+    std::string second = "--" + kBoundary + "\r\nContent-Disposition: form-data; name=model\r\n\r\ngpt-5\r\n";
+    std::string body = form("whisper-1", std::string(70000, 'x') + "\r\n\r" + std::string(10, 'y'));
+    body.insert(body.size() - ("--" + kBoundary + "--\r\n").size(), second);
+    for (size_t split : {size_t(0), size_t(100), body.size() - 60, body.size() - 3}) {
+        MultipartModelScanner scanner(kBoundary);
+        scanner.feed(body.data(), split);
+        scanner.feed(body.data() + split, body.size() - split);
+        BOOST_TEST(scanner.ambiguous(), "split at " << split);
+        BOOST_TEST(scanner.failed());
+        BOOST_TEST(!scanner.found());
+    }
+    // One model field, after a long file full of CRs: found, and the scan reads to the end.
+    std::string single = form("whisper-1", std::string(70000, '\r'));
+    MultipartModelScanner scanner(kBoundary);
+    scanner.feed(single.data(), single.size());
+    BOOST_TEST(scanner.found());
+    BOOST_TEST(!scanner.ambiguous());
+    BOOST_TEST(scanner.finished());
+    BOOST_TEST(scanner.model() == "whisper-1");
+}
+
 BOOST_AUTO_TEST_CASE(oversized_headers_or_model_fail) {
     std::string body = "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n" +
                        std::string(5000, 'm') + "\r\n--" + kBoundary + "--\r\n";

@@ -59,7 +59,6 @@ private:
     SharedState& state_;
     redisContext* redis_ = nullptr;
     std::string script_;            // the script's SHA1, as Redis gave it at connection
-    std::string holder_;            // this process's name among the holders of shares
     std::map<std::string, long long> shares_;  // per key: the share in force here
     UniqueFd lock_;                 // the state file, for the lock on its first byte
     bool leading_ = false;          // this process talks to Redis for the host

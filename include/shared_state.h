@@ -111,6 +111,13 @@ public:
     // The rows of processes that died are given back now: their places in flight, their
     // trials and gauges (their counters are kept). Readers do it at most once a second.
     void reclaim_dead_processes();
+    // What requests do in passing, for a process with none: the file still the one at the
+    // path (else it moves to that one) and, once a second for the host, dead rows freed.
+    void tend(int64_t now_ms) { every_second(now_ms); }
+
+    // This host's name among the hosts sharing Redis: one for every process of the file,
+    // whichever of them talks to Redis, kept across a rebuild of the file.
+    uint64_t host_id();
 
     bool shared() const;
 
@@ -128,6 +135,7 @@ private:
     std::mutex move_mutex_;
     std::string path_;  // empty: private
     bool keep_file_;
+    uint64_t known_host_id_ = 0;  // the host id last seen (host_id(), the Redis thread only)
     std::atomic<int64_t> next_check_ms_{0};
 };
 

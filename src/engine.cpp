@@ -105,6 +105,23 @@ private:
     int64_t first_ms_ = 0;
 };
 
+// Once a second the shared state is looked after even when no request comes: a rebuilt
+// state file is joined (so that every live process counts in it) and the rows of dead
+// processes are given back. One loop a process does it; an idle process wakes once a second.
+class StateTending : public TimerSource {
+public:
+    explicit StateTending(SharedState& state) : state_(state) {}
+    int64_t next_due_ms() const override { return due_ms_; }
+    void fire(int64_t now_ms) override {
+        state_.tend(wall_clock_ms());
+        due_ms_ = now_ms + 1000;
+    }
+
+private:
+    SharedState& state_;
+    int64_t due_ms_ = 0;
+};
+
 // One connection from the web server: one request, read, served, answered, closed.
 class Session : public EventHandler, public ExchangeHost {
 public:
@@ -260,6 +277,7 @@ private:
 
     Watcher acceptor_, stopper_, reloader_;
     LogBuffer log_lines_;
+    StateTending state_tending_{process.state};
     Session* sessions_ = nullptr;
     size_t count_ = 0;
     int64_t stop_due_ms_ = 0;
@@ -281,6 +299,7 @@ bool Loop::start(std::string& error, bool takes_reloads) {
         error = std::string("cannot watch the listening socket: ") + std::strerror(errno);
         return false;
     }
+    if (takes_reloads) events.add_timer(&state_tending_);
     return true;
 }
 

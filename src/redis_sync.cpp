@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <set>
 #include <vector>
 
@@ -240,18 +239,19 @@ std::vector<std::string> script_call(const std::string& script, const std::strin
             std::to_string(t.previous), std::to_string(kShareStandsMs)};
 }
 
-// The shared state's file, found as open_shared_state() finds it.
-std::string holder_name() {
-    std::random_device random;
-    char name[48];
-    std::snprintf(name, sizeof name, "%ld-%08x%08x", static_cast<long>(getpid()), random(), random());
+// The name this host holds shares under: the shared state's, so that when another process
+// of the host takes over the talking to Redis, the share it finds is its own host's, not
+// another host's to wait out.
+std::string holder_name(SharedState& state) {
+    char name[24];
+    std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(state.host_id()));
     return name;
 }
 
 }  // namespace
 
 RedisSync::RedisSync(const Config& config, SharedState& state)
-    : config_(config), state_(state), holder_(holder_name()), retry_ms_(kFirstRetryMs) {
+    : config_(config), state_(state), retry_ms_(kFirstRetryMs) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -271,7 +271,11 @@ void RedisSync::run() {
     while (!stopping_) {
         hold.unlock();
         int wait_ms = kSyncMs;
-        if (lead()) {
+        if (!lead() && redis_) {  // another process of the host took over: one connection a host
+            redisFree(redis_);
+            redis_ = nullptr;
+        }
+        if (leading_) {
             bool ok = (redis_ || connect()) && sync_once();
             if (!ok && redis_) went_down(redis_->err ? redis_->errstr : "it refused a command");
             if (ok && down_) {
@@ -393,7 +397,8 @@ bool RedisSync::sync_once() {
     round_ends_ms_ = steady_ms() + kRoundMs;
     Watched watched = watched_names(config_);
     std::vector<KeyRound> keys = plan_keys(watched.keys, state_.take_pending(now), shares_);
-    for (const KeyRound& key : keys) append(redis_, script_call(script_, holder_, key, now));
+    const std::string holder = holder_name(state_);
+    for (const KeyRound& key : keys) append(redis_, script_call(script_, holder, key, now));
     std::vector<std::string> cooldowns{"MGET"};
     for (const std::string& target : watched.targets) cooldowns.push_back("aop:cd:" + target);
     if (!watched.targets.empty()) append(redis_, cooldowns);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <unordered_map>
 
 #include "bounds.h"
@@ -21,7 +22,7 @@
 
 namespace {
 
-const uint32_t kLayoutVersion = 6;
+const uint32_t kLayoutVersion = 7;
 const int64_t kRemoteFreshMs = 3000;  // Redis's counts stand in for this host's this long
 const int64_t kCheckEveryMs = 1000;   // the path and dead processes are looked at this often
 const int kProcesses = static_cast<int>(kStateProcesses);
@@ -98,6 +99,7 @@ struct SharedLayout {
     uint32_t unused;
     uint64_t series_dropped;  // metric updates that found no series slot
     uint64_t refused[2];      // names given no slot: targets, keys
+    uint64_t host_id;         // this host's name among those sharing Redis (0: none yet)
     ProcessSlot processes[kProcesses];
     TargetSlot targets[kTargets];
     KeySlot keys[kKeys];
@@ -591,6 +593,20 @@ void SharedState::every_second(int64_t now_ms) {
 }
 
 void SharedState::reclaim_dead_processes() { reclaim_dead(current()); }
+
+// A rebuilt file starts without one: the first process to ask gives it the id it knew,
+// so the host keeps its name in Redis (its share there stays its own) across a rebuild.
+uint64_t SharedState::host_id() {
+    HeldState held = hold();
+    uint64_t& id = held.layout().host_id;
+    if (id == 0 && known_host_id_ != 0) id = known_host_id_;
+    if (id == 0) {
+        std::random_device random;
+        id = (static_cast<uint64_t>(random()) << 32 | random()) | 1;
+    }
+    known_host_id_ = id;
+    return id;
+}
 
 Pick SharedState::choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take,
                          int64_t trial_lease_ms) {

@@ -39,7 +39,7 @@ function readingTable(run) {
     row('worker descriptors', workers(start, 'fds'), workers(end, 'fds')),
     row('worker VmRSS, MiB', workers(start, 'rssKiB', 1024), workers(end, 'rssKiB', 1024)),
     row('worker CPU with no request in flight, % of a core', workers(start, 'cpuPercent'), workers(end, 'cpuPercent')),
-    row('workers connected to Redis', start.workers.filter((w) => w.redis).length, end.workers.filter((w) => w.redis).length)];
+    row('workers connected to Redis (one talks for the host)', start.workers.filter((w) => w.redis).length, end.workers.filter((w) => w.redis).length)];
   for (const what of Object.keys(STATE_GAUGES)) lines.push(row(`shared state ${what}`, run.baseline.metrics.state[what], run.end.metrics.state[what]));
   return lines;
 }

@@ -12,13 +12,15 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { takeCommands } from '../upstream/resp.mjs';
-import { canConnect, clearOfMinuteEdge, freePort, rawHttp, sleep, startChild, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { connectedTo } from '../chaos/procfs.mjs';
+import { canConnect, clearOfMinuteEdge, descendants, freePort, rawHttp, sleep, startChild, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
 
 const UPSTREAM_KEY = 'upstream-key';
 const ALICE = 'sk-alice-0123456789';
 const MAIN = 'sk-main-0123456789';
 const BURST = 'sk-burst-0123456789';
 const BURST_RPM = 10;
+const HAND = 'sk-hand-0123456789';
 const chat = (model) => JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
 const as = (key) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
 const SYNC_MS = 400;  // comfortably more than a sync round (100 ms), even under ASan
@@ -150,6 +152,53 @@ describe('two hosts sharing limits and cooldowns through Redis', () => {
       const warnings = proxy.logs().split('\n').filter((line) => /warning: redis at 127\.0\.0\.1:\d+\/2 unreachable/.test(line));
       assert.equal(warnings.length, 1, proxy.logs());
     }
+  });
+});
+
+// The share a host holds in Redis is the host's, not the process's: when the process that
+// talks to Redis dies, the next one finds its host's share, not a stranger's to wait out
+// (a host alone held its whole key's limit under the dead name, and was left ~1 request).
+describe('a host whose process talking to Redis dies', () => {
+  let redis, mock, proxy, web;
+  before(async () => {
+    redis = await startRedis();
+    mock = createAzureMock({ apiKey: UPSTREAM_KEY });
+    await mock.listen();
+    const dir = tempDir('redis-takeover');
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({
+      endpoints: { only: { url: mock.url, key: UPSTREAM_KEY } },
+      models: { 'gpt-4o-mini': ['only'] },
+      keys: { hand: { key: HAND, requests_per_minute: 1000 } },
+    }));
+    proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_TOKEN: UPSTREAM_KEY, AZURE_OPENAI_PROXY_CONFIG: file,
+      AZURE_OPENAI_PROXY_STATE_FILE: path.join(dir, 'state'), AZURE_OPENAI_PROXY_WORKERS: '3',
+      AZURE_OPENAI_PROXY_REDIS_URL: `redis://127.0.0.1:${redis.port}/3`,
+    });
+    web = await startLighttpd({ socket: proxy.socket });
+  });
+  after(async () => {
+    await web?.stop();
+    await proxy?.stop();
+    await redis?.stop();
+    await mock?.close();
+  });
+
+  it('keeps the host\'s share for the process that takes over', async () => {
+    const post = () => rawHttp(web.port, { headers: as(HAND), body: chat('gpt-4o-mini') });
+    await clearOfMinuteEdge(15000);
+    for (let i = 0; i < 5; i++) assert.equal((await post()).status, 200);
+    await sleep(SYNC_MS);
+    const workers = () => descendants(proxy.pid);
+    const leader = workers().find((pid) => connectedTo(pid, redis.port));
+    assert.ok(leader, 'a worker talks to Redis');
+    process.kill(leader, 'SIGKILL');
+    await waitFor(() => workers().some((pid) => pid !== leader && connectedTo(pid, redis.port)), 'another worker talking to Redis');
+    await sleep(SYNC_MS);
+    const codes = [];
+    for (let i = 0; i < 10; i++) codes.push((await post()).status);
+    assert.deepEqual(codes, Array(10).fill(200));
   });
 });
 

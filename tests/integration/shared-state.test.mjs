@@ -133,6 +133,22 @@ describe('a circuit trial that hangs', () => {
   });
 });
 
+// A worker that gets no request after the file is rebuilt moves to the new one all the
+// same (within a second or two): every live process counts in it, /metrics says 4.
+describe('the state file truncated while no request comes', () => {
+  let s;
+  before(async () => { s = await startState('state-idle', { circuit_open_seconds: 30 }); });
+  after(async () => { await s?.stop(); });
+
+  it('is joined by every worker, busy or not', async () => {
+    assert.equal((await s.post()).status, 200);
+    await waitFor(async () => (await s.metrics()).value('aop_state_slots_used', { table: 'processes' }) === 4, '4 processes in the file');
+    fs.truncateSync(s.stateFile, 0);
+    await sleep(2500);  // no request: only the workers' own once-a-second look
+    assert.equal((await s.metrics()).value('aop_state_slots_used', { table: 'processes' }), 4);
+  });
+});
+
 describe('the state file truncated and overwritten while requests run', () => {
   let s;
   before(async () => { s = await startState('state-damage', { circuit_open_seconds: 30 }); });

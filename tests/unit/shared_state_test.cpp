@@ -326,6 +326,28 @@ BOOST_AUTO_TEST_CASE(a_file_overwritten_under_the_processes_is_rebuilt_and_every
     }));
 }
 
+// The host's name in Redis is one for all its processes, and a rebuilt file keeps it: a
+// new name would leave the old one's share in Redis for the host to wait out.
+BOOST_AUTO_TEST_CASE(the_host_id_is_shared_by_every_process_and_kept_across_a_rebuild) {
+    StateDir dir;
+    std::unique_ptr<SharedState> first = open_state(dir.path);
+    std::unique_ptr<SharedState> second = open_state(dir.path);
+    uint64_t id = first->host_id();
+    BOOST_TEST(id != 0u);
+    BOOST_TEST(second->host_id() == id);
+    std::vector<Target> t = one_target();
+    ino_t before = inode_of(dir.path);
+    overwrite_with_garbage(dir.path);
+    BOOST_TEST(in_child([&] {
+        first->choose(t, std::vector<bool>(1, false), wall_clock_ms());  // finds the damage, rebuilds
+        std::unique_ptr<SharedState> newcomer = open_state(dir.path);
+        return inode_of(dir.path) != before && first->host_id() == id && newcomer->host_id() == id &&
+               second->host_id() == id;
+    }));
+    StateDir elsewhere;
+    BOOST_TEST(open_state(elsewhere.path)->host_id() != id);
+}
+
 BOOST_AUTO_TEST_CASE(a_file_truncated_under_the_processes_is_survived_and_rebuilt) {
     // Cut whole, or after the header (only the fault tells then).
     for (off_t length : {off_t{0}, off_t{4096}}) {

@@ -127,6 +127,7 @@ private:
     HeldState hold();          // the current mapping, locked
     void move_from(SharedMapping* damaged, bool last_resort);
     void every_second(int64_t now_ms);
+    uint64_t keep_host_id(SharedLayout& layout);
 
     std::atomic<SharedMapping*> current_;
     // The current mapping and those left behind: kept mapped while the process lives (a
@@ -135,7 +136,7 @@ private:
     std::mutex move_mutex_;
     std::string path_;  // empty: private
     bool keep_file_;
-    uint64_t known_host_id_ = 0;  // the host id last seen (host_id(), the Redis thread only)
+    std::atomic<uint64_t> known_host_id_{0};  // the host id last seen in a file
     std::atomic<int64_t> next_check_ms_{0};
 };
 

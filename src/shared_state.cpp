@@ -513,6 +513,7 @@ std::unique_ptr<SharedState> SharedState::open(const std::string& path, std::str
 
 SharedState::SharedState(std::unique_ptr<SharedMapping> first, std::string path, bool keep_file)
     : current_(first.get()), path_(std::move(path)), keep_file_(keep_file) {
+    keep_host_id(*first->layout);
     mappings_.push_back(std::move(first));
 }
 
@@ -571,6 +572,7 @@ void SharedState::move_from(SharedMapping* damaged, bool last_resort) {
         path_.clear();
     }
     damaged->file->retire();
+    keep_host_id(*next->layout);
     current_.store(next.get(), std::memory_order_release);
     mappings_.push_back(std::move(next));
 }
@@ -586,6 +588,7 @@ void SharedState::every_second(int64_t now_ms) {
         move_from(m, false);
         m = &current();
     }
+    if (m->file->intact()) keep_host_id(*m->layout);  // never an id read from a damaged file
     int64_t& last = m->layout->last_sweep_ms;
     int64_t seen = __atomic_load_n(&last, __ATOMIC_RELAXED);
     if (now_ms >= seen && now_ms - seen < kCheckEveryMs) return;
@@ -594,17 +597,29 @@ void SharedState::every_second(int64_t now_ms) {
 
 void SharedState::reclaim_dead_processes() { reclaim_dead(current()); }
 
-// A rebuilt file starts without one: the first process to ask gives it the id it knew,
-// so the host keeps its name in Redis (its share there stays its own) across a rebuild.
+// Every process learns the host's id when it joins a file and once a second, and gives it
+// to a rebuilt file that has none yet: the host keeps its name in Redis (its share there
+// stays its own) across a rebuild, whichever process then talks to Redis.
+uint64_t SharedState::keep_host_id(SharedLayout& l) {
+    uint64_t id = __atomic_load_n(&l.host_id, __ATOMIC_ACQUIRE);
+    uint64_t known = known_host_id_.load(std::memory_order_relaxed);
+    if (id == 0 && known != 0 &&
+        __atomic_compare_exchange_n(&l.host_id, &id, known, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        id = known;
+    if (id != 0) known_host_id_.store(id, std::memory_order_relaxed);
+    return id;
+}
+
 uint64_t SharedState::host_id() {
     HeldState held = hold();
-    uint64_t& id = held.layout().host_id;
-    if (id == 0 && known_host_id_ != 0) id = known_host_id_;
-    if (id == 0) {
+    SharedLayout& l = held.layout();
+    uint64_t id = keep_host_id(l);
+    if (id == 0) {  // the first process of the host to ask: a new name
         std::random_device random;
         id = (static_cast<uint64_t>(random()) << 32 | random()) | 1;
+        __atomic_store_n(&l.host_id, id, __ATOMIC_RELEASE);
+        known_host_id_.store(id, std::memory_order_relaxed);
     }
-    known_host_id_ = id;
     return id;
 }
 

@@ -36,6 +36,10 @@ struct JsonCheck {
     bool model_too_long = false;
     bool stream = false;          // the first top-level "stream" is true
     bool stream_options = false;  // a top-level "stream_options" is there
+    size_t stopped_at = 0;        // not valid: the offset of the first byte refused
+    // The offset of the first \u0000 in any string: valid JSON, but a reader of C strings
+    // (cJSON) ends the string there.
+    size_t escaped_nul_at = std::string_view::npos;
 };
 JsonCheck check_json(std::string_view text);
 

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct Header;  // request.h, which needs config.h, which needs this
@@ -26,11 +27,25 @@ struct ClientKey {
     KeyLimits limits;
 };
 
+// The shortest key accepted: a shorter one is guessed too easily.
+constexpr size_t kShortestClientKey = 8;
+
 // Entries "name:key" or "key", separated by `separator` (',' in the variable, '\n' in a
 // key file, where blank lines and lines starting with '#' are skipped). False with an
 // `error` that names the entry by its position and name, never by its key.
 bool parse_client_keys(const std::string& text, char separator, std::vector<ClientKey>& keys,
                        std::string& error);
+
+// The keys of one source, each named in errors as `prefix` + its name
+// ("AZURE_OPENAI_PROXY_API_KEYS: alice", "keys.alice").
+struct KeySource {
+    std::string prefix;
+    const std::vector<ClientKey>* keys;
+};
+
+// Every entry whose key an entry before it (in the same source or an earlier one) already
+// has: {that entry, the earlier one}, by name, never by key.
+std::vector<std::pair<std::string, std::string>> shared_keys(const std::vector<KeySource>& sources);
 
 // The credential the client sent: the Bearer token of Authorization, else api-key.
 // Empty when it sent neither.

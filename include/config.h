@@ -97,6 +97,17 @@ bool valid_base_url(const std::string& url);
 // Splits "host:port" or "[v6]:port"; false when malformed.
 bool split_host_port(const std::string& address, std::string& host, int& port);
 
+// What is wrong with a model name the operator configures (the mapper, the listed and
+// allowed models, the routing file's models and a key's): it may become a metric label,
+// so it has at most kLongestConfiguredModel bytes and no control character. Empty: fine.
+std::string configured_model_problem(const std::string& model);
+
+// The environment's keys, client and admin, as shared_keys() reads them.
+std::vector<KeySource> environment_key_sources(const Config& config);
+
+// Clients must present a key: AZURE_OPENAI_PROXY_API_KEYS or the routing file defines some.
+bool has_client_keys(const Config& config);
+
 // The start-up warning for a proxy that spends its own key on anyone's requests (a
 // server-side key and no client keys); empty when there is nothing to warn of.
 std::string open_relay_warning(const Config& config);

@@ -22,6 +22,10 @@ bool istarts_with(std::string_view text, std::string_view prefix);
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
 bool is_word(const std::string& text, const char* extra);
 
+// A name against its bound (include/bounds.h), checked where it enters the configuration:
+// empty when it fits, else "<what> may have at most N bytes; this one has M".
+std::string over_bound(std::string_view name, size_t longest, const char* what);
+
 // The value of one hexadecimal digit, or -1.
 int hex_digit(char c);
 

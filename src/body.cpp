@@ -9,12 +9,14 @@ namespace {
 // One pass over a JSON text, strict where cJSON is lenient (see check_json).
 class StrictJson {
 public:
-    explicit StrictJson(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+    explicit StrictJson(std::string_view text)
+        : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
 
     JsonCheck run() {
         skip_space();
         result_.object = at_ < end_ && *at_ == '{';
         result_.valid = value(0) && (skip_space(), at_ == end_);
+        if (!result_.valid) result_.stopped_at = static_cast<size_t>(at_ - begin_);
         return result_;
     }
 
@@ -187,6 +189,7 @@ private:
     }
 
     bool escape(Sink& sink) {
+        const char* start = at_;
         if (end_ - at_ < 2) return false;
         char kind = at_[1];
         at_ += 2;
@@ -207,6 +210,8 @@ private:
             if (!hex4(low) || low < 0xdc00 || low > 0xdfff) return false;
             code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
         }
+        if (code == 0 && result_.escaped_nul_at == std::string_view::npos)
+            result_.escaped_nul_at = static_cast<size_t>(start - begin_);
         char utf8[4];
         size_t length = encode_utf8(code, utf8);
         sink.add(utf8, length);
@@ -263,6 +268,7 @@ private:
         return true;
     }
 
+    const char* begin_;
     const char* at_;
     const char* end_;
     JsonCheck result_;

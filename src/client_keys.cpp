@@ -1,18 +1,17 @@
 #include "client_keys.h"
 
 #include <set>
+#include <unordered_map>
 
+#include "bounds.h"
 #include "request.h"
-
 #include "text.h"
 
 namespace {
 
-const size_t kShortestKey = 8;
-
 // A key travels in a header: printable ASCII without spaces or commas.
 bool usable_key(const std::string& key) {
-    if (key.size() < kShortestKey) return false;
+    if (key.size() < kShortestClientKey) return false;
     for (unsigned char c : key)
         if (c <= ' ' || c >= 0x7f || c == ',') return false;
     return true;
@@ -42,9 +41,14 @@ bool parse_client_keys(const std::string& text, char separator, std::vector<Clie
             error = where + ": a key's name may hold only letters, digits, '-', '_', '.' and '@'";
             return false;
         }
-        where += " (" + key.name + ")";
+        where += " (" + quote_value(key.name, 40) + ")";
+        std::string too_long = over_bound(key.name, kLongestKeyName, "a key's name");
+        if (!too_long.empty()) {
+            error = where + ": " + too_long;
+            return false;
+        }
         if (!usable_key(key.key)) {
-            error = where + ": a key must be at least " + std::to_string(kShortestKey) +
+            error = where + ": a key must be at least " + std::to_string(kShortestClientKey) +
                     " printable characters, without spaces or commas";
             return false;
         }
@@ -56,6 +60,17 @@ bool parse_client_keys(const std::string& text, char separator, std::vector<Clie
     }
     if (keys.empty()) error = "no key in it";
     return !keys.empty();
+}
+
+std::vector<std::pair<std::string, std::string>> shared_keys(const std::vector<KeySource>& sources) {
+    std::vector<std::pair<std::string, std::string>> shared;
+    std::unordered_map<std::string_view, std::string> owner;  // key -> the first entry's name
+    for (const KeySource& source : sources)
+        for (const ClientKey& key : *source.keys) {
+            auto [first, added] = owner.emplace(key.key, source.prefix + key.name);
+            if (!added) shared.emplace_back(source.prefix + key.name, first->second);
+        }
+    return shared;
 }
 
 std::string_view presented_key(const Headers& headers) {

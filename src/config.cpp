@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bounds.h"
 #include "routing.h"
 #include "text.h"
 
@@ -37,11 +38,25 @@ bool parse_pairs(const char* variable, const std::string& text, const char* what
     return true;
 }
 
+// Model names an operator lists: each one may become a metric label.
+bool check_model_names(const char* variable, const std::vector<std::string>& models, std::string& error) {
+    for (const std::string& model : models) {
+        std::string problem = configured_model_problem(model);
+        if (problem.empty()) continue;
+        error = std::string(variable) + ": '" + quote_value(model, 60) + "': " + problem;
+        return false;
+    }
+    return true;
+}
+
 bool parse_mapper(const std::string& text, std::map<std::string, std::string>& mapper,
                   std::string& error) {
+    const char* const variable = "AZURE_OPENAI_MODEL_MAPPER";
     std::vector<std::pair<std::string, std::string>> pairs;
-    if (!parse_pairs("AZURE_OPENAI_MODEL_MAPPER", text, "model=deployment", pairs, error))
-        return false;
+    if (!parse_pairs(variable, text, "model=deployment", pairs, error)) return false;
+    std::vector<std::string> models;
+    for (auto& [model, deployment] : pairs) models.push_back(model);
+    if (!check_model_names(variable, models, error)) return false;
     for (auto& [model, deployment] : pairs) mapper[model] = deployment;
     return true;
 }
@@ -105,16 +120,23 @@ bool read_keys(const Environment& env, const char* variable, std::vector<ClientK
     return true;
 }
 
+// Each key names one entry: a client key that is also an admin key, or two admin keys
+// alike, would leave the logs in doubt about who sent a request.
 bool read_client_keys(const Environment& env, Config& c, std::string& error) {
     std::string admin_file;
-    return read_keys(env, "AZURE_OPENAI_PROXY_API_KEYS", c.client_keys, c.client_keys_file, error) &&
-           read_keys(env, "AZURE_OPENAI_PROXY_ADMIN_KEYS", c.admin_keys, admin_file, error);
+    if (!read_keys(env, "AZURE_OPENAI_PROXY_API_KEYS", c.client_keys, c.client_keys_file, error) ||
+        !read_keys(env, "AZURE_OPENAI_PROXY_ADMIN_KEYS", c.admin_keys, admin_file, error))
+        return false;
+    for (const auto& [entry, earlier] : shared_keys(environment_key_sources(c))) {
+        error = entry + ": has the same key as " + earlier + "; a key may belong to one entry only";
+        return false;
+    }
+    return true;
 }
 
 // Client keys are the proxy's own: with them, a server-side key must replace them upstream.
 bool keys_need_token(const Config& c, std::string& error) {
-    bool file_keys = c.routing && !c.routing->get()->keys.empty();
-    if ((c.client_keys.empty() && !file_keys) || !c.token.empty()) return true;
+    if (!has_client_keys(c) || !c.token.empty()) return true;
     error = std::string(c.config_file.empty() ? "AZURE_OPENAI_PROXY_API_KEYS" : "client keys") +
             ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
             "key the proxy sends upstream";
@@ -353,6 +375,9 @@ bool read_access(const Environment& env, Config& c, std::string& error) {
     if (!read_client_keys(env, c, error) || !read_cors_origins(env, c, error)) return false;
     c.allowed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_ALLOWED_MODELS"));
     c.listed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
+    if (!check_model_names("AZURE_OPENAI_PROXY_ALLOWED_MODELS", c.allowed_models, error) ||
+        !check_model_names("AZURE_OPENAI_PROXY_MODELS", c.listed_models, error))
+        return false;
     if (c.listed_models.empty()) c.listed_models = default_listed_models();
     c.state_file = trim(lookup(env, "AZURE_OPENAI_PROXY_STATE_FILE"));
     if (!read_redis(env, c, error)) return false;
@@ -390,7 +415,8 @@ bool read_limits(const Environment& env, Config& c, std::string& error) {
         !read_number(env, "AZURE_OPENAI_PROXY_READ_IDLE_TIMEOUT", 3600, c.read_idle_timeout_s, error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_WRITE_TIMEOUT", 86400, c.write_timeout_s, error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_MAX_BODY_BYTES", 1LL << 40, c.max_body_bytes, error) ||
-        !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", 1024, c.workers, error))
+        // Each worker takes a process slot of the shared state.
+        !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", static_cast<long long>(kStateProcesses), c.workers, error))
         return false;
     // 0 turns heartbeats off, so it is read apart from the positive numbers above.
     if (trim(lookup(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS")) == "0") {
@@ -417,11 +443,27 @@ ConfigResult parse_config(const Environment& env) {
     return result;
 }
 
+std::string configured_model_problem(const std::string& model) {
+    if (model.empty()) return "a model's name may not be empty";
+    for (unsigned char c : model)
+        if (c < 0x20 || c == 0x7f) return "a model's name may not hold control characters";
+    return over_bound(model, kLongestConfiguredModel, "a model's name");
+}
+
+std::vector<KeySource> environment_key_sources(const Config& config) {
+    return {{"AZURE_OPENAI_PROXY_API_KEYS: ", &config.client_keys},
+            {"AZURE_OPENAI_PROXY_ADMIN_KEYS: ", &config.admin_keys}};
+}
+
+bool has_client_keys(const Config& c) {
+    return !c.client_keys.empty() || (c.routing && !c.routing->get()->keys.empty());
+}
+
 std::string open_relay_warning(const Config& c) {
-    if (c.token.empty() || !c.client_keys.empty()) return "";
-    return "warning: AZURE_OPENAI_TOKEN is set and AZURE_OPENAI_PROXY_API_KEYS is not: anyone "
-           "who can reach this proxy spends your Azure key (an open relay). Set client keys "
-           "before exposing it.";
+    if (c.token.empty() || has_client_keys(c)) return "";
+    return "warning: AZURE_OPENAI_TOKEN is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
+           "nor the configuration file's keys): anyone who can reach this proxy spends your Azure key "
+           "(an open relay). Set client keys before exposing it.";
 }
 
 std::string describe_config(const Config& c) {

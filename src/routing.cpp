@@ -9,8 +9,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
+#include "body.h"
+#include "bounds.h"
 #include "config.h"
+#include "key_limits.h"
 #include "text.h"
 #include "translate.h"
 
@@ -21,12 +26,49 @@ struct Reader {
     EnvironmentLookup lookup;
     void* context;
     std::vector<std::string>& errors;
+    std::unordered_map<std::string, size_t> endpoints = {};  // name -> index in the table's
 
     // The path holds the file's own names: escaped, so each mistake stays one line.
     void error(const std::string& path, const std::string& what) {
         errors.push_back(file + ": " + quote_value(path, 200) + ": " + what);
     }
+
+    // A name checked against its bound (include/bounds.h); false, said, when over it.
+    bool fits(const std::string& path, const std::string& name, size_t longest, const char* what) {
+        std::string problem = over_bound(name, longest, what);
+        if (!problem.empty()) error(path, problem);
+        return problem.empty();
+    }
 };
+
+// "line 3, column 17" of a byte of the text.
+std::string line_and_column(const std::string& text, size_t offset) {
+    offset = std::min(offset, text.size());
+    size_t line_start = offset == 0 ? std::string::npos : text.rfind('\n', offset - 1);
+    size_t column = offset - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+    auto lines = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
+    return "line " + std::to_string(lines + 1) + ", column " + std::to_string(column);
+}
+
+// cJSON takes what RFC 8259 forbids (a raw control byte inside a string, bytes after the
+// document, broken UTF-8), and ends a string at a raw NUL or a \u0000, silently dropping
+// the rest of the value. The file is first checked as strictly as a request body is.
+bool strict_json(Reader& reader, const std::string& text) {
+    JsonCheck check = check_json(text);
+    if (check.valid && check.escaped_nul_at == std::string_view::npos) {
+        return true;
+    } else if (check.valid) {
+        reader.error(line_and_column(text, check.escaped_nul_at), "\\u0000 in a string is refused (it would end the string there)");
+    } else if (check.stopped_at < text.size() && static_cast<unsigned char>(text[check.stopped_at]) < 0x20) {
+        char what[96];
+        std::snprintf(what, sizeof what, "a raw control character (0x%02x), which JSON allows only escaped, in a string",
+                      static_cast<unsigned char>(text[check.stopped_at]));
+        reader.error(line_and_column(text, check.stopped_at), what);
+    } else {
+        reader.error(line_and_column(text, check.stopped_at), "not valid JSON (RFC 8259, UTF-8)");
+    }
+    return false;
+}
 
 using Json = const cJSON*;
 
@@ -148,12 +190,6 @@ bool read_endpoint(Reader& reader, Json object, const Config& base, Endpoint& en
     return true;
 }
 
-int endpoint_index(const RoutingTable& table, const std::string& name) {
-    for (size_t i = 0; i < table.endpoints.size(); ++i)
-        if (table.endpoints[i].name == name) return static_cast<int>(i);
-    return -1;
-}
-
 // A target: {"endpoint": "east", "deployment": "gpt-4o", "priority": 0, "weight": 1}, or
 // "east" / "east/gpt-4o" for short. Priority and weight default to the endpoint's; the
 // deployment to the seed's mapping of the model.
@@ -176,13 +212,13 @@ bool read_target(Reader& reader, Json item, const std::string& path, const std::
         has_priority = cJSON_HasObjectItem(item, "priority");
         has_weight = cJSON_HasObjectItem(item, "weight");
     }
-    int index = endpoint_index(table, endpoint);
-    if (index < 0) {
+    auto index = reader.endpoints.find(endpoint);
+    if (index == reader.endpoints.end()) {
         reader.error(path, endpoint.empty() ? "names no endpoint" : "the endpoint '" + log_safe(endpoint, 60) + "' is not defined in endpoints");
         return false;
     }
-    const Endpoint& chosen = table.endpoints[static_cast<size_t>(index)];
-    target.endpoint = static_cast<size_t>(index);
+    const Endpoint& chosen = table.endpoints[index->second];
+    target.endpoint = index->second;
     if (target.deployment.empty()) target.deployment = deployment_for_model(base, model);
     if (!is_safe_deployment(target.deployment)) {
         reader.error(path, "'" + log_safe(target.deployment, 60) + "' is not a valid deployment name");
@@ -191,7 +227,7 @@ bool read_target(Reader& reader, Json item, const std::string& path, const std::
     if (!has_priority) target.priority = chosen.priority;
     if (!has_weight) target.weight = chosen.weight;
     target.name = chosen.name + "/" + target.deployment;
-    return true;
+    return reader.fits(path, target.name, kLongestTargetName, "a target's name (endpoint/deployment)");
 }
 
 void read_models(Reader& reader, Json models, const Config& base, RoutingTable& table) {
@@ -200,7 +236,12 @@ void read_models(Reader& reader, Json models, const Config& base, RoutingTable& 
     for (Json model = models->child; model; model = model->next) {
         std::string name = model->string, path = "models." + name;
         std::vector<Target> targets;
-        if (!cJSON_IsArray(model) || cJSON_GetArraySize(model) == 0) {
+        std::string problem = configured_model_problem(name);
+        if (!problem.empty()) {
+            reader.error(path, problem);
+            continue;
+        }
+        if (!cJSON_IsArray(model) || !model->child) {
             reader.error(path, "must be a non-empty list of targets");
             continue;
         }
@@ -227,8 +268,9 @@ bool read_key_limits(Reader& reader, Json object, const std::string& path, KeyLi
     if (models) {
         if (!cJSON_IsArray(models)) reader.error(path + ".models", "must be a list of model names");
         for (Json model = models ? models->child : nullptr; model; model = model->next) {
-            if (cJSON_IsString(model) && model->valuestring[0]) limits.models.push_back(model->valuestring);
-            else reader.error(path + ".models", "must hold model names (strings)");
+            std::string problem = cJSON_IsString(model) ? configured_model_problem(model->valuestring) : "must hold model names (strings)";
+            if (problem.empty()) limits.models.push_back(model->valuestring);
+            else reader.error(path + ".models", problem);
         }
     }
     std::string expires;
@@ -250,6 +292,7 @@ void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
         ClientKey key;
         key.name = entry->string;
         std::string path = "keys." + key.name, value, source;
+        if (!reader.fits(path, key.name, kLongestKeyName, "a key's name")) continue;
         if (!is_word(key.name, "-_.@")) {
             reader.error(path, "a key's name may hold only letters, digits, '-', '_', '.' and '@'");
             continue;
@@ -263,8 +306,8 @@ void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
             continue;
         }
         if (!resolve_secret(reader, path + ".key", value, key.key, source)) continue;
-        if (key.key.size() < 8) {
-            reader.error(path + ".key", "a key must be at least 8 characters");
+        if (key.key.size() < kShortestClientKey) {
+            reader.error(path + ".key", "a key must be at least " + std::to_string(kShortestClientKey) + " characters");
             continue;
         }
         out.push_back(std::move(key));
@@ -284,6 +327,43 @@ void read_retry(Reader& reader, Json retry, RetryPolicy& policy) {
     read_count(reader, retry, "trial_timeout_seconds", "retry", 1, 3600, policy.trial_timeout_s);
 }
 
+// Every target and every key with limits has a slot of the shared state, which holds
+// include/bounds.h's number of each for all the processes of the host.
+void check_slots(Reader& reader, const RoutingTable& table) {
+    std::unordered_set<std::string> targets;
+    for (const auto& [model, model_targets] : table.models)
+        for (const Target& target : model_targets) targets.insert(target.name);
+    if (targets.size() > kStateTargets)
+        reader.error("models", std::to_string(targets.size()) + " targets (endpoint/deployment); the shared state holds at most " +
+                                   std::to_string(kStateTargets));
+    auto limited = std::count_if(table.keys.begin(), table.keys.end(), [](const ClientKey& key) { return counts_usage(key.limits); });
+    if (static_cast<size_t>(limited) > kStateKeys)
+        reader.error("keys", std::to_string(limited) + " keys have limits (per minute or at once); the shared state holds at most " +
+                                 std::to_string(kStateKeys));
+}
+
+// Each endpoint's upstream is the base configuration with the endpoint's own settings:
+// copied from a base without the keys, which no upstream needs (a copy of thousands of
+// keys per endpoint made reading a large file quadratic).
+void read_endpoints(Reader& reader, Json endpoints, const Config& base, RoutingTable& table) {
+    if (!endpoints || !check_members(reader, endpoints, "endpoints", {})) return;
+    Config upstream_base = base;
+    upstream_base.client_keys.clear();
+    upstream_base.admin_keys.clear();
+    upstream_base.routing.reset();
+    for (Json item = endpoints->child; item; item = item->next) {
+        Endpoint endpoint;
+        endpoint.name = item->string;
+        std::string path = "endpoints." + endpoint.name;
+        if (!reader.fits(path, endpoint.name, kLongestEndpointName, "an endpoint's name")) continue;
+        if (!is_word(endpoint.name, "-_.")) reader.error(path, "an endpoint's name may hold only letters, digits, '-', '_' and '.'");
+        else if (read_endpoint(reader, item, upstream_base, endpoint)) {
+            reader.endpoints.emplace(endpoint.name, table.endpoints.size());
+            table.endpoints.push_back(std::move(endpoint));
+        }
+    }
+}
+
 }  // namespace
 
 int64_t trial_lease_ms(const RetryPolicy& policy) {
@@ -295,24 +375,18 @@ bool parse_routing(const std::string& file, const std::string& text, const Confi
                    void* context, RoutingTable& table, std::vector<std::string>& errors) {
     Reader reader{file, lookup, context, errors};
     table.file = file;
+    if (!strict_json(reader, text)) return false;
     std::unique_ptr<cJSON, void (*)(cJSON*)> root(cJSON_ParseWithLength(text.data(), text.size()), cJSON_Delete);
     if (!root) {
         reader.error("(top)", "not valid JSON");
         return false;
     }
     if (!check_members(reader, root.get(), "(top)", {"endpoints", "models", "keys", "retry"})) return false;
-    Json endpoints = cJSON_GetObjectItemCaseSensitive(root.get(), "endpoints");
-    if (endpoints && check_members(reader, endpoints, "endpoints", {})) {
-        for (Json item = endpoints->child; item; item = item->next) {
-            Endpoint endpoint;
-            endpoint.name = item->string;
-            if (!is_word(endpoint.name, "-_.")) reader.error("endpoints." + endpoint.name, "an endpoint's name may hold only letters, digits, '-', '_' and '.'");
-            else if (read_endpoint(reader, item, base, endpoint)) table.endpoints.push_back(std::move(endpoint));
-        }
-    }
+    read_endpoints(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "endpoints"), base, table);
     read_models(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "models"), base, table);
     read_keys(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "keys"), table.keys);
     read_retry(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "retry"), table.retry);
+    check_slots(reader, table);
     return errors.empty();
 }
 
@@ -335,11 +409,17 @@ bool load_routing(const Config& base, EnvironmentLookup lookup, void* context,
     if (!table->keys.empty() && base.token.empty())
         errors.push_back(base.config_file + ": keys: client keys are the proxy's own, not Azure's; set "
                          "AZURE_OPENAI_TOKEN to the key the proxy sends upstream");
+    std::set<std::string> environment_names;
+    for (const ClientKey& key : base.client_keys) environment_names.insert(key.name);
     for (const ClientKey& key : table->keys)
-        for (const ClientKey& other : base.client_keys)
-            if (key.name == other.name)
-                errors.push_back(base.config_file + ": keys." + key.name +
-                                 ": a key of this name is also in AZURE_OPENAI_PROXY_API_KEYS");
+        if (environment_names.count(key.name))
+            errors.push_back(base.config_file + ": keys." + key.name +
+                             ": a key of this name is also in AZURE_OPENAI_PROXY_API_KEYS");
+    std::vector<KeySource> sources = environment_key_sources(base);
+    sources.push_back({"keys.", &table->keys});
+    for (const auto& [entry, earlier] : shared_keys(sources))
+        errors.push_back(base.config_file + ": " + entry + ": has the same key as " + earlier +
+                         "; a key may belong to one entry only");
     if (!errors.empty()) {
         error.clear();
         for (const std::string& line : errors) error += (error.empty() ? "" : "\n") + line;

@@ -76,6 +76,12 @@ bool is_word(const std::string& text, const char* extra) {
     return true;
 }
 
+std::string over_bound(std::string_view name, size_t longest, const char* what) {
+    if (name.size() <= longest) return "";
+    return std::string(what) + " may have at most " + std::to_string(longest) + " bytes; this one has " +
+           std::to_string(name.size());
+}
+
 int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

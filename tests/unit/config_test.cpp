@@ -1,5 +1,11 @@
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "bounds.h"
 #include "config.h"
 #include "azure_env.h"
 
@@ -155,6 +161,52 @@ BOOST_AUTO_TEST_CASE(listed_models_can_be_replaced) {
     BOOST_REQUIRE(r.ok);
     BOOST_TEST(r.config.listed_models.size() == 2u);
     BOOST_TEST(parse_config(azure()).config.listed_models.size() > 10u);
+}
+
+// Every name stored in a fixed slot of the shared state, or shown as a metric label, is
+// checked where it enters: one line naming the variable and the limit.
+BOOST_AUTO_TEST_CASE(names_longer_than_their_bounds_are_refused_naming_the_limit) {
+    const std::string longest_key(kLongestKeyName, 'k'), key_too_long(kLongestKeyName + 1, 'k');
+    for (const char* variable : {"AZURE_OPENAI_PROXY_API_KEYS", "AZURE_OPENAI_PROXY_ADMIN_KEYS"}) {
+        ConfigResult r = parse_config(azure({{variable, key_too_long + ":sk-long-enough-1"}, {"AZURE_OPENAI_TOKEN", "t"}}));
+        BOOST_TEST(!r.ok, variable);
+        BOOST_TEST(r.error.find(std::string(variable) + ": entry 1") == 0u, r.error);
+        BOOST_TEST(r.error.find("at most " + std::to_string(kLongestKeyName)) != std::string::npos, r.error);
+        BOOST_TEST(r.error.find('\n') == std::string::npos);
+        BOOST_TEST(parse_config(azure({{variable, longest_key + ":sk-long-enough-1"}, {"AZURE_OPENAI_TOKEN", "t"}})).ok);
+    }
+    std::string path = "/tmp/aoai-unit-long-keys-" + std::to_string(::getpid());
+    std::ofstream(path) << std::string(1 << 20, 'n') << ":sk-long-enough-1\n";
+    ConfigResult file = parse_config(azure({{"AZURE_OPENAI_PROXY_API_KEYS", "@" + path}, {"AZURE_OPENAI_TOKEN", "t"}}));
+    std::remove(path.c_str());
+    BOOST_TEST(!file.ok);
+    BOOST_TEST(file.error.size() < 400u, "one short line, not the name: " << file.error.size());
+
+    const std::string longest_model(kLongestConfiguredModel, 'm'), model_too_long(kLongestConfiguredModel + 1, 'm');
+    for (const char* variable : {"AZURE_OPENAI_PROXY_MODELS", "AZURE_OPENAI_PROXY_ALLOWED_MODELS"}) {
+        ConfigResult r = parse_config(azure({{variable, "gpt-4o," + model_too_long}}));
+        BOOST_TEST(!r.ok, variable);
+        BOOST_TEST(r.error.find(variable) == 0u, r.error);
+        BOOST_TEST(r.error.find("at most " + std::to_string(kLongestConfiguredModel)) != std::string::npos, r.error);
+        BOOST_TEST(parse_config(azure({{variable, "gpt-4o," + longest_model}})).ok);
+        r = parse_config(azure({{variable, "gpt-4o,gpt\x01" "4o"}}));
+        BOOST_TEST(!r.ok);
+        BOOST_TEST(r.error.find("control character") != std::string::npos, r.error);
+        BOOST_TEST(r.error.find('\x01') == std::string::npos, "the error quotes it escaped");
+    }
+    ConfigResult mapper = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", model_too_long + "=deployment"}}));
+    BOOST_TEST(!mapper.ok);
+    BOOST_TEST(mapper.error.find("AZURE_OPENAI_MODEL_MAPPER") == 0u, mapper.error);
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", longest_model + "=deployment"}})).ok);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "gpt\t4o=deployment"}})).ok);
+}
+
+// Each worker takes one of the shared state's process slots.
+BOOST_AUTO_TEST_CASE(workers_fit_the_shared_states_process_slots) {
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_WORKERS", std::to_string(kStateProcesses)}})).ok);
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_WORKERS", std::to_string(kStateProcesses + 1)}}));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("from 1 to " + std::to_string(kStateProcesses)) != std::string::npos, r.error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -203,6 +203,9 @@ BOOST_AUTO_TEST_CASE(a_model_named_twice_or_in_disguise_is_ambiguous) {
     BOOST_TEST(check_json(R"({"model":"a","model":"../../x"})").model_keys == 2);
     BOOST_TEST(check_json(R"({"mod\u0065l":"a"})").model_ambiguous);
     BOOST_TEST(check_json(R"({"model":"gpt-4\u0000x"})").model_ambiguous);
+    // A raw NUL is no JSON at all (raw control bytes are refused in every string).
+    BOOST_TEST((model_from_json(std::string("{\"model\":\"gpt-4\0x\"}", 19)).status == ModelField::InvalidJson));
+    BOOST_TEST((model_from_json(R"({"model":"gpt-4\u0000x"})").status == ModelField::Ambiguous));
     BOOST_TEST(check_json(R"({"x":{"model":"a"},"model":"b"})").model_keys == 1);
     BOOST_TEST((model_from_json(R"({"model":"a","model":"b"})").status == ModelField::Ambiguous));
     BOOST_TEST((model_from_json("{\"model\"\x01:\"a\"}").status == ModelField::InvalidJson));

@@ -6,13 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include "azure_env.h"
 #include "balancer.h"
 #include "body.h"
+#include "bounds.h"
 #include "config.h"
 #include "key_limits.h"
 #include "metrics.h"
@@ -157,6 +161,184 @@ BOOST_AUTO_TEST_CASE(client_keys_in_the_file_need_a_server_side_key) {
     unlink(file.c_str());
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.error.find("AZURE_OPENAI_TOKEN") != std::string::npos);
+}
+
+// The names of the file are checked where they enter, against include/bounds.h: each
+// mistake one line naming the path and the limit.
+BOOST_AUTO_TEST_CASE(names_in_the_file_are_bounded_naming_the_limit) {
+    const std::string endpoint_too_long(kLongestEndpointName + 1, 'e'), model_too_long(kLongestConfiguredModel + 1, 'm'),
+        key_too_long(kLongestKeyName + 1, 'k');
+    ConfigResult r = with_file(R"({"endpoints": {")" + endpoint_too_long + R"(": {"url": "https://e.example", "key": "k"},
+                                                  "e": {"url": "https://e.example", "key": "k"}},
+                                    "models": {")" + model_too_long + R"(": ["e"], "control\u0001": ["e"],
+                                               "long-target": ["e/)" + std::string(kLongestTargetName - 1, 'd') + R"("]},
+                                    "keys": {")" + key_too_long + R"(": {"key": "long-enough-key"},
+                                             "k": {"key": "long-enough-key-2", "models": [")" + model_too_long + R"(", "a\nb"]}}})");
+    BOOST_TEST(!r.ok);
+    for (const std::string& expected :
+         {"endpoints." + endpoint_too_long + ": an endpoint's name may have at most " + std::to_string(kLongestEndpointName) + " bytes",
+          "models." + model_too_long.substr(0, 100), "a model's name may have at most " + std::to_string(kLongestConfiguredModel) + " bytes",
+          std::string("models.control\\x01: a model's name may not hold control characters"),
+          "models.long-target[0]: a target's name (endpoint/deployment) may have at most " + std::to_string(kLongestTargetName) + " bytes",
+          "keys." + key_too_long + ": a key's name may have at most " + std::to_string(kLongestKeyName) + " bytes",
+          std::string("keys.k.models: a model's name may not hold control characters")})
+        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
+    // At the bounds, all is well.
+    r = with_file(R"({"endpoints": {")" + std::string(kLongestEndpointName, 'e') + R"(": {"url": "https://e.example", "key": "k"},
+                                     "e": {"url": "https://e.example", "key": "k"}},
+                      "models": {")" + std::string(kLongestConfiguredModel, 'm') + R"(": ["e/)" + std::string(kLongestTargetName - 2, 'd') + R"("]},
+                      "keys": {")" + std::string(kLongestKeyName, 'k') + R"(": {"key": "long-enough-key", "models": ["a b"]}}})");
+    BOOST_TEST(r.ok, r.error);
+    // A name of 1 MiB: a short line, not the name.
+    r = with_file(R"({"endpoints": {")" + std::string(1 << 20, 'e') + R"(": {"url": "https://e.example", "key": "k"}}})");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.size() < 400u, r.error.size());
+}
+
+namespace {
+
+// A file from someone's generator, `count` entries of each kind: endpoints, models whose
+// targets are among the last endpoints (200 targets, as the shared state allows), keys
+// with a list of models; and twice as many keys in the environment. The names of a kind
+// have one length and a long prefix in common, as generated names do.
+Config generated_config(const std::string& file, size_t count) {
+    auto numbered = [](const char* format, size_t i) {
+        char name[64];
+        std::snprintf(name, sizeof name, format, i);
+        return std::string(name);
+    };
+    auto endpoint = [&](size_t i) { return numbered("endpoint-in-a-region-number-%07zu", i); };
+    std::ostringstream json;
+    json << "{\"endpoints\": {";
+    for (size_t i = 0; i < count; ++i)
+        json << (i ? "," : "") << "\"" << endpoint(i) << "\": {\"url\": \"https://e" << i << ".example\", \"key\": \"k\"}";
+    json << "}, \"models\": {";
+    for (size_t i = 0; i < count; ++i)
+        json << (i ? "," : "") << "\"model-" << i << "\": [\"" << endpoint(count - 1 - i % 200) << "/deployment\"]";
+    json << "}, \"keys\": {";
+    for (size_t i = 0; i < count; ++i)
+        json << (i ? "," : "") << "\"" << numbered("key-%07zu", 3 * count + i) << "\": {\"key\": \""
+             << numbered("file-key-secret-%07zu", i) << "\", \"models\": [\"model-" << i << "\"]}";
+    json << "}}";
+    std::ofstream(file) << json.str();
+    Config base;
+    base.config_file = file;
+    base.token = "server-key-123";
+    for (size_t i = 0; i < 2 * count; ++i)
+        base.client_keys.push_back({numbered("key-%07zu", i), numbered("env-key-secret-%07zu", i), {}});
+    return base;
+}
+
+// The CPU time this thread spends reading it (other processes' load does not count).
+double seconds_to_load(const Config& base) {
+    std::shared_ptr<const RoutingTable> table;
+    std::string error;
+    timespec start{}, end{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    bool ok = load_routing(base, [](const std::string&, void*) { return std::string(); }, nullptr, table, error);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+    BOOST_REQUIRE_MESSAGE(ok, error.substr(0, 500));
+    return static_cast<double>(end.tv_sec - start.tv_sec) + static_cast<double>(end.tv_nsec - start.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+// A worker reads the file at start and on SIGHUP, serving nothing meanwhile: four times
+// the entries take about four times as long (n log n: a little more); a part that
+// compares or copies every entry against every other would take sixteen times. Times are
+// compared with each other only, in the same run, each the best of up to three.
+BOOST_AUTO_TEST_CASE(reading_the_file_takes_time_in_proportion_to_its_size) {
+    const double kMostRatio = 7;
+    std::string small_file = write_temp(""), large_file = write_temp("");
+    Config small = generated_config(small_file, 3000), large = generated_config(large_file, 12000);
+    double small_s = 1e9, large_s = 1e9;
+    for (int run = 0; run < 3; ++run) small_s = std::min(small_s, seconds_to_load(small));
+    for (int run = 0; run < 3 && large_s >= kMostRatio * small_s; ++run) large_s = std::min(large_s, seconds_to_load(large));
+    unlink(small_file.c_str());
+    unlink(large_file.c_str());
+    BOOST_TEST_MESSAGE("3000 entries of each kind: " << small_s << " s, 12000: " << large_s << " s");
+    BOOST_TEST(large_s / small_s < kMostRatio, "4 times the entries took " << large_s / small_s << " times as long");
+}
+
+BOOST_AUTO_TEST_CASE(keys_and_targets_beyond_the_shared_states_slots_are_refused) {
+    auto keys_file = [](size_t count, const char* limits) {
+        std::string json = R"({"keys": {)";
+        for (size_t i = 0; i < count; ++i)
+            json += (i ? "," : "") + std::string("\"k") + std::to_string(i) + R"(": {"key": "key-secret-)" +
+                    std::to_string(i) + "\"" + limits + "}";
+        return json + "}}";
+    };
+    BOOST_TEST(with_file(keys_file(kStateKeys, R"(, "requests_per_minute": 10)")).ok);
+    ConfigResult r = with_file(keys_file(kStateKeys + 1, R"(, "concurrent": 2)"));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("keys: " + std::to_string(kStateKeys + 1) + " keys have limits") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find("at most " + std::to_string(kStateKeys)) != std::string::npos, r.error);
+    // Keys without counted limits take no slot.
+    BOOST_TEST(with_file(keys_file(kStateKeys + 1, R"(, "models": ["gpt-4o"])")).ok);
+
+    auto targets_file = [](size_t count) {
+        std::string json = R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}}, "models": {)";
+        for (size_t i = 0; i < count; ++i)
+            json += (i ? "," : "") + std::string("\"m") + std::to_string(i) + R"(": ["e/d)" + std::to_string(i) + R"(", "e/shared"])";
+        return json + "}}";
+    };
+    BOOST_TEST(with_file(targets_file(kStateTargets - 1)).ok);  // and e/shared, named by every model, once
+    r = with_file(targets_file(kStateTargets));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("models: " + std::to_string(kStateTargets + 1) + " targets") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find("at most " + std::to_string(kStateTargets)) != std::string::npos, r.error);
+}
+
+// cJSON would take a raw control byte inside a string, or \u0000, and end the string
+// there: the rest of the value is silently gone.
+BOOST_AUTO_TEST_CASE(a_raw_control_character_or_a_nul_in_the_file_is_refused) {
+    const std::string endpoint = R"({"endpoints": {"e": {"url": "https://e.example)";
+    const std::string rest = R"(", "key": "k"}},
+  "models": {"m": ["e"]}})";
+    BOOST_REQUIRE(with_file(endpoint + rest).ok);
+    ConfigResult r = with_file(endpoint + std::string("\0.evil.example", 14) + rest);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("line 1, column 47: a raw control character (0x00)") != std::string::npos, r.error);
+    r = with_file(endpoint + rest + std::string("\0{}", 3));
+    BOOST_TEST(!r.ok, "bytes after the document");
+    BOOST_TEST(r.error.find("line 2, column 26") != std::string::npos, r.error);
+    r = with_file(endpoint + rest.substr(0, rest.size() - 3) + "\x01\"]}}");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("(0x01)") != std::string::npos, r.error);
+    r = with_file(endpoint + R"(\u0000.evil.example)" + rest);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("line 1, column 47: \\u0000") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find('\0') == std::string::npos);
+}
+
+// Each secret belongs to one entry, so the log's name for a request is never in doubt;
+// errors name the entries, never the secret.
+BOOST_AUTO_TEST_CASE(a_secret_given_to_two_entries_is_refused_naming_both) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_API_KEYS", "alice:sk-shared-secret"},
+                                         {"AZURE_OPENAI_PROXY_ADMIN_KEYS", "ops:sk-shared-secret"},
+                                         {"AZURE_OPENAI_TOKEN", "t"}}));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("AZURE_OPENAI_PROXY_ADMIN_KEYS: ops: has the same key as AZURE_OPENAI_PROXY_API_KEYS: alice") != std::string::npos, r.error);
+    Environment env = {{"AZURE_OPENAI_PROXY_API_KEYS", "alice:sk-shared-secret"}, {"AZURE_OPENAI_PROXY_ADMIN_KEYS", "ops:sk-admin-secret"},
+                       {"SHARED", "sk-shared-secret"}};
+    r = with_file(R"({"keys": {"bob": {"key": "env:SHARED"}, "carol": {"key": "sk-carol-secret"},
+                               "dave": {"key": "sk-carol-secret"}, "eve": {"key": "sk-admin-secret"}}})", env);
+    BOOST_TEST(!r.ok);
+    for (const char* expected : {": keys.bob: has the same key as AZURE_OPENAI_PROXY_API_KEYS: alice",
+                                 ": keys.dave: has the same key as keys.carol",
+                                 ": keys.eve: has the same key as AZURE_OPENAI_PROXY_ADMIN_KEYS: ops"})
+        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
+    for (const char* secret : {"sk-shared", "sk-carol", "sk-admin"}) BOOST_TEST(r.error.find(secret) == std::string::npos);
+}
+
+// Keys defined in the file close the relay as well as AZURE_OPENAI_PROXY_API_KEYS does.
+BOOST_AUTO_TEST_CASE(client_keys_in_the_file_alone_are_no_open_relay) {
+    ConfigResult r = with_file(R"({"keys": {"a": {"key": "long-enough-key"}}})");
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(open_relay_warning(r.config) == "");
+    r = with_file(R"({"endpoints": {}})");
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(open_relay_warning(r.config).find("open relay") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(pick_prefers_the_first_priority_group_then_the_least_loaded_per_weight) {

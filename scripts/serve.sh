@@ -40,8 +40,8 @@ run_dir=$(mktemp -d "${TMPDIR:-/tmp}/azure-openai-proxy.XXXXXX")
 export AOP_HTTP_HOST="$host" AOP_HTTP_PORT="$port" AOP_PROGRAM="$program" AOP_RUN_DIR="$run_dir"
 export AOP_PROCS="${AOP_PROCS:-1}"
 
+# The proxy prints its settings as lighttpd starts it: they are not printed here too.
 echo "azure-openai-proxy: serving http://$address/v1 through lighttpd (Ctrl-C stops)"
-echo "$check" | sed 's/^/azure-openai-proxy: /'
 lighttpd -D -f "$root/deploy/lighttpd/lighttpd.conf" &
 server=$!
 stop() { kill -TERM "$server" 2>/dev/null; }

@@ -113,6 +113,8 @@ describe('make run and make demo', () => {
       assert.equal(stream.events[stream.events.length - 1], 'data: [DONE]');
       // The access log gathers its lines for up to 50 ms.
       await waitFor(() => /POST \/v1\/chat\/completions model=gpt-4o deployment=gpt-4o status=200/.test(served.output), 'the access log line', 5000);
+      // The settings are printed once: by the proxy as it starts, not also by the script.
+      assert.equal(served.output.split('\n').filter((line) => /azure-openai-proxy: mode: azure$/.test(line)).length, 1, served.output);
     } finally {
       await stopAndCheckNothingLeft(served);
     }

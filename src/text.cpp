@@ -72,7 +72,7 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
 bool is_word(const std::string& text, const char* extra) {
     if (text.empty()) return false;
     for (unsigned char c : text)
-        if (!std::isalnum(c) && !std::strchr(extra, c)) return false;
+        if (!std::isalnum(c) && (c == '\0' || !std::strchr(extra, c))) return false;  // strchr finds the terminator
     return true;
 }
 

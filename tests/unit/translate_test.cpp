@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "text.h"
 #include "translate.h"
 
 namespace {
@@ -62,6 +63,9 @@ BOOST_AUTO_TEST_CASE(unsafe_deployments_are_recognised) {
         BOOST_TEST(!is_safe_deployment(bad), bad);
     for (const char* good : {"gpt-35-turbo", "prod_4o", "v1.2", "a~b"})
         BOOST_TEST(is_safe_deployment(good), good);
+    // A NUL inside is no word character: strchr would find the terminator of the extras.
+    BOOST_TEST(!is_safe_deployment(std::string("gpt\0-4o", 7)));
+    BOOST_TEST(!is_word(std::string("alice\0", 6), "-_.@"));
 }
 
 BOOST_AUTO_TEST_CASE(deployment_url_carries_the_api_version) {

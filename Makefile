@@ -32,7 +32,7 @@ BENCH_FLOOR  := build/bench-floor
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
 FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
-FUZZ_CORE    := config routing usage client_keys text request router translate body multipart fastcgi_frames
+FUZZ_CORE    := config routing key_limits usage client_keys text request router translate body multipart fastcgi_frames
 FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 600

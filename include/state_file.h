@@ -75,6 +75,9 @@ private:
     std::atomic<int> lock_error_{0};  // what the last failed lock said (0: none)
 };
 
+// Whether `path` still names the file open on `fd` (not one put in its place since).
+bool same_file(const std::string& path, int fd);
+
 // A process's start time in clock ticks since boot (/proc/PID/stat, field 22); 0 when
 // unknown. With the pid it names one process: a pid reused later has another start.
 uint64_t process_start_time(pid_t pid);

@@ -8,7 +8,6 @@ namespace {
 
 bool cooling(const TargetHealth& h, int64_t now_ms) { return h.cooldown_until_ms > now_ms; }
 
-
 // When a target that cannot take a request now will again (0: it is only tried already
 // or its trial is out: unknown).
 int64_t free_again_ms(const TargetHealth& h, int64_t now_ms) {

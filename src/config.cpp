@@ -38,14 +38,16 @@ bool parse_pairs(const char* variable, const std::string& text, const char* what
     return true;
 }
 
-// Model names an operator lists: each one may become a metric label.
+// A model name an operator configures: it may become a metric label.
+bool check_model_name(const char* variable, const std::string& model, std::string& error) {
+    std::string problem = configured_model_problem(model);
+    if (!problem.empty()) error = std::string(variable) + ": '" + quote_value(model, 60) + "': " + problem;
+    return problem.empty();
+}
+
 bool check_model_names(const char* variable, const std::vector<std::string>& models, std::string& error) {
-    for (const std::string& model : models) {
-        std::string problem = configured_model_problem(model);
-        if (problem.empty()) continue;
-        error = std::string(variable) + ": '" + quote_value(model, 60) + "': " + problem;
-        return false;
-    }
+    for (const std::string& model : models)
+        if (!check_model_name(variable, model, error)) return false;
     return true;
 }
 
@@ -54,9 +56,8 @@ bool parse_mapper(const std::string& text, std::map<std::string, std::string>& m
     const char* const variable = "AZURE_OPENAI_MODEL_MAPPER";
     std::vector<std::pair<std::string, std::string>> pairs;
     if (!parse_pairs(variable, text, "model=deployment", pairs, error)) return false;
-    std::vector<std::string> models;
-    for (auto& [model, deployment] : pairs) models.push_back(model);
-    if (!check_model_names(variable, models, error)) return false;
+    for (auto& [model, deployment] : pairs)
+        if (!check_model_name(variable, model, error)) return false;
     for (auto& [model, deployment] : pairs) mapper[model] = deployment;
     return true;
 }

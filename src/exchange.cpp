@@ -75,8 +75,6 @@ bool model_permitted(const Config& config, const ClientKey* key, const Route& ro
     return false;
 }
 
-// Whether a model list applies to this client: AZURE_OPENAI_PROXY_ALLOWED_MODELS, or its
-// key's `models`.
 // Why an upload's form gave no model.
 ProxyError upload_model_error(const MultipartModelScanner& form) {
     if (form.ambiguous())
@@ -86,6 +84,8 @@ ProxyError upload_model_error(const MultipartModelScanner& form) {
     return make_error(400, "You must provide a model parameter (the form field 'model').", "missing_model", "model");
 }
 
+// Whether a model list applies to this client: AZURE_OPENAI_PROXY_ALLOWED_MODELS, or its
+// key's `models`.
 bool models_restricted(const Config& config, const ClientKey* key) {
     return !config.allowed_models.empty() || (key && !key->limits.models.empty());
 }

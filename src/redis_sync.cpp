@@ -3,7 +3,6 @@
 #include "redis_sync.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "bounds.h"
 #include "key_limits.h"
 #include "routing.h"
+#include "state_file.h"
 
 // A key's part of a round: what this host counted since the last, its requests limit
 // (0: none), and the carry: what of the share in force here it may still use before the
@@ -291,20 +291,13 @@ void RedisSync::run() {
     }
 }
 
-// Whether `fd` is the file now at `path` (not one that was replaced since).
-static bool same_file(int fd, const std::string& path) {
-    struct stat opened, named;
-    return fstat(fd, &opened) == 0 && stat(path.c_str(), &named) == 0 && opened.st_dev == named.st_dev &&
-           opened.st_ino == named.st_ino;
-}
-
 // One process of the host talks to Redis: the one holding a write lock on the state
 // file's first byte (an open file description's lock: it goes with the process, and
 // another takes it at its next round). A private state, or a file that cannot be opened
 // again: this process is a host of its own.
 bool RedisSync::lead() {
     if (!state_.shared()) return leading_ = true;
-    if (lock_.valid() && !same_file(lock_.get(), state_file_path(config_))) {
+    if (lock_.valid() && !same_file(state_file_path(config_), lock_.get())) {
         // The state file was rebuilt (a new file at the path): the lock on the old one
         // no longer says who leads; it is given up and taken, or not, on the new one.
         lock_.reset();

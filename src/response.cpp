@@ -2,7 +2,6 @@
 
 #include <cjson/cJSON.h>
 
-#include <cstring>
 #include <set>
 
 #include "text.h"
@@ -39,22 +38,12 @@ const char* reason_phrase(int status) {
     }
 }
 
-// RFC 9110 §5.6.2: a field name is a token.
-bool is_token(std::string_view text) {
-    if (text.empty()) return false;
-    for (unsigned char c : text) {
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && (c == '\0' || !std::strchr("!#$%&'*+-.^_`|~", c))) return false;
-    }
-    return true;
-}
-
 // One field of a head, as the web server may pass it on (RFC 9110 §5.5): a name that is
 // not a token is no field at all, and is dropped; in a value, CR, LF and NUL (and every
 // other control byte but HTAB) become SP. Whatever an upstream sends, no byte of it can
 // end a line or the head early, in the web server or in a client behind it.
 void append_field(std::string& head, const Header& header) {
-    if (!is_token(header.name)) return;
+    if (!is_word(header.name, "!#$%&'*+-.^_`|~")) return;  // RFC 9110 §5.6.2: a name is a token
     head.append(header.name).append(": ");
     size_t value_start = head.size();
     head.append(header.value);

@@ -126,12 +126,6 @@ void unregister_fault_range(int index) {
     range.begin.store(0, std::memory_order_release);
 }
 
-bool same_file(const std::string& path, int fd) {
-    struct stat opened, named;
-    return fstat(fd, &opened) == 0 && stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
-           opened.st_dev == named.st_dev;
-}
-
 // In a shared directory such as /dev/shm another user could have made the file first:
 // only one of this user's own, that no one else may read or write, is used.
 bool owned_alone(int fd, const std::string& path, std::string& error) {
@@ -404,6 +398,12 @@ bool read_process_stat(pid_t pid, char& state, uint64_t& start_time) {
 }
 
 }  // namespace
+
+bool same_file(const std::string& path, int fd) {
+    struct stat opened, named;
+    return fstat(fd, &opened) == 0 && stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
+           opened.st_dev == named.st_dev;
+}
 
 uint64_t process_start_time(pid_t pid) {
     char state;

@@ -8,7 +8,8 @@ DESTDIR  ?=
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
-WARNINGS := -std=c++17 -Wall -Wextra -Werror -Iinclude -MMD -MP -DAOP_VERSION='"$(VERSION)"'
+INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges
+WARNINGS := -std=c++17 -Wall -Wextra -Werror $(INCLUDES) -MMD -MP -DAOP_VERSION='"$(VERSION)"'
 LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -19,10 +20,13 @@ TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certifica
                   python3-prometheus-client redis-tools
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
-CORE    := config routing balancer key_limits metrics usage client_keys text request router translate response body multipart spool access_log \
-           fastcgi_frames
-EDGES   := state_file shared_state redis_sync event_loop upstream fastcgi response_writer relay exchange engine cgi server
-SOURCES := $(addprefix src/,$(addsuffix .cpp,$(CORE) $(EDGES) main))
+# The rooms (ARCHITECTURE.md): the pure core, the exchange's phases, the edges that touch
+# sockets, files, the clock and the process. scripts/check-layout.sh keeps the arrows.
+CORE     := $(sort $(wildcard src/core/*.cpp))
+EXCHANGE := $(sort $(wildcard src/exchange/*.cpp))
+EDGES    := $(sort $(wildcard src/edges/*.cpp))
+LIBRARY  := $(CORE) $(EXCHANGE) $(EDGES)
+SOURCES  := $(LIBRARY) src/main.cpp
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
 PROGRAM      := build/azure-openai-proxy
@@ -32,8 +36,7 @@ BENCH_FLOOR  := build/bench-floor
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
 FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
-FUZZ_CORE    := config routing key_limits usage client_keys text request router translate body multipart fastcgi_frames
-FUZZ_FLAGS   := -std=c++17 -Iinclude -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS   := -std=c++17 $(INCLUDES) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 600
 
@@ -104,7 +107,7 @@ $(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
 $(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
 
-$(UNIT_PROGRAM): $(addprefix build/asan/obj/,$(addsuffix .o,$(CORE) state_file shared_state)) \
+$(UNIT_PROGRAM): $(LIBRARY:src/%.cpp=build/asan/obj/%.o) \
                  $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
@@ -121,7 +124,7 @@ build/fuzz/obj/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
 	clang++ $(FUZZ_FLAGS) -c $< -o $@
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.cpp $(addprefix build/fuzz/obj/,$(addsuffix .o,$(FUZZ_CORE)))
+build/fuzz/fuzz_%: fuzz/fuzz_%.cpp $(CORE:src/%.cpp=build/fuzz/obj/%.o)
 	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -lcjson
 
 fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))

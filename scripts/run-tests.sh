@@ -1,13 +1,17 @@
 #!/bin/sh
 # `make test`: unit tests (Boost.Test, under ASan/UBSan), then integration tests (node's
 # test runner driving lighttpd, the sanitizer build of the proxy and the local upstream),
-# then brief runs of the benchmark, the fault run and the fuzzers.
+# (after the layout check) then brief runs of the benchmark, the fault run and the fuzzers.
 # Ends with one line: "tests: N passed, N failed".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+
+echo "== layout (the include arrows between the rooms; ARCHITECTURE.md)"
+layout_passed=1 layout_failed=0
+scripts/check-layout.sh || { layout_passed=0 layout_failed=1; }
 
 echo "== unit tests"
 build/asan/unit-tests --report_level=short 2>&1 | tee "$logs/unit.txt"
@@ -49,7 +53,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh $fuzz_targets | tee "$logs/fuzz
 fuzz_passed=$(grep -c ': ok,' "$logs/fuzz.txt")
 fuzz_failed=$(grep -c ': FAILED' "$logs/fuzz.txt")
 
-passed=$(( ${unit_passed:-0} + ${integration_passed:-0} + bench_passed + chaos_passed + fuzz_passed ))
-failed=$(( ${unit_failed:-0} + ${integration_failed:-1} + bench_failed + chaos_failed + fuzz_failed ))
+passed=$(( layout_passed + ${unit_passed:-0} + ${integration_passed:-0} + bench_passed + chaos_passed + fuzz_passed ))
+failed=$(( layout_failed + ${unit_failed:-0} + ${integration_failed:-1} + bench_failed + chaos_failed + fuzz_failed ))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

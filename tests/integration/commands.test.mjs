@@ -155,7 +155,7 @@ describe('make run and make demo', () => {
 
 describe('installing like a system program', () => {
   const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
-  const variables = [...new Set(read('src/config.cpp').match(/"AZURE_OPENAI_[A-Z_]+"/g).map((v) => v.slice(1, -1)))];
+  const variables = [...new Set(read('src/core/config.cpp').match(/"AZURE_OPENAI_[A-Z_]+"/g).map((v) => v.slice(1, -1)))];
 
   it('--version names the version; --help lists every option', () => {
     const version = runProgram({}, ['--version']);

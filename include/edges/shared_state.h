@@ -26,33 +26,18 @@
 
 #include "balancer.h"
 #include "key_limits.h"
+#include "metrics.h"
 #include "routing.h"
 
 struct SharedLayout;
 struct SharedMapping;
 class HeldState;
 
-// A target's state as /metrics shows it.
-struct TargetView {
-    std::string name;
-    TargetHealth health;
-    long long remaining_requests = -1;  // x-ratelimit-remaining-* it last sent; -1: none
-    long long remaining_tokens = -1;
-};
-
-// One metric series (its name with labels, as Prometheus writes it) and its value summed
-// over every process.
 // What a key counted on this host since its last sync with Redis.
 struct KeyPending {
     std::string name;
     RateWindow requests;
     RateWindow tokens;
-};
-
-struct SeriesValue {
-    std::string series;
-    bool gauge = false;
-    double value = 0;
 };
 
 class SharedState {

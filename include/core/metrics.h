@@ -10,7 +10,23 @@
 #include <vector>
 
 #include "bounds.h"
-#include "shared_state.h"
+#include "balancer.h"
+
+// A target's state as /metrics shows it.
+struct TargetView {
+    std::string name;
+    TargetHealth health;
+    long long remaining_requests = -1;  // x-ratelimit-remaining-* it last sent; -1: none
+    long long remaining_tokens = -1;
+};
+
+// One metric series (its name with labels, as Prometheus writes it) and its value summed
+// over every process.
+struct SeriesValue {
+    std::string series;
+    bool gauge = false;
+    double value = 0;
+};
 
 // Views of the values: naming a series allocates nothing but the name.
 using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "access_log.h"
@@ -20,8 +21,10 @@
 #include "balancer.h"
 #include "key_limits.h"
 #include "metrics.h"
+#include "proxy_errors.h"
 #include "router.h"
 #include "spool.h"
+#include "tickets.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -60,6 +63,24 @@ private:
     DeadlineQueue& heartbeats_;
 };
 
+// The exchange walks these phases, in this order (Paused and Retrying come back to
+// Relaying); each phase's data belongs to its step (ARCHITECTURE.md).
+enum class Phase {
+    Receiving,  // params, route, admission (client key), body; maybe on a reader thread
+    Serving,    // on the loop: model policy, the key's limits, an inline answer or a try
+    Relaying,   // a transfer runs; its answer flows to the client as it comes
+    Paused,     // ...and waits for the client to drain (the transfer is paused)
+    Retrying,   // the answer's head was refused (a 429 or 5xx): the next target follows
+    Finished,   // answered, cut or abandoned; everything it held is given back
+};
+
+// The live models list, held whole to be put in OpenAI's shape.
+struct CollectedAnswer {
+    long status = 0;
+    std::string type;
+    std::string body;
+};
+
 class Exchange : public UpstreamListener {
 public:
     Exchange(const Config& config, Connection& connection, ExchangeHost& host, int64_t started_ms);
@@ -91,11 +112,12 @@ public:
     ProxyError body_too_late();
 
     const Request& request() const { return request_; }
+    Phase phase() const { return phase_; }
     // The access-log line's fields, complete once the exchange has finished.
     AccessLogEntry& log_entry();
-    bool finished() const { return finished_; }
+    bool finished() const { return phase_ == Phase::Finished; }
     // The answer was cut short: end the request without END_REQUEST.
-    bool cut() const { return cut_; }
+    bool cut() const { return writer_.cut(); }
 
     // UpstreamListener
     bool on_head(long status, const Headers& headers) override;
@@ -103,85 +125,86 @@ public:
     void on_done(const UpstreamResult& result) override;
 
 private:
+    // Receiving (exchange_body.cpp).
     enum class BodyUse { None, Json, Upload, Spooled };
     BodyUse body_use() const;
     bool read_body(BodyUse use);
     template <typename Keep>
     bool read_body_into(Keep keep);
-    void fail(const ProxyError& error);
+    void refuse_later(const ProxyError& error);
     bool admit();
-    std::string quoted_request() const;
+    RequestBody body_for(const std::string& deployment, bool rewrite_model);
+    void release_request();
 
+    // Serving.
     void serve_route();
     void serve_deployment();
     void serve_upstream();
-    void serve_models();
-    void serve_metrics();
+    void serve_live_models();
     bool admit_key_limits();
-    RequestBody body_for(const std::string& deployment, bool rewrite_model);
+    void start_upstream(const UpstreamRequest& request, RequestBody body);
+
+    // Target tries (exchange_tries.cpp).
     void start_try();
     void answer_no_target(const Pick& pick);
     bool can_retry();
     bool retry_after(const UpstreamResult& result);
+    bool refuse_answer_head(long status, const Headers& headers);
     void settle_try(TryResult result, int64_t retry_after_ms);
-    void end_accounting();
-    std::string_view metric_model() const;
-    std::string_view route_label() const;
-    void start_upstream(const UpstreamRequest& request, RequestBody body);
+
+    // Relaying and the end (exchange_relay.cpp, accounting.cpp).
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
-    void release_request();
     void cut_short(const ProxyError& error);
     void finish();
+    void end_accounting();
+    std::string_view metric_model() const;
+    std::string_view route_label() const;
 
     const Config& config_;
     Connection& connection_;
     ExchangeHost& host_;
     const LoopServices* services_ = nullptr;
+    Phase phase_ = Phase::Receiving;
     int64_t started_ms_;
     Request request_;
     Route route_;
     AccessLogEntry log_;
     std::shared_ptr<const RoutingTable> routing_;  // the table in force when it arrived
-    const ClientKey* key_ = nullptr;  // the client's key, when keys are asked for
-    bool key_counted_ = false;        // its limits count this request until it ends
-    long long key_estimate_ = 0;      // tokens counted for it before the answer
-    KeyDecision key_headroom_;        // its x-ratelimit-* headers
 
-    // A model of the routing table: its targets, which were tried, the one being tried.
+    // Admission: the client's key, its place in its limits, its x-ratelimit-* headers.
+    const ClientKey* key_ = nullptr;
+    std::optional<KeyTicket> key_ticket_;
+    KeyDecision key_headroom_;
+
+    // The body: a JSON body read whole (its model is needed), any other in the spool.
+    std::string body_;
+    Spool spool_;
+    std::string boundary_;
+    MultipartModelScanner scanner_{""};
+    bool streamed_answer_ = false;        // the JSON body asks for "stream": true
+    std::optional<ProxyError> refused_;  // what receiving found wrong, answered on the loop
+
+    // Target tries: a model of the routing table, its targets, which were tried, the try.
     const std::vector<Target>* targets_ = nullptr;
     std::vector<bool> tried_;
-    int target_ = -1;
-    uint32_t trial_ = 0;       // the open circuit's trial the try holds (its token; 0: none)
-    bool try_open_ = false;    // the try holds a place in flight at its target
-    bool retry_next_ = false;  // the answer's head was refused: try the next target...
-    Pick no_target_;           // ...or, when every target is cooling, say so
+    std::optional<TryTicket> try_;
+    Pick no_target_;  // when a refused head leaves every target cooling, what to say
     TryResult answer_result_ = TryResult::Success;
     int64_t answer_retry_after_ms_ = -1;
     int64_t try_started_ms_ = 0;
     const Config* upstream_config_;  // the endpoint the request went to (errors name it)
-    UsageScanner usage_;
-    bool counted_stream_ = false;   // in aop_active_streams
-    bool first_event_seen_ = false;
-    bool accounted_ = false;
 
-    std::string body_;  // a JSON body, read whole: its model is needed
-    Spool spool_;       // any other body
-    std::string boundary_;
-    MultipartModelScanner scanner_{""};
-    bool streamed_answer_ = false;  // the JSON body asks for "stream": true
-    bool receive_failed_ = false;
-    ProxyError receive_error_;
+    // Accounting: the request and its stream counted while they last, its usage.
+    std::optional<GaugeTicket> in_flight_;
+    std::optional<GaugeTicket> streaming_;
+    UsageScanner usage_;
+    bool first_token_timed_ = false;  // aop_time_to_first_token_seconds observed
 
     ResponseWriter writer_;
     Relay relay_;
     std::unique_ptr<Transfer> transfer_;
-    bool paused_ = false;  // the transfer waits for the client to drain
-    bool collect_ = false;  // the answer is held whole (the live models list)
-    long collected_status_ = 0;
-    std::string collected_type_, collected_;
+    std::optional<CollectedAnswer> collected_;  // the live models list, held whole
     DeadlineLink heartbeat_;
-    bool finished_ = false;
-    bool cut_ = false;
 };

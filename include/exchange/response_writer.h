@@ -26,6 +26,10 @@ public:
     void error(const ProxyError& error, Headers extra = {});
 
     bool head_sent() const { return head_sent_; }
+    // The answer cannot be completed: the request ends without FastCGI's END_REQUEST, so
+    // the web server cuts the client's connection and no client takes it for whole.
+    void cut_short() { cut_ = true; }
+    bool cut() const { return cut_; }
     int status() const { return status_; }
     long long bytes() const { return bytes_; }
     const std::string& error_code() const { return error_code_; }
@@ -36,6 +40,7 @@ private:
     Headers origin_cors_;     // for a proxy that names its origins
     std::string error_code_;  // of the error the proxy answered itself, if any
     bool head_sent_ = false;
+    bool cut_ = false;
     int status_ = 0;
     long long bytes_ = 0;
 };

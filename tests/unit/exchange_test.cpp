@@ -1,0 +1,215 @@
+// The exchange's phases without a web server: a fake connection carries the request and
+// keeps the answer, a fake host counts how the exchange ends, the upstream is libcurl on a
+// loopback port where nothing listens. What a request held in the shared state (its place
+// in flight, its key's place) is back once it has finished, however it ended.
+#include <boost/test/unit_test.hpp>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "azure_env.h"
+#include "exchange.h"
+#include "shared_state.h"
+
+namespace {
+
+// The web server's side: params given, the answer kept whole, room for every write.
+class FakeConnection : public Connection {
+public:
+    FakeConnection(std::vector<std::pair<std::string, std::string>> params, std::string body = "")
+        : owned_(std::move(params)), body_(std::move(body)) {
+        for (const auto& [name, value] : owned_) params_.emplace_back(name, value);
+    }
+    const CgiParams& params() const override { return params_; }
+    long read_body(char* buffer, size_t size) override {
+        size_t n = std::min(size, body_.size() - read_);
+        body_.copy(buffer, n, read_);
+        read_ += n;
+        return static_cast<long>(n);
+    }
+    bool can_take(size_t) const override { return true; }
+    bool write(const char* data, size_t size) override {
+        answer.append(data, size);
+        return true;
+    }
+    std::string answer;
+
+private:
+    std::vector<std::pair<std::string, std::string>> owned_;
+    CgiParams params_;
+    std::string body_;
+    size_t read_ = 0;
+};
+
+class FakeHost : public ExchangeHost {
+public:
+    void flush_soon() override {}
+    void wait_writable() override {}
+    void finished() override { ++finishes; }
+    int finishes = 0;
+};
+
+// A loopback port with nothing behind it: a connection there is refused.
+int closed_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    BOOST_REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    close(fd);
+    return ntohs(address.sin_port);
+}
+
+// One proxy's loop: its configuration, shared state, upstream and heartbeats.
+struct ProxyLoop {
+    explicit ProxyLoop(Environment extra = {}) {
+        char dir[] = "/tmp/aop-exchange-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(dir));
+        state_dir = dir;
+        extra["AZURE_OPENAI_ENDPOINT"] = "http://127.0.0.1:" + std::to_string(closed_port()) + "/";
+        extra["AZURE_OPENAI_PROXY_STATE_FILE"] = state_dir + "/state";
+        ConfigResult parsed = parse_config(extra);
+        BOOST_REQUIRE_MESSAGE(parsed.ok, parsed.error);
+        config = std::make_unique<Config>(std::move(parsed.config));
+        std::string warning;
+        state = SharedState::open(config->state_file, warning);
+        BOOST_REQUIRE(state);
+        upstream = std::make_unique<Upstream>(loop, *config, nullptr);
+        services = std::make_unique<LoopServices>(LoopServices{loop, *upstream, heartbeats, *state});
+    }
+    ~ProxyLoop() {
+        services.reset();
+        upstream.reset();
+        state.reset();
+        unlink((state_dir + "/state").c_str());
+        rmdir(state_dir.c_str());
+    }
+    // The gauge's value summed over the host's processes (0 when no series).
+    double gauge(const std::string& series) {
+        for (const SeriesValue& value : state->series())
+            if (value.series == series) return value.value;
+        return 0;
+    }
+    // Runs the loop until the host heard the end (at most ~5 s).
+    void run_until(const FakeHost& host) {
+        for (int i = 0; i < 500 && host.finishes == 0; ++i) loop.run_once(10);
+    }
+
+    std::string state_dir;
+    std::unique_ptr<Config> config;
+    EventLoop loop;
+    DeadlineQueue heartbeats{15000};
+    std::unique_ptr<SharedState> state;
+    std::unique_ptr<Upstream> upstream;
+    std::unique_ptr<LoopServices> services;
+};
+
+std::vector<std::pair<std::string, std::string>> get(const std::string& uri,
+                                                     std::vector<std::pair<std::string, std::string>> more = {}) {
+    more.insert(more.begin(), {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""}});
+    return more;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(exchange)
+
+BOOST_AUTO_TEST_CASE(a_local_answer_finishes_once_and_gives_its_place_back) {
+    ProxyLoop proxy;
+    FakeConnection connection(get("/healthz"));
+    FakeHost host;
+    {
+        Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+        exchange.receive();
+        BOOST_TEST(static_cast<int>(exchange.phase()) == static_cast<int>(Phase::Receiving));
+        exchange.serve(*proxy.services);
+        BOOST_TEST(exchange.finished());
+        BOOST_TEST(!exchange.cut());
+        exchange.client_gone();  // after the end: nothing more happens
+        BOOST_TEST(exchange.log_entry().status == 200);
+    }
+    BOOST_TEST(host.finishes == 1);
+    BOOST_TEST(connection.answer.find("Status: 200") != std::string::npos);
+    BOOST_TEST(connection.answer.find("{\"status\":\"ok\"}") != std::string::npos);
+    BOOST_TEST(proxy.gauge("aop_requests_in_flight") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_without_its_key_hears_401_before_any_upstream_try) {
+    ProxyLoop proxy(Environment{{"AZURE_OPENAI_PROXY_API_KEYS", "sk-test-one-1234"}, {"AZURE_OPENAI_TOKEN", "azure-key"}});
+    FakeConnection connection(get("/v1/models"));
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(exchange.finished());
+    BOOST_TEST(connection.answer.find("Status: 401") != std::string::npos);
+    BOOST_TEST(connection.answer.find("invalid_api_key") != std::string::npos);
+    BOOST_TEST(exchange.log_entry().outcome == "invalid_api_key");
+}
+
+BOOST_AUTO_TEST_CASE(a_body_over_the_limit_is_refused_unread) {
+    ProxyLoop proxy(Environment{{"AZURE_OPENAI_PROXY_MAX_BODY_BYTES", "1024"}});
+    auto params = get("/v1/chat/completions", {{"CONTENT_LENGTH", "4096"}, {"CONTENT_TYPE", "application/json"}});
+    params[0].second = "POST";
+    FakeConnection connection(params, std::string(4096, ' '));
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(connection.answer.find("Status: 413") != std::string::npos);
+    BOOST_TEST(connection.answer.find("request_too_large") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_502_and_the_request_is_no_longer_in_flight) {
+    ProxyLoop proxy;
+    auto params = get("/v1/chat/completions", {{"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", "40"}});
+    params[0].second = "POST";
+    std::string body = R"({"model":"gpt-4o","messages":[]})";
+    params[4].second = std::to_string(body.size());
+    FakeConnection connection(params, body);
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(static_cast<int>(exchange.phase()) == static_cast<int>(Phase::Relaying));
+    BOOST_TEST(proxy.gauge("aop_requests_in_flight") == 1);
+    proxy.run_until(host);
+    BOOST_TEST(host.finishes == 1);
+    BOOST_TEST(exchange.finished());
+    BOOST_TEST(connection.answer.find("Status: 502") != std::string::npos);
+    BOOST_TEST(connection.answer.find("upstream_unreachable") != std::string::npos);
+    BOOST_TEST(exchange.log_entry().outcome == "upstream-connect");
+    BOOST_TEST(proxy.gauge("aop_requests_in_flight") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_request_stopped_while_its_try_runs_gives_everything_back) {
+    ProxyLoop proxy;
+    auto params = get("/v1/chat/completions", {{"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", "0"}});
+    params[0].second = "POST";
+    std::string body = R"({"model":"gpt-4o","stream":true,"messages":[]})";
+    params[4].second = std::to_string(body.size());
+    FakeConnection connection(params, body);
+    FakeHost host;
+    {
+        Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+        exchange.receive();
+        exchange.serve(*proxy.services);
+        exchange.stop();  // before the upstream answered
+        BOOST_TEST(exchange.finished());
+        BOOST_TEST(exchange.log_entry().outcome == "stopping");
+    }
+    BOOST_TEST(host.finishes == 1);
+    BOOST_TEST(connection.answer.find("Status: 503") != std::string::npos);
+    BOOST_TEST(connection.answer.find("proxy_stopping") != std::string::npos);
+    BOOST_TEST(proxy.gauge("aop_requests_in_flight") == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "invariant.h"
-#include "body.h"
+#include "json_model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
     std::string body(reinterpret_cast<const char*>(data), size);

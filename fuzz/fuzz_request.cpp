@@ -9,7 +9,7 @@
 #include "invariant.h"
 #include "config.h"
 #include "request.h"
-#include "router.h"
+#include "api_routes.h"
 #include "translate.h"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bounds.h"
-#include "balancer.h"
+#include "target_choice.h"
 
 // A target's state as /metrics shows it.
 struct TargetView {

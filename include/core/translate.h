@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "request.h"
-#include "router.h"
+#include "api_routes.h"
 
 // The seed's mapping: the mapper's entry, else the model with every '.' and ':' removed.
 std::string deployment_for_model(const Config& config, const std::string& model);

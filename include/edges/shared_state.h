@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "balancer.h"
+#include "target_choice.h"
 #include "key_limits.h"
 #include "metrics.h"
 #include "routing.h"

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "request.h"
 #include "response_writer.h"
-#include "router.h"
+#include "api_routes.h"
 
 class SharedState;
 

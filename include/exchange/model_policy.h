@@ -7,12 +7,12 @@
 #include <string>
 
 #include "access_log.h"
-#include "body.h"
+#include "json_model.h"
 #include "client_keys.h"
 #include "config.h"
 #include "multipart.h"
 #include "response.h"
-#include "router.h"
+#include "api_routes.h"
 
 // False, with the error, unless the field named a usable model.
 bool model_found(const ModelField& field, ProxyError& error);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "balancer.h"
+#include "target_choice.h"
 #include "client_keys.h"
 #include "routing.h"
 

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "body.h"
+#include "json_model.h"
 #include "bounds.h"
 #include "config.h"
 #include "key_limits.h"

@@ -5,7 +5,7 @@
 // exchange_relay.cpp, accounting.cpp; the errors in proxy_errors.cpp.
 #include "exchange.h"
 
-#include "body.h"
+#include "json_model.h"
 #include "local_answers.h"
 #include "model_policy.h"
 #include "shared_state.h"

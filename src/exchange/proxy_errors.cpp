@@ -1,8 +1,8 @@
 // The catalogue of the proxy's own errors (proxy_errors.h).
 #include "proxy_errors.h"
 
-#include "balancer.h"
-#include "body.h"
+#include "target_choice.h"
+#include "json_model.h"
 #include "request.h"
 #include "text.h"
 #include "upstream.h"

@@ -5,12 +5,12 @@
 #include <fstream>
 
 #include "access_log.h"
-#include "body.h"
+#include "json_model.h"
 #include "client_keys.h"
 #include "config.h"
 #include "request.h"
 #include "response.h"
-#include "router.h"
+#include "api_routes.h"
 #include "text.h"
 #include "translate.h"
 

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "body.h"
+#include "json_model.h"
 #include "multipart.h"
 #include "spool.h"
 

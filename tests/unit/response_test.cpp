@@ -3,7 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include "access_log.h"
-#include "body.h"
+#include "json_model.h"
 #include "response.h"
 
 BOOST_AUTO_TEST_SUITE(response)

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "azure_env.h"
-#include "balancer.h"
-#include "body.h"
+#include "target_choice.h"
+#include "json_model.h"
 #include "bounds.h"
 #include "config.h"
 #include "key_limits.h"

@@ -1,4 +1,4 @@
-// Routing: which kind of answer a request gets, decided from method and path alone.
+// API routes: which kind of answer a request gets, decided from method and path alone.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-#include "body.h"
+#include "json_model.h"
 
 #include <cjson/cJSON.h>
 

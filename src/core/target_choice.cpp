@@ -1,4 +1,4 @@
-#include "balancer.h"
+#include "target_choice.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "router.h"
+#include "api_routes.h"
 
 #include "text.h"
 

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "router.h"
+#include "api_routes.h"
 
 namespace {
 Config azure() {
@@ -10,7 +10,7 @@ Config azure() {
 }
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(router)
+BOOST_AUTO_TEST_SUITE(api_routes)
 
 BOOST_AUTO_TEST_CASE(deployment_routes) {
     for (const char* op : {"chat/completions", "completions", "embeddings"}) {

@@ -1,4 +1,5 @@
-// Reading what the proxy needs from a request body without changing it.
+// A JSON body's "model" (and "stream"): found, checked, and rewritten in place, the rest of
+// the body left byte for byte; a strict check of JSON text (the routing file uses it).
 #pragma once
 
 #include <string>

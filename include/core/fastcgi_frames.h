@@ -24,9 +24,5 @@ struct RequestScan {
 
 RequestScan scan_fastcgi_request(const unsigned char* data, size_t size);
 
-// Bytes on the wire for `content` bytes of FCGI_STDOUT, as libfcgi frames them: records
-// of at most 8184 content bytes, each with an 8-byte header and padding to 8 bytes.
-size_t fastcgi_stdout_cost(size_t content);
-
 // What ending a request adds: the empty STDOUT record and FCGI_END_REQUEST.
 constexpr size_t kFastCgiEndCost = 8 + 16;

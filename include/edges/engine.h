@@ -17,6 +17,3 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
 // SIGHUP: reads AZURE_OPENAI_PROXY_CONFIG again and logs what came of it; true when the new
 // table is in force (false: the old one stays).
 bool reload_routing_file(const Config& config);
-
-// Serves the single request of a plain CGI invocation.
-int serve_cgi(const Config& config, int stop_fd);

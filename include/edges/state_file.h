@@ -75,6 +75,23 @@ private:
     std::atomic<int> lock_error_{0};  // what the last failed lock said (0: none)
 };
 
+// The mapping's lock for one scope: taken when made (false when it could not be: the file
+// is damaged or its mutex unusable), given back when the scope ends.
+class StateLock {
+public:
+    explicit StateLock(StateMapping& mapping) : mapping_(mapping), held_(mapping.lock()) {}
+    ~StateLock() {
+        if (held_) mapping_.unlock();
+    }
+    StateLock(const StateLock&) = delete;
+    StateLock& operator=(const StateLock&) = delete;
+    explicit operator bool() const { return held_; }
+
+private:
+    StateMapping& mapping_;
+    bool held_;
+};
+
 // Whether `path` still names the file open on `fd` (not one put in its place since).
 bool same_file(const std::string& path, int fd);
 

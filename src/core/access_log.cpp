@@ -1,3 +1,4 @@
+#include "json_ptr.h"
 #include "access_log.h"
 
 #include <unistd.h>
@@ -45,7 +46,8 @@ void add_field(cJSON* object, const char* name, const std::string& value, size_t
 }
 
 std::string json_line(const AccessLogEntry& e, long long time) {
-    cJSON* line = cJSON_CreateObject();
+    JsonPtr owned(cJSON_CreateObject());
+    cJSON* line = owned.get();
     cJSON_AddStringToObject(line, "time", iso_time(time).c_str());
     add_field(line, "method", e.method, 16);
     add_field(line, "path", e.path);
@@ -66,11 +68,7 @@ std::string json_line(const AccessLogEntry& e, long long time) {
         else cJSON_AddNullToObject(line, name);
     }
     add_field(line, "error", e.error, 300);
-    char* printed = cJSON_PrintUnformatted(line);
-    std::string out = printed ? printed : "{}";
-    cJSON_free(printed);
-    cJSON_Delete(line);
-    return out + "\n";
+    return print_json(line, "{}") + "\n";
 }
 
 }  // namespace

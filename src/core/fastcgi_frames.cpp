@@ -9,7 +9,6 @@ const unsigned char kVersion1 = 1;
 const unsigned char kParams = 4;
 const unsigned char kStdin = 5;
 const size_t kHeaderSize = 8;
-const size_t kRecordContent = 8184;  // libfcgi's 8192-byte buffer less the header
 
 // Walks the name-value pairs of PARAMS content, which may be split across records
 // anywhere: lengths of one byte (< 128) or four (high bit set), then the name and value.
@@ -99,9 +98,4 @@ RequestScan scan_fastcgi_request(const unsigned char* data, size_t size) {
         }
     }
     return scan;
-}
-
-size_t fastcgi_stdout_cost(size_t content) {
-    size_t records = (content + kRecordContent - 1) / kRecordContent;
-    return content + records * (kHeaderSize + 7);
 }

@@ -1,3 +1,4 @@
+#include "json_ptr.h"
 #include "json_model.h"
 
 #include <cjson/cJSON.h>
@@ -339,12 +340,8 @@ size_t skip_value(const std::string& text, size_t at) {
 }
 
 std::string json_string(const std::string& value) {
-    cJSON* item = cJSON_CreateString(value.c_str());
-    char* printed = cJSON_PrintUnformatted(item);
-    std::string out = printed ? printed : "\"\"";
-    cJSON_free(printed);
-    cJSON_Delete(item);
-    return out;
+    JsonPtr item(cJSON_CreateString(value.c_str()));
+    return print_json(item.get(), "\"\"");
 }
 
 }  // namespace

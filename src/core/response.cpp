@@ -1,3 +1,4 @@
+#include "json_ptr.h"
 #include "response.h"
 
 #include <cjson/cJSON.h>
@@ -54,13 +55,7 @@ void append_field(std::string& head, const Header& header) {
     head.append("\r\n");
 }
 
-std::string print_and_free(cJSON* json) {
-    char* text = cJSON_PrintUnformatted(json);
-    std::string out = text ? text : "{}";
-    cJSON_free(text);
-    cJSON_Delete(json);
-    return out;
-}
+std::string print_and_free(JsonPtr json) { return print_json(json.get(), "{}"); }
 
 void add_string_or_null(cJSON* object, const char* name, const std::string& value) {
     if (value.empty())
@@ -114,13 +109,13 @@ ProxyError stopping_error() {
 }
 
 std::string error_body(const ProxyError& error) {
-    cJSON* root = cJSON_CreateObject();
-    cJSON* body = cJSON_AddObjectToObject(root, "error");
+    JsonPtr root(cJSON_CreateObject());
+    cJSON* body = cJSON_AddObjectToObject(root.get(), "error");
     cJSON_AddStringToObject(body, "message", error.message.c_str());
     cJSON_AddStringToObject(body, "type", error.type.c_str());
     add_string_or_null(body, "param", error.param);
     add_string_or_null(body, "code", error.code);
-    return print_and_free(root);
+    return print_and_free(std::move(root));
 }
 
 std::string cgi_head(int status, const Headers& headers, const Headers& more) {
@@ -188,40 +183,36 @@ Headers preflight_headers(const Request& request) {
 }
 
 std::string models_list_json(const Config& config) {
-    cJSON* root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "object", "list");
-    cJSON* data = cJSON_AddArrayToObject(root, "data");
+    JsonPtr root(cJSON_CreateObject());
+    cJSON_AddStringToObject(root.get(), "object", "list");
+    cJSON* data = cJSON_AddArrayToObject(root.get(), "data");
     for (const std::string& id : listed_model_ids(config))
         cJSON_AddItemToArray(data, model_object(id));
-    return print_and_free(root);
+    return print_and_free(std::move(root));
 }
 
-std::string model_json(const std::string& id) { return print_and_free(model_object(id)); }
+std::string model_json(const std::string& id) { return print_and_free(JsonPtr(model_object(id))); }
 
 bool is_listed_model(const Config& config, const std::string& id) {
     return listed_model_ids(config).count(id) > 0;
 }
 
 bool azure_models_to_openai(const std::string& azure_json, std::string& openai_json) {
-    cJSON* azure = cJSON_ParseWithLength(azure_json.data(), azure_json.size());
-    if (!cJSON_IsObject(azure)) {
-        cJSON_Delete(azure);
-        return false;
-    }
-    cJSON* out = nullptr;
-    const cJSON* data = cJSON_GetObjectItemCaseSensitive(azure, "data");
+    JsonPtr azure(cJSON_ParseWithLength(azure_json.data(), azure_json.size()));
+    if (!cJSON_IsObject(azure.get())) return false;
+    JsonPtr out;
+    const cJSON* data = cJSON_GetObjectItemCaseSensitive(azure.get(), "data");
     if (cJSON_IsArray(data)) {
-        out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "object", "list");
-        cJSON* list = cJSON_AddArrayToObject(out, "data");
+        out.reset(cJSON_CreateObject());
+        cJSON_AddStringToObject(out.get(), "object", "list");
+        cJSON* list = cJSON_AddArrayToObject(out.get(), "data");
         const cJSON* entry = nullptr;
         cJSON_ArrayForEach(entry, data)
             if (cJSON* model = openai_model_from_azure(entry)) cJSON_AddItemToArray(list, model);
     } else {
-        out = openai_model_from_azure(azure);
+        out.reset(openai_model_from_azure(azure.get()));
     }
-    cJSON_Delete(azure);
     if (!out) return false;
-    openai_json = print_and_free(out);
+    openai_json = print_and_free(std::move(out));
     return true;
 }

@@ -1,5 +1,6 @@
 // AZURE_OPENAI_PROXY_CONFIG: a JSON file read with cJSON (it is the operator's, not a
 // client's), checked whole so every mistake is reported at once.
+#include "json_ptr.h"
 #include "routing.h"
 
 #include <cjson/cJSON.h>
@@ -376,7 +377,7 @@ bool parse_routing(const std::string& file, const std::string& text, const Confi
     Reader reader{file, lookup, context, errors};
     table.file = file;
     if (!strict_json(reader, text)) return false;
-    std::unique_ptr<cJSON, void (*)(cJSON*)> root(cJSON_ParseWithLength(text.data(), text.size()), cJSON_Delete);
+    JsonPtr root(cJSON_ParseWithLength(text.data(), text.size()));
     if (!root) {
         reader.error("(top)", "not valid JSON");
         return false;

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "cgi.h"
 #include "engine.h"
 #include "exchange.h"
 #include "shared_state.h"

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -143,8 +144,7 @@ public:
     // Counted among the requests in flight (an idle kept connection is not).
     bool counted() const { return !kept_idle_; }
 
-    Session* prev = nullptr;
-    Session* next = nullptr;
+    std::list<std::unique_ptr<Session>>::iterator place;  // in its loop's sessions
     DeadlineLink deadline;  // in at most one of the loop's session queues
 
 private:
@@ -250,12 +250,20 @@ public:
         events.add_timer(&log_lines_);
     }
 
+    // Sessions still open when the process ends are left as they are, never destroyed: one
+    // may still be on a reader thread, and the process exits right after.
+    ~Loop() {
+        for (std::unique_ptr<Session>& session : sessions_) static_cast<void>(session.release());
+    }
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
     bool start(std::string& error, bool takes_reloads);
     bool run();  // false when requests were still busy at the end of the grace period
     bool serve_until_stopped();
     void open_session(UniqueFd fd, bool kept);
-    void add(Session* session);
-    void remove(Session* session);
+    Session* add(std::unique_ptr<Session> session);
+    void retire(Session* session);
     void accept_one();
     void begin_stop();
     void reload();
@@ -278,7 +286,10 @@ private:
     Watcher acceptor_, stopper_, reloader_;
     LogBuffer log_lines_;
     StateTending state_tending_{process.state};
-    Session* sessions_ = nullptr;
+    // The loop owns its sessions; one that ended waits in retired_ until the iteration's
+    // end (a callback further up the stack may still be in it).
+    std::list<std::unique_ptr<Session>> sessions_;
+    std::vector<std::unique_ptr<Session>> retired_;
     size_t count_ = 0;
     int64_t stop_due_ms_ = 0;
 };
@@ -325,8 +336,7 @@ void Loop::accept_one() {
 
 void Loop::open_session(UniqueFd fd, bool kept) {
     bool over_limit = !kept && ++process.open > process.max_requests;
-    Session* session = new Session(*this, std::move(fd), over_limit, kept);
-    add(session);
+    Session* session = add(std::make_unique<Session>(*this, std::move(fd), over_limit, kept));
     // Read once epoll reports it: with the request it also reports a web server that
     // already gave up on it (EPOLLRDHUP), which then costs no upstream call.
     if (!session->start()) session->stop();
@@ -351,20 +361,21 @@ void Loop::log(const AccessLogEntry& entry) {
                    events.now_ms());
 }
 
-void Loop::add(Session* session) {
-    session->next = sessions_;
-    if (sessions_) sessions_->prev = session;
-    sessions_ = session;
+Session* Loop::add(std::unique_ptr<Session> owned) {
+    Session* session = owned.get();
+    sessions_.push_front(std::move(owned));
+    session->place = sessions_.begin();
     ++count_;
+    return session;
 }
 
-void Loop::remove(Session* session) {
-    if (session->prev) session->prev->next = session->next;
-    else sessions_ = session->next;
-    if (session->next) session->next->prev = session->prev;
-    session->prev = session->next = nullptr;
-    --count_;
+// The session leaves the loop's list; it is destroyed once the iteration ends.
+void Loop::retire(Session* session) {
     if (session->counted()) --process.open;
+    if (retired_.empty()) events.defer([this] { retired_.clear(); });
+    retired_.push_back(std::move(*session->place));
+    sessions_.erase(session->place);
+    --count_;
 }
 
 void Loop::begin_stop() {
@@ -373,10 +384,9 @@ void Loop::begin_stop() {
     stop_due_ms_ = events.now_ms() + kStopGraceMs;
     events.unwatch(process.listen_fd);
     events.unwatch(process.stop_fd);
-    for (Session* session = sessions_; session;) {
-        Session* next = session->next;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        Session* session = (it++)->get();  // stop() may retire it
         session->stop();
-        session = next;
     }
 }
 
@@ -849,8 +859,7 @@ void Session::release() {
     state_ = State::Closed;
     await(nullptr);
     linger_fd_.reset();
-    loop_.remove(this);
-    loop_.events.defer([this] { delete this; });
+    loop_.retire(this);
 }
 
 // ---- the process -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -316,35 +317,55 @@ void reclaim_dead(SharedMapping& m) {
         ProcessSlot seen = load_row(m.layout->processes[row]);
         if (row != m.process && seen.pid != 0 && !process_alive(seen.pid, seen.start_time)) dead.emplace_back(row, seen);
     }
-    if (dead.empty() || !m.file->lock()) return;
+    if (dead.empty()) return;
+    StateLock locked(*m.file);
+    if (!locked) return;
     for (const auto& [row, seen] : dead) {
         const ProcessSlot& now = m.layout->processes[row];
         if (now.pid == seen.pid && now.start_time == seen.start_time) release_row(*m.layout, row);
     }
-    m.file->unlock();
+}
+
+// This process's row is given back; the rows still taken (none known: the lock could not
+// be had).
+std::optional<std::vector<ProcessSlot>> leave_row(SharedMapping& m) {
+    StateLock locked(*m.file);
+    if (!locked) return std::nullopt;
+    release_row(*m.layout, m.process);
+    std::vector<ProcessSlot> rows;
+    for (const ProcessSlot& row : m.layout->processes)
+        if (row.pid) rows.push_back(row);
+    return rows;
+}
+
+// Under the lock: a free row for this process, or on the `last` attempt the last row,
+// shared. The row; kNoFreeRow; or kNotLocked.
+const int kNoFreeRow = -1, kNotLocked = -2;
+int take_row(SharedMapping& m, const ProcessSlot& self, bool last) {
+    StateLock locked(*m.file);
+    if (!locked) return kNotLocked;
+    SharedLayout& l = *m.layout;
+    int row = 0;
+    while (row < kProcesses && l.processes[row].pid != 0) ++row;
+    if (row == kProcesses && !last) return kNoFreeRow;
+    if (row == kProcesses) {  // every row is a live process's: the last is shared
+        row = kProcesses - 1;
+        say_once(l, kSaidProcessesFull, "more than " + std::to_string(kProcesses) +
+                                            " processes share the state: the last row is shared by the others");
+    }
+    l.processes[row] = self;
+    if (l.rows_high <= static_cast<uint32_t>(row)) __atomic_store_n(&l.rows_high, row + 1, __ATOMIC_RELAXED);
+    m.process = row;
+    return row;
 }
 
 // This process takes a free row (those of dead processes are freed first when none is).
 bool claim_row(SharedMapping& m) {
     ProcessSlot self{static_cast<int32_t>(getpid()), 0, process_start_time(getpid())};
     for (int attempt = 0; attempt < 2; ++attempt) {
-        if (!m.file->lock()) return false;
-        SharedLayout& l = *m.layout;
-        int row = 0;
-        while (row < kProcesses && l.processes[row].pid != 0) ++row;
-        if (row < kProcesses || attempt == 1) {
-            if (row == kProcesses) {  // every row is a live process's: the last is shared
-                row = kProcesses - 1;
-                say_once(l, kSaidProcessesFull, "more than " + std::to_string(kProcesses) +
-                                                    " processes share the state: the last row is shared by the others");
-            }
-            l.processes[row] = self;
-            if (l.rows_high <= static_cast<uint32_t>(row)) __atomic_store_n(&l.rows_high, row + 1, __ATOMIC_RELAXED);
-            m.process = row;
-            m.file->unlock();
-            return true;
-        }
-        m.file->unlock();
+        int row = take_row(m, self, attempt == 1);
+        if (row == kNotLocked) return false;
+        if (row >= 0) return true;
         reclaim_dead(m);
     }
     return false;
@@ -441,6 +462,23 @@ SeriesProbe probe_series(const SharedLayout& l, std::string_view name, uint64_t 
 
 const int kSeriesLater = -2;  // the lock could not be taken: asked again next time
 
+// Under the lock, the series' slot: placed in the free slot found, unless another process
+// placed it meanwhile. -1: no room; kSeriesLater: the lock could not be taken.
+int store_series(SharedMapping& m, const std::string& name, uint64_t hash, bool gauge) {
+    StateLock locked(*m.file);
+    if (!locked) return kSeriesLater;
+    SharedLayout& l = *m.layout;
+    SeriesProbe probe = probe_series(l, name, hash);
+    if (probe.found >= 0 || probe.empty < 0 || l.series_used >= kStateSeries) return probe.found;
+    SeriesSlot& slot = l.series[probe.empty];
+    slot.hash = hash;
+    slot.gauge = gauge;
+    set_name(slot.name, name);
+    ++l.series_used;
+    __atomic_store_n(&slot.ready, 1, __ATOMIC_RELEASE);
+    return probe.empty;
+}
+
 // The series' slot, placed when new: under the lock only to place it. -1: no room (said
 // once), or a name too long for a slot.
 int place_series(SharedMapping& m, const std::string& name, bool gauge) {
@@ -454,19 +492,8 @@ int place_series(SharedMapping& m, const std::string& name, bool gauge) {
     uint64_t hash = fnv1a(name);
     SeriesProbe probe = probe_series(l, name, hash);
     if (probe.found >= 0 || probe.empty < 0) return probe.found;
-    if (!m.file->lock()) return kSeriesLater;
-    probe = probe_series(l, name, hash);  // another process may have placed it meanwhile
-    if (probe.found < 0 && probe.empty >= 0 && l.series_used < kStateSeries) {
-        SeriesSlot& slot = l.series[probe.empty];
-        slot.hash = hash;
-        slot.gauge = gauge;
-        set_name(slot.name, name);
-        ++l.series_used;
-        __atomic_store_n(&slot.ready, 1, __ATOMIC_RELEASE);
-        probe.found = probe.empty;
-    }
-    m.file->unlock();
-    if (probe.found < 0)
+    probe.found = store_series(m, name, hash, gauge);
+    if (probe.found == -1)
         say_once(l, kSaidSeriesFull, "the metric series table is full (" + std::to_string(kStateSeries) +
                                          " series): new series are not shown (aop_metric_series_dropped_total counts what they lose)");
     return probe.found;
@@ -522,16 +549,10 @@ SharedState::SharedState(std::unique_ptr<SharedMapping> first, std::string path,
 SharedState::~SharedState() {
     SharedMapping& m = *current_.load();
     bool at_path = m.file->hold_file_lock_at_path();
-    bool others = true;
-    if (m.file->lock()) {
-        release_row(*m.layout, m.process);
-        std::vector<ProcessSlot> rows;
-        for (const ProcessSlot& row : m.layout->processes)
-            if (row.pid) rows.push_back(row);
-        m.file->unlock();
-        others = std::any_of(rows.begin(), rows.end(),
-                             [](const ProcessSlot& row) { return process_alive(row.pid, row.start_time); });
-    }
+    std::optional<std::vector<ProcessSlot>> rows = leave_row(m);
+    bool others = !rows || std::any_of(rows->begin(), rows->end(), [](const ProcessSlot& row) {
+        return process_alive(row.pid, row.start_time);
+    });
     if (at_path && !others && !keep_file_) unlink(path_.c_str());
     m.file->release_file_lock();
 }

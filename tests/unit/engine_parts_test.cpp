@@ -83,13 +83,6 @@ BOOST_AUTO_TEST_CASE(a_nul_in_a_param_is_seen_wherever_the_records_split_it) {
     BOOST_TEST(!scan_fastcgi_request(ok.data(), ok.size()).params_hold_nul);
 }
 
-BOOST_AUTO_TEST_CASE(stdout_cost_counts_headers_and_padding_per_record) {
-    BOOST_TEST(fastcgi_stdout_cost(0) == 0u);
-    BOOST_TEST(fastcgi_stdout_cost(1) == 1u + 15u);
-    BOOST_TEST(fastcgi_stdout_cost(8184) == 8184u + 15u);
-    BOOST_TEST(fastcgi_stdout_cost(8185) == 8185u + 30u);
-}
-
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(deadline_queue)

@@ -1,0 +1,19 @@
+// cJSON trees owned: a tree lives in a JsonPtr and is freed with it; printed text is
+// copied out and freed at once. No cJSON_Delete by hand.
+#pragma once
+
+#include <cjson/cJSON.h>
+
+#include <memory>
+#include <string>
+
+struct JsonDeleter {
+    void operator()(cJSON* json) const { cJSON_Delete(json); }
+};
+using JsonPtr = std::unique_ptr<cJSON, JsonDeleter>;
+
+// The tree as compact JSON text; `fallback` when it cannot be printed (out of memory).
+inline std::string print_json(const cJSON* json, const char* fallback) {
+    std::unique_ptr<char, void (*)(void*)> text(cJSON_PrintUnformatted(json), cJSON_free);
+    return text ? std::string(text.get()) : std::string(fallback);
+}

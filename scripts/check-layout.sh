@@ -64,5 +64,9 @@ for file in src/*.cpp src/*/*.cpp include/*/*.h; do
     fi
 done
 
-[ "$status" -eq 0 ] && echo "check-layout: the include arrows point one way; no file over $LONGEST lines"
+if [ "$status" -eq 0 ] && [ -n "$ARROWS_ONLY" ]; then
+    echo "check-layout: the include arrows point one way (file lengths not checked: ARROWS_ONLY)"
+elif [ "$status" -eq 0 ]; then
+    echo "check-layout: the include arrows point one way; no file over $LONGEST lines"
+fi
 exit "$status"

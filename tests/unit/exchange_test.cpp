@@ -112,10 +112,14 @@ struct ProxyLoop {
     std::unique_ptr<LoopServices> services;
 };
 
-std::vector<std::pair<std::string, std::string>> get(const std::string& uri,
-                                                     std::vector<std::pair<std::string, std::string>> more = {}) {
-    more.insert(more.begin(), {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""}});
-    return more;
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+Params get(const std::string& uri) { return {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""}}; }
+
+// A JSON POST as a web server passes it: its length announced.
+Params post_json(const std::string& uri, const std::string& body) {
+    return {{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""},
+            {"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", std::to_string(body.size())}};
 }
 
 }  // namespace
@@ -157,9 +161,8 @@ BOOST_AUTO_TEST_CASE(a_client_without_its_key_hears_401_before_any_upstream_try)
 
 BOOST_AUTO_TEST_CASE(a_body_over_the_limit_is_refused_unread) {
     ProxyLoop proxy(Environment{{"AZURE_OPENAI_PROXY_MAX_BODY_BYTES", "1024"}});
-    auto params = get("/v1/chat/completions", {{"CONTENT_LENGTH", "4096"}, {"CONTENT_TYPE", "application/json"}});
-    params[0].second = "POST";
-    FakeConnection connection(params, std::string(4096, ' '));
+    std::string body(4096, ' ');
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
     FakeHost host;
     Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
     exchange.receive();
@@ -170,11 +173,8 @@ BOOST_AUTO_TEST_CASE(a_body_over_the_limit_is_refused_unread) {
 
 BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_502_and_the_request_is_no_longer_in_flight) {
     ProxyLoop proxy;
-    auto params = get("/v1/chat/completions", {{"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", "40"}});
-    params[0].second = "POST";
     std::string body = R"({"model":"gpt-4o","messages":[]})";
-    params[4].second = std::to_string(body.size());
-    FakeConnection connection(params, body);
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
     FakeHost host;
     Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
     exchange.receive();
@@ -192,11 +192,8 @@ BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_502_and_the_request_is_no_long
 
 BOOST_AUTO_TEST_CASE(a_request_stopped_while_its_try_runs_gives_everything_back) {
     ProxyLoop proxy;
-    auto params = get("/v1/chat/completions", {{"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", "0"}});
-    params[0].second = "POST";
     std::string body = R"({"model":"gpt-4o","stream":true,"messages":[]})";
-    params[4].second = std::to_string(body.size());
-    FakeConnection connection(params, body);
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
     FakeHost host;
     {
         Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());

@@ -1,3 +1,4 @@
+// api_routes.cpp: which answer a method and path get, and paths no route may take.
 #include <boost/test/unit_test.hpp>
 
 #include "api_routes.h"
@@ -116,6 +117,25 @@ BOOST_AUTO_TEST_CASE(routes_that_name_a_model_in_the_body) {
     BOOST_TEST(route_request(openai, "POST", "/v1/batches/").batch);
     BOOST_TEST(!route_request(openai, "GET", "/v1/batches").batch);
     BOOST_TEST(!route_request(openai, "GET", "/v1/models").model_in_body);
+}
+
+BOOST_AUTO_TEST_CASE(segments_that_decode_to_separators_are_unsafe) {
+    for (const char* path : {"/v1/files/a%2Fb", "/v1/files/a%5cb", "/v1/files/a\\b", "/v1/files/%2e%2E",
+                             "/v1/files/a%00", "/v1/files/a%0d%0aX:1", "/v1/./models", "/v1/files/.."})
+        BOOST_TEST(has_unsafe_segment(path), path);
+    for (const char* path : {"/v1/files/file-abc", "/v1/models/gpt-4.1", "/v1/files/a%20b", "/v1/...x"})
+        BOOST_TEST(!has_unsafe_segment(path), path);
+    Config config;
+    BOOST_TEST((route_request(config, "GET", "/v1/files/a%2Fb").kind == RouteKind::InvalidPath));
+}
+
+BOOST_AUTO_TEST_CASE(only_the_apis_methods_route) {
+    Config config;
+    for (const char* method : {"TRACE", "CONNECT", "PUT", "PATCH", "PROPFIND", "get", "POST\r\nX: 1", ""})
+        BOOST_TEST((route_request(config, method, "/v1/files").kind == RouteKind::MethodNotAllowed), method);
+    config.mode = ProxyMode::OpenAI;
+    BOOST_TEST((route_request(config, "TRACE", "/v1/files").kind == RouteKind::MethodNotAllowed));
+    BOOST_TEST((route_request(config, "DELETE", "/v1/files/f").kind == RouteKind::Upstream));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,45 +14,10 @@
 
 #include "azure_env.h"
 #include "exchange.h"
+#include "fakes.h"
 #include "shared_state.h"
 
 namespace {
-
-// The web server's side: params given, the answer kept whole, room for every write.
-class FakeConnection : public Connection {
-public:
-    FakeConnection(std::vector<std::pair<std::string, std::string>> params, std::string body = "")
-        : owned_(std::move(params)), body_(std::move(body)) {
-        for (const auto& [name, value] : owned_) params_.emplace_back(name, value);
-    }
-    const CgiParams& params() const override { return params_; }
-    long read_body(char* buffer, size_t size) override {
-        size_t n = std::min(size, body_.size() - read_);
-        body_.copy(buffer, n, read_);
-        read_ += n;
-        return static_cast<long>(n);
-    }
-    bool can_take(size_t) const override { return true; }
-    bool write(const char* data, size_t size) override {
-        answer.append(data, size);
-        return true;
-    }
-    std::string answer;
-
-private:
-    std::vector<std::pair<std::string, std::string>> owned_;
-    CgiParams params_;
-    std::string body_;
-    size_t read_ = 0;
-};
-
-class FakeHost : public ExchangeHost {
-public:
-    void flush_soon() override {}
-    void wait_writable() override {}
-    void finished() override { ++finishes; }
-    int finishes = 0;
-};
 
 // A loopback port with nothing behind it: a connection there is refused.
 int closed_port() {

@@ -1,3 +1,4 @@
+// multipart.cpp: an upload form's model field, found as the bytes stream past.
 #include <boost/test/unit_test.hpp>
 
 #include "json_model.h"

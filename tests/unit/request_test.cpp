@@ -1,3 +1,4 @@
+// request.cpp: a request read from FastCGI params (headers, path, length), line breaks noticed.
 #include <boost/test/unit_test.hpp>
 
 #include "request.h"
@@ -113,6 +114,24 @@ BOOST_AUTO_TEST_CASE(only_nginx_is_known_to_drop_requests_whose_client_left) {
         CgiParams other = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"SERVER_SOFTWARE", software}};
         BOOST_TEST(!request_from_params(other, config).server_notices_clients_leaving, software);
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_line_break_in_any_param_is_noticed) {
+    Config config;
+    Request clean = request_from_params({{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}}, config);
+    BOOST_TEST(clean.malformed_param.empty());
+    Request header = request_from_params({{"REQUEST_METHOD", "GET"}, {"HTTP_X_A", "1\r\nApi-Key: stolen"}}, config);
+    BOOST_TEST(header.malformed_param == "HTTP_X_A");
+    Request name = request_from_params({{"HTTP_X\nB", "1"}}, config);
+    BOOST_TEST(name.malformed_param == "HTTP_X\nB");
+    BOOST_TEST(!request_from_params({{"", "a\r\nb"}}, config).malformed_param.empty());
+    Request space = request_from_params({{"REQUEST_URI", "/v1/files/a b"}}, config);
+    BOOST_TEST(space.malformed_param == "REQUEST_URI");
+    Request control = request_from_params({{"REQUEST_URI", "/v1/files?a=\x01"}}, config);
+    BOOST_TEST(control.malformed_param == "REQUEST_URI");
+    Request cgi = request_from_params({{"SCRIPT_NAME", "/v1"}, {"PATH_INFO", "/files/a b%"}}, config);
+    BOOST_TEST(cgi.malformed_param.empty());
+    BOOST_TEST(cgi.path == "/v1/files/a%20b%25");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

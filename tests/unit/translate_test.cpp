@@ -1,3 +1,4 @@
+// translate.cpp: model mapping, deployment URLs, headers to Azure, and the allow list.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>

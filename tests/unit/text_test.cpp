@@ -1,0 +1,74 @@
+// text.cpp: the core's string helpers, and how client values are quoted back.
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+#include "text.h"
+
+BOOST_AUTO_TEST_SUITE(text)
+
+BOOST_AUTO_TEST_CASE(client_values_are_quoted_short_and_ascii) {
+    BOOST_TEST(quote_value("gpt-4o") == "gpt-4o");
+    BOOST_TEST(quote_value(std::string(10000, 'a')).size() == 67u);
+    BOOST_TEST(quote_value("a\xff\"\\\n") == "a\\xff\"\\x5c\\x0a");
+}
+
+BOOST_AUTO_TEST_CASE(split_keeps_empty_parts_and_trim_takes_only_spaces_tabs_and_line_ends) {
+    BOOST_TEST((split("a,,b,", ',') == std::vector<std::string>{"a", "", "b", ""}));
+    BOOST_TEST((split("", ',') == std::vector<std::string>{""}));
+    BOOST_TEST(trim(" \t a b \r\n") == "a b");
+    BOOST_TEST(trim(" \t\r\n").empty());
+    BOOST_TEST(trim_view("\v x ") == "\v x");  // a vertical tab is no space here
+    BOOST_TEST(lowercase("Api-KEY") == "api-key");
+}
+
+BOOST_AUTO_TEST_CASE(digits_value_takes_only_plain_digits_within_its_bound) {
+    BOOST_TEST(digits_value("0") == 0);
+    BOOST_TEST(digits_value("120") == 120);
+    BOOST_TEST(digits_value("999999999999999999") == 999999999999999999LL);
+    BOOST_TEST(digits_value("9999999999999999999") == -1);  // 19 digits: past the default bound
+    BOOST_TEST(digits_value("123", 2) == -1);
+    for (const char* text : {"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0"})
+        BOOST_TEST(digits_value(text) == -1, text);
+}
+
+BOOST_AUTO_TEST_CASE(comparisons_ignore_ascii_case_only) {
+    BOOST_TEST(iequals("Content-Type", "content-TYPE"));
+    BOOST_TEST(!iequals("content-type", "content-typ"));
+    BOOST_TEST(!iequals("\xc3\x89", "\xc3\xa9"));  // É and é differ: no locale, no UTF-8 folding
+    BOOST_TEST(istarts_with("Bearer sk-1", "bearer "));
+    BOOST_TEST(!istarts_with("Bear", "bearer"));
+    BOOST_TEST(starts_with("gpt-4o", "gpt-"));
+    BOOST_TEST(ends_with("gpt-4o", "4o"));
+    BOOST_TEST(!ends_with("4o", "gpt-4o"));
+}
+
+BOOST_AUTO_TEST_CASE(a_word_is_letters_digits_and_the_extras_never_a_nul) {
+    BOOST_TEST(is_word("gpt-4.1_mini", "-._"));
+    BOOST_TEST(!is_word("", "-._"));
+    BOOST_TEST(!is_word("gpt 4", "-._"));
+    BOOST_TEST(!is_word("gpt/4", "-._"));
+    BOOST_TEST(!is_word(std::string("gpt\0x", 5), "-._"));
+    BOOST_TEST(over_bound("abc", 3, "a name").empty());
+    BOOST_TEST(over_bound("abcd", 3, "a name") == "a name may have at most 3 bytes; this one has 4");
+}
+
+BOOST_AUTO_TEST_CASE(percent_escapes_are_decoded_and_broken_ones_kept) {
+    BOOST_TEST(percent_decode("a%20b%2Fc%2f") == "a b/c/");
+    BOOST_TEST(percent_decode("%zz%4") == "%zz%4");
+    BOOST_TEST(percent_decode("%41") == "A");
+    BOOST_TEST(percent_decode("%00").size() == 1u);
+    BOOST_TEST(hex_digit('F') == 15);
+    BOOST_TEST(hex_digit('g') == -1);
+}
+
+BOOST_AUTO_TEST_CASE(log_fields_escape_spaces_quotes_and_controls_and_are_cut) {
+    BOOST_TEST(log_safe("gpt-4o") == "gpt-4o");
+    BOOST_TEST(log_safe("a b\"c\\d\x7f") == "a\\x20b\\x22c\\x5cd\\x7f");
+    BOOST_TEST(log_safe("caf\xc3\xa9") == "caf\xc3\xa9");  // UTF-8 stays readable in a log
+    BOOST_TEST(log_safe(std::string(300, 'k')) == std::string(200, 'k') + "...");
+    BOOST_TEST(log_safe("abcdef", 3) == "abc...");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 // Accounting, once at the end of every exchange however it ended: what it held in the
 // shared state goes back (its tickets), its tokens go to its key's limits, and it is
 // counted (aop_requests_total, aop_tokens_total). The access line is the host's to write.
+// One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include <algorithm>
 #include <cstdio>
 

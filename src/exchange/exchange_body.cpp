@@ -1,5 +1,6 @@
 // The exchange's body: which body a route needs, reading it (whole for a JSON body whose
 // model is needed, spooled for any other), and handing it to a try.
+// One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include "exchange.h"
 
 #include "model_policy.h"

@@ -1,5 +1,6 @@
 // Relaying: the upstream's answer reaches the client as it comes (relay.h), paused while
 // the client drains, with heartbeats in a quiet stream; and how it ended.
+// One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include "exchange.h"
 
 #include "shared_state.h"

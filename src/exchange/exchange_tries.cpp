@@ -2,6 +2,7 @@
 // try that fails before the client heard anything goes to the next one, while tries are
 // left. Each try is a TryTicket (tickets.h): its place in flight and its circuit trial are
 // given back when it ends, whatever ended it.
+// One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include "exchange.h"
 
 #include "shared_state.h"

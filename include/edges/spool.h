@@ -31,4 +31,5 @@ private:
     long long splice_begin_ = -1, splice_end_ = -1;
     std::string splice_with_;
     size_t splice_sent_ = 0;
+    bool failed_ = false;  // the file could not be rewound: reads fail
 };

@@ -1,3 +1,4 @@
+// The request body spool (spool.h): memory first, then an unlinked temporary file.
 #include "spool.h"
 
 #include <algorithm>
@@ -30,10 +31,8 @@ void Spool::rewind(long long begin, long long end, std::string with) {
     splice_end_ = end;
     splice_with_ = std::move(with);
     splice_sent_ = 0;
-    if (file_) {
-        std::fflush(file_);
-        std::fseek(file_, 0, SEEK_SET);
-    }
+    // A file that cannot be flushed or rewound makes every read fail: the body is not sent cut.
+    failed_ = file_ && (std::fflush(file_) != 0 || std::fseek(file_, 0, SEEK_SET) != 0);
 }
 
 long long Spool::output_size() const {
@@ -56,6 +55,7 @@ long Spool::read_raw(char* out, size_t size) {
 }
 
 long Spool::read(char* out, size_t size) {
+    if (failed_) return -1;
     if (splice_begin_ < 0) return read_raw(out, size);
     if (position_ < splice_begin_)  // before the replaced bytes
         return read_raw(out, static_cast<size_t>(std::min<long long>(static_cast<long long>(size), splice_begin_ - position_)));
@@ -66,7 +66,7 @@ long Spool::read(char* out, size_t size) {
         return static_cast<long>(count);
     }
     if (position_ < splice_end_) {  // skip what was replaced
-        if (file_) std::fseek(file_, splice_end_, SEEK_SET);
+        if (file_ && std::fseek(file_, splice_end_, SEEK_SET) != 0) return -1;
         position_ = splice_end_;
     }
     return read_raw(out, size);

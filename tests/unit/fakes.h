@@ -1,15 +1,22 @@
-// Stand-ins for the web server's side of an exchange, shared by the unit tests of the
-// exchange room: a connection that hands over params and a body and keeps the answer, and
-// a host that counts how an exchange ends.
+// Stand-ins shared by the unit tests of the exchange room: a connection that hands over
+// params and a body and keeps the answer, a host that counts how an exchange ends, and a
+// shared state in a temporary directory.
 #pragma once
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "connection.h"
 #include "exchange.h"
+#include "shared_state.h"
 
 // Params given, the answer kept whole. `room`: how many more bytes can_take() lets in
 // (unbounded by default); `gone`: the web server's connection is gone, writes fail.
@@ -50,10 +57,32 @@ private:
     size_t read_ = 0;
 };
 
+// Whether `part` is in `text` (answers, heads, messages).
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 class FakeHost : public ExchangeHost {
 public:
     void flush_soon() override {}
     void wait_writable() override {}
     void finished() override { ++finishes; }
     int finishes = 0;
+};
+
+// A shared state in a directory of its own, removed with it.
+struct TempSharedState {
+    TempSharedState() {
+        char dir[] = "/tmp/aop-unit-state-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(dir));
+        state_dir = dir;
+        std::string warning;
+        state = SharedState::open(state_dir + "/state", warning);
+        BOOST_REQUIRE(state);
+    }
+    ~TempSharedState() {
+        state.reset();
+        unlink((state_dir + "/state").c_str());
+        rmdir(state_dir.c_str());
+    }
+    std::string state_dir;
+    std::unique_ptr<SharedState> state;
 };

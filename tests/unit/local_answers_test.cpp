@@ -2,36 +2,19 @@
 // leaves to the upstream.
 #include <boost/test/unit_test.hpp>
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <memory>
 #include <string>
 
 #include "fakes.h"
 #include "local_answers.h"
 #include "response_writer.h"
-#include "shared_state.h"
 
 namespace {
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// A shared state in a directory of its own, gone with the fixture.
-struct LocalAnswers {
+// The proxy's own answers over a shared state of their own.
+struct LocalAnswers : TempSharedState {
     LocalAnswers() {
-        char dir[] = "/tmp/aop-local-XXXXXX";
-        BOOST_REQUIRE(mkdtemp(dir));
-        state_dir = dir;
-        std::string warning;
-        state = SharedState::open(state_dir + "/state", warning);
-        BOOST_REQUIRE(state);
         config.endpoint = "https://res.openai.azure.com";
-    }
-    ~LocalAnswers() {
-        state.reset();
-        unlink((state_dir + "/state").c_str());
-        rmdir(state_dir.c_str());
     }
     // The answer a route gets; "" when it goes upstream.
     std::string answer(RouteKind kind, const std::string& from = "127.0.0.1", const std::string& model_id = "") {
@@ -43,8 +26,6 @@ struct LocalAnswers {
         ResponseWriter writer(connection, ProxyMode::Azure);
         return answer_locally(route, request, config, *state, writer) ? connection.answer : "";
     }
-    std::string state_dir;
-    std::unique_ptr<SharedState> state;
     Config config;
     Request request;
 };

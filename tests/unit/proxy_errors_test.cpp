@@ -4,17 +4,12 @@
 
 #include <string>
 
+#include "fakes.h"
 #include "key_limits.h"
 #include "proxy_errors.h"
 #include "request.h"
 #include "target_choice.h"
 #include "upstream.h"
-
-namespace {
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(proxy_errors)
 

@@ -11,8 +11,6 @@
 
 namespace {
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // A relay whose writer writes to its own fake connection.
 struct RelayTo {
     explicit RelayTo(ProxyMode mode = ProxyMode::OpenAI) : writer(connection, mode), relay(writer, mode) {}

@@ -7,12 +7,6 @@
 #include "fakes.h"
 #include "response_writer.h"
 
-namespace {
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-}  // namespace
-
 BOOST_AUTO_TEST_SUITE(response_writer)
 
 BOOST_AUTO_TEST_CASE(a_whole_answer_is_a_head_with_its_length_then_the_body) {

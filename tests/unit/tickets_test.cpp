@@ -3,32 +3,16 @@
 // flight and how the try went.
 #include <boost/test/unit_test.hpp>
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <memory>
 #include <string>
 
-#include "shared_state.h"
+#include "fakes.h"
 #include "tickets.h"
 
 namespace {
 
-// A shared state in a directory of its own, gone with the fixture.
-struct State {
-    State() {
-        char dir[] = "/tmp/aop-tickets-XXXXXX";
-        BOOST_REQUIRE(mkdtemp(dir));
-        state_dir = dir;
-        std::string warning;
-        state = SharedState::open(state_dir + "/state", warning);
-        BOOST_REQUIRE(state);
-    }
-    ~State() {
-        state.reset();
-        unlink((state_dir + "/state").c_str());
-        rmdir(state_dir.c_str());
-    }
+// A shared state of its own, and what it says of series and targets.
+struct State : TempSharedState {
     double value(const std::string& series) {
         for (const SeriesValue& value : state->series())
             if (value.series == series) return value.value;
@@ -39,8 +23,6 @@ struct State {
             if (view.name == target) return view.health;
         return {};
     }
-    std::string state_dir;
-    std::unique_ptr<SharedState> state;
 };
 
 Target target_named(const std::string& name) {

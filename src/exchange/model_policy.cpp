@@ -2,33 +2,35 @@
 // use it.
 #include "model_policy.h"
 
+#include <optional>
+
 #include "proxy_errors.h"
 #include "text.h"
 #include "translate.h"
 
+namespace {
+
+// The error a body gets for the model field it has; none when the field named a model.
+std::optional<ProxyError> model_field_error(ModelField::Status status) {
+    switch (status) {
+        case ModelField::InvalidJson:
+        case ModelField::NotAnObject: return errors::invalid_json();
+        case ModelField::Missing: return errors::missing_model();
+        case ModelField::NotAString: return errors::model_not_a_string();
+        case ModelField::Ambiguous: return errors::model_named_twice();
+        case ModelField::TooLong: return errors::model_too_long();
+        case ModelField::Found: break;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 // False, with the error the client gets, unless the body named a usable model.
 bool model_found(const ModelField& field, ProxyError& error) {
-    switch (field.status) {
-        case ModelField::InvalidJson:
-        case ModelField::NotAnObject:
-            error = errors::invalid_json();
-            return false;
-        case ModelField::Missing:
-            error = errors::missing_model();
-            return false;
-        case ModelField::NotAString:
-            error = errors::model_not_a_string();
-            return false;
-        case ModelField::Ambiguous:
-            error = errors::model_named_twice();
-            return false;
-        case ModelField::TooLong:
-            error = errors::model_too_long();
-            return false;
-        case ModelField::Found:
-            break;
-    }
-    return true;
+    std::optional<ProxyError> refused = model_field_error(field.status);
+    if (refused) error = std::move(*refused);
+    return !refused;
 }
 
 // The model named by a JSON body (and whether it asks for a stream, and has

@@ -29,7 +29,6 @@ bool shut_down(int fd, int how);
 
 class Loop;
 
-
 // One connection from the web server: one request, read, served, answered, closed.
 class Session : public EventHandler, public ExchangeHost {
 public:
@@ -49,13 +48,22 @@ public:
     void deadline_passed(const DeadlineQueue& queue);
 
     // Counted among the requests in flight (an idle kept connection is not).
-    bool counted() const { return !kept_idle_; }
+    bool counted() const { return counted_; }
 
     std::list<std::unique_ptr<Session>>::iterator place;  // in its loop's sessions
     DeadlineLink deadline;  // in at most one of the loop's session queues
 
 private:
-    enum class State { Reading, Reader, Serving, Ending, Lingering, Closed };
+    // Where the session is; every event, deadline and stop is handled by its phase.
+    enum class Phase {
+        KeptIdle,   // a kept connection no byte of the next request has reached yet
+        Reading,    // the request arriving, peeked at on the loop
+        Reader,     // the request arriving on a reader thread: the loop leaves it alone
+        Serving,    // the exchange at work, its answer flushed as the web server takes it
+        Ending,     // the answer's end (END_REQUEST, or a cut) on its way out
+        Lingering,  // closed for writing, the rest of the body read and dropped
+        Closed,     // released to the loop, destroyed at the iteration's end
+    };
 
     void on_readable(uint32_t events);
     void start_here();
@@ -85,12 +93,15 @@ private:
     Loop& loop_;
     FastCgiConnection connection_;
     std::unique_ptr<Exchange> exchange_;  // after connection_: destroyed first
-    State state_ = State::Reading;
-    bool over_limit_;
-    bool kept_idle_;         // a kept connection no byte of the next request has reached yet
-    bool watching_out_ = false;
-    bool flush_queued_ = false;
-    bool end_queued_ = false;
+    Phase phase_;
+    // Facts beside the phase, each true in more than one phase or only in part of one, so
+    // none is a phase of its own:
+    bool over_limit_;        // refused 503 once its params are in (more requests than allowed)
+    bool counted_;           // counted in the process's open requests (kept: from its first byte)
+    bool watching_out_ = false;  // EPOLLOUT asked for: the web server's socket was full
+    bool flush_queued_ = false;  // a flush deferred to the iteration's end (one at a time)
+    bool end_queued_ = false;    // the end deferred to the iteration's end (Serving until then)
+    // What came of the request's bytes, looked at when it ends:
     bool all_read_ = false;  // libfcgi has read every byte of the request
     bool skipped_ = false;   // the unread rest of the body was read and dropped (or tried)
     bool pipelined_ = false; // bytes beyond the request came before its answer ended

@@ -37,7 +37,8 @@ bool shut_down(int fd, int how) {
 // ---- Session: reading ----------------------------------------------------------------------
 
 Session::Session(Loop& loop, UniqueFd fd, bool over_limit, bool kept)
-    : loop_(loop), connection_(std::move(fd)), over_limit_(over_limit), kept_idle_(kept),
+    : loop_(loop), connection_(std::move(fd)), phase_(kept ? Phase::KeptIdle : Phase::Reading),
+      over_limit_(over_limit), counted_(!kept),
       started_ms_(loop.events.now_ms()) {
     deadline.owner = this;
 }
@@ -45,7 +46,7 @@ Session::Session(Loop& loop, UniqueFd fd, bool over_limit, bool kept)
 Session::~Session() { await(nullptr); }
 
 bool Session::start() {
-    if (!kept_idle_) {
+    if (phase_ != Phase::KeptIdle) {
         await(&loop_.deadlines.reading);
         return loop_.events.watch(connection_.fd(), kSessionEvents, this);
     }
@@ -70,23 +71,24 @@ void Session::deadline_passed(const DeadlineQueue& queue) {
         release();  // a kept connection no request came on: closed without a word
         return;
     }
-    switch (state_) {
-        case State::Reading:
+    switch (phase_) {
+        case Phase::KeptIdle:
+        case Phase::Reading:
             if (params_arrived_) refuse_late_request();
             else timed_out("read-timeout", "the request's params did not arrive in time");
             return;
-        case State::Reader:
+        case Phase::Reader:
             // Its blocked read ends; back on the loop it is answered 408.
             connection_.expire_read();
             shut_down(connection_.fd(), SHUT_RD);  // failing, the read gives up at SO_RCVTIMEO
             return;
-        case State::Serving:
-        case State::Ending:
+        case Phase::Serving:
+        case Phase::Ending:
             timed_out("write-timeout", "the web server took no bytes of the answer for " +
                                            std::to_string(loop_.process.config.write_timeout_s) + " s");
             return;
-        case State::Lingering:
-        case State::Closed:
+        case Phase::Lingering:
+        case Phase::Closed:
             return;
     }
 }
@@ -96,7 +98,7 @@ void Session::deadline_passed(const DeadlineQueue& queue) {
 void Session::refuse_late_request() {
     if (!open_request()) return;
     exchange_->receive_head();
-    state_ = State::Serving;
+    phase_ = Phase::Serving;
     exchange_->refuse(exchange_->body_too_late());
 }
 
@@ -119,22 +121,23 @@ void Session::timed_out(const char* outcome, const std::string& what) {
 }
 
 void Session::on_event(uint32_t events) {
-    switch (state_) {
-        case State::Reading:
+    switch (phase_) {
+        case Phase::KeptIdle:
+        case Phase::Reading:
             if (events & EPOLLERR) close();
             else on_readable(events);
             return;
-        case State::Serving:
-        case State::Ending:
+        case Phase::Serving:
+        case Phase::Ending:
             // The web server dropped the request: its client went away.
             if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_left();
             else if (events & EPOLLOUT) writable();
             return;
-        case State::Lingering:
+        case Phase::Lingering:
             drain();
             return;
-        case State::Reader:
-        case State::Closed:
+        case Phase::Reader:
+        case Phase::Closed:
             return;
     }
 }
@@ -143,14 +146,15 @@ void Session::on_readable(uint32_t events) {
     size_t seen = 0;
     RequestScan scan = connection_.peek(loop_.scratch, seen);
     bool closed = events & (EPOLLRDHUP | EPOLLHUP);
-    if (kept_idle_) {
+    if (phase_ == Phase::KeptIdle) {
         // The web server closed its kept connection: nothing to say, nothing to log.
         if (seen == 0) {
             if (closed || scan.state == RequestScan::Malformed) release();
             return;
         }
         // The next request's first bytes: it counts from now, against the limit too.
-        kept_idle_ = false;
+        phase_ = Phase::Reading;
+        counted_ = true;
         started_ms_ = loop_.events.now_ms();
         over_limit_ = ++loop_.process.open > loop_.process.max_requests;
     }
@@ -215,7 +219,7 @@ void Session::open_exchange() {
 // timeout by themselves, and the whole read timeout at most (the `reader` deadline).
 void Session::hand_to_reader() {
     loop_.events.unwatch(connection_.fd());
-    state_ = State::Reader;
+    phase_ = Phase::Reader;
     ++loop_.readers;
     await(&loop_.deadlines.reader);
     timeval idle{static_cast<time_t>(loop_.process.config.read_idle_timeout_s), 0};
@@ -259,7 +263,7 @@ void* Session::read_on_thread(void* self) {
 
 void Session::back_from_reader(bool ok) {
     --loop_.readers;
-    state_ = State::Reading;
+    phase_ = Phase::Reading;
     await(nullptr);
     if (!ok || !exchange_ || !loop_.events.watch(connection_.fd(), kSessionEvents, this)) {
         close();

@@ -16,7 +16,7 @@ namespace engine_detail {
 // ---- Session: serving ----------------------------------------------------------------------
 
 void Session::serve() {
-    state_ = State::Serving;
+    phase_ = Phase::Serving;
     await(nullptr);
     if (over_limit_)
         exchange_->refuse(make_error(503,
@@ -42,7 +42,7 @@ void Session::flush_soon() {
 
 void Session::flush_now() {
     // A finished answer goes out with the end of the request, in one write.
-    if (state_ != State::Serving || exchange_->finished()) return;
+    if (phase_ != Phase::Serving || exchange_->finished()) return;
     if (!connection_.flush()) client_left();
     else if (connection_.blocked()) want_writable(true);
 }
@@ -70,16 +70,16 @@ void Session::writable() {
         return;
     }
     want_writable(false);
-    if (state_ == State::Ending) end();
+    if (phase_ == Phase::Ending) end();
     else exchange_->writable();
 }
 
 void Session::client_left() {
-    if (state_ == State::Serving && exchange_ && !exchange_->finished()) {
+    if (phase_ == Phase::Serving && exchange_ && !exchange_->finished()) {
         exchange_->client_gone();  // finished() follows
         return;
     }
-    if (state_ == State::Serving || state_ == State::Ending) log_and_close(true);
+    if (phase_ == Phase::Serving || phase_ == Phase::Ending) log_and_close(true);
 }
 
 // The request's one log line; `gone`: its answer did not reach the web server whole.
@@ -94,14 +94,14 @@ void Session::finished() {
     if (end_queued_) return;
     end_queued_ = true;
     loop_.events.defer([this] {
-        if (state_ == State::Closed) return;  // the client left meanwhile: logged then
-        state_ = State::Ending;
+        if (phase_ == Phase::Closed) return;  // the client left meanwhile: logged then
+        phase_ = Phase::Ending;
         end();
     });
 }
 
 void Session::end() {
-    if (state_ != State::Ending) return;
+    if (phase_ != Phase::Ending) return;
     if (must_skip_rest()) {
         skipped_ = true;
         connection_.skip_waiting_body(kDrainLimit);
@@ -136,22 +136,23 @@ void Session::break_off() {
 }
 
 void Session::stop() {
-    switch (state_) {
-        case State::Reading:
+    switch (phase_) {
+        case Phase::KeptIdle:
+        case Phase::Reading:
             close();
             return;
-        case State::Reader:
+        case Phase::Reader:
             // Its blocked read ends; back on the loop it is answered 503.
             shut_down(connection_.fd(), SHUT_RD);  // failing, the read gives up at SO_RCVTIMEO
             return;
-        case State::Serving:
+        case Phase::Serving:
             if (exchange_ && !exchange_->finished()) exchange_->stop();
             return;
-        case State::Lingering:
+        case Phase::Lingering:
             release();
             return;
-        case State::Ending:
-        case State::Closed:
+        case Phase::Ending:
+        case Phase::Closed:
             return;
     }
 }
@@ -162,7 +163,7 @@ void Session::stop() {
 // answered before its body was read lingers: its writing side shut, what still comes read
 // and dropped, until the web server closes or for at most a few seconds.
 void Session::close() {
-    if (state_ == State::Closed || state_ == State::Lingering) return;
+    if (phase_ == Phase::Closed || phase_ == Phase::Lingering) return;
     await(nullptr);
     bool maybe_unread = !all_read_ && !connection_.body_consumed();
     if (!maybe_unread && keep_connection()) return;
@@ -175,7 +176,7 @@ void Session::close() {
         release();  // the web server is gone already, or the socket cannot linger
         return;
     }
-    state_ = State::Lingering;
+    phase_ = Phase::Lingering;
     await(&loop_.deadlines.lingering);
     drain();
 }
@@ -206,7 +207,7 @@ void Session::drain() {
 
 // Closing the descriptor also takes it out of epoll (nothing else holds it).
 void Session::release() {
-    state_ = State::Closed;
+    phase_ = Phase::Closed;
     await(nullptr);
     linger_fd_.reset();
     loop_.retire(this);

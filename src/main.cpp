@@ -12,6 +12,7 @@
 #include "config.h"
 #include "server.h"
 #include "text.h"
+#include "unique_fd.h"
 
 extern char** environ;
 
@@ -100,11 +101,13 @@ Arguments parse_arguments(int argc, char** argv) {
 
 // A FastCGI listening socket: the one given (systemd, fd 0) or one opened on the address.
 int serve_listening_socket(const Config& config, int activated) {
-    int listen_fd = activated >= 0 ? activated : STDIN_FILENO;
+    int listen_fd = activated >= 0 ? activated : STDIN_FILENO;  // handed over: not ours to close
+    UniqueFd opened;  // one opened here is held until the serving ends (workers _exit, never close it)
     if (!config.fcgi_address.empty()) {
         std::string error;
-        listen_fd = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);
-        if (listen_fd < 0) return fail(error);
+        opened = open_listen_socket(config.fcgi_address, config.fcgi_socket_owner, error);
+        if (!opened.valid()) return fail(error);
+        listen_fd = opened.get();
     }
     log_lines(describe_config(config));
     // Once per start, before any worker: never once per request or per worker.

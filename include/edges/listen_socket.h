@@ -3,9 +3,12 @@
 
 #include <string>
 
+#include "unique_fd.h"
+
 // "/path/to.sock" (unix socket, mode 0660, owned by `owner` "user[:group]" when given)
-// or "host:port" / ":port" (TCP). Returns the listening descriptor, or -1 with `error` set.
-int open_listen_socket(const std::string& address, const std::string& owner, std::string& error);
+// or "host:port" / ":port" (TCP). Returns the listening descriptor, held for the caller
+// (the process's life), or an invalid one with `error` set.
+UniqueFd open_listen_socket(const std::string& address, const std::string& owner, std::string& error);
 
 // True when `fd` is a listening socket (what spawn-fcgi, lighttpd and mod_fcgid hand over).
 bool is_listening_socket(int fd);

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "text.h"
+#include "unique_fd.h"
 
 namespace {
 
@@ -47,33 +48,30 @@ bool give_socket_to(const std::string& path, const std::string& owner, std::stri
     return true;
 }
 
-int open_unix_socket(const std::string& path, const std::string& owner, std::string& error) {
+UniqueFd open_unix_socket(const std::string& path, const std::string& owner, std::string& error) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.size() >= sizeof address.sun_path) {
         error = "unix socket path is too long: " + path;
-        return -1;
+        return UniqueFd();
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     struct stat existing;
-    if (fd >= 0 && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
+    if (fd.valid() && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
         // A socket left by an earlier run is replaced; one a live server answers on is not.
-        if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+        if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
             error = "another server is listening on " + path;
-            close(fd);
-            return -1;
+            return UniqueFd();
         }
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
             error = "cannot remove the stale socket " + path + ": " + std::strerror(errno);
-            close(fd);
-            return -1;
+            return UniqueFd();
         }
     }
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = "cannot bind unix socket " + path + ": " + std::strerror(errno);
-        if (fd >= 0) close(fd);
-        return -1;
+        return UniqueFd();
     }
     // Only the web server's group may talk FastCGI to us: a socket left at the umask's
     // mode is not served.
@@ -81,14 +79,14 @@ int open_unix_socket(const std::string& path, const std::string& owner, std::str
     if (!ready) error = "cannot make " + path + " mode 0660: " + std::strerror(errno);
     else if (!owner.empty()) ready = give_socket_to(path, owner, error);
     if (!ready) {
-        close(fd);
+        fd.reset();
         ::unlink(path.c_str());
-        return -1;
+        return UniqueFd();
     }
     return fd;
 }
 
-int open_tcp_socket(const std::string& address, std::string& error) {
+UniqueFd open_tcp_socket(const std::string& address, std::string& error) {
     std::string host, port_text;
     size_t colon = address.rfind(':');
     host = address.substr(0, colon);
@@ -103,15 +101,14 @@ int open_tcp_socket(const std::string& address, std::string& error) {
     int status = getaddrinfo(host.empty() ? nullptr : host.c_str(), port_text.c_str(), &hints, &found);
     if (status != 0) {
         error = "cannot resolve " + address + ": " + gai_strerror(status);
-        return -1;
+        return UniqueFd();
     }
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    UniqueFd fd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    if (!fd.valid() || setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
         error = "cannot bind " + address + ": " + std::strerror(errno);
-        if (fd >= 0) close(fd);
-        fd = -1;
+        fd.reset();
     }
     freeaddrinfo(found);
     return fd;
@@ -120,20 +117,19 @@ int open_tcp_socket(const std::string& address, std::string& error) {
 
 }  // namespace
 
-int open_listen_socket(const std::string& address, const std::string& owner, std::string& error) {
-    int fd;
+UniqueFd open_listen_socket(const std::string& address, const std::string& owner, std::string& error) {
+    UniqueFd fd;
     if (starts_with(address, "/") || starts_with(address, "./")) {
         fd = open_unix_socket(address, owner, error);
     } else if (address.find(':') != std::string::npos) {
         fd = open_tcp_socket(address, error);
     } else {
         error = "'" + address + "' is neither a unix socket path (/run/x.sock) nor host:port";
-        return -1;
+        return UniqueFd();
     }
-    if (fd >= 0 && listen(fd, 1024) != 0) {
+    if (fd.valid() && listen(fd.get(), 1024) != 0) {
         error = "cannot listen on " + address + ": " + std::strerror(errno);
-        close(fd);
-        return -1;
+        return UniqueFd();
     }
     return fd;
 }

@@ -29,15 +29,24 @@
 #include "engine.h"
 #include "shared_state.h"
 #include "text.h"
+#include "unique_fd.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A self-pipe: a signal handler writes a byte to one end, the process waits on the other.
+// Held for the process's life; a forked worker closes its copies of the supervisor's and
+// makes its own (it leaves by _exit, so no copy is closed behind anyone's back).
+struct SignalPipe {
+    UniqueFd read_end;
+    UniqueFd write_end;
+};
+
 // Written once by a stop signal and never drained: every poll on its read end wakes.
-int g_stop_pipe[2] = {-1, -1};
+SignalPipe g_stop_pipe;
 // Written by SIGHUP (read the configuration file again); drained by its reader.
-int g_reload_pipe[2] = {-1, -1};
+SignalPipe g_reload_pipe;
 
 // One line naming what failed and errno's word for why.
 void log_failure(const std::string& what) {
@@ -48,15 +57,24 @@ void on_signal(int signal_number) {
     int saved = errno;
     char byte = 's';
     // A full pipe already holds a wake-up: nothing is lost when this write fails.
-    ssize_t ignored = ::write(signal_number == SIGHUP ? g_reload_pipe[1] : g_stop_pipe[1], &byte, 1);
+    ssize_t ignored =
+        ::write(signal_number == SIGHUP ? g_reload_pipe.write_end.get() : g_stop_pipe.write_end.get(), &byte, 1);
     (void)ignored;
     errno = saved;
 }
 
 // Installed before FCGX_Init: libfcgi then keeps its own handlers off these signals
 // (its SIGTERM handler only sets a flag that threads blocked in accept never see).
+bool open_signal_pipe(SignalPipe& pipe) {
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+    pipe.read_end.reset(ends[0]);
+    pipe.write_end.reset(ends[1]);
+    return true;
+}
+
 bool install_signals() {
-    if (pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_reload_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!open_signal_pipe(g_stop_pipe) || !open_signal_pipe(g_reload_pipe)) {
         log_failure("cannot create the signal pipes (pipe2)");
         return false;
     }
@@ -74,9 +92,9 @@ bool install_signals() {
 }
 
 void close_signal_pipes() {
-    for (int* pipe : {g_stop_pipe, g_reload_pipe}) {
-        close(pipe[0]);
-        close(pipe[1]);
+    for (SignalPipe* pipe : {&g_stop_pipe, &g_reload_pipe}) {
+        pipe->read_end.reset();
+        pipe->write_end.reset();
     }
 }
 
@@ -131,7 +149,7 @@ pid_t reap_child(int& status, bool block) {
 // that fails is logged once while it keeps failing, and waited out: never a busy loop.
 bool wait_for_signal(int timeout_ms) {
     static bool failing = false;
-    pollfd waits[2] = {{g_stop_pipe[0], POLLIN, 0}, {g_reload_pipe[0], POLLIN, 0}};
+    pollfd waits[2] = {{g_stop_pipe.read_end.get(), POLLIN, 0}, {g_reload_pipe.read_end.get(), POLLIN, 0}};
     int ready = poll(waits, 2, timeout_ms);
     bool failed = ready < 0 && errno != EINTR;
     if (failed && !failing) log_failure("cannot wait for signals (poll)");
@@ -141,7 +159,7 @@ bool wait_for_signal(int timeout_ms) {
 }
 
 bool stop_requested() {
-    pollfd stop = {g_stop_pipe[0], POLLIN, 0};
+    pollfd stop = {g_stop_pipe.read_end.get(), POLLIN, 0};
     return poll(&stop, 1, 0) > 0;  // a failing poll is logged by wait_for_signal
 }
 
@@ -150,7 +168,7 @@ int serve_worker(const Config& config, int listen_fd) {
         std::fprintf(stderr, "azure-openai-proxy: libfcgi cannot start (FCGX_Init)\n");
         return 1;
     }
-    return serve_fastcgi(config, listen_fd, g_stop_pipe[0], g_reload_pipe[0]);
+    return serve_fastcgi(config, listen_fd, g_stop_pipe.read_end.get(), g_reload_pipe.read_end.get());
 }
 
 // The forked child, with every signal still held: its own handlers first, then the
@@ -209,7 +227,7 @@ private:
     // The supervisor reads the file too, so a worker it starts later has the new table.
     void reload() {
         char drained[64];
-        while (::read(g_reload_pipe[0], drained, sizeof drained) > 0) {
+        while (::read(g_reload_pipe.read_end.get(), drained, sizeof drained) > 0) {
         }
         if (!reload_routing_file(config_)) return;
         for (const auto& worker : workers_) signal_worker(worker.first, SIGHUP);
@@ -293,5 +311,5 @@ int run_fastcgi(const Config& config, int listen_fd) {
 
 int run_cgi(const Config& config) {
     if (!install_signals()) return 1;
-    return serve_cgi(config, g_stop_pipe[0]);
+    return serve_cgi(config, g_stop_pipe.read_end.get());
 }

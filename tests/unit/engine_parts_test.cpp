@@ -1,5 +1,5 @@
 // The engine's pure parts: FastCGI request framing, the deadline queue, the pool of libcurl
-// handles.
+// handles, when the access-log buffer wants writing.
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -8,6 +8,7 @@
 #include "deadline_queue.h"
 #include "easy_pool.h"
 #include "fastcgi_frames.h"
+#include "log_buffer.h"
 
 namespace {
 
@@ -209,6 +210,20 @@ BOOST_AUTO_TEST_CASE(only_a_reusable_handle_is_kept_and_only_up_to_the_capacity)
     BOOST_TEST(configured == 1);
     BOOST_TEST(pool.spare() == 1u);
     pool.give_back(easy, true);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(log_buffer)
+
+// Nothing is written here: the lines stay in the buffer (a write would go to stderr).
+BOOST_AUTO_TEST_CASE(an_empty_buffer_waits_for_nothing_and_lines_are_due_from_the_first) {
+    engine_detail::LogBuffer buffer;
+    BOOST_TEST(buffer.next_due_ms() == DeadlineQueue::kNever);
+    buffer.add("one\n", 1000);
+    BOOST_TEST(buffer.next_due_ms() == 1000 + engine_detail::LogBuffer::kDelayMs);
+    buffer.add("two\n", 1030);  // a later line does not put the write off
+    BOOST_TEST(buffer.next_due_ms() == 1000 + engine_detail::LogBuffer::kDelayMs);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

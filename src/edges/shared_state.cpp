@@ -17,6 +17,7 @@
 #include <random>
 
 #include "config.h"
+#include "process_liveness.h"
 #include "shared_state_layout.h"
 #include "state_file.h"
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "process_liveness.h"
+
 namespace shared_state_internal {
 
 // Rows are taken lowest first: what is summed over processes stops at the highest ever taken.

@@ -1,6 +1,7 @@
 // The SIGBUS handler of the state files: an access beyond the end of a file truncated
 // under the processes extends it again and marks its mapping damaged; any other SIGBUS
 // goes where it would have gone.
+// Tested by state_file_test.cpp (a_file_truncated_under_the_processes_is_survived_and_rebuilt).
 #include "state_fault.h"
 
 #include <signal.h>

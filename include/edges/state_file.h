@@ -94,9 +94,3 @@ private:
 
 // Whether `path` still names the file open on `fd` (not one put in its place since).
 bool same_file(const std::string& path, int fd);
-
-// A process's start time in clock ticks since boot (/proc/PID/stat, field 22); 0 when
-// unknown. With the pid it names one process: a pid reused later has another start.
-uint64_t process_start_time(pid_t pid);
-// Whether the process that had this pid and start time still runs (a zombie does not).
-bool process_alive(pid_t pid, uint64_t start_time);

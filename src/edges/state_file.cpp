@@ -1,10 +1,10 @@
 // The state file's edge: opening, creating and rebuilding the file under its flock,
-// mapping it, the SIGBUS handler that survives a truncated file, the robust mutex taken
-// with a timeout, and whether a process still runs.
+// checking its header, mapping it, and the robust mutex taken with a timeout. The SIGBUS
+// handler that survives a truncated file is state_fault.cpp; whether a process still runs,
+// process_liveness.cpp.
 #include "state_file.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,11 +17,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
-#include <mutex>
 #include <vector>
 
+#include "state_fault.h"
 #include "unique_fd.h"
+
+using namespace state_file_internal;
 
 namespace {
 
@@ -31,100 +32,6 @@ const uint64_t kStateMagic = 0x4554415453504f41ULL;  // "AOPSTATE"
 const long kLockTimeoutMs = 2000;
 const size_t kPage = 4096;
 static_assert(sizeof(StateHeader) <= kPage, "the header keeps its page when a retired file's pages are freed");
-
-// The mappings the SIGBUS handler may extend again. Ordinary code claims an entry (begin
-// 0 -> 1), fills it, then publishes `begin`; the handler only reads.
-struct FaultRange {
-    std::atomic<uintptr_t> begin{0};
-    std::atomic<size_t> size{0};
-    std::atomic<int> fd{-1};
-    std::atomic<int> faulted{0};
-};
-FaultRange g_fault_ranges[64];
-struct sigaction g_previous_sigbus;
-
-// A SIGBUS that is not about a state file goes where it would have gone.
-void chain_sigbus(int signal_number, siginfo_t* info, void* context) {
-    const struct sigaction& previous = g_previous_sigbus;
-    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
-        previous.sa_sigaction(signal_number, info, context);
-        return;
-    }
-    if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
-        previous.sa_handler(signal_number);
-        return;
-    }
-    // The default action: a fault recurs when the access runs again; a signal that was
-    // sent is sent again (it is delivered once this handler returns).
-    struct sigaction fallback = {};
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    sigaction(signal_number, &fallback, nullptr);
-    if (info->si_code <= 0) raise(signal_number);
-}
-
-// An access beyond the end of a state file that was truncated: the file is extended again
-// (ftruncate is async-signal-safe), so the access runs again and reads zeros, and the
-// mapping is marked damaged for the next check of its header.
-void on_sigbus(int signal_number, siginfo_t* info, void* context) {
-    int saved_errno = errno;
-    if (info->si_code > 0) {
-        uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
-        for (FaultRange& range : g_fault_ranges) {
-            uintptr_t begin = range.begin.load(std::memory_order_acquire);
-            size_t size = range.size.load(std::memory_order_relaxed);
-            if (begin <= 1 || address < begin || address - begin >= size) continue;
-            range.faulted.store(1);
-            int fd = range.fd.load();
-            if (fd >= 0 && ftruncate(fd, static_cast<off_t>(size)) == 0) {
-                errno = saved_errno;
-                return;
-            }
-            break;
-        }
-    }
-    chain_sigbus(signal_number, info, context);
-}
-
-bool install_sigbus_handler() {
-    static std::once_flag once;
-    static bool installed = false;
-    std::call_once(once, [] {
-        struct sigaction action = {};
-        action.sa_sigaction = on_sigbus;
-        action.sa_flags = SA_SIGINFO;
-        sigemptyset(&action.sa_mask);
-        installed = sigaction(SIGBUS, &action, &g_previous_sigbus) == 0;
-        if (!installed)
-            std::fprintf(stderr, "azure-openai-proxy: warning: no SIGBUS handler (%s): a truncated state file ends the process\n",
-                         std::strerror(errno));
-    });
-    return installed;
-}
-
-int register_fault_range(void* begin, size_t size, int fd) {
-    if (fd < 0 || !install_sigbus_handler()) return -1;
-    for (int i = 0; i < static_cast<int>(std::size(g_fault_ranges)); ++i) {
-        FaultRange& range = g_fault_ranges[i];
-        uintptr_t free_entry = 0;
-        if (!range.begin.compare_exchange_strong(free_entry, 1)) continue;
-        range.size.store(size);
-        range.fd.store(fd);
-        range.faulted.store(0);
-        range.begin.store(reinterpret_cast<uintptr_t>(begin), std::memory_order_release);
-        return i;
-    }
-    return -1;  // more state files at once than entries: this one is not protected
-}
-
-void unregister_fault_range(int index) {
-    if (index < 0) return;
-    FaultRange& range = g_fault_ranges[index];
-    range.begin.store(1);
-    range.fd.store(-1);
-    range.size.store(0);
-    range.begin.store(0, std::memory_order_release);
-}
 
 // In a shared directory such as /dev/shm another user could have made the file first:
 // only one of this user's own, that no one else may read or write, is used.
@@ -286,7 +193,7 @@ std::unique_ptr<StateMapping> StateMapping::private_memory(size_t size, uint32_t
 
 bool StateMapping::intact() const {
     int range = fault_range_.load(std::memory_order_relaxed);
-    if (range >= 0 && g_fault_ranges[range].faulted.load(std::memory_order_relaxed)) return false;
+    if (range >= 0 && fault_flag(range).load(std::memory_order_relaxed)) return false;
     auto* header = static_cast<StateHeader*>(base_);
     return __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) == kStateMagic &&
            __atomic_load_n(&header->version, __ATOMIC_RELAXED) == version_ &&
@@ -334,7 +241,7 @@ bool StateMapping::hold_file_lock_at_path() {
 
 std::string StateMapping::damage() const {
     int range = fault_range_.load();
-    if (range >= 0 && g_fault_ranges[range].faulted.load()) return "was truncated under the running processes";
+    if (range >= 0 && fault_flag(range).load()) return "was truncated under the running processes";
     if (!intact()) return "was overwritten under the running processes";
     if (lock_error_) return std::string("has a lock no process can take (") + std::strerror(lock_error_) + ")";
     return "was damaged";
@@ -372,52 +279,8 @@ void StateMapping::retire() {
     ::close(fd_.exchange(-1));
 }
 
-namespace {
-
-// The state (field 3) and start time (field 22) of /proc/PID/stat; false when unreadable.
-bool read_process_stat(pid_t pid, char& state, uint64_t& start_time) {
-    char path[40];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return false;
-    char text[1024];
-    ssize_t length = read(fd.get(), text, sizeof text - 1);
-    if (length <= 0) return false;
-    text[length] = '\0';
-    const char* at = std::strrchr(text, ')');  // the command before it may hold anything
-    if (!at || at[1] != ' ' || !at[2]) return false;
-    state = at[2];
-    at += 2;
-    for (int field = 3; field < 22 && at; ++field) {
-        at = std::strchr(at, ' ');
-        if (at) ++at;
-    }
-    if (!at) return false;
-    start_time = std::strtoull(at, nullptr, 10);
-    return true;
-}
-
-}  // namespace
-
 bool same_file(const std::string& path, int fd) {
     struct stat opened, named;
     return fstat(fd, &opened) == 0 && stat(path.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
            opened.st_dev == named.st_dev;
-}
-
-uint64_t process_start_time(pid_t pid) {
-    char state;
-    uint64_t start_time = 0;
-    return read_process_stat(pid, state, start_time) ? start_time : 0;
-}
-
-bool process_alive(pid_t pid, uint64_t start_time) {
-    if (pid <= 0) return false;
-    static const bool have_proc = access("/proc/self/stat", R_OK) == 0;
-    char state;
-    uint64_t started = 0;
-    if (read_process_stat(pid, state, started))
-        return state != 'Z' && state != 'X' && (start_time == 0 || started == start_time);
-    if (have_proc) return false;
-    return kill(pid, 0) == 0 || errno == EPERM;  // no /proc: only whether the pid is taken
 }

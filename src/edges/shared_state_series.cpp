@@ -1,0 +1,216 @@
+// The shared state's metric series: each placed once in the file's table (found without
+// the lock, placed under it), remembered per thread, and added to lock-free in this
+// process's row; read back summed over the live processes, with the state's own series.
+#include "shared_state.h"
+
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "metrics.h"
+#include "shared_state_layout.h"
+
+using namespace shared_state_internal;
+
+namespace {
+
+const int kSeriesProbes = 64;  // a new series is never placed further than this from its hash
+
+// What this thread knows of one mapping's series, by name (a miss too): emptied when
+// another mapping (another generation) is asked about.
+template <typename Value>
+std::unordered_map<std::string, Value>& thread_cache(uint64_t generation) {
+    thread_local std::unordered_map<std::string, Value> known;
+    thread_local uint64_t known_for = 0;
+    if (known_for != generation) known.clear(), known_for = generation;
+    return known;
+}
+
+// A series name built in a buffer each thread reuses.
+std::string& thread_series_name(const char* family, Labels labels) {
+    thread_local std::string name;
+    name.clear();
+    append_series(name, family, labels);
+    return name;
+}
+
+// Where a series is, looked for without the lock (a ready slot never changes): found, or
+// the first empty slot on its way (-1: none within reach).
+struct SeriesProbe {
+    int found = -1;
+    int empty = -1;
+};
+
+SeriesProbe probe_series(const SharedLayout& l, std::string_view name, uint64_t hash) {
+    SeriesProbe probe;
+    for (int n = 0, i = static_cast<int>(hash % kSeriesSlots); n < kSeriesProbes; ++n, i = (i + 1) % kSeriesSlots) {
+        const SeriesSlot& slot = l.series[i];
+        if (!__atomic_load_n(&slot.ready, __ATOMIC_ACQUIRE)) {
+            probe.empty = i;
+            break;
+        }
+        if (slot.hash == hash && holds(slot.name, name)) {
+            probe.found = i;
+            break;
+        }
+    }
+    return probe;
+}
+
+const int kSeriesLater = -2;  // the lock could not be taken: asked again next time
+
+// Under the lock, the series' slot: placed in the free slot found, unless another process
+// placed it meanwhile. -1: no room; kSeriesLater: the lock could not be taken.
+int store_series(SharedMapping& m, const std::string& name, uint64_t hash, bool gauge) {
+    StateLock locked(*m.file);
+    if (!locked) return kSeriesLater;
+    SharedLayout& l = *m.layout;
+    SeriesProbe probe = probe_series(l, name, hash);
+    if (probe.found >= 0 || probe.empty < 0 || l.series_used >= kStateSeries) return probe.found;
+    SeriesSlot& slot = l.series[probe.empty];
+    slot.hash = hash;
+    slot.gauge = gauge;
+    set_name(slot.name, name);
+    ++l.series_used;
+    __atomic_store_n(&slot.ready, 1, __ATOMIC_RELEASE);
+    return probe.empty;
+}
+
+// The series' slot, placed when new: under the lock only to place it. -1: no room (said
+// once), or a name too long for a slot.
+int place_series(SharedMapping& m, const std::string& name, bool gauge) {
+    SharedLayout& l = *m.layout;
+    if (!storable(name, sizeof(SeriesSlot::name))) {
+        say_once(l, kSaidLongSeries, "a metric series of " + std::to_string(name.size()) + " bytes is longer than a slot (" +
+                                         std::to_string(sizeof(SeriesSlot::name) - 1) +
+                                         "): it is not shown (aop_metric_series_dropped_total counts what is lost)");
+        return -1;
+    }
+    uint64_t hash = fnv1a(name);
+    SeriesProbe probe = probe_series(l, name, hash);
+    if (probe.found >= 0 || probe.empty < 0) return probe.found;
+    probe.found = store_series(m, name, hash, gauge);
+    if (probe.found == -1)
+        say_once(l, kSaidSeriesFull, "the metric series table is full (" + std::to_string(kStateSeries) +
+                                         " series): new series are not shown (aop_metric_series_dropped_total counts what they lose)");
+    return probe.found;
+}
+
+// The series' slot in `m`, remembered by this thread (a miss too: a full table is not
+// searched again for it).
+int find_series(SharedMapping& m, const std::string& name, bool gauge) {
+    std::unordered_map<std::string, int>& known = thread_cache<int>(m.generation);
+    auto it = known.find(name);
+    if (it != known.end()) return it->second;
+    int found = place_series(m, name, gauge);
+    if (found != kSeriesLater) known.emplace(name, found);
+    return found;
+}
+
+void count_dropped(SharedLayout& l) { __atomic_add_fetch(&l.series_dropped, 1, __ATOMIC_RELAXED); }
+
+}  // namespace
+
+void SharedState::count(const char* family, Labels labels, double amount) {
+    add(thread_series_name(family, labels), amount);
+}
+
+void SharedState::observe(const char* family, Labels labels, double value) {
+    struct Slots {
+        std::vector<int> buckets;
+        int count, sum;
+    };
+    SharedMapping& m = current();
+    std::unordered_map<std::string, Slots>& known = thread_cache<Slots>(m.generation);
+    const std::string& key = thread_series_name(family, labels);
+    auto it = known.find(key);
+    if (it == known.end()) {
+        HistogramSeries names = histogram_series(family, labels);
+        Slots slots;
+        for (const std::string& bucket : names.buckets) slots.buckets.push_back(find_series(m, bucket, false));
+        slots.count = find_series(m, names.count, false);
+        slots.sum = find_series(m, names.sum, false);
+        bool later = slots.count == kSeriesLater || slots.sum == kSeriesLater ||
+                     std::count(slots.buckets.begin(), slots.buckets.end(), kSeriesLater) > 0;
+        if (later) return;  // (the state is being moved: this one observation is lost)
+        it = known.emplace(key, std::move(slots)).first;
+    }
+    double* values = m.layout->values[m.process];
+    const Slots& slots = it->second;
+    bool dropped = slots.count < 0 || slots.sum < 0;
+    for (size_t i = first_bucket(value); i < slots.buckets.size(); ++i) {
+        if (slots.buckets[i] >= 0) add_double(values[slots.buckets[i]], 1);
+        else dropped = true;
+    }
+    if (slots.count >= 0) add_double(values[slots.count], 1);
+    if (slots.sum >= 0) add_double(values[slots.sum], value);
+    if (dropped) count_dropped(*m.layout);
+}
+
+void SharedState::add(const std::string& series, double amount, bool gauge) {
+    SharedMapping& m = current();
+    int slot = find_series(m, series, gauge);
+    if (slot >= 0) add_double(m.layout->values[m.process][slot], amount);
+    else if (slot == -1) count_dropped(*m.layout);
+}
+
+namespace {
+
+// The state's own gauges and counters, for /metrics and the fault runs: the caller holds
+// the lock.
+void append_state_series(const SharedLayout& l, const std::vector<int>& live, std::vector<SeriesValue>& out) {
+    auto used = [](const auto& slots) {
+        return static_cast<double>(std::count_if(std::begin(slots), std::end(slots), [](const auto& s) { return s.name[0] != 0; }));
+    };
+    double processes = static_cast<double>(live.size());
+    auto add = [&](const char* family, const char* table, double value, bool gauge = true) {
+        out.push_back({series_name(family, {{"table", table}}), gauge, value});
+    };
+    add("aop_state_slots_used", "processes", processes);
+    add("aop_state_slots_used", "targets", used(l.targets));
+    add("aop_state_slots_used", "keys", used(l.keys));
+    add("aop_state_slots_used", "series", l.series_used);
+    long targets = 0, keys = 0;
+    for (int t = 0; t < kTargets; ++t) targets += in_flight(l, l.target_in_flight, t);
+    for (int k = 0; k < kKeys; ++k) keys += in_flight(l, l.key_in_flight, k);
+    add("aop_state_in_flight", "targets", static_cast<double>(targets));
+    add("aop_state_in_flight", "keys", static_cast<double>(keys));
+    add("aop_state_refused_total", "targets", static_cast<double>(l.refused[0]), false);
+    add("aop_state_refused_total", "keys", static_cast<double>(l.refused[1]), false);
+    out.push_back({"aop_metric_series_dropped_total", false, static_cast<double>(l.series_dropped)});
+}
+
+}  // namespace
+
+// Each series summed over the live processes (a gauge's row never below zero: a row that
+// moved files mid-request may have given back more than it took there).
+std::vector<SeriesValue> SharedState::series() {
+    every_second(wall_clock_ms());
+    std::vector<SeriesValue> state;
+    std::vector<int> live;
+    SharedMapping* m;
+    {
+        HeldState held = hold();
+        m = &held.mapping();
+        for (int p = 0, used = rows_in_use(*m->layout); p < used; ++p)
+            if (m->layout->processes[p].pid) live.push_back(p);
+        append_state_series(*m->layout, live, state);
+    }
+    const SharedLayout& l = *m->layout;
+    std::vector<SeriesValue> out;
+    for (int i = 0; i < kSeriesSlots; ++i) {
+        const SeriesSlot& slot = l.series[i];
+        if (!__atomic_load_n(&slot.ready, __ATOMIC_ACQUIRE)) continue;
+        SeriesValue value;
+        value.series.assign(slot.name, strnlen(slot.name, sizeof slot.name));
+        value.gauge = slot.gauge;
+        value.value = slot.gauge ? 0 : load_double(l.retired[i]);
+        for (int p : live) value.value += slot.gauge ? std::max(0.0, load_double(l.values[p][i])) : load_double(l.values[p][i]);
+        out.push_back(std::move(value));
+    }
+    out.insert(out.end(), state.begin(), state.end());
+    return out;
+}

@@ -1,0 +1,185 @@
+// The per-transfer half of the libcurl edge: an easy handle's options for one request
+// (URL, method, body, headers, receive buffer) and libcurl's callbacks for it
+// (the answer's head, its data, the request body read from a spool). The multi handle
+// that drives every transfer of a loop is in upstream.cpp.
+#include "upstream.h"
+
+#include "text.h"
+
+namespace {
+
+// libcurl's smallest: 3 KiB less per open stream than 4 KiB (measured, 1,000 streams);
+// a chat delta is a few hundred bytes, a larger event simply takes more reads.
+const long kStreamReceiveBuffer = 1024;
+const long kReceiveBuffer = CURL_MAX_WRITE_SIZE;  // libcurl's default, 16 KiB
+
+// Sets libcurl options one after another and keeps the first failure, so that one check
+// covers them all.
+class EasyOptions {
+public:
+    explicit EasyOptions(CURL* easy) : easy_(easy) {}
+    template <typename Value>
+    void set(CURLoption option, Value value) {
+        CURLcode code = curl_easy_setopt(easy_, option, value);
+        if (code != CURLE_OK && first_error_ == CURLE_OK) first_error_ = code;
+    }
+    CURLcode result() const { return first_error_; }
+
+private:
+    CURL* easy_;
+    CURLcode first_error_ = CURLE_OK;
+};
+
+void set_method_and_body(EasyOptions& options, const std::string& method, const RequestBody& body,
+                         Spool*& spool) {
+    if (body.buffer) {
+        options.set(CURLOPT_POST, 1L);
+        options.set(CURLOPT_POSTFIELDS, body.buffer->data());
+        options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.buffer->size()));
+    } else if (body.spool) {
+        spool = body.spool;
+        options.set(CURLOPT_POST, 1L);
+        options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.spool->output_size()));
+    } else if (method == "HEAD") {
+        options.set(CURLOPT_NOBODY, 1L);
+    } else if (method == "GET" || method == "DELETE") {
+        options.set(CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
+    } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
+        options.set(CURLOPT_POSTFIELDS, "");
+        options.set(CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    if (method != "POST" && method != "GET" && method != "HEAD")
+        options.set(CURLOPT_CUSTOMREQUEST, method.c_str());
+}
+
+}  // namespace
+
+// ---- Transfer: libcurl's callbacks for one request -------------------------------------
+
+Transfer::~Transfer() { upstream_.release(*this); }
+
+void Transfer::heard_from_upstream() {
+    (answering_ ? upstream_.silence_ : upstream_.first_byte_).arm(silence_, upstream_.loop_.now_ms());
+}
+
+bool Transfer::body_sent(size_t size) const {
+    curl_off_t sent = 0;
+    return easy_ && curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent >= 0 &&
+           static_cast<size_t>(sent) >= size;
+}
+
+void Transfer::resume() {
+    if (!paused_ || !easy_) return;
+    paused_ = false;
+    heard_from_upstream();
+    // May hand over what libcurl held back at once (on_body runs, and may pause again).
+    CURLcode resumed = curl_easy_pause(easy_, CURLPAUSE_CONT);
+    if (resumed == CURLE_OK) return;
+    UpstreamResult result;
+    result.error = std::string("libcurl could not resume the transfer: ") + curl_easy_strerror(resumed);
+    upstream_.finish(*this, result);  // not left paused forever
+}
+
+size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.answering_ = true;  // from the first byte on, only silence counts
+    t.heard_from_upstream();
+    size_t length = size * count;
+    std::string_view line(data, length);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+
+    if (line.substr(0, 5) == "HTTP/") {  // a new response head (after 1xx ones too)
+        t.head_.clear();
+        size_t space = line.find(' ');
+        t.status_ = 0;
+        for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
+             i < line.size() && i < space + 4 && line[i] >= '0' && line[i] <= '9'; ++i)
+            t.status_ = t.status_ * 10 + (line[i] - '0');
+    } else if (line.empty()) {
+        if (t.status_ >= 200 && !t.head_delivered_) {
+            t.head_delivered_ = true;
+            if (!t.listener_.on_head(t.status_, t.head_)) {
+                t.refused_ = true;
+                return 0;
+            }
+            Headers().swap(t.head_);
+        }
+    } else if ((line[0] == ' ' || line[0] == '\t') && !t.head_.empty()) {
+        t.head_.back().value.append(" ").append(trim_view(line));  // obsolete line folding
+    } else {
+        size_t colon = line.find(':');
+        if (colon != std::string_view::npos)
+            t.head_.push_back({std::string(trim_view(line.substr(0, colon))),
+                               std::string(trim_view(line.substr(colon + 1)))});
+    }
+    return length;
+}
+
+size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.heard_from_upstream();
+    size_t length = size * count;
+    switch (t.listener_.on_data(data, length)) {
+        case Taken::All:
+            return length;
+        case Taken::Later:
+            // libcurl keeps this piece and reads no more until resume(); meanwhile the
+            // silence is the client's, not the upstream's.
+            t.paused_ = true;
+            t.silence_.disarm();
+            return CURL_WRITEFUNC_PAUSE;
+        case Taken::Refused:
+            break;
+    }
+    t.refused_ = true;
+    return 0;  // libcurl aborts with CURLE_WRITE_ERROR
+}
+
+size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* self) {
+    Transfer& t = *static_cast<Transfer*>(self);
+    t.heard_from_upstream();
+    long got = t.spool_->read(buffer, size * count);
+    return got < 0 ? CURL_READFUNC_ABORT : static_cast<size_t>(got);
+}
+
+// ---- Upstream: an easy handle set up for one request ------------------------------------
+
+bool Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) {
+    for (const std::string& line : request.headers) {
+        curl_slist* grown = curl_slist_append(t.headers_, line.c_str());
+        if (!grown) return false;
+        t.headers_ = grown;
+    }
+    return true;
+}
+
+// Every option of the request on t.easy_, whether the handle is new or a spare one.
+CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+    EasyOptions options(t.easy_);
+    options.set(CURLOPT_URL, request.url.c_str());
+    options.set(CURLOPT_PROTOCOLS_STR, "http,https");
+    options.set(CURLOPT_HTTPHEADER, t.headers_);
+    options.set(CURLOPT_PRIVATE, &t);
+    options.set(CURLOPT_NOSIGNAL, 1L);
+    options.set(CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
+    options.set(CURLOPT_ERRORBUFFER, t.error_);
+    if (!config_.ca_bundle.empty()) options.set(CURLOPT_CAINFO, config_.ca_bundle.c_str());
+    if (!config_.upstream_proxy.empty()) options.set(CURLOPT_PROXY, config_.upstream_proxy.c_str());
+    options.set(CURLOPT_TCP_KEEPALIVE, 1L);
+    // The receive buffer is most of what a waiting stream costs; SSE events are small.
+    options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
+    // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
+    // protocol pending until some other transfer ends, which stalls a burst of streams to
+    // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.
+    if (share_) options.set(CURLOPT_SHARE, share_);
+    options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
+    options.set(CURLOPT_HEADERDATA, &t);
+    options.set(CURLOPT_WRITEFUNCTION, Transfer::on_body);
+    options.set(CURLOPT_WRITEDATA, &t);
+    set_method_and_body(options, request.method, body, t.spool_);
+    if (t.spool_) {
+        options.set(CURLOPT_READFUNCTION, Transfer::on_read_body);
+        options.set(CURLOPT_READDATA, &t);
+    }
+    return options.result();
+}

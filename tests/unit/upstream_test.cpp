@@ -1,0 +1,261 @@
+// The libcurl edge against a tiny HTTP server on a loopback port, run in a thread of the
+// test: the listener hears the answer's head (after any 1xx head, folded lines joined),
+// its data and the completion; the request's method, headers and body arrive; a listener
+// that refuses the head or the data ends the transfer as the client gone; a pause holds
+// the data until resume(); a port where nothing listens is a failed connection.
+#include <boost/test/unit_test.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "azure_env.h"
+#include "upstream.h"
+#include "unique_fd.h"
+
+namespace {
+
+// Listens on 127.0.0.1 (a port of the system's choice); answers one connection with
+// `answer` once the request's head and its Content-Length body have arrived, then closes.
+class OneAnswerServer {
+public:
+    explicit OneAnswerServer(std::string answer) : answer_(std::move(answer)) {
+        listening_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        BOOST_REQUIRE(listening_.valid());
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        BOOST_REQUIRE(bind(listening_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        BOOST_REQUIRE(listen(listening_.get(), 1) == 0);
+        socklen_t length = sizeof address;
+        BOOST_REQUIRE(getsockname(listening_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        port_ = ntohs(address.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~OneAnswerServer() { thread_.join(); }  // serve() gives up after 5 s without a client
+
+    std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+    const std::string& request() const { return request_; }  // read after the transfer is done
+
+private:
+    void serve() {
+        pollfd waiting{listening_.get(), POLLIN, 0};
+        if (poll(&waiting, 1, 5000) != 1) return;
+        UniqueFd client(accept4(listening_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!client.valid()) return;
+        char buffer[4096];
+        while (!complete()) {
+            ssize_t got = ::read(client.get(), buffer, sizeof buffer);
+            if (got <= 0) return;
+            request_.append(buffer, static_cast<size_t>(got));
+        }
+        for (size_t sent = 0; sent < answer_.size();) {
+            ssize_t wrote = ::write(client.get(), answer_.data() + sent, answer_.size() - sent);
+            if (wrote <= 0) return;
+            sent += static_cast<size_t>(wrote);
+        }
+    }
+    bool complete() const {
+        size_t head_end = request_.find("\r\n\r\n");
+        if (head_end == std::string::npos) return false;
+        size_t length_at = request_.find("Content-Length: ");
+        size_t length = length_at < head_end ? std::stoul(request_.substr(length_at + 16)) : 0;
+        return request_.size() >= head_end + 4 + length;
+    }
+
+    std::string answer_;
+    UniqueFd listening_;
+    int port_ = 0;
+    std::string request_;
+    std::thread thread_;
+};
+
+// A loopback port with nothing behind it: a connection there is refused.
+int closed_port() {
+    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(fd.valid());
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    BOOST_REQUIRE(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    return ntohs(address.sin_port);
+}
+
+// Keeps what it hears; answers as told.
+class RecordingListener : public UpstreamListener {
+public:
+    bool on_head(long status, const Headers& headers) override {
+        ++heads;
+        head_status = status;
+        head = headers;
+        return accept_head;
+    }
+    Taken on_data(const char* data, size_t size) override {
+        if (next_answer == Taken::All) body.append(data, size);
+        Taken answer = next_answer;
+        if (answer == Taken::Later) next_answer = Taken::All;  // once: then take it all
+        return answer;
+    }
+    void on_done(const UpstreamResult& done) override {
+        ++dones;
+        result = done;
+    }
+    std::string header(const std::string& name) const {
+        const std::string* value = find_header(head, name);
+        return value ? *value : "(none)";
+    }
+
+    bool accept_head = true;
+    Taken next_answer = Taken::All;
+    int heads = 0, dones = 0;
+    long head_status = 0;
+    Headers head;
+    std::string body;
+    UpstreamResult result;
+};
+
+// A loop and its upstream, with the proxy's default settings.
+struct UpstreamLoop {
+    UpstreamLoop() {
+        ConfigResult parsed = parse_config(azure());
+        BOOST_REQUIRE_MESSAGE(parsed.ok, parsed.error);
+        config = std::make_unique<Config>(std::move(parsed.config));
+        upstream = std::make_unique<Upstream>(loop, *config, nullptr);
+        BOOST_REQUIRE(upstream->ok());
+    }
+    std::unique_ptr<Transfer> start(const std::string& method, const std::string& url, RecordingListener& listener,
+                                     const std::string* body = nullptr) {
+        UpstreamRequest request{method, url, {"X-Probe: 1"}};
+        RequestBody request_body;
+        request_body.buffer = body;
+        std::string error;
+        std::unique_ptr<Transfer> transfer = upstream->start(request, request_body, listener, error);
+        BOOST_REQUIRE_MESSAGE(transfer, error);
+        return transfer;
+    }
+    // Turns the loop until the listener heard the end (at most ~5 s; a test takes ms).
+    void run_until_done(const RecordingListener& listener) {
+        for (int i = 0; i < 500 && listener.dones == 0; ++i) loop.run_once(10);
+    }
+
+    EventLoop loop;
+    std::unique_ptr<Config> config;
+    std::unique_ptr<Upstream> upstream;
+};
+
+const char* const kAnswer =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Folded: first\r\n  second\r\n"
+    "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(upstream)
+
+BOOST_AUTO_TEST_CASE(the_listener_hears_the_head_the_data_and_the_end) {
+    OneAnswerServer server(kAnswer);
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url("/models"), listener);
+    proxy.run_until_done(listener);
+
+    BOOST_TEST(listener.heads == 1);
+    BOOST_TEST(listener.head_status == 200);
+    BOOST_TEST(listener.header("Content-Type") == "text/plain");
+    BOOST_TEST(listener.header("X-Folded") == "first second");  // obsolete folding joined
+    BOOST_TEST(listener.body == "hello");
+    BOOST_REQUIRE(listener.dones == 1);
+    BOOST_TEST(static_cast<int>(listener.result.outcome) == static_cast<int>(UpstreamOutcome::Completed));
+    BOOST_TEST(listener.result.status == 200);
+    BOOST_TEST(listener.result.answered);
+    BOOST_TEST(listener.result.error.empty());
+    BOOST_TEST(server.request().rfind("GET /models HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(server.request().find("\r\nX-Probe: 1\r\n") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_body_is_posted_and_an_interim_head_is_not_the_answer) {
+    OneAnswerServer server(
+        "HTTP/1.1 100 Continue\r\n\r\n"
+        "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    const std::string body = R"({"model":"m"})";
+    std::unique_ptr<Transfer> transfer = proxy.start("POST", server.url("/chat"), listener, &body);
+    proxy.run_until_done(listener);
+
+    BOOST_TEST(listener.heads == 1);
+    BOOST_TEST(listener.head_status == 201);
+    BOOST_TEST(listener.body == "ok");
+    BOOST_TEST(listener.result.status == 201);
+    const std::string& request = server.request();
+    BOOST_TEST(request.rfind("POST /chat HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(request.substr(request.size() - body.size()) == body);
+}
+
+BOOST_AUTO_TEST_CASE(a_paused_answer_waits_for_resume) {
+    OneAnswerServer server(kAnswer);
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    listener.next_answer = Taken::Later;
+    std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url(), listener);
+    for (int i = 0; i < 500 && listener.heads == 0; ++i) proxy.loop.run_once(10);
+    for (int i = 0; i < 5; ++i) proxy.loop.run_once(5);  // paused: nothing more comes
+    BOOST_TEST(listener.body.empty());
+    BOOST_TEST(listener.dones == 0);
+
+    transfer->resume();
+    proxy.run_until_done(listener);
+    BOOST_TEST(listener.body == "hello");
+    BOOST_TEST(static_cast<int>(listener.result.outcome) == static_cast<int>(UpstreamOutcome::Completed));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_head_ends_the_transfer_as_the_client_gone) {
+    OneAnswerServer server(kAnswer);
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    listener.accept_head = false;
+    std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url(), listener);
+    proxy.run_until_done(listener);
+
+    BOOST_TEST(listener.heads == 1);
+    BOOST_TEST(listener.body.empty());
+    BOOST_REQUIRE(listener.dones == 1);
+    BOOST_TEST(static_cast<int>(listener.result.outcome) == static_cast<int>(UpstreamOutcome::ClientGone));
+    BOOST_TEST(listener.result.answered);
+}
+
+BOOST_AUTO_TEST_CASE(refused_data_ends_the_transfer_as_the_client_gone) {
+    OneAnswerServer server(kAnswer);
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    listener.next_answer = Taken::Refused;
+    std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url(), listener);
+    proxy.run_until_done(listener);
+
+    BOOST_REQUIRE(listener.dones == 1);
+    BOOST_TEST(static_cast<int>(listener.result.outcome) == static_cast<int>(UpstreamOutcome::ClientGone));
+    BOOST_TEST(listener.result.status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    std::unique_ptr<Transfer> transfer =
+        proxy.start("GET", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", listener);
+    proxy.run_until_done(listener);
+
+    BOOST_TEST(listener.heads == 0);
+    BOOST_REQUIRE(listener.dones == 1);
+    BOOST_TEST(static_cast<int>(listener.result.outcome) == static_cast<int>(UpstreamOutcome::ConnectFailed));
+    BOOST_TEST(listener.result.status == 0);
+    BOOST_TEST(!listener.result.answered);
+    BOOST_TEST(!listener.result.error.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

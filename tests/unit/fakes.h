@@ -3,11 +3,6 @@
 // shared state in a temporary directory.
 #pragma once
 
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <boost/test/unit_test.hpp>
-
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -17,6 +12,7 @@
 #include "connection.h"
 #include "exchange.h"
 #include "shared_state.h"
+#include "state_test_support.h"
 
 // Params given, the answer kept whole. `room`: how many more bytes can_take() lets in
 // (unbounded by default); `gone`: the web server's connection is gone, writes fail.
@@ -69,20 +65,6 @@ public:
 };
 
 // A shared state in a directory of its own, removed with it.
-struct TempSharedState {
-    TempSharedState() {
-        char dir[] = "/tmp/aop-unit-state-XXXXXX";
-        BOOST_REQUIRE(mkdtemp(dir));
-        state_dir = dir;
-        std::string warning;
-        state = SharedState::open(state_dir + "/state", warning);
-        BOOST_REQUIRE(state);
-    }
-    ~TempSharedState() {
-        state.reset();
-        unlink((state_dir + "/state").c_str());
-        rmdir(state_dir.c_str());
-    }
-    std::string state_dir;
-    std::unique_ptr<SharedState> state;
+struct TempSharedState : state_test::StateDir {
+    std::unique_ptr<SharedState> state = state_test::open_state(path);
 };

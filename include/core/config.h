@@ -99,10 +99,10 @@ std::vector<std::string> default_listed_models();
 const char* default_route_api_versions();
 
 // Azure's v1 API (/openai/v1/..., model = deployment) rather than a dated one.
-bool uses_v1_api(const EndpointSettings& endpoint);
+bool uses_v1_api(const EndpointSettings& settings);
 
 // The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
-std::string api_version_for(const EndpointSettings& endpoint, const std::string& operation);
+std::string api_version_for(const EndpointSettings& settings, const std::string& operation);
 
 // Builds the configuration from environment variables (unset and empty are the same),
 // and the routing table of AZURE_OPENAI_PROXY_CONFIG when set (`env:NAME` keys are

@@ -1,6 +1,6 @@
 // Configuration: the environment read into the process's settings, with the endpoint's
 // (endpoint_settings.cpp) and the access policy (access_policy.cpp), then the routing
-// file (routing_file.cpp); and the start-up description of it all.
+// file (routing.cpp); and the start-up description of it all.
 #include "config.h"
 
 #include <fstream>

@@ -24,7 +24,13 @@ struct RedisAddress {
 struct RoutingTable;
 class LiveRouting;
 
-struct Config {
+// The configuration is split by job. Code that needs one job's settings takes that part
+// (an endpoint holds only its EndpointSettings); `Config` is all of them, so `config.x`
+// reads any setting where the whole configuration is at hand.
+
+// What a request sent to one upstream endpoint needs: where, which API, which key. The
+// environment gives the defaults; each endpoint of the routing file overrides some.
+struct EndpointSettings {
     ProxyMode mode = ProxyMode::Azure;
     std::string endpoint;                       // scheme://host[:port][/base], no trailing '/'
     std::string api_version = "2024-10-21";     // "v1" or "preview": Azure's v1 API
@@ -33,6 +39,20 @@ struct Config {
     std::vector<std::pair<std::string, std::string>> route_api_versions;
     std::map<std::string, std::string> model_mapper;  // model -> deployment
     std::string token;                          // server-side key; empty: use the client's
+};
+
+// Who may use the proxy, and for which models.
+struct AccessPolicy {
+    std::vector<ClientKey> client_keys;         // empty: no key asked of clients
+    std::string client_keys_file;               // where they came from, if a file
+    std::vector<ClientKey> admin_keys;          // may read /metrics from anywhere
+    std::vector<std::string> cors_origins;      // empty: any origin ("*")
+    std::vector<std::string> allowed_models;    // empty: any model
+};
+
+// The process: where it listens, its capacity and deadlines, its logs and shared state,
+// and how it reaches every upstream (TLS trust, outbound proxy).
+struct ProcessSettings {
     std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
     std::string fcgi_address;                   // empty: the listening socket on fd 0
     std::string fcgi_socket_owner;              // "user:group" for a unix socket it creates
@@ -50,18 +70,16 @@ struct Config {
     std::string path_prefix;                    // mount point stripped before routing
     std::vector<std::string> listed_models;     // GET /v1/models, besides the mapper's models
     bool live_models = false;                   // GET /v1/models asks Azure instead
-    std::vector<ClientKey> client_keys;         // empty: no key asked of clients
-    std::string client_keys_file;               // where they came from, if a file
-    std::vector<std::string> cors_origins;      // empty: any origin ("*")
-    std::vector<std::string> allowed_models;    // empty: any model
     std::string ca_bundle;                      // CA certificates for the upstream's TLS
     std::string upstream_proxy;                 // outbound proxy; empty: libcurl's *_proxy variables
     LogFormat log_format = LogFormat::Text;     // access-log lines: text or JSON
-    std::vector<ClientKey> admin_keys;          // may read /metrics from anywhere
     std::string state_file;                     // shared state; empty: the default; "none": private
     RedisAddress redis;                         // shared across hosts; empty host and path: none
     bool stream_usage = false;                  // ask usage of every chat stream (for the counts)
     std::string config_file;                    // AZURE_OPENAI_PROXY_CONFIG
+};
+
+struct Config : ProcessSettings, EndpointSettings, AccessPolicy {
     std::shared_ptr<LiveRouting> routing;       // its routing table (SIGHUP reloads); null: none
 };
 
@@ -81,10 +99,10 @@ std::vector<std::string> default_listed_models();
 const char* default_route_api_versions();
 
 // Azure's v1 API (/openai/v1/..., model = deployment) rather than a dated one.
-bool uses_v1_api(const Config& config);
+bool uses_v1_api(const EndpointSettings& settings);
 
 // The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
-std::string api_version_for(const Config& config, const std::string& operation);
+std::string api_version_for(const EndpointSettings& settings, const std::string& operation);
 
 // Builds the configuration from environment variables (unset and empty are the same),
 // and the routing table of AZURE_OPENAI_PROXY_CONFIG when set (`env:NAME` keys are
@@ -103,7 +121,7 @@ bool split_host_port(const std::string& address, std::string& host, int& port);
 std::string configured_model_problem(const std::string& model);
 
 // The environment's keys, client and admin, as shared_keys() reads them.
-std::vector<KeySource> environment_key_sources(const Config& config);
+std::vector<KeySource> environment_key_sources(const AccessPolicy& policy);
 
 // Clients must present a key: AZURE_OPENAI_PROXY_API_KEYS or the routing file defines some.
 bool has_client_keys(const Config& config);

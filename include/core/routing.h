@@ -14,6 +14,7 @@
 #include "client_keys.h"
 
 struct Config;
+struct EndpointSettings;
 
 struct Endpoint {
     std::string name;
@@ -21,9 +22,10 @@ struct Endpoint {
     std::string key_source;  // "env:NAME", "file:/path" or "inline": what --check-config shows
     int priority = 0;        // lower first
     int weight = 1;
-    // The base configuration with this endpoint's URL, key, api-version and mode: what
-    // translation is given for a request sent here.
-    std::shared_ptr<const Config> upstream;
+    // The environment's endpoint settings with this endpoint's URL, key, api-version and
+    // mode: what translation is given for a request sent here. Only these: an endpoint
+    // sees no process setting and no client key.
+    std::shared_ptr<const EndpointSettings> upstream;
 };
 
 struct Target {
@@ -80,7 +82,7 @@ private:
 using EnvironmentLookup = std::string (*)(const std::string& name, void* context);
 
 // Parses the file's text against `base` (the configuration read from the environment,
-// whose settings each endpoint's upstream inherits). False with one line per mistake in
+// whose endpoint settings each endpoint's upstream inherits and overrides). False with one line per mistake in
 // `errors`, each naming the file, the key path and what is wrong.
 bool parse_routing(const std::string& file, const std::string& text, const Config& base,
                    EnvironmentLookup lookup, void* context, RoutingTable& table,

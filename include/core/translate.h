@@ -33,7 +33,7 @@ struct UpstreamRequest {
 };
 
 // `deployment` is used for RouteKind::Deployment only and must be safe.
-UpstreamRequest build_upstream_request(const Config& config, const Request& request,
+UpstreamRequest build_upstream_request(const EndpointSettings& config, const Request& request,
                                        const Route& route, const std::string& deployment);
 
 // Request headers never sent upstream in any mode (hop-by-hop, framing, Host).

@@ -194,7 +194,7 @@ private:
     TryResult answer_result_ = TryResult::Success;
     int64_t answer_retry_after_ms_ = -1;
     int64_t try_started_ms_ = 0;
-    const Config* upstream_config_;  // the endpoint the request went to (errors name it)
+    const EndpointSettings* upstream_config_;  // the endpoint the request went to (errors name it)
 
     // Accounting: the request and its stream counted while they last, its usage.
     std::optional<GaugeTicket> in_flight_;

@@ -1,17 +1,17 @@
+// Configuration: the environment read into the process's settings, with the endpoint's
+// (endpoint_settings.cpp) and the access policy (access_policy.cpp), then the routing
+// file (routing.cpp); and the start-up description of it all.
 #include "config.h"
 
 #include <fstream>
 #include <sstream>
 
 #include "bounds.h"
+#include "config_reading.h"
 #include "routing.h"
 #include "text.h"
 
-namespace {
-
-const char* const kDefaultMapper = "gpt-3.5-turbo=gpt-35-turbo,gpt-3.5-turbo-0301=gpt-35-turbo-0301";
-
-std::string lookup(const Environment& env, const char* name) {
+std::string environment_value(const Environment& env, const char* name) {
     auto it = env.find(name);
     return it == env.end() ? std::string() : it->second;
 }
@@ -51,40 +51,11 @@ bool check_model_names(const char* variable, const std::vector<std::string>& mod
     return true;
 }
 
-bool parse_mapper(const std::string& text, std::map<std::string, std::string>& mapper,
-                  std::string& error) {
-    const char* const variable = "AZURE_OPENAI_MODEL_MAPPER";
-    std::vector<std::pair<std::string, std::string>> pairs;
-    if (!parse_pairs(variable, text, "model=deployment", pairs, error)) return false;
-    for (auto& [model, deployment] : pairs)
-        if (!check_model_name(variable, model, error)) return false;
-    for (auto& [model, deployment] : pairs) mapper[model] = deployment;
-    return true;
-}
-
-bool valid_api_version(const std::string& version) { return is_word(version, "-."); }
-
 bool parse_positive(const std::string& text, long long max, long long& out) {
     long long value = digits_value(text);
     if (value < 0) return false;
     out = value;
     return out > 0 && out <= max;
-}
-
-// Reads an optional positive integer setting; leaves `out` alone when unset.
-template <typename T>
-bool read_number(const Environment& env, const char* name, long long max, T& out,
-                 std::string& error) {
-    std::string text = trim(lookup(env, name));
-    if (text.empty()) return true;
-    long long value = 0;
-    if (!parse_positive(text, max, value)) {
-        error = std::string(name) + ": '" + text + "' is not a whole number from 1 to " +
-                std::to_string(max);
-        return false;
-    }
-    out = static_cast<T>(value);
-    return true;
 }
 
 // "a, b,,c" -> {"a", "b", "c"}
@@ -95,69 +66,21 @@ std::vector<std::string> list_of(const std::string& text) {
     return out;
 }
 
-// AZURE_OPENAI_PROXY_API_KEYS and _ADMIN_KEYS: "name:key,key" or "@/path/to/file" (one
-// entry a line).
-bool read_keys(const Environment& env, const char* variable, std::vector<ClientKey>& keys, std::string& file_name,
-               std::string& error) {
-    std::string text = trim(lookup(env, variable));
+namespace {
+
+// Reads an optional positive integer setting; leaves `out` alone when unset.
+template <typename T>
+bool read_number(const Environment& env, const char* name, long long max, T& out,
+                 std::string& error) {
+    std::string text = trim(environment_value(env, name));
     if (text.empty()) return true;
-    char separator = ',';
-    if (text[0] == '@') {
-        file_name = text.substr(1);
-        std::ifstream file(file_name);
-        std::ostringstream content;
-        if (!file || !(content << file.rdbuf())) {
-            error = std::string(variable) + ": cannot read the key file '" + file_name + "'";
-            return false;
-        }
-        text = content.str();
-        separator = '\n';
-    }
-    std::string problem;
-    if (!parse_client_keys(text, separator, keys, problem)) {
-        error = std::string(variable) + (file_name.empty() ? "" : " (" + file_name + ")") + ": " + problem;
+    long long value = 0;
+    if (!parse_positive(text, max, value)) {
+        error = std::string(name) + ": '" + text + "' is not a whole number from 1 to " +
+                std::to_string(max);
         return false;
     }
-    return true;
-}
-
-// Each key names one entry: a client key that is also an admin key, or two admin keys
-// alike, would leave the logs in doubt about who sent a request.
-bool read_client_keys(const Environment& env, Config& c, std::string& error) {
-    std::string admin_file;
-    if (!read_keys(env, "AZURE_OPENAI_PROXY_API_KEYS", c.client_keys, c.client_keys_file, error) ||
-        !read_keys(env, "AZURE_OPENAI_PROXY_ADMIN_KEYS", c.admin_keys, admin_file, error))
-        return false;
-    for (const auto& [entry, earlier] : shared_keys(environment_key_sources(c))) {
-        error = entry + ": has the same key as " + earlier + "; a key may belong to one entry only";
-        return false;
-    }
-    return true;
-}
-
-// Client keys are the proxy's own: with them, a server-side key must replace them upstream.
-bool keys_need_token(const Config& c, std::string& error) {
-    if (!has_client_keys(c) || !c.token.empty()) return true;
-    error = std::string(c.config_file.empty() ? "AZURE_OPENAI_PROXY_API_KEYS" : "client keys") +
-            ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
-            "key the proxy sends upstream";
-    return false;
-}
-
-// AZURE_OPENAI_PROXY_CORS_ORIGINS: "*" or origins such as https://chat.example.com.
-bool read_cors_origins(const Environment& env, Config& c, std::string& error) {
-    for (const std::string& origin : list_of(lookup(env, "AZURE_OPENAI_PROXY_CORS_ORIGINS"))) {
-        if (origin == "*") {
-            c.cors_origins.clear();
-            return true;
-        }
-        if (!valid_base_url(origin) || origin.find('/', origin.find("://") + 3) != std::string::npos) {
-            error = "AZURE_OPENAI_PROXY_CORS_ORIGINS: '" + origin +
-                    "' is not an origin like https://chat.example.com (or *)";
-            return false;
-        }
-        c.cors_origins.push_back(origin);
-    }
+    out = static_cast<T>(value);
     return true;
 }
 
@@ -177,9 +100,9 @@ std::string normalise_prefix(std::string prefix) {
 }
 
 // AZURE_OPENAI_PROXY_REDIS_URL: redis://[user:password@]host[:port][/db] or unix:/path.
-bool read_redis(const Environment& env, Config& c, std::string& error) {
+bool read_redis(const Environment& env, ProcessSettings& c, std::string& error) {
     const char* const variable = "AZURE_OPENAI_PROXY_REDIS_URL";
-    std::string url = trim(lookup(env, variable));
+    std::string url = trim(environment_value(env, variable));
     if (url.empty()) return true;
     RedisAddress& r = c.redis;
     if (starts_with(url, "unix:")) {
@@ -214,13 +137,13 @@ bool read_redis(const Environment& env, Config& c, std::string& error) {
 }
 
 std::string environment_lookup(const std::string& name, void* context) {
-    return lookup(*static_cast<const Environment*>(context), name.c_str());
+    return environment_value(*static_cast<const Environment*>(context), name.c_str());
 }
 
 // AZURE_OPENAI_PROXY_CONFIG: the routing table and the client keys of a JSON file. Read
 // last, so its endpoints inherit every other setting.
 bool read_routing(const Environment& env, Config& c, std::string& error) {
-    c.config_file = trim(lookup(env, "AZURE_OPENAI_PROXY_CONFIG"));
+    c.config_file = trim(environment_value(env, "AZURE_OPENAI_PROXY_CONFIG"));
     if (c.config_file.empty()) return true;
     std::shared_ptr<const RoutingTable> table;
     if (!load_routing(c, environment_lookup, const_cast<Environment*>(&env), table, error)) return false;
@@ -229,45 +152,6 @@ bool read_routing(const Environment& env, Config& c, std::string& error) {
 }
 
 }  // namespace
-
-// Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.
-bool valid_base_url(const std::string& url) {
-    size_t scheme_end = url.find("://");
-    if (scheme_end == std::string::npos) return false;
-    std::string scheme = lowercase(url.substr(0, scheme_end));
-    if (scheme != "http" && scheme != "https") return false;
-    std::string rest = url.substr(scheme_end + 3);
-    size_t host_end = rest.find('/');
-    std::string authority = rest.substr(0, host_end);
-    if (authority.empty() || authority.find('@') != std::string::npos) return false;
-    for (unsigned char c : url)
-        if (c <= ' ' || c == '?' || c == '#' || c >= 0x7f) return false;
-    return true;
-}
-
-const char* default_route_api_versions() {
-    return "responses=2025-04-01-preview,assistants=2025-04-01-preview,"
-           "threads=2025-04-01-preview,vector_stores=2025-04-01-preview";
-}
-
-bool uses_v1_api(const Config& config) {
-    return config.api_version == "v1" || config.api_version == "preview";
-}
-
-std::string api_version_for(const Config& config, const std::string& operation) {
-    if (uses_v1_api(config)) return config.api_version;
-    const std::string* best = nullptr;
-    size_t best_length = 0;
-    for (const auto& [route, version] : config.route_api_versions) {
-        bool matches = starts_with(operation, route) &&
-                       (operation.size() == route.size() || operation[route.size()] == '/');
-        if (matches && route.size() > best_length) {
-            best = &version;
-            best_length = route.size();
-        }
-    }
-    return best ? *best : config.api_version;
-}
 
 std::vector<std::string> default_listed_models() {
     return {"gpt-5",          "gpt-5-mini",      "gpt-5-nano",
@@ -295,28 +179,7 @@ bool split_host_port(const std::string& address, std::string& host, int& port) {
 
 namespace {
 
-// A setting that takes one of a few words, in any case; unset, `out` keeps its default.
-template <typename T>
-struct Choice {
-    const char* word;
-    T value;
-};
-
-template <typename T>
-bool read_choice(const Environment& env, const char* variable, std::initializer_list<Choice<T>> choices,
-                 const char* expected, T& out, std::string& error) {
-    std::string word = lowercase(trim(lookup(env, variable)));
-    if (word.empty()) return true;
-    for (const Choice<T>& choice : choices)
-        if (word == choice.word) {
-            out = choice.value;
-            return true;
-        }
-    error = std::string(variable) + ": '" + log_safe(word, 40) + "' is not " + expected;
-    return false;
-}
-
-bool read_switches(const Environment& env, Config& c, std::string& error) {
+bool read_switches(const Environment& env, ProcessSettings& c, std::string& error) {
     return read_choice<bool>(env, "AZURE_OPENAI_PROXY_STREAM_USAGE",
                              {{"1", true}, {"on", true}, {"true", true}, {"0", false}, {"off", false}, {"false", false}},
                              "on or off", c.stream_usage, error) &&
@@ -327,63 +190,16 @@ bool read_switches(const Environment& env, Config& c, std::string& error) {
                                   c.log_format, error);
 }
 
-bool read_endpoint(const Environment& env, Config& c, std::string& error) {
-    c.endpoint = trim(lookup(env, "AZURE_OPENAI_ENDPOINT"));
-    if (c.endpoint.empty() && c.mode == ProxyMode::OpenAI) c.endpoint = "https://api.openai.com";
-    if (c.endpoint.empty()) {
-        error = "AZURE_OPENAI_ENDPOINT: not set; azure mode needs your resource URL, "
-                "e.g. https://my-resource.openai.azure.com";
-        return false;
-    }
-    if (!valid_base_url(c.endpoint)) {
-        error = "AZURE_OPENAI_ENDPOINT: '" + c.endpoint +
-                "' is not an http(s) URL like https://my-resource.openai.azure.com";
-        return false;
-    }
-    while (c.endpoint.back() == '/') c.endpoint.pop_back();
-    return true;
-}
-
-// AZURE_OPENAI_APIVERSION, and the routes that take another (Responses, Assistants…).
-bool read_api_versions(const Environment& env, Config& c, std::string& error) {
-    std::string version = trim(lookup(env, "AZURE_OPENAI_APIVERSION"));
-    if (!version.empty()) c.api_version = version;
-    if (!valid_api_version(c.api_version)) {
-        error = "AZURE_OPENAI_APIVERSION: '" + c.api_version + "' is not an api-version like 2024-10-21, v1 or preview";
-        return false;
-    }
-    std::string routes = lookup(env, "AZURE_OPENAI_APIVERSION_ROUTES");
-    if (!parse_pairs("AZURE_OPENAI_APIVERSION_ROUTES", routes.empty() ? default_route_api_versions() : routes,
-                     "route=api-version", c.route_api_versions, error))
-        return false;
-    for (auto& [route, route_version] : c.route_api_versions) {
-        while (!route.empty() && route.front() == '/') route.erase(0, 1);
-        if (starts_with(route, "v1/")) route.erase(0, 3);
-        if (!valid_api_version(route_version)) {
-            error = "AZURE_OPENAI_APIVERSION_ROUTES: '" + route_version + "' is not an api-version";
-            return false;
-        }
-    }
-    return true;
-}
-
-// Keys, CORS, models, Redis, the upstream's proxy and CA bundle.
-bool read_access(const Environment& env, Config& c, std::string& error) {
-    if (!parse_mapper(kDefaultMapper, c.model_mapper, error) ||
-        !parse_mapper(lookup(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, error))
-        return false;
-    c.token = trim(lookup(env, "AZURE_OPENAI_TOKEN"));
-    if (!read_client_keys(env, c, error) || !read_cors_origins(env, c, error)) return false;
-    c.allowed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_ALLOWED_MODELS"));
-    c.listed_models = list_of(lookup(env, "AZURE_OPENAI_PROXY_MODELS"));
-    if (!check_model_names("AZURE_OPENAI_PROXY_ALLOWED_MODELS", c.allowed_models, error) ||
-        !check_model_names("AZURE_OPENAI_PROXY_MODELS", c.listed_models, error))
-        return false;
+// The models GET /v1/models lists, the shared state (the file, Redis), and how every
+// upstream is reached (the outbound proxy, the CA bundle).
+bool read_models_state_and_reach(const Environment& env, ProcessSettings& c, std::string& error) {
+    c.listed_models = list_of(environment_value(env, "AZURE_OPENAI_PROXY_MODELS"));
+    if (!check_model_names("AZURE_OPENAI_PROXY_MODELS", c.listed_models, error)) return false;
     if (c.listed_models.empty()) c.listed_models = default_listed_models();
-    c.state_file = trim(lookup(env, "AZURE_OPENAI_PROXY_STATE_FILE"));
+    c.state_file = trim(environment_value(env, "AZURE_OPENAI_PROXY_STATE_FILE"));
     if (!read_redis(env, c, error)) return false;
-    c.upstream_proxy = trim(lookup(env, "AZURE_OPENAI_PROXY_UPSTREAM_PROXY"));
-    c.ca_bundle = trim(lookup(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
+    c.upstream_proxy = trim(environment_value(env, "AZURE_OPENAI_PROXY_UPSTREAM_PROXY"));
+    c.ca_bundle = trim(environment_value(env, "AZURE_OPENAI_PROXY_CA_BUNDLE"));
     if (!c.ca_bundle.empty() && !std::ifstream(c.ca_bundle)) {
         error = "AZURE_OPENAI_PROXY_CA_BUNDLE: cannot read '" + c.ca_bundle + "'";
         return false;
@@ -392,11 +208,11 @@ bool read_access(const Environment& env, Config& c, std::string& error) {
 }
 
 // Where the proxy listens: the FastCGI socket, or the HTTP address of its own server.
-bool read_listening(const Environment& env, Config& c, std::string& error) {
-    c.fcgi_address = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
-    c.fcgi_socket_owner = trim(lookup(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
-    c.path_prefix = normalise_prefix(trim(lookup(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
-    std::string http = trim(lookup(env, "AZURE_OPENAI_PROXY_ADDRESS"));
+bool read_listening(const Environment& env, ProcessSettings& c, std::string& error) {
+    c.fcgi_address = trim(environment_value(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
+    c.fcgi_socket_owner = trim(environment_value(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
+    c.path_prefix = normalise_prefix(trim(environment_value(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
+    std::string http = trim(environment_value(env, "AZURE_OPENAI_PROXY_ADDRESS"));
     if (!http.empty()) c.http_address = http;
     std::string host;
     int port = 0;
@@ -406,7 +222,7 @@ bool read_listening(const Environment& env, Config& c, std::string& error) {
 }
 
 // Capacity, deadlines and sizes.
-bool read_limits(const Environment& env, Config& c, std::string& error) {
+bool read_limits(const Environment& env, ProcessSettings& c, std::string& error) {
     if (!read_number(env, "AZURE_OPENAI_PROXY_THREADS", 64, c.threads, error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_MAX_REQUESTS", 1000000, c.max_requests, error) ||
         !read_number(env, "AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", 3600, c.connect_timeout_s, error) ||
@@ -420,7 +236,7 @@ bool read_limits(const Environment& env, Config& c, std::string& error) {
         !read_number(env, "AZURE_OPENAI_PROXY_WORKERS", static_cast<long long>(kStateProcesses), c.workers, error))
         return false;
     // 0 turns heartbeats off, so it is read apart from the positive numbers above.
-    if (trim(lookup(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS")) == "0") {
+    if (trim(environment_value(env, "AZURE_OPENAI_PROXY_HEARTBEAT_MS")) == "0") {
         c.heartbeat_ms = 0;
         return true;
     }
@@ -435,12 +251,10 @@ ConfigResult parse_config(const Environment& env) {
     std::string& error = result.error;
     // In this order: the endpoint's default depends on the mode, and the routing file's
     // endpoints inherit every other setting.
-    result.ok = read_choice<ProxyMode>(env, "AZURE_OPENAI_PROXY_MODE",
-                                       {{"azure", ProxyMode::Azure}, {"openai", ProxyMode::OpenAI}},
-                                       "'azure' or 'openai'", c.mode, error) &&
-                read_endpoint(env, c, error) && read_api_versions(env, c, error) && read_access(env, c, error) &&
-                read_switches(env, c, error) && read_listening(env, c, error) && read_limits(env, c, error) &&
-                read_routing(env, c, error) && keys_need_token(c, error);
+    result.ok = read_endpoint_settings(env, c, error) && read_access_policy(env, c, error) &&
+                read_models_state_and_reach(env, c, error) && read_switches(env, c, error) &&
+                read_listening(env, c, error) && read_limits(env, c, error) && read_routing(env, c, error) &&
+                keys_need_token(c, error);
     return result;
 }
 
@@ -449,22 +263,6 @@ std::string configured_model_problem(const std::string& model) {
     for (unsigned char c : model)
         if (c < 0x20 || c == 0x7f) return "a model's name may not hold control characters";
     return over_bound(model, kLongestConfiguredModel, "a model's name");
-}
-
-std::vector<KeySource> environment_key_sources(const Config& config) {
-    return {{"AZURE_OPENAI_PROXY_API_KEYS: ", &config.client_keys},
-            {"AZURE_OPENAI_PROXY_ADMIN_KEYS: ", &config.admin_keys}};
-}
-
-bool has_client_keys(const Config& c) {
-    return !c.client_keys.empty() || (c.routing && !c.routing->get()->keys.empty());
-}
-
-std::string open_relay_warning(const Config& c) {
-    if (c.token.empty() || has_client_keys(c)) return "";
-    return "warning: AZURE_OPENAI_TOKEN is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
-           "nor the configuration file's keys): anyone who can reach this proxy spends your Azure key "
-           "(an open relay). Set client keys before exposing it.";
 }
 
 std::string describe_config(const Config& c) {

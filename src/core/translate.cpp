@@ -35,7 +35,7 @@ std::string bearer_credential(const Headers& headers) {
     return "";
 }
 
-void add_azure_credentials(const Config& config, const Headers& headers,
+void add_azure_credentials(const EndpointSettings& config, const Headers& headers,
                            std::vector<std::string>& out) {
     if (!config.token.empty()) {
         out.push_back("api-key: " + config.token);
@@ -54,7 +54,7 @@ void add_azure_credentials(const Config& config, const Headers& headers,
 // Dated API: /openai/deployments/{deployment}/{operation} and /openai/{path}, with the
 // route's api-version. v1 API: /openai/v1/{operation or path} (the deployment travels as
 // the body's model), api-version only for "preview".
-std::string azure_url(const Config& config, const Request& request, const Route& route,
+std::string azure_url(const EndpointSettings& config, const Request& request, const Route& route,
                       const std::string& deployment) {
     bool deployment_route = route.kind == RouteKind::Deployment;
     std::string operation = deployment_route ? route.operation : route.upstream_path.substr(1);
@@ -121,7 +121,7 @@ bool is_hop_by_hop(const std::string& name) {
     return false;
 }
 
-UpstreamRequest build_upstream_request(const Config& config, const Request& request,
+UpstreamRequest build_upstream_request(const EndpointSettings& config, const Request& request,
                                        const Route& route, const std::string& deployment) {
     UpstreamRequest upstream;
     upstream.method = request.method;

@@ -1,5 +1,6 @@
-// The routing table (AZURE_OPENAI_PROXY_CONFIG), target choice and health, per-key
-// limits, usage scanning, metrics text, and the shared state across processes.
+// The routing table (AZURE_OPENAI_PROXY_CONFIG) as loaded, target choice and health,
+// per-key limits, usage scanning, metrics text, and the shared state across processes.
+// The file's mistakes are in routing_file_test.cpp.
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>
@@ -21,28 +22,11 @@
 #include "key_limits.h"
 #include "metrics.h"
 #include "routing.h"
+#include "routing_file_env.h"
 #include "shared_state.h"
 #include "usage.h"
 
 namespace {
-
-std::string write_temp(const std::string& text) {
-    char name[] = "/tmp/aop-routing-XXXXXX";
-    int fd = mkstemp(name);
-    BOOST_REQUIRE(fd >= 0);
-    BOOST_REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-    close(fd);
-    return name;
-}
-
-ConfigResult with_file(const std::string& json, Environment extra = {}) {
-    std::string file = write_temp(json);
-    extra.emplace("AZURE_OPENAI_PROXY_CONFIG", file);
-    extra.emplace("AZURE_OPENAI_TOKEN", "server-key-123");
-    ConfigResult r = parse_config(azure(extra));
-    unlink(file.c_str());
-    return r;
-}
 
 const char* const kTable = R"({
   "endpoints": {
@@ -82,7 +66,7 @@ BOOST_AUTO_TEST_CASE(a_file_resolves_endpoints_targets_keys_and_retry) {
     std::shared_ptr<const RoutingTable> table = r.config.routing->get();
     const RoutingTable& t = *table;
     BOOST_TEST(t.endpoints.size() == 3u);
-    const Config& east = *t.endpoints[0].upstream;
+    const EndpointSettings& east = *t.endpoints[0].upstream;
     BOOST_TEST(east.endpoint == "https://east.example");
     BOOST_TEST(east.token == "east-secret");
     BOOST_TEST(east.api_version == "2025-01-01-preview");
@@ -114,32 +98,6 @@ BOOST_AUTO_TEST_CASE(check_config_shows_the_table_and_no_key) {
         BOOST_TEST(text.find(secret) == std::string::npos, secret);
 }
 
-BOOST_AUTO_TEST_CASE(every_mistake_is_a_line_naming_file_and_path) {
-    ConfigResult r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
-                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
-                                    "models": {"m": ["nowhere"], "n": "e"},
-                                    "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
-                                    "retry": {"max_tries": 0}, "extra": true})");
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("(top).extra: is not a known setting") != std::string::npos, r.error);
-    r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
-                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
-                     "models": {"m": ["nowhere"], "n": "e"},
-                     "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
-                     "retry": {"max_tries": 0}})");
-    BOOST_TEST(!r.ok);
-    for (const char* expected : {"endpoints.e.key: the environment variable MISSING is not set",
-                                 "endpoints.f.colour: is not a known setting",
-                                 "models.m[0]: the endpoint 'nowhere' is not defined",
-                                 "models.n: must be a non-empty list", "keys.k.key: a key must be at least 8",
-                                 "keys.bad name: a key's name", "retry.max_tries: must be a whole number from 1 to 20"})
-        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
-    BOOST_TEST(r.error.find(": ") != std::string::npos);
-    BOOST_TEST(r.error.find("/tmp/aop-routing-") == 0u);
-    BOOST_TEST(!with_file("{not json").ok);
-    BOOST_TEST(!with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}, "e": {"url": "https://e.example", "key": "k"}}})").ok);
-}
-
 BOOST_AUTO_TEST_CASE(the_shipped_example_is_valid) {
     std::ifstream in("deploy/config.example.json");
     BOOST_REQUIRE(in);
@@ -161,38 +119,6 @@ BOOST_AUTO_TEST_CASE(client_keys_in_the_file_need_a_server_side_key) {
     unlink(file.c_str());
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.error.find("AZURE_OPENAI_TOKEN") != std::string::npos);
-}
-
-// The names of the file are checked where they enter, against include/bounds.h: each
-// mistake one line naming the path and the limit.
-BOOST_AUTO_TEST_CASE(names_in_the_file_are_bounded_naming_the_limit) {
-    const std::string endpoint_too_long(kLongestEndpointName + 1, 'e'), model_too_long(kLongestConfiguredModel + 1, 'm'),
-        key_too_long(kLongestKeyName + 1, 'k');
-    ConfigResult r = with_file(R"({"endpoints": {")" + endpoint_too_long + R"(": {"url": "https://e.example", "key": "k"},
-                                                  "e": {"url": "https://e.example", "key": "k"}},
-                                    "models": {")" + model_too_long + R"(": ["e"], "control\u0001": ["e"],
-                                               "long-target": ["e/)" + std::string(kLongestTargetName - 1, 'd') + R"("]},
-                                    "keys": {")" + key_too_long + R"(": {"key": "long-enough-key"},
-                                             "k": {"key": "long-enough-key-2", "models": [")" + model_too_long + R"(", "a\nb"]}}})");
-    BOOST_TEST(!r.ok);
-    for (const std::string& expected :
-         {"endpoints." + endpoint_too_long + ": an endpoint's name may have at most " + std::to_string(kLongestEndpointName) + " bytes",
-          "models." + model_too_long.substr(0, 100), "a model's name may have at most " + std::to_string(kLongestConfiguredModel) + " bytes",
-          std::string("models.control\\x01: a model's name may not hold control characters"),
-          "models.long-target[0]: a target's name (endpoint/deployment) may have at most " + std::to_string(kLongestTargetName) + " bytes",
-          "keys." + key_too_long + ": a key's name may have at most " + std::to_string(kLongestKeyName) + " bytes",
-          std::string("keys.k.models: a model's name may not hold control characters")})
-        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
-    // At the bounds, all is well.
-    r = with_file(R"({"endpoints": {")" + std::string(kLongestEndpointName, 'e') + R"(": {"url": "https://e.example", "key": "k"},
-                                     "e": {"url": "https://e.example", "key": "k"}},
-                      "models": {")" + std::string(kLongestConfiguredModel, 'm') + R"(": ["e/)" + std::string(kLongestTargetName - 2, 'd') + R"("]},
-                      "keys": {")" + std::string(kLongestKeyName, 'k') + R"(": {"key": "long-enough-key", "models": ["a b"]}}})");
-    BOOST_TEST(r.ok, r.error);
-    // A name of 1 MiB: a short line, not the name.
-    r = with_file(R"({"endpoints": {")" + std::string(1 << 20, 'e') + R"(": {"url": "https://e.example", "key": "k"}}})");
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.size() < 400u, r.error.size());
 }
 
 namespace {
@@ -258,57 +184,6 @@ BOOST_AUTO_TEST_CASE(reading_the_file_takes_time_in_proportion_to_its_size) {
     unlink(large_file.c_str());
     BOOST_TEST_MESSAGE("3000 entries of each kind: " << small_s << " s, 12000: " << large_s << " s");
     BOOST_TEST(large_s / small_s < kMostRatio, "4 times the entries took " << large_s / small_s << " times as long");
-}
-
-BOOST_AUTO_TEST_CASE(keys_and_targets_beyond_the_shared_states_slots_are_refused) {
-    auto keys_file = [](size_t count, const char* limits) {
-        std::string json = R"({"keys": {)";
-        for (size_t i = 0; i < count; ++i)
-            json += (i ? "," : "") + std::string("\"k") + std::to_string(i) + R"(": {"key": "key-secret-)" +
-                    std::to_string(i) + "\"" + limits + "}";
-        return json + "}}";
-    };
-    BOOST_TEST(with_file(keys_file(kStateKeys, R"(, "requests_per_minute": 10)")).ok);
-    ConfigResult r = with_file(keys_file(kStateKeys + 1, R"(, "concurrent": 2)"));
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("keys: " + std::to_string(kStateKeys + 1) + " keys have limits") != std::string::npos, r.error);
-    BOOST_TEST(r.error.find("at most " + std::to_string(kStateKeys)) != std::string::npos, r.error);
-    // Keys without counted limits take no slot.
-    BOOST_TEST(with_file(keys_file(kStateKeys + 1, R"(, "models": ["gpt-4o"])")).ok);
-
-    auto targets_file = [](size_t count) {
-        std::string json = R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}}, "models": {)";
-        for (size_t i = 0; i < count; ++i)
-            json += (i ? "," : "") + std::string("\"m") + std::to_string(i) + R"(": ["e/d)" + std::to_string(i) + R"(", "e/shared"])";
-        return json + "}}";
-    };
-    BOOST_TEST(with_file(targets_file(kStateTargets - 1)).ok);  // and e/shared, named by every model, once
-    r = with_file(targets_file(kStateTargets));
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("models: " + std::to_string(kStateTargets + 1) + " targets") != std::string::npos, r.error);
-    BOOST_TEST(r.error.find("at most " + std::to_string(kStateTargets)) != std::string::npos, r.error);
-}
-
-// cJSON would take a raw control byte inside a string, or \u0000, and end the string
-// there: the rest of the value is silently gone.
-BOOST_AUTO_TEST_CASE(a_raw_control_character_or_a_nul_in_the_file_is_refused) {
-    const std::string endpoint = R"({"endpoints": {"e": {"url": "https://e.example)";
-    const std::string rest = R"(", "key": "k"}},
-  "models": {"m": ["e"]}})";
-    BOOST_REQUIRE(with_file(endpoint + rest).ok);
-    ConfigResult r = with_file(endpoint + std::string("\0.evil.example", 14) + rest);
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("line 1, column 47: a raw control character (0x00)") != std::string::npos, r.error);
-    r = with_file(endpoint + rest + std::string("\0{}", 3));
-    BOOST_TEST(!r.ok, "bytes after the document");
-    BOOST_TEST(r.error.find("line 2, column 26") != std::string::npos, r.error);
-    r = with_file(endpoint + rest.substr(0, rest.size() - 3) + "\x01\"]}}");
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("(0x01)") != std::string::npos, r.error);
-    r = with_file(endpoint + R"(\u0000.evil.example)" + rest);
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("line 1, column 47: \\u0000") != std::string::npos, r.error);
-    BOOST_TEST(r.error.find('\0') == std::string::npos);
 }
 
 // Each secret belongs to one entry, so the log's name for a request is never in doubt;

@@ -1,0 +1,187 @@
+// The routing file's JSON (routing_file.cpp): every mistake a line naming the file and the
+// path, names within their bounds, no more targets and keys than the shared state holds,
+// strict JSON; and what an endpoint it defines holds — the environment's endpoint
+// settings with the file's overrides, nothing of the process or of the access policy.
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <type_traits>
+
+#include "azure_env.h"
+#include "bounds.h"
+#include "config.h"
+#include "routing.h"
+#include "routing_file_env.h"
+
+// An endpoint holds its upstream settings only: no process setting (timeouts, listening,
+// the shared state) and no key of the access policy can be read through it.
+static_assert(std::is_same_v<decltype(Endpoint::upstream), std::shared_ptr<const EndpointSettings>>);
+static_assert(!std::is_base_of_v<ProcessSettings, EndpointSettings>);
+static_assert(!std::is_base_of_v<AccessPolicy, EndpointSettings>);
+
+namespace {
+
+std::string file_keys(const std::string& name, void*) { return name == "EAST_KEY" ? "east-secret" : ""; }
+
+const char* const kTwoEndpoints = R"({
+  "endpoints": {
+    "east": {"url": "https://east.example/", "key": "env:EAST_KEY", "api_version": "2025-01-01-preview"},
+    "oai": {"url": "https://api.openai.com", "key": "sk-inline", "mode": "openai"}
+  },
+  "models": {"gpt-4o": ["east", "oai/gpt-4o"]}
+})";
+
+// The environment's defaults, with a process setting and a client key that no endpoint
+// should carry.
+Config environment_defaults() {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "gpt-4o=prod-4o"},
+                                         {"AZURE_OPENAI_APIVERSION_ROUTES", "responses=2025-03-01-preview"},
+                                         {"AZURE_OPENAI_TOKEN", "server-key-123"},
+                                         {"AZURE_OPENAI_PROXY_API_KEYS", "team:client-key-123"},
+                                         {"AZURE_OPENAI_PROXY_CONNECT_TIMEOUT", "7"}}));
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    return r.config;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(routing_file)
+
+BOOST_AUTO_TEST_CASE(an_endpoints_settings_are_the_files_overrides_over_the_environments) {
+    Config base = environment_defaults();
+    RoutingTable table;
+    std::vector<std::string> errors;
+    BOOST_REQUIRE(parse_routing("f.json", kTwoEndpoints, base, file_keys, nullptr, table, errors));
+    BOOST_REQUIRE(table.endpoints.size() == 2u);
+
+    EndpointSettings east = base;  // the environment's, then what the file says of east
+    east.endpoint = "https://east.example";
+    east.token = "east-secret";
+    east.api_version = "2025-01-01-preview";
+    const EndpointSettings& read_east = *table.endpoints[0].upstream;
+    BOOST_TEST((read_east.mode == east.mode));
+    BOOST_TEST(read_east.endpoint == east.endpoint);
+    BOOST_TEST(read_east.api_version == east.api_version);
+    BOOST_TEST((read_east.route_api_versions == east.route_api_versions));
+    BOOST_TEST((read_east.model_mapper == east.model_mapper));
+    BOOST_TEST(read_east.token == east.token);
+    BOOST_TEST(read_east.model_mapper.at("gpt-4o") == "prod-4o");  // inherited
+
+    const EndpointSettings& oai = *table.endpoints[1].upstream;
+    BOOST_TEST((oai.mode == ProxyMode::OpenAI));
+    BOOST_TEST(oai.endpoint == "https://api.openai.com");
+    BOOST_TEST(oai.token == "sk-inline");
+    BOOST_TEST(oai.api_version == base.api_version);  // not overridden
+    BOOST_TEST((oai.route_api_versions == base.route_api_versions));
+}
+
+BOOST_AUTO_TEST_CASE(every_mistake_is_a_line_naming_file_and_path) {
+    ConfigResult r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
+                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
+                                    "models": {"m": ["nowhere"], "n": "e"},
+                                    "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
+                                    "retry": {"max_tries": 0}, "extra": true})");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("(top).extra: is not a known setting") != std::string::npos, r.error);
+    r = with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "env:MISSING"},
+                                    "f": {"url": "https://f.example", "key": "k", "colour": 1}},
+                     "models": {"m": ["nowhere"], "n": "e"},
+                     "keys": {"k": {"key": "short"}, "bad name": {"key": "long-enough-key"}},
+                     "retry": {"max_tries": 0}})");
+    BOOST_TEST(!r.ok);
+    for (const char* expected : {"endpoints.e.key: the environment variable MISSING is not set",
+                                 "endpoints.f.colour: is not a known setting",
+                                 "models.m[0]: the endpoint 'nowhere' is not defined",
+                                 "models.n: must be a non-empty list", "keys.k.key: a key must be at least 8",
+                                 "keys.bad name: a key's name", "retry.max_tries: must be a whole number from 1 to 20"})
+        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
+    BOOST_TEST(r.error.find(": ") != std::string::npos);
+    BOOST_TEST(r.error.find("/tmp/aop-routing-") == 0u);
+    BOOST_TEST(!with_file("{not json").ok);
+    BOOST_TEST(!with_file(R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}, "e": {"url": "https://e.example", "key": "k"}}})").ok);
+}
+
+// The names of the file are checked where they enter, against include/bounds.h: each
+// mistake one line naming the path and the limit.
+BOOST_AUTO_TEST_CASE(names_in_the_file_are_bounded_naming_the_limit) {
+    const std::string endpoint_too_long(kLongestEndpointName + 1, 'e'), model_too_long(kLongestConfiguredModel + 1, 'm'),
+        key_too_long(kLongestKeyName + 1, 'k');
+    ConfigResult r = with_file(R"({"endpoints": {")" + endpoint_too_long + R"(": {"url": "https://e.example", "key": "k"},
+                                                  "e": {"url": "https://e.example", "key": "k"}},
+                                    "models": {")" + model_too_long + R"(": ["e"], "control\u0001": ["e"],
+                                               "long-target": ["e/)" + std::string(kLongestTargetName - 1, 'd') + R"("]},
+                                    "keys": {")" + key_too_long + R"(": {"key": "long-enough-key"},
+                                             "k": {"key": "long-enough-key-2", "models": [")" + model_too_long + R"(", "a\nb"]}}})");
+    BOOST_TEST(!r.ok);
+    for (const std::string& expected :
+         {"endpoints." + endpoint_too_long + ": an endpoint's name may have at most " + std::to_string(kLongestEndpointName) + " bytes",
+          "models." + model_too_long.substr(0, 100), "a model's name may have at most " + std::to_string(kLongestConfiguredModel) + " bytes",
+          std::string("models.control\\x01: a model's name may not hold control characters"),
+          "models.long-target[0]: a target's name (endpoint/deployment) may have at most " + std::to_string(kLongestTargetName) + " bytes",
+          "keys." + key_too_long + ": a key's name may have at most " + std::to_string(kLongestKeyName) + " bytes",
+          std::string("keys.k.models: a model's name may not hold control characters")})
+        BOOST_TEST(r.error.find(expected) != std::string::npos, expected << " in " << r.error);
+    // At the bounds, all is well.
+    r = with_file(R"({"endpoints": {")" + std::string(kLongestEndpointName, 'e') + R"(": {"url": "https://e.example", "key": "k"},
+                                     "e": {"url": "https://e.example", "key": "k"}},
+                      "models": {")" + std::string(kLongestConfiguredModel, 'm') + R"(": ["e/)" + std::string(kLongestTargetName - 2, 'd') + R"("]},
+                      "keys": {")" + std::string(kLongestKeyName, 'k') + R"(": {"key": "long-enough-key", "models": ["a b"]}}})");
+    BOOST_TEST(r.ok, r.error);
+    // A name of 1 MiB: a short line, not the name.
+    r = with_file(R"({"endpoints": {")" + std::string(1 << 20, 'e') + R"(": {"url": "https://e.example", "key": "k"}}})");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.size() < 400u, r.error.size());
+}
+
+BOOST_AUTO_TEST_CASE(keys_and_targets_beyond_the_shared_states_slots_are_refused) {
+    auto keys_file = [](size_t count, const char* limits) {
+        std::string json = R"({"keys": {)";
+        for (size_t i = 0; i < count; ++i)
+            json += (i ? "," : "") + std::string("\"k") + std::to_string(i) + R"(": {"key": "key-secret-)" +
+                    std::to_string(i) + "\"" + limits + "}";
+        return json + "}}";
+    };
+    BOOST_TEST(with_file(keys_file(kStateKeys, R"(, "requests_per_minute": 10)")).ok);
+    ConfigResult r = with_file(keys_file(kStateKeys + 1, R"(, "concurrent": 2)"));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("keys: " + std::to_string(kStateKeys + 1) + " keys have limits") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find("at most " + std::to_string(kStateKeys)) != std::string::npos, r.error);
+    // Keys without counted limits take no slot.
+    BOOST_TEST(with_file(keys_file(kStateKeys + 1, R"(, "models": ["gpt-4o"])")).ok);
+
+    auto targets_file = [](size_t count) {
+        std::string json = R"({"endpoints": {"e": {"url": "https://e.example", "key": "k"}}, "models": {)";
+        for (size_t i = 0; i < count; ++i)
+            json += (i ? "," : "") + std::string("\"m") + std::to_string(i) + R"(": ["e/d)" + std::to_string(i) + R"(", "e/shared"])";
+        return json + "}}";
+    };
+    BOOST_TEST(with_file(targets_file(kStateTargets - 1)).ok);  // and e/shared, named by every model, once
+    r = with_file(targets_file(kStateTargets));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("models: " + std::to_string(kStateTargets + 1) + " targets") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find("at most " + std::to_string(kStateTargets)) != std::string::npos, r.error);
+}
+
+// cJSON would take a raw control byte inside a string, or \u0000, and end the string
+// there: the rest of the value is silently gone.
+BOOST_AUTO_TEST_CASE(a_raw_control_character_or_a_nul_in_the_file_is_refused) {
+    const std::string endpoint = R"({"endpoints": {"e": {"url": "https://e.example)";
+    const std::string rest = R"(", "key": "k"}},
+  "models": {"m": ["e"]}})";
+    BOOST_REQUIRE(with_file(endpoint + rest).ok);
+    ConfigResult r = with_file(endpoint + std::string("\0.evil.example", 14) + rest);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("line 1, column 47: a raw control character (0x00)") != std::string::npos, r.error);
+    r = with_file(endpoint + rest + std::string("\0{}", 3));
+    BOOST_TEST(!r.ok, "bytes after the document");
+    BOOST_TEST(r.error.find("line 2, column 26") != std::string::npos, r.error);
+    r = with_file(endpoint + rest.substr(0, rest.size() - 3) + "\x01\"]}}");
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("(0x01)") != std::string::npos, r.error);
+    r = with_file(endpoint + R"(\u0000.evil.example)" + rest);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.error.find("line 1, column 47: \\u0000") != std::string::npos, r.error);
+    BOOST_TEST(r.error.find('\0') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

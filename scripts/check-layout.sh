@@ -5,8 +5,9 @@
 #   edges    -> anything but main.cpp
 # A quoted include is found in include/core, include/exchange or include/edges; one found
 # in none of them, or in a room the file may not reach, fails with the file and line.
-# Also fails on a source or header outside the rooms, and on a file over 400 lines (unless
-# ARROWS_ONLY is set).
+# Also fails on a source or header outside the rooms, on a file over 400 lines, and on a
+# source with no unit test file named after it (tests/unit/<source>_test.cpp) whose opening
+# comment does not say where it is tested instead (another _test.cpp, or tests/integration).
 cd "$(dirname "$0")/.." || exit 2
 
 # What the exchange may use of the edges: the loop it runs on, the upstream it drives, the
@@ -56,7 +57,6 @@ for file in src/*.cpp include/*.h; do
 done
 
 for file in src/*.cpp src/*/*.cpp include/*/*.h; do
-    [ -n "$ARROWS_ONLY" ] && break
     lines=$(wc -l <"$file")
     if [ "$lines" -gt "$LONGEST" ]; then
         echo "check-layout: $file has $lines lines (at most $LONGEST: split it by job)"
@@ -64,9 +64,15 @@ for file in src/*.cpp src/*/*.cpp include/*/*.h; do
     fi
 done
 
-if [ "$status" -eq 0 ] && [ -n "$ARROWS_ONLY" ]; then
-    echo "check-layout: the include arrows point one way (file lengths not checked: ARROWS_ONLY)"
-elif [ "$status" -eq 0 ]; then
-    echo "check-layout: the include arrows point one way; no file over $LONGEST lines"
+for file in src/*/*.cpp; do
+    name=$(basename "$file" .cpp)
+    [ -f "tests/unit/${name}_test.cpp" ] && continue
+    sed -n '1,/^#include/p' "$file" | grep -q '_test\.cpp\|tests/integration' && continue
+    echo "check-layout: $file has no tests/unit/${name}_test.cpp, and its opening comment names no other test"
+    status=1
+done
+
+if [ "$status" -eq 0 ]; then
+    echo "check-layout: the include arrows point one way; no file over $LONGEST lines; every source has its tests"
 fi
 exit "$status"

@@ -1,5 +1,7 @@
 // Plain CGI: one request per process, its params in the environment, its body on stdin,
 // its answer on stdout. Served by the same Exchange as FastCGI, on an event loop of its own.
+// Tests: a process a request, so through a real web server (tests/integration/hosts.mjs:
+// 'apache CGI (shared hosting .htaccess)', run by servers.test.mjs).
 #include <errno.h>
 #include <sys/epoll.h>
 #include <unistd.h>

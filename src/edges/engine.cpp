@@ -3,6 +3,7 @@
 // and run until stopped, and SIGHUP's reading of the routing file. The loop is in
 // fastcgi_loop.cpp, a request's session in fastcgi_session_*.cpp, the access log's buffer
 // in log_buffer.cpp.
+// Tests: the whole process through real web servers (tests/integration/*.test.mjs).
 #include "engine.h"
 
 #include <sys/resource.h>

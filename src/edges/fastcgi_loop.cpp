@@ -1,6 +1,7 @@
 // The FastCGI engine's event loop (fastcgi_loop.h): accepting the web server's
 // connections, shedding one when out of descriptors, owning and retiring the sessions,
 // stopping with grace, and SIGHUP's reload on the loop that takes it.
+// Tests: through real web servers (tests/integration: servers, capacity, slow-clients).
 #include "fastcgi_loop.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 // The FastCGI Session, reading (fastcgi_session.h): its start and deadlines, a request
 // peeked at until all of it is in (inline on the loop), or handed to a reader thread when
 // it keeps arriving; and the events of the session on the loop.
+// Tests: through real web servers (tests/integration: hostile, slow-clients, capacity).
 #include "fastcgi_session.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 // The FastCGI Session, serving (fastcgi_session.h): the exchange served, its answer
 // flushed as the web server takes it, the request ended (kept, cut or closed), lingering
 // over a body still coming, and the session released to its loop.
+// Tests: through real web servers (tests/integration: slow-clients, upstream-faults, servers).
 #include "fastcgi_session.h"
 
 #include <errno.h>

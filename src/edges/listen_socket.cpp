@@ -1,5 +1,6 @@
 // The socket the web server reaches the proxy on: a unix socket (its owner and mode) or a
 // TCP address, opened here or handed over by systemd's socket activation.
+// Tests: tests/integration: commands (unix and TCP addresses) and package (systemd socket activation).
 #include "listen_socket.h"
 
 #include <arpa/inet.h>

@@ -3,6 +3,7 @@
 // a doubling wait), which process of the host leads, and a round's steps (counts and shares
 // taken, cooldowns traded). The connection is in redis_connection.cpp, a round's pure plan
 // in redis_round.cpp.
+// Tests: against a real Redis (tests/integration/redis.test.mjs); the pure parts in redis_round_test.cpp.
 #include "redis_sync.h"
 
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 // The process: signals (a self-pipe), the worker supervisor (start, reap, restart, stop
 // with grace), and the choice of FastCGI (engine.cpp) or plain CGI (cgi.cpp).
+// Tests: tests/integration/supervisor.test.mjs (workers, signals, grace).
 #include "server.h"
 
 #include <arpa/inet.h>

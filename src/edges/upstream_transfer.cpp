@@ -2,6 +2,7 @@
 // (URL, method, body, headers, receive buffer) and libcurl's callbacks for it
 // (the answer's head, its data, the request body read from a spool). The multi handle
 // that drives every transfer of a loop is in upstream.cpp.
+// Tests: upstream_test.cpp (with upstream.cpp).
 #include "upstream.h"
 
 #include "text.h"

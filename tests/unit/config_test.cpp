@@ -25,44 +25,6 @@ BOOST_AUTO_TEST_CASE(defaults_follow_the_seed_with_a_current_api_version) {
     BOOST_TEST(r.config.fcgi_address.empty());
 }
 
-BOOST_AUTO_TEST_CASE(mapper_adds_to_and_overrides_the_defaults) {
-    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER",
-                                          " gpt-4o = prod-4o ,gpt-3.5-turbo=my35,"}}));
-    BOOST_REQUIRE(r.ok);
-    BOOST_TEST(r.config.model_mapper.at("gpt-4o") == "prod-4o");
-    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo") == "my35");
-    BOOST_TEST(r.config.model_mapper.at("gpt-3.5-turbo-0301") == "gpt-35-turbo-0301");
-}
-
-BOOST_AUTO_TEST_CASE(mapper_pair_without_equals_is_refused_naming_the_variable) {
-    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "gpt-4o=a,gpt-4"}}));
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("AZURE_OPENAI_MODEL_MAPPER") == 0u);
-    BOOST_TEST(r.error.find("gpt-4") != std::string::npos);
-    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a=b=c"}})).ok);
-    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "=b"}})).ok);
-    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a="}})).ok);
-}
-
-BOOST_AUTO_TEST_CASE(azure_mode_needs_an_endpoint) {
-    ConfigResult r = parse_config({});
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("AZURE_OPENAI_ENDPOINT") == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(openai_mode_defaults_to_api_openai_com) {
-    ConfigResult r = parse_config({{"AZURE_OPENAI_PROXY_MODE", "openai"}});
-    BOOST_REQUIRE(r.ok);
-    BOOST_TEST((r.config.mode == ProxyMode::OpenAI));
-    BOOST_TEST(r.config.endpoint == "https://api.openai.com");
-}
-
-BOOST_AUTO_TEST_CASE(unknown_mode_is_refused) {
-    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", "bedrock"}}));
-    BOOST_TEST(!r.ok);
-    BOOST_TEST(r.error.find("AZURE_OPENAI_PROXY_MODE") == 0u);
-}
-
 BOOST_AUTO_TEST_CASE(word_settings_take_any_case_and_name_their_words_when_wrong) {
     ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", " Azure "},
                                          {"AZURE_OPENAI_PROXY_STREAM_USAGE", "ON"},
@@ -78,17 +40,6 @@ BOOST_AUTO_TEST_CASE(word_settings_take_any_case_and_name_their_words_when_wrong
     BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_STREAM_USAGE: 'yes' is not on or off");
     wrong = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", "Bedrock"}}));
     BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_MODE: 'bedrock' is not 'azure' or 'openai'");
-}
-
-BOOST_AUTO_TEST_CASE(endpoint_must_be_an_http_url) {
-    for (const char* bad : {"res.openai.azure.com", "ftp://res", "https://", "https://a b.com",
-                            "https://res.com/?x=1", "https://user@res.com", "javascript:alert(1)"}) {
-        ConfigResult r = parse_config({{"AZURE_OPENAI_ENDPOINT", bad}});
-        BOOST_TEST(!r.ok, bad);
-        BOOST_TEST(r.error.find("AZURE_OPENAI_ENDPOINT") == 0u);
-    }
-    BOOST_TEST(parse_config({{"AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:9999"}}).ok);
-    BOOST_TEST(parse_config({{"AZURE_OPENAI_ENDPOINT", "https://gw.example.com/azure/"}}).ok);
 }
 
 BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {
@@ -113,20 +64,6 @@ BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {
     BOOST_TEST(good.config.max_requests == 100);
     BOOST_TEST(good.config.upstream_timeout_s == 5);
     BOOST_TEST(good.config.max_body_bytes == 1024);
-}
-
-BOOST_AUTO_TEST_CASE(route_api_versions_default_to_previews_for_responses_and_assistants) {
-    ConfigResult r = parse_config(azure());
-    BOOST_REQUIRE(r.ok);
-    BOOST_TEST(api_version_for(r.config, "responses") == "2025-04-01-preview");
-    BOOST_TEST(api_version_for(r.config, "assistants/asst_1") == "2025-04-01-preview");
-    BOOST_TEST(api_version_for(r.config, "chat/completions") == "2024-10-21");
-    ConfigResult custom = parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "/v1/batches=2025-01-01-preview"}}));
-    BOOST_REQUIRE(custom.ok);
-    BOOST_TEST(api_version_for(custom.config, "batches/b1/cancel") == "2025-01-01-preview");
-    BOOST_TEST(api_version_for(custom.config, "responses") == "2024-10-21");
-    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "responses"}})).ok);
-    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_APIVERSION_ROUTES", "responses=a&b"}})).ok);
 }
 
 BOOST_AUTO_TEST_CASE(v1_api_and_models_source) {
@@ -207,6 +144,49 @@ BOOST_AUTO_TEST_CASE(workers_fit_the_shared_states_process_slots) {
     ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_WORKERS", std::to_string(kStateProcesses + 1)}}));
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.error.find("from 1 to " + std::to_string(kStateProcesses)) != std::string::npos, r.error);
+}
+
+BOOST_AUTO_TEST_CASE(the_timeouts_are_settings) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_READ_TIMEOUT", "5"},
+                                         {"AZURE_OPENAI_PROXY_WRITE_TIMEOUT", "6"},
+                                         {"AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT", "7"},
+                                         {"AZURE_OPENAI_PROXY_READ_IDLE_TIMEOUT", "2"}}));
+    BOOST_REQUIRE(r.ok);
+    BOOST_TEST(r.config.read_timeout_s == 5);
+    BOOST_TEST(r.config.write_timeout_s == 6);
+    BOOST_TEST(r.config.first_byte_timeout_s == 7);
+    BOOST_TEST(r.config.read_idle_timeout_s == 2);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_WRITE_TIMEOUT", "0"}})).ok);
+}
+
+BOOST_AUTO_TEST_CASE(an_upstream_proxy_is_shown_without_its_password) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_PROXY", "http://user:secret@proxy:3128"}}));
+    BOOST_REQUIRE(r.ok);
+    std::string shown = describe_config(r.config);
+    BOOST_TEST(shown.find("secret") == std::string::npos);
+    BOOST_TEST(shown.find("proxy:3128") != std::string::npos);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_CA_BUNDLE", "/nonexistent.pem"}})).ok);
+}
+
+BOOST_AUTO_TEST_CASE(redis_urls_are_read_and_shown_without_their_password) {
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://:s3cret@10.0.0.5:6380/2"}}));
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(r.config.redis.host == "10.0.0.5");
+    BOOST_TEST(r.config.redis.port == 6380);
+    BOOST_TEST(r.config.redis.db == 2);
+    BOOST_TEST(r.config.redis.password == "s3cret");
+    BOOST_TEST(describe_config(r.config).find("s3cret") == std::string::npos);
+    BOOST_TEST(describe_config(r.config).find("redis at 10.0.0.5:6380/2") != std::string::npos);
+    r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://cache"}}));
+    BOOST_TEST(r.config.redis.port == 6379);
+    r = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "unix:///run/redis/redis.sock"}}));
+    BOOST_TEST(r.config.redis.unix_path == "/run/redis/redis.sock");
+    for (const char* bad : {"http://cache:6379", "redis://", "redis://cache:port", "redis://cache/x", "unix:relative"}) {
+        ConfigResult refused = parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", bad}}));
+        BOOST_TEST(!refused.ok, bad);
+        BOOST_TEST(refused.error.find("AZURE_OPENAI_PROXY_REDIS_URL") == 0u);
+    }
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://:pw@x:1/zz"}})).error.find("pw") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -81,4 +81,18 @@ BOOST_AUTO_TEST_CASE(only_a_true_stream_field_asks_for_a_stream) {
     BOOST_TEST(!model_from_json(R"({"model":"gpt-4o"})").stream);
 }
 
+BOOST_AUTO_TEST_CASE(usage_is_asked_of_a_stream_leaving_every_other_byte) {
+    std::string body = " {\"model\":\"gpt-4o\",\"stream\":true,\"n\":1.50}";
+    BOOST_TEST(!model_from_json(body).stream_options);
+    BOOST_REQUIRE(add_stream_usage(body));
+    BOOST_TEST(body == " {\"stream_options\":{\"include_usage\":true},\"model\":\"gpt-4o\",\"stream\":true,\"n\":1.50}");
+    ModelField field = model_from_json(body);
+    BOOST_TEST(field.stream_options);
+    BOOST_TEST(field.model == "gpt-4o");
+    std::string nested = "{\"metadata\":{\"stream_options\":1}}";
+    BOOST_TEST(!model_from_json(nested).stream_options);  // only the top level counts
+    std::string list = "[1]";
+    BOOST_TEST(!add_stream_usage(list));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

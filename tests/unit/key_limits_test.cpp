@@ -84,4 +84,57 @@ BOOST_AUTO_TEST_CASE(a_host_admits_its_share) {
     BOOST_TEST(previous_minute_weight(now) == 0.75);
 }
 
+BOOST_AUTO_TEST_CASE(key_limits_count_a_sliding_minute) {
+    KeyLimits limits;
+    limits.requests_per_minute = 3;
+    KeyUsage usage;
+    int64_t now = 60000 * 100;
+    for (int i = 0; i < 3; ++i) {
+        KeyDecision d = decide_key(limits, usage, now, 0);
+        BOOST_TEST(d.allowed);
+        BOOST_TEST(d.remaining_requests == 2 - i);
+        usage.requests = added(usage.requests, 1, now);
+    }
+    KeyDecision refused = decide_key(limits, usage, now, 0);
+    BOOST_TEST(!refused.allowed);
+    BOOST_TEST(refused.status == 429);
+    BOOST_TEST(refused.code == "rate_limit_exceeded");
+    BOOST_TEST(refused.retry_after_ms > 0);
+    BOOST_TEST(refused.retry_after_ms <= 60000);
+    // Half a minute into the next one, half of the previous minute's count is left.
+    BOOST_TEST(counted(usage.requests, now + 90000) == 1);
+    BOOST_TEST(decide_key(limits, usage, now + 90000, 0).allowed);
+    BOOST_TEST(counted(usage.requests, now + 120000) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(key_limits_tokens_concurrency_and_expiry) {
+    KeyLimits limits;
+    limits.tokens_per_minute = 1000;
+    limits.concurrent = 2;
+    KeyUsage usage;
+    BOOST_TEST(decide_key(limits, usage, 0, 5000).allowed);  // alone, larger than the budget
+    usage.tokens = added(usage.tokens, 900, 0);
+    KeyDecision d = decide_key(limits, usage, 0, 200);
+    BOOST_TEST(d.code == "tokens_limit_exceeded");
+    usage.tokens = added(usage.tokens, -850, 0);  // settled with the real usage
+    BOOST_TEST(decide_key(limits, usage, 0, 200).allowed);
+    usage.in_flight = 2;
+    BOOST_TEST(decide_key(limits, usage, 0, 0).code == "concurrency_limit_exceeded");
+    limits.expires_at = 100;
+    BOOST_TEST(decide_key(limits, {}, 100000, 0).status == 401);
+    BOOST_TEST(key_expired(limits, 100000));
+    BOOST_TEST(!key_expired(limits, 99999));
+    BOOST_TEST(estimate_prompt_tokens(400) == 100);
+}
+
+BOOST_AUTO_TEST_CASE(windows_from_two_sources_add_up) {
+    int64_t now = 60000 * 10 + 30000;
+    RateWindow redis{10, 4, 2}, pending{9, 3, 0};  // pending is a minute old: its count is now "previous"
+    RateWindow both = combined(redis, pending, now);
+    BOOST_TEST(both.minute == 10);
+    BOOST_TEST(both.current == 4);
+    BOOST_TEST(both.previous == 5);
+    BOOST_TEST(counted(both, now) == 6);  // 4 + half of 5
+}
+
 BOOST_AUTO_TEST_SUITE_END()

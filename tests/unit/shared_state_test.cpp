@@ -101,4 +101,61 @@ BOOST_AUTO_TEST_CASE(the_default_file_is_one_per_user_and_configuration) {
     BOOST_TEST(state_file_path(config).empty());
 }
 
+BOOST_AUTO_TEST_CASE(the_shared_state_is_one_for_every_process) {
+    state_test::StateDir dir;
+    const std::string& path = dir.path;
+    std::string warning;
+    std::unique_ptr<SharedState> state = SharedState::open(path, warning);
+    BOOST_REQUIRE(state);
+    BOOST_TEST(state->shared());
+    std::vector<Target> t(1);
+    t[0].name = "t0";
+    RetryPolicy policy;
+    ClientKey key;
+    key.name = "k";
+    key.limits.concurrent = 1;
+    pid_t child = fork();
+    if (child == 0) {
+        // Another process: a 429 cools the target for both; a request left in flight
+        // counts until the process has gone.
+        std::string w;
+        std::unique_ptr<SharedState> other = SharedState::open(path, w);
+        std::vector<bool> tried(1, false);
+        Pick pick = other->choose(t, tried, 1000);
+        other->report(t[0], TryResult::RateLimited, 5000, pick.trial_token, 1000, policy);
+        other->add("aop_requests_total", 3);
+        other->admit_key(key, 1000, 0);
+        _exit(pick.index == 0 ? 0 : 1);  // no destructors: as if it died
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+    std::vector<bool> tried(1, false);
+    Pick pick = state->choose(t, tried, 2000);
+    BOOST_TEST(pick.index == -1);
+    BOOST_TEST(pick.retry_after_ms == 4000);
+    state->add("aop_requests_total", 1);
+    double total = 0;
+    for (const SeriesValue& s : state->series())
+        if (s.series == "aop_requests_total") total = s.value;
+    BOOST_TEST(total == 4);
+    // The dead child's slot is taken over by the next process to come: its key's place in
+    // flight is forgotten, its counters are kept.
+    pid_t next = fork();
+    if (next == 0) {
+        std::string w;
+        std::unique_ptr<SharedState> third = SharedState::open(path, w);
+        bool admitted = third->admit_key(key, 3000, 0).allowed;
+        third->release_key(key, 0, -1, 3000);
+        double seen = 0;
+        for (const SeriesValue& s : third->series())
+            if (s.series == "aop_requests_total") seen = s.value;
+        _exit(admitted && seen == 4 ? 0 : 1);
+    }
+    BOOST_REQUIRE(waitpid(next, &status, 0) == next);
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+    state.reset();
+    BOOST_TEST(access(path.c_str(), F_OK) != 0, "the last process to leave removes the file");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

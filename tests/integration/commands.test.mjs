@@ -155,7 +155,10 @@ describe('make run and make demo', () => {
 
 describe('installing like a system program', () => {
   const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
-  const variables = [...new Set(read('src/core/config.cpp').match(/"AZURE_OPENAI_[A-Z_]+"/g).map((v) => v.slice(1, -1)))];
+  // Every variable a parser of the configuration reads (config.cpp, endpoint_settings.cpp,
+  // access_policy.cpp, ...: the whole core).
+  const core = fs.readdirSync(path.join(ROOT, 'src/core')).filter((f) => f.endsWith('.cpp')).map((f) => read(`src/core/${f}`)).join('\n');
+  const variables = [...new Set(core.match(/"AZURE_OPENAI_[A-Z_]+"/g).map((v) => v.slice(1, -1)))];
 
   it('--version names the version; --help lists every option', () => {
     const version = runProgram({}, ['--version']);

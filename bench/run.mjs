@@ -117,7 +117,7 @@ function streamFile(events) {
   return out + pad('data: [DONE]');
 }
 
-function upstreamConfig({ dir, port, stampPort, rate }) {
+function upstreamConfig({ dir, port, tlsPort, stampPort, rate }) {
   // The file is read an event at a time (no sendfile): with sendfile, nginx sends a rate-limited
   // file in page-sized bursts (32 events at once, then 8 s of silence), not as a model streams.
   const sse = `default_type text/event-stream; limit_rate ${rate}; limit_rate_after ${HEAD_ALLOWANCE}; sendfile off; output_buffers 1 ${EVENT_BYTES};`;
@@ -137,8 +137,13 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   client_body_temp_path ${dir}/upstream-body;
+  # TLS as Azure serves it: the same answers on a port offering HTTP/2 and HTTP/1.1 (ALPN).
+  ssl_certificate ${dir}/cert.pem;
+  ssl_certificate_key ${dir}/key.pem;
+  ssl_session_cache shared:bench:10m;
   server {
     listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${tlsPort} ssl http2 backlog=4096;
     root ${dir}/files;
     client_max_body_size 128m;
     ${headers}
@@ -167,15 +172,22 @@ async function startUpstream() {
   fs.closeSync(big);
   fs.writeFileSync(path.join(dir, 'upload.bin'), Buffer.alloc(S.uploadMiB << 20, 'a'));
   const port = await freePort();
+  const tlsPort = await freePort();
   const stampPort = await freePort();
+  // A certificate no system CA signed, for 127.0.0.1: the proxy is told to trust it
+  // (AZURE_OPENAI_PROXY_CA_BUNDLE), as a corporate CA bundle is. RSA 2048, as Azure's.
+  const made = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
+  if (made.status !== 0) throw new Error(`openssl could not make the upstream's certificate: ${made.stderr}`);
   const stamp = startChild(NODE, [path.join(ROOT, 'bench/stamp-upstream.mjs'), String(stampPort), '20', String(S.delayEvents)]);
   await listening(stamp, stampPort, 'stamp upstream');
   const rate = Math.round((EVENT_BYTES * 1000) / S.eventMs);
-  fs.writeFileSync(path.join(dir, 'upstream.conf'), upstreamConfig({ dir, port, stampPort, rate }));
+  fs.writeFileSync(path.join(dir, 'upstream.conf'), upstreamConfig({ dir, port, tlsPort, stampPort, rate }));
   const nginx = startChild('nginx', ['-c', path.join(dir, 'upstream.conf'), '-p', dir]);
   await listening(nginx, port, 'upstream nginx');
   return {
-    url: `http://127.0.0.1:${port}`, dir, events, upload: path.join(dir, 'upload.bin'),
+    url: `http://127.0.0.1:${port}`, tlsUrl: `https://127.0.0.1:${tlsPort}`,
+    ca: path.join(dir, 'cert.pem'), dir, events, upload: path.join(dir, 'upload.bin'),
     stop: async () => { await nginx.stop(); await stamp.stop(); },
   };
 }
@@ -203,19 +215,15 @@ async function behindLighttpd(program, env) {
   };
 }
 
-// Every path: `url(model)` and `uploadUrl` say where a client sends; `web()` and `proxy()`
-// list the processes whose CPU and memory are the path's cost.
-const TARGETS = {
-  direct: async (upstream) => ({
-    name: 'upstream directly', url: (model) => upstream.url + AZURE_PATH(model),
-    uploadUrl: upstream.url + AZURE_PATH('whisper-1', 'audio/transcriptions'),
-    web: () => [], proxy: () => [], stop: async () => {},
-  }),
-
-  'nginx-reverse-proxy': async (upstream) => {
-    const dir = sharedDir('nginx-rp');
-    const port = await freePort();
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), `
+// nginx as a plain reverse proxy to `to` (http:// or https://): kept connections, no
+// buffering; over TLS, the certificate checked and sessions reused, as a careful operator
+// would set it.
+async function nginxReverseProxy(upstream, to) {
+  const dir = sharedDir('nginx-rp');
+  const port = await freePort();
+  const tls = to.startsWith('https://');
+  const tlsSettings = tls ? `proxy_ssl_trusted_certificate ${upstream.ca}; proxy_ssl_verify on; proxy_ssl_name localhost; proxy_ssl_session_reuse on;` : '';
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `
 worker_processes auto;
 worker_rlimit_nofile 65536;
 daemon off;
@@ -226,25 +234,38 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body;
   client_max_body_size 128m;
-  upstream azure { server ${upstream.url.replace('http://', '')}; keepalive 256; }
+  upstream azure { server ${to.replace(/^https?:\/\//, '')}; keepalive 256; }
   server {
     listen 127.0.0.1:${port} backlog=4096;
     location / {
-      proxy_pass http://azure; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_buffering off; proxy_request_buffering off;
+      proxy_pass ${tls ? 'https' : 'http'}://azure; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off; proxy_request_buffering off; ${tlsSettings}
     }
   }
 }
 `);
-    const nginx = startChild('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
-    await listening(nginx, port, 'nginx reverse proxy');
-    const base = `http://127.0.0.1:${port}`;
-    return {
-      name: 'nginx as a plain reverse proxy', url: (model) => base + AZURE_PATH(model),
-      uploadUrl: base + AZURE_PATH('whisper-1', 'audio/transcriptions'),
-      web: () => [nginx.pid, ...descendants(nginx.pid)], proxy: () => [], stop: () => nginx.stop(),
-    };
-  },
+  const nginx = startChild('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
+  await listening(nginx, port, 'nginx reverse proxy');
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    name: `nginx as a plain reverse proxy${tls ? ', TLS upstream (HTTP/1.1)' : ''}`, url: (model) => base + AZURE_PATH(model),
+    uploadUrl: base + AZURE_PATH('whisper-1', 'audio/transcriptions'),
+    web: () => [nginx.pid, ...descendants(nginx.pid)], proxy: () => [], stop: () => nginx.stop(),
+  };
+}
+
+// Every path: `url(model)` and `uploadUrl` say where a client sends; `web()` and `proxy()`
+// list the processes whose CPU and memory are the path's cost.
+const TARGETS = {
+  direct: async (upstream) => ({
+    name: 'upstream directly', url: (model) => upstream.url + AZURE_PATH(model),
+    uploadUrl: upstream.url + AZURE_PATH('whisper-1', 'audio/transcriptions'),
+    web: () => [], proxy: () => [], stop: async () => {},
+  }),
+
+  'nginx-reverse-proxy': (upstream) => nginxReverseProxy(upstream, upstream.url),
+  // The same with the TLS upstream (HTTP/1.1: nginx speaks no HTTP/2 to an upstream).
+  'nginx-reverse-proxy-tls': (upstream) => nginxReverseProxy(upstream, upstream.tlsUrl),
 
   // The floor: the shipped lighttpd.conf starting a FastCGI program that answers the
   // upstream's chat answer itself (bench/floor.c). No FastCGI program behind lighttpd costs
@@ -258,6 +279,20 @@ http {
   'proxy-behind-lighttpd': async (upstream) => ({
     ...await behindLighttpd(PROXY, { AZURE_OPENAI_ENDPOINT: upstream.url }),
     name: 'the proxy behind lighttpd',
+  }),
+  // The same over TLS, as users reach Azure: HTTP/1.1 (the default), and HTTP/2 asked for
+  // (AZURE_OPENAI_PROXY_UPSTREAM_HTTP=2). Its errors are Debian 12's libcurl losing answers
+  // on a busy HTTP/2 connection: shown in the table, said at the end, not failing the run.
+  'proxy-behind-lighttpd-tls': async (upstream) => ({
+    ...await behindLighttpd(PROXY, { AZURE_OPENAI_ENDPOINT: upstream.tlsUrl, AZURE_OPENAI_PROXY_CA_BUNDLE: upstream.ca }),
+    name: 'the proxy behind lighttpd, TLS upstream (HTTP/1.1, the default)',
+  }),
+  'proxy-behind-lighttpd-tls-h2': async (upstream) => ({
+    ...await behindLighttpd(PROXY, {
+      AZURE_OPENAI_ENDPOINT: upstream.tlsUrl, AZURE_OPENAI_PROXY_CA_BUNDLE: upstream.ca, AZURE_OPENAI_PROXY_UPSTREAM_HTTP: '2',
+    }),
+    name: 'the proxy behind lighttpd, TLS upstream (HTTP/2)',
+    knownFault: "libcurl 7.88 loses about one small answer in 2,000 on a busy HTTP/2 connection (issue 22): why AZURE_OPENAI_PROXY_UPSTREAM_HTTP is 1.1 by default",
   }),
 
   // The shipped nginx main configuration and site, the proxy on its own socket.
@@ -453,15 +488,25 @@ function report(results) {
     const g = (x) => `${f(x.rssGrowthKiB.web)} / ${f(x.rssGrowthKiB.proxy)}`;
     lines.push(`| ${results.names[key]} | ${f(t.big.mbPerS)}${t.big.status !== 200 ? ` (status ${t.big.status})` : ''} | ${g(t.big)} | ${f(t.upload.mbPerS)}${t.upload.status !== 200 ? ` (status ${t.upload.status})` : ''} | ${g(t.upload)} |`);
   }
+  for (const [key, fault] of Object.entries(knownFaults)) lines.push('', `Errors of ${results.names[key]}: ${fault}.`);
   return lines.join('\n') + '\n';
 }
 
 // ---- main ------------------------------------------------------------------------------
 
+// The paths the concurrent streams run through: plain HTTP the reference, TLS what users have.
+const STREAM_TARGETS = ['nginx-reverse-proxy', 'nginx-reverse-proxy-tls', 'proxy-behind-lighttpd',
+  'proxy-behind-lighttpd-tls', 'proxy-behind-lighttpd-tls-h2', 'proxy-behind-nginx'];
+
+// Paths whose errors come from a fault outside the proxy that is known and worked around
+// by default: their errors are shown and said, and do not fail the run.
+const knownFaults = {};
+
 async function withTarget(key, upstream, names, work) {
   const target = await TARGETS[key](upstream);
   target.uploadFile = upstream.upload;
   names[key] = target.name;
+  if (target.knownFault) knownFaults[key] = target.knownFault;
   try { return await work(target); } finally { await target.stop(); }
 }
 
@@ -480,11 +525,11 @@ async function main() {
         results.small[key] = await smallRequests(target);
         if (target.smallOnly) return;
         results.large[key] = await largeTransfers(target);
-        const stampUrl = key === 'direct' || key === 'nginx-reverse-proxy' ? target.url('bench-stamp') : target.url();
+        const stampUrl = key === 'direct' || key.startsWith('nginx-reverse-proxy') ? target.url('bench-stamp') : target.url();
         results.delay[key] = await streamsClient(stampUrl, 'bench-stamp', S.delayStreams, S.delayEvents, 60, true);
       });
     }
-    for (const key of PHASES.includes('streams') ? ['nginx-reverse-proxy', 'proxy-behind-lighttpd', 'proxy-behind-nginx'] : []) {
+    for (const key of PHASES.includes('streams') ? STREAM_TARGETS : []) {
       results.streams[key] = [];
       // Behind lighttpd also with prompts as a conversation with history sends them: a
       // stream must not hold its prompt while it waits.
@@ -507,7 +552,8 @@ async function main() {
   process.stdout.write(table);
   // Only a full run of this tree's proxy into bench/results speaks for the README.
   if (!SMOKE && PHASES.length === 2 && !argv.includes('--out') && !process.env.BENCH_PROXY) showInReadme(table);
-  const problems = failures(results);
+  const { problems, known } = failures(results);
+  if (known.length) process.stderr.write(`bench: errors a known fault explains:\n${known.map((p) => `  ${p}`).join('\n')}\n`);
   if (problems.length) {
     process.stderr.write(`bench: the run went wrong:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
     process.exitCode = 1;
@@ -528,6 +574,7 @@ function showInReadme(table) {
 // (The smoke run in `make test` fails on these; it never judges speed.)
 function failures(results) {
   const problems = [];
+  const known = [];
   for (const [key, small] of Object.entries(results.small))
     for (const [connections, row] of Object.entries(small.rows))
       if (!row.requests || row.errors) problems.push(`${key} at ${connections} connections: ${row.requests} requests, ${row.errors} errors`);
@@ -540,7 +587,10 @@ function failures(results) {
     if (t.big.status !== 200) problems.push(`${key}: large answer status ${t.big.status}`);
     if (t.upload.status !== 200) problems.push(`${key}: upload status ${t.upload.status}`);
   }
-  return problems;
+  // What a known fault explains is said, apart, and does not fail the run.
+  const explained = (problem) => Object.keys(knownFaults).find((key) => problem.startsWith(`${key}:`) || problem.startsWith(`${key} at `));
+  for (const problem of problems.filter(explained)) known.push(`${problem} — known: ${knownFaults[explained(problem)]}`);
+  return { problems: problems.filter((p) => !explained(p)), known };
 }
 
 await main();

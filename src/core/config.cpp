@@ -187,7 +187,9 @@ bool read_switches(const Environment& env, ProcessSettings& c, std::string& erro
                              "'mock' or 'azure'", c.live_models, error) &&
            read_choice<LogFormat>(env, "AZURE_OPENAI_PROXY_LOG_FORMAT",
                                   {{"text", LogFormat::Text}, {"json", LogFormat::Json}}, "'text' or 'json'",
-                                  c.log_format, error);
+                                  c.log_format, error) &&
+           read_choice<bool>(env, "AZURE_OPENAI_PROXY_UPSTREAM_HTTP", {{"1.1", false}, {"2", true}},
+                             "'1.1' or '2'", c.upstream_http2, error);
 }
 
 // The models GET /v1/models lists, the shared state (the file, Redis), and how every
@@ -299,6 +301,7 @@ std::string describe_config(const Config& c) {
         << c.first_byte_timeout_s << ", upstream silence " << c.upstream_timeout_s << "\n";
     if (!c.ca_bundle.empty()) out << "upstream CA bundle: " << c.ca_bundle << "\n";
     if (!c.upstream_proxy.empty()) out << "upstream proxy: " << without_userinfo(c.upstream_proxy) << "\n";
+    out << "upstream HTTP over TLS: " << (c.upstream_http2 ? "2 where offered" : "1.1") << "\n";
     out << "access log: " << (c.log_format == LogFormat::Json ? "JSON lines" : "text") << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";

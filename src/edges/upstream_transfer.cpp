@@ -167,6 +167,8 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     if (!config_.ca_bundle.empty()) options.set(CURLOPT_CAINFO, config_.ca_bundle.c_str());
     if (!config_.upstream_proxy.empty()) options.set(CURLOPT_PROXY, config_.upstream_proxy.c_str());
     options.set(CURLOPT_TCP_KEEPALIVE, 1L);
+    // HTTP/2 only when asked (config.h says why); plain http:// is HTTP/1.1 either way.
+    options.set(CURLOPT_HTTP_VERSION, config_.upstream_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
     // The receive buffer is most of what a waiting stream costs; SSE events are small.
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's

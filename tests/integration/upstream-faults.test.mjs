@@ -365,7 +365,7 @@ describe('upstream TLS and an outbound proxy', () => {
     await new Promise((resolve) => h2.listen(0, '127.0.0.1', resolve));
     const proxy = await startProxy({
       AZURE_OPENAI_ENDPOINT: `https://127.0.0.1:${h2.address().port}`, AZURE_OPENAI_PROXY_CA_BUNDLE: cert,
-      AZURE_OPENAI_PROXY_THREADS: '1',
+      AZURE_OPENAI_PROXY_THREADS: '1', AZURE_OPENAI_PROXY_UPSTREAM_HTTP: '2',
     });
     const web = await startLighttpd({ socket: proxy.socket });
     try {
@@ -385,6 +385,35 @@ describe('upstream TLS and an outbound proxy', () => {
       await web.stop();
       await proxy.stop();
       await new Promise((resolve) => h2.close(resolve));
+    }
+  });
+
+  // HTTP/2 only when asked: Debian 12's libcurl loses about one small answer in 2,000 on a
+  // busy HTTP/2 connection (issue 22), so an upstream that offers both gets HTTP/1.1.
+  it('AZURE_OPENAI_PROXY_UPSTREAM_HTTP: 1.1 by default where the upstream offers HTTP/2 too; 2 when set', async () => {
+    const versions = [];
+    const both = http2.createSecureServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(cert), allowHTTP1: true },
+      (req, res) => { versions.push(req.httpVersion); mock.server.emit('request', req, res); });
+    both.on('secureConnection', (socket) => { socket.mockId = 0; socket.entries = []; });
+    await new Promise((resolve) => both.listen(0, '127.0.0.1', resolve));
+    try {
+      for (const [setting, expected] of [[undefined, '1.1'], ['1.1', '1.1'], ['2', '2.0']]) {
+        const proxy = await startProxy({
+          AZURE_OPENAI_ENDPOINT: `https://127.0.0.1:${both.address().port}`, AZURE_OPENAI_PROXY_CA_BUNDLE: cert,
+          ...(setting ? { AZURE_OPENAI_PROXY_UPSTREAM_HTTP: setting } : {}),
+        });
+        const web = await startLighttpd({ socket: proxy.socket });
+        try {
+          const res = await rawHttp(web.port, { headers: AUTH, body: chat() });
+          assert.equal(res.status, 200, res.body.toString());
+          assert.equal(versions.at(-1), expected, `setting ${setting}`);
+        } finally {
+          await web.stop();
+          await proxy.stop();
+        }
+      }
+    } finally {
+      await new Promise((resolve) => both.close(resolve));
     }
   });
 

@@ -189,4 +189,16 @@ BOOST_AUTO_TEST_CASE(redis_urls_are_read_and_shown_without_their_password) {
     BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_REDIS_URL", "redis://:pw@x:1/zz"}})).error.find("pw") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(the_upstream_http_version_is_1_1_unless_2_is_asked) {
+    BOOST_TEST(!parse_config(azure()).config.upstream_http2);
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_HTTP", "1.1"}})).config.upstream_http2);
+    ConfigResult two = parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_HTTP", "2"}}));
+    BOOST_REQUIRE(two.ok);
+    BOOST_TEST(two.config.upstream_http2);
+    BOOST_TEST(describe_config(two.config).find("upstream HTTP over TLS: 2 where offered") != std::string::npos);
+    ConfigResult bad = parse_config(azure({{"AZURE_OPENAI_PROXY_UPSTREAM_HTTP", "3"}}));
+    BOOST_TEST(!bad.ok);
+    BOOST_TEST(bad.error.find("AZURE_OPENAI_PROXY_UPSTREAM_HTTP") == 0u, bad.error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

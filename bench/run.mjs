@@ -141,6 +141,9 @@ http {
   ssl_certificate ${dir}/cert.pem;
   ssl_certificate_key ${dir}/key.pem;
   ssl_session_cache shared:bench:10m;
+  # Each event its own TLS record, as Azure sends them: nginx's default 16 KiB buffer would
+  # hold a slow stream's events back until it fills.
+  ssl_buffer_size ${EVENT_BYTES};
   server {
     listen 127.0.0.1:${port} backlog=4096;
     listen 127.0.0.1:${tlsPort} ssl http2 backlog=4096;

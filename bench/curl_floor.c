@@ -7,7 +7,9 @@
  * proxy adds around libcurl, not a different way of waiting.
  *
  * Usage: bench-curl-floor URL IN_FLIGHT WARMUP_S SECONDS [1.1|2] [CA_FILE]
- * The body is BENCH_BODY. Transfers of the warm-up (connections and TLS sessions made) are
+ * The body is BENCH_BODY. With BENCH_RATE (transfers/s), a finished transfer waits for its
+ * turn before it starts again, so that the floor can be read at the proxy's own rate too
+ * (more transfers a second share more of each epoll_wait, and cost less each). Transfers of the warm-up (connections and TLS sessions made) are
  * not counted. Prints one JSON line: transfers, errors, seconds, and CPU (getrusage) of the
  * measured part. */
 #include <curl/curl.h>
@@ -26,6 +28,11 @@ struct floor_run {
     long long timer_due_ms; /* when libcurl wants its timeout action; -1: none */
     long transfers;
     long errors;
+    double rate;         /* transfers started a second at most; 0: no pacing */
+    long long paced_from_ms;
+    long started;        /* since paced_from_ms */
+    CURL** waiting;      /* finished handles waiting for their turn (pacing) */
+    int waiting_count;
     char first_error[CURL_ERROR_SIZE + 64];
 };
 
@@ -112,10 +119,24 @@ static int restart_finished(struct floor_run* run) {
         } else if (run->errors++ == 0) {
             snprintf(run->first_error, sizeof run->first_error, "status %ld, %s", status, curl_easy_strerror(result));
         }
-        if (curl_multi_remove_handle(run->multi, easy) != CURLM_OK || curl_multi_add_handle(run->multi, easy) != CURLM_OK)
-            return -1;
+        if (curl_multi_remove_handle(run->multi, easy) != CURLM_OK) return -1;
+        run->waiting[run->waiting_count++] = easy;
     }
     return 0;
+}
+
+/* Starts the waiting transfers whose turn has come; returns ms until the next turn, or -1. */
+static long long start_waiting(struct floor_run* run) {
+    while (run->waiting_count > 0) {
+        if (run->rate > 0) {
+            long long due = run->paced_from_ms + (long long)(run->started * 1000.0 / run->rate);
+            long long now = now_ms();
+            if (due > now) return due - now;
+        }
+        if (curl_multi_add_handle(run->multi, run->waiting[--run->waiting_count]) != CURLM_OK) return -2;
+        run->started++;
+    }
+    return -1;
 }
 
 /* The event loop, as the proxy's: epoll, libcurl's timer, socket actions. Until `until_ms`. */
@@ -123,7 +144,10 @@ static int run_until(struct floor_run* run, long long until_ms) {
     struct epoll_event events[64];
     int running = 0;
     for (long long now = now_ms(); now < until_ms; now = now_ms()) {
+        long long next_turn = start_waiting(run);
+        if (next_turn == -2) return -1;
         long long wait = until_ms - now;
+        if (next_turn >= 0 && next_turn < wait) wait = next_turn;
         if (run->timer_due_ms >= 0 && run->timer_due_ms - now < wait) wait = run->timer_due_ms - now;
         int ready = epoll_wait(run->epoll_fd, events, 64, wait < 0 ? 0 : (int)wait);
         if (ready < 0 && errno != EINTR) {
@@ -159,7 +183,7 @@ int main(int argc, char** argv) {
     if (in_flight < 1 || in_flight > 4096 || seconds <= 0) return 2;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
 
-    struct floor_run run = {.timer_due_ms = -1};
+    struct floor_run run = {.timer_due_ms = -1, .rate = getenv("BENCH_RATE") ? atof(getenv("BENCH_RATE")) : 0};
     struct curl_slist* headers = NULL;
     const char* lines[] = {"Content-Type: application/json", "api-key: bench-key"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -168,9 +192,10 @@ int main(int argc, char** argv) {
         headers = grown;
     }
     CURL** easies = calloc((size_t)in_flight, sizeof *easies);
+    run.waiting = calloc((size_t)in_flight, sizeof *run.waiting);
     run.multi = curl_multi_init();
     run.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (!easies || !run.multi || run.epoll_fd < 0 ||
+    if (!easies || !run.waiting || !run.multi || run.epoll_fd < 0 ||
         curl_multi_setopt(run.multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(run.multi, CURLMOPT_SOCKETDATA, &run) != CURLM_OK ||
         curl_multi_setopt(run.multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
@@ -185,6 +210,8 @@ int main(int argc, char** argv) {
     run.transfers = run.errors = 0;
     double cpu_before = cpu_us();
     long long started = now_ms();
+    run.paced_from_ms = started;
+    run.started = 0;
     if (!failed) failed = run_until(&run, started + (long long)(seconds * 1000));
     double cpu = cpu_us() - cpu_before;
     double elapsed_s = (now_ms() - started) / 1000.0;
@@ -195,13 +222,14 @@ int main(int argc, char** argv) {
            run.transfers, run.errors, elapsed_s, cpu, max_rss_kib, run.first_error);
 
     for (int i = 0; i < in_flight; i++) {
-        curl_multi_remove_handle(run.multi, easies[i]);
+        curl_multi_remove_handle(run.multi, easies[i]); /* refused harmlessly for a waiting one */
         curl_easy_cleanup(easies[i]);
     }
     curl_multi_cleanup(run.multi);
     close(run.epoll_fd);
     curl_slist_free_all(headers);
     free(easies);
+    free(run.waiting);
     curl_global_cleanup();
     return failed ? 1 : 0;
 }

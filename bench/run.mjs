@@ -10,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
+  CURL_FLOORS, GO_PROXY, GO_PROXY_NAME, GO_PROXY_NOT_RUN, curlFloor, floorRatios, floorTable, goProxy,
+} from './floors.mjs';
+import {
   ROOT, canConnect, descendants, freePort, sleep, startChild, tempDir, waitFor,
 } from '../tests/integration/harness.mjs';
 
@@ -298,6 +301,9 @@ const TARGETS = {
     knownFault: "libcurl 7.88 loses about one small answer in 2,000 on a busy HTTP/2 connection (issue 22): why AZURE_OPENAI_PROXY_UPSTREAM_HTTP is 1.1 by default",
   }),
 
+  // The Go program this project descends from, when BENCH_GO_PROXY names a build of it.
+  ...(GO_PROXY ? { 'go-proxy': (upstream) => goProxy(upstream, false), 'go-proxy-tls': (upstream) => goProxy(upstream, true) } : {}),
+
   // The shipped nginx main configuration and site, the proxy on its own socket.
   'proxy-behind-nginx': async (upstream) => {
     const dir = sharedDir('nginx');
@@ -434,7 +440,9 @@ async function bigTransfer(target, args) {
 async function largeTransfers(target) {
   const big = await bigTransfer(target, ['-X', 'POST', '-H', 'Content-Type: application/json',
     '-d', '{"model":"bench-big","messages":[{"role":"user","content":"everything"}]}', target.url('bench-big')]);
-  const upload = await bigTransfer(target, ['-F', 'model=whisper-1', '-F', `file=@${target.uploadFile};type=audio/wav`, target.uploadUrl]);
+  // A path without a transcription route (the Go program) has no upload to measure.
+  const upload = target.uploadUrl ? await bigTransfer(target, ['-F', 'model=whisper-1', '-F', `file=@${target.uploadFile};type=audio/wav`, target.uploadUrl])
+    : { status: null, mbPerS: null, rssGrowthKiB: { web: null, proxy: null } };
   return { big, upload };
 }
 
@@ -466,6 +474,8 @@ function report(results) {
     const sys = small.syscalls;
     lines.push(`| ${results.names[key]} | ${cells.join(' | ')} | ${f(sys.web, 1)} + ${f(sys.proxy, 1)} | ${f(small.peakRssKiB / 1024, 1)} |`);
   }
+  if (!GO_PROXY) lines.push(`| ${GO_PROXY_NAME} | ${S.connections.map(() => GO_PROXY_NOT_RUN).join(' | ')} | – | – |`);
+  lines.push(...floorTable(results, S.connections, f));
   lines.push('', `**Delay each SSE event gains** (${S.delayStreams} streams, an event every 20 ms, stamped when written upstream; ms from write to arrival, and what the path adds to the upstream's own):`, '');
   lines.push('| path | p50 | p99 | added p50 | added p99 |', '|---|---|---|---|---|');
   const base = results.delay.direct?.delayMs || {};
@@ -489,7 +499,7 @@ function report(results) {
   lines.push('| path | answer MB/s | answer RSS growth | upload MB/s | upload RSS growth |', '|---|---|---|---|---|');
   for (const [key, t] of Object.entries(results.large)) {
     const g = (x) => `${f(x.rssGrowthKiB.web)} / ${f(x.rssGrowthKiB.proxy)}`;
-    lines.push(`| ${results.names[key]} | ${f(t.big.mbPerS)}${t.big.status !== 200 ? ` (status ${t.big.status})` : ''} | ${g(t.big)} | ${f(t.upload.mbPerS)}${t.upload.status !== 200 ? ` (status ${t.upload.status})` : ''} | ${g(t.upload)} |`);
+    lines.push(`| ${results.names[key]} | ${f(t.big.mbPerS)}${t.big.status !== 200 ? ` (status ${t.big.status})` : ''} | ${g(t.big)} | ${f(t.upload.mbPerS)}${t.upload.status !== 200 && t.upload.status !== null ? ` (status ${t.upload.status})` : ''} | ${g(t.upload)} |`);
   }
   for (const [key, fault] of Object.entries(knownFaults)) lines.push('', `Errors of ${results.names[key]}: ${fault}.`);
   return lines.join('\n') + '\n';
@@ -499,7 +509,7 @@ function report(results) {
 
 // The paths the concurrent streams run through: plain HTTP the reference, TLS what users have.
 const STREAM_TARGETS = ['nginx-reverse-proxy', 'nginx-reverse-proxy-tls', 'proxy-behind-lighttpd',
-  'proxy-behind-lighttpd-tls', 'proxy-behind-lighttpd-tls-h2', 'proxy-behind-nginx'];
+  'proxy-behind-lighttpd-tls', 'proxy-behind-lighttpd-tls-h2', 'proxy-behind-nginx', ...(GO_PROXY ? ['go-proxy', 'go-proxy-tls'] : [])];
 
 // Paths whose errors come from a fault outside the proxy that is known and worked around
 // by default: their errors are shown and said, and do not fail the run.
@@ -517,7 +527,8 @@ async function main() {
   const commit = (await run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
   const results = {
     date: new Date().toISOString().slice(0, 10), machine: machine(), commit, smoke: SMOKE, settings: S,
-    names: {}, small: {}, delay: {}, streams: {}, large: {},
+    names: {}, small: {}, delay: {}, streams: {}, large: {}, curlFloor: {}, floorRatios: {},
+    goProxy: GO_PROXY ? 'run' : GO_PROXY_NOT_RUN,
   };
   const upstream = await startUpstream();
   const log = (text) => process.stderr.write(`bench: ${text}\n`);
@@ -532,6 +543,15 @@ async function main() {
         results.delay[key] = await streamsClient(stampUrl, 'bench-stamp', S.delayStreams, S.delayEvents, 60, true);
       });
     }
+    // The libcurl floor of each proxy row over the same upstream, in the same run.
+    for (const key of PHASES.includes('small') ? Object.keys(CURL_FLOORS) : []) {
+      log(`small transfers of the libcurl floor: ${key}`);
+      results.curlFloor[key] = await curlFloor(key, upstream, (base) => base + AZURE_PATH('gpt-4o'), S, results.small, run);
+      results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
+      // The proxy row's known fault, seen here with nothing but libcurl: the proxy is not its cause.
+      if (knownFaults[CURL_FLOORS[key].proxyRow]) knownFaults[key] = `the fault of ${results.names[CURL_FLOORS[key].proxyRow]}, without the proxy`;
+    }
+    results.floorRatios = floorRatios(results);
     for (const key of PHASES.includes('streams') ? STREAM_TARGETS : []) {
       results.streams[key] = [];
       // Behind lighttpd also with prompts as a conversation with history sends them: a
@@ -581,6 +601,9 @@ function failures(results) {
   for (const [key, small] of Object.entries(results.small))
     for (const [connections, row] of Object.entries(small.rows))
       if (!row.requests || row.errors) problems.push(`${key} at ${connections} connections: ${row.requests} requests, ${row.errors} errors`);
+  for (const [key, floor] of Object.entries(results.curlFloor))
+    for (const [inFlight, row] of [...Object.entries(floor.rows), ...Object.entries(floor.paced)])
+      if (!row.transfers || row.errors) problems.push(`${key} at ${inFlight} in flight: ${row.transfers} transfers, ${row.errors} errors (${row.firstError})`);
   for (const [key, runs] of Object.entries(results.streams))
     for (const r of runs)
       if (r.completed !== r.streams) problems.push(`${key}: ${r.completed} of ${r.streams} streams completed (${JSON.stringify(r.errors)})`);
@@ -588,7 +611,7 @@ function failures(results) {
     if (d.completed !== d.streams) problems.push(`${key}: stamped streams ${d.completed} of ${d.streams} (${JSON.stringify(d.errors)})`);
   for (const [key, t] of Object.entries(results.large)) {
     if (t.big.status !== 200) problems.push(`${key}: large answer status ${t.big.status}`);
-    if (t.upload.status !== 200) problems.push(`${key}: upload status ${t.upload.status}`);
+    if (t.upload.status !== 200 && t.upload.status !== null) problems.push(`${key}: upload status ${t.upload.status}`);
   }
   // What a known fault explains is said, apart, and does not fail the run.
   const explained = (problem) => Object.keys(knownFaults).find((key) => problem.startsWith(`${key}:`) || problem.startsWith(`${key} at `));

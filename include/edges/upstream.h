@@ -145,6 +145,10 @@ private:
     EasyPool spare_easy_;  // reset handles kept for the next transfers
 };
 
+// What curl_multi_socket_action is told of a socket's epoll events: libcurl's bits, or 0
+// ("test the socket yourself") when the upstream speaks HTTP/2 (upstream.cpp says why).
+int curl_socket_events(uint32_t epoll_events, bool http2);
+
 // libcurl's DNS and TLS session caches shared by every loop of the process.
 class SharedCaches {
 public:

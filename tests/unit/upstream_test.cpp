@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -256,6 +257,17 @@ BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
     BOOST_TEST(listener.result.status == 0);
     BOOST_TEST(!listener.result.answered);
     BOOST_TEST(!listener.result.error.empty());
+}
+
+// Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for
+// every stream and a request body waiting to go out goes at once.
+BOOST_AUTO_TEST_CASE(an_http2_upstream_socket_is_polled_by_libcurl_itself) {
+    BOOST_TEST(curl_socket_events(EPOLLIN, true) == 0);
+    BOOST_TEST(curl_socket_events(EPOLLIN | EPOLLOUT | EPOLLHUP, true) == 0);
+    BOOST_TEST(curl_socket_events(EPOLLIN, false) == CURL_CSELECT_IN);
+    BOOST_TEST(curl_socket_events(EPOLLOUT, false) == CURL_CSELECT_OUT);
+    BOOST_TEST(curl_socket_events(EPOLLIN | EPOLLERR, false) == (CURL_CSELECT_IN | CURL_CSELECT_ERR));
+    BOOST_TEST(curl_socket_events(EPOLLHUP, false) == CURL_CSELECT_ERR);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -353,6 +354,40 @@ describe('upstream TLS and an outbound proxy', () => {
   it('AZURE_OPENAI_PROXY_CA_BUNDLE trusts it', () => through({ AZURE_OPENAI_PROXY_CA_BUNDLE: cert }, async (res) => {
     assert.equal(res.status, 200, res.body.toString());
   }));
+
+  // The bundle is read once per loop, not per connection (upstream_transfer.cpp: with the
+  // system's bundle, a new connection cost about 10 ms of CPU parsing it). Seen from outside:
+  // a bundle replaced on disk is not read again for the next connection.
+  it('AZURE_OPENAI_PROXY_CA_BUNDLE is read once, and kept for the connections after the first', async () => {
+    const bundle = path.join(dir, 'kept-bundle.pem');
+    fs.copyFileSync(cert, bundle);
+    const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(cert) },
+      (req, res) => mock.server.emit('request', req, res));
+    server.on('secureConnection', (socket) => { socket.mockId = 0; socket.entries = []; });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: `https://127.0.0.1:${server.address().port}`, AZURE_OPENAI_PROXY_CA_BUNDLE: bundle,
+      AZURE_OPENAI_PROXY_THREADS: '1',
+    });
+    const web = await startLighttpd({ socket: proxy.socket });
+    try {
+      assert.equal((await rawHttp(web.port, { headers: AUTH, body: chat() })).status, 200);
+      // Another certificate in its place, the kept connection gone and the session tickets
+      // void: the next request makes a new connection with a full handshake, and the
+      // upstream's certificate is checked again.
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other',
+        '-keyout', path.join(dir, 'other-key.pem'), '-out', bundle], { stdio: 'ignore' });
+      server.setTicketKeys(crypto.randomBytes(48));
+      server.closeAllConnections();
+      const res = await rawHttp(web.port, { headers: AUTH, body: chat() });
+      assert.equal(res.status, 200, `checked against the bundle read at the first connection: ${res.body}`);
+    } finally {
+      await web.stop();
+      await proxy.stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   // libcurl 7.88 keeps the receive buffer of a transfer that ends while another one still
   // uses its HTTP/2 connection, and refuses CURLOPT_BUFFERSIZE on that handle afterwards:

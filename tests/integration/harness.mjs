@@ -15,14 +15,24 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const PROXY_BIN = process.env.PROXY_BIN || path.join(ROOT, 'build/asan/azure-openai-proxy');
 
 const children = new Set();
-process.on('exit', () => {
+const madeDirs = [];
+// The processes a test file started are stopped when it ends, whatever happened; the
+// directories it made go too, unless something failed (they hold the logs to read then)
+// or AOP_KEEP_TEST_DIRS is set.
+process.on('exit', (code) => {
   for (const child of children) {
     try { process.kill(child.detached ? -child.pid : child.pid, 'SIGKILL'); } catch {}
+  }
+  if (code !== 0 || process.exitCode || process.env.AOP_KEEP_TEST_DIRS) return;
+  for (const dir of madeDirs) {
+    try { fs.rmSync(dir, { recursive: true, force: true }); } catch {}
   }
 });
 
 export function tempDir(name = 'aoai') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export function freePort() {

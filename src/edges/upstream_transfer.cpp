@@ -173,7 +173,7 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
     // protocol pending until some other transfer ends, which stalls a burst of streams to
-    // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.
+    // an HTTP/1.1 upstream. HTTP/2 transfers do not share a connection anyway (upstream.cpp).
     if (share_) options.set(CURLOPT_SHARE, share_);
     options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
     options.set(CURLOPT_HEADERDATA, &t);

@@ -186,7 +186,7 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
   });
 
   // Mirrors upstream-faults.test.mjs 'an endless stream stops costing when its client leaves'.
-  it('a client that leaves cancels only its own stream; the other on the connection goes on to [DONE]', async () => {
+  it('a client that leaves cancels only its own stream; the other in flight goes on to [DONE]', async () => {
     const { connection } = await connect();
     const other = slowStream('stays', 150);
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': 'endless', 'x-test-id': 'leaves' } });
@@ -210,7 +210,7 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
 
   // The same when nothing else moves on the connection: the upstream stream has gone
   // silent (a model thinking), and only the proxy can tell the upstream to stop.
-  it('a client that leaves a silent stream: the upstream sees its stream reset at once', async () => {
+  it('a client that leaves a silent stream: the upstream sees its stream end at once', async () => {
     await connect();
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': 'stall-mid-stream', 'x-test-id': 'leaves-silent' } });
     req.on('error', () => {});

@@ -104,6 +104,7 @@ private:
     static size_t on_body(char* data, size_t size, size_t count, void* self);
     static size_t on_read_body(char* buffer, size_t size, size_t count, void* self);
     void heard_from_upstream();
+    void refuse();
 };
 
 class Upstream : public SocketHandler, public TimerSource {

@@ -157,8 +157,8 @@ void Upstream::release(Transfer& t) {
     t.headers_ = nullptr;
 }
 
-// A transfer the proxy ends before libcurl did (client gone, cut, deadline): its
-// connection is closed rather than kept. On HTTP/2, libcurl 7.88 queues the stream's
+// A transfer the proxy ends (client gone, cut, deadline, a head or a body refused) before
+// libcurl ended it: its connection is closed rather than kept. On HTTP/2, libcurl 7.88 queues the stream's
 // RST_STREAM in the connection's output buffer and sends it only when the connection is
 // next used, so the upstream would go on generating (and billing) the answer; closed, the
 // upstream sees the stream end at once. HTTP/1.1 closes such a connection anyway. The

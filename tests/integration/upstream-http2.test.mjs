@@ -14,9 +14,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { rawHttp, sleep, startLighttpd, startProxy, waitFor } from './harness.mjs';
+import { rawHttp, sleep, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
 import { AUTH, KEY, chat, errorEvent, h2Upstream, makeCertificate } from './upstream-http2-parts.mjs';
 
 const peakKiB = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
@@ -286,5 +287,51 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
     const next = await rawHttp(port, { headers: { ...AUTH, 'x-test-id': 'after-torn' }, body: chat() });
     assert.equal(next.status, 200, next.body.toString());
     assert.notEqual(upstream.record('after-torn').connection, connection);
+  });
+});
+
+// The proxy refuses an answer's head to try the next target (a 500 here): libcurl aborts
+// the transfer from inside its own callback, and the stream must end upstream at once too,
+// though the 500's body never ends (an upstream that would go on generating it).
+describe('an HTTP/2 answer head the proxy refuses for failover', () => {
+  let failing, healthy, proxy, web;
+  before(async () => {
+    const tls = makeCertificate();
+    const endless500 = (req, res) => {
+      req.resume();
+      res.stream.respond({ ':status': 500, 'content-type': 'application/json' });
+      res.stream.write('{"error": {"code": "InternalServerError", "message": "');
+      return true;
+    };
+    failing = await h2Upstream(createAzureMock({ apiKey: KEY }), tls, endless500);
+    healthy = await h2Upstream(createAzureMock({ apiKey: KEY }), tls);
+    const file = path.join(tempDir('h2-refused'), 'routing.json');
+    fs.writeFileSync(file, JSON.stringify({
+      endpoints: { failing: { url: failing.url, key: 'env:UPSTREAM_KEY' }, healthy: { url: healthy.url, key: 'env:UPSTREAM_KEY' } },
+      models: { 'gpt-4o': ['failing', { endpoint: 'healthy', priority: 1 }] },
+      retry: { max_tries: 2 },
+    }));
+    proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: healthy.url, AZURE_OPENAI_TOKEN: KEY, UPSTREAM_KEY: KEY, AZURE_OPENAI_PROXY_CONFIG: file,
+      AZURE_OPENAI_PROXY_STATE_FILE: path.join(path.dirname(file), 'state'), AZURE_OPENAI_PROXY_CA_BUNDLE: tls.certFile,
+      AZURE_OPENAI_PROXY_UPSTREAM_HTTP: '2', AZURE_OPENAI_PROXY_THREADS: '1',
+      ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0:quarantine_size_mb=1',
+    });
+    web = await startLighttpd({ socket: proxy.socket });
+  });
+  after(async () => {
+    await web?.stop();
+    const stopped = await proxy?.stop();
+    await failing?.close();
+    await healthy?.close();
+    assert.equal(stopped?.code, 0, proxy?.logs());
+  });
+
+  it('the next target answers, and the refused stream ends upstream at once', async () => {
+    const res = await rawHttp(web.port, { headers: { ...AUTH, 'x-test-id': 'refused' }, body: chat() });
+    assert.equal(res.status, 200, res.body.toString());
+    assert.equal(failing.records.length, 1, 'the failing endpoint was tried first');
+    assert.equal(failing.records[0].version, '2.0');
+    await waitFor(() => failing.records[0].closed, 'the refused stream to end upstream', 3000);
   });
 });

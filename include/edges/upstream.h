@@ -97,12 +97,14 @@ private:
     bool refused_ = false;  // the listener refused a piece: the client is gone
     bool paused_ = false;
     bool in_multi_ = false;
+    bool ended_ = false;     // libcurl ended it (CURLMSG_DONE), whole or failed
     bool reusable_ = false;  // the transfer completed: its handle may serve another
 
     static size_t on_header_line(char* data, size_t size, size_t count, void* self);
     static size_t on_body(char* data, size_t size, size_t count, void* self);
     static size_t on_read_body(char* buffer, size_t size, size_t count, void* self);
     void heard_from_upstream();
+    void refuse();
 };
 
 class Upstream : public SocketHandler, public TimerSource {
@@ -134,6 +136,7 @@ private:
     void finish(Transfer& transfer, UpstreamResult result);
     void expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds);
     void release(Transfer& transfer);
+    void close_connection_after(Transfer& transfer);
 
     EventLoop& loop_;
     const Config& config_;

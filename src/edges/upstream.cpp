@@ -87,7 +87,19 @@ Upstream::Upstream(EventLoop& loop, const Config& config, CURLSH* share)
         curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this) != CURLM_OK ||
         // libcurl's default keeps 4 idle connections per transfer in flight: after a
         // lull, most connections would close and the next burst connect again.
-        curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kIdleConnections) != CURLM_OK) {
+        curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kIdleConnections) != CURLM_OK ||
+        // No two transfers in flight share an HTTP/2 connection (issue 22): in libcurl
+        // 7.88 a paused transfer stops its whole connection. The pause sets the stream's
+        // window to 0, but the upstream keeps the 32 MiB of credit libcurl's SETTINGS
+        // granted; what arrives beyond the paused transfer's receive buffer stops nghttp2
+        // (NGHTTP2_ERR_PAUSE) and every other stream reads nothing (CURLE_AGAIN) until the
+        // client drains: a client that stops reading would stall everyone on its
+        // connection. Taking the answer instead of pausing would hold it in memory,
+        // unbounded. So a connection carries one transfer at a time, as on HTTP/1.1, kept
+        // alive for the next. The cost: a connection per transfer in flight (200 streams:
+        // 200 connections and about 98 KiB each, against 10 to 29 connections and 30 to
+        // 38 KiB per stream multiplexed, 75 to 80 KiB on HTTP/1.1).
+        curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) != CURLM_OK) {
         logged("curl_multi_cleanup", curl_multi_cleanup(multi_));
         multi_ = nullptr;
         return;
@@ -134,6 +146,7 @@ void Upstream::release(Transfer& t) {
     t.silence_.disarm();
     bool reusable = t.reusable_;
     if (t.in_multi_) {
+        if (!t.ended_) close_connection_after(t);
         // When it fails, curl_easy_cleanup takes the handle out of the multi handle itself.
         if (!logged("curl_multi_remove_handle", curl_multi_remove_handle(multi_, t.easy_))) reusable = false;
         t.in_multi_ = false;
@@ -142,6 +155,19 @@ void Upstream::release(Transfer& t) {
     t.easy_ = nullptr;
     curl_slist_free_all(t.headers_);
     t.headers_ = nullptr;
+}
+
+// A transfer the proxy ends (client gone, cut, deadline, a head or a body refused) before
+// libcurl ended it: its connection is closed rather than kept. On HTTP/2, libcurl 7.88 queues the stream's
+// RST_STREAM in the connection's output buffer and sends it only when the connection is
+// next used, so the upstream would go on generating (and billing) the answer; closed, the
+// upstream sees the stream end at once. HTTP/1.1 closes such a connection anyway. The
+// connection carries no other transfer (CURLPIPE_NOTHING), and libcurl would close none
+// that another transfer still used.
+void Upstream::close_connection_after(Transfer& t) {
+    CURLcode code = curl_easy_setopt(t.easy_, CURLOPT_FORBID_REUSE, 1L);
+    if (code != CURLE_OK)
+        std::fprintf(stderr, "azure-openai-proxy: CURLOPT_FORBID_REUSE: %s\n", curl_easy_strerror(code));
 }
 
 void Upstream::finish(Transfer& t, UpstreamResult result) {
@@ -166,6 +192,7 @@ void Upstream::collect_finished() {
         // paths leave state behind that curl_easy_reset does not clear (see easy_pool.h), and
         // a new handle costs microseconds once per failed transfer.
         t->reusable_ = code == CURLE_OK;
+        t->ended_ = true;
         UpstreamResult result;
         result.outcome = outcome_of(code, t->refused_);
         if (code != CURLE_OK) result.error = t->error_[0] ? t->error_ : curl_easy_strerror(code);

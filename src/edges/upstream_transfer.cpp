@@ -98,6 +98,13 @@ void set_method_and_body(EasyOptions& options, const std::string& method, const 
 
 Transfer::~Transfer() { upstream_.release(*this); }
 
+// The listener wants no more of the answer: libcurl aborts the transfer when the callback
+// returns, and the connection closes with it (Upstream::close_connection_after says why).
+void Transfer::refuse() {
+    refused_ = true;
+    upstream_.close_connection_after(*this);
+}
+
 void Transfer::heard_from_upstream() {
     (answering_ ? upstream_.silence_ : upstream_.first_byte_).arm(silence_, upstream_.loop_.now_ms());
 }
@@ -139,7 +146,7 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
         if (t.status_ >= 200 && !t.head_delivered_) {
             t.head_delivered_ = true;
             if (!t.listener_.on_head(t.status_, t.head_)) {
-                t.refused_ = true;
+                t.refuse();
                 return 0;
             }
             Headers().swap(t.head_);
@@ -171,7 +178,7 @@ size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {
         case Taken::Refused:
             break;
     }
-    t.refused_ = true;
+    t.refuse();
     return 0;  // libcurl aborts with CURLE_WRITE_ERROR
 }
 
@@ -179,7 +186,9 @@ size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* sel
     Transfer& t = *static_cast<Transfer*>(self);
     t.heard_from_upstream();
     long got = t.spool_->read(buffer, size * count);
-    return got < 0 ? CURL_READFUNC_ABORT : static_cast<size_t>(got);
+    if (got >= 0) return static_cast<size_t>(got);
+    t.upstream_.close_connection_after(t);
+    return CURL_READFUNC_ABORT;
 }
 
 // ---- Upstream: an easy handle set up for one request ------------------------------------
@@ -212,7 +221,7 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
     // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
     // protocol pending until some other transfer ends, which stalls a burst of streams to
-    // an HTTP/1.1 upstream. HTTP/2 upstreams still share a connection once one is known.
+    // an HTTP/1.1 upstream. HTTP/2 transfers do not share a connection anyway (upstream.cpp).
     if (share_) options.set(CURLOPT_SHARE, share_);
     options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
     options.set(CURLOPT_HEADERDATA, &t);

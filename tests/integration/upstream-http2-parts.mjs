@@ -28,14 +28,14 @@ export function makeCertificate() {
 
 // Serves `mock`'s handler over TLS and HTTP/2 only. `intercept(req, res)` may take a
 // request first (true: it answered). Each stream is recorded: its `x-test-id`, HTTP
-// version, connection (numbered as the mock numbers them), whether it closed, with which
-// RST_STREAM code (0: ended cleanly).
+// version, connection (numbered as the mock numbers them) and the client's port on it,
+// whether it closed, with which RST_STREAM code (0: ended cleanly).
 export async function h2Upstream(mock, tls, intercept = () => false) {
   const records = [];
   const sockets = new Set();
   const server = http2.createSecureServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const record = {
-      id: req.headers['x-test-id'], version: req.httpVersion, connection: req.socket.mockId,
+      id: req.headers['x-test-id'], version: req.httpVersion, connection: req.socket.mockId, clientPort: req.socket.remotePort,
       closed: false, rstCode: 0,
     };
     records.push(record);

@@ -204,7 +204,9 @@ int main(int argc, char** argv) {
         curl_multi_setopt(run.multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(run.multi, CURLMOPT_SOCKETDATA, &run) != CURLM_OK ||
         curl_multi_setopt(run.multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-        curl_multi_setopt(run.multi, CURLMOPT_TIMERDATA, &run) != CURLM_OK)
+        curl_multi_setopt(run.multi, CURLMOPT_TIMERDATA, &run) != CURLM_OK ||
+        /* A connection per transfer in flight on HTTP/2 too, as the proxy (upstream.cpp). */
+        curl_multi_setopt(run.multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) != CURLM_OK)
         return 1;
     for (int i = 0; i < in_flight; i++) {
         easies[i] = new_transfer(url, body, headers, http2, ca);

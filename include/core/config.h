@@ -73,8 +73,10 @@ struct ProcessSettings {
     std::string ca_bundle;                      // CA certificates for the upstream's TLS
     std::string upstream_proxy;                 // outbound proxy; empty: libcurl's *_proxy variables
     // The HTTP version spoken to a TLS upstream (AZURE_OPENAI_PROXY_UPSTREAM_HTTP): 1.1, or 2
-    // where the upstream offers it. HTTP/1.1 by default: Debian 12's libcurl (7.88) loses
-    // about one small answer in 2,000 on a busy HTTP/2 connection (issue 22, bench/README.md).
+    // where the upstream offers it. HTTP/1.1 by default: HTTP/2 gains nothing with Debian 12's
+    // libcurl (7.88), which cannot pause one stream (a client that stops reading) without
+    // stopping its whole connection, so on HTTP/2 each transfer in flight has a connection of
+    // its own too (upstream.cpp), at about a fifth more memory each (issue 22).
     bool upstream_http2 = false;
     LogFormat log_format = LogFormat::Text;     // access-log lines: text or JSON
     std::string state_file;                     // shared state; empty: the default; "none": private

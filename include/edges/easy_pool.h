@@ -4,7 +4,8 @@
 // Why both. curl_easy_reset clears the options, not everything a transfer left behind:
 // libcurl 7.88 keeps the receive buffer of a transfer that failed before it had a
 // connection (a name that did not resolve, a URL it could not parse) and of one whose
-// HTTP/2 connection other transfers still used, and afterwards refuses CURLOPT_BUFFERSIZE
+// HTTP/2 connection other transfers still used (transfers no longer share one: upstream.cpp;
+// the check stays for whatever else leaves it behind), and afterwards refuses CURLOPT_BUFFERSIZE
 // ("bad argument") on that handle. Such a handle is never used again: with the option
 // refused, libcurl would read a 16 KiB default into what may be a 1 KiB buffer.
 #pragma once

@@ -1,6 +1,7 @@
 // Everything that holds on HTTP/1.1 holds on HTTP/2 (issue 22), continued from
-// upstream-http2.test.mjs: failover and cooldowns between endpoints that speak HTTP/2, and
-// a 25 MiB upload and a 100 MiB answer through one HTTP/2 connection in bounded memory.
+// upstream-http2.test.mjs: failover and cooldowns between endpoints that speak HTTP/2, a
+// 25 MiB upload and a 100 MiB answer through one HTTP/2 connection in bounded memory, and
+// the first-byte and upstream deadlines.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -165,5 +166,48 @@ describe('big bodies over one HTTP/2 connection', () => {
     }
     assert.ok(peak - start < 16 * 1024, `the proxy grew by ${peak - start} KiB`);
     assert.equal(new Set(upstream.records.map((r) => r.connection)).size, 1, 'every request on one HTTP/2 connection');
+  });
+});
+
+// Mirrors upstream-faults.test.mjs 'a stall before the headers (first-byte timeout)' and 'a
+// stream broken by silence past the upstream timeout', on HTTP/2: the deadlines fire as on
+// HTTP/1.1, and the stream they end stops upstream at once (its connection closed), not
+// when the connection is next used.
+describe('the first-byte and upstream deadlines over HTTP/2', () => {
+  let upstream, chain;
+  before(async () => {
+    upstream = await h2Upstream(createAzureMock({ apiKey: KEY }), tls);
+    chain = await startChain({
+      AZURE_OPENAI_ENDPOINT: upstream.url, AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT: '1', AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT: '1',
+    });
+  });
+  after(async () => {
+    await chain?.stop();
+    await upstream?.close();
+  });
+
+  it('no answer within the first-byte timeout: 504 upstream_timeout, and the stream ends upstream at once', async () => {
+    const res = await rawHttp(chain.port, { headers: { ...AUTH, 'x-mock-scenario': 'hang', 'x-test-id': 'hang' }, body: chat() });
+    assert.equal(res.status, 504, res.body.toString());
+    assert.equal(res.json.error.code, 'upstream_timeout');
+    await waitFor(() => upstream.record('hang')?.closed, 'the hanging stream to end upstream', 2000);
+    await chain.proxy.waitForLog(/status=504 .*outcome=upstream-timeout/);
+  });
+
+  it('silence past the upstream timeout mid-stream: an SSE error event, no clean end, the stream ended upstream', async () => {
+    const res = await rawHttp(chain.port, {
+      headers: { ...AUTH, 'x-mock-scenario': 'stall-mid-stream', 'x-test-id': 'stall' }, body: chat({ stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const text = res.body.toString();
+    assert.equal(text.split('\n\n').filter((e) => e.startsWith('data: {')).length, 1, text);
+    assert.match(text, /"code":"upstream_timeout"/);
+    assert.equal(res.complete, false, 'the stream did not end cleanly');
+    await waitFor(() => upstream.record('stall')?.closed, 'the silent stream to end upstream', 2000);
+  });
+
+  it('after both, the next request is answered', async () => {
+    const res = await rawHttp(chain.port, { headers: AUTH, body: chat() });
+    assert.equal(res.status, 200, res.body.toString());
   });
 });

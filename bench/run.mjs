@@ -157,6 +157,7 @@ http {
   ssl_certificate ${dir}/cert.pem;
   ssl_certificate_key ${dir}/key.pem;
   ssl_session_cache shared:bench:10m;
+  ssl_protocols TLSv1.2 TLSv1.3;  # nginx before 1.23.4 offers no TLS 1.3 unless told
   server {
     listen 127.0.0.1:${port} backlog=4096;
     listen 127.0.0.1:${tlsPort} ssl http2 backlog=4096;${answers}

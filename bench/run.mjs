@@ -511,7 +511,6 @@ function report(results) {
     const g = (x) => `${f(x.rssGrowthKiB.web)} / ${f(x.rssGrowthKiB.proxy)}`;
     lines.push(`| ${results.names[key]} | ${f(t.big.mbPerS)}${t.big.status !== 200 ? ` (status ${t.big.status})` : ''} | ${g(t.big)} | ${f(t.upload.mbPerS)}${t.upload.status !== 200 && t.upload.status !== null ? ` (status ${t.upload.status})` : ''} | ${g(t.upload)} |`);
   }
-  for (const [key, fault] of Object.entries(knownFaults)) lines.push('', `Errors of ${results.names[key]}: ${fault}.`);
   return lines.join('\n') + '\n';
 }
 
@@ -521,15 +520,10 @@ function report(results) {
 const STREAM_TARGETS = ['nginx-reverse-proxy', 'nginx-reverse-proxy-tls', 'proxy-behind-lighttpd',
   'proxy-behind-lighttpd-tls', 'proxy-behind-lighttpd-tls-h2', 'proxy-behind-nginx', ...(GO_PROXY ? ['go-proxy', 'go-proxy-tls'] : [])];
 
-// Paths whose errors come from a fault outside the proxy that is known and worked around
-// by default: their errors are shown and said, and do not fail the run.
-const knownFaults = {};
-
 async function withTarget(key, upstream, names, work) {
   const target = await TARGETS[key](upstream);
   target.uploadFile = upstream.upload;
   names[key] = target.name;
-  if (target.knownFault) knownFaults[key] = target.knownFault;
   try { return await work(target); } finally { await target.stop(); }
 }
 
@@ -558,8 +552,6 @@ async function main() {
       log(`small transfers of the libcurl floor: ${key}`);
       results.curlFloor[key] = await curlFloor(key, upstream, (base) => base + AZURE_PATH('gpt-4o'), S, results.small, run);
       results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
-      // The proxy row's known fault, seen here with nothing but libcurl: the proxy is not its cause.
-      if (knownFaults[CURL_FLOORS[key].proxyRow]) knownFaults[key] = `the fault of ${results.names[CURL_FLOORS[key].proxyRow]}, without the proxy`;
     }
     results.floorRatios = floorRatios(results);
     for (const key of PHASES.includes('streams') ? STREAM_TARGETS : []) {
@@ -591,8 +583,7 @@ async function main() {
   process.stdout.write(table);
   // Only a full run of this tree's proxy into bench/results speaks for the README.
   if (!SMOKE && PHASES.length === 2 && !argv.includes('--out') && !process.env.BENCH_PROXY) showInReadme(table);
-  const { problems, known } = failures(results);
-  if (known.length) process.stderr.write(`bench: errors a known fault explains:\n${known.map((p) => `  ${p}`).join('\n')}\n`);
+  const problems = failures(results);
   if (problems.length) {
     process.stderr.write(`bench: the run went wrong:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
     process.exitCode = 1;
@@ -613,7 +604,6 @@ function showInReadme(table) {
 // (The smoke run in `make test` fails on these; it never judges speed.)
 function failures(results) {
   const problems = [];
-  const known = [];
   for (const [key, small] of Object.entries(results.small))
     for (const [connections, row] of Object.entries(small.rows))
       if (!row.requests || row.errors) problems.push(`${key} at ${connections} connections: ${row.requests} requests, ${row.errors} errors`);
@@ -629,10 +619,7 @@ function failures(results) {
     if (t.big.status !== 200) problems.push(`${key}: large answer status ${t.big.status}`);
     if (t.upload.status !== 200 && t.upload.status !== null) problems.push(`${key}: upload status ${t.upload.status}`);
   }
-  // What a known fault explains is said, apart, and does not fail the run.
-  const explained = (problem) => Object.keys(knownFaults).find((key) => problem.startsWith(`${key}:`) || problem.startsWith(`${key} at `));
-  for (const problem of problems.filter(explained)) known.push(`${problem} — known: ${knownFaults[explained(problem)]}`);
-  return { problems: problems.filter((p) => !explained(p)), known };
+  return problems;
 }
 
 await main();

@@ -292,6 +292,36 @@ export function request(url, { method = 'GET', headers = {}, body, path: rawPath
   });
 }
 
+// A POST answered with a body too large to keep (a 100 MiB one): its status and length,
+// counted as it streams.
+export function answerLength(port, { headers = {}, body }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk) => { bytes += chunk.length; });
+      res.on('end', () => resolve({ status: res.statusCode, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// How far a process's resident memory rose above where it was while `work` ran (sampled
+// every 20 ms): what a big answer passing through it costs.
+export async function rssRiseKiB(pid, work) {
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  const start = rss();
+  let peak = start;
+  const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 20);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  return peak - start;
+}
+
 export function postJson(url, body, headers = {}) {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   return request(url, {

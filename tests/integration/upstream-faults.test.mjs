@@ -15,7 +15,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { freePort, rawHttp, sanitizerReports, startLighttpd, startProxy, startStack, tempDir, waitFor } from './harness.mjs';
+import { answerLength, freePort, rawHttp, rssRiseKiB, sanitizerReports, startLighttpd, startProxy, startStack, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
 const KEY = 'test-key';
@@ -26,7 +26,6 @@ const streamFault = (scenario) => ({ headers: { ...AUTH, 'x-mock-scenario': scen
 
 const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
 const threads = (pid) => Number(/Threads:\s+(\d+)/.exec(status(pid))[1]);
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(status(pid))[1]);
 const descriptors = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 
 // The SSE `error` event the proxy adds when a stream breaks, parsed.
@@ -111,28 +110,11 @@ describe('upstream faults through lighttpd', () => {
   });
 
   it('a 100 MiB answer and a 100 MiB error body pass in bounded memory', async () => {
-    const pid = stack.proxy.pid;
-    const start = rssKiB(pid);
-    let peak = start;
-    const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(pid)); }, 20);
-    try {
-      for (const [scenario, code] of [['big', 200], ['big-error', 500]]) {
-        const got = await new Promise((resolve, reject) => {
-          const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': scenario } }, (res) => {
-            let bytes = 0;
-            res.on('data', (d) => { bytes += d.length; });
-            res.on('end', () => resolve({ status: res.statusCode, bytes }));
-            res.on('error', reject);
-          });
-          req.on('error', reject);
-          req.end(chat());
-        });
-        assert.deepEqual(got, { status: code, bytes: 100 * 1024 * 1024 });
-      }
-    } finally {
-      clearInterval(sampler);
-    }
-    assert.ok(peak - start < 16 * 1024, `the proxy grew by ${peak - start} KiB`);
+    const rise = await rssRiseKiB(stack.proxy.pid, async () => {
+      for (const [scenario, code] of [['big', 200], ['big-error', 500]])
+        assert.deepEqual(await answerLength(port, fault(scenario)), { status: code, bytes: 100 * 1024 * 1024 });
+    });
+    assert.ok(rise < 16 * 1024, `the proxy grew by ${rise} KiB`);
   });
 
   it('1,000 upstream headers are relayed', async () => {

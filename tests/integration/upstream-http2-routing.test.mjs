@@ -6,18 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import http2 from 'node:http2';
 import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { rawHttp, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { answerLength, rawHttp, rssRiseKiB, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
 import { AUTH, KEY, chat, h2Upstream, makeCertificate } from './upstream-http2-parts.mjs';
 
 const ASAN_OPTIONS = 'detect_leaks=0:abort_on_error=0:quarantine_size_mb=1';
 const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
 const peakKiB = (pid) => Number(/VmHWM:\s+(\d+)/.exec(status(pid))[1]);
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(status(pid))[1]);
 
 let tls;
 before(() => { tls = makeCertificate(); });
@@ -143,28 +141,13 @@ describe('big bodies over one HTTP/2 connection', () => {
   });
 
   it('a 100 MiB answer and a 100 MiB error body pass in bounded memory', async () => {
-    const pid = chain.proxy.pid;
-    const start = rssKiB(pid);
-    let peak = start;
-    const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(pid)); }, 20);
-    try {
+    const rise = await rssRiseKiB(chain.proxy.pid, async () => {
       for (const [scenario, code] of [['big', 200], ['big-error', 500]]) {
-        const got = await new Promise((resolve, reject) => {
-          const req = http.request({ host: '127.0.0.1', port: chain.port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': scenario } }, (res) => {
-            let bytes = 0;
-            res.on('data', (d) => { bytes += d.length; });
-            res.on('end', () => resolve({ status: res.statusCode, bytes }));
-            res.on('error', reject);
-          });
-          req.on('error', reject);
-          req.end(chat());
-        });
+        const got = await answerLength(chain.port, { headers: { ...AUTH, 'x-mock-scenario': scenario }, body: chat() });
         assert.deepEqual(got, { status: code, bytes: 100 * 1024 * 1024 });
       }
-    } finally {
-      clearInterval(sampler);
-    }
-    assert.ok(peak - start < 16 * 1024, `the proxy grew by ${peak - start} KiB`);
+    });
+    assert.ok(rise < 16 * 1024, `the proxy grew by ${rise} KiB`);
     assert.equal(new Set(upstream.records.map((r) => r.connection)).size, 1, 'every request on one HTTP/2 connection');
   });
 });

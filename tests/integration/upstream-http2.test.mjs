@@ -109,6 +109,16 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
   const connectionOpen = (id) => execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${upstream.record(id).clientPort} )`])
     .toString().trim() !== '';
   const writeTimeouts = () => (proxy.logs().match(/outcome=write-timeout/g) || []).length;
+  const clientsGone = () => (proxy.logs().match(/outcome=client-gone/g) || []).length;
+  // A client that asks for a stream, takes its first bytes and leaves.
+  const leaveAfterFirstBytes = async (scenario, id) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': scenario, 'x-test-id': id } });
+    req.on('error', () => {});
+    req.end(chat({ stream: true }));
+    const res = await new Promise((resolve) => req.on('response', resolve));
+    await new Promise((resolve) => res.once('data', resolve));
+    req.destroy();
+  };
   const sameConnection = (ids, connection) => {
     for (const id of ids) assert.equal(upstream.record(id)?.connection, connection, `${id} on connection ${connection}`);
     assert.equal(upstream.record(ids[0]).version, '2.0');
@@ -190,12 +200,7 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
   it('a client that leaves cancels only its own stream; the other in flight goes on to [DONE]', async () => {
     const { connection } = await connect();
     const other = slowStream('stays', 150);
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': 'endless', 'x-test-id': 'leaves' } });
-    req.on('error', () => {});
-    req.end(chat({ stream: true }));
-    const res = await new Promise((resolve) => req.on('response', resolve));
-    await new Promise((resolve) => res.once('data', resolve));
-    req.destroy();
+    await leaveAfterFirstBytes('endless', 'leaves');
     await waitFor(() => upstream.record('leaves').closed, 'the upstream stream of the client that left to close', 5000);
     const left = upstream.record('leaves');
     assert.notEqual(left.rstCode, 0, 'the upstream saw the stream reset');
@@ -213,14 +218,9 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
   // silent (a model thinking), and only the proxy can tell the upstream to stop.
   it('a client that leaves a silent stream: the upstream sees its stream end at once', async () => {
     await connect();
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { ...AUTH, 'x-mock-scenario': 'stall-mid-stream', 'x-test-id': 'leaves-silent' } });
-    req.on('error', () => {});
-    req.end(chat({ stream: true }));
-    const res = await new Promise((resolve) => req.on('response', resolve));
-    await new Promise((resolve) => res.once('data', resolve));
-    req.destroy();
-    const gone = (proxy.logs().match(/outcome=client-gone/g) || []).length;
-    await waitFor(() => (proxy.logs().match(/outcome=client-gone/g) || []).length > gone, 'the proxy to see the client gone', 5000);
+    const gone = clientsGone();  // counted before the client leaves: its line may come at once
+    await leaveAfterFirstBytes('stall-mid-stream', 'leaves-silent');
+    await waitFor(() => clientsGone() > gone, 'the proxy to see the client gone', 5000);
     await waitFor(() => upstream.record('leaves-silent').closed, 'the upstream stream to be reset', 5000);
     assert.notEqual(upstream.record('leaves-silent').rstCode, 0);
   });

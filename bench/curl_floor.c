@@ -7,6 +7,11 @@
  * proxy adds around libcurl, not a different way of waiting.
  *
  * Usage: bench-curl-floor URL IN_FLIGHT WARMUP_S SECONDS [1.1|2] [CA_FILE]
+ *        bench-curl-floor --streams URL COUNT TIMEOUT_S [1.1|2] [CA_FILE]
+ * The second form is the floor of the concurrent streams: COUNT transfers of the stream URL,
+ * each run once to its end, opened at BENCH_RATE a second (the streams client opens 100 every
+ * 50 ms), all of them open at once while the upstream paces its events. It prints the CPU of
+ * the whole run and the memory per open stream (peak RSS over the RSS before the first).
  * The body is BENCH_BODY. With BENCH_RATE (transfers/s), a finished transfer waits for its
  * turn before it starts again, so that the floor can be read at the proxy's own rate too
  * (more transfers a second share more of each epoll_wait, and cost less each). Transfers of the warm-up (connections and TLS sessions made) are
@@ -35,6 +40,9 @@ struct floor_run {
     int waiting_count;
     char first_error[CURL_ERROR_SIZE + 64];
     int http2;           /* told no socket events, as the proxy on HTTP/2 (upstream.cpp says why) */
+    int once;            /* streams: a finished transfer is not started again */
+    long finished;       /* transfers over, well or not */
+    long total;
 };
 
 static long long now_ms(void) {
@@ -123,7 +131,8 @@ static int restart_finished(struct floor_run* run) {
             snprintf(run->first_error, sizeof run->first_error, "status %ld, %s", status, curl_easy_strerror(result));
         }
         if (curl_multi_remove_handle(run->multi, easy) != CURLM_OK) return -1;
-        run->waiting[run->waiting_count++] = easy;
+        run->finished++;
+        if (!run->once) run->waiting[run->waiting_count++] = easy;
     }
     return 0;
 }
@@ -146,7 +155,7 @@ static long long start_waiting(struct floor_run* run) {
 static int run_until(struct floor_run* run, long long until_ms) {
     struct epoll_event events[64];
     int running = 0;
-    for (long long now = now_ms(); now < until_ms; now = now_ms()) {
+    for (long long now = now_ms(); now < until_ms && !(run->once && run->finished == run->total); now = now_ms()) {
         long long next_turn = start_waiting(run);
         if (next_turn == -2) return -1;
         long long wait = until_ms - now;
@@ -173,21 +182,110 @@ static int run_until(struct floor_run* run, long long until_ms) {
     return 0;
 }
 
+static long rss_kib(void) {
+    FILE* statm = fopen("/proc/self/statm", "r");
+    long pages = -1, resident = -1;
+    if (!statm) return -1;
+    if (fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = -1;
+    fclose(statm);
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static long peak_rss_kib(void) {
+    struct rusage usage;
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss : -1;
+}
+
+/* The multi handle driven by epoll, as the proxy's; `count` handles, none added yet. */
+static int start_run(struct floor_run* run, CURL** easies, int count, const char* url, const char* body,
+                     struct curl_slist* headers, long http2, const char* ca) {
+    run->waiting = calloc((size_t)count, sizeof *run->waiting);
+    run->http2 = (int)http2;
+    run->total = count;
+    run->multi = curl_multi_init();
+    run->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (!run->waiting || !run->multi || run->epoll_fd < 0 ||
+        curl_multi_setopt(run->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(run->multi, CURLMOPT_SOCKETDATA, run) != CURLM_OK ||
+        curl_multi_setopt(run->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(run->multi, CURLMOPT_TIMERDATA, run) != CURLM_OK ||
+        /* A connection per transfer in flight on HTTP/2 too, as the proxy (upstream.cpp). */
+        curl_multi_setopt(run->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) != CURLM_OK)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        easies[i] = new_transfer(url, body, headers, http2, ca);
+        if (!easies[i]) return -1;
+    }
+    return 0;
+}
+
+static void end_run(struct floor_run* run, CURL** easies, int count) {
+    for (int i = 0; i < count; i++) {
+        if (!easies[i]) continue;
+        curl_multi_remove_handle(run->multi, easies[i]); /* refused harmlessly for one not added */
+        curl_easy_cleanup(easies[i]);
+    }
+    if (run->multi) curl_multi_cleanup(run->multi);
+    if (run->epoll_fd >= 0) close(run->epoll_fd);
+    free(run->waiting);
+}
+
+/* Small requests: IN_FLIGHT transfers always under way, counted after the warm-up. */
+static int small_requests(struct floor_run* run, CURL** easies, int in_flight, double warmup_s, double seconds) {
+    for (int i = 0; i < in_flight; i++)
+        if (curl_multi_add_handle(run->multi, easies[i]) != CURLM_OK) return 1;
+    int failed = run_until(run, now_ms() + (long long)(warmup_s * 1000));
+    run->transfers = run->errors = 0;
+    double cpu_before = cpu_us();
+    long long started = now_ms();
+    run->paced_from_ms = started;
+    run->started = 0;
+    if (!failed) failed = run_until(run, started + (long long)(seconds * 1000));
+    double cpu = cpu_us() - cpu_before;
+    printf("{\"transfers\":%ld,\"errors\":%ld,\"seconds\":%.3f,\"cpuUs\":%.0f,\"maxRssKiB\":%ld,\"firstError\":\"%s\"}\n",
+           run->transfers, run->errors, (now_ms() - started) / 1000.0, cpu, peak_rss_kib(), run->first_error);
+    return failed ? 1 : 0;
+}
+
+/* Streams: every transfer waits for its turn, runs once to its end; the run ends when all
+ * have, or at the timeout (the unfinished ones then count as errors). */
+static int streams(struct floor_run* run, CURL** easies, int count, double timeout_s) {
+    long idle_kib = rss_kib();
+    for (int i = 0; i < count; i++) run->waiting[run->waiting_count++] = easies[i];
+    run->once = 1;
+    double cpu_before = cpu_us();
+    long long started = now_ms();
+    run->paced_from_ms = started;
+    int failed = run_until(run, started + (long long)(timeout_s * 1000));
+    double cpu = cpu_us() - cpu_before;
+    long unfinished = run->total - run->finished;
+    printf("{\"streams\":%d,\"completed\":%ld,\"errors\":%ld,\"seconds\":%.3f,\"cpuUs\":%.0f,\"idleRssKiB\":%ld,"
+           "\"peakRssKiB\":%ld,\"firstError\":\"%s\"}\n",
+           count, run->transfers, run->errors + unfinished, (now_ms() - started) / 1000.0, cpu, idle_kib,
+           peak_rss_kib(), unfinished && !run->errors ? "not over within the timeout" : run->first_error);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s URL IN_FLIGHT WARMUP_S SECONDS [1.1|2] [CA_FILE]\n", argv[0]);
+    int streams_mode = argc > 1 && strcmp(argv[1], "--streams") == 0;
+    char** arg = argv + streams_mode;
+    int args = argc - streams_mode;
+    if (args < (streams_mode ? 4 : 5)) {
+        fprintf(stderr, "usage: %s URL IN_FLIGHT WARMUP_S SECONDS [1.1|2] [CA_FILE]\n"
+                        "       %s --streams URL COUNT TIMEOUT_S [1.1|2] [CA_FILE]\n", argv[0], argv[0]);
         return 2;
     }
-    const char* url = argv[1];
-    int in_flight = atoi(argv[2]);
-    double warmup_s = atof(argv[3]), seconds = atof(argv[4]);
-    long http2 = argc > 5 && strcmp(argv[5], "2") == 0;
-    const char* ca = argc > 6 ? argv[6] : NULL;
+    int optional = streams_mode ? 4 : 5; /* where [1.1|2] [CA_FILE] begin */
+    const char* url = arg[1];
+    int count = atoi(arg[2]);
+    long http2 = args > optional && strcmp(arg[optional], "2") == 0;
+    const char* ca = args > optional + 1 ? arg[optional + 1] : NULL;
     const char* body = getenv("BENCH_BODY") ? getenv("BENCH_BODY") : "{}";
-    if (in_flight < 1 || in_flight > 4096 || seconds <= 0) return 2;
+    if (count < 1 || count > 65536 || atof(arg[streams_mode ? 3 : 4]) <= 0) return 2;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
 
-    struct floor_run run = {.timer_due_ms = -1, .rate = getenv("BENCH_RATE") ? atof(getenv("BENCH_RATE")) : 0};
+    struct floor_run run = {.timer_due_ms = -1, .epoll_fd = -1,
+                            .rate = getenv("BENCH_RATE") ? atof(getenv("BENCH_RATE")) : 0};
     struct curl_slist* headers = NULL;
     const char* lines[] = {"Content-Type: application/json", "api-key: bench-key"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -195,48 +293,14 @@ int main(int argc, char** argv) {
         if (!grown) return 1;
         headers = grown;
     }
-    CURL** easies = calloc((size_t)in_flight, sizeof *easies);
-    run.waiting = calloc((size_t)in_flight, sizeof *run.waiting);
-    run.http2 = (int)http2;
-    run.multi = curl_multi_init();
-    run.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (!easies || !run.waiting || !run.multi || run.epoll_fd < 0 ||
-        curl_multi_setopt(run.multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-        curl_multi_setopt(run.multi, CURLMOPT_SOCKETDATA, &run) != CURLM_OK ||
-        curl_multi_setopt(run.multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-        curl_multi_setopt(run.multi, CURLMOPT_TIMERDATA, &run) != CURLM_OK ||
-        /* A connection per transfer in flight on HTTP/2 too, as the proxy (upstream.cpp). */
-        curl_multi_setopt(run.multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) != CURLM_OK)
-        return 1;
-    for (int i = 0; i < in_flight; i++) {
-        easies[i] = new_transfer(url, body, headers, http2, ca);
-        if (!easies[i] || curl_multi_add_handle(run.multi, easies[i]) != CURLM_OK) return 1;
-    }
-
-    int failed = run_until(&run, now_ms() + (long long)(warmup_s * 1000));
-    run.transfers = run.errors = 0;
-    double cpu_before = cpu_us();
-    long long started = now_ms();
-    run.paced_from_ms = started;
-    run.started = 0;
-    if (!failed) failed = run_until(&run, started + (long long)(seconds * 1000));
-    double cpu = cpu_us() - cpu_before;
-    double elapsed_s = (now_ms() - started) / 1000.0;
-    struct rusage usage;
-    long max_rss_kib = getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss : -1;
-
-    printf("{\"transfers\":%ld,\"errors\":%ld,\"seconds\":%.3f,\"cpuUs\":%.0f,\"maxRssKiB\":%ld,\"firstError\":\"%s\"}\n",
-           run.transfers, run.errors, elapsed_s, cpu, max_rss_kib, run.first_error);
-
-    for (int i = 0; i < in_flight; i++) {
-        curl_multi_remove_handle(run.multi, easies[i]); /* refused harmlessly for a waiting one */
-        curl_easy_cleanup(easies[i]);
-    }
-    curl_multi_cleanup(run.multi);
-    close(run.epoll_fd);
+    CURL** easies = calloc((size_t)count, sizeof *easies);
+    int failed = !easies || start_run(&run, easies, count, url, body, headers, http2, ca) != 0;
+    if (!failed)
+        failed = streams_mode ? streams(&run, easies, count, atof(arg[3]))
+                              : small_requests(&run, easies, count, atof(arg[3]), atof(arg[4]));
+    if (easies) end_run(&run, easies, count);
     curl_slist_free_all(headers);
     free(easies);
-    free(run.waiting);
     curl_global_cleanup();
     return failed ? 1 : 0;
 }

@@ -89,6 +89,58 @@ export function floorTable(results, connections, f) {
   return lines;
 }
 
+// ---- the floor of the concurrent streams ---------------------------------------------------
+
+// The proxy's upstream transfers of the streams phase made by bench-curl-floor alone: the
+// same count opened at the streams client's pace (100 every 50 ms), each read to its end.
+// What it spends is what any program relaying these streams through libcurl spends on the
+// upstream side; lighttpd's share of the proxy's row is the other side's. Read the proxy's
+// share against the first, and the whole path against both (issue 22).
+export const STREAM_FLOORS = {
+  'curl-floor-streams': { proxyRow: 'proxy-behind-lighttpd', name: 'the libcurl floor: the streams\' upstream transfers alone, plain HTTP', tls: false },
+  'curl-floor-streams-tls': { proxyRow: 'proxy-behind-lighttpd-tls', name: 'the libcurl floor: the streams\' upstream transfers alone, TLS (HTTP/1.1)', tls: true },
+};
+const OPEN_RATE = 2000;  // streams a second, as bench/streams.mjs opens them
+
+export async function streamFloor(key, upstream, url, count, streamS, run) {
+  if (!fs.existsSync(CURL_FLOOR)) throw new Error(`${CURL_FLOOR} is missing: make ${path.relative(ROOT, CURL_FLOOR)} (make bench builds it)`);
+  const floor = STREAM_FLOORS[key];
+  const body = '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"Tell me a story."}]}';
+  const args = ['--streams', url(floor.tls ? upstream.tlsStreamUrl : upstream.url), String(count), String(streamS + 60),
+    '1.1', ...(floor.tls ? [upstream.ca] : [])];
+  const result = await run(CURL_FLOOR, args, { BENCH_BODY: body, BENCH_RATE: String(OPEN_RATE) });
+  let out;
+  try { out = JSON.parse(result.stdout.trim().split('\n').pop()); } catch {
+    return { streams: count, completed: 0, errors: { [result.stderr.slice(0, 200) || `exit ${result.status}`]: count } };
+  }
+  const cpuSeconds = out.cpuUs / 1e6;
+  return {
+    streams: count, completed: out.completed, errors: out.errors ? { [out.firstError]: out.errors } : {},
+    events: upstream.events, idleRssKiB: out.idleRssKiB, kibPerStream: (out.peakRssKiB - out.idleRssKiB) / count,
+    cpuSeconds, cpu: { web: 0, proxy: cpuSeconds }, firstByteMs: null,
+  };
+}
+
+// Each proxy row's streams against the floors at the same count: the proxy's share over
+// the libcurl floor, and the whole path over both floors (lighttpd's share + libcurl's).
+export function streamFloorTable(results, f) {
+  const lines = [];
+  for (const [key, floor] of Object.entries(STREAM_FLOORS)) {
+    for (const r of results.streams[key] || []) {
+      const proxy = (results.streams[floor.proxyRow] || []).find((p) => p.streams === r.streams && !p.promptBytes);
+      if (!proxy || !r.cpuSeconds) continue;
+      const wholeFloor = proxy.cpu.web + r.cpuSeconds;
+      lines.push(`| ${results.names[floor.proxyRow]} | ${r.streams} | ${f(proxy.cpu.proxy, 2)} / ${f(r.cpuSeconds, 2)} = ${f(proxy.cpu.proxy / r.cpuSeconds, 2)} | ` +
+        `${f(proxy.cpuSeconds, 2)} / ${f(wholeFloor, 2)} = ${f(proxy.cpuSeconds / wholeFloor, 2)} | ` +
+        `${f(proxy.kib.proxy, 1)} / ${f(r.kibPerStream, 1)} | ${f(proxy.kibPerStream, 1)} / ${f(proxy.kib.web + r.kibPerStream, 1)} |`);
+    }
+  }
+  if (!lines.length) return [];
+  return ['', '**Streams against their floors** (CPU seconds and KiB per stream; the proxy\'s share against the libcurl floor making the same upstream transfers alone; the whole path against both floors: lighttpd\'s share in the proxy\'s row plus the libcurl floor):', '',
+    '| path | streams | CPU s: proxy / libcurl floor = ratio | CPU s: whole path / both floors = ratio | KiB per stream: proxy / libcurl floor | KiB per stream: whole path / both floors |',
+    '|---|---|---|---|---|---|', ...lines];
+}
+
 // ---- the Go program this project descends from --------------------------------------------
 
 export const GO_PROXY = process.env.BENCH_GO_PROXY || '';

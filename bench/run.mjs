@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  CURL_FLOORS, GO_PROXY, GO_PROXY_NAME, GO_PROXY_NOT_RUN, curlFloor, floorRatios, floorTable, goProxy,
+  CURL_FLOORS, GO_PROXY, GO_PROXY_NAME, GO_PROXY_NOT_RUN, STREAM_FLOORS, curlFloor, floorRatios, floorTable, goProxy,
+  streamFloor, streamFloorTable,
 } from './floors.mjs';
 import {
   ROOT, canConnect, descendants, freePort, sleep, startChild, tempDir, waitFor,
@@ -505,6 +506,7 @@ function report(results) {
       lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(perEvent, 1)} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
     }
   }
+  lines.push(...streamFloorTable(results, f));
   lines.push('', `**Large transfers** (a ${S.bigMiB} MiB streamed answer, a ${S.uploadMiB} MiB upload; MB/s and RSS growth KiB, web server / proxy):`, '');
   lines.push('| path | answer MB/s | answer RSS growth | upload MB/s | upload RSS growth |', '|---|---|---|---|---|');
   for (const [key, t] of Object.entries(results.large)) {
@@ -570,6 +572,15 @@ async function main() {
         // A fresh path for each run, so its idle memory is measured clean.
         const streaming = { ...upstream, tlsUrl: upstream.tlsStreamUrl };
         results.streams[key].push(await withTarget(key, streaming, results.names, (t) => manyStreams(t, count, streaming, promptBytes)));
+      }
+    }
+    // The floor of the streams at each count, over the same upstream ports as the proxy's rows.
+    for (const key of PHASES.includes('streams') ? Object.keys(STREAM_FLOORS) : []) {
+      results.streams[key] = [];
+      results.names[key] = STREAM_FLOORS[key].name;
+      for (const count of S.streams) {
+        log(`${count} concurrent streams: ${key}`);
+        results.streams[key].push(await streamFloor(key, upstream, (base) => base + AZURE_PATH('bench-stream'), count, S.streamS, run));
       }
     }
   } finally {

@@ -97,8 +97,8 @@ export function floorTable(results, connections, f) {
 // upstream side; lighttpd's share of the proxy's row is the other side's. Read the proxy's
 // share against the first, and the whole path against both (issue 22).
 export const STREAM_FLOORS = {
-  'curl-floor-streams': { proxyRow: 'proxy-behind-lighttpd', name: 'the libcurl floor: the streams\' upstream transfers alone, plain HTTP', tls: false },
-  'curl-floor-streams-tls': { proxyRow: 'proxy-behind-lighttpd-tls', name: 'the libcurl floor: the streams\' upstream transfers alone, TLS (HTTP/1.1)', tls: true },
+  'curl-floor-streams': { proxyRow: 'proxy-behind-lighttpd', nginxRow: 'nginx-reverse-proxy', name: 'the libcurl floor: the streams\' upstream transfers alone, plain HTTP', tls: false },
+  'curl-floor-streams-tls': { proxyRow: 'proxy-behind-lighttpd-tls', nginxRow: 'nginx-reverse-proxy-tls', name: 'the libcurl floor: the streams\' upstream transfers alone, TLS (HTTP/1.1)', tls: true },
 };
 const OPEN_RATE = 2000;  // streams a second, as bench/streams.mjs opens them
 
@@ -130,15 +130,18 @@ export function streamFloorTable(results, f) {
       const proxy = (results.streams[floor.proxyRow] || []).find((p) => p.streams === r.streams && !p.promptBytes);
       if (!proxy || !r.cpuSeconds) continue;
       const wholeFloor = proxy.cpu.web + r.cpuSeconds;
+      const nginx = (results.streams[floor.nginxRow] || []).find((n) => n.streams === r.streams);
+      const perEvent = (row, seconds) => (row?.completed && row.events ? (seconds * 1e6) / (row.completed * row.events) : null);
       lines.push(`| ${results.names[floor.proxyRow]} | ${r.streams} | ${f(proxy.cpu.proxy, 2)} / ${f(r.cpuSeconds, 2)} = ${f(proxy.cpu.proxy / r.cpuSeconds, 2)} | ` +
         `${f(proxy.cpuSeconds, 2)} / ${f(wholeFloor, 2)} = ${f(proxy.cpuSeconds / wholeFloor, 2)} | ` +
+        `${f(perEvent(proxy, proxy.cpu.proxy), 1)} / ${f(perEvent(r, r.cpuSeconds), 1)} / ${f(perEvent(nginx, nginx?.cpuSeconds), 1)} | ` +
         `${f(proxy.kib.proxy, 1)} / ${f(r.kibPerStream, 1)} | ${f(proxy.kibPerStream, 1)} / ${f(proxy.kib.web + r.kibPerStream, 1)} |`);
     }
   }
   if (!lines.length) return [];
   return ['', '**Streams against their floors** (CPU seconds and KiB per stream; the proxy\'s share against the libcurl floor making the same upstream transfers alone; the whole path against both floors: lighttpd\'s share in the proxy\'s row plus the libcurl floor):', '',
-    '| path | streams | CPU s: proxy / libcurl floor = ratio | CPU s: whole path / both floors = ratio | KiB per stream: proxy / libcurl floor | KiB per stream: whole path / both floors |',
-    '|---|---|---|---|---|---|', ...lines];
+    '| path | streams | CPU s: proxy / libcurl floor = ratio | CPU s: whole path / both floors = ratio | CPU µs per event: proxy / libcurl floor / nginx\'s whole path | KiB per stream: proxy / libcurl floor | KiB per stream: whole path / both floors |',
+    '|---|---|---|---|---|---|---|', ...lines];
 }
 
 // ---- the Go program this project descends from --------------------------------------------

@@ -25,6 +25,7 @@
 #include "api_routes.h"
 #include "spool.h"
 #include "tickets.h"
+#include "token_keeper.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -143,6 +144,7 @@ private:
     void serve_live_models();
     bool admit_key_limits();
     void start_upstream(const UpstreamRequest& request, RequestBody body);
+    void start_with_token(const UpstreamRequest& request, RequestBody body);  // exchange_token.cpp
 
     // Target tries (exchange_tries.cpp).
     void start_try();
@@ -195,6 +197,8 @@ private:
     int64_t answer_retry_after_ms_ = -1;
     int64_t try_started_ms_ = 0;
     const EndpointSettings* upstream_config_;  // the endpoint the request went to (errors name it)
+    TokenWait token_wait_;       // waiting for the endpoint's first Entra ID token
+    bool token_waited_ = false;  // ...and it settled: no second wait
 
     // Accounting: the request and its stream counted while they last, its usage.
     std::optional<GaugeTicket> in_flight_;

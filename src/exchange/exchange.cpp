@@ -198,6 +198,10 @@ bool Exchange::admit_key_limits() {
 }
 
 void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
+    if (request.credential) {  // the endpoint's own Entra ID token first (exchange_token.cpp)
+        start_with_token(request, body);
+        return;
+    }
     body.streamed_answer = streamed_answer_;
     try_started_ms_ = EventLoop::clock_ms();
     std::string error;

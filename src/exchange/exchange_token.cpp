@@ -1,0 +1,33 @@
+// The endpoint's own Entra ID token on a try: "Authorization: Bearer" from the process's
+// token keeper; a request that arrives before the first token waits for it (without
+// holding its loop), and one that finds no token answers 503 upstream_auth_failed.
+// One of the steps of class Exchange (exchange.h); tests: tests/integration/entra-credentials.test.mjs.
+#include "exchange.h"
+
+#include "token_keeper.h"
+
+void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body) {
+    TokenKeeper& keeper = token_keeper_for(*request.credential, config_);
+    TokenReading token = keeper.read();
+    if (token.state == TokenState::Pending && !token_waited_) {
+        // The first token is on its way: this request goes when it is settled, whichever
+        // way. The copy of the request lives in the call, which the exchange's end cancels.
+        token_wait_ = keeper.when_settled(services_->loop, [this, request, body] {
+            if (finished() || token_waited_) return;
+            token_waited_ = true;
+            start_upstream(request, body);
+        });
+        return;
+    }
+    if (token.state != TokenState::Ready) {
+        log_.error = token.error.empty() ? "Entra ID token: still none after the first request settled" : token.error;
+        log_.outcome = "upstream-auth-failed";
+        settle_try(TryResult::Abandoned, -1);
+        writer_.error(errors::upstream_auth_failed());
+        return;
+    }
+    UpstreamRequest authorized = request;
+    authorized.credential = nullptr;
+    authorized.headers.push_back(std::move(token.authorization));
+    start_upstream(authorized, body);
+}

@@ -75,9 +75,15 @@ TokenAnswer read_token_answer(long status, const std::string& body, int64_t now_
 int64_t renewal_due_ms(int64_t obtained_ms, const TokenAnswer& answer);
 
 // The wait before the next try after `failures` failed token requests in a row: 1 s,
-// doubling, at most kLongestTokenRetryMs.
+// doubling, at most kLongestTokenRetryMs; while the current token is still usable for
+// `usable_left_ms`, at most half of that (at least kShortestTokenRetryMs), so a short-lived
+// token gets several tries before it expires.
 const int64_t kLongestTokenRetryMs = 10000;
-int64_t token_retry_delay_ms(int failures);
+const int64_t kShortestTokenRetryMs = 250;
+int64_t token_retry_delay_ms(int failures, int64_t usable_left_ms = 0);
+
+// How long a token that expires at `expires_at_ms` may still be sent (0 when it may not).
+int64_t token_usable_for_ms(int64_t expires_at_ms, int64_t now_ms);
 
 // A token is sent until it truly expires: usable while a second of it is left, so a
 // request does not reach Azure with a token that expired on the way.

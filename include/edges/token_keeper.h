@@ -47,6 +47,7 @@ public:
         return *this;
     }
     TokenWait(const TokenWait&) = delete;
+    bool active() const { return live_ != nullptr; }
     TokenWait& operator=(const TokenWait&) = delete;
 
 private:

@@ -144,7 +144,9 @@ private:
     void serve_live_models();
     bool admit_key_limits();
     void start_upstream(const UpstreamRequest& request, RequestBody body);
-    void start_with_token(const UpstreamRequest& request, RequestBody body);  // exchange_token.cpp
+    // exchange_token.cpp: the endpoint's Entra ID token on the request, maybe waited for.
+    void start_with_token(const UpstreamRequest& request, RequestBody body);
+    void finish_unless_started();  // no transfer and no wait for a token: the answer is complete
 
     // Target tries (exchange_tries.cpp).
     void start_try();

@@ -1,6 +1,7 @@
 // The token request of each credential source, Entra's answer read, the renewal schedule.
 #include "credential.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "json_ptr.h"
@@ -95,7 +96,7 @@ void read_failure(long status, const cJSON* answer, TokenAnswer& out) {
     description = description.substr(0, description.find_first_of("\r\n"));
     out.error = "the token endpoint answered " + std::to_string(status);
     if (!code.empty()) out.error += " " + log_safe(code, 60);
-    if (!description.empty()) out.error += ": " + log_safe(description, 240);
+    if (!description.empty()) out.error += ": " + quote_value(description, 240);
 }
 
 }  // namespace
@@ -185,10 +186,17 @@ int64_t renewal_due_ms(int64_t obtained_ms, const TokenAnswer& answer) {
     return half_life;
 }
 
-int64_t token_retry_delay_ms(int failures) {
+int64_t token_retry_delay_ms(int failures, int64_t usable_left_ms) {
     int64_t delay = 1000;
     for (int i = 1; i < failures && delay < kLongestTokenRetryMs; ++i) delay *= 2;
-    return delay < kLongestTokenRetryMs ? delay : kLongestTokenRetryMs;
+    if (delay > kLongestTokenRetryMs) delay = kLongestTokenRetryMs;
+    if (usable_left_ms > 0 && delay > usable_left_ms / 2) delay = std::max(usable_left_ms / 2, kShortestTokenRetryMs);
+    return delay;
 }
 
-bool token_usable(int64_t expires_at_ms, int64_t now_ms) { return expires_at_ms - now_ms > 1000; }
+// The second kept back covers the request's way to Azure and a clock a little behind.
+int64_t token_usable_for_ms(int64_t expires_at_ms, int64_t now_ms) {
+    return expires_at_ms - now_ms > 1000 ? expires_at_ms - now_ms - 1000 : 0;
+}
+
+bool token_usable(int64_t expires_at_ms, int64_t now_ms) { return token_usable_for_ms(expires_at_ms, now_ms) > 0; }

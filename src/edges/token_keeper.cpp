@@ -185,7 +185,7 @@ void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
             last_error_ = answer.error;
             std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s): %s; try %d failed, next in %lld ms\n",
                          source_.c_str(), answer.error.c_str(), failures_,
-                         static_cast<long long>(token_retry_delay_ms(failures_)));
+                         static_cast<long long>(token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms))));
         }
         waiting.swap(waiters_);
     }
@@ -208,7 +208,8 @@ void TokenKeeper::run() {
         int64_t now_ms = wall_now_ms();
         settle(answer, now_ms);
         lock.lock();
-        int64_t due_ms = answer.ok ? renewal_due_ms(now_ms, answer) : now_ms + token_retry_delay_ms(failures_);
+        int64_t due_ms = answer.ok ? renewal_due_ms(now_ms, answer)
+                                   : now_ms + token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms));
         auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(due_ms));
         wake_.wait_until(lock, due, [&] {
             bool needed = !waiters_.empty() && failures_ == 0 && !token_usable(expires_at_ms_, wall_now_ms());

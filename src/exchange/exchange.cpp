@@ -107,7 +107,7 @@ void Exchange::serve(const LoopServices& services) {
         writer_.error(*refused_);
     else
         serve_route();
-    if (!transfer_) finish();
+    finish_unless_started();
 }
 
 void Exchange::serve_route() {
@@ -254,7 +254,7 @@ void Exchange::abandon(const char* outcome, const std::string& what) {
 void Exchange::stop() {
     if (finished()) return;
     log_.outcome = "stopping";
-    if (transfer_ && !writer_.head_sent()) writer_.error(stopping_error());
+    if ((transfer_ || token_wait_.active()) && !writer_.head_sent()) writer_.error(stopping_error());
     else if (transfer_) cut_short(stopping_error());
     transfer_.reset();
     finish();

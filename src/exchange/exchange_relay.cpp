@@ -86,11 +86,11 @@ void Exchange::on_done(const UpstreamResult& result) {
         transfer_.reset();
         if (no_target_.index < 0 && no_target_.retry_after_ms > 0) answer_no_target(no_target_);
         else start_try();
-        if (!transfer_) finish();
+        finish_unless_started();
         return;
     }
     if (retry_after(result)) {
-        if (!transfer_) finish();
+        finish_unless_started();
         return;
     }
     bool whole = result.outcome == UpstreamOutcome::Completed;

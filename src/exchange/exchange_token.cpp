@@ -13,9 +13,11 @@ void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body
         // The first token is on its way: this request goes when it is settled, whichever
         // way. The copy of the request lives in the call, which the exchange's end cancels.
         token_wait_ = keeper.when_settled(services_->loop, [this, request, body] {
-            if (finished() || token_waited_) return;
+            token_wait_ = TokenWait();
+            if (finished()) return;
             token_waited_ = true;
             start_upstream(request, body);
+            finish_unless_started();
         });
         return;
     }
@@ -30,4 +32,8 @@ void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body
     authorized.credential = nullptr;
     authorized.headers.push_back(std::move(token.authorization));
     start_upstream(authorized, body);
+}
+
+void Exchange::finish_unless_started() {
+    if (!transfer_ && !token_wait_.active()) finish();
 }

@@ -96,7 +96,8 @@ bool has_client_keys(const Config& c) {
 
 std::string open_relay_warning(const Config& c) {
     if (!has_own_identity(c) || has_client_keys(c)) return "";
-    return "warning: AZURE_OPENAI_TOKEN is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
+    std::string identity = c.token.empty() ? "AZURE_OPENAI_PROXY_CREDENTIAL" : "AZURE_OPENAI_TOKEN";
+    return "warning: " + identity + " is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
            "nor the configuration file's keys): anyone who can reach this proxy spends your Azure key "
            "(an open relay). Set client keys before exposing it.";
 }

@@ -11,23 +11,12 @@ namespace {
 
 // application/x-www-form-urlencoded and query values: everything but the unreserved bytes
 // escaped (a secret may hold '+', '&' or '=').
-std::string form_encode(const std::string& value) {
-    static const char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(value.size());
-    for (unsigned char c : value) {
-        bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                          c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
+bool unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
 }
+
+std::string form_encode(const std::string& value) { return percent_encode(value, unreserved); }
 
 std::string with_slash(std::string url) {
     if (url.empty() || url.back() != '/') url += '/';

@@ -22,11 +22,18 @@ const IDENTITY_HEADER = 'identity-header-secret-value';
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 
 let entra, azure, dir;
+const lifeLeftMs = [];  // what each token Azure took had left to live
 
 before(async () => {
   entra = createEntraMock({ clientSecret: SECRET, identityHeader: IDENTITY_HEADER, lifetimeS: LIFETIME_S });
   await entra.listen();
-  azure = createAzureMock({ verifyBearer: (token) => entra.verify(token) });
+  azure = createAzureMock({
+    verifyBearer: (token) => {
+      const problem = entra.verify(token);
+      if (!problem) lifeLeftMs.push(entra.remainingMs(token));
+      return problem;
+    },
+  });
   await azure.listen();
   dir = tempDir('entra');
   fs.writeFileSync(path.join(dir, 'secret'), `${SECRET}\n`);
@@ -108,6 +115,8 @@ for (const [name, source] of Object.entries(SOURCES)) {
       try {
         const countBefore = entra.counts[source.shape];
         const refusedBefore = azure.refusedTokens.length;
+        lifeLeftMs.length = 0;
+        const refusedByEntraBefore = entra.counts.refused;
         const started = Date.now();
         // Workload identity: the federated token file rotates midway; the next exchange reads the new one.
         const rotate = async () => {
@@ -120,14 +129,21 @@ for (const [name, source] of Object.entries(SOURCES)) {
         const seconds = (Date.now() - started) / 1000;
         const tokenRequests = entra.counts[source.shape] - countBefore;
         const renewals = seconds / (LIFETIME_S / 2);
+        const leastLeft = Math.min(...lifeLeftMs);
         console.log(`${name}: ${answered} requests and a ${stream.events.length}-event stream over ${seconds.toFixed(1)} s: ` +
           `${tokenRequests} token requests (${renewals.toFixed(1)} renewal periods, ${WORKERS} processes), ` +
-          `${azure.refusedTokens.length - refusedBefore} tokens refused by Azure, ${entra.counts.refused} refused by Entra`);
+          `${azure.refusedTokens.length - refusedBefore} tokens refused by Azure, ${entra.counts.refused} refused by Entra, ` +
+          `least life left in a token sent ${Math.round(leastLeft)} ms`);
         assert.deepEqual(failures, []);
         assert.equal(stream.status, 200);
         assert.ok(stream.raw.includes('data: [DONE]'), 'the stream ended whole');
         assert.equal(azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
+        // Workload identity: after the rotation, the new file's token (the old one is refused).
+        assert.equal(entra.counts.refused - refusedByEntraBefore, 0, 'Entra refused no token request');
         assert.ok(tokenRequests >= Math.floor(renewals) - 1, `renewed: ${tokenRequests} token requests`);
+        // Renewed in the background at half the lifetime: no token sent was near its end
+        // (one renewed only when a request found it expired would have had about 1 s left).
+        assert.ok(leastLeft > LIFETIME_S * 1000 * 0.3, `a token with ${Math.round(leastLeft)} ms left was sent`);
         assert.ok(tokenRequests <= WORKERS * (Math.ceil(renewals) + 2), `no crowd: ${tokenRequests} token requests`);
         assertNoSecretIn(stack.proxy.logs());
       } finally {

@@ -69,6 +69,9 @@ export function createEntraMock({
     return '';
   };
 
+  // How long a token (one this mock signed) has left to live, in ms.
+  mock.remainingMs = (token) => JSON.parse(Buffer.from(String(token).split('.')[1], 'base64url').toString('utf8')).exp * 1000 - Date.now();
+
   function count(shape, ok) {
     if (ok) mock.counts[shape]++;
     else mock.counts.refused++;

@@ -33,16 +33,20 @@ struct TokenReading {
     std::string error;          // for the log: the source and Entra's words (AADSTS...); no secret
 };
 
+class TokenKeeper;
+
 // A request waiting for the first token; destroying it (its exchange ended) cancels the
-// call. Made and destroyed on the waiting loop's thread.
+// call: the keeper forgets it, and a call already posted to the loop does nothing. Made
+// and destroyed on the waiting loop's thread.
 class TokenWait {
 public:
     TokenWait() = default;
-    explicit TokenWait(std::shared_ptr<bool> live) : live_(std::move(live)) {}
+    TokenWait(TokenKeeper* keeper, std::shared_ptr<bool> live) : keeper_(keeper), live_(std::move(live)) {}
     ~TokenWait() { cancel(); }
-    TokenWait(TokenWait&&) = default;
-    TokenWait& operator=(TokenWait&& other) {
+    TokenWait(TokenWait&& other) noexcept : keeper_(other.keeper_), live_(std::move(other.live_)) {}
+    TokenWait& operator=(TokenWait&& other) noexcept {
         cancel();
+        keeper_ = other.keeper_;
         live_ = std::move(other.live_);
         return *this;
     }
@@ -51,10 +55,8 @@ public:
     TokenWait& operator=(const TokenWait&) = delete;
 
 private:
-    void cancel() {
-        if (live_) *live_ = false;
-        live_.reset();
-    }
+    void cancel();
+    TokenKeeper* keeper_ = nullptr;
     std::shared_ptr<bool> live_;
 };
 
@@ -79,6 +81,8 @@ public:
     long requests() const;
 
 private:
+    friend class TokenWait;
+    void forget(const bool* live);
     struct Waiter {
         EventLoop* loop;
         std::function<void()> done;

@@ -147,7 +147,23 @@ TokenWait TokenKeeper::when_settled(EventLoop& loop, std::function<void()> done)
         waiters_.push_back({&loop, std::move(done), live});
     }
     wake_.notify_all();  // a token that expired unseen (a suspended host) is fetched now
-    return TokenWait(live);
+    return TokenWait(this, live);
+}
+
+void TokenKeeper::forget(const bool* live) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it)
+        if (it->live.get() == live) {
+            waiters_.erase(it);
+            return;
+        }
+}
+
+void TokenWait::cancel() {
+    if (!live_) return;
+    *live_ = false;
+    keeper_->forget(live_.get());
+    live_.reset();
 }
 
 long TokenKeeper::requests() const {
@@ -167,28 +183,28 @@ TokenAnswer TokenKeeper::fetch_once() {
     return send_token_request(build_token_request(credential_, federated_token), transport_, stopping_);
 }
 
-// Takes a token or counts a failure, then hands the waiting requests back to their loops.
+// Takes a token or counts a failure, then hands the waiting requests back to their loops,
+// still under the lock: once TokenWait::cancel has made the keeper forget a waiter, nothing
+// is posted to its loop.
 void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
-    std::vector<Waiter> waiting;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        ++requests_;
-        if (answer.ok) {
-            if (failures_ > 0 || expires_at_ms_ == 0)
-                std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s) obtained, valid %lld s\n", source_.c_str(),
-                             static_cast<long long>((answer.expires_at_ms - now_ms) / 1000));
-            authorization_ = "Authorization: Bearer " + answer.access_token;
-            expires_at_ms_ = answer.expires_at_ms;
-            failures_ = 0;
-        } else {
-            ++failures_;
-            last_error_ = answer.error;
-            std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s): %s; try %d failed, next in %lld ms\n",
-                         source_.c_str(), answer.error.c_str(), failures_,
-                         static_cast<long long>(token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms))));
-        }
-        waiting.swap(waiters_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++requests_;
+    if (answer.ok) {
+        if (failures_ > 0 || expires_at_ms_ == 0)
+            std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s) obtained, valid %lld s\n", source_.c_str(),
+                         static_cast<long long>((answer.expires_at_ms - now_ms) / 1000));
+        authorization_ = "Authorization: Bearer " + answer.access_token;
+        expires_at_ms_ = answer.expires_at_ms;
+        failures_ = 0;
+    } else {
+        ++failures_;
+        last_error_ = answer.error;
+        std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s): %s; try %d failed, next in %lld ms\n",
+                     source_.c_str(), answer.error.c_str(), failures_,
+                     static_cast<long long>(token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms))));
     }
+    std::vector<Waiter> waiting;
+    waiting.swap(waiters_);
     for (Waiter& waiter : waiting) {
         std::function<void()> done = std::move(waiter.done);
         std::shared_ptr<bool> live = std::move(waiter.live);

@@ -187,6 +187,20 @@ describe('Entra down', () => {
   });
 });
 
+describe('a crowd at start', () => {
+  it('waits for one token request, not one each', async () => {
+    const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
+    try {
+      const before = entra.counts.secret;
+      const answers = await Promise.all(Array.from({ length: 40 }, () => postJson(`${stack.url}/v1/chat/completions`, CHAT)));
+      assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200));
+      assert.equal(entra.counts.secret - before, 1, 'one token request for 40 requests');
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
 describe('a wrong secret', () => {
   it('gives 503 upstream_auth_failed and a log line with AADSTS7000215, never the secret', async () => {
     const wrong = 'wrong-secret-never-logged';

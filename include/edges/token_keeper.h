@@ -77,6 +77,10 @@ public:
     // token or failed), unless the TokenWait was destroyed before.
     TokenWait when_settled(EventLoop& loop, std::function<void()> done);
 
+    // Azure refused `rejected_authorization`: unless the token was renewed since, it is
+    // dropped, and the next request waits for a new one.
+    void renew(const std::string& rejected_authorization);
+
     // Token requests made so far (successful or not), for tests and logs.
     long requests() const;
 

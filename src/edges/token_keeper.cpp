@@ -166,6 +166,12 @@ void TokenWait::cancel() {
     live_.reset();
 }
 
+void TokenKeeper::renew(const std::string& rejected_authorization) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (authorization_ != rejected_authorization) return;
+    expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
+}
+
 long TokenKeeper::requests() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return requests_;

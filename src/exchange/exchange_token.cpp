@@ -28,10 +28,36 @@ void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body
         writer_.error(errors::upstream_auth_failed());
         return;
     }
+    if (!token_renewed_) {
+        token_try_.emplace(request, body);
+        token_sent_ = token.authorization;
+    }
     UpstreamRequest authorized = request;
     authorized.credential = nullptr;
     authorized.headers.push_back(std::move(token.authorization));
     start_upstream(authorized, body);
+}
+
+// Azure said 401 to a token the keeper believed valid (revoked, or a clock behind): before
+// the client heard anything, the keeper renews it (unless another request did already) and
+// on_done sends the try again, once. Any other head: the copy of the try is not needed.
+bool Exchange::refuse_rejected_token(long status) {
+    if (status != 401 || !token_try_ || token_renewed_ || writer_.head_sent()) {
+        token_try_.reset();
+        return false;
+    }
+    token_renewed_ = token_rejected_ = true;
+    token_keeper_for(*token_try_->first.credential, config_).renew(token_sent_);
+    log_.error = "Azure refused the Entra ID token (401): renewed, the request sent again";
+    return true;
+}
+
+void Exchange::resend_with_new_token() {
+    token_rejected_ = false;
+    token_waited_ = false;  // the renewal is waited for like the first token
+    transfer_.reset();
+    start_upstream(token_try_->first, token_try_->second);
+    finish_unless_started();
 }
 
 void Exchange::finish_unless_started() {

@@ -201,6 +201,29 @@ describe('a crowd at start', () => {
   });
 });
 
+describe('a token Azure refuses while the proxy believes it valid', () => {
+  it('is renewed once and the request sent again: the client sees 200', async () => {
+    entra.lifetimeS = 60;  // no renewal of its own during the test
+    const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
+    try {
+      assert.equal((await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status, 200);
+      const tokensBefore = entra.counts.secret;
+      const refusedBefore = azure.refusedTokens.length;
+      entra.revokedBefore = Date.now() + 1;
+      await sleep(5);
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      assert.equal(answer.status, 200, String(answer.body));
+      assert.equal(azure.refusedTokens.length - refusedBefore, 1, 'one 401 from Azure');
+      assert.equal(entra.counts.secret - tokensBefore, 1, 'one new token');
+      assert.equal((await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status, 200);
+    } finally {
+      entra.lifetimeS = LIFETIME_S;
+      entra.revokedBefore = 0;
+      await stack.stop();
+    }
+  });
+});
+
 describe('a wrong secret', () => {
   it('gives 503 upstream_auth_failed and a log line with AADSTS7000215, never the secret', async () => {
     const wrong = 'wrong-secret-never-logged';

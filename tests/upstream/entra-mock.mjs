@@ -41,6 +41,7 @@ export function createEntraMock({
   const key = crypto.randomBytes(32);
   const mock = {
     federatedToken, lifetimeS, down: false,
+    revokedBefore: 0,  // tokens issued before this time (ms) are refused by verify()
     counts: { secret: 0, assertion: 0, imds: 0, appService: 0, refused: 0 },
     requests: [],  // { at, shape, ok }
     server: null, url: '',
@@ -66,6 +67,7 @@ export function createEntraMock({
     const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
     if (claims.aud !== audience) return `audience ${claims.aud}`;
     if (claims.exp * 1000 <= Date.now()) return `expired ${Date.now() - claims.exp * 1000} ms ago`;
+    if (claims.iat * 1000 < mock.revokedBefore) return 'revoked';
     return '';
   };
 

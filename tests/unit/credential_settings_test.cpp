@@ -81,6 +81,7 @@ BOOST_AUTO_TEST_CASE(bad_words_and_urls_are_refused) {
     BOOST_TEST(parse_config(service_principal({{"AZURE_AUTHORITY_HOST", "login.microsoftonline.com"}})).error.find("AZURE_AUTHORITY_HOST") == 0u);
     BOOST_TEST(parse_config(service_principal({{"AZURE_TENANT_ID", "a/../b"}})).error.find("AZURE_TENANT_ID") == 0u);
     BOOST_TEST(parse_config(service_principal({{"AZURE_OPENAI_TOKEN", "key"}})).error.find("AZURE_OPENAI_PROXY_CREDENTIAL") == 0u);
+    BOOST_TEST(contains(parse_config(service_principal({{"AZURE_OPENAI_PROXY_MODE", "openai"}})).error, "openai mode"));
 }
 
 BOOST_AUTO_TEST_CASE(managed_identity_reads_app_service_or_the_imds_override) {

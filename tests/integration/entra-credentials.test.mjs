@@ -189,13 +189,17 @@ describe('Entra down', () => {
 
 describe('a crowd at start', () => {
   it('waits for one token request, not one each', async () => {
+    // The worker asks for its token as it starts; a slow Entra keeps that request pending
+    // while the crowd arrives.
+    entra.delayMs = 1500;
+    const before = entra.counts.secret;
     const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
     try {
-      const before = entra.counts.secret;
       const answers = await Promise.all(Array.from({ length: 40 }, () => postJson(`${stack.url}/v1/chat/completions`, CHAT)));
       assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200));
       assert.equal(entra.counts.secret - before, 1, 'one token request for 40 requests');
     } finally {
+      entra.delayMs = 0;
       await stack.stop();
     }
   });

@@ -42,6 +42,7 @@ export function createEntraMock({
   const mock = {
     federatedToken, lifetimeS, down: false,
     revokedBefore: 0,  // tokens issued before this time (ms) are refused by verify()
+    delayMs: 0,        // each answer waits this long (a slow Entra)
     counts: { secret: 0, assertion: 0, imds: 0, appService: 0, refused: 0 },
     requests: [],  // { at, shape, ok }
     server: null, url: '',
@@ -125,7 +126,7 @@ export function createEntraMock({
   mock.server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', () => setTimeout(() => {
       const url = new URL(req.url, 'http://entra.local');
       const raw = Buffer.concat(chunks).toString('utf8');
       const shape = url.pathname === '/metadata/identity/oauth2/token' ? 'imds'
@@ -138,7 +139,7 @@ export function createEntraMock({
       }
       if (shape === 'entra') serveEntra(req, res, url, raw);
       else serveManagedIdentity(req, res, url, shape);
-    });
+    }, mock.delayMs));
   });
 
   mock.listen = (port = 0, host = '127.0.0.1') => new Promise((resolve) => {

@@ -8,6 +8,8 @@
 
 #include "azure_env.h"
 #include "config.h"
+#include "routing.h"
+#include "routing_file_env.h"
 
 namespace {
 
@@ -101,6 +103,18 @@ BOOST_AUTO_TEST_CASE(client_keys_are_allowed_with_a_credential_instead_of_a_key)
     ConfigResult r = parse_config(service_principal({{"AZURE_OPENAI_PROXY_API_KEYS", "alice=sk-alice-1234567890"}}));
     BOOST_TEST_MESSAGE(r.error);
     BOOST_TEST(r.ok);
+}
+
+BOOST_AUTO_TEST_CASE(a_routing_file_endpoint_sends_its_own_key_not_the_environments_identity) {
+    std::string file = write_temp(R"({"endpoints": {"east": {"url": "https://east.openai.azure.com", "key": "east-key-123"}},
+                                     "models": {"gpt-4o": ["east"]}})");
+    ConfigResult r = parse_config(service_principal({{"AZURE_OPENAI_PROXY_CONFIG", file}}));
+    unlink(file.c_str());
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    const EndpointSettings& east = *r.config.routing->get()->endpoints.at(0).upstream;
+    BOOST_TEST(east.token == "east-key-123");
+    BOOST_TEST((east.credential.source == CredentialSource::None));
+    BOOST_TEST((r.config.credential.source == CredentialSource::ClientSecret));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,8 +11,9 @@
 cd "$(dirname "$0")/.." || exit 2
 
 # What the exchange may use of the edges: the loop it runs on, the upstream it drives, the
-# state every process shares (through its guard), the temporary file a body is kept in.
-EXCHANGE_MAY_USE="event_loop.h upstream.h easy_pool.h spool.h shared_state.h unique_fd.h"
+# state every process shares (through its guard), the temporary file a body is kept in, the
+# keeper of an endpoint's Entra ID token.
+EXCHANGE_MAY_USE="event_loop.h upstream.h easy_pool.h spool.h shared_state.h unique_fd.h token_keeper.h"
 LONGEST=400
 status=0
 

@@ -8,6 +8,7 @@
 
 #include "access_log.h"
 #include "client_keys.h"
+#include "credential.h"
 
 enum class ProxyMode { Azure, OpenAI };
 
@@ -39,7 +40,11 @@ struct EndpointSettings {
     std::vector<std::pair<std::string, std::string>> route_api_versions;
     std::map<std::string, std::string> model_mapper;  // model -> deployment
     std::string token;                          // server-side key; empty: use the client's
+    CredentialSettings credential;              // the proxy's own Entra ID identity, instead of the key
 };
+
+// The endpoint authenticates with the proxy's own key or Entra ID token, not the client's.
+bool has_own_identity(const EndpointSettings& settings);
 
 // Who may use the proxy, and for which models.
 struct AccessPolicy {

@@ -29,6 +29,8 @@ std::string over_bound(std::string_view name, size_t longest, const char* what);
 // The value of one hexadecimal digit, or -1.
 int hex_digit(char c);
 
+// Every byte `kept` refuses as %XX (upper-case hex digits).
+std::string percent_encode(const std::string& text, bool (*kept)(unsigned char));
 // Decodes %XX escapes; malformed escapes are kept as they are.
 std::string percent_decode(const std::string& text);
 

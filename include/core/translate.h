@@ -30,6 +30,9 @@ struct UpstreamRequest {
     std::string method;
     std::string url;
     std::vector<std::string> headers;  // "Name: value" lines, ready for libcurl
+    // The endpoint's own Entra ID identity (it outlives the request: the routing table holds
+    // it): the exchange adds "Authorization: Bearer" with its token as the try starts.
+    const CredentialSettings* credential = nullptr;
 };
 
 // `deployment` is used for RouteKind::Deployment only and must be safe.

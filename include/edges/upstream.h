@@ -152,6 +152,10 @@ private:
 // ("test the socket yourself") when the upstream speaks HTTP/2 (upstream.cpp says why).
 int curl_socket_events(uint32_t epoll_events, bool http2);
 
+// The CA certificates and the outbound proxy every request of the proxy's goes out with
+// (upstream_transfer.cpp), for a handle outside the upstream's multi (Entra ID tokens).
+CURLcode set_outbound_route(CURL* easy, const ProcessSettings& settings);
+
 // libcurl's DNS and TLS session caches shared by every loop of the process.
 class SharedCaches {
 public:

@@ -25,6 +25,7 @@
 #include "api_routes.h"
 #include "spool.h"
 #include "tickets.h"
+#include "token_keeper.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -143,6 +144,11 @@ private:
     void serve_live_models();
     bool admit_key_limits();
     void start_upstream(const UpstreamRequest& request, RequestBody body);
+    // exchange_token.cpp: the endpoint's Entra ID token on the request, maybe waited for.
+    void start_with_token(const UpstreamRequest& request, RequestBody body);
+    void finish_unless_started();  // no transfer and no wait for a token: the answer is complete
+    bool refuse_rejected_token(long status);
+    void resend_with_new_token();
 
     // Target tries (exchange_tries.cpp).
     void start_try();
@@ -195,6 +201,14 @@ private:
     int64_t answer_retry_after_ms_ = -1;
     int64_t try_started_ms_ = 0;
     const EndpointSettings* upstream_config_;  // the endpoint the request went to (errors name it)
+    TokenWait token_wait_;       // waiting for the endpoint's first Entra ID token
+    bool token_waited_ = false;  // ...and it settled: no second wait
+    // A 401 from Azure to the proxy's own token: the token is renewed once and the try sent
+    // again as it was before its token (exchange_token.cpp).
+    std::optional<std::pair<UpstreamRequest, RequestBody>> token_try_;
+    std::string token_sent_;       // the Authorization line the try carried
+    bool token_rejected_ = false;  // the 401 came: on_done sends the try again
+    bool token_renewed_ = false;   // ...once only
 
     // Accounting: the request and its stream counted while they last, its usage.
     std::optional<GaugeTicket> in_flight_;

@@ -53,6 +53,8 @@ ProxyError invalid_deployment(const std::string& model, const std::string& deplo
 // The upstream.
 ProxyError no_target(const Pick& pick, const std::string& model);
 ProxyError upstream_not_started(const std::string& why);
+// The endpoint's Entra ID token could not be had (the log says Entra's words, not the client).
+ProxyError upstream_auth_failed();
 ProxyError upstream_failed(const UpstreamResult& result, const std::string& endpoint);
 
 }  // namespace errors

@@ -78,7 +78,7 @@ bool read_access_policy(const Environment& env, AccessPolicy& c, std::string& er
 }
 
 bool keys_need_token(const Config& c, std::string& error) {
-    if (!has_client_keys(c) || !c.token.empty()) return true;
+    if (!has_client_keys(c) || has_own_identity(c)) return true;
     error = std::string(c.config_file.empty() ? "AZURE_OPENAI_PROXY_API_KEYS" : "client keys") +
             ": client keys are the proxy's own, not Azure's; set AZURE_OPENAI_TOKEN to the "
             "key the proxy sends upstream";
@@ -95,8 +95,9 @@ bool has_client_keys(const Config& c) {
 }
 
 std::string open_relay_warning(const Config& c) {
-    if (c.token.empty() || has_client_keys(c)) return "";
-    return "warning: AZURE_OPENAI_TOKEN is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
+    if (!has_own_identity(c) || has_client_keys(c)) return "";
+    std::string identity = c.token.empty() ? "AZURE_OPENAI_PROXY_CREDENTIAL" : "AZURE_OPENAI_TOKEN";
+    return "warning: " + identity + " is set and no client key is (neither AZURE_OPENAI_PROXY_API_KEYS "
            "nor the configuration file's keys): anyone who can reach this proxy spends your Azure key "
            "(an open relay). Set client keys before exposing it.";
 }

@@ -281,6 +281,7 @@ std::string describe_config(const Config& c) {
             out << "model mapper: " << model << " -> " << deployment << "\n";
     }
     out << "server-side key: " << (c.token.empty() ? "no (clients send theirs)" : "yes") << "\n";
+    if (c.credential.source != CredentialSource::None) out << "Entra ID credential: " << describe_credential(c.credential) << "\n";
     out << "client keys: "
         << (c.client_keys.empty() ? std::string("none (no key asked of clients)")
                                   : std::to_string(c.client_keys.size()) +

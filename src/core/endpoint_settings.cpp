@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "config_reading.h"
+#include "credential_settings.h"
 #include "text.h"
 
 namespace {
@@ -76,7 +77,16 @@ bool read_endpoint_settings(const Environment& env, EndpointSettings& c, std::st
         !parse_mapper(environment_value(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, error))
         return false;
     c.token = trim(environment_value(env, "AZURE_OPENAI_TOKEN"));
+    if (!read_credential_settings(env, c.credential, error)) return false;
+    if (c.mode == ProxyMode::OpenAI && c.credential.source != CredentialSource::None) {
+        error = "AZURE_OPENAI_PROXY_CREDENTIAL: an Entra ID identity is for Azure; openai mode sends AZURE_OPENAI_TOKEN";
+        return false;
+    }
     return true;
+}
+
+bool has_own_identity(const EndpointSettings& settings) {
+    return !settings.token.empty() || settings.credential.source != CredentialSource::None;
 }
 
 // Accepts http(s)://authority[/path]; no query, fragment, userinfo or whitespace.

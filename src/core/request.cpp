@@ -71,18 +71,7 @@ private:
 
 // '%', spaces, control and non-ASCII bytes as %XX.
 std::string percent_encode_unsafe(const std::string& path) {
-    static const char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : path) {
-        if (c > ' ' && c < 0x7f && c != '%') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
+    return percent_encode(path, [](unsigned char c) { return c > ' ' && c < 0x7f && c != '%'; });
 }
 
 // A request target as HTTP carries it: no spaces, no control bytes.

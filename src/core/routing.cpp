@@ -32,7 +32,7 @@ bool load_routing(const Config& base, EnvironmentLookup lookup, void* context,
     auto table = std::make_shared<RoutingTable>();
     std::vector<std::string> errors;
     parse_routing(base.config_file, content.str(), base, lookup, context, *table, errors);
-    if (!table->keys.empty() && base.token.empty())
+    if (!table->keys.empty() && !has_own_identity(base))
         errors.push_back(base.config_file + ": keys: client keys are the proxy's own, not Azure's; set "
                          "AZURE_OPENAI_TOKEN to the key the proxy sends upstream");
     std::set<std::string> environment_names;

@@ -186,6 +186,9 @@ bool read_endpoint(Reader& reader, Json object, const EndpointSettings& base, En
         return false;
     }
     if (!resolve_secret(reader, path + ".key", key, upstream.token, endpoint.key_source)) return false;
+    // Its own key: the environment's Entra ID identity is not this endpoint's (a `credential`
+    // member per endpoint is to come: issue 23).
+    upstream.credential = CredentialSettings();
     upstream.endpoint = endpoint.url;
     endpoint.upstream = std::make_shared<const EndpointSettings>(std::move(upstream));
     return true;

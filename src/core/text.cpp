@@ -139,3 +139,19 @@ std::string log_safe(const std::string& value, size_t max_length) {
 std::string quote_value(std::string_view value, size_t max_length) {
     return escaped_prefix(value, max_length, [](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '\\'; });
 }
+
+std::string percent_encode(const std::string& text, bool (*kept)(unsigned char)) {
+    static const char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (kept(c)) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}

@@ -144,7 +144,9 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         line.reserve(header.name.size() + 2 + header.value.size());
         upstream.headers.push_back(std::move(line.append(header.name).append(": ").append(header.value)));
     }
-    if (azure)
+    if (azure && config.credential.source != CredentialSource::None)
+        upstream.credential = &config.credential;  // its token is added as the try starts
+    else if (azure)
         add_azure_credentials(config, request.headers, upstream.headers);
     else if (!config.token.empty())
         upstream.headers.push_back("Authorization: Bearer " + config.token);

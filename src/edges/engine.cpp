@@ -23,6 +23,7 @@
 #include "routing.h"
 #include "shared_state.h"
 #include "text.h"
+#include "token_keeper.h"
 
 namespace {
 
@@ -120,6 +121,8 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
     }
     std::fprintf(stderr, "azure-openai-proxy: serving with %d event loops, at most %ld requests in flight\n",
                  count, process->max_requests);
+    // The endpoint's Entra ID token is asked for now, so the first request rarely waits for it.
+    if (config.credential.source != CredentialSource::None) token_keeper_for(config.credential, config);
     if (!run_loops(loops)) {
         std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
         // Reader threads may still use what the loops own: leave it all to the exit.

@@ -234,3 +234,12 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     }
     return options.result();
 }
+
+// The way out for any other request of the proxy's (Entra ID tokens, token_keeper.cpp): the
+// same trust and outbound proxy as the upstream's transfers.
+CURLcode set_outbound_route(CURL* easy, const ProcessSettings& settings) {
+    EasyOptions options(easy);
+    set_trust(options, settings.ca_bundle);
+    if (!settings.upstream_proxy.empty()) options.set(CURLOPT_PROXY, settings.upstream_proxy.c_str());
+    return options.result();
+}

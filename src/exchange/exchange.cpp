@@ -107,7 +107,7 @@ void Exchange::serve(const LoopServices& services) {
         writer_.error(*refused_);
     else
         serve_route();
-    if (!transfer_) finish();
+    finish_unless_started();
 }
 
 void Exchange::serve_route() {
@@ -198,6 +198,10 @@ bool Exchange::admit_key_limits() {
 }
 
 void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
+    if (request.credential) {  // the endpoint's own Entra ID token first (exchange_token.cpp)
+        start_with_token(request, body);
+        return;
+    }
     body.streamed_answer = streamed_answer_;
     try_started_ms_ = EventLoop::clock_ms();
     std::string error;
@@ -250,7 +254,7 @@ void Exchange::abandon(const char* outcome, const std::string& what) {
 void Exchange::stop() {
     if (finished()) return;
     log_.outcome = "stopping";
-    if (transfer_ && !writer_.head_sent()) writer_.error(stopping_error());
+    if ((transfer_ || token_wait_.active()) && !writer_.head_sent()) writer_.error(stopping_error());
     else if (transfer_) cut_short(stopping_error());
     transfer_.reset();
     finish();

@@ -38,6 +38,7 @@ bool Exchange::on_head(long status, const Headers& headers) {
     log_.upstream_status = status;
     double waited = (EventLoop::clock_ms() - try_started_ms_) / 1000.0;
     services_->state.observe("aop_upstream_latency_seconds", {{"target", try_ ? log_.target : "default"}}, waited);
+    if (refuse_rejected_token(status)) return false;  // exchange_token.cpp
     if (refuse_answer_head(status, headers)) {
         phase_ = Phase::Retrying;
         return false;
@@ -81,16 +82,20 @@ Taken Exchange::on_data(const char* data, size_t size) {
 }
 
 void Exchange::on_done(const UpstreamResult& result) {
+    if (token_rejected_) {
+        resend_with_new_token();
+        return;
+    }
     if (phase_ == Phase::Retrying) {  // the answer's head was a 429 or a 5xx: the next target, or none
         phase_ = Phase::Serving;
         transfer_.reset();
         if (no_target_.index < 0 && no_target_.retry_after_ms > 0) answer_no_target(no_target_);
         else start_try();
-        if (!transfer_) finish();
+        finish_unless_started();
         return;
     }
     if (retry_after(result)) {
-        if (!transfer_) finish();
+        finish_unless_started();
         return;
     }
     bool whole = result.outcome == UpstreamOutcome::Completed;

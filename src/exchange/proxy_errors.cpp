@@ -163,6 +163,13 @@ ProxyError upstream_not_started(const std::string& why) {
     return make_error(502, "The proxy could not start the upstream request: " + why, "upstream_unreachable", "", "api_error");
 }
 
+ProxyError upstream_auth_failed() {
+    return make_error(503,
+                      "The proxy could not obtain the Entra ID token it sends upstream; it keeps trying. "
+                      "Try again shortly.",
+                      "upstream_auth_failed", "", "api_error");
+}
+
 // What a client is told when the upstream failed: the cause class, never libcurl's own
 // words (those go to the log).
 ProxyError upstream_failed(const UpstreamResult& result, const std::string& at) {

@@ -26,6 +26,8 @@ BOOST_AUTO_TEST_CASE(each_error_has_the_status_and_code_clients_branch_on) {
     BOOST_TEST(errors::missing_model().param == "model");
     BOOST_TEST(errors::model_not_allowed("o3").status == 403);
     BOOST_TEST(errors::method_not_allowed("TRACE").status == 405);
+    BOOST_TEST(errors::upstream_auth_failed().status == 503);
+    BOOST_TEST(errors::upstream_auth_failed().code == "upstream_auth_failed");
 }
 
 BOOST_AUTO_TEST_CASE(a_clients_value_is_quoted_short_and_escaped) {

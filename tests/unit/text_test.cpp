@@ -54,6 +54,12 @@ BOOST_AUTO_TEST_CASE(a_word_is_letters_digits_and_the_extras_never_a_nul) {
     BOOST_TEST(over_bound("abcd", 3, "a name") == "a name may have at most 3 bytes; this one has 4");
 }
 
+BOOST_AUTO_TEST_CASE(percent_encoding_escapes_what_the_caller_does_not_keep) {
+    auto letters = [](unsigned char c) { return c >= 'a' && c <= 'z'; };
+    BOOST_TEST(percent_encode("ab c/\xff", letters) == "ab%20c%2F%FF");
+    BOOST_TEST(percent_decode(percent_encode("a+b&c=d", letters)) == "a+b&c=d");
+}
+
 BOOST_AUTO_TEST_CASE(percent_escapes_are_decoded_and_broken_ones_kept) {
     BOOST_TEST(percent_decode("a%20b%2Fc%2f") == "a b/c/");
     BOOST_TEST(percent_decode("%zz%4") == "%zz%4");

@@ -209,9 +209,12 @@ function embeddings(body, deployment) {
   return { object: 'list', data, model: deployment, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } };
 }
 
-export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-openai', deployments = DEFAULT_DEPLOYMENTS } = {}) {
+// `verifyBearer(token)`: a resource with key authentication switched off (issue 23): only an
+// Entra ID token the function finds good ('' back) passes, anything else gets Azure's 401.
+export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-openai', deployments = DEFAULT_DEPLOYMENTS, verifyBearer = null } = {}) {
   const mock = {
     requests: [],          // every request that arrived, in order
+    refusedTokens: [],     // verifyBearer: each token refused, and why
     streams: [],           // the exact text of every event stream sent, in order
     openConnections: 0,    // sockets currently open (tests watch aborts with it)
     pace: async () => {},  // `paced` scenario: awaited before each event
@@ -250,10 +253,20 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   }
 
   function checkAzureAuth(req, res) {
+    if (verifyBearer) return checkBearerOnly(req, res);
     if (req.headers['api-key'] === apiKey) return true;
     const auth = req.headers.authorization || '';
     if (/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/.test(auth)) return true;  // Entra ID token
     sendJson(res, 401, azureError('401', 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.'));
+    return false;
+  }
+
+  function checkBearerOnly(req, res) {
+    const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization || '');
+    const problem = bearer ? verifyBearer(bearer[1]) : 'no bearer token';
+    if (!problem) return true;
+    mock.refusedTokens.push({ at: Date.now(), problem });
+    sendJson(res, 401, azureError('401', 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.'));
     return false;
   }
 

@@ -1,0 +1,117 @@
+// The Entra ID tokens the process holds: one keeper per credential, fetching its token
+// before the first request needs it and renewing it in the background, so that no request
+// waits for Entra but those that arrive before the first token.
+//
+// Per process for now (issue 23 wants one token per host): the seam for that is the
+// keeper's fetch — a keeper that finds a fresh token in the shared state file takes it
+// instead of asking Entra, and one that fetched puts it there.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "credential.h"
+#include "event_loop.h"
+
+enum class TokenState {
+    Ready,    // `authorization` holds the header line
+    Pending,  // the first token is on its way: wait (TokenKeeper::when_settled)
+    Failed,   // no usable token and the last request failed: `error` says why
+};
+
+struct TokenReading {
+    TokenState state = TokenState::Pending;
+    std::string authorization;  // "Authorization: Bearer ..."
+    std::string error;          // for the log: the source and Entra's words (AADSTS...); no secret
+};
+
+class TokenKeeper;
+
+// A request waiting for the first token; destroying it (its exchange ended) cancels the
+// call: the keeper forgets it, and a call already posted to the loop does nothing. Made
+// and destroyed on the waiting loop's thread.
+class TokenWait {
+public:
+    TokenWait() = default;
+    TokenWait(TokenKeeper* keeper, std::shared_ptr<bool> live) : keeper_(keeper), live_(std::move(live)) {}
+    ~TokenWait() { cancel(); }
+    TokenWait(TokenWait&& other) noexcept : keeper_(other.keeper_), live_(std::move(other.live_)) {}
+    TokenWait& operator=(TokenWait&& other) noexcept {
+        cancel();
+        keeper_ = other.keeper_;
+        live_ = std::move(other.live_);
+        return *this;
+    }
+    TokenWait(const TokenWait&) = delete;
+    bool active() const { return live_ != nullptr; }
+    TokenWait& operator=(const TokenWait&) = delete;
+
+private:
+    void cancel();
+    TokenKeeper* keeper_ = nullptr;
+    std::shared_ptr<bool> live_;
+};
+
+// Why a thread of its own rather than a transfer in a loop's multi: the process has
+// several loops and the token belongs to none of them; a thread that sleeps until the
+// renewal is due costs nothing between renewals, a blocking libcurl call there cannot stall
+// a loop, and requests meet it only under a mutex for the copy of a header line.
+class TokenKeeper {
+public:
+    TokenKeeper(const CredentialSettings& credential, const ProcessSettings& transport);
+    ~TokenKeeper();
+    TokenKeeper(const TokenKeeper&) = delete;
+    TokenKeeper& operator=(const TokenKeeper&) = delete;
+
+    // The token now, without waiting; thread-safe.
+    TokenReading read();
+    // `done` runs on `loop`'s thread once the token request under way has settled (got a
+    // token or failed), unless the TokenWait was destroyed before.
+    TokenWait when_settled(EventLoop& loop, std::function<void()> done);
+
+    // Azure refused `rejected_authorization`: unless the token was renewed since, it is
+    // dropped, and the next request waits for a new one.
+    void renew(const std::string& rejected_authorization);
+
+    // Token requests made so far (successful or not), for tests and logs.
+    long requests() const;
+
+private:
+    friend class TokenWait;
+    void forget(const bool* live);
+    struct Waiter {
+        EventLoop* loop;
+        std::function<void()> done;
+        std::shared_ptr<bool> live;
+    };
+    void run();
+    void settle(const TokenAnswer& answer, int64_t now_ms);
+    TokenAnswer fetch_once();
+
+    const CredentialSettings credential_;
+    const ProcessSettings transport_;
+    const std::string source_;  // "client-secret, tenant ..., client ..." for the log
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::atomic<bool> stopping_{false};
+    std::string authorization_;
+    int64_t expires_at_ms_ = 0;
+    int failures_ = 0;  // in a row
+    std::string last_error_;
+    long requests_ = 0;
+    std::vector<Waiter> waiters_;
+    std::thread thread_;  // last: started once everything above exists
+};
+
+// The process's keeper of `credential` (one per distinct identity and scope), started the
+// first time it is asked for; it lives as long as the process.
+TokenKeeper& token_keeper_for(const CredentialSettings& credential, const ProcessSettings& transport);

@@ -1,0 +1,97 @@
+// The Entra ID credential of the single endpoint, read from the environment.
+#include "credential_settings.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "config_reading.h"
+#include "text.h"
+
+namespace {
+
+// "file:/path" (systemd's LoadCredential=, a mounted secret) or the secret itself.
+bool read_secret(const char* variable, const std::string& value, std::string& secret, std::string& error) {
+    secret = value;
+    if (starts_with(value, "file:")) {
+        std::ifstream in(value.substr(5));
+        std::ostringstream content;
+        if (!in || !(content << in.rdbuf())) {
+            error = std::string(variable) + ": cannot read '" + log_safe(value.substr(5)) + "'";
+            return false;
+        }
+        secret = trim(content.str());
+    }
+    for (unsigned char c : secret)
+        if (c < ' ' || c >= 0x7f) {
+            error = std::string(variable) + ": holds a control character";
+            return false;
+        }
+    return true;
+}
+
+bool read_url(const Environment& env, const char* variable, std::string& url, std::string& error) {
+    std::string value = trim(environment_value(env, variable));
+    if (value.empty()) return true;
+    if (!valid_base_url(value)) {
+        error = std::string(variable) + ": '" + log_safe(value, 80) + "' is not an http(s) URL";
+        return false;
+    }
+    url = value;
+    return true;
+}
+
+bool read_source_pieces(const Environment& env, CredentialSettings& s, std::string& error) {
+    s.tenant_id = trim(environment_value(env, "AZURE_TENANT_ID"));
+    s.client_id = trim(environment_value(env, "AZURE_CLIENT_ID"));
+    s.federated_token_file = trim(environment_value(env, "AZURE_FEDERATED_TOKEN_FILE"));
+    std::string scope = trim(environment_value(env, "AZURE_OPENAI_PROXY_TOKEN_SCOPE"));
+    if (!scope.empty()) s.scope = scope;
+    if (!s.tenant_id.empty() && !is_word(s.tenant_id, "-.")) {
+        error = "AZURE_TENANT_ID: '" + log_safe(s.tenant_id, 60) + "' is not a tenant id or domain";
+        return false;
+    }
+    if (!is_word(s.scope, ":/._-")) {
+        error = "AZURE_OPENAI_PROXY_TOKEN_SCOPE: '" + log_safe(s.scope, 80) + "' is not a scope like " + kDefaultTokenScope;
+        return false;
+    }
+    if (s.source == CredentialSource::ClientSecret &&
+        !read_secret("AZURE_CLIENT_SECRET", trim(environment_value(env, "AZURE_CLIENT_SECRET")), s.client_secret, error))
+        return false;
+    if (s.source == CredentialSource::ManagedIdentity) {
+        s.identity_header = trim(environment_value(env, "IDENTITY_HEADER"));
+        if (!read_url(env, "IDENTITY_ENDPOINT", s.identity_endpoint, error) ||
+            !read_url(env, "AZURE_OPENAI_PROXY_IMDS_ENDPOINT", s.imds_endpoint, error))
+            return false;
+    }
+    return read_url(env, "AZURE_AUTHORITY_HOST", s.authority_host, error);
+}
+
+}  // namespace
+
+bool read_credential_settings(const Environment& env, CredentialSettings& s, std::string& error) {
+    const char* const variable = "AZURE_OPENAI_PROXY_CREDENTIAL";
+    if (lowercase(trim(environment_value(env, variable))) == "default") {
+        error = std::string(variable) + ": 'default' is not supported yet; name the source: client-secret, "
+                                        "workload-identity or managed-identity";
+        return false;
+    }
+    if (!read_choice<CredentialSource>(env, variable,
+                                       {{"client-secret", CredentialSource::ClientSecret},
+                                        {"workload-identity", CredentialSource::WorkloadIdentity},
+                                        {"managed-identity", CredentialSource::ManagedIdentity}},
+                                       "client-secret, workload-identity or managed-identity", s.source, error))
+        return false;
+    if (s.source == CredentialSource::None) return true;
+    if (!read_source_pieces(env, s, error)) return false;
+    std::string missing = missing_credential_piece(s);
+    if (!missing.empty()) {
+        error = missing;
+        return false;
+    }
+    if (!trim(environment_value(env, "AZURE_OPENAI_TOKEN")).empty()) {
+        error = std::string(variable) + ": AZURE_OPENAI_TOKEN is set too; the proxy sends either a key or "
+                                        "its own Entra ID token: unset one";
+        return false;
+    }
+    return true;
+}

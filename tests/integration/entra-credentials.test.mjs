@@ -1,0 +1,267 @@
+// Keyless Azure (issue 23): the proxy gets, caches and renews its own Entra ID tokens.
+// Through lighttpd, with several worker processes, against the Entra stand-in
+// (tests/upstream/entra-mock.mjs: 4-s tokens) and an Azure stand-in that takes only
+// unexpired tokens for its audience: each source serves requests and a stream across
+// renewals with no failure, the token endpoint counted; Entra down past expiry gives 503
+// upstream_auth_failed and then recovery; a wrong secret is named by Entra's AADSTS code;
+// no secret ever shows in a log line or --check-config.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { createEntraMock } from '../upstream/entra-mock.mjs';
+import { PROXY_BIN, openStream, postJson, proxyEnv, sleep, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+
+const WORKERS = 2;
+const LIFETIME_S = 4;
+const SECRET = 'entra-secret-Xy9+&=/value';
+const IDENTITY_HEADER = 'identity-header-secret-value';
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
+
+let entra, azure, dir;
+const lifeLeftMs = [];  // what each token Azure took had left to live
+
+before(async () => {
+  entra = createEntraMock({ clientSecret: SECRET, identityHeader: IDENTITY_HEADER, lifetimeS: LIFETIME_S });
+  await entra.listen();
+  azure = createAzureMock({
+    verifyBearer: (token) => {
+      const problem = entra.verify(token);
+      if (!problem) lifeLeftMs.push(entra.remainingMs(token));
+      return problem;
+    },
+  });
+  await azure.listen();
+  dir = tempDir('entra');
+  fs.writeFileSync(path.join(dir, 'secret'), `${SECRET}\n`);
+  fs.writeFileSync(path.join(dir, 'federated-token'), entra.federatedToken);
+});
+
+after(async () => {
+  await azure.close();
+  await entra.close();
+});
+
+const SOURCES = {
+  'client-secret': { shape: 'secret', env: () => ({
+    AZURE_OPENAI_PROXY_CREDENTIAL: 'client-secret', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
+    AZURE_CLIENT_SECRET: `file:${path.join(dir, 'secret')}`, AZURE_AUTHORITY_HOST: entra.url,
+  }) },
+  'workload-identity': { shape: 'assertion', env: () => ({
+    AZURE_OPENAI_PROXY_CREDENTIAL: 'workload-identity', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
+    AZURE_FEDERATED_TOKEN_FILE: path.join(dir, 'federated-token'), AZURE_AUTHORITY_HOST: entra.url,
+  }) },
+  'managed-identity (IMDS)': { shape: 'imds', env: () => ({
+    AZURE_OPENAI_PROXY_CREDENTIAL: 'managed-identity',
+    AZURE_OPENAI_PROXY_IMDS_ENDPOINT: `${entra.url}/metadata/identity/oauth2/token`,
+  }) },
+  'managed-identity (App Service)': { shape: 'appService', env: () => ({
+    AZURE_OPENAI_PROXY_CREDENTIAL: 'managed-identity', IDENTITY_ENDPOINT: `${entra.url}/msi/token`,
+    IDENTITY_HEADER: IDENTITY_HEADER,
+  }) },
+};
+
+async function startKeyless(env, workers = WORKERS) {
+  const own = tempDir('entra-proxy');
+  const proxy = await startProxy({
+    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
+    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...env,
+  }, { dir: own });
+  const web = await startLighttpd({ socket: proxy.socket });
+  return {
+    proxy, url: web.url,
+    stop: async () => {
+      await web.stop();
+      const stopped = await proxy.stop();
+      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
+    },
+  };
+}
+
+function assertNoSecretIn(text) {
+  for (const secret of [SECRET, IDENTITY_HEADER, entra.federatedToken])
+    assert.ok(!text.includes(secret), `a secret showed: ${secret}`);
+  assert.ok(!/Bearer ey/.test(text), 'a token showed');
+}
+
+// Requests from four clients and one slow stream for `ms`; every answer's status.
+async function trafficFor(url, ms, during = async () => {}) {
+  const failures = [];
+  let answered = 0;
+  const stream = openStream(`${url}/v1/chat/completions`,
+    { ...CHAT, stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten' }] },
+    { 'x-mock-scenario': 'slow', 'x-mock-delay-ms': String(Math.round(ms / 20)) });
+  const end = Date.now() + ms;
+  const client = async () => {
+    while (Date.now() < end) {
+      const answer = await postJson(`${url}/v1/chat/completions`, CHAT);
+      answered++;
+      if (answer.status !== 200) failures.push(`${answer.status} ${answer.body}`);
+      await sleep(40);
+    }
+  };
+  await Promise.all([client(), client(), client(), client(), during()]);
+  await stream.done;
+  return { answered, failures, stream };
+}
+
+for (const [name, source] of Object.entries(SOURCES)) {
+  describe(`${name}: tokens of ${LIFETIME_S} s renewed under traffic`, () => {
+    it('serves requests and a stream across renewals with no failure, about one token request per renewal per process', async () => {
+      const stack = await startKeyless(source.env());
+      try {
+        const countBefore = entra.counts[source.shape];
+        const refusedBefore = azure.refusedTokens.length;
+        lifeLeftMs.length = 0;
+        const refusedByEntraBefore = entra.counts.refused;
+        const started = Date.now();
+        // Workload identity: the federated token file rotates midway; the next exchange reads the new one.
+        const rotate = async () => {
+          if (source.shape !== 'assertion') return;
+          await sleep(4000);
+          entra.federatedToken = `${entra.federatedToken.split('.').slice(0, 2).join('.')}.cm90YXRlZA`;
+          fs.writeFileSync(path.join(dir, 'federated-token'), entra.federatedToken);
+        };
+        const { answered, failures, stream } = await trafficFor(stack.url, 8000, rotate);
+        const seconds = (Date.now() - started) / 1000;
+        const tokenRequests = entra.counts[source.shape] - countBefore;
+        const renewals = seconds / (LIFETIME_S / 2);
+        const leastLeft = Math.min(...lifeLeftMs);
+        console.log(`${name}: ${answered} requests and a ${stream.events.length}-event stream over ${seconds.toFixed(1)} s: ` +
+          `${tokenRequests} token requests (${renewals.toFixed(1)} renewal periods, ${WORKERS} processes), ` +
+          `${azure.refusedTokens.length - refusedBefore} tokens refused by Azure, ${entra.counts.refused} refused by Entra, ` +
+          `least life left in a token sent ${Math.round(leastLeft)} ms`);
+        assert.deepEqual(failures, []);
+        assert.equal(stream.status, 200);
+        assert.ok(stream.raw.includes('data: [DONE]'), 'the stream ended whole');
+        assert.equal(azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
+        // Workload identity: after the rotation, the new file's token (the old one is refused).
+        assert.equal(entra.counts.refused - refusedByEntraBefore, 0, 'Entra refused no token request');
+        assert.ok(tokenRequests >= Math.floor(renewals) - 1, `renewed: ${tokenRequests} token requests`);
+        // Renewed in the background at half the lifetime: no token sent was near its end
+        // (one renewed only when a request found it expired would have had about 1 s left).
+        assert.ok(leastLeft > LIFETIME_S * 1000 * 0.3, `a token with ${Math.round(leastLeft)} ms left was sent`);
+        assert.ok(tokenRequests <= WORKERS * (Math.ceil(renewals) + 2), `no crowd: ${tokenRequests} token requests`);
+        assertNoSecretIn(stack.proxy.logs());
+      } finally {
+        await stack.stop();
+      }
+    });
+  });
+}
+
+// One worker: its token is the one the outage meets (each process holds its own token, and a
+// worker that took no request yet has none to go on with).
+describe('Entra down', () => {
+  let stack;
+  before(async () => { stack = await startKeyless(SOURCES['client-secret'].env(), 1); });
+  after(async () => { entra.down = false; await stack.stop(); });
+
+  it('for less than a token lives: nothing fails', async () => {
+    assert.equal((await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status, 200);
+    const { failures } = await trafficFor(stack.url, 1500, async () => {
+      entra.down = true;
+      await sleep(700);
+      entra.down = false;
+    });
+    assert.deepEqual(failures, []);
+  });
+
+  it('past expiry: 503 upstream_auth_failed with Entra\'s code in the log, then recovery by itself', async () => {
+    entra.down = true;
+    await sleep(LIFETIME_S * 1000 + 500);
+    const refused = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+    assert.equal(refused.status, 503);
+    const error = JSON.parse(refused.body).error;
+    assert.equal(error.code, 'upstream_auth_failed');
+    assert.equal(error.type, 'api_error');
+    assert.ok(!/AADSTS/.test(error.message), 'Entra\'s words stay in the log');
+    await stack.proxy.waitForLog(/AADSTS90033/);
+    assert.match(stack.proxy.logs(), /Entra ID token \(client-secret, tenant test-tenant, client test-client[^)]*\): the token endpoint answered 503 temporarily_unavailable: AADSTS90033/);
+    entra.down = false;
+    await waitFor(async () => (await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status === 200, 'recovery', 15000);
+    assertNoSecretIn(stack.proxy.logs());
+  });
+});
+
+describe('a crowd at start', () => {
+  it('waits for one token request, not one each', async () => {
+    // The worker asks for its token as it starts; a slow Entra keeps that request pending
+    // while the crowd arrives.
+    entra.delayMs = 1500;
+    const before = entra.counts.secret;
+    const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, () => postJson(`${stack.url}/v1/chat/completions`, CHAT)));
+      assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200));
+      assert.equal(entra.counts.secret - before, 1, 'one token request for 40 requests');
+    } finally {
+      entra.delayMs = 0;
+      await stack.stop();
+    }
+  });
+});
+
+describe('a token Azure refuses while the proxy believes it valid', () => {
+  it('is renewed once and the request sent again: the client sees 200', async () => {
+    entra.lifetimeS = 60;  // no renewal of its own during the test
+    const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
+    try {
+      assert.equal((await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status, 200);
+      const tokensBefore = entra.counts.secret;
+      const refusedBefore = azure.refusedTokens.length;
+      entra.revokedBefore = Date.now() + 1;
+      await sleep(5);
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      assert.equal(answer.status, 200, String(answer.body));
+      assert.equal(azure.refusedTokens.length - refusedBefore, 1, 'one 401 from Azure');
+      assert.equal(entra.counts.secret - tokensBefore, 1, 'one new token');
+      assert.equal((await postJson(`${stack.url}/v1/chat/completions`, CHAT)).status, 200);
+    } finally {
+      entra.lifetimeS = LIFETIME_S;
+      entra.revokedBefore = 0;
+      await stack.stop();
+    }
+  });
+});
+
+describe('a wrong secret', () => {
+  it('gives 503 upstream_auth_failed and a log line with AADSTS7000215, never the secret', async () => {
+    const wrong = 'wrong-secret-never-logged';
+    const stack = await startKeyless({ ...SOURCES['client-secret'].env(), AZURE_CLIENT_SECRET: wrong }, 1);
+    try {
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      assert.equal(answer.status, 503);
+      assert.equal(JSON.parse(answer.body).error.code, 'upstream_auth_failed');
+      await stack.proxy.waitForLog(/AADSTS7000215/);
+      assert.match(stack.proxy.logs(), /invalid_client: AADSTS7000215: Invalid client secret provided/);
+      assert.ok(!stack.proxy.logs().includes(wrong));
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
+describe('--check-config', () => {
+  it('names the credential and shows no secret', () => {
+    for (const source of Object.values(SOURCES)) {
+      const run = spawnSync(PROXY_BIN, ['--check-config'], { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, ...source.env() }), encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout + run.stderr, /Entra ID credential: (client-secret|workload-identity|managed-identity)/);
+      assertNoSecretIn(run.stdout + run.stderr);
+    }
+  });
+
+  it('a missing piece is one line naming the variable', () => {
+    const run = spawnSync(PROXY_BIN, ['--check-config'], {
+      env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_CREDENTIAL: 'client-secret', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: SECRET }),
+      encoding: 'utf8',
+    });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /AZURE_TENANT_ID: not set/);
+    assert.ok(!run.stderr.includes(SECRET));
+  });
+});

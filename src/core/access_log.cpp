@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 
 #include "text.h"
@@ -37,7 +38,17 @@ std::string quoted_text(const std::string& text) {
     return "\"" + out + "\"";
 }
 
-std::string or_dash(const std::string& value) { return value.empty() ? "-" : log_safe(value); }
+// A field's value made safe, or "-" when empty, appended to the line in place.
+void append_or_dash(std::string& line, const std::string& value) {
+    if (value.empty()) line += '-';
+    else append_log_safe(line, value);
+}
+
+void append_number(std::string& line, long long value) {
+    char digits[24];
+    std::to_chars_result end = std::to_chars(digits, digits + sizeof digits, value);
+    line.append(digits, end.ptr);
+}
 
 // A string field, or null when empty; client values as plain ASCII.
 void add_field(cJSON* object, const char* name, const std::string& value, size_t max_length = 200) {
@@ -77,17 +88,34 @@ std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat
     if (format == LogFormat::Json) return json_line(e, time);
     std::string line;
     line.reserve(160 + e.path.size() + e.model.size() + e.deployment.size());
-    line.append(iso_time(time)).append(" ").append(or_dash(e.method)).append(" ").append(or_dash(e.path));
-    line.append(" model=").append(or_dash(e.model)).append(" deployment=").append(or_dash(e.deployment));
-    line.append(" status=").append(std::to_string(e.status));
-    line.append(" upstream=").append(e.upstream_status ? std::to_string(e.upstream_status) : "-");
-    line.append(" bytes=").append(std::to_string(e.bytes));
-    line.append(" ms=").append(std::to_string(e.duration_ms));
-    line.append(" outcome=").append(or_dash(e.outcome));
-    if (!e.key.empty()) line.append(" key=").append(log_safe(e.key));
-    if (!e.target.empty()) line.append(" target=").append(log_safe(e.target)).append(" tries=").append(std::to_string(e.tries));
-    if (e.prompt_tokens >= 0 || e.completion_tokens >= 0)
-        line.append(" tokens=").append(std::to_string(std::max(0LL, e.prompt_tokens))).append("+").append(std::to_string(std::max(0LL, e.completion_tokens)));
+    line.append(iso_time(time)).append(" ");
+    append_or_dash(line, e.method);
+    line += ' ';
+    append_or_dash(line, e.path);
+    line.append(" model=");
+    append_or_dash(line, e.model);
+    line.append(" deployment=");
+    append_or_dash(line, e.deployment);
+    line.append(" status=");
+    append_number(line, e.status);
+    line.append(" upstream=");
+    if (e.upstream_status) append_number(line, e.upstream_status);
+    else line += '-';
+    line.append(" bytes=");
+    append_number(line, e.bytes);
+    line.append(" ms=");
+    append_number(line, e.duration_ms);
+    line.append(" outcome=");
+    append_or_dash(line, e.outcome);
+    if (!e.key.empty()) append_log_safe(line.append(" key="), e.key);
+    if (!e.target.empty()) {
+        append_log_safe(line.append(" target="), e.target);
+        append_number(line.append(" tries="), e.tries);
+    }
+    if (e.prompt_tokens >= 0 || e.completion_tokens >= 0) {
+        append_number(line.append(" tokens="), std::max(0LL, e.prompt_tokens));
+        append_number(line.append("+"), std::max(0LL, e.completion_tokens));
+    }
     if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
     line.append("\n");
     return line;

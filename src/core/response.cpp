@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <array>
 #include <set>
 
 #include "text.h"
@@ -39,15 +40,35 @@ const char* reason_phrase(int status) {
     }
 }
 
+// RFC 9110 §5.6.2: a field name is a token. A table of the token bytes: a header name is
+// checked in one load a byte (is_word with its list of extras looked the list up for each).
+bool is_token(const std::string& name) {
+    static const auto kToken = [] {
+        std::array<bool, 256> table{};
+        for (int c = 0; c < 256; ++c)
+            table[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
+        return table;
+    }();
+    if (name.empty()) return false;
+    for (unsigned char c : name)
+        if (!kToken[c]) return false;
+    return true;
+}
+
 // One field of a head, as the web server may pass it on (RFC 9110 §5.5): a name that is
 // not a token is no field at all, and is dropped; in a value, CR, LF and NUL (and every
 // other control byte but HTAB) become SP. Whatever an upstream sends, no byte of it can
 // end a line or the head early, in the web server or in a client behind it.
 void append_field(std::string& head, const Header& header) {
-    if (!is_word(header.name, "!#$%&'*+-.^_`|~")) return;  // RFC 9110 §5.6.2: a name is a token
+    if (!is_token(header.name)) return;
     head.append(header.name).append(": ");
     size_t value_start = head.size();
     head.append(header.value);
+    if (!has_byte_below_or(header.value, 0x20, 0x7f)) {  // nothing to replace: the common case
+        head.append("\r\n");
+        return;
+    }
     for (size_t i = value_start; i < head.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(head[i]);
         if ((c < 0x20 && c != '\t') || c == 0x7f) head[i] = ' ';

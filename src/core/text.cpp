@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -69,11 +70,43 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
     return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
+namespace {
+bool is_ascii_alnum(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+}  // namespace
 bool is_word(const std::string& text, const char* extra) {
     if (text.empty()) return false;
     for (unsigned char c : text)
-        if (!std::isalnum(c) && (c == '\0' || !std::strchr(extra, c))) return false;  // strchr finds the terminator
+        if (!is_ascii_alnum(c) && (c == '\0' || !std::strchr(extra, c))) return false;  // strchr finds the terminator
     return true;
+}
+namespace {
+const uint64_t kEachByte = 0x0101010101010101ULL;
+const uint64_t kHighBits = 0x8080808080808080ULL;
+// The high bit of some byte set exactly when a byte of `word` is below `limit` (<= 0x80)
+// or equals `also` (a borrow may mark a byte above, never one where there is no match).
+uint64_t marks(uint64_t word, unsigned char limit, unsigned char also) {
+    uint64_t equal = word ^ (kEachByte * also);
+    return ((word - kEachByte * limit) & ~word & kHighBits) | ((equal - kEachByte) & ~equal & kHighBits);
+}
+uint64_t word_at(const char* at) {
+    uint64_t word;
+    std::memcpy(&word, at, sizeof word);
+    return word;
+}
+}  // namespace
+bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also) {
+    const char* data = text.data();
+    size_t size = text.size();
+    if (size < 8) {  // padded with a byte that matches neither
+        uint64_t word = kEachByte * static_cast<unsigned char>(also == 0xff ? 0xfe : 0xff);
+        if (size) std::memcpy(&word, data, size);
+        return marks(word, limit, also) != 0;
+    }
+    uint64_t found = marks(word_at(data + size - 8), limit, also);  // the tail, overlapping
+    for (size_t i = 0; i + 8 <= size; i += 8) found |= marks(word_at(data + i), limit, also);
+    return found != 0;
 }
 
 std::string over_bound(std::string_view name, size_t longest, const char* what) {
@@ -108,32 +141,43 @@ std::string percent_decode(const std::string& text) {
 
 namespace {
 
-// The first `max_length` bytes of `value`, those `must_escape` picks as \xNN, "..." when cut.
+// The first `max_length` bytes of `value` appended to `out`, those `must_escape` picks as
+// \xNN, "..." when cut. The bytes between two escapes go in one append.
+template <typename MustEscape>
+void append_escaped_prefix(std::string& out, std::string_view value, size_t max_length, MustEscape must_escape) {
+    static const char kHex[] = "0123456789abcdef";
+    size_t shown = value.size() < max_length ? value.size() : max_length;
+    size_t run = 0;  // where the bytes not yet appended begin
+    for (size_t i = 0; i < shown; ++i) {
+        unsigned char c = static_cast<unsigned char>(value[i]);
+        if (!must_escape(c)) continue;
+        out.append(value.data() + run, i - run);
+        const char escaped[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+        out.append(escaped, sizeof escaped);
+        run = i + 1;
+    }
+    out.append(value.data() + run, shown - run);
+    if (shown < value.size()) out += "...";
+}
+
 template <typename MustEscape>
 std::string escaped_prefix(std::string_view value, size_t max_length, MustEscape must_escape) {
     std::string out;
-    size_t shown = value.size() < max_length ? value.size() : max_length;
-    out.reserve(shown + 8);
-    for (size_t i = 0; i < shown; ++i) {
-        unsigned char c = static_cast<unsigned char>(value[i]);
-        if (must_escape(c)) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
-            out += escaped;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (shown < value.size()) out += "...";
+    out.reserve((value.size() < max_length ? value.size() : max_length) + 8);
+    append_escaped_prefix(out, value, max_length, must_escape);
     return out;
 }
+
+bool log_must_escape(unsigned char c) { return c <= ' ' || c == '"' || c == '\\' || c == 0x7f; }
 
 }  // namespace
 
 std::string log_safe(const std::string& value, size_t max_length) {
-    return escaped_prefix(value, max_length, [](unsigned char c) {
-        return c <= ' ' || c == '"' || c == '\\' || c == 0x7f;
-    });
+    return escaped_prefix(value, max_length, log_must_escape);
+}
+
+void append_log_safe(std::string& out, std::string_view value, size_t max_length) {
+    append_escaped_prefix(out, value, max_length, log_must_escape);
 }
 
 std::string quote_value(std::string_view value, size_t max_length) {

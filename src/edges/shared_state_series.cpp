@@ -21,7 +21,7 @@ const int kSeriesProbes = 64;  // a new series is never placed further than this
 
 // What this thread knows of one mapping's series, by name (a miss too): emptied when
 // another mapping (another generation) is asked about.
-template <typename Value>
+template <typename Value, int kind = 0>
 std::unordered_map<std::string, Value>& thread_cache(uint64_t generation) {
     thread_local std::unordered_map<std::string, Value> known;
     thread_local uint64_t known_for = 0;
@@ -35,6 +35,31 @@ std::string& thread_series_name(const char* family, Labels labels) {
     name.clear();
     append_series(name, family, labels);
     return name;
+}
+
+// A series' family and labels as a key of a thread's cache, cheaper to build than its
+// name (no quotes, no escaping; every request counts a few series): each label's name,
+// and its value whole after its length, so that two different sets never meet. Holds
+// NUL bytes, which no series name does. Copied into a buffer on the stack first (a
+// string's append costs more than the bytes it copies); false when they do not fit.
+bool thread_series_key(const char* family, Labels labels, std::string*& key) {
+    char buffer[512];
+    size_t used = 0;
+    auto put = [&](const void* data, size_t size) {
+        if (size > sizeof buffer - used) return false;
+        if (size) std::memcpy(buffer + used, data, size);  // an empty value's data may be null
+        used += size;
+        return true;
+    };
+    bool fits = put(family, std::strlen(family) + 1);
+    for (const auto& [name, value] : labels) {
+        size_t size = value.size();
+        fits = fits && put(name, std::strlen(name) + 1) && put(&size, sizeof size) && put(value.data(), size);
+    }
+    thread_local std::string built;
+    if (fits) built.assign(buffer, used);
+    key = &built;
+    return fits;
 }
 
 // Where a series is, looked for without the lock (a ready slot never changes): found, or
@@ -112,10 +137,24 @@ int find_series(SharedMapping& m, const std::string& name, bool gauge) {
 
 void count_dropped(SharedLayout& l) { __atomic_add_fetch(&l.series_dropped, 1, __ATOMIC_RELAXED); }
 
+// A slot find_series gave: added to, or counted as lost (-1; kSeriesLater: lost silently).
+void add_to_slot(SharedMapping& m, int slot, double amount) {
+    if (slot >= 0) add_double(m.layout->values[m.process][slot], amount);
+    else if (slot == -1) count_dropped(*m.layout);
+}
+
 }  // namespace
 
+// The series' slot remembered by its labels: its name is built only the first time.
 void SharedState::count(const char* family, Labels labels, double amount) {
-    add(thread_series_name(family, labels), amount);
+    SharedMapping& m = current();
+    std::unordered_map<std::string, int>& known = thread_cache<int, 1>(m.generation);
+    std::string* key = nullptr;
+    if (!thread_series_key(family, labels, key)) return add(thread_series_name(family, labels), amount);
+    auto it = known.find(*key);
+    int slot = it != known.end() ? it->second : find_series(m, thread_series_name(family, labels), false);
+    if (it == known.end() && slot != kSeriesLater) known.emplace(*key, slot);
+    add_to_slot(m, slot, amount);
 }
 
 void SharedState::observe(const char* family, Labels labels, double value) {
@@ -152,9 +191,7 @@ void SharedState::observe(const char* family, Labels labels, double value) {
 
 void SharedState::add(const std::string& series, double amount, bool gauge) {
     SharedMapping& m = current();
-    int slot = find_series(m, series, gauge);
-    if (slot >= 0) add_double(m.layout->values[m.process][slot], amount);
-    else if (slot == -1) count_dropped(*m.layout);
+    add_to_slot(m, find_series(m, series, gauge), amount);
 }
 
 namespace {

@@ -266,6 +266,6 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
 CURLcode set_outbound_route(CURL* easy, const ProcessSettings& settings) {
     EasyOptions options(easy);
     set_trust(options, settings.ca_bundle);
-    if (!settings.upstream_proxy.empty()) options.set(CURLOPT_PROXY, settings.upstream_proxy.c_str());
+    set_proxy(options, settings.upstream_proxy);
     return options.result();
 }

@@ -77,6 +77,11 @@ deb:
 	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc
 	lintian --fail-on error,warning build/deb/azure-openai-proxy_$(VERSION)_*.deb
 
+# The container image (Containerfile; README "Container image"), with buildah, podman or docker.
+.PHONY: image
+image:
+	deploy/container/build-image.sh $(VERSION)
+
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy

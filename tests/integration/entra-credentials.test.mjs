@@ -122,8 +122,12 @@ for (const [name, source] of Object.entries(SOURCES)) {
         const rotate = async () => {
           if (source.shape !== 'assertion') return;
           await sleep(4000);
-          entra.federatedToken = `${entra.federatedToken.split('.').slice(0, 2).join('.')}.cm90YXRlZA`;
-          fs.writeFileSync(path.join(dir, 'federated-token'), entra.federatedToken);
+          // As kubelet does: the new token accepted first, then the file swapped whole (a
+          // rename), so that no read sees it half written; the old one stays valid 1 s.
+          entra.rotateFederatedToken(`${entra.federatedToken.split('.').slice(0, 2).join('.')}.cm90YXRlZA`, 1000);
+          const file = path.join(dir, 'federated-token');
+          fs.writeFileSync(`${file}.new`, entra.federatedToken);
+          fs.renameSync(`${file}.new`, file);
         };
         const { answered, failures, stream } = await trafficFor(stack.url, 8000, rotate);
         const seconds = (Date.now() - started) / 1000;

@@ -41,6 +41,7 @@ export function createEntraMock({
   const key = crypto.randomBytes(32);
   const mock = {
     federatedToken, lifetimeS, down: false,
+    previousFederatedToken: null, previousValidUntil: 0,  // after a rotation, as Entra: both valid a while
     revokedBefore: 0,  // tokens issued before this time (ms) are refused by verify()
     delayMs: 0,        // each answer waits this long (a slow Entra)
     counts: { secret: 0, assertion: 0, imds: 0, appService: 0, refused: 0 },
@@ -73,6 +74,13 @@ export function createEntraMock({
   };
 
   // How long a token (one this mock signed) has left to live, in ms.
+  // A rotated federated token (AKS writes a new one before the old expires): the new one
+  // is taken at once, the old one for `graceMs` more, so a read just before the swap holds.
+  mock.rotateFederatedToken = (token, graceMs) => {
+    mock.previousFederatedToken = mock.federatedToken;
+    mock.previousValidUntil = Date.now() + graceMs;
+    mock.federatedToken = token;
+  };
   mock.remainingMs = (token) => JSON.parse(Buffer.from(String(token).split('.')[1], 'base64url').toString('utf8')).exp * 1000 - Date.now();
 
   function count(shape, ok) {
@@ -98,7 +106,9 @@ export function createEntraMock({
     if (shape === 'assertion') {
       if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
         return refuse(400, 'invalid_request', 50027, 'Invalid client assertion type.');
-      if (form.get('client_assertion') !== mock.federatedToken)
+      const assertion = form.get('client_assertion');
+      const stillValid = assertion === mock.previousFederatedToken && Date.now() < mock.previousValidUntil;
+      if (assertion !== mock.federatedToken && !stillValid)
         return refuse(401, 'invalid_client', 700211, 'No matching federated identity record found for presented assertion issuer.');
     }
     count(shape, true);

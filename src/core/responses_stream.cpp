@@ -7,6 +7,7 @@
 #include "chat_chunks.h"
 #include "json_stream.h"
 #include "sse_reader.h"
+#include "text.h"
 
 namespace {
 
@@ -46,16 +47,6 @@ struct EventFields {
     bool delta_seen = false;
     bool delta_streaming = false; // its start went out; the rest follows as it comes
 };
-
-long long scalar_number(std::string_view text) {
-    long long value = 0;
-    if (text.empty() || text.size() > 15) return -1;
-    for (char c : text) {
-        if (c < '0' || c > '9') return -1;
-        value = value * 10 + (c - '0');
-    }
-    return value;
-}
 
 }  // namespace
 
@@ -161,7 +152,7 @@ void ResponsesToChatStream::State::string_piece(const JsonStreamReader& at, std:
 }
 
 void ResponsesToChatStream::State::scalar(const JsonStreamReader& at, std::string_view text) {
-    long long number = scalar_number(text);
+    long long number = digits_value(text, 15);  // a count of tokens, a time: -1 when not one
     if (at.at_path({"output_index"})) event.output_index = number;
     else if (at.at_path({"response", "created_at"})) event.created_at = number;
     else if (at.at_path({"response", "usage", "input_tokens"})) event.usage.input_tokens = number;

@@ -21,6 +21,13 @@ bool parse_pairs(const char* variable, const std::string& text, const char* what
 // A whole number from 1 to `max`.
 bool parse_positive(const std::string& text, long long max, long long& out);
 
+// The content of a secret's file ("file:/path": a mounted Docker or Kubernetes secret,
+// systemd's LoadCredential=), without the whitespace around it; false when unreadable.
+bool read_secret_file(const std::string& path, std::string& secret);
+
+// A secret setting: "file:/path" or the secret itself; no control character in it.
+bool read_secret_setting(const char* variable, const std::string& value, std::string& secret, std::string& error);
+
 // "a, b,,c" -> {"a", "b", "c"}
 std::vector<std::string> list_of(const std::string& text);
 

@@ -16,6 +16,29 @@ std::string environment_value(const Environment& env, const char* name) {
     return it == env.end() ? std::string() : it->second;
 }
 
+bool read_secret_file(const std::string& path, std::string& secret) {
+    std::ifstream in(path);
+    std::ostringstream content;
+    if (!in || !(content << in.rdbuf())) return false;
+    secret = trim(content.str());
+    return true;
+}
+
+// "file:/path" (systemd's LoadCredential=, a mounted secret) or the secret itself.
+bool read_secret_setting(const char* variable, const std::string& value, std::string& secret, std::string& error) {
+    secret = value;
+    if (starts_with(value, "file:") && !read_secret_file(value.substr(5), secret)) {
+        error = std::string(variable) + ": cannot read '" + log_safe(value.substr(5)) + "'";
+        return false;
+    }
+    for (unsigned char c : secret)
+        if (c < ' ' || c >= 0x7f) {
+            error = std::string(variable) + ": holds a control character";
+            return false;
+        }
+    return true;
+}
+
 // Reads "key=value,key=value" into `pairs`, in order; `what` names the halves in errors.
 bool parse_pairs(const char* variable, const std::string& text, const char* what,
                  std::vector<std::pair<std::string, std::string>>& pairs, std::string& error) {

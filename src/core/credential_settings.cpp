@@ -1,33 +1,10 @@
 // The Entra ID credential of the single endpoint, read from the environment.
 #include "credential_settings.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "config_reading.h"
 #include "text.h"
 
 namespace {
-
-// "file:/path" (systemd's LoadCredential=, a mounted secret) or the secret itself.
-bool read_secret(const char* variable, const std::string& value, std::string& secret, std::string& error) {
-    secret = value;
-    if (starts_with(value, "file:")) {
-        std::ifstream in(value.substr(5));
-        std::ostringstream content;
-        if (!in || !(content << in.rdbuf())) {
-            error = std::string(variable) + ": cannot read '" + log_safe(value.substr(5)) + "'";
-            return false;
-        }
-        secret = trim(content.str());
-    }
-    for (unsigned char c : secret)
-        if (c < ' ' || c >= 0x7f) {
-            error = std::string(variable) + ": holds a control character";
-            return false;
-        }
-    return true;
-}
 
 bool read_url(const Environment& env, const char* variable, std::string& url, std::string& error) {
     std::string value = trim(environment_value(env, variable));
@@ -55,7 +32,7 @@ bool read_source_pieces(const Environment& env, CredentialSettings& s, std::stri
         return false;
     }
     if (s.source == CredentialSource::ClientSecret &&
-        !read_secret("AZURE_CLIENT_SECRET", trim(environment_value(env, "AZURE_CLIENT_SECRET")), s.client_secret, error))
+        !read_secret_setting("AZURE_CLIENT_SECRET", trim(environment_value(env, "AZURE_CLIENT_SECRET")), s.client_secret, error))
         return false;
     if (s.source == CredentialSource::ManagedIdentity) {
         s.identity_header = trim(environment_value(env, "IDENTITY_HEADER"));

@@ -76,8 +76,8 @@ bool read_endpoint_settings(const Environment& env, EndpointSettings& c, std::st
     if (!parse_mapper(kDefaultMapper, c.model_mapper, error) ||
         !parse_mapper(environment_value(env, "AZURE_OPENAI_MODEL_MAPPER"), c.model_mapper, error))
         return false;
-    c.token = trim(environment_value(env, "AZURE_OPENAI_TOKEN"));
-    if (!read_credential_settings(env, c.credential, error)) return false;
+    if (!read_secret_setting("AZURE_OPENAI_TOKEN", trim(environment_value(env, "AZURE_OPENAI_TOKEN")), c.token, error) ||
+        !read_credential_settings(env, c.credential, error)) return false;
     if (c.mode == ProxyMode::OpenAI && c.credential.source != CredentialSource::None) {
         error = "AZURE_OPENAI_PROXY_CREDENTIAL: an Entra ID identity is for Azure; openai mode sends AZURE_OPENAI_TOKEN";
         return false;

@@ -16,6 +16,7 @@
 #include "json_model.h"
 #include "bounds.h"
 #include "config.h"
+#include "config_reading.h"
 #include "key_limits.h"
 #include "text.h"
 #include "translate.h"
@@ -130,13 +131,10 @@ bool resolve_secret(Reader& reader, const std::string& path, const std::string& 
         if (secret.empty()) reader.error(path, "the environment variable " + value.substr(4) + " is not set");
     } else if (starts_with(value, "file:")) {
         source = value;
-        std::ifstream in(value.substr(5));
-        std::ostringstream content;
-        if (!in || !(content << in.rdbuf())) {
+        if (!read_secret_file(value.substr(5), secret)) {
             reader.error(path, "cannot read '" + value.substr(5) + "'");
             return false;
         }
-        secret = trim(content.str());
         if (secret.empty()) reader.error(path, "'" + value.substr(5) + "' is empty");
     } else {
         source = "inline";

@@ -41,11 +41,13 @@ function run(command, args, env = {}) {
 // /dev/shm as tmpfs (as `--read-only --tmpfs /tmp`), its Env, WorkingDir and User, its
 // Entrypoint as PID 1 of a new PID namespace. bwrap writes the host PID of that PID 1 to fd 3.
 // `cgroup`: a directory shown as /sys/fs/cgroup (the container's own cgroup, as Docker shows it).
-function sandbox(rootfs, config, env, { command = [...config.Entrypoint, ...(config.Cmd || [])], cgroup } = {}) {
+// `mounts`: [host directory, path in the image] pairs, bound read-only (as `-v dir:path:ro`).
+function sandbox(rootfs, config, env, { command = [...config.Entrypoint, ...(config.Cmd || [])], cgroup, mounts = [] } = {}) {
   const [uid, gid = uid] = config.User.split(':');
   const args = ['--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev',
     '--perms', '1777', '--tmpfs', '/tmp', '--perms', '1777', '--tmpfs', '/dev/shm',
     ...(cgroup ? ['--tmpfs', '/sys', '--perms', '0755', '--dir', '/sys/fs', '--ro-bind', cgroup, '/sys/fs/cgroup'] : []),
+    ...mounts.flatMap(([from, to]) => ['--ro-bind', from, to]),
     '--unshare-pid', '--as-pid-1', '--die-with-parent', '--info-fd', '3', '--clearenv', '--chdir', config.WorkingDir];
   const environment = Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   for (const [name, value] of Object.entries({ ...environment, ...env })) args.push('--setenv', name, value);
@@ -67,6 +69,11 @@ function statusField(pid, field) {
   return line.slice(field.length + 1).trim().split(/\s+/);
 }
 
+// A step that hangs (a build waiting on the network, a PID 1 that ignores SIGTERM) fails
+// its test after these times instead of holding the whole run.
+const BUILD_MS = 20 * 60 * 1000;
+const STEP_MS = 30 * 1000;
+
 describe('the container image', { skip }, () => {
   let config, rootfs, container, sizeBytes;
 
@@ -79,7 +86,7 @@ describe('the container image', { skip }, () => {
     container = await run('buildah', ['from', '--pull-never', TAG]);
     rootfs = await run('buildah', ['mount', container]);
     sizeBytes = Number((await run('du', ['-sxb', rootfs])).split(/\s/)[0]);
-  });
+  }, { timeout: BUILD_MS });
 
   after(async () => {
     if (!container) return;
@@ -87,7 +94,7 @@ describe('the container image', { skip }, () => {
     await run('buildah', ['rm', container]).catch(() => {});
   });
 
-  it('runs as a user, not root, on port 8080, with a healthcheck on /healthz, OCI labels, under 100 MB', (t) => {
+  it('runs as a user, not root, on port 8080, with a healthcheck on /healthz, OCI labels, under 100 MB', { timeout: STEP_MS }, (t) => {
     assert.match(config.User, /^[1-9][0-9]*:[1-9][0-9]*$/, 'a numeric user and group other than root');
     assert.deepEqual(Object.keys(config.ExposedPorts), ['8080/tcp']);
     assert.match(config.Healthcheck.Test.join(' '), /^CMD .*healthcheck\.sh$/);
@@ -127,14 +134,14 @@ describe('the container image', { skip }, () => {
       served = Date.now() - started;
       if (box.exited) throw new Error(`the image's entrypoint exited: ${box.output}`);
       pid1 = await box.pid1;
-    });
+    }, { timeout: STEP_MS });
 
     after(async () => {
       if (box) await box.stop('SIGKILL', 1000);
       if (mock) await mock.close();
     });
 
-    it('serves at once, as the image user, with tini as PID 1 and the root filesystem read-only', async (t) => {
+    it('serves at once, as the image user, with tini as PID 1 and the root filesystem read-only', { timeout: STEP_MS }, async (t) => {
       // Within 1 s on an idle machine (README); the bound leaves room for a loaded one.
       t.diagnostic(`serving ${served} ms after bwrap started`);
       assert.ok(served < 2000, `${served} ms`);
@@ -152,7 +159,7 @@ describe('the container image', { skip }, () => {
       assert.equal((await health.exitPromise).code, 0, `the HEALTHCHECK command: ${health.output}`);
     });
 
-    it('answers /healthz, a chat through the model mapper, and a stream', async () => {
+    it('answers /healthz, a chat through the model mapper, and a stream', { timeout: STEP_MS }, async () => {
       const health = await request(`${url}/healthz`);
       assert.equal(health.json.status, 'ok');
       const chat = await postJson(`${url}/v1/chat/completions`, { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hi' }] });
@@ -167,7 +174,7 @@ describe('the container image', { skip }, () => {
       await waitFor(() => /POST \/v1\/chat\/completions model=gpt-3.5-turbo .*status=200/.test(box.output), 'the access log line');
     });
 
-    it('stops on SIGTERM to PID 1 within 2 s: the stream in flight cut visibly, no process left', async () => {
+    it('stops on SIGTERM to PID 1 within 2 s: the stream in flight cut visibly, no process left', { timeout: STEP_MS }, async () => {
       const stream = openStream(`${url}/v1/chat/completions`, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] },
         { 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '10000' });
       await stream.waitForEvents(1);
@@ -183,6 +190,76 @@ describe('the container image', { skip }, () => {
       assert.ok(!stream.raw.includes('[DONE]'));
       const left = processes.filter(isRunning);
       assert.deepEqual(left, [], 'every process of the image ended');
+    });
+  });
+
+  // Kubernetes and Docker secrets arrive as files: the routing file, the client keys and the
+  // upstream keys mounted at /etc/azure-openai-proxy, the server key as `file:`, the access
+  // log as JSON on stderr (what a log collector reads).
+  describe('with its configuration and secrets mounted at /etc/azure-openai-proxy', () => {
+    let direct, routed, box, url;
+
+    before(async () => {
+      direct = createAzureMock({ apiKey: 'key-of-the-environment-endpoint' });
+      routed = createAzureMock({ apiKey: 'key-of-the-routed-endpoint' });
+      await direct.listen();
+      await routed.listen();
+      const etc = tempDir('etc-aop');
+      fs.writeFileSync(path.join(etc, 'azure.key'), 'key-of-the-environment-endpoint\n');
+      fs.writeFileSync(path.join(etc, 'routed.key'), 'key-of-the-routed-endpoint\n');
+      fs.writeFileSync(path.join(etc, 'alice.key'), 'alice-client-key-0001\n');
+      fs.writeFileSync(path.join(etc, 'config.json'), JSON.stringify({
+        endpoints: { routed: { url: routed.url, key: 'file:/etc/azure-openai-proxy/routed.key' } },
+        models: { 'gpt-4o-mini': ['routed/gpt-4o-mini'] },
+        keys: { alice: { key: 'file:/etc/azure-openai-proxy/alice.key', requests_per_minute: 100 } },
+      }));
+      for (const file of fs.readdirSync(etc)) fs.chmodSync(path.join(etc, file), 0o644);  // the image's user reads them
+      fs.chmodSync(etc, 0o755);
+      const port = await freePort();
+      url = `http://127.0.0.1:${port}`;
+      box = sandbox(rootfs, config, {
+        AZURE_OPENAI_ENDPOINT: direct.url,
+        AZURE_OPENAI_TOKEN: 'file:/etc/azure-openai-proxy/azure.key',
+        AZURE_OPENAI_PROXY_CONFIG: '/etc/azure-openai-proxy/config.json',
+        AZURE_OPENAI_PROXY_LOG_FORMAT: 'json',
+        AZURE_OPENAI_PROXY_ADDRESS: `127.0.0.1:${port}`,
+      }, { mounts: [[etc, '/etc/azure-openai-proxy']] });
+      await waitFor(async () => box.exited || (await request(`${url}/healthz`).catch(() => ({}))).status === 200,
+        'the image to serve /healthz', 10000);
+      if (box.exited) throw new Error(`the image's entrypoint exited: ${box.output}`);
+    }, { timeout: STEP_MS });
+
+    after(async () => {
+      if (box) await box.stop('SIGKILL', 1000);
+      if (direct) await direct.close();
+      if (routed) await routed.close();
+    });
+
+    it('asks for a mounted client key and sends each endpoint its mounted key', { timeout: STEP_MS }, async () => {
+      const ask = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
+      const refused = await postJson(`${url}/v1/chat/completions`, ask);
+      assert.equal(refused.status, 401, refused.text);
+      assert.equal(refused.json.error.code, 'invalid_api_key');
+      const alice = { authorization: 'Bearer alice-client-key-0001' };
+      const chat = await postJson(`${url}/v1/chat/completions`, ask, alice);
+      assert.equal(chat.status, 200, chat.text);
+      assert.equal(direct.lastRequest().headers['api-key'], 'key-of-the-environment-endpoint');
+      const mini = await postJson(`${url}/v1/chat/completions`, { ...ask, model: 'gpt-4o-mini' }, alice);
+      assert.equal(mini.status, 200, mini.text);
+      assert.equal(routed.lastRequest().headers['api-key'], 'key-of-the-routed-endpoint');
+      assert.equal(routed.lastRequest().path, '/openai/deployments/gpt-4o-mini/chat/completions');
+    });
+
+    it('logs each request as one JSON object a line on stderr, with the key by name and no secret', { timeout: STEP_MS }, async () => {
+      await waitFor(() => box.output.split('\n').filter((l) => l.startsWith('{')).length >= 3, 'three access lines');
+      const lines = box.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const routedLine = lines.find((l) => l.model === 'gpt-4o-mini');
+      assert.ok(routedLine, JSON.stringify(lines));
+      assert.equal(routedLine.status, 200);
+      assert.equal(routedLine.key, 'alice');
+      assert.ok(lines.some((l) => l.status === 401));
+      for (const secret of ['alice-client-key-0001', 'key-of-the-environment-endpoint', 'key-of-the-routed-endpoint'])
+        assert.ok(!box.output.includes(secret), `${secret} in the output`);
     });
   });
 });

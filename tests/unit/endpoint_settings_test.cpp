@@ -1,6 +1,8 @@
 // endpoint_settings.cpp: what an upstream endpoint needs: mode, URL, api-versions, the model mapper.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "azure_env.h"
@@ -25,6 +27,23 @@ BOOST_AUTO_TEST_CASE(mapper_pair_without_equals_is_refused_naming_the_variable) 
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a=b=c"}})).ok);
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "=b"}})).ok);
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_MODEL_MAPPER", "a="}})).ok);
+}
+
+// A Docker or Kubernetes secret mounted as a file, as the container image documents.
+BOOST_AUTO_TEST_CASE(the_server_key_may_come_from_a_file_and_is_never_shown) {
+    std::string path = "/tmp/aop-endpoint-settings-test-token";
+    std::ofstream(path) << "  key-from-a-mounted-secret\n";
+    ConfigResult r = parse_config(azure({{"AZURE_OPENAI_TOKEN", "file:" + path}}));
+    std::remove(path.c_str());
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(r.config.token == "key-from-a-mounted-secret");
+    BOOST_TEST(describe_config(r.config).find("key-from-a-mounted-secret") == std::string::npos);
+    ConfigResult missing = parse_config(azure({{"AZURE_OPENAI_TOKEN", "file:/nonexistent/token"}}));
+    BOOST_TEST(!missing.ok);
+    BOOST_TEST(missing.error == "AZURE_OPENAI_TOKEN: cannot read '/nonexistent/token'");
+    ConfigResult control = parse_config(azure({{"AZURE_OPENAI_TOKEN", "key\r\nX-Injected: 1"}}));
+    BOOST_TEST(!control.ok);
+    BOOST_TEST(control.error == "AZURE_OPENAI_TOKEN: holds a control character");
 }
 
 BOOST_AUTO_TEST_CASE(azure_mode_needs_an_endpoint) {

@@ -29,6 +29,11 @@ bool reasoning_family(std::string_view name);
 // ("reasoning": every one, "none": nothing, or a list of names).
 using ParamOverrides = std::map<std::string, ParamSet>;
 
+// One value of the routing file's "parameters": "reasoning", "none", or a list of
+// parameter names the proxy fixes. Empty when right, else what is wrong with it.
+struct cJSON;
+std::string read_param_override(const cJSON* value, ParamSet& out);
+
 // What is fixed for a request to `deployment` for the client's `model`: an override for
 // the model, else one for the deployment, else the built-in families (either name may
 // say it: a deployment is often named after its model, a client's model name may be

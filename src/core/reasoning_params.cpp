@@ -78,6 +78,20 @@ bool reasoning_family(std::string_view name) {
     return lower.compare(0, 6, "gpt-5.") == 0;  // gpt-5.1, gpt-5.2-mini, ...
 }
 
+std::string read_param_override(const cJSON* value, ParamSet& out) {
+    const char* expected = "must be \"reasoning\", \"none\" or a list of the parameters fixed (" ;
+    out = 0;
+    if (cJSON_IsString(value) && std::string_view(value->valuestring) == "reasoning") out = reasoning_params();
+    else if (cJSON_IsString(value) && std::string_view(value->valuestring) == "none") out = 0;
+    else if (!cJSON_IsArray(value)) return expected + param_names(reasoning_params()) + ")";
+    for (const cJSON* item = cJSON_IsArray(value) ? value->child : nullptr; item; item = item->next) {
+        ParamSet bit = cJSON_IsString(item) ? param_bit(item->valuestring) : 0;
+        if (!bit) return expected + param_names(reasoning_params()) + ")";
+        out |= bit;
+    }
+    return "";
+}
+
 ParamSet params_to_fix(std::string_view model, std::string_view deployment, const ParamOverrides* overrides) {
     if (overrides) {
         for (std::string_view name : {model, deployment}) {

@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(parameters_override_the_families_per_name) {
     BOOST_TEST(table.parameters.at("corp-llm") == reasoning_params());
     BOOST_TEST(table.parameters.at("o3-mini") == 0u);
     BOOST_TEST(table.parameters.at("picky") == (param_bit("max_tokens") | param_bit("top_p")));
-    BOOST_TEST(describe_routing(table).find("parameters fixed for 'picky': max_tokens,top_p") != std::string::npos,
+    BOOST_TEST(describe_routing(table).find("parameters fixed for picky: max_tokens,top_p") != std::string::npos,
                describe_routing(table));
     for (const char* wrong : {R"("all")", R"(["seed"])", "3", R"([1])"}) {
         ConfigResult r = with_file(std::string(R"({"parameters": {"m": )") + wrong + "}}");

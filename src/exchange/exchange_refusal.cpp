@@ -72,7 +72,7 @@ bool Exchange::resend_fixed(const UpstreamResult& result) {
     ParamSet fixed = fix_parameters(body_, refused, rewrites);
     if (!fixed) return false;  // not in the body as Azure read it (an escaped key): relayed
     services_->state.learn_refused_params(param_key_, fixed);
-    services_->state.count("aop_parameter_refusals_learned_total", {{"target", param_key_}});
+    services_->state.count("aop_parameter_refusals_learned_total", {{"model", metric_model()}});
     if (!params_fixed_) services_->state.count("aop_parameter_rewrites_total", {{"model", metric_model()}});
     params_fixed_ |= fixed;
     log_.rewrites += (log_.rewrites.empty() ? "" : ",") + rewrites;

@@ -48,6 +48,14 @@ bool at_default(const Param& param, std::string_view value) {
     return std::strtod(digits.c_str(), nullptr) == std::strtod(param.default_value, nullptr);
 }
 
+// A member's key as a JSON reader (Azure's) decodes it: "max\u005ftokens" is max_tokens.
+std::string decoded_key(const std::string& json, const JsonMember& member) {
+    std::string_view raw = member.key_text(json);
+    if (raw.find('\\') == std::string_view::npos) return std::string(raw);
+    JsonPtr key(cJSON_ParseWithLength(json.data() + member.key, member.key_end - member.key));
+    return cJSON_IsString(key.get()) ? key->valuestring : std::string(raw);
+}
+
 void add_rewrite(std::string& rewrites, const std::string& what) {
     if (!rewrites.empty()) rewrites += ',';
     rewrites += what;
@@ -107,8 +115,10 @@ ParamSet fix_parameters(std::string& json, ParamSet fixes, std::string& rewrites
     size_t open = 0;
     if (!fixes || !json_members(json, members, open)) return 0;
     bool has_completion_tokens = false, effort_none = false;
+    std::vector<std::string> keys;
     for (const JsonMember& member : members) {
-        std::string_view key = member.key_text(json);
+        keys.push_back(decoded_key(json, member));
+        const std::string& key = keys.back();
         has_completion_tokens = has_completion_tokens || key == "max_completion_tokens";
         if (key == "reasoning_effort")
             effort_none = std::string_view(json).substr(member.value, member.value_end - member.value) == "\"none\"";
@@ -120,7 +130,7 @@ ParamSet fix_parameters(std::string& json, ParamSet fixes, std::string& rewrites
     // From the last member to the first, so the spans still to edit stay right.
     for (size_t i = members.size(); i-- > 0;) {
         const JsonMember& member = members[i];
-        ParamSet bit = param_bit(member.key_text(json)) & fixes;
+        ParamSet bit = param_bit(keys[i]) & fixes;
         if (!bit) {
             later_left = true;
             continue;

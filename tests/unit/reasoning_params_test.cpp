@@ -62,6 +62,10 @@ BOOST_AUTO_TEST_CASE(only_what_is_asked_and_effort_none_keeps_sampling) {
     rewrites.clear();
     fix_parameters(none, reasoning_params(), rewrites);
     BOOST_TEST(none == R"({"reasoning_effort":"none","max_completion_tokens":5,"temperature":0.2})");
+    std::string escaped = R"({"max\u005ftokens":5,"temp\u0065rature":0.2})";  // as Azure reads them
+    rewrites.clear();
+    fix_parameters(escaped, reasoning_params(), rewrites);
+    BOOST_TEST(escaped == R"({"max_completion_tokens":5})");
     std::string untouched = R"({"model":"gpt-4o","temperature":0.2})";
     rewrites.clear();
     BOOST_TEST(fix_parameters(untouched, 0, rewrites) == 0u);

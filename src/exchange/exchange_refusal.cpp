@@ -79,7 +79,8 @@ bool Exchange::resend_fixed(const UpstreamResult& result) {
     ++param_resends_;
     held_refusal_.reset();
     transfer_.reset();
-    start_upstream(refusal_try_->first, refusal_try_->second);
+    auto again = *refusal_try_;  // a copy: a try that cannot start goes to the next target, which replaces it
+    start_upstream(again.first, again.second);
     finish_unless_started();
     return true;
 }

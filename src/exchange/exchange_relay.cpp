@@ -55,6 +55,9 @@ bool Exchange::on_head(long status, const Headers& headers) {
 
 // The answer's head goes to the client (with the key's rate-limit headers).
 bool Exchange::relay_head(long status, const Headers& headers) {
+    // The client hears this answer: no resend after a refusal now, the body may go.
+    learn_params_ = false;
+    refusal_try_.reset();
     bool ok = relay_.head(status, headers, key_ticket_ ? rate_limit_headers(key_headroom_) : Headers());
     release_request();
     if (relay_.event_stream()) streaming_.emplace(services_->state, kActiveStreams);

@@ -19,6 +19,8 @@ struct AccessLogEntry {
     long long prompt_tokens = -1;      // from the answer's usage; -1: not reported
     long long completion_tokens = -1;
     std::string error;       // what went wrong, in libcurl's words or the deadline's
+    // What the proxy changed in the body (reasoning_params.h): "max_tokens>max_completion_tokens,-temperature".
+    std::string rewrites;
 };
 
 // Text: "2026-11-29T12:00:00Z POST /v1/... model=... status=200 ..."; Json: one object a

@@ -87,6 +87,9 @@ struct ProcessSettings {
     std::string state_file;                     // shared state; empty: the default; "none": private
     RedisAddress redis;                         // shared across hosts; empty host and path: none
     bool stream_usage = false;                  // ask usage of every chat stream (for the counts)
+    // AZURE_OPENAI_PROXY_FIX_PARAMETERS: parameters a reasoning model refuses are fixed in
+    // chat requests (reasoning_params.h), and Azure's 400 naming one is learned from.
+    bool fix_parameters = true;
     std::string config_file;                    // AZURE_OPENAI_PROXY_CONFIG
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "client_keys.h"
+#include "reasoning_params.h"
 
 struct Config;
 struct EndpointSettings;
@@ -57,6 +58,7 @@ struct RoutingTable {
     std::map<std::string, std::vector<Target>> models;  // model -> its targets
     RetryPolicy retry;
     std::vector<ClientKey> keys;  // client keys the file defines, with their limits
+    ParamOverrides parameters;    // "parameters": a model or deployment -> what is fixed for it
 };
 
 // The table in force: replaced whole on SIGHUP, while each request keeps the one it

@@ -65,6 +65,11 @@ public:
     // x-ratelimit-remaining-requests / -tokens the target sent (-1: absent).
     void remember_headroom(const Target& target, long long requests, long long tokens);
     std::vector<TargetView> targets();
+    // Parameters a target refused (reasoning_params.h's bits), learned from Azure's 400s and
+    // kept for the file's life. A full table remembers nothing more (counted, said once):
+    // each request then learns again, at one more round trip.
+    void learn_refused_params(const std::string& target, uint32_t params);
+    uint32_t refused_params(const std::string& target);
 
     // Per-key limits: decides and, when allowed, counts the request (one in flight, one
     // request, `tokens` estimated). release() ends it, settling the estimate with the

@@ -55,7 +55,8 @@ struct TargetSlot {
     uint32_t trial_token;     // the open circuit's trial out (0: none), until trial_until_ms
     int64_t trial_until_ms;   // its lease
     TrialOwner trial_owner;   // the process that holds it: its death gives it back
-    uint32_t trial_serial, unused;
+    uint32_t trial_serial;
+    uint32_t refused_params;  // parameters it refused (reasoning_params.h), learned
     int64_t remaining_requests, remaining_tokens;  // +1: 0 means never reported
 };
 

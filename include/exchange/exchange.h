@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "proxy_errors.h"
 #include "api_routes.h"
+#include "reasoning_params.h"
 #include "spool.h"
 #include "tickets.h"
 #include "token_keeper.h"
@@ -158,7 +159,17 @@ private:
     bool refuse_answer_head(long status, const Headers& headers);
     void settle_try(TryResult result, int64_t retry_after_ms);
 
+    // A refusal held (exchange_refusal.cpp): the parameters a reasoning deployment refuses
+    // fixed in the body; Azure's 400 naming one held, then the body fixed and sent again, or
+    // the 400 relayed as it came.
+    void fix_parameters_for(const std::string& deployment);
+    bool hold_refusal(long status, const Headers& headers);
+    Taken hold_refusal_data(const char* data, size_t size);
+    bool resend_fixed(const UpstreamResult& result);
+    bool release_held_refusal();
+
     // Relaying and the end (exchange_relay.cpp, accounting.cpp).
+    bool relay_head(long status, const Headers& headers);
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
@@ -209,6 +220,20 @@ private:
     std::string token_sent_;       // the Authorization line the try carried
     bool token_rejected_ = false;  // the 401 came: on_done sends the try again
     bool token_renewed_ = false;   // ...once only
+
+    // A refusal held: Azure's 400 kept (bounded) until on_done decides; the try as it was
+    // sent, to send again with the body fixed; what this request's body had fixed.
+    struct HeldRefusal {
+        long status = 0;
+        Headers headers;
+        std::string body;
+    };
+    std::optional<HeldRefusal> held_refusal_;
+    std::optional<std::pair<UpstreamRequest, RequestBody>> refusal_try_;
+    bool learn_params_ = false;   // a chat body in memory, no override: Azure's 400 may teach
+    ParamSet params_fixed_ = 0;
+    int param_resends_ = 0;
+    std::string param_key_;       // the target the shared state remembers refusals under
 
     // Accounting: the request and its stream counted while they last, its usage.
     std::optional<GaugeTicket> in_flight_;

@@ -79,6 +79,7 @@ std::string json_line(const AccessLogEntry& e, long long time) {
         else cJSON_AddNullToObject(line, name);
     }
     add_field(line, "error", e.error, 300);
+    add_field(line, "rewrites", e.rewrites);
     return print_json(line, "{}") + "\n";
 }
 
@@ -116,6 +117,7 @@ std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat
         append_number(line.append(" tokens="), std::max(0LL, e.prompt_tokens));
         append_number(line.append("+"), std::max(0LL, e.completion_tokens));
     }
+    if (!e.rewrites.empty()) append_log_safe(line.append(" rewrites="), e.rewrites);
     if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
     line.append("\n");
     return line;

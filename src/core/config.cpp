@@ -202,10 +202,15 @@ bool split_host_port(const std::string& address, std::string& host, int& port) {
 
 namespace {
 
-bool read_switches(const Environment& env, ProcessSettings& c, std::string& error) {
-    return read_choice<bool>(env, "AZURE_OPENAI_PROXY_STREAM_USAGE",
+bool read_on_off(const Environment& env, const char* variable, bool& out, std::string& error) {
+    return read_choice<bool>(env, variable,
                              {{"1", true}, {"on", true}, {"true", true}, {"0", false}, {"off", false}, {"false", false}},
-                             "on or off", c.stream_usage, error) &&
+                             "on or off", out, error);
+}
+
+bool read_switches(const Environment& env, ProcessSettings& c, std::string& error) {
+    return read_on_off(env, "AZURE_OPENAI_PROXY_STREAM_USAGE", c.stream_usage, error) &&
+           read_on_off(env, "AZURE_OPENAI_PROXY_FIX_PARAMETERS", c.fix_parameters, error) &&
            read_choice<bool>(env, "AZURE_OPENAI_PROXY_MODELS_SOURCE", {{"mock", false}, {"azure", true}},
                              "'mock' or 'azure'", c.live_models, error) &&
            read_choice<LogFormat>(env, "AZURE_OPENAI_PROXY_LOG_FORMAT",
@@ -315,6 +320,7 @@ std::string describe_config(const Config& c) {
     out << "shared state: " << (c.state_file.empty() ? "the default file (/dev/shm)" : c.state_file) << "\n";
     if (!c.redis.shown.empty()) out << "shared across hosts: redis at " << c.redis.shown << "\n";
     if (c.stream_usage) out << "usage asked of every chat stream (its chunk left out for clients that did not ask)\n";
+    if (!c.fix_parameters) out << "reasoning models' parameters: relayed as the client sent them\n";
     std::string origins;
     for (const std::string& origin : c.cors_origins) origins += (origins.empty() ? "" : ", ") + origin;
     out << "CORS origins: " << (origins.empty() ? "*" : origins) << "\n";

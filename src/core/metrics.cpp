@@ -27,6 +27,8 @@ const Family kFamilies[] = {
     {"aop_time_to_first_token_seconds", "histogram", "Time from a streamed request's arrival until its first event reached the client, by model."},
     {"aop_tokens_total", "counter", "Tokens reported by the upstream's usage, by model, key name and kind (prompt, completion)."},
     {"aop_key_limited_total", "counter", "Requests refused by a key's limits, by key name and limit."},
+    {"aop_parameter_rewrites_total", "counter", "Chat requests whose parameters a reasoning model refuses were rewritten, by model."},
+    {"aop_parameter_refusals_learned_total", "counter", "Azure 400s naming a parameter the proxy then fixed and remembered for the target, by model."},
     {"aop_active_streams", "gauge", "Event streams being relayed now."},
     {"aop_requests_in_flight", "gauge", "Requests being served now."},
     {"aop_target_in_flight", "gauge", "Requests in flight at each target."},

@@ -362,6 +362,15 @@ void read_endpoints(Reader& reader, Json endpoints, const EndpointSettings& base
     }
 }
 
+// "parameters": {"name": "reasoning" | "none" | ["max_tokens", ...]} (reasoning_params.h).
+void read_parameters(Reader& reader, Json parameters, RoutingTable& table) {
+    if (!parameters || !check_members(reader, parameters, "parameters", {})) return;
+    for (Json item = parameters->child; item; item = item->next) {
+        std::string problem = read_param_override(item, table.parameters[item->string]);
+        if (!problem.empty()) reader.error(std::string("parameters.") + item->string, problem);
+    }
+}
+
 }  // namespace
 
 bool parse_routing(const std::string& file, const std::string& text, const Config& base, EnvironmentLookup lookup,
@@ -374,11 +383,12 @@ bool parse_routing(const std::string& file, const std::string& text, const Confi
         reader.error("(top)", "not valid JSON");
         return false;
     }
-    if (!check_members(reader, root.get(), "(top)", {"endpoints", "models", "keys", "retry"})) return false;
+    if (!check_members(reader, root.get(), "(top)", {"endpoints", "models", "keys", "retry", "parameters"})) return false;
     read_endpoints(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "endpoints"), base, table);
     read_models(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "models"), base, table);
     read_keys(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "keys"), table.keys);
     read_retry(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "retry"), table.retry);
+    read_parameters(reader, cJSON_GetObjectItemCaseSensitive(root.get(), "parameters"), table);
     check_slots(reader, table);
     return errors.empty();
 }

@@ -91,6 +91,18 @@ void SharedState::remember_headroom(const Target& target, long long requests, lo
     if (tokens >= 0) l.targets[slot].remaining_tokens = sane_count(tokens) + 1;
 }
 
+void SharedState::learn_refused_params(const std::string& target, uint32_t params) {
+    HeldState held = hold();
+    int slot = find_target(held.layout(), target, true);
+    if (slot >= 0) held.layout().targets[slot].refused_params |= params;
+}
+
+uint32_t SharedState::refused_params(const std::string& target) {
+    HeldState held = hold();
+    int slot = find_target(held.layout(), target, false);
+    return slot < 0 ? 0 : held.layout().targets[slot].refused_params;
+}
+
 std::vector<TargetView> SharedState::targets() {
     int64_t now_ms = wall_clock_ms();
     every_second(now_ms);

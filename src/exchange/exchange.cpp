@@ -198,6 +198,7 @@ bool Exchange::admit_key_limits() {
 }
 
 void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
+    if (learn_params_ && !refusal_try_) refusal_try_.emplace(request, body);  // exchange_refusal.cpp may send it again
     if (request.credential) {  // the endpoint's own Entra ID token first (exchange_token.cpp)
         start_with_token(request, body);
         return;

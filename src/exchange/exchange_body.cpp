@@ -84,6 +84,7 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
         source.spool = &spool_;
     } else if (route_.kind == RouteKind::Deployment || route_.body_model || !body_.empty()) {
         if (rewrite_model) set_json_model(body_, deployment);
+        if (route_.kind == RouteKind::Deployment) fix_parameters_for(deployment);  // exchange_refusal.cpp
         source.buffer = &body_;
     } else if (request_.has_body) {
         spool_.rewind();
@@ -98,5 +99,6 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
 void Exchange::release_request() {
     Headers().swap(request_.headers);
     std::string().swap(request_.query);
-    if (transfer_ && !body_.empty() && transfer_->body_sent(body_.size())) std::string().swap(body_);
+    // A body that may be fixed and sent again after a refusal stays.
+    if (transfer_ && !body_.empty() && !learn_params_ && transfer_->body_sent(body_.size())) std::string().swap(body_);
 }

@@ -49,6 +49,15 @@ bool Exchange::on_head(long status, const Headers& headers) {
         collected_->type = type ? *type : "application/json";
         return true;
     }
+    if (hold_refusal(status, headers)) return true;  // exchange_refusal.cpp
+    return relay_head(status, headers);
+}
+
+// The answer's head goes to the client (with the key's rate-limit headers).
+bool Exchange::relay_head(long status, const Headers& headers) {
+    // The client hears this answer: no resend after a refusal now, the body may go.
+    learn_params_ = false;
+    refusal_try_.reset();
     bool ok = relay_.head(status, headers, key_ticket_ ? rate_limit_headers(key_headroom_) : Headers());
     release_request();
     if (relay_.event_stream()) streaming_.emplace(services_->state, kActiveStreams);
@@ -58,6 +67,7 @@ bool Exchange::on_head(long status, const Headers& headers) {
 }
 
 Taken Exchange::on_data(const char* data, size_t size) {
+    if (held_refusal_) return hold_refusal_data(data, size);
     if (collected_) {
         collected_->body.append(data, size);
         return collected_->body.size() <= (8u << 20) ? Taken::All : Taken::Refused;  // a models list is small
@@ -98,6 +108,8 @@ void Exchange::on_done(const UpstreamResult& result) {
         finish_unless_started();
         return;
     }
+    if (held_refusal_ && resend_fixed(result)) return;  // exchange_refusal.cpp
+    if (held_refusal_) release_held_refusal();  // relayed as it came (a client gone: relay_done's writes go nowhere)
     bool whole = result.outcome == UpstreamOutcome::Completed;
     settle_try(whole ? answer_result_ : result.outcome == UpstreamOutcome::ClientGone ? TryResult::Abandoned : TryResult::Failed,
                answer_retry_after_ms_);

@@ -62,6 +62,12 @@ BOOST_AUTO_TEST_CASE(json_log_lines_are_valid_json_whatever_the_client_sent) {
     BOOST_TEST(line.find("\"target\":\"east/gpt-4o\",\"tries\":2,\"prompt_tokens\":9,\"completion_tokens\":4") != std::string::npos, line);
     line = format_access_log(entry, 0, LogFormat::Text);
     BOOST_TEST(line.find(" key=alice target=east/gpt-4o tries=2 tokens=9+4\n") != std::string::npos, line);
+    BOOST_TEST(line.find("rewrites") == std::string::npos, line);  // none made: no field
+    entry.rewrites = "max_tokens>max_completion_tokens,-temperature";
+    line = format_access_log(entry, 0, LogFormat::Text);
+    BOOST_TEST(line.find(" tokens=9+4 rewrites=max_tokens>max_completion_tokens,-temperature\n") != std::string::npos, line);
+    line = format_access_log(entry, 0, LogFormat::Json);
+    BOOST_TEST(line.find("\"rewrites\":\"max_tokens>max_completion_tokens,-temperature\"") != std::string::npos, line);
     BOOST_TEST((parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "json"}})).config.log_format == LogFormat::Json));
     BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_LOG_FORMAT", "xml"}})).ok);
 }

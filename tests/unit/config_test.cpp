@@ -40,6 +40,10 @@ BOOST_AUTO_TEST_CASE(word_settings_take_any_case_and_name_their_words_when_wrong
     BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_STREAM_USAGE: 'yes' is not on or off");
     wrong = parse_config(azure({{"AZURE_OPENAI_PROXY_MODE", "Bedrock"}}));
     BOOST_TEST(wrong.error == "AZURE_OPENAI_PROXY_MODE: 'bedrock' is not 'azure' or 'openai'");
+    BOOST_TEST(r.config.fix_parameters);  // on unless turned off
+    BOOST_TEST(!parse_config(azure({{"AZURE_OPENAI_PROXY_FIX_PARAMETERS", "Off"}})).config.fix_parameters);
+    BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_FIX_PARAMETERS", "maybe"}})).error ==
+               "AZURE_OPENAI_PROXY_FIX_PARAMETERS: 'maybe' is not on or off");
 }
 
 BOOST_AUTO_TEST_CASE(api_version_and_numbers_are_checked) {

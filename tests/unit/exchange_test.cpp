@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -172,6 +173,82 @@ BOOST_AUTO_TEST_CASE(a_request_stopped_while_its_try_runs_gives_everything_back)
     BOOST_TEST(connection.answer.find("Status: 503") != std::string::npos);
     BOOST_TEST(connection.answer.find("proxy_stopping") != std::string::npos);
     BOOST_TEST(proxy.gauge("aop_requests_in_flight") == 0);
+}
+
+// Reasoning parameters (exchange_refusal.cpp). The try runs against a closed port, so the
+// tests play Azure's answer through the listener's calls before the loop runs.
+namespace {
+
+const char* const kRefusal =
+    R"({"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",)"
+    R"("type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}})";
+
+UpstreamResult completed(long status) {
+    UpstreamResult result;
+    result.outcome = UpstreamOutcome::Completed;
+    result.status = status;
+    result.answered = true;
+    return result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_reasoning_deployments_body_is_fixed_before_it_goes) {
+    ProxyLoop proxy;
+    std::string body = R"({"model":"o3-mini","max_tokens":9,"temperature":0.5,"messages":[]})";
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(exchange.log_entry().rewrites == "max_tokens>max_completion_tokens,-temperature");
+    BOOST_TEST(proxy.gauge("aop_parameter_rewrites_total{model=\"o3-mini\"}") == 1);
+    proxy.run_until(host);
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_naming_a_fixable_parameter_is_held_fixed_sent_again_and_remembered) {
+    ProxyLoop proxy;
+    std::string body = R"({"model":"mystery","max_tokens":9,"messages":[]})";
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(exchange.log_entry().rewrites.empty());
+    BOOST_TEST(exchange.on_head(400, {{"Content-Type", "application/json"}}));
+    BOOST_TEST((exchange.on_data(kRefusal, std::strlen(kRefusal)) == Taken::All));
+    exchange.on_done(completed(400));
+    BOOST_TEST(connection.answer.empty(), "the client heard nothing of the refusal");
+    BOOST_TEST(!exchange.finished());
+    BOOST_TEST(exchange.log_entry().rewrites == "max_tokens>max_completion_tokens");
+    BOOST_TEST(proxy.state->refused_params("default/mystery") == param_bit("max_tokens"));
+    // The same refusal again (the fix did not take): relayed as it came, no third try.
+    BOOST_TEST(exchange.on_head(400, {{"Content-Type", "application/json"}}));
+    BOOST_TEST((exchange.on_data(kRefusal, std::strlen(kRefusal)) == Taken::All));
+    exchange.on_done(completed(400));
+    BOOST_TEST(exchange.finished());
+    BOOST_TEST(connection.answer.find("Status: 400") != std::string::npos);
+    BOOST_TEST(connection.answer.find(kRefusal) != std::string::npos, "byte for byte");
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_the_proxy_cannot_fix_and_the_off_switch_relay_the_400) {
+    const std::string refusal = R"({"error":{"code":"content_filter","param":"prompt","message":"filtered"}})";
+    for (const char* fix : {"on", "off"}) {
+        ProxyLoop proxy(Environment{{"AZURE_OPENAI_PROXY_FIX_PARAMETERS", fix}});
+        std::string body = R"({"model":"o3-mini","max_tokens":9,"messages":[]})";
+        FakeConnection connection(post_json("/v1/chat/completions", body), body);
+        FakeHost host;
+        Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+        exchange.receive();
+        exchange.serve(*proxy.services);
+        BOOST_TEST(exchange.log_entry().rewrites.empty() == (std::string(fix) == "off"));
+        exchange.on_head(400, {{"Content-Type", "application/json"}});
+        exchange.on_data(refusal.data(), refusal.size());
+        exchange.on_done(completed(400));
+        BOOST_TEST(exchange.finished(), fix);
+        BOOST_TEST(connection.answer.find("Status: 400") != std::string::npos, fix);
+        BOOST_TEST(connection.answer.find(refusal) != std::string::npos, fix);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

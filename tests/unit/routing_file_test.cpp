@@ -185,3 +185,26 @@ BOOST_AUTO_TEST_CASE(a_raw_control_character_or_a_nul_in_the_file_is_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// "parameters": a model or deployment's reasoning parameters fixed as the operator says
+// (reasoning_params.h), a wrong value one line naming the path and the words it takes.
+BOOST_AUTO_TEST_SUITE(routing_file_parameters)
+
+BOOST_AUTO_TEST_CASE(parameters_override_the_families_per_name) {
+    RoutingTable table;
+    std::vector<std::string> errors;
+    BOOST_REQUIRE(parse_routing("f.json", R"({"parameters": {"corp-llm": "reasoning", "o3-mini": "none", "picky": ["max_tokens", "top_p"]}})",
+                                environment_defaults(), file_keys, nullptr, table, errors));
+    BOOST_TEST(table.parameters.at("corp-llm") == reasoning_params());
+    BOOST_TEST(table.parameters.at("o3-mini") == 0u);
+    BOOST_TEST(table.parameters.at("picky") == (param_bit("max_tokens") | param_bit("top_p")));
+    BOOST_TEST(describe_routing(table).find("parameters fixed for picky: max_tokens,top_p") != std::string::npos,
+               describe_routing(table));
+    for (const char* wrong : {R"("all")", R"(["seed"])", "3", R"([1])"}) {
+        ConfigResult r = with_file(std::string(R"({"parameters": {"m": )") + wrong + "}}");
+        BOOST_TEST(!r.ok);
+        BOOST_TEST(r.error.find("parameters.m: must be \"reasoning\", \"none\" or a list") != std::string::npos, r.error);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

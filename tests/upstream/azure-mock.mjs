@@ -39,6 +39,7 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 
 import { createResources, parseMultipart } from './azure-resources.mjs';
+import { REASONING_DEPLOYMENTS, reasoningRefusal } from './azure-reasoning.mjs';
 
 export const SUPPORTED_API_VERSIONS = new Set([
   '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
@@ -51,6 +52,7 @@ export const DEFAULT_DEPLOYMENTS = [
   'gpt-35-turbo', 'gpt-35-turbo-0301', 'gpt-4', 'gpt-4o', 'gpt-4o-mini', 'gpt-41',
   'gpt-41-mini', 'gpt-5', 'o4-mini', 'text-embedding-3-small', 'text-embedding-3-large',
   'text-embedding-ada-002', 'custom-deployment', 'dall-e-3', 'gpt-image-1', 'whisper-1', 'tts-1',
+  ...REASONING_DEPLOYMENTS.keys(),  // azure-reasoning.mjs: they refuse what reasoning models refuse
 ];
 
 const EMBEDDING_DIMENSIONS = 8;
@@ -435,7 +437,10 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     const headers = { ...requestIds(), 'x-ms-deployment-name': deployment };
     const json = body.json || {};
     switch (operation) {
-      case 'chat/completions':
+      case 'chat/completions': {
+        const refused = reasoningRefusal(deployment, json);
+        if (refused) return sendJson(res, 400, refused, headers);
+      }
         if (json.stream) return streamEvents(req, res, chatStreamEvents(json, deployment, count), scenario);
         return sendJson(res, 200, chatCompletion(json, deployment), headers);
       case 'completions':

@@ -54,6 +54,7 @@ struct BridgedRequest {
     BridgeRefusal refusal;       // !ok
 };
 
-// `chat_body`: the client's body, strict JSON already checked by the caller (json_model.h);
-// checked again here for size and depth. Work and memory are linear in its size.
+// `chat_body`: the client's body. Checked here before a tree is built: its size, strict JSON
+// (json_model.h's check_json: UTF-8, no \u0000 in a string, which cJSON would cut), its
+// depth. Work and memory are linear in its size.
 BridgedRequest chat_to_responses(std::string_view chat_body);

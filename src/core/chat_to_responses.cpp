@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "chat_messages.h"
+#include "json_model.h"
 #include "json_ptr.h"
 #include "text.h"
 
@@ -163,7 +164,7 @@ bool Bridge::parameter(const cJSON* item) {
         cJSON* reasoning = cJSON_AddObjectToObject(out.get(), "reasoning");
         return cJSON_AddItemToObject(reasoning, "effort", cJSON_Duplicate(item, true));
     }
-    return refuse(quote_value(name), "Unknown parameter " + quote_value(name) +
+    return refuse(quote_value(name, 32), "Unknown parameter " + quote_value(name, 32) +
                                          ": the proxy cannot bridge it to the Responses API.", "unknown_parameter");
 }
 
@@ -182,6 +183,11 @@ BridgedRequest chat_to_responses(std::string_view chat_body) {
     if (nesting_depth(chat_body, kMaxBridgedDepth) > kMaxBridgedDepth)
         return refused("", "The request body nests deeper than the " + std::to_string(kMaxBridgedDepth) +
                                " levels the proxy bridges to the Responses API.", "request_too_large");
+    // Strict JSON only: cJSON takes bytes that are not UTF-8 and ends a string at \u0000,
+    // so the body rebuilt could say something other than what the client sent.
+    JsonCheck strict = check_json(chat_body);
+    if (!strict.valid || strict.escaped_nul_at != std::string_view::npos)
+        return refused("", "The request body is not strict JSON (RFC 8259, UTF-8, no \\u0000 in strings).", "invalid_json");
     JsonPtr chat(cJSON_ParseWithLength(chat_body.data(), chat_body.size()));
     if (!cJSON_IsObject(chat.get())) return refused("", "The request body is not a JSON object.", "invalid_json");
     Bridge bridge;

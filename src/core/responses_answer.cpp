@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "json_model.h"
 #include "json_ptr.h"
 
 namespace {
@@ -151,7 +152,9 @@ ChatAnswer responses_to_chat_answer(std::string_view responses_body, int upstrea
         int status = upstream_status >= 400 && upstream_status <= 599 ? upstream_status : 502;
         return upstream_error(error, status, "upstream_error", "The upstream refused the request.");
     }
-    if (!cJSON_IsObject(answer.get()) || !is(string_of(answer.get(), "object"), "response"))
+    JsonCheck strict = check_json(responses_body);  // cJSON would pass on bytes that are not UTF-8
+    bool faithful = strict.valid && strict.escaped_nul_at == std::string_view::npos;
+    if (!faithful || !cJSON_IsObject(answer.get()) || !is(string_of(answer.get(), "object"), "response"))
         return failed(502, "The upstream's answer is not a Responses API answer.", "upstream_protocol_error");
     const char* status = string_of(answer.get(), "status");
     if (is(status, "completed") || is(status, "incomplete")) return completion(answer.get(), client_model);

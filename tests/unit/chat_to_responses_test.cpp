@@ -155,6 +155,8 @@ BOOST_AUTO_TEST_CASE(hostile_bodies_are_refused_within_bounds) {
     std::string huge(kMaxBridgedBody + 1, ' ');
     BOOST_TEST(refusal(huge).code == "request_too_large");
     BOOST_TEST(refusal("[1,2]").code == "invalid_json");
+    BOOST_TEST(refusal("{\"model\":\"m\xfa\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}").code == "invalid_json");
+    BOOST_TEST(refusal(R"({"model":"m","messages":[{"role":"user","content":"x\u0000y"}]})").code == "invalid_json");
     BOOST_TEST(refusal(R"({"model":"m","messages":[{"role":"user","content":"x"}],"\u0001evil\"key":1})").code == "unknown_parameter");
 
     std::string big_text(8 * 1024 * 1024, 'a');  // a long text within the limits passes whole

@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_CASE(failures_stay_failures_in_the_upstreams_words) {
     BOOST_TEST(failed.error.code == "server_error");
     BOOST_TEST(failed.error.message == "The model failed.");
 
-    for (const char* faulty : {"", "not json", "[]", R"({"object":"chat.completion"})",
+    for (const char* faulty : {"", "not json", "{\"object\":\"response\",\"status\":\"completed\",\"model\":\"\xfa\",\"output\":[]}", "[]", R"({"object":"chat.completion"})",
                                R"({"object":"response","status":"in_progress","output":[]})"}) {
         ChatAnswer answer = responses_to_chat_answer(faulty, 200, "m");
         BOOST_TEST(!answer.ok);

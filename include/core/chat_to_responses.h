@@ -12,8 +12,9 @@
 //   tools (function tools) → flat {type,name,description,parameters,strict}; tool_choice
 //     → its Responses shape; response_format (json_schema, json_object, text) →
 //     text.format; verbosity → text.verbosity; max_completion_tokens (or max_tokens) →
-//     max_output_tokens; reasoning_effort → reasoning.effort; model, stream, temperature,
-//     top_p, parallel_tool_calls, user, metadata, store, service_tier, prompt_cache_key,
+//     max_output_tokens (1 to 15 raised to 16, the least the Responses API takes: a
+//     client's probe with max_tokens 1 would otherwise fail); reasoning_effort →
+//     reasoning.effort; model, stream, temperature, top_p, parallel_tool_calls, user, metadata, store, service_tier, prompt_cache_key,
 //     safety_identifier → the same. `store` defaults to false, as Chat Completions does
 //     (Responses would keep the answer otherwise).
 //   stream_options.include_usage → BridgedRequest::include_usage (the stream translator
@@ -34,6 +35,7 @@ constexpr size_t kMaxBridgedDepth = 64;               // nesting of objects and 
 constexpr size_t kMaxBridgedMessages = 4096;
 constexpr size_t kMaxBridgedParts = 512;              // content parts in one message
 constexpr size_t kMaxBridgedTools = 512;              // tools, and tool calls in one message
+constexpr int kLeastOutputTokens = 16;                // the Responses API's least max_output_tokens
 
 // Why a request cannot be bridged. `param` names the client's parameter (a path such as
 // "messages[3].content[0].type" when the fault is inside); `code` is OpenAI's word:

@@ -141,6 +141,10 @@ bool Bridge::max_tokens(const char* name, const cJSON* value) {
     cJSON* had = cJSON_GetObjectItemCaseSensitive(out.get(), "max_output_tokens");
     if (had && !std::strcmp(name, "max_tokens")) return true;
     if (had) cJSON_DeleteItemFromObjectCaseSensitive(out.get(), "max_output_tokens");
+    // The Responses API refuses fewer than 16 (integer_below_min_value); a client's probe
+    // with max_tokens 1 asks for "as little as may be", which 16 is.
+    if (value->valuedouble >= 1 && value->valuedouble < kLeastOutputTokens)
+        return cJSON_AddNumberToObject(out.get(), "max_output_tokens", kLeastOutputTokens) != nullptr;
     return copy("max_output_tokens", value);
 }
 

@@ -105,7 +105,8 @@ BOOST_AUTO_TEST_CASE(sampling_limits_reasoning_and_the_rest_pass) {
     BOOST_TEST(result.include_usage);
     BOOST_TEST(result.body == R"({"model":"m","max_output_tokens":300,"reasoning":{"effort":"high"},"temperature":0.5,"top_p":0.9,)"
                               R"("user":"u-1","metadata":{"a":"b"},"store":true,"stream":true,"input":[{"role":"user","content":"x"}]})");
-    BOOST_TEST(field(bridged(R"({"model":"m","max_tokens":7,"messages":[{"role":"user","content":"x"}]})"), "max_output_tokens") == "7");
+    BOOST_TEST(field(bridged(R"({"model":"m","max_tokens":70,"messages":[{"role":"user","content":"x"}]})"), "max_output_tokens") == "70");
+    BOOST_TEST(field(bridged(R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}]})"), "max_output_tokens") == "16");
     BOOST_TEST(!chat_to_responses(R"({"model":"m","messages":[{"role":"user","content":"x"}]})").include_usage);
 }
 

@@ -17,3 +17,9 @@ inline std::string print_json(const cJSON* json, const char* fallback) {
     std::unique_ptr<char, void (*)(void*)> text(cJSON_PrintUnformatted(json), cJSON_free);
     return text ? std::string(text.get()) : std::string(fallback);
 }
+
+// An object's member `name` when it is a string (its text), else null; null `object` too.
+inline const char* json_string_member(const cJSON* object, const char* name) {
+    const cJSON* value = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsString(value) ? value->valuestring : nullptr;
+}

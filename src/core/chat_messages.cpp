@@ -5,14 +5,11 @@
 #include <string>
 #include <utility>
 
+#include "json_ptr.h"
 
 namespace {
 
-const char* string_of(const cJSON* object, const char* name) {
-    const cJSON* value = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(value) ? value->valuestring : nullptr;
-}
-
+constexpr auto string_of = json_string_member;  // json_ptr.h
 bool is(const char* text, const char* expected) { return text && !std::strcmp(text, expected); }
 
 // One message's translation; `param` is "messages[i]".

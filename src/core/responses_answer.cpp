@@ -9,12 +9,9 @@
 
 namespace {
 
+constexpr auto string_of = json_string_member;  // json_ptr.h
 constexpr size_t kMaxUpstreamWords = 512;  // an upstream error's message: longer is cut
 
-const char* string_of(const cJSON* object, const char* name) {
-    const cJSON* value = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(value) ? value->valuestring : nullptr;
-}
 bool is(const char* text, const char* expected) { return text && !std::strcmp(text, expected); }
 long long count_of(const cJSON* object, const char* name) {
     const cJSON* value = cJSON_GetObjectItemCaseSensitive(object, name);

@@ -70,7 +70,7 @@ cJSON* MessageBridge::user_part(const cJSON* part, const std::string& where) {
     cJSON* made = cJSON_CreateObject();
     if (is(type, "text") && string_of(part, "text")) {
         cJSON_AddStringToObject(made, "type", "input_text");
-        cJSON_AddStringToObject(made, "text", string_of(part, "text"));
+        cJSON_AddItemToObject(made, "text", json_borrowed(cJSON_GetObjectItemCaseSensitive(part, "text")));
         return made;
     }
     const cJSON* image = cJSON_GetObjectItemCaseSensitive(part, "image_url");
@@ -78,7 +78,7 @@ cJSON* MessageBridge::user_part(const cJSON* part, const std::string& where) {
     if (is(type, "image_url") && url) {
         const char* detail = string_of(image, "detail");
         cJSON_AddStringToObject(made, "type", "input_image");
-        cJSON_AddStringToObject(made, "image_url", url);
+        cJSON_AddItemToObject(made, "image_url", cJSON_CreateStringReference(url));  // a data URL may be large
         cJSON_AddStringToObject(made, "detail", detail ? detail : "auto");
         return made;
     }
@@ -86,7 +86,7 @@ cJSON* MessageBridge::user_part(const cJSON* part, const std::string& where) {
     if (is(type, "file") && cJSON_IsObject(file)) {
         cJSON_AddStringToObject(made, "type", "input_file");
         for (const char* field : {"file_id", "file_data", "filename"})
-            if (string_of(file, field)) cJSON_AddStringToObject(made, field, string_of(file, field));
+            if (string_of(file, field)) cJSON_AddItemToObject(made, field, cJSON_CreateStringReference(string_of(file, field)));
         return made;
     }
     cJSON_Delete(made);
@@ -101,7 +101,7 @@ bool MessageBridge::user(const cJSON* message) {
     cJSON* made = cJSON_CreateObject();
     cJSON_AddItemToArray(input, made);
     cJSON_AddStringToObject(made, "role", "user");
-    if (cJSON_IsString(content)) return cJSON_AddStringToObject(made, "content", content->valuestring) != nullptr;
+    if (cJSON_IsString(content)) return cJSON_AddItemToObject(made, "content", json_borrowed(content));
     if (!cJSON_IsArray(content)) return refuse(".content", "A user message's content must be a string or an array of parts.", "invalid_value");
     if (too_many_parts(content, ".content")) return false;
     cJSON* parts = cJSON_AddArrayToObject(made, "content");
@@ -126,20 +126,24 @@ bool MessageBridge::tool_call(const cJSON* call, const std::string& where) {
     cJSON_AddStringToObject(item, "type", "function_call");
     cJSON_AddStringToObject(item, "call_id", id);
     cJSON_AddStringToObject(item, "name", name);
-    cJSON_AddStringToObject(item, "arguments", arguments ? arguments : "");
+    cJSON_AddItemToObject(item, "arguments", cJSON_CreateStringReference(arguments ? arguments : ""));
     return true;
 }
 
 // Its text (or refusal) as an assistant message, then each tool call as a function_call item.
 bool MessageBridge::assistant(const cJSON* message) {
+    const cJSON* content = cJSON_GetObjectItemCaseSensitive(message, "content");
+    const cJSON* refusal_text = cJSON_GetObjectItemCaseSensitive(message, "refusal");
+    const cJSON* said = nullptr;  // a string borrowed as it is, else `text` joined from parts
     std::string text;
-    if (!text_of(cJSON_GetObjectItemCaseSensitive(message, "content"), text, true)) return false;
-    if (text.empty() && string_of(message, "refusal")) text = string_of(message, "refusal");
-    if (!text.empty()) {
+    if (cJSON_IsString(content) && *content->valuestring) said = content;
+    else if (!cJSON_IsString(content) && !text_of(content, text, true)) return false;
+    if (!said && text.empty() && cJSON_IsString(refusal_text) && *refusal_text->valuestring) said = refusal_text;
+    if (said || !text.empty()) {
         cJSON* made = cJSON_CreateObject();
         cJSON_AddItemToArray(input, made);
         cJSON_AddStringToObject(made, "role", "assistant");
-        cJSON_AddStringToObject(made, "content", text.c_str());
+        cJSON_AddItemToObject(made, "content", said ? json_borrowed(said) : cJSON_CreateString(text.c_str()));
     }
     const cJSON* calls = cJSON_GetObjectItemCaseSensitive(message, "tool_calls");
     if (!calls || cJSON_IsNull(calls)) return true;
@@ -155,13 +159,14 @@ bool MessageBridge::assistant(const cJSON* message) {
 bool MessageBridge::tool(const cJSON* message) {
     const char* call_id = string_of(message, "tool_call_id");
     if (!call_id) return refuse(".tool_call_id", "A tool message needs its 'tool_call_id'.", "invalid_value");
+    const cJSON* content = cJSON_GetObjectItemCaseSensitive(message, "content");
     std::string output;
-    if (!text_of(cJSON_GetObjectItemCaseSensitive(message, "content"), output, false)) return false;
+    if (!cJSON_IsString(content) && !text_of(content, output, false)) return false;
     cJSON* item = cJSON_CreateObject();
     cJSON_AddItemToArray(input, item);
     cJSON_AddStringToObject(item, "type", "function_call_output");
     cJSON_AddStringToObject(item, "call_id", call_id);
-    cJSON_AddStringToObject(item, "output", output.c_str());
+    cJSON_AddItemToObject(item, "output", cJSON_IsString(content) ? json_borrowed(content) : cJSON_CreateString(output.c_str()));
     return true;
 }
 
@@ -218,7 +223,7 @@ cJSON* function_tool_to_responses(const cJSON* tool) {
     if (description) cJSON_AddStringToObject(made, "description", description);
     const cJSON* parameters = cJSON_GetObjectItemCaseSensitive(function, "parameters");
     if (cJSON_IsObject(parameters)) {
-        cJSON_AddItemToObject(made, "parameters", cJSON_Duplicate(parameters, true));
+        cJSON_AddItemToObject(made, "parameters", json_borrowed(parameters));
     } else {
         cJSON* empty = cJSON_AddObjectToObject(made, "parameters");
         cJSON_AddStringToObject(empty, "type", "object");

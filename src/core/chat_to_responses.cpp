@@ -1,6 +1,7 @@
 // Tests: tests/unit/chat_to_responses_test.cpp; fuzzed by fuzz/fuzz_chat_to_responses.cpp.
 #include "chat_to_responses.h"
 
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -74,7 +75,7 @@ struct Bridge {
         return text;
     }
     bool copy(const char* name, const cJSON* value) {
-        return cJSON_AddItemToObject(out.get(), name, cJSON_Duplicate(value, true));
+        return cJSON_AddItemToObject(out.get(), name, json_borrowed(value));
     }
     bool parameter(const cJSON* item);
     bool tools(const cJSON* list);
@@ -121,7 +122,7 @@ bool Bridge::response_format(const cJSON* format) {
         cJSON_AddStringToObject(made.get(), "type", "json_schema");
         for (const char* field : {"name", "description", "schema", "strict"}) {
             const cJSON* value = cJSON_GetObjectItemCaseSensitive(schema, field);
-            if (value && !cJSON_IsNull(value)) cJSON_AddItemToObject(made.get(), field, cJSON_Duplicate(value, true));
+            if (value && !cJSON_IsNull(value)) cJSON_AddItemToObject(made.get(), field, json_borrowed(value));
         }
     } else {
         return refuse("response_format.type", "'response_format.type' must be text, json_object or json_schema.", "invalid_value");
@@ -163,13 +164,25 @@ bool Bridge::parameter(const cJSON* item) {
     if (!std::strcmp(name, "response_format")) return response_format(item);
     if (!std::strcmp(name, "stream_options")) return stream_options(item);
     if (!std::strcmp(name, "max_tokens") || !std::strcmp(name, "max_completion_tokens")) return max_tokens(name, item);
-    if (!std::strcmp(name, "verbosity")) return cJSON_AddItemToObject(text_object(), "verbosity", cJSON_Duplicate(item, true));
+    if (!std::strcmp(name, "verbosity")) return cJSON_AddItemToObject(text_object(), "verbosity", json_borrowed(item));
     if (!std::strcmp(name, "reasoning_effort")) {
         cJSON* reasoning = cJSON_AddObjectToObject(out.get(), "reasoning");
-        return cJSON_AddItemToObject(reasoning, "effort", cJSON_Duplicate(item, true));
+        return cJSON_AddItemToObject(reasoning, "effort", json_borrowed(item));
     }
     return refuse(quote_value(name, 32), "Unknown parameter " + quote_value(name, 32) +
                                          ": the proxy cannot bridge it to the Responses API.", "unknown_parameter");
+}
+
+// The body printed once into a buffer of about its size (cJSON would grow its own by
+// doubling, then copy it out); printed the usual way when it turns out larger.
+std::string printed(const cJSON* body, size_t chat_size) {
+    std::string text(chat_size + chat_size / 8 + 4096, '\0');
+    if (text.size() < static_cast<size_t>(INT32_MAX) &&
+        cJSON_PrintPreallocated(const_cast<cJSON*>(body), &text[0], static_cast<int>(text.size()), false)) {
+        text.resize(std::strlen(text.c_str()));
+        return text;
+    }
+    return print_json(body, "");
 }
 
 BridgedRequest refused(std::string param, std::string message, const char* code) {
@@ -204,7 +217,7 @@ BridgedRequest chat_to_responses(std::string_view chat_body) {
         return refused(std::move(fault.param), std::move(fault.message), fault.code.c_str());
     if (!cJSON_GetObjectItemCaseSensitive(bridge.out.get(), "store")) cJSON_AddFalseToObject(bridge.out.get(), "store");
     bridge.result.stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(chat.get(), "stream"));
-    bridge.result.body = print_json(bridge.out.get(), "");
+    bridge.result.body = printed(bridge.out.get(), chat_body.size());
     if (bridge.result.body.empty()) return refused("", "The proxy ran out of memory.", "server_error");
     bridge.result.ok = true;
     return std::move(bridge.result);

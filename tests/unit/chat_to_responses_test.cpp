@@ -67,6 +67,17 @@ BOOST_AUTO_TEST_CASE(a_tool_round_trip_becomes_function_call_items_and_outputs) 
         R"({"role":"assistant","content":"It is 21 degrees."}])");
 }
 
+BOOST_AUTO_TEST_CASE(assistant_and_tool_texts_from_strings_parts_or_a_refusal) {
+    JsonPtr body = bridged(R"({"model":"m","messages":[{"role":"user","content":"a"},
+        {"role":"assistant","content":[{"type":"text","text":"one"},{"type":"refusal","refusal":"two"}]},
+        {"role":"assistant","content":"","refusal":"I will not."},
+        {"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"c","content":[{"type":"text","text":"x"},{"type":"text","text":"y"}]}]})");
+    BOOST_TEST(field(body, "input") == R"([{"role":"user","content":"a"},{"role":"assistant","content":"one\ntwo"},)"
+        R"({"role":"assistant","content":"I will not."},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},)"
+        R"({"type":"function_call_output","call_id":"c","output":"x\ny"}])");
+}
+
 BOOST_AUTO_TEST_CASE(tools_become_flat_and_not_strict_unless_asked) {
     JsonPtr body = bridged(R"({"model":"m","messages":[{"role":"user","content":"x"}],
         "tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},

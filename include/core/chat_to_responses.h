@@ -14,9 +14,11 @@
 //     text.format; verbosity → text.verbosity; max_completion_tokens (or max_tokens) →
 //     max_output_tokens (1 to 15 raised to 16, the least the Responses API takes: a
 //     client's probe with max_tokens 1 would otherwise fail); reasoning_effort →
-//     reasoning.effort; model, stream, temperature, top_p, parallel_tool_calls, user, metadata, store, service_tier, prompt_cache_key,
-//     safety_identifier → the same. `store` defaults to false, as Chat Completions does
-//     (Responses would keep the answer otherwise).
+//     reasoning.effort; model, stream, temperature, top_p, parallel_tool_calls, user,
+//     metadata, store, service_tier, prompt_cache_key, prompt_cache_options,
+//     prompt_cache_retention, safety_identifier, moderation → the same. `store` defaults to
+//     false, as Chat Completions does (Responses would keep the answer otherwise).
+//   Text parts of one system, developer, assistant or tool message are joined by "\n".
 //   stream_options.include_usage → BridgedRequest::include_usage (the stream translator
 //     honours it; the Responses body has no such field).
 // A parameter with no Responses equivalent is refused (never dropped) unless its value is

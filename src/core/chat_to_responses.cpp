@@ -49,7 +49,8 @@ bool is_default_value(const char* name, const cJSON* value) {
 }
 
 const char* const kPassed[] = {"model", "stream", "temperature", "top_p", "parallel_tool_calls", "user", "metadata",
-                               "store", "service_tier", "prompt_cache_key", "safety_identifier"};
+                               "store", "service_tier", "prompt_cache_key", "prompt_cache_options",
+                               "prompt_cache_retention", "safety_identifier", "moderation"};
 const char* const kNoEquivalent[] = {"n", "logprobs", "top_logprobs", "logit_bias", "stop", "modalities",
                                      "presence_penalty", "frequency_penalty", "seed", "audio", "prediction",
                                      "functions", "function_call", "web_search_options"};

@@ -42,7 +42,8 @@ export function chatNotSupported(deployment) {
 const KNOWN_PARAMETERS = new Set(['model', 'input', 'instructions', 'tools', 'tool_choice', 'text', 'max_output_tokens',
   'reasoning', 'parallel_tool_calls', 'user', 'metadata', 'store', 'stream', 'stream_options', 'temperature', 'top_p',
   'service_tier', 'prompt_cache_key', 'safety_identifier', 'previous_response_id', 'include', 'truncation', 'background',
-  'max_tool_calls', 'top_logprobs', 'conversation', 'prompt']);
+  'max_tool_calls', 'top_logprobs', 'conversation', 'prompt', 'prompt_cache_options', 'prompt_cache_retention',
+  'moderation', 'context_management', 'image', 'access_programs']);
 
 const isReasoning = (deployment) => !/^gpt-(4|35)/.test(deployment);
 const invalid = (message, param, code) => ({ error: { message, type: 'invalid_request_error', param, code } });

@@ -191,12 +191,15 @@ describe('the stand-in\'s Responses API, read by the openai SDK', () => {
   });
 
   it('the unit tests\' fixtures are streams this stand-in sends (the same events in the same order)', async () => {
+    const question = { model: 'o3-pro', input: 'What is the weather in Paris?', reasoning: { summary: 'auto' } };
     const cases = [
-      [FIXTURE, { model: 'o3-pro', input: 'What is the weather in Paris?', reasoning: { summary: 'auto' } }],
+      [FIXTURE, question],
       [TOOL_FIXTURE, { model: 'gpt-5-codex', input: 'Please call get_weather', tools: [weather] }],
+      ...['unknown', 'failed', 'error-event', 'bad-json'].map((fault) =>
+        [path.join(ROOT, `tests/unit/fixtures/responses-o3-pro-${fault}.sse`), question, `responses-${fault}`]),
     ];
-    for (const [file, body] of cases) {
-      const { text, events } = await rawStream(mock, body);
+    for (const [file, body, scenario] of cases) {
+      const { text, events } = await rawStream(mock, body, scenario);
       if (process.env.UPDATE_FIXTURES) fs.writeFileSync(file, text);
       const fixture = fs.readFileSync(file, 'utf8').split('\n\n').filter(Boolean).map((block) => block.match(/^event: (.*)$/m)[1]);
       assert.deepEqual(events.map((event) => event.name), fixture);

@@ -1,12 +1,14 @@
 // Streams the tests' Azure stand-in sent (tests/unit/fixtures/responses-*.sse, kept equal to
 // what it sends by tests/integration/responses-stand-in.test.mjs) through the bridge's way
 // back: the stream as chunks (responses_stream.h), cut anywhere, and its last event's whole
-// response as an answer (responses_answer.h); both tell the same.
+// response as an answer (responses_answer.h); both tell the same. The stand-in's faulty
+// streams end with the proxy's error event, never [DONE].
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "json_ptr.h"
 #include "responses_answer.h"
@@ -26,7 +28,10 @@ std::string fixture(const std::string& name) {
 struct Chat {
     std::string content, tool_name, tool_arguments, finish_reason;
     long long reasoning_tokens = -1;
-    bool done = false;
+    bool done = false;             // [DONE] came
+    bool completed = false;        // the translator says so
+    std::string error_code;        // what ended it otherwise
+    bool error_event = false;      // the client got the proxy's `event: error`
 };
 
 // The client's view of the chunks: the deltas joined, the finish reason, the usage.
@@ -52,14 +57,17 @@ Chat read_chunks(const std::string& out) {
     return chat;
 }
 
-Chat through_stream(const std::string& upstream, size_t piece) {
+Chat through_stream(const std::string& upstream, size_t piece, bool complete = true) {
     ResponsesToChatStream bridge({"client-model", true, 0});
     std::string out;
     for (size_t at = 0; at < upstream.size(); at += piece) bridge.feed(std::string_view(upstream).substr(at, piece), out);
     bridge.finish(out);
-    BOOST_TEST(bridge.completed());
-    BOOST_TEST(!bridge.error());
-    return read_chunks(out);
+    BOOST_TEST(bridge.completed() == complete);
+    Chat chat = read_chunks(out);
+    chat.completed = bridge.completed();
+    if (bridge.error()) chat.error_code = bridge.error()->code;
+    chat.error_event = out.find("event: error\ndata: {\"error\":") != std::string::npos;
+    return chat;
 }
 
 // The last event's "response", as a non-streamed answer would carry it.
@@ -102,6 +110,30 @@ BOOST_AUTO_TEST_CASE(the_stand_ins_function_call_stream_reads_as_a_tool_call) {
     BOOST_TEST_REQUIRE(answer.ok);
     BOOST_TEST(answer.body.find(R"("finish_reason":"tool_calls")") != std::string::npos);
     BOOST_TEST(answer.body.find(R"("arguments":"{\"city\":\"Paris\",\"days\":1}")") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_events_and_fields_are_read_past) {
+    Chat chat = through_stream(fixture("responses-o3-pro-unknown.sse"), 5);
+    BOOST_TEST(chat.content == "Hello from the mock! You said: What is the weather in Paris?");
+    BOOST_TEST(chat.done);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_response_an_error_event_and_an_event_not_json_end_with_the_error_event) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"responses-o3-pro-failed.sse", "server_error"},
+        {"responses-o3-pro-error-event.sse", "rate_limit_exceeded"},
+        {"responses-o3-pro-bad-json.sse", "upstream_protocol_error"},
+    };
+    for (const auto& [name, code] : cases) {
+        for (size_t piece : {3, 4096}) {
+            Chat chat = through_stream(fixture(name), piece, false);
+            BOOST_TEST(chat.error_code == code, name);
+            BOOST_TEST(chat.error_event, name);
+            BOOST_TEST(!chat.done, name);
+        }
+    }
+    Chat failed = through_stream(fixture("responses-o3-pro-failed.sse"), 64, false);
+    BOOST_TEST(failed.content == "Hello from the mock! You said: What is the weather in Paris?");  // what came before stays
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,7 +13,7 @@
 //     made from the tool's parameter schema;
 //   - after a function_call_output, answers "The tool said: <output>";
 //   - with text.format json_schema, answers JSON made from the schema;
-//   - reasoning deployments (all but gpt-4*, gpt-35*) think first: a reasoning item (with a
+//   - reasoning deployments (o-series, gpt-5 family) think first: a reasoning item (with a
 //     summary when reasoning.summary is asked for) and REASONING_TOKENS reasoning tokens;
 //   - max_output_tokens smaller than what it would write: status incomplete
 //     (max_output_tokens), the text cut.
@@ -45,7 +45,7 @@ const KNOWN_PARAMETERS = new Set(['model', 'input', 'instructions', 'tools', 'to
   'max_tool_calls', 'top_logprobs', 'conversation', 'prompt', 'prompt_cache_options', 'prompt_cache_retention',
   'moderation', 'context_management', 'image', 'access_programs']);
 
-const isReasoning = (deployment) => !/^gpt-(4|35)/.test(deployment);
+const isReasoning = (deployment) => /^(o\d|gpt-5)/.test(deployment);
 const invalid = (message, param, code) => ({ error: { message, type: 'invalid_request_error', param, code } });
 const newId = (prefix) => prefix + crypto.randomBytes(12).toString('hex');
 const tokens = (text) => (text ? text.split(/\s+/).filter(Boolean).length : 0);

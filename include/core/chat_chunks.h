@@ -1,7 +1,8 @@
 // The text of a Chat Completions stream as OpenAI writes it: `chat.completion.chunk`
 // events (the first naming the role), a last one with the usage when the client asked for
 // it, then `data: [DONE]`. Used where the proxy makes such a stream itself (the
-// Chat→Responses bridge, responses_stream.h). Strings given here are already the inside of
+// Chat→Responses bridge, responses_stream.h), and what a whole answer shares with them
+// (responses_answer.h). Strings given here are already the inside of
 // a JSON string (escaped).
 #pragma once
 
@@ -15,6 +16,16 @@ struct TokenUsage {
     long long cached_tokens = -1;
     long long reasoning_tokens = -1;
 };
+
+// What a Responses API answer's id becomes as a Chat Completions id: "resp_x" → "chatcmpl-x".
+std::string chat_id_for(std::string_view response_id);
+// The finish reason of a response that ended `completed` or `incomplete` (with its
+// incomplete_details.reason): "length" (max_output_tokens), "content_filter", else
+// "tool_calls" when it called a function, else "stop".
+const char* chat_finish_reason(bool incomplete, std::string_view incomplete_reason, bool tool_calls);
+// Chat Completions' usage object (prompt/completion/total tokens with their details); a
+// count not reported is 0.
+std::string chat_usage_json(const TokenUsage& usage);
 
 class ChatChunks {
 public:

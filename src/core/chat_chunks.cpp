@@ -1,13 +1,21 @@
-// Tests: tests/unit/responses_stream_test.cpp (the chunks as the bridge writes them).
+// Tests: tests/unit/responses_stream_test.cpp (the chunks as the bridge writes them),
+// tests/unit/responses_answer_test.cpp (what a whole answer shares with them).
 #include "chat_chunks.h"
 
 #include <algorithm>
 
+std::string chat_id_for(std::string_view response_id) {
+    if (response_id.substr(0, 5) == "resp_") response_id.remove_prefix(5);
+    return "chatcmpl-" + std::string(response_id);
+}
+
+const char* chat_finish_reason(bool incomplete, std::string_view incomplete_reason, bool tool_calls) {
+    if (incomplete) return incomplete_reason == "content_filter" ? "content_filter" : "length";
+    return tool_calls ? "tool_calls" : "stop";
+}
+
 void ChatChunks::identify(std::string_view response_id, std::string_view model, long long created) {
-    if (!response_id.empty()) {
-        if (response_id.substr(0, 5) == "resp_") response_id.remove_prefix(5);
-        id_ = "chatcmpl-" + std::string(response_id);
-    }
+    if (!response_id.empty()) id_ = chat_id_for(response_id);
     if (!model.empty()) model_ = model;
     if (created >= 0) created_ = created;
 }
@@ -41,7 +49,7 @@ const char* ChatChunks::closing(bool tool_call) {
                      : "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
 }
 
-static std::string usage_json(const TokenUsage& usage) {
+std::string chat_usage_json(const TokenUsage& usage) {
     long long input = std::max(usage.input_tokens, 0LL), output = std::max(usage.output_tokens, 0LL);
     return "{\"prompt_tokens\":" + std::to_string(input) + ",\"completion_tokens\":" + std::to_string(output) +
            ",\"total_tokens\":" + std::to_string(input + output) + ",\"prompt_tokens_details\":{\"cached_tokens\":" +
@@ -51,6 +59,6 @@ static std::string usage_json(const TokenUsage& usage) {
 
 void ChatChunks::finish(std::string& out, const char* finish_reason, const TokenUsage* usage) {
     write(out, "", finish_reason);
-    if (usage) out += start() + "],\"usage\":" + usage_json(*usage) + "}\n\n";
+    if (usage) out += start() + "],\"usage\":" + chat_usage_json(*usage) + "}\n\n";
     out += "data: [DONE]\n\n";
 }

@@ -313,11 +313,6 @@ void ResponsesToChatStream::State::tool_call_started() {
                 "\",\"type\":\"function\",\"function\":{\"name\":\"" + event.name + "\",\"arguments\":\"\"}}]");
 }
 
-static const char* finish_reason_for(EventKind kind, const std::string& incomplete_reason, bool tool_calls) {
-    if (kind == EventKind::Incomplete) return incomplete_reason == "content_filter" ? "content_filter" : "length";
-    return tool_calls ? "tool_calls" : "stop";
-}
-
 // The response is over: its finish reason, its usage when asked for, [DONE]; or the error.
 void ResponsesToChatStream::State::terminal(EventKind kind) {
     if (kind == EventKind::Failed || kind == EventKind::Error) {
@@ -326,7 +321,7 @@ void ResponsesToChatStream::State::terminal(EventKind kind) {
         return fault(make_error(502, words, code, json_string_words(event.error_param), "api_error"));
     }
     usage = event.usage;
-    chunks.finish(*out, finish_reason_for(kind, event.incomplete_reason, !tools.empty()),
+    chunks.finish(*out, chat_finish_reason(kind == EventKind::Incomplete, event.incomplete_reason, !tools.empty()),
                   options.include_usage ? &usage : nullptr);
     ended = done = true;
 }

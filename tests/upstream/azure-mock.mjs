@@ -30,6 +30,7 @@
 //                         second field behind it) and a control byte, and whose field
 //                         names include ones that are not HTTP tokens
 //   nul-header            a chat answer with a NUL in a header value
+// The Responses API, Responses-only deployments and their stream faults: azure-responses.mjs.
 //
 // Both of Azure's URL shapes are served: the dated API (/openai/deployments/{deployment}/...
 // and /openai/<path>, api-version required) and the v1 API (/openai/v1/<path>, the
@@ -40,6 +41,7 @@ import crypto from 'node:crypto';
 
 import { createResources, parseMultipart } from './azure-resources.mjs';
 import { REASONING_DEPLOYMENTS, reasoningRefusal } from './azure-reasoning.mjs';
+import { createResponsesStandIn, chatNotSupported, RESPONSES_ONLY_DEPLOYMENTS } from './azure-responses.mjs';
 
 export const SUPPORTED_API_VERSIONS = new Set([
   '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
@@ -53,6 +55,7 @@ export const DEFAULT_DEPLOYMENTS = [
   'gpt-41-mini', 'gpt-5', 'o4-mini', 'text-embedding-3-small', 'text-embedding-3-large',
   'text-embedding-ada-002', 'custom-deployment', 'dall-e-3', 'gpt-image-1', 'whisper-1', 'tts-1',
   ...REASONING_DEPLOYMENTS.keys(),  // azure-reasoning.mjs: they refuse what reasoning models refuse
+  ...RESPONSES_ONLY_DEPLOYMENTS,  // the Responses API only (azure-responses.mjs)
 ];
 
 const EMBEDDING_DIMENSIONS = 8;
@@ -406,6 +409,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
 
   const knownDeployment = (name) => typeof name === 'string' && knownDeployments.has(name);
   const resources = createResources({ isDeployment: knownDeployment });
+  const responses = createResponsesStandIn({ isDeployment: knownDeployment, applyScenario, streamEvents, scenarioOf: (req) => req.headers['x-mock-scenario'] || mock.scenario });
   const MULTIPART_OPERATIONS = new Set(['images/edits', 'audio/transcriptions', 'audio/translations']);
   const SPEECH = Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x00\x00'), crypto.createHash('sha512').update('speech').digest(), Buffer.alloc(20000, 0xfb)]);
   mock.speechBytes = SPEECH;
@@ -431,6 +435,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
 
   async function serveDeployment(req, res, raw, deployment, operation, body) {
     if (!knownDeployment(deployment)) return deploymentNotFound(res);
+    if (operation === 'chat/completions' && RESPONSES_ONLY_DEPLOYMENTS.includes(deployment)) return sendJson(res, 400, chatNotSupported(deployment), requestIds());
     const scenario = req.headers['x-mock-scenario'] || mock.scenario;
     if (applyScenario(scenario, req, res)) return;
     const count = scenario === 'long' ? Number(req.headers['x-mock-events'] || 1000) : 0;
@@ -503,6 +508,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
     const reply = (status, body, headers = {}) => sendJson(res, status, body, { ...requestIds(), ...headers });
     const replyText = (status, data, headers = {}) => { res.writeHead(status, { 'content-length': data.length, ...headers }); res.end(data); };
     const stream = (events, done) => streamEvents(req, res, events, req.headers['x-mock-scenario'] || mock.scenario, done);
+    if (await responses({ req, res, url, v1, path, json })) return;
     const handled = await resources({ method: req.method, path, json, form, reply, replyText, stream });
     if (handled === null) sendJson(res, 404, azureError('404', 'Resource not found'));
   }

@@ -48,6 +48,19 @@ JsonCheck check_json(std::string_view text);
 // "stream_options" (checked by the caller), first, leaving every other byte as it was.
 bool add_stream_usage(std::string& json);
 
+// A top-level member of a JSON object (`key` as the text spells it): how many members carry
+// that key, where the first one's value lies, and how many keys are spelled with escapes
+// (any of which may decode to `key`). For a text check_json found valid.
+struct JsonMember {
+    bool object = false;  // the text is an object
+    bool complete = false;  // ...read to its closing '}'
+    int count = 0;
+    int escaped_keys = 0;
+    size_t open = std::string::npos;  // the object's '{'
+    size_t value = std::string::npos, value_end = std::string::npos;
+};
+JsonMember find_json_member(const std::string& json, std::string_view key);
+
 // Replaces, or adds, the top-level "model" string of a JSON object, leaving every other
 // byte as it was (numbers keep their digits). False when `json` is not an object.
 bool set_json_model(std::string& json, const std::string& model);

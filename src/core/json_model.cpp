@@ -354,27 +354,42 @@ bool add_stream_usage(std::string& json) {
     return true;
 }
 
-bool set_json_model(std::string& json, const std::string& model) {
+JsonMember find_json_member(const std::string& json, std::string_view key) {
+    JsonMember member;
     size_t at = skip_space(json, 0);
-    if (at >= json.size() || json[at] != '{') return false;
-    size_t open = at;
+    if (at >= json.size() || json[at] != '{') return member;
+    member.object = true;
+    member.open = at;
     at = skip_space(json, at + 1);
     while (at < json.size() && json[at] == '"') {
         size_t key_end = skip_string(json, at);
-        if (key_end == std::string::npos) return false;
-        bool is_model = json.compare(at, key_end - at, "\"model\"") == 0;
+        if (key_end == std::string::npos) return member;
+        std::string_view raw(json.data() + at + 1, key_end - at - 2);
+        if (raw.find('\\') != std::string_view::npos) ++member.escaped_keys;
         at = skip_space(json, key_end);
-        if (at >= json.size() || json[at] != ':') return false;
+        if (at >= json.size() || json[at] != ':') return member;
         size_t value = skip_space(json, at + 1);
         size_t value_end = skip_value(json, value);
-        if (value_end == std::string::npos) return false;
-        if (is_model) {
-            json.replace(value, value_end - value, json_string(model));
-            return true;
+        if (value_end == std::string::npos) return member;
+        if (raw == key && member.count++ == 0) {
+            member.value = value;
+            member.value_end = value_end;
         }
         at = skip_space(json, value_end);
         if (at < json.size() && json[at] == ',') at = skip_space(json, at + 1);
     }
+    member.complete = at < json.size() && json[at] == '}';
+    return member;
+}
+
+bool set_json_model(std::string& json, const std::string& model) {
+    JsonMember member = find_json_member(json, "model");
+    if (!member.object || (!member.count && !member.complete)) return false;
+    if (member.count) {
+        json.replace(member.value, member.value_end - member.value, json_string(model));
+        return true;
+    }
+    size_t open = member.open;
     bool empty = skip_space(json, open + 1) < json.size() && json[skip_space(json, open + 1)] == '}';
     json.insert(open + 1, "\"model\":" + json_string(model) + (empty ? "" : ","));
     return true;

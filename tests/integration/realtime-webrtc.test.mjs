@@ -145,6 +145,12 @@ describe('realtime over WebRTC through the proxy', () => {
     assert.ok(result.location.endsWith(seen.callId));
     await proxy.waitForLog(/POST \/v1\/realtime\/client_secrets .*model=voice.*status=200.*key=web/);
     await proxy.waitForLog(/POST \/v1\/realtime\/calls .*status=201.*key=web/);
+
+    // The Location names the call where the proxy serves it: its hangup goes to Azure with the server's key.
+    const hangup = await request(`${web.url}${result.location}/hangup`, { method: 'POST', headers: { Authorization: `Bearer ${WEB_KEY}` } });
+    assert.equal(hangup.status, 200, hangup.text);
+    assert.equal(mock.lastRequest().path, `/openai/v1/realtime/calls/${seen.callId}/hangup`);
+    assert.equal(mock.lastRequest().headers['api-key'], SERVER_KEY);
   });
 
   it('takes the form shape (sdp + session) through nginx, with the server key and the session model mapped', async () => {

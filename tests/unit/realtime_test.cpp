@@ -11,11 +11,9 @@ Config azure() {
     return config;
 }
 
-Request call(Headers headers, std::string query = "") {
+// A POST /v1/realtime/calls with these headers (only they matter here).
+Request call(Headers headers) {
     Request request;
-    request.method = "POST";
-    request.path = "/v1/realtime/calls";
-    request.query = std::move(query);
     request.headers = std::move(headers);
     return request;
 }

@@ -202,6 +202,11 @@ BOOST_AUTO_TEST_CASE(realtime_calls_go_to_the_v1_api_with_their_credential) {
     BOOST_TEST(up.url == "https://res.openai.azure.com/openai/v1/realtime/client_secrets");
     BOOST_TEST(has(up.headers, "api-key: server-key"));
     BOOST_TEST(!has_name(up.headers, "Authorization"));
+    // with the endpoint's Entra identity: its token on client_secrets, never on an ephemeral call
+    config.token.clear();
+    config.credential.source = CredentialSource::ClientSecret;
+    BOOST_TEST(build_upstream_request(config, chat({}), secrets, "").credential == &config.credential);
+    BOOST_TEST(!build_upstream_request(config, sdp, calls, "").credential);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -180,8 +180,12 @@ describe('realtime over WebRTC through the proxy', () => {
   const json = { 'Content-Type': 'application/json' };
 
   it("takes a bare SDP offer with the server's key and the query's model mapped", async () => {
-    const answer = await post('calls?model=voice&webrtcfilter=on', { headers: { 'api-key': WEB_KEY, 'Content-Type': 'application/sdp' }, body: OFFER });
+    const answer = await post('calls?model=voice&webrtcfilter=on', {
+      headers: { 'api-key': WEB_KEY, 'Content-Type': 'application/sdp', Origin: 'https://app.example' }, body: OFFER });
     assert.equal(answer.status, 201, answer.text);
+    // a page on another origin may read the call's Location
+    assert.match(answer.headers['access-control-expose-headers'], /\blocation\b/);
+    assert.match(answer.headers.location, /^\/v1\/realtime\/calls\/rtc_/);
     assert.match(answer.text, /^v=0\r\n/);
     const seen = mock.realtimeCalls.at(-1);
     assert.equal(seen.auth, 'api-key');

@@ -1,5 +1,5 @@
-// multipart/form-data uploads (and realtime calls' forms): the scanner finds the same field wherever the body is cut
-// into pieces, and the value it points at is the model.
+// multipart/form-data uploads (and realtime calls' forms): the scanner finds the same field
+// wherever the body is cut into pieces, and the value it points at is the field's.
 #include <string>
 
 #include "invariant.h"

@@ -11,7 +11,7 @@ enum class RouteKind {
     RetrieveModel,  // GET /v1/models/{id}, answered inline
     Deployment,     // azure: /openai/deployments/{deployment}/{operation}
     Upstream,       // sent as is: azure /openai{upstream_path}, openai mode {upstream_path}
-    Realtime,       // WebSocket API: FastCGI cannot carry it
+    Realtime,       // the WebSocket API (and any realtime route but the two WebRTC calls): 501
     NotFound,
     InvalidPath,    // dot segments or other paths that must never reach the upstream
     MethodNotAllowed,  // a method the API does not have (TRACE, CONNECT, made-up ones)
@@ -32,6 +32,13 @@ struct Route {
     // POST in openai mode).
     bool model_in_body = false;
     bool batch = false;         // POST /v1/batches: its models are inside an uploaded file
+    // Upstream, azure: a realtime HTTP call, which Azure serves on its v1 API only
+    // (/openai/v1/realtime/..., no api-version). `session_model`: client_secrets, whose
+    // body's session.model names the deployment; `realtime_call`: POST /v1/realtime/calls,
+    // the SDP offer (realtime.h).
+    bool realtime = false;
+    bool session_model = false;
+    bool realtime_call = false;
 };
 
 // The OpenAI operations Azure serves per deployment, and which of them take uploads.

@@ -30,3 +30,15 @@ bool json_members(const std::string& json, std::vector<JsonMember>& members, siz
 // joins it to its neighbours. Several go from the last to the first (the spans before an
 // edit stay right), each told whether a member after it is still there (`later_left`).
 void remove_json_member(std::string& json, const std::vector<JsonMember>& members, size_t index, bool later_left);
+
+// A top-level member looked up by `key` as the text spells it: how many members carry that
+// key, where the first one's value lies, and how many keys are spelled with escapes (any of
+// which may decode to `key`: a caller that must be sure refuses them). For a text check_json
+// found valid; `object` false when it is not an object (or breaks off).
+struct JsonMemberSearch {
+    bool object = false;
+    int count = 0;
+    int escaped_keys = 0;
+    size_t value = std::string::npos, value_end = std::string::npos;
+};
+JsonMemberSearch find_json_member(const std::string& json, std::string_view key);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 // The boundary of a multipart/form-data Content-Type, or "" when it is not one.
 std::string multipart_boundary(const std::string& content_type);
@@ -14,7 +15,10 @@ std::string multipart_boundary(const std::string& content_type);
 // model and the upstream might use the other), and the scan failed.
 class MultipartModelScanner {
 public:
-    explicit MultipartModelScanner(const std::string& boundary);
+    // `field`: the form field looked for ("model"; a realtime call's "session", whose JSON
+    // names the model), kept up to `longest` bytes (a longer one fails the scan).
+    explicit MultipartModelScanner(const std::string& boundary, const std::string& field = "model",
+                                   size_t longest = 1024);
 
     void feed(const char* data, size_t size);
 
@@ -22,7 +26,9 @@ public:
     bool failed() const { return state_ == State::Failed; }
     bool ambiguous() const { return ambiguous_; }  // failed: "model" came twice
     bool finished() const { return state_ == State::Done || state_ == State::Failed; }
-    const std::string& model() const { return model_; }
+    const std::string& model() const { return model_; }  // the field's value
+    // Whether a part of that name came, among the form's first 16 parts.
+    bool saw_field(const std::string& name) const;
     long long value_begin() const { return value_begin_; }  // byte offsets in the body
     long long value_end() const { return value_end_; }
 
@@ -34,6 +40,9 @@ private:
     void start_part();
 
     std::string delimiter_;  // "\r\n--" + boundary
+    std::string field_;
+    size_t longest_;
+    std::vector<std::string> fields_;  // the parts' names, as they came
     State state_ = State::Delimiter;
     size_t matched_ = 2;     // the body's first delimiter has no leading CRLF
     std::string headers_;

@@ -23,6 +23,7 @@ struct Request {
     std::string method;
     std::string path;    // raw (still percent-encoded), mount prefix removed: "/v1/models"
     std::string query;   // raw, without '?'
+    std::string mount;   // the mount prefix removed from the path ("" when none)
     Headers headers;     // every HTTP_* param plus Content-Type
     long long content_length = -1;  // -1: unknown (chunked body or none announced)
     bool has_body = false;

@@ -143,6 +143,8 @@ private:
     void serve_deployment();
     void serve_upstream();
     void serve_live_models();
+    void serve_realtime();  // exchange_realtime.cpp
+    bool map_session_model(std::string& json, bool in_member, ProxyError& error);
     bool admit_key_limits();
     void start_upstream(const UpstreamRequest& request, RequestBody body);
     // exchange_token.cpp: the endpoint's Entra ID token on the request, maybe waited for.

@@ -34,6 +34,7 @@ ProxyError invalid_path(const Request& request);
 ProxyError unknown_route(const Request& request);
 ProxyError method_not_allowed(const std::string& method);
 ProxyError realtime_not_supported();
+ProxyError realtime_call_invalid(const std::string& why);  // a realtime call's body, and why not
 ProxyError metrics_forbidden();
 ProxyError model_not_found(const std::string& model);
 

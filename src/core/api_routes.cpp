@@ -32,6 +32,21 @@ bool route_legacy(const std::string& rest, Route& route) {
     return true;
 }
 
+// The realtime API over HTTP: the WebRTC calls (client_secrets, calls, a call's hangup);
+// anything else (the WebSocket session) is a 501.
+Route route_realtime(const std::string& method, const std::string& rest) {
+    std::vector<std::string> parts = split(rest, '/');
+    bool hangup = parts.size() == 4 && parts[1] == "calls" && parts[3] == "hangup" && !parts[2].empty();
+    bool known = rest == "realtime/client_secrets" || rest == "realtime/calls" || hangup;
+    if (method != "POST" || !known) return make(RouteKind::Realtime);
+    Route route = make(RouteKind::Upstream);
+    route.upstream_path = "/" + rest;
+    route.realtime = true;
+    route.session_model = rest == "realtime/client_secrets";
+    route.realtime_call = rest == "realtime/calls";
+    return route;
+}
+
 Route route_azure(const std::string& method, const std::string& path) {
     if (method == "OPTIONS") return make(RouteKind::Preflight);
     if (!starts_with(path, "/v1/")) return make(RouteKind::NotFound);
@@ -39,7 +54,7 @@ Route route_azure(const std::string& method, const std::string& path) {
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
     if (rest.empty()) return make(RouteKind::NotFound);
 
-    if (rest == "realtime" || starts_with(rest, "realtime/")) return make(RouteKind::Realtime);
+    if (rest == "realtime" || starts_with(rest, "realtime/")) return route_realtime(method, rest);
     bool reading = method == "GET" || method == "HEAD";
     if (reading && rest == "models") {
         Route route = make(RouteKind::ListModels);

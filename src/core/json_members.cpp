@@ -75,3 +75,20 @@ void remove_json_member(std::string& json, const std::vector<JsonMember>& member
     else
         json.erase(member.key, member.value_end - member.key);
 }
+
+JsonMemberSearch find_json_member(const std::string& json, std::string_view key) {
+    JsonMemberSearch found;
+    std::vector<JsonMember> members;
+    size_t open = 0;
+    if (!json_members(json, members, open)) return found;
+    found.object = true;
+    for (const JsonMember& member : members) {
+        std::string_view spelled = member.key_text(json);
+        if (spelled.find('\\') != std::string_view::npos) ++found.escaped_keys;
+        if (spelled == key && found.count++ == 0) {
+            found.value = member.value;
+            found.value_end = member.value_end;
+        }
+    }
+    return found;
+}

@@ -7,7 +7,7 @@
 namespace {
 
 const size_t kMaxHeaders = 16 * 1024;
-const size_t kMaxModel = 1024;
+const size_t kMaxFieldsRemembered = 16;
 
 // The value of a `name=value` or `name="value"` parameter in a header line.
 std::string header_parameter(const std::string& header, const std::string& name) {
@@ -35,8 +35,9 @@ std::string multipart_boundary(const std::string& content_type) {
     return boundary.size() <= 200 ? boundary : "";
 }
 
-MultipartModelScanner::MultipartModelScanner(const std::string& boundary)
-    : delimiter_("\r\n--" + boundary) {
+MultipartModelScanner::MultipartModelScanner(const std::string& boundary, const std::string& field,
+                                             size_t longest)
+    : delimiter_("\r\n--" + boundary), field_(field), longest_(longest) {
     if (boundary.empty()) state_ = State::Failed;
 }
 
@@ -94,8 +95,11 @@ bool MultipartModelScanner::step(char c) {
             }
             if (ends_with(headers_, "\r\n\r\n")) {
                 for (const std::string& line : split(headers_, '\n'))
-                    if (starts_with(lowercase(trim(line)), "content-disposition:"))
-                        model_part_ = header_parameter(line, "name") == "model";
+                    if (starts_with(lowercase(trim(line)), "content-disposition:")) {
+                        std::string name = header_parameter(line, "name");
+                        model_part_ = name == field_;
+                        if (fields_.size() < kMaxFieldsRemembered) fields_.push_back(name.substr(0, 64));
+                    }
                 if (model_part_ && found_) {
                     ambiguous_ = true;
                     state_ = State::Failed;
@@ -107,7 +111,7 @@ bool MultipartModelScanner::step(char c) {
             return true;
         case State::ModelValue:
             model_ += c;
-            if (model_.size() > kMaxModel + delimiter_.size()) {
+            if (model_.size() > longest_ + delimiter_.size()) {
                 state_ = State::Failed;
                 return false;
             }
@@ -122,5 +126,11 @@ bool MultipartModelScanner::step(char c) {
         case State::Failed:
             return false;
     }
+    return false;
+}
+
+bool MultipartModelScanner::saw_field(const std::string& name) const {
+    for (const std::string& seen : fields_)
+        if (seen == name) return true;
     return false;
 }

@@ -191,6 +191,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     if (request.malformed_param.empty() && (!is_clean_target(path) || !is_clean_target(request.query)))
         request.malformed_param = "REQUEST_URI";
     request.path = strip_mount_prefix(path, config.path_prefix);
+    if (ends_with(path, request.path)) request.mount = path.substr(0, path.size() - request.path.size());
 
     request.server_notices_clients_leaving = known[KnownParams::Software].substr(0, 6) == "nginx/";
     request.remote_address = known[KnownParams::RemoteAddress];

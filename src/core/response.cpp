@@ -167,7 +167,7 @@ const char* const kExposedHeaders =
     "x-request-id, apim-request-id, x-ms-region, retry-after, retry-after-ms, "
     "x-ratelimit-limit-requests, x-ratelimit-limit-tokens, "
     "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
-    "x-ratelimit-reset-requests, x-ratelimit-reset-tokens";
+    "x-ratelimit-reset-requests, x-ratelimit-reset-tokens, location";  // location: a realtime call's
 }  // namespace
 
 const Headers& cors_headers() {

@@ -1,6 +1,7 @@
 #include "translate.h"
 
 
+#include "realtime.h"
 #include "text.h"
 
 namespace {
@@ -59,6 +60,10 @@ std::string azure_url(const EndpointSettings& config, const Request& request, co
     bool deployment_route = route.kind == RouteKind::Deployment;
     std::string operation = deployment_route ? route.operation : route.upstream_path.substr(1);
     std::string url = config.endpoint + "/openai";
+    if (route.realtime) {  // GA realtime: the v1 API only
+        std::string rest = query_without_api_version(request.query);
+        return url + "/v1/" + operation + (rest.empty() ? "" : "?" + rest);
+    }
     if (uses_v1_api(config))
         url += "/v1/" + operation;
     else if (deployment_route)
@@ -134,9 +139,11 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     }
 
     upstream.headers.reserve(request.headers.size() + 2);
+    // A realtime call's ephemeral key is Azure's credential for it: it goes as it is.
+    bool ephemeral = azure && carries_ephemeral_key(request, route);
     for (const Header& header : request.headers) {
         if (is_hop_by_hop(header.name)) continue;
-        if (azure && dropped_for_azure(header.name)) continue;
+        if (azure && dropped_for_azure(header.name) && !(ephemeral && iequals(header.name, "Authorization"))) continue;
         // The server-side key replaces the client's credential, whichever header carries it.
         if (!azure && !config.token.empty() && (iequals(header.name, "Authorization") || iequals(header.name, "Api-Key")))
             continue;
@@ -144,7 +151,9 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         line.reserve(header.name.size() + 2 + header.value.size());
         upstream.headers.push_back(std::move(line.append(header.name).append(": ").append(header.value)));
     }
-    if (azure && config.credential.source != CredentialSource::None)
+    if (ephemeral) {
+        // the client's ephemeral key, kept above, is the call's only credential
+    } else if (azure && config.credential.source != CredentialSource::None)
         upstream.credential = &config.credential;  // its token is added as the try starts
     else if (azure)
         add_azure_credentials(config, request.headers, upstream.headers);

@@ -57,7 +57,7 @@ std::string_view Exchange::route_label() const {
             std::string_view path = route_.upstream_path;
             std::string_view first = path.substr(1, path.find('/', 1) - 1);
             static const char* const kKnown[] = {"files", "batches", "responses", "assistants", "threads",
-                                                 "vector_stores", "fine_tuning", "uploads", "models"};
+                                                 "vector_stores", "fine_tuning", "uploads", "models", "realtime"};
             for (const char* known : kKnown)
                 if (first == known) return known;
             return "other";

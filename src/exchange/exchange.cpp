@@ -8,6 +8,7 @@
 #include "json_model.h"
 #include "local_answers.h"
 #include "model_policy.h"
+#include "realtime.h"
 #include "shared_state.h"
 #include "text.h"
 #include "translate.h"
@@ -65,7 +66,7 @@ bool Exchange::admit() {
         route_.kind == RouteKind::Health || route_.kind == RouteKind::Metrics)
         return true;  // /metrics asks for its own key
     if (!config_.client_keys.empty() || (routing_ && !routing_->keys.empty())) {
-        std::string_view presented = presented_key(request_.headers);
+        std::string_view presented = presented_client_key(request_, route_);
         key_ = find_any_client_key(config_.client_keys, routing_.get(), presented);
         if (!key_) {
             refuse_later(presented.empty() ? errors::missing_key() : errors::wrong_key());
@@ -164,6 +165,10 @@ void Exchange::serve_deployment() {
 
 // Files, batches, assistants, responses, ...: the same path under /openai.
 void Exchange::serve_upstream() {
+    if (route_.realtime) {
+        serve_realtime();
+        return;
+    }
     ProxyError error;
     bool permitted = route_.body_model ? map_body_model(config_, key_, route_, body_, streamed_answer_, log_, error)
                                        : body_models_permitted(config_, key_, route_, body_,
@@ -180,7 +185,7 @@ void Exchange::serve_upstream() {
 // says when to come back and what is left.
 bool Exchange::admit_key_limits() {
     if (!key_ || !counts_usage(key_->limits)) return true;
-    long long estimate = key_->limits.tokens_per_minute
+    long long estimate = key_->limits.tokens_per_minute && !route_.realtime
                              ? estimate_prompt_tokens(static_cast<long long>(body_.size()) + spool_.size())
                              : 0;
     key_headroom_ = services_->state.admit_key(*key_, wall_clock_ms(), estimate);

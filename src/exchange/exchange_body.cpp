@@ -4,6 +4,7 @@
 #include "exchange.h"
 
 #include "model_policy.h"
+#include "realtime.h"
 #include "translate.h"
 
 Exchange::BodyUse Exchange::body_use() const {
@@ -12,6 +13,10 @@ Exchange::BodyUse Exchange::body_use() const {
         return multipart_boundary(type ? *type : "").empty() ? BodyUse::Json : BodyUse::Upload;
     }
     if (route_.kind != RouteKind::Upstream) return BodyUse::None;
+    // Realtime: client_secrets' JSON and a bare SDP offer are small and read whole; a
+    // call's form is scanned for its field "session".
+    if (route_.session_model) return BodyUse::Json;
+    if (route_.realtime_call) return call_body(request_) == CallBody::Form ? BodyUse::Upload : BodyUse::Json;
     if (route_.body_model) return BodyUse::Json;
     if (route_.model_in_body && request_.has_body && models_restricted(config_, key_)) {
         const std::string* type = find_header(request_.headers, "Content-Type");
@@ -58,7 +63,8 @@ bool Exchange::read_body(BodyUse use) {
     if (use == BodyUse::Upload) {
         const std::string* type = find_header(request_.headers, "Content-Type");
         boundary_ = multipart_boundary(*type);
-        scanner_ = MultipartModelScanner(boundary_);
+        scanner_ = route_.realtime_call ? MultipartModelScanner(boundary_, "session", kLongestSession)
+                                        : MultipartModelScanner(boundary_);
     }
     // Uploads are read once to find their form field "model"; every body is held whole
     // (in memory while small, else in an unlinked temporary file) before it is sent.

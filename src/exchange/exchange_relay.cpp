@@ -3,6 +3,7 @@
 // One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include "exchange.h"
 
+#include "realtime.h"
 #include "shared_state.h"
 #include "translate.h"
 
@@ -58,7 +59,10 @@ bool Exchange::relay_head(long status, const Headers& headers) {
     // The client hears this answer: no resend after a refusal now, the body may go.
     learn_params_ = false;
     refusal_try_.reset();
-    bool ok = relay_.head(status, headers, key_ticket_ ? rate_limit_headers(key_headroom_) : Headers());
+    Headers replace = key_ticket_ ? rate_limit_headers(key_headroom_) : Headers();
+    const std::string* location = route_.realtime_call ? find_header(headers, "Location") : nullptr;
+    if (location) replace.push_back({"Location", proxy_call_location(*location, upstream_config_->endpoint, request_.mount)});
+    bool ok = relay_.head(status, headers, replace);
     release_request();
     if (relay_.event_stream()) streaming_.emplace(services_->state, kActiveStreams);
     host_.flush_soon();

@@ -74,10 +74,14 @@ ProxyError method_not_allowed(const std::string& method) {
 
 ProxyError realtime_not_supported() {
     return make_error(501,
-                      "The Realtime API runs over a WebSocket, which a FastCGI "
-                      "program cannot carry. Connect to Azure directly: "
-                      "wss://YOUR-RESOURCE.openai.azure.com/openai/realtime.",
+                      "Realtime sessions over a WebSocket are not served by this proxy yet (a FastCGI program "
+                      "cannot carry a WebSocket). Over HTTP it serves the WebRTC calls: POST "
+                      "/v1/realtime/client_secrets and POST /v1/realtime/calls.",
                       "realtime_not_supported");
+}
+
+ProxyError realtime_call_invalid(const std::string& why) {
+    return make_error(400, why, "invalid_realtime_call");
 }
 
 ProxyError metrics_forbidden() {

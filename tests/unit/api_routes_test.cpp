@@ -80,6 +80,24 @@ BOOST_AUTO_TEST_CASE(legacy_engine_and_deployment_forms) {
 BOOST_AUTO_TEST_CASE(realtime_is_recognised) {
     BOOST_TEST((route_request(azure(), "GET", "/v1/realtime").kind == RouteKind::Realtime));
     BOOST_TEST((route_request(azure(), "POST", "/v1/realtime/sessions").kind == RouteKind::Realtime));
+    BOOST_TEST((route_request(azure(), "GET", "/v1/realtime/calls").kind == RouteKind::Realtime));
+    BOOST_TEST((route_request(azure(), "POST", "/v1/realtime/calls/rtc_1").kind == RouteKind::Realtime));
+    BOOST_TEST((route_request(azure(), "POST", "/v1/realtime/calls//hangup").kind == RouteKind::Realtime));
+}
+
+BOOST_AUTO_TEST_CASE(realtime_webrtc_calls_go_to_the_v1_api) {
+    Route secrets = route_request(azure(), "POST", "/v1/realtime/client_secrets");
+    BOOST_TEST((secrets.kind == RouteKind::Upstream));
+    BOOST_TEST(secrets.upstream_path == "/realtime/client_secrets");
+    BOOST_TEST((secrets.realtime && secrets.session_model && !secrets.realtime_call));
+    Route calls = route_request(azure(), "POST", "/v1//realtime/calls/");
+    BOOST_TEST((calls.kind == RouteKind::Upstream));
+    BOOST_TEST(calls.upstream_path == "/realtime/calls");
+    BOOST_TEST((calls.realtime && calls.realtime_call && !calls.session_model));
+    Route hangup = route_request(azure(), "POST", "/v1/realtime/calls/rtc_1/hangup");
+    BOOST_TEST((hangup.kind == RouteKind::Upstream));
+    BOOST_TEST(hangup.upstream_path == "/realtime/calls/rtc_1/hangup");
+    BOOST_TEST((hangup.realtime && !hangup.realtime_call && !hangup.session_model));
 }
 
 BOOST_AUTO_TEST_CASE(dot_segments_never_route) {

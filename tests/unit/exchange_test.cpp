@@ -82,11 +82,13 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 Params get(const std::string& uri) { return {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""}}; }
 
-// A JSON POST as a web server passes it: its length announced.
-Params post_json(const std::string& uri, const std::string& body) {
+// A POST as a web server passes it: its length announced.
+Params post(const std::string& uri, const std::string& type, const std::string& body) {
     return {{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", uri}, {"SCRIPT_NAME", ""},
-            {"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTH", std::to_string(body.size())}};
+            {"CONTENT_TYPE", type}, {"CONTENT_LENGTH", std::to_string(body.size())}};
 }
+
+Params post_json(const std::string& uri, const std::string& body) { return post(uri, "application/json", body); }
 
 }  // namespace
 
@@ -249,6 +251,32 @@ BOOST_AUTO_TEST_CASE(a_refusal_the_proxy_cannot_fix_and_the_off_switch_relay_the
         BOOST_TEST(connection.answer.find("Status: 400") != std::string::npos, fix);
         BOOST_TEST(connection.answer.find(refusal) != std::string::npos, fix);
     }
+
+// Realtime's WebRTC calls: a body that cannot be a call is refused before any try; the
+// session's model is mapped to its deployment before the try.
+BOOST_AUTO_TEST_CASE(realtime_calls_are_checked_and_their_session_model_mapped_before_the_try) {
+    ProxyLoop proxy(Environment{{"AZURE_OPENAI_MODEL_MAPPER", "voice=gpt-realtime"}});
+    std::string json = R"({"sdp":"v=0"})";
+    FakeConnection not_sdp(post("/v1/realtime/calls", "application/sdp", json), json);
+    FakeHost host;
+    Exchange refused(*proxy.config, not_sdp, host, EventLoop::clock_ms());
+    refused.receive();
+    refused.serve(*proxy.services);
+    BOOST_TEST(refused.finished());
+    BOOST_TEST(not_sdp.answer.find("Status: 400") != std::string::npos);
+    BOOST_TEST(not_sdp.answer.find("invalid_realtime_call") != std::string::npos);
+
+    std::string secrets = R"({"session":{"type":"realtime","model":"voice"}})";
+    FakeConnection minting(post_json("/v1/realtime/client_secrets", secrets), secrets);
+    FakeHost minting_host;
+    Exchange tried(*proxy.config, minting, minting_host, EventLoop::clock_ms());
+    tried.receive();
+    tried.serve(*proxy.services);
+    BOOST_TEST(static_cast<int>(tried.phase()) == static_cast<int>(Phase::Relaying));
+    BOOST_TEST(tried.log_entry().deployment == "gpt-realtime");
+    proxy.run_until(minting_host);
+    BOOST_TEST(minting.answer.find("Status: 502") != std::string::npos);  // nothing listens there
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "json_members.h"
 #include "json_model.h"
 
 BOOST_AUTO_TEST_SUITE(json_model)
@@ -95,4 +96,19 @@ BOOST_AUTO_TEST_CASE(usage_is_asked_of_a_stream_leaving_every_other_byte) {
     BOOST_TEST(!add_stream_usage(list));
 }
 
+BOOST_AUTO_TEST_CASE(a_top_level_member_is_found_with_its_span) {
+    std::string json = "{\"a\":{\"model\":1},\"s\\u0041\":2, \"session\" : {\"x\":[1,\"}\"]}}";
+    JsonMemberSearch member = find_json_member(json, "session");
+    BOOST_TEST(member.object);
+    BOOST_TEST(member.count == 1);
+    BOOST_TEST(member.escaped_keys == 1);
+    BOOST_TEST(json.substr(member.value, member.value_end - member.value) == "{\"x\":[1,\"}\"]}");
+    BOOST_TEST(find_json_member(json, "model").count == 0);  // nested keys are not top-level
+    BOOST_TEST(!find_json_member("[]", "a").object);
+    // a text that breaks off: set_json_model refuses it rather than add a model
+    std::string broken = "{\"a\":";
+    BOOST_TEST(!set_json_model(broken, "m"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -135,4 +135,23 @@ BOOST_AUTO_TEST_CASE(json_model_is_replaced_in_place) {
     BOOST_TEST(!set_json_model(array, "x"));
 }
 
+BOOST_AUTO_TEST_CASE(a_realtime_call_form_gives_its_session_and_names_its_parts) {
+    std::string session = "{\"type\":\"realtime\",\"model\":\"gpt-realtime\"}";
+    std::string body = "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"sdp\"\r\n\r\nv=0\r\no=- 1\r\n" +
+                       "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"session\"\r\n\r\n" + session +
+                       "\r\n--" + kBoundary + "--\r\n";
+    MultipartModelScanner scanner(kBoundary, "session", 64 * 1024);
+    for (char c : body) scanner.feed(&c, 1);  // cut anywhere
+    BOOST_TEST(scanner.found());
+    BOOST_TEST(scanner.model() == session);
+    BOOST_TEST(body.substr(scanner.value_begin(), scanner.value_end() - scanner.value_begin()) == session);
+    BOOST_TEST(scanner.saw_field("sdp"));
+    BOOST_TEST(!scanner.saw_field("model"));
+    // longer than allowed: the scan fails rather than keep it
+    MultipartModelScanner small(kBoundary, "session", 8);
+    small.feed(body.data(), body.size());
+    BOOST_TEST(small.failed());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -179,4 +179,34 @@ BOOST_AUTO_TEST_CASE(openai_mode_passes_through) {
     BOOST_TEST(!has(up.headers, "Authorization: Bearer sk-1"));
 }
 
+BOOST_AUTO_TEST_CASE(realtime_calls_go_to_the_v1_api_with_their_credential) {
+    Config config = azure();
+    config.token = "server-key";
+    config.api_version = "2024-10-21";  // a dated API elsewhere: realtime still goes to v1
+    Route calls = route_request(config, "POST", "/v1/realtime/calls");
+    Request sdp = chat({{"Content-Type", "application/sdp"}, {"Authorization", "Bearer ek_1"}, {"Api-Key", "client"}},
+                       "api-version=x&webrtcfilter=on");
+    UpstreamRequest up = build_upstream_request(config, sdp, calls, "");
+    BOOST_TEST(up.url == "https://res.openai.azure.com/openai/v1/realtime/calls?webrtcfilter=on");
+    // the ephemeral key is the call's credential: as it came, and alone
+    BOOST_TEST(has(up.headers, "Authorization: Bearer ek_1"));
+    BOOST_TEST(!has_name(up.headers, "api-key"));
+    BOOST_TEST(!has_name(up.headers, "Api-Key"));
+    // a form: the server's key, the client's Bearer dropped
+    Request form = chat({{"Content-Type", "multipart/form-data; boundary=b"}, {"Authorization", "Bearer client"}});
+    up = build_upstream_request(config, form, calls, "");
+    BOOST_TEST(has(up.headers, "api-key: server-key"));
+    BOOST_TEST(!has_name(up.headers, "Authorization"));
+    Route secrets = route_request(config, "POST", "/v1/realtime/client_secrets");
+    up = build_upstream_request(config, chat({{"Authorization", "Bearer client"}}), secrets, "");
+    BOOST_TEST(up.url == "https://res.openai.azure.com/openai/v1/realtime/client_secrets");
+    BOOST_TEST(has(up.headers, "api-key: server-key"));
+    BOOST_TEST(!has_name(up.headers, "Authorization"));
+    // with the endpoint's Entra identity: its token on client_secrets, never on an ephemeral call
+    config.token.clear();
+    config.credential.source = CredentialSource::ClientSecret;
+    BOOST_TEST(build_upstream_request(config, chat({}), secrets, "").credential == &config.credential);
+    BOOST_TEST(!build_upstream_request(config, sdp, calls, "").credential);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,6 +42,7 @@ import crypto from 'node:crypto';
 import { createResources, parseMultipart } from './azure-resources.mjs';
 import { REASONING_DEPLOYMENTS, reasoningRefusal } from './azure-reasoning.mjs';
 import { createResponsesStandIn, chatNotSupported, RESPONSES_ONLY_DEPLOYMENTS } from './azure-responses.mjs';
+import { createRealtime } from './azure-realtime.mjs';
 
 export const SUPPORTED_API_VERSIONS = new Set([
   '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
@@ -230,6 +231,8 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   };
   const knownDeployments = new Set(deployments);
   const hanging = new Set();
+  // Realtime's WebRTC calls (azure-realtime.mjs): its own deployments and ephemeral keys.
+  const realtime = createRealtime({ mock, checkAzureAuth, sendJson, azureError });
 
   // `events`: any iterable of SSE strings. The head goes out at once; an event is written
   // when the connection has taken the ones before it (a long stream waits for 'drain', so
@@ -478,6 +481,7 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
   }
 
   async function serveAzure(req, res, url, raw) {
+    if (url.pathname.startsWith('/openai/v1/realtime/') && realtime.serve(req, res, url, raw)) return;
     if (!checkAzureAuth(req, res)) return;
     const v1 = url.pathname.startsWith('/openai/v1/');
     if (v1) {

@@ -251,6 +251,7 @@ BOOST_AUTO_TEST_CASE(a_refusal_the_proxy_cannot_fix_and_the_off_switch_relay_the
         BOOST_TEST(connection.answer.find("Status: 400") != std::string::npos, fix);
         BOOST_TEST(connection.answer.find(refusal) != std::string::npos, fix);
     }
+}
 
 // Realtime's WebRTC calls: a body that cannot be a call is refused before any try; the
 // session's model is mapped to its deployment before the try.

@@ -1,5 +1,5 @@
 // The stateful part of the local Azure-like upstream: files, batches, fine-tuning jobs,
-// assistants, threads, vector stores, responses, models, and multipart parsing. Azure
+// assistants, threads, vector stores, models, and multipart parsing. Azure
 // serves these under /openai/<path> (dated API) and /openai/v1/<path> (v1 API).
 
 import crypto from 'node:crypto';
@@ -49,33 +49,10 @@ const BASE_MODELS = [
 
 // Returns a handler for the non-deployment paths; `reply(status, body, headers)`.
 export function createResources({ isDeployment }) {
-  const store = { files: new Map(), batches: new Map(), jobs: new Map(), assistants: new Map(), threads: new Map(), messages: new Map(), runs: new Map(), vectorStores: new Map(), responses: new Map() };
+  const store = { files: new Map(), batches: new Map(), jobs: new Map(), assistants: new Map(), threads: new Map(), messages: new Map(), runs: new Map(), vectorStores: new Map() };
 
   function notFound(reply, what) {
     return reply(404, { error: { code: 'NotFound', message: `${what} not found.` } });
-  }
-
-  function responseObject(body, text) {
-    return {
-      id: newId('resp_'), object: 'response', created_at: now(), status: 'completed', model: body.model,
-      output: [{ id: newId('msg_'), type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] }],
-      usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 },
-    };
-  }
-
-  function responseEvents(response, text) {
-    const events = [];
-    const inProgress = { ...response, status: 'in_progress', output: [] };
-    events.push({ type: 'response.created', response: inProgress });
-    const item = response.output[0];
-    events.push({ type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
-    events.push({ type: 'response.content_part.added', output_index: 0, content_index: 0, item_id: item.id, part: { type: 'output_text', text: '', annotations: [] } });
-    for (const piece of text.split(/(?<= )/))
-      events.push({ type: 'response.output_text.delta', output_index: 0, content_index: 0, item_id: item.id, delta: piece });
-    events.push({ type: 'response.output_text.done', output_index: 0, content_index: 0, item_id: item.id, text });
-    events.push({ type: 'response.output_item.done', output_index: 0, item });
-    events.push({ type: 'response.completed', response });
-    return events.map((event, i) => `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: i })}\n\n`);
   }
 
   // `path` is below /openai or /openai/v1, e.g. "/files/file-1/content".
@@ -181,20 +158,6 @@ export function createResources({ isDeployment }) {
       return reply(200, vs);
     }
     if (method === 'GET' && path === '/vector_stores') return reply(200, page([...store.vectorStores.values()]));
-    // responses (the body's model is a deployment name)
-    if (method === 'POST' && path === '/responses') {
-      if (!isDeployment(json?.model)) return reply(404, { error: { code: 'DeploymentNotFound', message: `The API deployment ${json?.model} does not exist.` } });
-      const input = typeof json.input === 'string' ? json.input : JSON.stringify(json.input);
-      const text = `Hello from the mock! You said: ${input}`;
-      const response = responseObject(json, text);
-      store.responses.set(response.id, response);
-      if (json.stream) return stream(responseEvents(response, text), false);
-      return reply(200, response);
-    }
-    if (method === 'GET' && (m = path.match(/^\/responses\/([^/]+)$/))) {
-      const response = store.responses.get(m[1]);
-      return response ? reply(200, response) : notFound(reply, 'Response');
-    }
     return null;  // not a path this upstream knows
   };
 }

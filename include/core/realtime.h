@@ -12,8 +12,9 @@
 #include "request.h"
 
 // A call whose body is the bare SDP offer and whose `Authorization: Bearer` is the ephemeral
-// key that client_secrets gave: that key is Azure's credential for the call, passed as it
-// is (the server's key or token is not added); the proxy's client key then comes in `api-key`.
+// key that client_secrets gave: that key is the upstream's credential for the call (Azure's,
+// or in openai mode OpenAI's), passed as it is (the server's key or token is not added); the
+// proxy's client key then comes in `api-key`, which stays behind.
 bool carries_ephemeral_key(const Request& request, const Route& route);
 
 // The proxy's client key as the request presents it: `Authorization: Bearer` or `api-key`,

@@ -22,7 +22,10 @@ std::string media_type(const Request& request) {
 }  // namespace
 
 bool carries_ephemeral_key(const Request& request, const Route& route) {
-    return route.realtime_call && call_body(request) == CallBody::Sdp && !bearer(request.headers).empty();
+    // openai mode passes every path through: its call is known by the path alone
+    bool call = route.realtime_call || (route.kind == RouteKind::Upstream && request.method == "POST" &&
+                                        ends_with(route.upstream_path, "/v1/realtime/calls"));
+    return call && call_body(request) == CallBody::Sdp && !bearer(request.headers).empty();
 }
 
 std::string_view presented_client_key(const Request& request, const Route& route) {

@@ -139,14 +139,19 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     }
 
     upstream.headers.reserve(request.headers.size() + 2);
-    // A realtime call's ephemeral key is Azure's credential for it: it goes as it is.
-    bool ephemeral = azure && carries_ephemeral_key(request, route);
+    // A realtime call's ephemeral key is the upstream's credential for it (Azure's or
+    // OpenAI's): it goes as it is, alone; "api-key" then carried the proxy's own key.
+    bool ephemeral = carries_ephemeral_key(request, route);
     for (const Header& header : request.headers) {
         if (is_hop_by_hop(header.name)) continue;
-        if (azure && dropped_for_azure(header.name) && !(ephemeral && iequals(header.name, "Authorization"))) continue;
-        // The server-side key replaces the client's credential, whichever header carries it.
-        if (!azure && !config.token.empty() && (iequals(header.name, "Authorization") || iequals(header.name, "Api-Key")))
+        bool authorization = iequals(header.name, "Authorization");
+        if (ephemeral && (authorization || iequals(header.name, "Api-Key"))) {
+            if (!authorization) continue;
+        } else if (azure && dropped_for_azure(header.name)) {
             continue;
+        } else if (!azure && !config.token.empty() && (authorization || iequals(header.name, "Api-Key"))) {
+            continue;  // the server-side key replaces the client's credential, whichever header carries it
+        }
         std::string line;
         line.reserve(header.name.size() + 2 + header.value.size());
         upstream.headers.push_back(std::move(line.append(header.name).append(": ").append(header.value)));

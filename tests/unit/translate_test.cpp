@@ -209,4 +209,23 @@ BOOST_AUTO_TEST_CASE(realtime_calls_go_to_the_v1_api_with_their_credential) {
     BOOST_TEST(!build_upstream_request(config, sdp, calls, "").credential);
 }
 
+// openai mode: the ephemeral key is OpenAI's credential for the call just as it is Azure's;
+// the server's key never replaces it, and the proxy's own key (api-key) stays behind.
+BOOST_AUTO_TEST_CASE(an_ephemeral_call_in_openai_mode_keeps_its_key_alone) {
+    Config config;
+    config.mode = ProxyMode::OpenAI;
+    config.endpoint = "https://api.openai.com";
+    config.token = "sk-server";
+    Route calls = route_request(config, "POST", "/v1/realtime/calls");
+    Request sdp = chat({{"Content-Type", "application/sdp"}, {"Authorization", "Bearer ek_1"}, {"Api-Key", "client"}});
+    UpstreamRequest up = build_upstream_request(config, sdp, calls, "");
+    BOOST_TEST(has(up.headers, "Authorization: Bearer ek_1"));
+    BOOST_TEST(!has(up.headers, "Authorization: Bearer sk-server"));
+    BOOST_TEST(!has_name(up.headers, "Api-Key"));
+    Request form = chat({{"Content-Type", "multipart/form-data; boundary=b"}, {"Authorization", "Bearer client"}});
+    up = build_upstream_request(config, form, calls, "");
+    BOOST_TEST(has(up.headers, "Authorization: Bearer sk-server"));
+    BOOST_TEST(!has(up.headers, "Authorization: Bearer client"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -81,8 +81,9 @@ public:
     // token or failed), unless the TokenWait was destroyed before.
     TokenWait when_settled(EventLoop& loop, std::function<void()> done);
 
-    // Azure refused `rejected_authorization`: unless the token was renewed since, it is
-    // dropped, and the next request waits for a new one.
+    // Azure refused `rejected_authorization`: unless the token was renewed since (or was
+    // renewed for a refusal less than 5 s ago), it is dropped, here and in the host's row,
+    // and the next request waits for a new one.
     void renew(const std::string& rejected_authorization);
 
     // Token requests made so far (successful or not), for tests and logs.
@@ -119,7 +120,8 @@ private:
     std::string last_error_;
     long requests_ = 0;
     std::vector<Waiter> waiters_;
-    bool asked_ = false;  // a waiter came since the thread's last turn: it looks now
+    bool asked_ = false;
+    int64_t renewed_for_refusal_ms_ = 0;  // a waiter came since the thread's last turn: it looks now
     std::thread thread_;  // last: started once everything above exists
 };
 

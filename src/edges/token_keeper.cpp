@@ -18,6 +18,8 @@ namespace {
 
 // While another process asks Entra, this one looks at the row this often for its answer.
 const int64_t kLookAgainMs = 100;
+// A process renews a token Azure refused at most this often.
+const int64_t kRefusedAgainMs = 5000;
 
 int64_t wall_now_ms() { return wall_clock_ms(); }
 
@@ -76,12 +78,20 @@ void TokenWait::cancel() {
     live_.reset();
 }
 
-// The host's row drops it too: the next renewal goes through the lease like any other.
+// The host's row drops it too: the next renewal goes through the lease like any other. A
+// token renewed for a refusal and refused again soon after (one for another audience, a
+// role not granted yet) is kept: another renewal would not help, and every request would
+// cost a token request.
 void TokenKeeper::renew(const std::string& rejected_authorization) {
+    int64_t now_ms = wall_now_ms();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (authorization_ != rejected_authorization) return;  // renewed since
+        if (renewed_for_refusal_ms_ != 0 && now_ms - renewed_for_refusal_ms_ < kRefusedAgainMs) return;
+        renewed_for_refusal_ms_ = now_ms;
+        expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
+    }
     if (shared_) state_->token_refused(identity_, rejected_authorization);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (authorization_ != rejected_authorization) return;
-    expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
 }
 
 long TokenKeeper::requests() const {

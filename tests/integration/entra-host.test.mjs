@@ -7,15 +7,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { openStream, postJson, sleep, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { CHAT, assertNoSecretIn, crowd, startKeylessHost } from './entra-stack.mjs';
+import { openStream, postJson, sleep, waitFor } from './harness.mjs';
 
 const WORKERS = 4;
 const SECRET = 'host-secret-value-Zq7';
-const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 
 let entra, azure;
 
@@ -31,31 +30,7 @@ after(async () => {
   await entra.close();
 });
 
-async function startHost(extra = {}) {
-  const own = tempDir('entra-host');
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: String(WORKERS), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
-    AZURE_OPENAI_PROXY_CREDENTIAL: 'client-secret', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
-    AZURE_CLIENT_SECRET: SECRET, AZURE_AUTHORITY_HOST: entra.url, ...extra,
-  }, { dir: own });
-  const web = await startLighttpd({ socket: proxy.socket });
-  return {
-    proxy, url: web.url, stateFile: path.join(own, 'state'),
-    stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-    },
-  };
-}
-
-const crowd = (url, n) => Promise.all(Array.from({ length: n }, () => postJson(`${url}/v1/chat/completions`, CHAT)));
-
-function assertNoSecretIn(text) {
-  assert.ok(!text.includes(SECRET), 'the secret showed');
-  assert.ok(!/Bearer ey/.test(text), 'a token showed');
-}
+const startHost = (extra = {}) => startKeylessHost({ entra, azure, secret: SECRET, workers: WORKERS, extra });
 
 describe(`one token for the host (${WORKERS} worker processes)`, () => {
   it('a crowd of 40 first requests while Entra is slow: one token request, every answer 200', async () => {
@@ -69,7 +44,7 @@ describe(`one token for the host (${WORKERS} worker processes)`, () => {
       assert.match(host.proxy.logs(), /Entra ID token \(client-secret, tenant test-tenant, client test-client[^)]*\) obtained at start, valid \d+ s/);
       // The token lives in the state file (0600), nowhere else.
       assert.equal(fs.statSync(host.stateFile).mode & 0o777, 0o600);
-      assertNoSecretIn(host.proxy.logs());
+      assertNoSecretIn(host.proxy.logs(), SECRET);
     } finally {
       entra.delayMs = 0;
       await host.stop();
@@ -108,7 +83,7 @@ describe(`one token for the host (${WORKERS} worker processes)`, () => {
       assert.equal(azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
       assert.ok(tokenRequests >= Math.floor(renewals) - 1, `renewed: ${tokenRequests}`);
       assert.ok(tokenRequests <= Math.ceil(renewals) + 2, `one per renewal for the host, not per process: ${tokenRequests}`);
-      assertNoSecretIn(host.proxy.logs());
+      assertNoSecretIn(host.proxy.logs(), SECRET);
     } finally {
       await host.stop();
     }
@@ -141,7 +116,7 @@ describe(`one token for the host (${WORKERS} worker processes)`, () => {
       assert.match(host.proxy.logs(), /warning: no Entra ID token at start \(client-secret[^)]*\): the token endpoint answered 503 temporarily_unavailable: "?AADSTS90033.*starting anyway/);
       entra.down = false;
       await waitFor(async () => (await postJson(`${host.url}/v1/chat/completions`, CHAT)).status === 200, 'the token', 15000);
-      assertNoSecretIn(host.proxy.logs());
+      assertNoSecretIn(host.proxy.logs(), SECRET);
     } finally {
       entra.down = false;
       await host.stop();

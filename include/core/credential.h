@@ -73,6 +73,8 @@ struct TokenAnswer {
 // endpoint, or a local fault. Unreachable, 404/410 (IMDS while an identity is assigned),
 // 408, 429, 5xx and garbage are passing: the keeper retries.
 bool definitive_refusal(const TokenAnswer& answer);
+// The outcome label of aop_entra_token_requests_total: "ok", "refused" (definitive) or "failed".
+const char* token_outcome(const TokenAnswer& answer);
 
 // The longest life an answer's token is given (a longer expires_in is cut to it).
 const int64_t kLongestTokenLifeMs = 24 * 3600 * 1000LL;

@@ -115,7 +115,7 @@ public:
     void tend(int64_t now_ms) { every_second(now_ms); }
 
     // Entra ID tokens, one per identity for the host, the identity named by a text without
-    // secret (its hash is the key). token_turn() reads the row and, when a token is due
+    // secret (its hash is the key; its first line, the source, labels the row's metric). token_turn() reads the row and, when a token is due
     // (none, renewal due, dropped) and no live process holds the lease nor a failure's
     // retry is pending, gives this process the lease for `lease_ms`; the lease holder
     // reports with token_obtained() or token_failed(). token_refused(): Azure said 401 to

@@ -88,6 +88,7 @@ struct TokenSlot {
     int64_t lease_until_ms;
     TrialOwner lease;  // row unused
     uint64_t serial;   // grows with each token stored
+    char source[48];   // the identity's first line, its source: a metric label
     char error[shared_state_internal::kLongestTokenError + 1];
     char authorization[shared_state_internal::kLongestAuthorization + 1];
 };
@@ -179,6 +180,10 @@ void set_name(char (&stored)[N], std::string_view name) {
     std::memset(stored, 0, N);
     std::memcpy(stored, name.data(), name.size());  // storable(): shorter than N
 }
+
+// aop_entra_token_expiry_seconds{source}: per source, the soonest a token of the host
+// expires (shared_state_tokens.cpp). The caller holds the lock.
+void append_token_series(const SharedLayout& l, int64_t now_ms, std::vector<SeriesValue>& out);
 
 // The processes' rows (shared_state_rows.cpp).
 int rows_in_use(const SharedLayout& l);

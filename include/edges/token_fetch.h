@@ -25,8 +25,12 @@ const size_t kLongestTokenAnswer = 64 * 1024;
 TokenAnswer fetch_token(const CredentialSettings& credential, const ProcessSettings& transport,
                         const std::atomic<bool>& stopping);
 
+// aop_entra_token_requests_total{source,outcome}, one more.
+void count_token_request(SharedState& state, const CredentialSettings& credential, const TokenAnswer& answer);
+
 // The identity's text (source, authority, tenant, client, scope, endpoints; never the
-// secret): its hash names its token's row in the shared state.
+// secret): its hash names its token's row in the shared state; its first line is the
+// source (credential_source_name), the row's metric label.
 std::string token_identity(const CredentialSettings& credential);
 
 // At start, before any worker or thread: the credential tried once (unless the shared state

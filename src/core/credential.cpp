@@ -178,6 +178,10 @@ bool definitive_refusal(const TokenAnswer& answer) {
     return answer.local_fault || answer.status == 400 || answer.status == 401 || answer.status == 403;
 }
 
+const char* token_outcome(const TokenAnswer& answer) {
+    return answer.ok ? "ok" : definitive_refusal(answer) ? "refused" : "failed";
+}
+
 int64_t renewal_due_ms(int64_t obtained_ms, const TokenAnswer& answer) {
     int64_t half_life = obtained_ms + (answer.expires_at_ms - obtained_ms) / 2;
     if (answer.refresh_at_ms > obtained_ms && answer.refresh_at_ms < answer.expires_at_ms) return answer.refresh_at_ms;

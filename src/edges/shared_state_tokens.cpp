@@ -10,7 +10,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "process_liveness.h"
@@ -22,22 +24,6 @@ namespace {
 
 const int64_t kKeptBackMs = 1000;  // as credential.cpp's token_usable: a token this close to its end is not sent
 
-// The identity's row (made when `create`); nullptr when the table is full.
-TokenSlot* find_token(SharedLayout& l, const std::string& identity, bool create) {
-    uint64_t hash = fnv1a(identity) | 1;  // never 0, the free row's mark
-    for (int probe = 0, i = static_cast<int>(hash % kTokens); probe < kTokens; ++probe, i = (i + 1) % kTokens) {
-        TokenSlot& slot = l.tokens[i];
-        if (slot.hash == hash) return &slot;
-        if (slot.hash == 0) {
-            if (!create) return nullptr;
-            std::memset(&slot, 0, sizeof slot);
-            slot.hash = hash;
-            return &slot;
-        }
-    }
-    return nullptr;
-}
-
 template <size_t N>
 std::string text_of(const char (&stored)[N]) {
     return std::string(stored, strnlen(stored, N));
@@ -48,6 +34,23 @@ void store_text(char (&stored)[N], const std::string& text) {
     size_t length = std::min(text.size(), N - 1);
     std::memcpy(stored, text.data(), length);
     stored[length] = '\0';
+}
+
+// The identity's row (made when `create`); nullptr when the table is full.
+TokenSlot* find_token(SharedLayout& l, const std::string& identity, bool create) {
+    uint64_t hash = fnv1a(identity) | 1;  // never 0, the free row's mark
+    for (int probe = 0, i = static_cast<int>(hash % kTokens); probe < kTokens; ++probe, i = (i + 1) % kTokens) {
+        TokenSlot& slot = l.tokens[i];
+        if (slot.hash == hash) return &slot;
+        if (slot.hash == 0) {
+            if (!create) return nullptr;
+            std::memset(&slot, 0, sizeof slot);
+            slot.hash = hash;
+            store_text(slot.source, identity.substr(0, identity.find('\n')));
+            return &slot;
+        }
+    }
+    return nullptr;
 }
 
 bool mine(const TrialOwner& owner) { return owner.pid == static_cast<int32_t>(getpid()); }
@@ -128,3 +131,19 @@ void SharedState::token_refused(const std::string& identity, const std::string& 
     s->authorization[0] = '\0';
     s->expires_at_ms = s->renew_at_ms = 0;
 }
+
+namespace shared_state_internal {
+
+void append_token_series(const SharedLayout& l, int64_t now_ms, std::vector<SeriesValue>& out) {
+    std::map<std::string, double> soonest;
+    for (const TokenSlot& s : l.tokens) {
+        if (s.hash == 0) continue;
+        double left = s.authorization[0] ? std::max<int64_t>(0, sane_ms(s.expires_at_ms) - now_ms) / 1000.0 : 0;
+        auto [at, added] = soonest.emplace(text_of(s.source), left);
+        if (!added) at->second = std::min(at->second, left);
+    }
+    for (const auto& [source, left] : soonest)
+        out.push_back({series_name("aop_entra_token_expiry_seconds", {{"source", source}}), true, left});
+}
+
+}  // namespace shared_state_internal

@@ -137,6 +137,11 @@ TokenAnswer fetch_token(const CredentialSettings& credential, const ProcessSetti
     return send_token_request(build_token_request(credential, federated_token), transport, stopping);
 }
 
+void count_token_request(SharedState& state, const CredentialSettings& credential, const TokenAnswer& answer) {
+    state.count("aop_entra_token_requests_total",
+                {{"source", credential_source_name(credential)}, {"outcome", token_outcome(answer)}});
+}
+
 std::string token_identity(const CredentialSettings& c) {
     return credential_source_name(c) + '\n' + c.authority_host + '\n' + c.tenant_id + '\n' + c.client_id + '\n' +
            c.scope + '\n' + c.identity_endpoint + '\n' + c.imds_endpoint + '\n' + c.federated_token_file;
@@ -151,6 +156,7 @@ bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& t
     const std::string identity = token_identity(credential), source = describe_credential(credential);
     TokenAnswer answer = fetch_token(credential, transport, never_stop);
     int64_t now_ms = wall_clock_ms();
+    if (state) count_token_request(*state, credential, answer);
     if (answer.ok) {
         if (state)
             state->token_obtained(identity, "Authorization: Bearer " + answer.access_token, answer.expires_at_ms,

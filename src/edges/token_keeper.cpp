@@ -103,6 +103,7 @@ long TokenKeeper::requests() const {
 // still under the lock: once TokenWait::cancel has made the keeper forget a waiter, nothing
 // is posted to its loop.
 void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
+    if (state_) count_token_request(*state_, credential_, answer);
     std::lock_guard<std::mutex> lock(mutex_);
     ++requests_;
     if (answer.ok) {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
 import { CHAT, assertNoSecretIn, crowd, startKeylessHost } from './entra-stack.mjs';
-import { openStream, postJson, sleep, waitFor } from './harness.mjs';
+import { openStream, postJson, request, sleep, waitFor } from './harness.mjs';
 
 const WORKERS = 4;
 const SECRET = 'host-secret-value-Zq7';
@@ -44,6 +44,11 @@ describe(`one token for the host (${WORKERS} worker processes)`, () => {
       assert.match(host.proxy.logs(), /Entra ID token \(client-secret, tenant test-tenant, client test-client[^)]*\) obtained at start, valid \d+ s/);
       // The token lives in the state file (0600), nowhere else.
       assert.equal(fs.statSync(host.stateFile).mode & 0o777, 0o600);
+      const metrics = (await request(`${host.url}/metrics`)).text;
+      assert.match(metrics, /^aop_entra_token_requests_total\{source="client-secret",outcome="ok"\} 1$/m);
+      const left = Number(metrics.match(/^aop_entra_token_expiry_seconds\{source="client-secret"\} (\S+)$/m)?.[1]);
+      assert.ok(left > 0 && left <= 3, `seconds left: ${left}`);
+      assertNoSecretIn(metrics, SECRET);
       assertNoSecretIn(host.proxy.logs(), SECRET);
     } finally {
       entra.delayMs = 0;

@@ -147,6 +147,9 @@ describe('Entra down, with the host\'s one token', () => {
       await sleep(6500);  // past the token's expiry
       assertAuthFailed(await postJson(`${host.url}/v1/chat/completions`, CHAT));
       await host.proxy.waitForLog(/AADSTS90033/);
+      const metrics = (await request(`${host.url}/metrics`)).text;
+      assert.match(metrics, /^aop_entra_token_requests_total\{source="client-secret",outcome="failed"\} [1-9]/m);
+      assert.match(metrics, /^aop_entra_token_expiry_seconds\{source="client-secret"\} 0$/m);
       entra.down = false;
       await waitFor(async () => (await postJson(`${host.url}/v1/chat/completions`, CHAT)).status === 200, 'recovery', 15000);
       assert.deepEqual((await crowd(host.url, 8)).map((a) => a.status), Array(8).fill(200));

@@ -198,6 +198,9 @@ BOOST_AUTO_TEST_CASE(a_refusal_of_the_credential_itself_is_definitive_a_passing_
     unreadable.local_fault = true;
     BOOST_TEST(definitive_refusal(unreadable));
     BOOST_TEST(!definitive_refusal(answer(200, R"({"access_token":"a.b.c","expires_in":60})")));
+    BOOST_TEST(token_outcome(answer(401, refusal)) == std::string("refused"));
+    BOOST_TEST(token_outcome(unreachable) == std::string("failed"));
+    BOOST_TEST(token_outcome(answer(200, R"({"access_token":"a.b.c","expires_in":60})")) == std::string("ok"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -120,4 +120,16 @@ BOOST_FIXTURE_TEST_CASE(identities_have_rows_of_their_own_named_by_a_hash_and_th
                "a token longer than the row is not cut: the process keeps it alone");
 }
 
+BOOST_FIXTURE_TEST_CASE(the_metrics_show_per_source_the_soonest_expiry_and_nothing_of_the_token, TokenRow) {
+    state->token_turn(kIdentity, now, kLeaseMs);
+    BOOST_TEST(value_of(*state, "aop_entra_token_expiry_seconds{source=\"client-secret\"}") == 0, "none yet");
+    state->token_obtained(kIdentity, kBearer, wall_clock_ms() + 60000, now + 30000);
+    state->token_turn(kIdentity + "-second", now, kLeaseMs);
+    state->token_obtained(kIdentity + "-second", kBearer + "2", wall_clock_ms() + 20000, now + 10000);
+    double left = value_of(*state, "aop_entra_token_expiry_seconds{source=\"client-secret\"}");
+    BOOST_TEST(left > 18);
+    BOOST_TEST(left <= 20);
+    for (const SeriesValue& s : state->series()) BOOST_TEST(s.series.find("eyJ") == std::string::npos, s.series);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

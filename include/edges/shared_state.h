@@ -117,7 +117,7 @@ public:
     // Entra ID tokens, one per identity for the host, the identity named by a text without
     // secret (its hash is the key; its first line, the source, labels the row's metric). token_turn() reads the row and, when a token is due
     // (none, renewal due, dropped) and no live process holds the lease nor a failure's
-    // retry is pending, gives this process the lease for `lease_ms`; the lease holder
+    // retry is pending, gives this process the lease for `lease_ms` (0: only looks); the lease holder
     // reports with token_obtained() or token_failed(). token_refused(): Azure said 401 to
     // this authorization, the row drops it (unless renewed since).
     SharedToken token_turn(const std::string& identity, int64_t now_ms, int64_t lease_ms);

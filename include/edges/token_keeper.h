@@ -102,6 +102,7 @@ private:
     int64_t turn_shared();
     void settle(const TokenAnswer& answer, int64_t now_ms);
     void adopt(const SharedToken& row);
+    bool usable_now();
     void release_waiters();  // the caller holds mutex_
 
     const CredentialSettings credential_;

@@ -81,7 +81,7 @@ SharedToken SharedState::token_turn(const std::string& identity, int64_t now_ms,
     TokenSlot* s = find_token(held.layout(), identity, true);
     if (!s) return out;
     out.stored = true;
-    if (token_due(*s, now_ms) && sane_ms(s->retry_at_ms) <= now_ms && !leased_to_another(*s, now_ms)) {
+    if (lease_ms > 0 && token_due(*s, now_ms) && sane_ms(s->retry_at_ms) <= now_ms && !leased_to_another(*s, now_ms)) {
         s->lease = TrialOwner{-1, static_cast<int32_t>(getpid()), process_start_time(getpid())};
         s->lease_until_ms = now_ms + lease_ms;
         out.lease = true;

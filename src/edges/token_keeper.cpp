@@ -38,7 +38,10 @@ TokenKeeper::~TokenKeeper() {
     if (thread_.joinable()) thread_.join();
 }
 
+// Without a usable token of its own, a look at the host's row first: another process may
+// have obtained one since this keeper's last turn (after an outage, the first to succeed).
 TokenReading TokenKeeper::read() {
+    if (shared_ && !usable_now()) adopt(state_->token_turn(identity_, wall_now_ms(), 0));
     TokenReading reading;
     std::lock_guard<std::mutex> lock(mutex_);
     if (token_usable(expires_at_ms_, wall_now_ms())) {
@@ -49,6 +52,11 @@ TokenReading TokenKeeper::read() {
         reading.error = "Entra ID token (" + source_ + "): " + last_error_;
     }
     return reading;
+}
+
+bool TokenKeeper::usable_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return token_usable(expires_at_ms_, wall_now_ms());
 }
 
 TokenWait TokenKeeper::when_settled(EventLoop& loop, std::function<void()> done) {
@@ -89,9 +97,13 @@ void TokenKeeper::renew(const std::string& rejected_authorization) {
         if (authorization_ != rejected_authorization) return;  // renewed since
         if (renewed_for_refusal_ms_ != 0 && now_ms - renewed_for_refusal_ms_ < kRefusedAgainMs) return;
         renewed_for_refusal_ms_ = now_ms;
-        expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
     }
+    // The row first: a reader here that finds no token looks at the row, and must not
+    // take the refused one back from it.
     if (shared_) state_->token_refused(identity_, rejected_authorization);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (authorization_ == rejected_authorization)
+        expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
 }
 
 long TokenKeeper::requests() const {

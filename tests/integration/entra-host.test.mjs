@@ -8,27 +8,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { CHAT, assertNoSecretIn, crowd, startKeylessHost } from './entra-stack.mjs';
+import { CHAT, assertNoSecretIn, crowd, startKeylessHost, startStandIns } from './entra-stack.mjs';
 import { openStream, postJson, request, sleep, waitFor } from './harness.mjs';
 
 const WORKERS = 4;
 const SECRET = 'host-secret-value-Zq7';
 
-let entra, azure;
+let entra, azure, standIns;
 
-before(async () => {
-  entra = createEntraMock({ clientSecret: SECRET, lifetimeS: 3 });
-  await entra.listen();
-  azure = createAzureMock({ verifyBearer: (token) => entra.verify(token) });
-  await azure.listen();
-});
-
-after(async () => {
-  await azure.close();
-  await entra.close();
-});
+before(async () => { ({ entra, azure } = standIns = await startStandIns({ secret: SECRET, lifetimeS: 3 })); });
+after(() => standIns.close());
 
 const startHost = (extra = {}) => startKeylessHost({ entra, azure, secret: SECRET, workers: WORKERS, extra });
 

@@ -4,9 +4,21 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { createEntraMock } from '../upstream/entra-mock.mjs';
 import { postJson, startLighttpd, startProxy, tempDir } from './harness.mjs';
 
 export const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
+
+// The Entra stand-in with `secret` and tokens of `lifetimeS`, and an Azure stand-in that
+// takes only its unexpired tokens for its audience.
+export async function startStandIns({ secret, lifetimeS }) {
+  const entra = createEntraMock({ clientSecret: secret, lifetimeS });
+  await entra.listen();
+  const azure = createAzureMock({ verifyBearer: (token) => entra.verify(token) });
+  await azure.listen();
+  return { entra, azure, close: async () => { await azure.close(); await entra.close(); } };
+}
 
 export async function startKeylessHost({ entra, azure, secret, workers, extra = {} }) {
   const own = tempDir('entra-host');

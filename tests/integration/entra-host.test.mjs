@@ -7,9 +7,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { CHAT, assertNoSecretIn, crowd, startKeylessHost, startStandIns } from './entra-stack.mjs';
-import { openStream, postJson, request, sleep, waitFor } from './harness.mjs';
+import { PROXY_BIN, descendants, isRunning, openStream, postJson, proxyEnv, request, sleep, startLighttpd, tempDir, waitFor } from './harness.mjs';
 
 const WORKERS = 4;
 const SECRET = 'host-secret-value-Zq7';
@@ -114,6 +115,41 @@ describe(`one token for the host (${WORKERS} worker processes)`, () => {
     } finally {
       entra.down = false;
       await host.stop();
+    }
+  });
+
+  it('4 processes lighttpd starts itself (bin-path, max-procs): their start checks make one token request', async () => {
+    entra.delayMs = 1000;
+    const before = entra.arrivals;
+    const own = tempDir('entra-maxprocs');
+    const env = proxyEnv({
+      AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_THREADS: '2', AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
+      AZURE_OPENAI_PROXY_CREDENTIAL: 'client-secret', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
+      AZURE_CLIENT_SECRET: SECRET, AZURE_AUTHORITY_HOST: entra.url,
+    });
+    const environment = Object.entries(env).map(([k, v]) => `"${k}" => "${v}"`).join(', ');
+    const web = await startLighttpd({ configText: ({ port, dir }) => `
+server.modules += ("mod_fastcgi")
+server.document-root = "${dir}"
+server.bind = "127.0.0.1"
+server.port = ${port}
+fastcgi.server = ( "/" => ((
+  "socket" => "${path.join(own, 'proxy.sock')}", "bin-path" => "${PROXY_BIN}", "max-procs" => 4,
+  "check-local" => "disable", "fix-root-scriptname" => "enable", "bin-environment" => ( ${environment} ),
+)))
+` });
+    try {
+      const answers = await crowd(web.url, 24);
+      assert.deepEqual(answers.map((a) => a.status), Array(24).fill(200));
+      assert.equal(entra.arrivals - before, 1, 'one token request for 4 processes started at once');
+      const workers = descendants(web.pid);
+      assert.equal(workers.length, 4, 'lighttpd started 4 processes');
+      assert.equal(web.output.match(/another process of the host obtained it/g)?.length, 3, web.output);
+    } finally {
+      entra.delayMs = 0;
+      const workers = descendants(web.pid);
+      await web.stop();
+      await waitFor(() => workers.every((pid) => !isRunning(pid)), 'lighttpd\'s processes stopped');
     }
   });
 });

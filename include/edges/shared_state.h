@@ -50,6 +50,7 @@ struct SharedToken {
     int failures = 0;           // token requests failed in a row, whichever process asked
     int64_t retry_at_ms = 0;    // after a failure, no process asks before
     std::string error;          // the last failure (the source and Entra's words; no secret)
+    bool refused = false;       // that failure was Entra's definitive refusal of the credential
     int64_t lease_until_ms = 0; // another process is asking, until then at most
     uint64_t serial = 0;        // grows with each token stored
 };
@@ -123,7 +124,8 @@ public:
     SharedToken token_turn(const std::string& identity, int64_t now_ms, int64_t lease_ms);
     bool token_obtained(const std::string& identity, const std::string& authorization, int64_t expires_at_ms,
                         int64_t renew_at_ms);
-    void token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms);
+    void token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms,
+                      bool refused = false);
     void token_refused(const std::string& identity, const std::string& authorization);
 
     // This host's name among the hosts sharing Redis: one for every process of the file,

@@ -84,7 +84,7 @@ struct SeriesSlot {
 struct TokenSlot {
     uint64_t hash;  // of the identity's text (never a secret); 0: free
     int64_t expires_at_ms, renew_at_ms, retry_at_ms;
-    int32_t failures, unused;
+    int32_t failures, refused;  // refused: the last failure was definitive (credential.h)
     int64_t lease_until_ms;
     TrialOwner lease;  // row unused
     uint64_t serial;   // grows with each token stored

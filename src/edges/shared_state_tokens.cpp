@@ -92,6 +92,7 @@ SharedToken SharedState::token_turn(const std::string& identity, int64_t now_ms,
     out.failures = std::max(0, s->failures);
     out.retry_at_ms = sane_ms(s->retry_at_ms);
     out.error = text_of(s->error);
+    out.refused = out.failures > 0 && s->refused != 0;
     out.lease_until_ms = out.lease || !leased_to_another(*s, now_ms) ? 0 : sane_ms(s->lease_until_ms);
     out.serial = s->serial;
     return out;
@@ -108,19 +109,22 @@ bool SharedState::token_obtained(const std::string& identity, const std::string&
     s->expires_at_ms = expires_at_ms;
     s->renew_at_ms = renew_at_ms;
     s->failures = 0;
+    s->refused = 0;
     s->retry_at_ms = 0;
     s->error[0] = '\0';
     ++s->serial;
     return true;
 }
 
-void SharedState::token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms) {
+void SharedState::token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms,
+                               bool refused) {
     HeldState held = hold();
     TokenSlot* s = find_token(held.layout(), identity, true);
     if (!s) return;
     end_lease_if_mine(*s);
     s->failures = std::max(0, s->failures) + 1;
     s->retry_at_ms = retry_at_ms;
+    s->refused = refused ? 1 : 0;
     store_text(s->error, error);
 }
 

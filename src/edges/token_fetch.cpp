@@ -165,7 +165,7 @@ bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& t
                std::to_string((answer.expires_at_ms - now_ms) / 1000) + " s";
         return true;
     }
-    if (state) state->token_failed(identity, answer.error, now_ms + token_retry_delay_ms(1));
+    if (state) state->token_failed(identity, answer.error, now_ms + token_retry_delay_ms(1), definitive_refusal(answer));
     if (definitive_refusal(answer)) {
         line = "Entra ID refused the credential (" + source + "): " + answer.error + "; not starting";
         return false;
@@ -189,6 +189,10 @@ bool check_credential_at_start(const CredentialSettings& credential, const Proce
         if (token_usable(row.expires_at_ms, now_ms)) {
             line = "Entra ID token (" + source + "): another process of the host obtained it";
             return true;
+        }
+        if (row.refused) {  // the other process was refused: so is this one
+            line = "Entra ID refused the credential (" + source + "): " + row.error + "; not starting";
+            return false;
         }
         if (row.lease_until_ms == 0 || now_ms > give_up_ms) {  // the other process failed: it says why
             line = "warning: no Entra ID token at start (" + source + "): " +

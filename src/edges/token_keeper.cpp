@@ -195,7 +195,7 @@ int64_t TokenKeeper::turn_shared() {
     if (answer.ok && !state_->token_obtained(identity_, "Authorization: Bearer " + answer.access_token,
                                              answer.expires_at_ms, next_ms))
         shared_ = false;  // too long for the row: this process's alone
-    if (!answer.ok) state_->token_failed(identity_, answer.error, next_ms);
+    if (!answer.ok) state_->token_failed(identity_, answer.error, next_ms, definitive_refusal(answer));
     settle(answer, now_ms);
     return next_ms;
 }

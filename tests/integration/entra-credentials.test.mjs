@@ -275,13 +275,16 @@ describe('a wrong secret', () => {
 });
 
 describe('--check-config', () => {
-  it('names the credential and shows no secret', () => {
+  it('names the credential, shows no secret and does not contact Entra', async () => {
+    const arrivals = entra.arrivals;
     for (const source of Object.values(SOURCES)) {
       const run = spawnSync(PROXY_BIN, ['--check-config'], { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, ...source.env() }), encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout + run.stderr, /Entra ID credential: (client-secret|workload-identity|managed-identity)/);
       assertNoSecretIn(run.stdout + run.stderr);
     }
+    await sleep(300);  // a request it sent while this process was blocked would be read now
+    assert.equal(entra.arrivals, arrivals, 'no token request');
   });
 
   it('a missing piece is one line naming the variable', () => {

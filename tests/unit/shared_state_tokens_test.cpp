@@ -84,11 +84,16 @@ BOOST_FIXTURE_TEST_CASE(a_failure_holds_every_process_back_until_its_retry_and_s
     BOOST_TEST(state->token_turn(kIdentity, now + 1000, kLeaseMs).lease);
     state->token_failed(kIdentity, "again", now + 3000);
     BOOST_TEST(state->token_turn(kIdentity, now + 1100, kLeaseMs).failures == 2);
+    BOOST_TEST(!state->token_turn(kIdentity, now + 1200, kLeaseMs).refused);
+    state->token_turn(kIdentity, now + 3000, kLeaseMs);
+    state->token_failed(kIdentity, "the token endpoint answered 401 invalid_client", now + 3000, true);
+    BOOST_TEST(state->token_turn(kIdentity, now + 2500, kLeaseMs).refused, "a definitive refusal is told the others");
     state->token_turn(kIdentity, now + 3000, kLeaseMs);
     state->token_obtained(kIdentity, kBearer, now + 60000, now + 30000);
     SharedToken good = state->token_turn(kIdentity, now + 3100, kLeaseMs);
     BOOST_TEST(good.failures == 0);
     BOOST_TEST(good.error.empty());
+    BOOST_TEST(!good.refused);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_token_azure_refused_is_dropped_unless_renewed_since, TokenRow) {

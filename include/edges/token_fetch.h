@@ -37,5 +37,6 @@ std::string token_identity(const CredentialSettings& credential);
 // holds a token for it already, or another process is asking), the token left in `state`
 // for the workers. False when Entra refused the credential for good: `line` says so, naming
 // the source and Entra's code. Unreachable or 5xx: true, and `line` is a warning.
+// `stopping` (set by SIGTERM) ends the check at once: true, `line` empty.
 bool check_credential_at_start(const CredentialSettings& credential, const ProcessSettings& transport,
-                               SharedState* state, std::string& line);
+                               SharedState* state, const std::atomic<bool>& stopping, std::string& line);

@@ -151,10 +151,10 @@ namespace {
 
 // The start's own token request, its result left in the shared row (the lease given back).
 bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& transport, SharedState* state,
-                  std::string& line) {
-    static const std::atomic<bool> never_stop{false};
+                  const std::atomic<bool>& stopping, std::string& line) {
     const std::string identity = token_identity(credential), source = describe_credential(credential);
-    TokenAnswer answer = fetch_token(credential, transport, never_stop);
+    TokenAnswer answer = fetch_token(credential, transport, stopping);
+    if (stopping) return true;
     int64_t now_ms = wall_clock_ms();
     if (state) count_token_request(*state, credential, answer);
     if (answer.ok) {
@@ -180,10 +180,10 @@ bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& t
 // Another process of the host asking already (lighttpd starting several at once): its
 // answer is waited for, a tenth of a second at a time, rather than a second request made.
 bool check_credential_at_start(const CredentialSettings& credential, const ProcessSettings& transport,
-                               SharedState* state, std::string& line) {
+                               SharedState* state, const std::atomic<bool>& stopping, std::string& line) {
     const std::string identity = token_identity(credential), source = describe_credential(credential);
     int64_t give_up_ms = wall_clock_ms() + kTokenLeaseMs;
-    for (int64_t now_ms = wall_clock_ms(); state; now_ms = wall_clock_ms()) {
+    for (int64_t now_ms = wall_clock_ms(); state && !stopping; now_ms = wall_clock_ms()) {
         SharedToken row = state->token_turn(identity, now_ms, kTokenLeaseMs);
         if (!row.stored || row.lease) break;
         if (token_usable(row.expires_at_ms, now_ms)) {
@@ -202,5 +202,5 @@ bool check_credential_at_start(const CredentialSettings& credential, const Proce
         }
         usleep(100 * 1000);
     }
-    return ask_at_start(credential, transport, state, line);
+    return stopping || ask_at_start(credential, transport, state, stopping, line);
 }

@@ -71,6 +71,20 @@ describe('a hostile token endpoint', () => {
     }
   });
 
+  it('slow at start, then stopped: SIGTERM ends the start\'s token request at once, status 0', async () => {
+    entra.delayMs = 25000;
+    const host = await startHost();
+    try {
+      await sleep(500);
+      const started = Date.now();
+      await host.stop();  // asserts status 0
+      assert.ok(Date.now() - started < 3000, `stopped in ${Date.now() - started} ms`);
+      assert.match(host.proxy.logs(), /stopped while trying the Entra ID credential/);
+    } finally {
+      entra.delayMs = 0;
+    }
+  });
+
   it('garbage (an HTML page with 200): a clear log line, 503, then recovery', async () => {
     entra.mode = 'garbage';
     await startsAnywayAndRecovers(/the token endpoint answered 200 with no JSON object/, () => { entra.mode = ''; });

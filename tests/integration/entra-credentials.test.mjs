@@ -110,7 +110,7 @@ async function trafficFor(url, ms, during = async () => {}) {
 
 for (const [name, source] of Object.entries(SOURCES)) {
   describe(`${name}: tokens of ${LIFETIME_S} s renewed under traffic`, () => {
-    it('serves requests and a stream across renewals with no failure, about one token request per renewal per process', async () => {
+    it('serves requests and a stream across renewals with no failure, about one token request per renewal for the host', async () => {
       const stack = await startKeyless(source.env());
       try {
         const countBefore = entra.counts[source.shape];
@@ -193,8 +193,8 @@ describe('Entra down', () => {
 
 describe('a crowd at start', () => {
   it('waits for one token request, not one each', async () => {
-    // The worker asks for its token as it starts; a slow Entra keeps that request pending
-    // while the crowd arrives.
+    // The start asks for the token before the worker serves; a slow Entra keeps that
+    // request pending while the crowd arrives (and waits on the socket).
     entra.delayMs = 1500;
     const before = entra.counts.secret;
     const stack = await startKeyless(SOURCES['client-secret'].env(), 1);

@@ -2,16 +2,21 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "config.h"
 #include "server.h"
+#include "shared_state.h"
 #include "text.h"
+#include "token_fetch.h"
 #include "unique_fd.h"
 
 extern char** environ;
@@ -99,6 +104,33 @@ Arguments parse_arguments(int argc, char** argv) {
     return args;
 }
 
+// The endpoint's Entra ID credential tried once, before any worker or thread: a wrong
+// secret stops the start with one line; the token obtained is left in the state file for
+// the workers (kept: no worker has joined it yet).
+// SIGTERM or SIGINT meanwhile ends the check (a token request under way is aborted) and
+// the program, with status 0.
+std::atomic<bool> stop_during_check{false};
+
+// -1: go on serving; else the exit status.
+int credential_ready_at_start(const Config& config) {
+    if (config.credential.source == CredentialSource::None) return -1;
+    struct sigaction on_stop {}, old_term {}, old_int {};
+    on_stop.sa_handler = [](int) { stop_during_check = true; };
+    sigemptyset(&on_stop.sa_mask);
+    bool caught = sigaction(SIGTERM, &on_stop, &old_term) == 0 && sigaction(SIGINT, &on_stop, &old_int) == 0;
+    std::unique_ptr<SharedState> state = open_shared_state(config, true);
+    std::string line;
+    bool ready = check_credential_at_start(config.credential, config, state ? state.get() : nullptr,
+                                           stop_during_check, line);
+    if (caught) {
+        sigaction(SIGTERM, &old_term, nullptr);
+        sigaction(SIGINT, &old_int, nullptr);
+    }
+    if (!line.empty()) log_lines(line);
+    if (stop_during_check) log_lines("stopped while trying the Entra ID credential");
+    return stop_during_check ? 0 : ready ? -1 : 1;
+}
+
 // A FastCGI listening socket: the one given (systemd, fd 0) or one opened on the address.
 int serve_listening_socket(const Config& config, int activated) {
     int listen_fd = activated >= 0 ? activated : STDIN_FILENO;  // handed over: not ours to close
@@ -113,7 +145,8 @@ int serve_listening_socket(const Config& config, int activated) {
     // Once per start, before any worker: never once per request or per worker.
     std::string warning = open_relay_warning(config);
     if (!warning.empty()) log_lines(warning);
-    int status = config.workers > 1 ? run_supervised(config, listen_fd) : run_fastcgi(config, listen_fd);
+    int status = credential_ready_at_start(config);
+    if (status < 0) status = config.workers > 1 ? run_supervised(config, listen_fd) : run_fastcgi(config, listen_fd);
     if ((starts_with(config.fcgi_address, "/") || starts_with(config.fcgi_address, "./")) &&
         unlink(config.fcgi_address.c_str()) != 0 && errno != ENOENT)
         fail("cannot remove " + config.fcgi_address + ": " + std::strerror(errno));

@@ -64,7 +64,20 @@ struct TokenAnswer {
     int64_t refresh_at_ms = 0;  // when Entra says to renew (refresh_in); 0: it did not say
     std::string aadsts;         // "AADSTS7000215" when Entra named one
     std::string error;          // for the log: status, error, description; no secret
+    long status = 0;            // the token endpoint's HTTP status (0: no answer)
+    bool local_fault = false;   // the request could not be made here (an unreadable federated token file)
 };
+
+// Whether a failed answer says the credential itself is wrong (a wrong secret, an unknown
+// client or tenant, an unreadable federated token file): 400, 401 or 403 from the token
+// endpoint, or a local fault. Unreachable, 404/410 (IMDS while an identity is assigned),
+// 408, 429, 5xx and garbage are passing: the keeper retries.
+bool definitive_refusal(const TokenAnswer& answer);
+// The outcome label of aop_entra_token_requests_total: "ok", "refused" (definitive) or "failed".
+const char* token_outcome(const TokenAnswer& answer);
+
+// The longest life an answer's token is given (a longer expires_in is cut to it).
+const int64_t kLongestTokenLifeMs = 24 * 3600 * 1000LL;
 
 // `now_ms`: the wall clock when the answer arrived. expires_in and expires_on may be
 // numbers or strings of digits (App Service sends expires_on as a string).

@@ -40,6 +40,21 @@ struct KeyPending {
     RateWindow tokens;
 };
 
+// An identity's Entra ID token as the host holds it (shared_state_tokens.cpp), and whether
+// this process is the one to ask Entra now.
+struct SharedToken {
+    bool stored = false;        // the identity has a row (the table had room)
+    bool lease = false;         // this process asks Entra now; the others wait for its result
+    std::string authorization;  // "Authorization: Bearer ..." (empty: none yet)
+    int64_t expires_at_ms = 0, renew_at_ms = 0;
+    int failures = 0;           // token requests failed in a row, whichever process asked
+    int64_t retry_at_ms = 0;    // after a failure, no process asks before
+    std::string error;          // the last failure (the source and Entra's words; no secret)
+    bool refused = false;       // that failure was Entra's definitive refusal of the credential
+    int64_t lease_until_ms = 0; // another process is asking, until then at most
+    uint64_t serial = 0;        // grows with each token stored
+};
+
 class SharedState {
 public:
     // Maps `path` (created 0600 if missing, rebuilt if it does not match). On failure, the
@@ -104,6 +119,19 @@ public:
     // What requests do in passing, for a process with none: the file still the one at the
     // path (else it moves to that one) and, once a second for the host, dead rows freed.
     void tend(int64_t now_ms) { every_second(now_ms); }
+
+    // Entra ID tokens, one per identity for the host, the identity named by a text without
+    // secret (its hash is the key; its first line, the source, labels the row's metric). token_turn() reads the row and, when a token is due
+    // (none, renewal due, dropped) and no live process holds the lease nor a failure's
+    // retry is pending, gives this process the lease for `lease_ms` (0: only looks); the lease holder
+    // reports with token_obtained() or token_failed(). token_refused(): Azure said 401 to
+    // this authorization, the row drops it (unless renewed since).
+    SharedToken token_turn(const std::string& identity, int64_t now_ms, int64_t lease_ms);
+    bool token_obtained(const std::string& identity, const std::string& authorization, int64_t expires_at_ms,
+                        int64_t renew_at_ms);
+    void token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms,
+                      bool refused = false);
+    void token_refused(const std::string& identity, const std::string& authorization);
 
     // This host's name among the hosts sharing Redis: one for every process of the file,
     // whichever of them talks to Redis, kept across a rebuild of the file.

@@ -23,7 +23,7 @@
 
 namespace shared_state_internal {
 
-const uint32_t kLayoutVersion = 7;
+const uint32_t kLayoutVersion = 8;
 const int kProcesses = static_cast<int>(kStateProcesses);
 const int kTargets = static_cast<int>(kStateTargets);
 const int kKeys = static_cast<int>(kStateKeys);
@@ -33,6 +33,10 @@ const int kSeriesSlots = static_cast<int>(2 * kStateSeries);
 // Values read from the file are kept in this range: a file overwritten under a process
 // yields nonsense, never arithmetic that overflows.
 const int32_t kMostInFlight = 1 << 24;
+// Entra ID tokens: one row per identity for the host (shared_state_tokens.cpp).
+const int kTokens = 16;
+const size_t kLongestAuthorization = 16383;  // "Authorization: Bearer " and the token
+const size_t kLongestTokenError = 511;
 
 }  // namespace shared_state_internal
 
@@ -76,6 +80,20 @@ struct SeriesSlot {
     char name[1024];
 };
 
+// One identity's token for every process of the host, and the lease of the one process
+// that asks Entra for the next (its death, or the end of `lease_until_ms`, frees it).
+struct TokenSlot {
+    uint64_t hash;  // of the identity's text (never a secret); 0: free
+    int64_t expires_at_ms, renew_at_ms, retry_at_ms;
+    int32_t failures, refused;  // refused: the last failure was definitive (credential.h)
+    int64_t lease_until_ms;
+    TrialOwner lease;  // row unused
+    uint64_t serial;   // grows with each token stored
+    char source[48];   // the identity's first line, its source: a metric label
+    char error[shared_state_internal::kLongestTokenError + 1];
+    char authorization[shared_state_internal::kLongestAuthorization + 1];
+};
+
 static_assert(sizeof(TargetSlot::name) > kLongestTargetName, "a target slot holds the longest target name");
 static_assert(sizeof(KeySlot::name) > kLongestKeyName, "a key slot holds the longest key name");
 static_assert(sizeof(SeriesSlot::name) > kLongestSeries, "a series slot holds the longest series");
@@ -94,6 +112,7 @@ struct SharedLayout {
     TargetSlot targets[shared_state_internal::kTargets];
     KeySlot keys[shared_state_internal::kKeys];
     SeriesSlot series[shared_state_internal::kSeriesSlots];
+    TokenSlot tokens[shared_state_internal::kTokens];
     double retired[shared_state_internal::kSeriesSlots];  // counters of processes that have gone
     // Per process, in rows: a process touches only its own pages (the file stays sparse),
     // and what is summed over processes is summed over the live ones.
@@ -162,6 +181,10 @@ void set_name(char (&stored)[N], std::string_view name) {
     std::memset(stored, 0, N);
     std::memcpy(stored, name.data(), name.size());  // storable(): shorter than N
 }
+
+// aop_entra_token_expiry_seconds{source}: per source, the soonest a token of the host
+// expires (shared_state_tokens.cpp). The caller holds the lock.
+void append_token_series(const SharedLayout& l, int64_t now_ms, std::vector<SeriesValue>& out);
 
 // The processes' rows (shared_state_rows.cpp).
 int rows_in_use(const SharedLayout& l);

@@ -2,9 +2,10 @@
 // before the first request needs it and renewing it in the background, so that no request
 // waits for Entra but those that arrive before the first token.
 //
-// Per process for now (issue 23 wants one token per host): the seam for that is the
-// keeper's fetch — a keeper that finds a fresh token in the shared state file takes it
-// instead of asking Entra, and one that fetched puts it there.
+// One token per identity for the host: with a shared state file, the keepers of every
+// process share the identity's row (shared_state_tokens.cpp) and only the one holding its
+// lease asks Entra; the others take its token from the row. Without one (state file
+// "none", or the row table full), each process asks for its own.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "credential.h"
 #include "event_loop.h"
+#include "shared_state.h"
 
 enum class TokenState {
     Ready,    // `authorization` holds the header line
@@ -66,7 +68,9 @@ private:
 // a loop, and requests meet it only under a mutex for the copy of a header line.
 class TokenKeeper {
 public:
-    TokenKeeper(const CredentialSettings& credential, const ProcessSettings& transport);
+    // `state`: the host's shared state (nullptr: this process's token alone); it outlives
+    // the keeper (stop_token_keepers()).
+    TokenKeeper(const CredentialSettings& credential, const ProcessSettings& transport, SharedState* state);
     ~TokenKeeper();
     TokenKeeper(const TokenKeeper&) = delete;
     TokenKeeper& operator=(const TokenKeeper&) = delete;
@@ -77,8 +81,9 @@ public:
     // token or failed), unless the TokenWait was destroyed before.
     TokenWait when_settled(EventLoop& loop, std::function<void()> done);
 
-    // Azure refused `rejected_authorization`: unless the token was renewed since, it is
-    // dropped, and the next request waits for a new one.
+    // Azure refused `rejected_authorization`: unless the token was renewed since (or was
+    // renewed for a refusal less than 5 s ago), it is dropped, here and in the host's row,
+    // and the next request waits for a new one.
     void renew(const std::string& rejected_authorization);
 
     // Token requests made so far (successful or not), for tests and logs.
@@ -93,12 +98,19 @@ private:
         std::shared_ptr<bool> live;
     };
     void run();
+    int64_t turn_alone();
+    int64_t turn_shared();
     void settle(const TokenAnswer& answer, int64_t now_ms);
-    TokenAnswer fetch_once();
+    void adopt(const SharedToken& row);
+    bool usable_now();
+    void release_waiters();  // the caller holds mutex_
 
     const CredentialSettings credential_;
     const ProcessSettings transport_;
     const std::string source_;  // "client-secret, tenant ..., client ..." for the log
+    const std::string identity_;  // its row in the shared state (token_identity)
+    SharedState* const state_;
+    std::atomic<bool> shared_;    // the row is used (false: no state, or no room in it)
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;
@@ -109,9 +121,15 @@ private:
     std::string last_error_;
     long requests_ = 0;
     std::vector<Waiter> waiters_;
+    bool asked_ = false;
+    int64_t renewed_for_refusal_ms_ = 0;  // a waiter came since the thread's last turn: it looks now
     std::thread thread_;  // last: started once everything above exists
 };
 
 // The process's keeper of `credential` (one per distinct identity and scope), started the
-// first time it is asked for; it lives as long as the process.
-TokenKeeper& token_keeper_for(const CredentialSettings& credential, const ProcessSettings& transport);
+// first time it is asked for; it lives until stop_token_keepers(). `state`: as the
+// constructor's, taken by the first call.
+TokenKeeper& token_keeper_for(const CredentialSettings& credential, const ProcessSettings& transport,
+                              SharedState* state);
+// Stops every keeper (their threads joined), before the shared state they use goes.
+void stop_token_keepers();

@@ -144,6 +144,7 @@ std::string scope_resource(const std::string& scope) {
 
 TokenAnswer read_token_answer(long status, const std::string& body, int64_t now_ms) {
     TokenAnswer out;
+    out.status = status;
     JsonPtr answer(cJSON_ParseWithLength(body.data(), body.size()));
     if (!cJSON_IsObject(answer.get())) {
         out.error = "the token endpoint answered " + std::to_string(status) + " with no JSON object";
@@ -161,12 +162,24 @@ TokenAnswer read_token_answer(long status, const std::string& body, int64_t now_
     if (expires_in >= 0) out.expires_at_ms = now_ms + expires_in * 1000;
     else if (expires_on >= 0) out.expires_at_ms = expires_on * 1000;
     if (refresh_in > 0) out.refresh_at_ms = now_ms + refresh_in * 1000;
+    // A lifetime beyond any Entra gives (24 h for managed identities) is not believed: the
+    // token is renewed as if it lived that long, not in years.
+    if (out.expires_at_ms - now_ms > kLongestTokenLifeMs) out.expires_at_ms = now_ms + kLongestTokenLifeMs;
     bool printable = !out.access_token.empty() && is_word(out.access_token, "-._~+/=");
     if (!printable) out.error = "the token endpoint's answer holds no usable access_token";
     else if (out.expires_at_ms <= now_ms) out.error = "the token endpoint's answer holds no future expires_in or expires_on";
     out.ok = out.error.empty();
     if (!out.ok) out.access_token.clear();
     return out;
+}
+
+bool definitive_refusal(const TokenAnswer& answer) {
+    if (answer.ok) return false;
+    return answer.local_fault || answer.status == 400 || answer.status == 401 || answer.status == 403;
+}
+
+const char* token_outcome(const TokenAnswer& answer) {
+    return answer.ok ? "ok" : definitive_refusal(answer) ? "refused" : "failed";
 }
 
 int64_t renewal_due_ms(int64_t obtained_ms, const TokenAnswer& answer) {

@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "exchange.h"
 #include "shared_state.h"
+#include "token_keeper.h"
 
 extern char** environ;
 
@@ -83,6 +84,11 @@ int serve_cgi(const Config& config, int stop_fd) {
     if (!loop.ok() || !upstream.ok() || !loop.watch(stop_fd, EPOLLIN, &host)) return 1;
     std::unique_ptr<SharedState> state = open_shared_state(config, true);
     if (!state) return 1;
+    // The token keepers share the state (a token obtained by one CGI process serves the
+    // next ones): stopped before it goes.
+    struct KeepersStopped {
+        ~KeepersStopped() { stop_token_keepers(); }
+    } keepers_stopped;
     LoopServices services{loop, upstream, heartbeats, *state};
 
     CgiConnection connection;

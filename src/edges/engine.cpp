@@ -122,7 +122,7 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
     std::fprintf(stderr, "azure-openai-proxy: serving with %d event loops, at most %ld requests in flight\n",
                  count, process->max_requests);
     // The endpoint's Entra ID token is asked for now, so the first request rarely waits for it.
-    if (config.credential.source != CredentialSource::None) token_keeper_for(config.credential, config);
+    if (config.credential.source != CredentialSource::None) token_keeper_for(config.credential, config, state.get());
     if (!run_loops(loops)) {
         std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
         // Reader threads may still use what the loops own: leave it all to the exit.
@@ -130,9 +130,10 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
         process.release();
         caches.release();
         redis.release();
-        state.release();
+        state.release();  // and the token keepers with it, still running
         return -1;
     }
+    stop_token_keepers();  // before the state they share goes
     std::fprintf(stderr, "azure-openai-proxy: stopped\n");
     return 0;
 }

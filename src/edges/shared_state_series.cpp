@@ -235,6 +235,7 @@ std::vector<SeriesValue> SharedState::series() {
         for (int p = 0, used = rows_in_use(*m->layout); p < used; ++p)
             if (m->layout->processes[p].pid) live.push_back(p);
         append_state_series(*m->layout, live, state);
+        append_token_series(*m->layout, wall_clock_ms(), state);
     }
     const SharedLayout& l = *m->layout;
     std::vector<SeriesValue> out;

@@ -1,122 +1,33 @@
-// The token keeper's thread: one token request at a time with libcurl (the upstream's CA
-// certificates and outbound proxy), the token held under a mutex, renewed when due.
+// The token keeper's thread: one token request at a time (token_fetch.h), the token held
+// under a mutex, renewed when due; with a shared state, the host's row of the identity
+// decides which process asks, and the others take its token.
 // Tests: tests/integration/entra-credentials.test.mjs (through lighttpd, against the Entra
-// stand-in); the request, answer and schedule it follows: credential_test.cpp.
+// stand-in); the request, answer and schedule it follows: credential_test.cpp; the row:
+// shared_state_tokens_test.cpp.
 #include "token_keeper.h"
 
-#include <curl/curl.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "text.h"
-#include "upstream.h"
+#include "token_fetch.h"
 
 namespace {
 
-const size_t kLongestTokenAnswer = 1 << 20;  // a token answer is a few KiB
-const long kTokenRequestTimeoutS = 30;
+// While another process asks Entra, this one looks at the row this often for its answer.
+const int64_t kLookAgainMs = 100;
+// A process renews a token Azure refused at most this often.
+const int64_t kRefusedAgainMs = 5000;
 
-int64_t wall_now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-struct EasyHandle {
-    CURL* easy = curl_easy_init();
-    ~EasyHandle() {
-        if (easy) curl_easy_cleanup(easy);
-    }
-};
-
-struct HeaderLines {
-    curl_slist* list = nullptr;
-    ~HeaderLines() { curl_slist_free_all(list); }
-    bool add(const std::string& line) {
-        curl_slist* grown = curl_slist_append(list, line.c_str());
-        if (grown) list = grown;
-        return grown != nullptr;
-    }
-};
-
-size_t collect_answer(char* data, size_t size, size_t count, void* out) {
-    auto* body = static_cast<std::string*>(out);
-    size_t length = size * count;
-    if (body->size() + length > kLongestTokenAnswer) return 0;  // libcurl fails the transfer
-    body->append(data, length);
-    return length;
-}
-
-bool read_whole_file(const std::string& path, std::string& content) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    if (!in || !(text << in.rdbuf())) return false;
-    content = text.str();
-    return true;
-}
-
-// Aborts a token request under way when the process stops.
-int stop_when_asked(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    return static_cast<const std::atomic<bool>*>(stopping)->load() ? 1 : 0;
-}
-
-// One token request, sent and read; the error never holds the request (its secret).
-TokenAnswer send_token_request(const TokenRequest& request, const ProcessSettings& transport,
-                               const std::atomic<bool>& stopping) {
-    TokenAnswer failed;
-    EasyHandle handle;
-    HeaderLines headers;
-    for (const std::string& line : request.headers)
-        if (!headers.add(line)) failed.error = "out of memory for the token request's headers";
-    if (!handle.easy || !failed.error.empty()) {
-        if (failed.error.empty()) failed.error = "libcurl cannot make a handle for the token request";
-        return failed;
-    }
-    std::string body;
-    char detail[CURL_ERROR_SIZE] = {};
-    CURL* easy = handle.easy;
-    CURLcode set = set_outbound_route(easy, transport);
-    const CURLcode options[] = {
-        curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()),
-        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"),
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.list),
-        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L),
-        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, transport.connect_timeout_s),
-        curl_easy_setopt(easy, CURLOPT_TIMEOUT, kTokenRequestTimeoutS),
-        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, detail),
-        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_answer),
-        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body),
-        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L),
-        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, stop_when_asked),
-        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &stopping),
-        request.method == "POST" ? curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.c_str())
-                                 : curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L),
-    };
-    for (CURLcode option : options)
-        if (set == CURLE_OK) set = option;
-    if (set != CURLE_OK) {
-        failed.error = std::string("libcurl refused an option of the token request: ") + curl_easy_strerror(set);
-        return failed;
-    }
-    CURLcode done = curl_easy_perform(easy);
-    if (done != CURLE_OK) {
-        failed.error = std::string("the token endpoint could not be reached: ") +
-                       (detail[0] ? detail : curl_easy_strerror(done));
-        return failed;
-    }
-    long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    return read_token_answer(status, body, wall_now_ms());
-}
+int64_t wall_now_ms() { return wall_clock_ms(); }
 
 }  // namespace
 
-TokenKeeper::TokenKeeper(const CredentialSettings& credential, const ProcessSettings& transport)
+TokenKeeper::TokenKeeper(const CredentialSettings& credential, const ProcessSettings& transport, SharedState* state)
     : credential_(credential), transport_(transport), source_(describe_credential(credential)),
-      thread_([this] { run(); }) {}
+      identity_(token_identity(credential)), state_(state), shared_(state != nullptr), thread_([this] { run(); }) {}
 
 TokenKeeper::~TokenKeeper() {
     {
@@ -127,7 +38,10 @@ TokenKeeper::~TokenKeeper() {
     if (thread_.joinable()) thread_.join();
 }
 
+// Without a usable token of its own, a look at the host's row first: another process may
+// have obtained one since this keeper's last turn (after an outage, the first to succeed).
 TokenReading TokenKeeper::read() {
+    if (shared_ && !usable_now()) adopt(state_->token_turn(identity_, wall_now_ms(), 0));
     TokenReading reading;
     std::lock_guard<std::mutex> lock(mutex_);
     if (token_usable(expires_at_ms_, wall_now_ms())) {
@@ -140,11 +54,17 @@ TokenReading TokenKeeper::read() {
     return reading;
 }
 
+bool TokenKeeper::usable_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return token_usable(expires_at_ms_, wall_now_ms());
+}
+
 TokenWait TokenKeeper::when_settled(EventLoop& loop, std::function<void()> done) {
     auto live = std::make_shared<bool>(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         waiters_.push_back({&loop, std::move(done), live});
+        asked_ = true;
     }
     wake_.notify_all();  // a token that expired unseen (a suspended host) is fetched now
     return TokenWait(this, live);
@@ -166,10 +86,24 @@ void TokenWait::cancel() {
     live_.reset();
 }
 
+// The host's row drops it too: the next renewal goes through the lease like any other. A
+// token renewed for a refusal and refused again soon after (one for another audience, a
+// role not granted yet) is kept: another renewal would not help, and every request would
+// cost a token request.
 void TokenKeeper::renew(const std::string& rejected_authorization) {
+    int64_t now_ms = wall_now_ms();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (authorization_ != rejected_authorization) return;  // renewed since
+        if (renewed_for_refusal_ms_ != 0 && now_ms - renewed_for_refusal_ms_ < kRefusedAgainMs) return;
+        renewed_for_refusal_ms_ = now_ms;
+    }
+    // The row first: a reader here that finds no token looks at the row, and must not
+    // take the refused one back from it.
+    if (shared_) state_->token_refused(identity_, rejected_authorization);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (authorization_ != rejected_authorization) return;
-    expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
+    if (authorization_ == rejected_authorization)
+        expires_at_ms_ = 0;  // not usable: the next reader waits, and its wait wakes the thread
 }
 
 long TokenKeeper::requests() const {
@@ -177,22 +111,11 @@ long TokenKeeper::requests() const {
     return requests_;
 }
 
-// The federated token file is read for every request: the cluster rotates it.
-TokenAnswer TokenKeeper::fetch_once() {
-    std::string federated_token;
-    if (credential_.source == CredentialSource::WorkloadIdentity &&
-        !read_whole_file(credential_.federated_token_file, federated_token)) {
-        TokenAnswer failed;
-        failed.error = "AZURE_FEDERATED_TOKEN_FILE: cannot read '" + log_safe(credential_.federated_token_file) + "'";
-        return failed;
-    }
-    return send_token_request(build_token_request(credential_, federated_token), transport_, stopping_);
-}
-
 // Takes a token or counts a failure, then hands the waiting requests back to their loops,
 // still under the lock: once TokenWait::cancel has made the keeper forget a waiter, nothing
 // is posted to its loop.
 void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
+    if (state_) count_token_request(*state_, credential_, answer);
     std::lock_guard<std::mutex> lock(mutex_);
     ++requests_;
     if (answer.ok) {
@@ -209,6 +132,10 @@ void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
                      source_.c_str(), answer.error.c_str(), failures_,
                      static_cast<long long>(token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms))));
     }
+    release_waiters();
+}
+
+void TokenKeeper::release_waiters() {
     std::vector<Waiter> waiting;
     waiting.swap(waiters_);
     for (Waiter& waiter : waiting) {
@@ -220,34 +147,97 @@ void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
     }
 }
 
-// Fetch, settle, sleep until the renewal (or the retry) is due; a waiter arriving with no
-// usable token wakes it early.
+// The token another process put in the host's row (or its failure), taken as this
+// process's; the waiting requests go on once there is a token or a failure to tell.
+void TokenKeeper::adopt(const SharedToken& row) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    int64_t now_ms = wall_now_ms();
+    if (!row.authorization.empty() && token_usable(row.expires_at_ms, now_ms) &&
+        (row.authorization != authorization_ || row.expires_at_ms > expires_at_ms_)) {
+        authorization_ = row.authorization;
+        expires_at_ms_ = row.expires_at_ms;
+    }
+    bool usable = token_usable(expires_at_ms_, now_ms);
+    failures_ = usable ? 0 : row.failures;
+    if (row.failures > 0) last_error_ = row.error;
+    if (usable || failures_ > 0) release_waiters();
+}
+
+// Asks Entra; the next turn's time.
+int64_t TokenKeeper::turn_alone() {
+    TokenAnswer answer = fetch_token(credential_, transport_, stopping_);
+    int64_t now_ms = wall_now_ms();
+    settle(answer, now_ms);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return answer.ok ? renewal_due_ms(now_ms, answer)
+                     : now_ms + token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms));
+}
+
+// The lease holder asks Entra and leaves the result in the row; the others take the row's
+// token, and look again when it is due, when the lease holder should be done, or when a
+// failure's retry is.
+int64_t TokenKeeper::turn_shared() {
+    int64_t now_ms = wall_now_ms();
+    SharedToken row = state_->token_turn(identity_, now_ms, kTokenLeaseMs);
+    if (!row.stored) {  // no room in the table: this process keeps its own token
+        shared_ = false;
+        return turn_alone();
+    }
+    if (!row.lease) {
+        adopt(row);
+        if (row.lease_until_ms > now_ms) return std::min(row.lease_until_ms, now_ms + kLookAgainMs);
+        return std::max(row.retry_at_ms, row.renew_at_ms);
+    }
+    TokenAnswer answer = fetch_token(credential_, transport_, stopping_);
+    now_ms = wall_now_ms();
+    int64_t next_ms = answer.ok ? renewal_due_ms(now_ms, answer)
+                                : now_ms + token_retry_delay_ms(row.failures + 1, token_usable_for_ms(row.expires_at_ms, now_ms));
+    if (answer.ok && !state_->token_obtained(identity_, "Authorization: Bearer " + answer.access_token,
+                                             answer.expires_at_ms, next_ms))
+        shared_ = false;  // too long for the row: this process's alone
+    if (!answer.ok) state_->token_failed(identity_, answer.error, next_ms, definitive_refusal(answer));
+    settle(answer, now_ms);
+    return next_ms;
+}
+
+// Takes its turn, then sleeps until the next is due; a waiter arriving with no usable
+// token wakes it early.
 void TokenKeeper::run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
+        asked_ = false;
         lock.unlock();
-        TokenAnswer answer = fetch_once();
-        int64_t now_ms = wall_now_ms();
-        settle(answer, now_ms);
+        int64_t due_ms = shared_ ? turn_shared() : turn_alone();
         lock.lock();
-        int64_t due_ms = answer.ok ? renewal_due_ms(now_ms, answer)
-                                   : now_ms + token_retry_delay_ms(failures_, token_usable_for_ms(expires_at_ms_, now_ms));
         auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(due_ms));
         wake_.wait_until(lock, due, [&] {
-            bool needed = !waiters_.empty() && failures_ == 0 && !token_usable(expires_at_ms_, wall_now_ms());
+            bool needed = asked_ && !waiters_.empty() && failures_ == 0 && !token_usable(expires_at_ms_, wall_now_ms());
             return stopping_ || needed;
         });
     }
 }
 
-TokenKeeper& token_keeper_for(const CredentialSettings& credential, const ProcessSettings& transport) {
-    static std::mutex mutex;
-    // Destroyed at exit, each keeper stopping its thread.
-    static std::map<std::string, std::unique_ptr<TokenKeeper>> keepers;
-    std::string identity = credential_source_name(credential) + '\n' + credential.authority_host + '\n' +
-                           credential.tenant_id + '\n' + credential.client_id + '\n' + credential.scope;
-    std::lock_guard<std::mutex> lock(mutex);
+namespace {
+
+std::mutex keepers_mutex;
+std::map<std::string, std::unique_ptr<TokenKeeper>> keepers;
+
+}  // namespace
+
+TokenKeeper& token_keeper_for(const CredentialSettings& credential, const ProcessSettings& transport,
+                              SharedState* state) {
+    std::string identity = token_identity(credential);
+    std::lock_guard<std::mutex> lock(keepers_mutex);
     std::unique_ptr<TokenKeeper>& keeper = keepers[identity];
-    if (!keeper) keeper = std::make_unique<TokenKeeper>(credential, transport);
+    if (!keeper) keeper = std::make_unique<TokenKeeper>(credential, transport, state);
     return *keeper;
+}
+
+void stop_token_keepers() {
+    std::map<std::string, std::unique_ptr<TokenKeeper>> stopping;
+    {
+        std::lock_guard<std::mutex> lock(keepers_mutex);
+        stopping.swap(keepers);
+    }
+    stopping.clear();  // each keeper's thread joined
 }

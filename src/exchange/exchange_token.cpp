@@ -7,7 +7,7 @@
 #include "token_keeper.h"
 
 void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body) {
-    TokenKeeper& keeper = token_keeper_for(*request.credential, config_);
+    TokenKeeper& keeper = token_keeper_for(*request.credential, config_, &services_->state);
     TokenReading token = keeper.read();
     if (token.state == TokenState::Pending && !token_waited_) {
         // The first token is on its way: this request goes when it is settled, whichever
@@ -47,7 +47,7 @@ bool Exchange::refuse_rejected_token(long status) {
         return false;
     }
     token_renewed_ = token_rejected_ = true;
-    token_keeper_for(*token_try_->first.credential, config_).renew(token_sent_);
+    token_keeper_for(*token_try_->first.credential, config_, &services_->state).renew(token_sent_);
     log_.error = "Azure refused the Entra ID token (401): renewed, the request sent again";
     return true;
 }

@@ -7,7 +7,7 @@
 // no secret ever shows in a log line or --check-config.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -110,7 +110,7 @@ async function trafficFor(url, ms, during = async () => {}) {
 
 for (const [name, source] of Object.entries(SOURCES)) {
   describe(`${name}: tokens of ${LIFETIME_S} s renewed under traffic`, () => {
-    it('serves requests and a stream across renewals with no failure, about one token request per renewal per process', async () => {
+    it('serves requests and a stream across renewals with no failure, about one token request per renewal for the host', async () => {
       const stack = await startKeyless(source.env());
       try {
         const countBefore = entra.counts[source.shape];
@@ -148,7 +148,8 @@ for (const [name, source] of Object.entries(SOURCES)) {
         // Renewed in the background at half the lifetime: no token sent was near its end
         // (one renewed only when a request found it expired would have had about 1 s left).
         assert.ok(leastLeft > LIFETIME_S * 1000 * 0.3, `a token with ${Math.round(leastLeft)} ms left was sent`);
-        assert.ok(tokenRequests <= WORKERS * (Math.ceil(renewals) + 2), `no crowd: ${tokenRequests} token requests`);
+        // One token for the host (the state file's row): not one per process.
+        assert.ok(tokenRequests <= Math.ceil(renewals) + 2, `no crowd: ${tokenRequests} token requests`);
         assertNoSecretIn(stack.proxy.logs());
       } finally {
         await stack.stop();
@@ -157,8 +158,7 @@ for (const [name, source] of Object.entries(SOURCES)) {
   });
 }
 
-// One worker: its token is the one the outage meets (each process holds its own token, and a
-// worker that took no request yet has none to go on with).
+// One worker, so that every request meets the same keeper's view of the outage.
 describe('Entra down', () => {
   let stack;
   before(async () => { stack = await startKeyless(SOURCES['client-secret'].env(), 1); });
@@ -193,8 +193,8 @@ describe('Entra down', () => {
 
 describe('a crowd at start', () => {
   it('waits for one token request, not one each', async () => {
-    // The worker asks for its token as it starts; a slow Entra keeps that request pending
-    // while the crowd arrives.
+    // The start asks for the token before the worker serves; a slow Entra keeps that
+    // request pending while the crowd arrives (and waits on the socket).
     entra.delayMs = 1500;
     const before = entra.counts.secret;
     const stack = await startKeyless(SOURCES['client-secret'].env(), 1);
@@ -232,31 +232,59 @@ describe('a token Azure refuses while the proxy believes it valid', () => {
   });
 });
 
+// The proxy run to its end (asynchronously: the stand-ins answer from this process).
+function runProxy(args, env, timeoutMs = 20000) {
+  return new Promise((resolve) => {
+    const child = spawn(PROXY_BIN, args, { env: proxyEnv(env) });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stderr }); });
+  });
+}
+
 describe('a wrong secret', () => {
-  it('gives 503 upstream_auth_failed and a log line with AADSTS7000215, never the secret', async () => {
+  it('stops the start with one line naming the source and AADSTS7000215, exit status 1, never the secret', async () => {
     const wrong = 'wrong-secret-never-logged';
-    const stack = await startKeyless({ ...SOURCES['client-secret'].env(), AZURE_CLIENT_SECRET: wrong }, 1);
-    try {
-      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
-      assert.equal(answer.status, 503);
-      assert.equal(JSON.parse(answer.body).error.code, 'upstream_auth_failed');
-      await stack.proxy.waitForLog(/AADSTS7000215/);
-      assert.match(stack.proxy.logs(), /invalid_client: AADSTS7000215: Invalid client secret provided/);
-      assert.ok(!stack.proxy.logs().includes(wrong));
-    } finally {
-      await stack.stop();
-    }
+    const own = tempDir('entra-wrong');
+    const socket = path.join(own, 'proxy.sock');
+    const before = entra.counts.refused;
+    const run = await runProxy(['--listen', socket], {
+      AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: '4', AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
+      ...SOURCES['client-secret'].env(), AZURE_CLIENT_SECRET: wrong,
+    });
+    assert.equal(run.status, 1, run.stderr);
+    const named = run.stderr.split('\n').filter((line) => /AADSTS/.test(line));
+    assert.equal(named.length, 1, run.stderr);
+    assert.match(named[0], /^azure-openai-proxy: Entra ID refused the credential \(client-secret, tenant test-tenant, client test-client[^)]*\): the token endpoint answered 401 invalid_client: "?AADSTS7000215: Invalid client secret provided.*; not starting$/);
+    assert.ok(!/serving with/.test(run.stderr), 'no worker started');
+    assert.equal(entra.counts.refused - before, 1, 'one token request');
+    assert.ok(!run.stderr.includes(wrong));
+    assert.ok(!fs.existsSync(socket), 'the socket is removed');
+  });
+
+  it('an unreadable federated token file stops the start too', async () => {
+    const own = tempDir('entra-nofile');
+    const run = await runProxy(['--listen', path.join(own, 'proxy.sock')], {
+      AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
+      ...SOURCES['workload-identity'].env(), AZURE_FEDERATED_TOKEN_FILE: path.join(own, 'absent'),
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /Entra ID refused the credential \(workload-identity[^)]*\): AZURE_FEDERATED_TOKEN_FILE: cannot read '[^']*absent'; not starting/);
   });
 });
 
 describe('--check-config', () => {
-  it('names the credential and shows no secret', () => {
+  it('names the credential, shows no secret and does not contact Entra', async () => {
+    const arrivals = entra.arrivals;
     for (const source of Object.values(SOURCES)) {
       const run = spawnSync(PROXY_BIN, ['--check-config'], { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, ...source.env() }), encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout + run.stderr, /Entra ID credential: (client-secret|workload-identity|managed-identity)/);
       assertNoSecretIn(run.stdout + run.stderr);
     }
+    await sleep(300);  // a request it sent while this process was blocked would be read now
+    assert.equal(entra.arrivals, arrivals, 'no token request');
   });
 
   it('a missing piece is one line naming the variable', () => {

@@ -171,4 +171,36 @@ BOOST_AUTO_TEST_CASE(managed_identity_resource_drops_default) {
     BOOST_TEST(scope_resource("api://custom") == "api://custom");
 }
 
+BOOST_AUTO_TEST_CASE(an_absurd_lifetime_is_cut_to_a_day_and_a_zero_or_negative_or_word_one_is_a_failure) {
+    TokenAnswer years = read_token_answer(200, R"({"access_token":"a.b.c","expires_in":315360000})", kNow);
+    BOOST_TEST(years.ok);
+    BOOST_TEST(years.expires_at_ms == kNow + kLongestTokenLifeMs);
+    BOOST_TEST(renewal_due_ms(kNow, years) == kNow + kLongestTokenLifeMs / 2);
+    BOOST_TEST(!read_token_answer(200, R"({"access_token":"a.b.c","expires_in":-3600})", kNow).ok);
+    BOOST_TEST(!read_token_answer(200, R"({"access_token":"a.b.c","expires_in":"soon"})", kNow).ok);
+    BOOST_TEST(!read_token_answer(200, R"({"access_token":"a.b.c","expires_in":1e300})", kNow).ok);
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_of_the_credential_itself_is_definitive_a_passing_failure_is_not) {
+    auto answer = [](long status, const std::string& body) { return read_token_answer(status, body, kNow); };
+    const std::string refusal = R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})";
+    BOOST_TEST(definitive_refusal(answer(401, refusal)));
+    BOOST_TEST(definitive_refusal(answer(400, R"({"error":"unauthorized_client","error_description":"AADSTS700016: x"})")));
+    BOOST_TEST(definitive_refusal(answer(403, R"({"error":"x"})")));
+    BOOST_TEST(!definitive_refusal(answer(503, R"({"error":"temporarily_unavailable","error_description":"AADSTS90033: x"})")));
+    BOOST_TEST(!definitive_refusal(answer(429, R"({"error":"x"})")));
+    BOOST_TEST(!definitive_refusal(answer(404, R"({"error":"x"})")));  // IMDS while the identity is assigned
+    BOOST_TEST(!definitive_refusal(answer(200, "<html>a captive portal</html>")));
+    TokenAnswer unreachable;
+    unreachable.error = "the token endpoint could not be reached";
+    BOOST_TEST(!definitive_refusal(unreachable));
+    TokenAnswer unreadable;
+    unreadable.local_fault = true;
+    BOOST_TEST(definitive_refusal(unreadable));
+    BOOST_TEST(!definitive_refusal(answer(200, R"({"access_token":"a.b.c","expires_in":60})")));
+    BOOST_TEST(token_outcome(answer(401, refusal)) == std::string("refused"));
+    BOOST_TEST(token_outcome(unreachable) == std::string("failed"));
+    BOOST_TEST(token_outcome(answer(200, R"({"access_token":"a.b.c","expires_in":60})")) == std::string("ok"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

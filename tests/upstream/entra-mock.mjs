@@ -12,6 +12,10 @@
 // `mock.lifetimeS` seconds, and name the audience asked for; mock.verify(token) says what is
 // wrong with one (for the Azure stand-in's `verifyBearer` option). `mock.down = true` answers
 // every token request with 503 and Entra's transient error, until set back.
+// Hostile answers (entra-hostile.test.mjs), `mock.mode`: 'garbage' (200, an HTML page),
+// 'huge' (200, a 10-MiB JSON body), 'audience' (good tokens for another audience);
+// `mock.expiresIn` (any JSON value) replaces expires_in; `mock.delayMs` delays each answer
+// (a client that leaves first is not answered). `mock.arrivals` counts every request.
 import http from 'node:http';
 import crypto from 'node:crypto';
 
@@ -44,6 +48,7 @@ export function createEntraMock({
     previousFederatedToken: null, previousValidUntil: 0,  // after a rotation, as Entra: both valid a while
     revokedBefore: 0,  // tokens issued before this time (ms) are refused by verify()
     delayMs: 0,        // each answer waits this long (a slow Entra)
+    mode: '', expiresIn: undefined, arrivals: 0,
     counts: { secret: 0, assertion: 0, imds: 0, appService: 0, refused: 0 },
     requests: [],  // { at, shape, ok }
     server: null, url: '',
@@ -112,8 +117,9 @@ export function createEntraMock({
         return refuse(401, 'invalid_client', 700211, 'No matching federated identity record found for presented assertion issuer.');
     }
     count(shape, true);
-    const { token } = issue(scope.slice(0, -'/.default'.length));
-    sendJson(res, 200, { token_type: 'Bearer', expires_in: mock.lifetimeS, ext_expires_in: mock.lifetimeS, access_token: token });
+    const { token } = issue(mock.mode === 'audience' ? 'https://management.azure.com' : scope.slice(0, -'/.default'.length));
+    const expiresIn = mock.expiresIn === undefined ? mock.lifetimeS : mock.expiresIn;
+    sendJson(res, 200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: mock.lifetimeS, access_token: token });
   }
 
   function serveManagedIdentity(req, res, url, shape) {
@@ -133,10 +139,38 @@ export function createEntraMock({
     sendJson(res, 200, answer);
   }
 
+  // The hostile modes' answers, or false.
+  function hostile(res, shape) {
+    if (mock.mode === 'garbage') {
+      count(shape, false);
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body><h1>Service Unavailable</h1></body></html>');
+      return true;
+    }
+    if (mock.mode === 'huge') {
+      count(shape, false);
+      const body = Buffer.alloc(10 * 1024 * 1024, 'a');
+      Buffer.from('{"access_token":"').copy(body);
+      Buffer.from('","expires_in":3600}').copy(body, body.length - 20);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+      return true;
+    }
+    return false;
+  }
+
   mock.server = http.createServer((req, res) => {
     const chunks = [];
+    mock.arrivals++;
     req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => setTimeout(() => {
+    req.on('end', () => {
+      const timer = setTimeout(() => answer(req, res, chunks), mock.delayMs);
+      res.on('close', () => clearTimeout(timer));
+    });
+  });
+
+  function answer(req, res, chunks) {
+    {
       const url = new URL(req.url, 'http://entra.local');
       const raw = Buffer.concat(chunks).toString('utf8');
       const shape = url.pathname === '/metadata/identity/oauth2/token' ? 'imds'
@@ -147,10 +181,11 @@ export function createEntraMock({
         count(shape === 'entra' ? 'secret' : shape, false);
         return entraError(res, 503, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.');
       }
+      if (hostile(res, shape === 'entra' ? 'secret' : shape)) return;
       if (shape === 'entra') serveEntra(req, res, url, raw);
       else serveManagedIdentity(req, res, url, shape);
-    }, mock.delayMs));
-  });
+    }
+  }
 
   mock.listen = (port = 0, host = '127.0.0.1') => new Promise((resolve) => {
     mock.server.listen(port, host, () => {

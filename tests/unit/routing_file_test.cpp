@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(parameters_override_the_families_per_name) {
     for (const char* wrong : {R"("all")", R"(["seed"])", "3", R"([1])"}) {
         ConfigResult r = with_file(std::string(R"({"parameters": {"m": )") + wrong + "}}");
         BOOST_TEST(!r.ok);
-        BOOST_TEST(r.error.find("parameters.m: must be \"reasoning\", \"none\" or a list") != std::string::npos, r.error);
+        BOOST_TEST(r.error.find("parameters.m: must be \"reasoning\", \"none\", \"responses\" or a list") != std::string::npos, r.error);
     }
 }
 

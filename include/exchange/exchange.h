@@ -180,6 +180,7 @@ private:
     bool bridge_head(long status, const Headers& headers);
     Taken bridge_data(const char* data, size_t size);
     Taken bridge_stream_data(const char* data, size_t size);
+    Taken bridge_flush();
     void bridge_done(const UpstreamResult& result);
     void bridge_stream_done(const UpstreamResult& result);
 
@@ -262,6 +263,7 @@ private:
     std::optional<ProxyError> bridge_refusal_;
     std::unique_ptr<ResponsesToChatStream> bridge_stream_;
     std::string bridge_pending_;  // translated, not yet taken by the client (the piece comes again)
+    size_t bridge_sent_ = 0;      // ...of which this much went
     size_t bridge_consumed_ = 0;  // bytes of the piece coming again already translated
     std::optional<CollectedAnswer> bridge_answer_;
     Headers bridge_headers_;

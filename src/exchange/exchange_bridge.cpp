@@ -111,33 +111,39 @@ Taken Exchange::bridge_data(const char* data, size_t size) {
     return Taken::All;
 }
 
-// A piece of the Responses stream, translated and relayed. When the client cannot take it
-// yet, libcurl gives the same piece again after resume(): what was translated waits in
-// bridge_pending_ and the piece is not translated twice.
-Taken Exchange::bridge_stream_data(const char* data, size_t size) {
-    if (!bridge_pending_.empty()) {
-        Taken taken = relay_.data(bridge_pending_.data(), bridge_pending_.size());
+// What was translated goes to the relay in pieces the connection takes (a held delta with
+// its chunk's JSON is larger than the connection's write budget); Later: the rest waits.
+Taken Exchange::bridge_flush() {
+    const size_t kPiece = 16 * 1024;
+    while (bridge_sent_ < bridge_pending_.size()) {
+        size_t piece = std::min(bridge_pending_.size() - bridge_sent_, kPiece);
+        Taken taken = relay_.data(bridge_pending_.data() + bridge_sent_, piece);
         if (taken == Taken::Later) {
             phase_ = Phase::Paused;
             host_.wait_writable();
         }
         if (taken != Taken::All) return taken;
-        std::string().swap(bridge_pending_);
+        bridge_sent_ += piece;
     }
+    bridge_pending_.clear();
+    bridge_sent_ = 0;
+    return Taken::All;
+}
+
+// A piece of the Responses stream, translated and relayed. When the client cannot take it
+// all yet, libcurl gives the same piece again after resume(): what was translated waits in
+// bridge_pending_ and the piece is not translated twice.
+Taken Exchange::bridge_stream_data(const char* data, size_t size) {
+    Taken taken = bridge_flush();
+    if (taken != Taken::All) return taken;
     size_t skip = std::min(size, bridge_consumed_);
     bridge_consumed_ = 0;
-    std::string out;
-    bridge_stream_->feed(std::string_view(data + skip, size - skip), out);
-    Taken taken = relay_.data(out.data(), out.size());
-    if (taken == Taken::Later) {
-        bridge_pending_ = std::move(out);
-        bridge_consumed_ = size;
-        phase_ = Phase::Paused;
-        host_.wait_writable();
-        return taken;
-    }
+    bridge_stream_->feed(std::string_view(data + skip, size - skip), bridge_pending_);
+    bool wrote = !bridge_pending_.empty();
+    taken = bridge_flush();
+    if (taken == Taken::Later) bridge_consumed_ = size;
     if (taken != Taken::All) return taken;
-    if (!out.empty()) {
+    if (wrote) {
         if (!first_token_timed_) {
             first_token_timed_ = true;
             services_->state.observe("aop_time_to_first_token_seconds", {{"model", metric_model()}},
@@ -178,7 +184,8 @@ void Exchange::bridge_done(const UpstreamResult& result) {
 void Exchange::bridge_stream_done(const UpstreamResult& result) {
     bridge_usage_ = bridge_stream_->usage();
     if (result.outcome == UpstreamOutcome::ClientGone) return;
-    if (!bridge_pending_.empty()) writer_.body(bridge_pending_.data(), bridge_pending_.size());
+    if (bridge_sent_ < bridge_pending_.size())
+        writer_.body(bridge_pending_.data() + bridge_sent_, bridge_pending_.size() - bridge_sent_);
     if (result.outcome != UpstreamOutcome::Completed && !bridge_stream_->completed() && !bridge_stream_->error()) {
         log_.error = result.error;
         cut_short(errors::upstream_failed(result, upstream_config_->endpoint));

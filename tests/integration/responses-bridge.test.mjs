@@ -271,3 +271,52 @@ describe('the bridge: AZURE_OPENAI_PROXY_FIX_PARAMETERS=off turns it off', () =>
     assert.equal(responsesCalls(mock).length, 0);
   });
 });
+
+describe('the bridge with a routing file: failover and the "responses" mark', () => {
+  const UPSTREAM_KEY = 'upstream-key-0123456789';
+  let limited, healthy, proxy, web;
+  before(async () => {
+    const dir = tempDir('bridge-routing');
+    [limited, healthy] = [0, 1].map(() => createAzureMock({ apiKey: UPSTREAM_KEY }));
+    for (const mock of [limited, healthy]) await mock.listen();
+    limited.scenario = 'rate-limit';
+    const config = {
+      endpoints: { limited: { url: limited.url, key: 'env:UPSTREAM_KEY' }, healthy: { url: healthy.url, key: 'env:UPSTREAM_KEY' } },
+      // corp-llm: a deployment no family names, marked Responses-only here.
+      models: { codex: ['limited/gpt-5-codex', 'healthy/gpt-5-codex'], 'corp-llm': ['healthy/custom-deployment'] },
+      parameters: { 'corp-llm': 'responses' },
+      keys: { main: { key: 'env:KEY_MAIN' } },
+    };
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify(config));
+    proxy = await startProxy({
+      AZURE_OPENAI_ENDPOINT: healthy.url, AZURE_OPENAI_PROXY_CONFIG: file, AZURE_OPENAI_PROXY_STATE_FILE: path.join(dir, 'state'),
+      AZURE_OPENAI_TOKEN: UPSTREAM_KEY, UPSTREAM_KEY, KEY_MAIN: KEY,
+    });
+    web = await startLighttpd({ socket: proxy.socket });
+  });
+  after(async () => {
+    await web?.stop();
+    await proxy?.stop();
+    for (const mock of [limited, healthy]) await mock?.close();
+  });
+
+  it('a 429 from the first target: the next target gets the Responses body too', async () => {
+    const completion = await clientFor(web.url).chat.completions.create({ model: 'codex', messages: [{ role: 'user', content: 'Fail over' }] });
+    assert.equal(completion.choices[0].message.content, 'Hello from the mock! You said: Fail over');
+    assert.equal(responsesCalls(limited).length, 1, 'the first target was asked, bridged');
+    const sent = responsesCalls(healthy);
+    assert.equal(sent.length, 1);
+    assert.equal(JSON.parse(sent[0].body).model, 'gpt-5-codex', 'the body carries each target\'s deployment');
+    const line = await proxy.waitForLog(/model=codex .*status=200/);
+    assert.match(line, / tries=2/);
+    assert.match(line, /rewrites=bridge:responses/);
+  });
+
+  it('a model the routing file marks "responses" is bridged from its first request', async () => {
+    const completion = await clientFor(web.url).chat.completions.create({ model: 'corp-llm', messages: [{ role: 'user', content: 'Marked' }] });
+    assert.equal(completion.choices[0].message.content, 'Hello from the mock! You said: Marked');
+    assert.equal(chatCalls(healthy, 'custom-deployment').length, 0);
+    assert.equal(JSON.parse(responsesCalls(healthy).at(-1).body).model, 'custom-deployment');
+  });
+});

@@ -5,7 +5,9 @@
 // in the shapes the SDK's types say, and Azure receives the Responses shape. A deployment no
 // rule knows is learned from Azure's OperationNotSupported with one extra round trip, once.
 // Hostile streams through the proxy: a cut, unknown events, a 10 MiB delta (RSS bounded),
-// invalid JSON; n=2 and 10,000 messages refused with clear 4xx.
+// invalid JSON; n=2 and 10,000 messages refused with clear 4xx; the off switch. With a
+// routing file: failover after a 429 sends the next target the Responses body, and a model
+// marked "responses" is bridged from its first request.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,7 +40,7 @@ async function lighttpdStack(mock, workers = WORKERS) {
   });
   const web = await startLighttpd({ socket: proxy.socket });
   return {
-    url: web.url, logs: () => proxy.logs(), proxy,
+    url: web.url, logs: () => proxy.logs(), proxy, metrics: true,
     stop: async () => {
       await web.stop();
       const stopped = await proxy.stop();
@@ -181,6 +183,12 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
       }));
       assert.equal(chatCalls(mock, 'mystery-responder').length, 1, 'no chat try after the first, in any worker');
       assert.equal(responsesCalls(mock).length, before + 1 + count);
+      if (!stack.metrics) return;  // the nginx site serves /v1 only
+      // Counted host-wide: learned once, every request of the model bridged (a model the
+      // operator did not configure is labelled "other").
+      const metrics = (await request(`${stack.url}/metrics`)).text;
+      assert.match(metrics, /^aop_responses_only_learned_total\{model="other"\} 1$/m);
+      assert.match(metrics, new RegExp(`^aop_bridged_requests_total\\{model="other"\\} ${count + 1}$`, 'm'));
     });
 
     it('refused with clear errors: n=2 names n, 10,000 messages is a 4xx', async () => {

@@ -98,6 +98,7 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
       assert.equal(completion.usage.total_tokens, completion.usage.prompt_tokens + completion.usage.completion_tokens);
       const sent = responsesCalls(mock).slice(before);
       assert.equal(sent.length, 1);
+      assert.equal(sent[0].query.get('api-version'), '2025-04-01-preview', "the route api-versions' responses entry");
       const body = JSON.parse(sent[0].body);
       assert.equal(body.model, 'gpt-5-codex');
       assert.equal(body.instructions, 'Be brief.');
@@ -255,6 +256,31 @@ describe('the bridge: hostile Responses streams through the proxy', () => {
     assert.match(s.raw, /data: \[DONE\]/);
     console.log(`# RSS rise for a 10 MiB delta through the bridge: ${risen} KiB`);
     assert.ok(risen < 8 * 1024, `the proxy's RSS rose ${risen} KiB`);
+  });
+});
+
+describe("the bridge on Azure's v1 API", () => {
+  let mock, proxy, web;
+  before(async () => {
+    mock = createAzureMock({ apiKey: KEY });
+    await mock.listen();
+    proxy = await startProxy({ AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_APIVERSION: 'v1', AZURE_OPENAI_MODEL_MAPPER: 'codex=gpt-5-codex' });
+    web = await startLighttpd({ socket: proxy.socket });
+  });
+  after(async () => {
+    await web?.stop();
+    await proxy?.stop();
+    await mock?.close();
+  });
+
+  it('goes to /openai/v1/responses with the deployment as its model, no api-version', async () => {
+    const completion = await clientFor(web.url).chat.completions.create({ model: 'codex', messages: [{ role: 'user', content: 'On v1' }] });
+    assert.equal(completion.choices[0].message.content, 'Hello from the mock! You said: On v1');
+    assert.equal(completion.model, 'gpt-5-codex');
+    const sent = mock.requests.filter((r) => r.path === '/openai/v1/responses');
+    assert.equal(sent.length, 1);
+    assert.equal(JSON.parse(sent[0].body).model, 'gpt-5-codex');
+    assert.doesNotMatch(sent[0].url, /api-version/);
   });
 });
 

@@ -13,6 +13,11 @@
 // A set of the parameters the proxy knows how to fix, one bit each.
 using ParamSet = uint32_t;
 
+// Not a parameter: the bit that says a target takes the Responses API only (bridge_choice.h),
+// kept beside the parameters it refused (the shared state's one word per target) and the
+// routing file's value "responses".
+constexpr ParamSet kResponsesOnly = ParamSet(1) << 31;
+
 // The bit of a parameter the proxy can fix ("max_tokens", "temperature", ...), else 0.
 ParamSet param_bit(std::string_view name);
 // Every parameter the documented reasoning families refuse: what "reasoning" fixes.
@@ -29,8 +34,9 @@ bool reasoning_family(std::string_view name);
 // ("reasoning": every one, "none": nothing, or a list of names).
 using ParamOverrides = std::map<std::string, ParamSet>;
 
-// One value of the routing file's "parameters": "reasoning", "none", or a list of
-// parameter names the proxy fixes. Empty when right, else what is wrong with it.
+// One value of the routing file's "parameters": "reasoning", "none", "responses" (the
+// model takes the Responses API only: chat requests are bridged, kResponsesOnly), or a
+// list of parameter names the proxy fixes. Empty when right, else what is wrong with it.
 struct cJSON;
 std::string read_param_override(const cJSON* value, ParamSet& out);
 

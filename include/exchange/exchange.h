@@ -24,6 +24,7 @@
 #include "proxy_errors.h"
 #include "api_routes.h"
 #include "reasoning_params.h"
+#include "responses_stream.h"
 #include "spool.h"
 #include "tickets.h"
 #include "token_keeper.h"
@@ -146,6 +147,7 @@ private:
     void serve_realtime();  // exchange_realtime.cpp
     bool map_session_model(std::string& json, bool in_member, ProxyError& error);
     bool admit_key_limits();
+    void start_on(const Route& route, const std::string& deployment, bool rewrite_model);
     void start_upstream(const UpstreamRequest& request, RequestBody body);
     // exchange_token.cpp: the endpoint's Entra ID token on the request, maybe waited for.
     void start_with_token(const UpstreamRequest& request, RequestBody body);
@@ -169,6 +171,18 @@ private:
     Taken hold_refusal_data(const char* data, size_t size);
     bool resend_fixed(const UpstreamResult& result);
     bool release_held_refusal();
+
+    // The Chat->Responses bridge (exchange_bridge.cpp): a chat body a Responses-only
+    // deployment takes goes to its Responses API; the answer comes back in the chat shape.
+    void bridge_body(const std::string& deployment);
+    UpstreamRequest try_request(const Route& route, const std::string& deployment);
+    bool resend_bridged(const UpstreamResult& result);
+    bool bridge_head(long status, const Headers& headers);
+    Taken bridge_data(const char* data, size_t size);
+    Taken bridge_stream_data(const char* data, size_t size);
+    Taken bridge_flush();
+    void bridge_done(const UpstreamResult& result);
+    void bridge_stream_done(const UpstreamResult& result);
 
     // Relaying and the end (exchange_relay.cpp, accounting.cpp).
     bool relay_head(long status, const Headers& headers);
@@ -236,6 +250,24 @@ private:
     ParamSet params_fixed_ = 0;
     int param_resends_ = 0;
     std::string param_key_;       // the target the shared state remembers refusals under
+    Route try_route_;             // the try's route and model rewrite, to send it again bridged
+    bool try_rewrite_ = false;
+
+    // The bridge: whether this try goes bridged, its Responses body, what it learned; its
+    // answer translated as a stream, or collected (bounded) and translated at its end.
+    bool bridged_ = false;
+    bool learn_bridge_ = false;   // a chat try not bridged: Azure's OperationNotSupported may teach
+    bool bridge_learned_ = false; // ...it did: this request's next try goes bridged
+    bool bridge_include_usage_ = false;
+    std::string bridged_body_;
+    std::optional<ProxyError> bridge_refusal_;
+    std::unique_ptr<ResponsesToChatStream> bridge_stream_;
+    std::string bridge_pending_;  // translated, not yet taken by the client (the piece comes again)
+    size_t bridge_sent_ = 0;      // ...of which this much went
+    size_t bridge_consumed_ = 0;  // bytes of the piece coming again already translated
+    std::optional<CollectedAnswer> bridge_answer_;
+    Headers bridge_headers_;
+    TokenUsage bridge_usage_;
 
     // Accounting: the request and its stream counted while they last, its usage.
     std::optional<GaugeTicket> in_flight_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "key_limits.h"
+#include "chat_to_responses.h"
 #include "response.h"
 
 struct Pick;
@@ -50,6 +51,9 @@ ProxyError upload_unreadable();
 ProxyError upload_model_missing();
 ProxyError batch_refused(bool by_key_list);
 ProxyError invalid_deployment(const std::string& model, const std::string& deployment);
+// A chat request the Chat->Responses bridge cannot carry (chat_to_responses.h): 400 naming
+// the parameter, 413 for a request above the bridge's limits.
+ProxyError bridge_refused(const BridgeRefusal& refusal);
 
 // The upstream.
 ProxyError no_target(const Pick& pick, const std::string& model);

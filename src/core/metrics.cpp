@@ -29,6 +29,8 @@ const Family kFamilies[] = {
     {"aop_key_limited_total", "counter", "Requests refused by a key's limits, by key name and limit."},
     {"aop_parameter_rewrites_total", "counter", "Chat requests whose parameters a reasoning model refuses were rewritten, by model."},
     {"aop_parameter_refusals_learned_total", "counter", "Azure 400s naming a parameter the proxy then fixed and remembered for the target, by model."},
+    {"aop_bridged_requests_total", "counter", "Chat requests sent to a Responses-only deployment as Responses API requests, by model."},
+    {"aop_responses_only_learned_total", "counter", "Azure 400s OperationNotSupported to a chat request: the target remembered as Responses-only, by model."},
     {"aop_active_streams", "gauge", "Event streams being relayed now."},
     {"aop_requests_in_flight", "gauge", "Requests being served now."},
     {"aop_target_in_flight", "gauge", "Requests in flight at each target."},

@@ -87,10 +87,11 @@ bool reasoning_family(std::string_view name) {
 }
 
 std::string read_param_override(const cJSON* value, ParamSet& out) {
-    const char* expected = "must be \"reasoning\", \"none\" or a list of the parameters fixed (" ;
+    const char* expected = "must be \"reasoning\", \"none\", \"responses\" or a list of the parameters fixed (" ;
     out = 0;
     if (cJSON_IsString(value) && std::string_view(value->valuestring) == "reasoning") out = reasoning_params();
     else if (cJSON_IsString(value) && std::string_view(value->valuestring) == "none") out = 0;
+    else if (cJSON_IsString(value) && std::string_view(value->valuestring) == "responses") out = kResponsesOnly;
     else if (!cJSON_IsArray(value)) return expected + param_names(reasoning_params()) + ")";
     for (const cJSON* item = cJSON_IsArray(value) ? value->child : nullptr; item; item = item->next) {
         ParamSet bit = cJSON_IsString(item) ? param_bit(item->valuestring) : 0;

@@ -89,7 +89,9 @@ std::string describe_routing(const RoutingTable& table) {
         for (const Target& t : targets)
             out << "model " << quote_value(model, 200) << " -> " << t.name << " (priority " << t.priority << ", weight " << t.weight << ")\n";
     for (const auto& [name, params] : table.parameters)
-        out << "parameters fixed for " << quote_value(name, 200) << ": " << (params ? param_names(params) : "none") << "\n";
+        out << "parameters fixed for " << quote_value(name, 200) << ": "
+            << (params == kResponsesOnly ? "responses (chat bridged to the Responses API)" : params ? param_names(params) : "none")
+            << "\n";
     const RetryPolicy& r = table.retry;
     out << "retry: at most " << r.max_tries << " tries; 429 cooldown from retry-after (default " << r.default_cooldown_s
         << " s, at most " << r.cooldown_cap_s << " s); circuit opens after " << r.circuit_failures

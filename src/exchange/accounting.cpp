@@ -13,8 +13,9 @@
 void Exchange::end_accounting() {
     if (!in_flight_) return;
     settle_try(TryResult::Abandoned, -1);
-    log_.prompt_tokens = usage_.prompt_tokens();
-    log_.completion_tokens = usage_.completion_tokens();
+    // A bridged answer's usage is its translator's (either way, Responses counts).
+    log_.prompt_tokens = bridged_ ? bridge_usage_.input_tokens : usage_.prompt_tokens();
+    log_.completion_tokens = bridged_ ? bridge_usage_.output_tokens : usage_.completion_tokens();
     long long used = -1;
     if (log_.prompt_tokens >= 0 || log_.completion_tokens >= 0)
         used = std::max(0LL, log_.prompt_tokens) + std::max(0LL, log_.completion_tokens);

@@ -159,8 +159,7 @@ void Exchange::serve_deployment() {
         start_try();
         return;
     }
-    RequestBody source = body_for(log_.deployment, uses_v1_api(config_) && upload);
-    start_upstream(build_upstream_request(config_, request_, route_, log_.deployment), source);
+    start_on(route_, log_.deployment, uses_v1_api(config_) && upload);  // exchange_bridge.cpp
 }
 
 // Files, batches, assistants, responses, ...: the same path under /openai.

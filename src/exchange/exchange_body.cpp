@@ -91,7 +91,7 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
     } else if (route_.kind == RouteKind::Deployment || route_.body_model || !body_.empty()) {
         if (rewrite_model) set_json_model(body_, deployment);
         if (route_.kind == RouteKind::Deployment) fix_parameters_for(deployment);  // exchange_refusal.cpp
-        source.buffer = &body_;
+        source.buffer = bridged_ ? &bridged_body_ : &body_;
     } else if (request_.has_body) {
         spool_.rewind();
         source.spool = &spool_;
@@ -103,8 +103,13 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
 // and the body once libcurl has sent it. A stream would otherwise hold its prompt (often
 // tens of KiB) for its whole length.
 void Exchange::release_request() {
+    if (learn_bridge_) return;  // a refusal held may send the try again, bridged: its request is built anew
     Headers().swap(request_.headers);
     std::string().swap(request_.query);
     // A body that may be fixed and sent again after a refusal stays.
-    if (transfer_ && !body_.empty() && !learn_params_ && transfer_->body_sent(body_.size())) std::string().swap(body_);
+    std::string& sent = bridged_ ? bridged_body_ : body_;
+    if (transfer_ && !sent.empty() && !learn_params_ && transfer_->body_sent(sent.size())) {
+        std::string().swap(sent);
+        std::string().swap(body_);  // bridged: the chat body it was made from
+    }
 }

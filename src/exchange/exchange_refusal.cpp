@@ -5,11 +5,12 @@
 // is held (at most kHeldRefusalBytes) instead of relayed; at its end the body is fixed and
 // sent again (at most kParamResends times), and the shared state remembers the refusal
 // for the target, so every process sends the next request right the first time. Any other
-// 400 is relayed unchanged, as it came. A general step: the Chat->Responses bridge holds
-// OperationNotSupported the same way.
+// 400 is relayed unchanged, as it came. The Chat->Responses bridge holds Azure's
+// OperationNotSupported the same way (exchange_bridge.cpp's resend_bridged).
 // One of the steps of class Exchange (exchange.h): its unit tests are exchange_test.cpp.
 #include "exchange.h"
 
+#include "bridge_choice.h"
 #include "shared_state.h"
 
 namespace {
@@ -23,16 +24,20 @@ const int kParamResends = 3;                 // parameters fixed after a refusal
 // completions whose JSON body is in memory (a body spooled to disk, for a deployment named
 // in the URL, goes as it came).
 void Exchange::fix_parameters_for(const std::string& deployment) {
-    learn_params_ = false;
+    learn_params_ = learn_bridge_ = bridged_ = false;
     refusal_try_.reset();  // start_upstream keeps this try's request
     if (!config_.fix_parameters || route_.operation != "chat/completions" || body_.empty()) return;
     const ParamOverrides* overrides = routing_ ? &routing_->parameters : nullptr;
     // The operator's word on a model or deployment stands: nothing is learned for it.
     bool overridden = overrides && (overrides->count(log_.model) || overrides->count(deployment));
     param_key_ = log_.target.empty() ? "default/" + deployment : log_.target;
-    ParamSet fixes = params_to_fix(log_.model, deployment, overrides);
-    if (!overridden) fixes |= services_->state.refused_params(param_key_);
-    learn_params_ = !overridden;
+    ParamSet learned = overridden ? 0 : services_->state.refused_params(param_key_);
+    if ((bridge_learned_ && !overridden) || bridge_to_responses(log_.model, deployment, overrides, learned)) {
+        bridge_body(deployment);  // exchange_bridge.cpp
+        return;
+    }
+    ParamSet fixes = (params_to_fix(log_.model, deployment, overrides) | learned) & ~kResponsesOnly;
+    learn_params_ = learn_bridge_ = !overridden;
     ParamSet fixed = fix_parameters(body_, fixes, log_.rewrites);
     if (fixed && !params_fixed_) services_->state.count("aop_parameter_rewrites_total", {{"model", metric_model()}});
     params_fixed_ |= fixed;
@@ -40,7 +45,7 @@ void Exchange::fix_parameters_for(const std::string& deployment) {
 
 // A 400 to a body the proxy may fix, before the client heard anything: held.
 bool Exchange::hold_refusal(long status, const Headers& headers) {
-    if (status != 400 || !learn_params_ || !refusal_try_ || param_resends_ >= kParamResends || writer_.head_sent() ||
+    if (status != 400 || !((learn_params_ && refusal_try_) || learn_bridge_) || param_resends_ >= kParamResends || writer_.head_sent() ||
         body_.empty())
         return false;
     long long length = header_number(headers, "Content-Length");

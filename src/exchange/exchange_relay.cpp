@@ -51,13 +51,14 @@ bool Exchange::on_head(long status, const Headers& headers) {
         return true;
     }
     if (hold_refusal(status, headers)) return true;  // exchange_refusal.cpp
+    if (bridged_) return bridge_head(status, headers);  // exchange_bridge.cpp
     return relay_head(status, headers);
 }
 
 // The answer's head goes to the client (with the key's rate-limit headers).
 bool Exchange::relay_head(long status, const Headers& headers) {
     // The client hears this answer: no resend after a refusal now, the body may go.
-    learn_params_ = false;
+    learn_params_ = learn_bridge_ = false;
     refusal_try_.reset();
     Headers replace = key_ticket_ ? rate_limit_headers(key_headroom_) : Headers();
     const std::string* location = route_.realtime_call ? find_header(headers, "Location") : nullptr;
@@ -72,6 +73,7 @@ bool Exchange::relay_head(long status, const Headers& headers) {
 
 Taken Exchange::on_data(const char* data, size_t size) {
     if (held_refusal_) return hold_refusal_data(data, size);
+    if (bridge_stream_ || bridge_answer_) return bridge_data(data, size);  // exchange_bridge.cpp
     if (collected_) {
         collected_->body.append(data, size);
         return collected_->body.size() <= (8u << 20) ? Taken::All : Taken::Refused;  // a models list is small
@@ -112,7 +114,7 @@ void Exchange::on_done(const UpstreamResult& result) {
         finish_unless_started();
         return;
     }
-    if (held_refusal_ && resend_fixed(result)) return;  // exchange_refusal.cpp
+    if (held_refusal_ && (resend_fixed(result) || resend_bridged(result))) return;  // exchange_refusal.cpp, exchange_bridge.cpp
     if (held_refusal_) release_held_refusal();  // relayed as it came (a client gone: relay_done's writes go nowhere)
     bool whole = result.outcome == UpstreamOutcome::Completed;
     settle_try(whole ? answer_result_ : result.outcome == UpstreamOutcome::ClientGone ? TryResult::Abandoned : TryResult::Failed,
@@ -121,6 +123,8 @@ void Exchange::on_done(const UpstreamResult& result) {
     log_.outcome = outcome_name(result.outcome);
     if (collected_)
         answer_models(result);
+    else if (bridged_)
+        bridge_done(result);
     else
         relay_done(result);
     finish();

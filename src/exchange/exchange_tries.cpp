@@ -30,8 +30,7 @@ void Exchange::start_try() {
         route.kind = RouteKind::Upstream;
         route.upstream_path = "/v1/" + route_.operation;
     }
-    RequestBody source = body_for(target.deployment, openai || uses_v1_api(*upstream_config_));
-    start_upstream(build_upstream_request(*upstream_config_, request_, route, target.deployment), source);
+    start_on(route, target.deployment, openai || uses_v1_api(*upstream_config_));  // exchange_bridge.cpp
 }
 
 // Every target is cooling down after a 429, behind an open circuit, or already tried.

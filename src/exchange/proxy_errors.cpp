@@ -152,6 +152,13 @@ ProxyError invalid_deployment(const std::string& model, const std::string& deplo
                       "invalid_model", "model");
 }
 
+// The bridge's own words (chat_to_responses.cpp quotes client values short); its code is
+// OpenAI's (unsupported_parameter, unsupported_value, invalid_value, request_too_large).
+ProxyError bridge_refused(const BridgeRefusal& refusal) {
+    int status = refusal.code == "request_too_large" ? 413 : 400;
+    return make_error(status, refusal.message, refusal.code, refusal.param);
+}
+
 // Every target is cooling down after a 429, behind an open circuit, or already tried.
 ProxyError no_target(const Pick& pick, const std::string& model) {
     if (pick.cooling)

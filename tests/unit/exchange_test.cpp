@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -277,6 +279,66 @@ BOOST_AUTO_TEST_CASE(realtime_calls_are_checked_and_their_session_model_mapped_b
     BOOST_TEST(tried.log_entry().deployment == "gpt-realtime");
     proxy.run_until(minting_host);
     BOOST_TEST(minting.answer.find("Status: 502") != std::string::npos);  // nothing listens there
+}
+
+// The Chat->Responses bridge (exchange_bridge.cpp): played as the refusal tests are.
+BOOST_AUTO_TEST_CASE(operation_not_supported_is_learned_and_the_stream_translated_once_though_the_client_pauses) {
+    ProxyLoop proxy;
+    std::string body = R"({"model":"mystery","stream":true,"messages":[{"role":"user","content":"Hi"}]})";
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(exchange.log_entry().rewrites.empty(), "a chat try first");
+    const std::string refusal =
+        R"({"error":{"code":"OperationNotSupported","message":"The chatCompletion operation does not work with the specified model, mystery."}})";
+    BOOST_TEST(exchange.on_head(400, {{"Content-Type", "application/json"}}));
+    BOOST_TEST((exchange.on_data(refusal.data(), refusal.size()) == Taken::All));
+    exchange.on_done(completed(400));
+    BOOST_TEST(connection.answer.empty(), "the client heard nothing of the refusal");
+    BOOST_TEST(!exchange.finished());
+    BOOST_TEST(exchange.log_entry().rewrites == "bridge:responses");
+    BOOST_TEST((proxy.state->refused_params("default/mystery") & kResponsesOnly) != 0u);
+    // The Responses stream in two pieces; the client takes nothing of the first at first,
+    // and libcurl gives that piece again once it can.
+    std::ifstream file(std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/') + 1) + "fixtures/responses-o3-pro.sse");
+    std::string sse((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    BOOST_TEST_REQUIRE(!sse.empty());
+    BOOST_TEST(exchange.on_head(200, {{"Content-Type", "text/event-stream"}}));
+    size_t half = sse.find("he mock! You");  // after the first text delta: chunks to write
+    BOOST_TEST_REQUIRE(half != std::string::npos);
+    connection.room = 0;
+    BOOST_TEST((exchange.on_data(sse.data(), half) == Taken::Later));
+    connection.room = static_cast<size_t>(-1);
+    BOOST_TEST((exchange.on_data(sse.data(), half) == Taken::All));
+    BOOST_TEST((exchange.on_data(sse.data() + half, sse.size() - half) == Taken::All));
+    exchange.on_done(completed(200));
+    BOOST_TEST(exchange.finished());
+    std::string answer = connection.body();
+    auto count = [&](const std::string& part) {
+        size_t n = 0;
+        for (size_t at = answer.find(part); at != std::string::npos; at = answer.find(part, at + 1)) ++n;
+        return n;
+    };
+    BOOST_TEST(count("\"content\":\"Hello from t\"") == 1u, answer);
+    BOOST_TEST(count("data: [DONE]") == 1u);
+    BOOST_TEST(count("chat.completion.chunk") > 3u);
+    BOOST_TEST(exchange.log_entry().completion_tokens > 0, "the translator's usage");
+}
+
+BOOST_AUTO_TEST_CASE(a_chat_request_the_bridge_cannot_carry_is_a_400_naming_the_parameter_without_a_try) {
+    ProxyLoop proxy;
+    std::string body = R"({"model":"gpt-5-codex","n":2,"messages":[{"role":"user","content":"Hi"}]})";
+    FakeConnection connection(post_json("/v1/chat/completions", body), body);
+    FakeHost host;
+    Exchange exchange(*proxy.config, connection, host, EventLoop::clock_ms());
+    exchange.receive();
+    exchange.serve(*proxy.services);
+    BOOST_TEST(exchange.finished());
+    BOOST_TEST(has(connection.answer, "Status: 400"));
+    BOOST_TEST(has(connection.body(), "\"param\":\"n\""), connection.body());
+    BOOST_TEST(exchange.log_entry().upstream_status == 0, "no try");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -193,17 +193,20 @@ BOOST_AUTO_TEST_SUITE(routing_file_parameters)
 BOOST_AUTO_TEST_CASE(parameters_override_the_families_per_name) {
     RoutingTable table;
     std::vector<std::string> errors;
-    BOOST_REQUIRE(parse_routing("f.json", R"({"parameters": {"corp-llm": "reasoning", "o3-mini": "none", "picky": ["max_tokens", "top_p"]}})",
+    BOOST_REQUIRE(parse_routing("f.json", R"({"parameters": {"corp-llm": "reasoning", "o3-mini": "none", "picky": ["max_tokens", "top_p"], "codex-like": "responses"}})",
                                 environment_defaults(), file_keys, nullptr, table, errors));
     BOOST_TEST(table.parameters.at("corp-llm") == reasoning_params());
     BOOST_TEST(table.parameters.at("o3-mini") == 0u);
     BOOST_TEST(table.parameters.at("picky") == (param_bit("max_tokens") | param_bit("top_p")));
     BOOST_TEST(describe_routing(table).find("parameters fixed for picky: max_tokens,top_p") != std::string::npos,
                describe_routing(table));
+    // "responses": chat requests for it bridged to the Responses API (bridge_choice.h).
+    BOOST_TEST(table.parameters.at("codex-like") == kResponsesOnly);
+    BOOST_TEST(describe_routing(table).find("parameters fixed for codex-like: responses (chat bridged") != std::string::npos);
     for (const char* wrong : {R"("all")", R"(["seed"])", "3", R"([1])"}) {
         ConfigResult r = with_file(std::string(R"({"parameters": {"m": )") + wrong + "}}");
         BOOST_TEST(!r.ok);
-        BOOST_TEST(r.error.find("parameters.m: must be \"reasoning\", \"none\" or a list") != std::string::npos, r.error);
+        BOOST_TEST(r.error.find("parameters.m: must be \"reasoning\", \"none\", \"responses\" or a list") != std::string::npos, r.error);
     }
 }
 

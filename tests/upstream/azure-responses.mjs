@@ -31,7 +31,8 @@
 
 import crypto from 'node:crypto';
 
-export const RESPONSES_ONLY_DEPLOYMENTS = ['gpt-5-codex', 'o3-pro', 'gpt-5-pro'];
+// mystery-responder: in no documented family (the bridge's tests: it learns it from the 400).
+export const RESPONSES_ONLY_DEPLOYMENTS = ['gpt-5-codex', 'o3-pro', 'gpt-5-pro', 'mystery-responder'];
 export const RESPONSES_API_VERSIONS = new Set(['2025-03-01-preview', '2025-04-01-preview', 'preview']);
 export const REASONING_TOKENS = 64;
 

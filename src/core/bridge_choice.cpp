@@ -1,0 +1,63 @@
+#include "bridge_choice.h"
+
+#include <cjson/cJSON.h>
+
+#include <string>
+#include <vector>
+
+#include "json_ptr.h"
+#include "text.h"
+
+namespace {
+
+// The name's '-'-separated segments, lowercased.
+std::vector<std::string> segments(std::string_view name) {
+    std::vector<std::string> out(1);
+    for (char c : lowercase(std::string(name))) {
+        if (c == '-' || c == '_') out.emplace_back();
+        else out.back() += c;
+    }
+    return out;
+}
+
+// o1, o3, gpt-5, gpt-5.1, gpt-5.2, ...: the families whose "-pro" models are Responses-only.
+bool pro_base(const std::vector<std::string>& parts, size_t& next) {
+    if (parts[0] == "o1" || parts[0] == "o3") {
+        next = 1;
+        return true;
+    }
+    if (parts[0] != "gpt" || parts.size() < 2) return false;
+    const std::string& version = parts[1];
+    next = 2;
+    return version == "5" || (version.compare(0, 2, "5.") == 0 && version.size() > 2);
+}
+
+}  // namespace
+
+bool responses_only_family(std::string_view name) {
+    std::vector<std::string> parts = segments(name);
+    for (const std::string& part : parts)
+        if (part == "codex") return true;
+    size_t next = 0;
+    if (pro_base(parts, next) && parts.size() > next && parts[next] == "pro") return true;
+    return parts.size() >= 3 && parts[0] == "computer" && parts[1] == "use" && parts[2] == "preview";
+}
+
+bool bridge_to_responses(std::string_view model, std::string_view deployment, const ParamOverrides* overrides,
+                         ParamSet learned) {
+    if (overrides) {
+        for (std::string_view name : {model, deployment}) {
+            auto found = overrides->find(std::string(name));
+            if (found != overrides->end()) return found->second & kResponsesOnly;
+        }
+    }
+    return responses_only_family(model) || responses_only_family(deployment) || (learned & kResponsesOnly);
+}
+
+bool chat_not_supported(long status, std::string_view body) {
+    if (status != 400 || body.size() > 64 * 1024) return false;
+    JsonPtr json(cJSON_ParseWithLength(body.data(), body.size()));
+    const cJSON* error = cJSON_GetObjectItemCaseSensitive(json.get(), "error");
+    const cJSON* code = cJSON_GetObjectItemCaseSensitive(error, "code");
+    return cJSON_IsString(code) && std::string_view(code->valuestring) == "OperationNotSupported";
+}

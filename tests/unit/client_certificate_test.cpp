@@ -35,12 +35,14 @@ struct SignResult {
     std::string assertion, error;
 };
 
-SignResult sign_with(const std::string& pem) {
+SignResult sign_with(const std::string& pem, const std::string& password = "") {
     std::string path = write_temp(pem);
     SignResult r;
     AssertionSigner sign = installed_assertion_signer();
     BOOST_REQUIRE(sign);
-    r.ok = sign(certificate_credential(path), "https://login.example/contoso/oauth2/v2.0/token", r.assertion, r.error);
+    CredentialSettings settings = certificate_credential(path);
+    settings.certificate_password = password;
+    r.ok = sign(settings, "https://login.example/contoso/oauth2/v2.0/token", r.assertion, r.error);
     unlink(path.c_str());
     return r;
 }
@@ -87,6 +89,20 @@ BOOST_AUTO_TEST_CASE(each_assertion_has_its_own_jti) {
     SignResult b = sign_with(std::string(kTestCertificateKey) + kTestCertificate);
     BOOST_REQUIRE(a.ok && b.ok);
     BOOST_TEST(a.assertion != b.assertion);
+}
+
+BOOST_AUTO_TEST_CASE(an_encrypted_key_needs_its_password) {
+    std::string pem = std::string(kTestCertificate) + kEncryptedTestCertificateKey;
+    SignResult right = sign_with(pem, kEncryptedKeyPassword);
+    BOOST_REQUIRE_MESSAGE(right.ok, right.error);
+    BOOST_TEST(verifies(right.assertion));
+    SignResult none = sign_with(pem);
+    BOOST_TEST(!none.ok);
+    BOOST_TEST(has(none.error, "an encrypted key needs AZURE_CLIENT_CERTIFICATE_PASSWORD"), none.error);
+    SignResult wrong = sign_with(pem, "wrong-horse");
+    BOOST_TEST(!wrong.ok);
+    BOOST_TEST(has(wrong.error, "holds no private key it can read"), wrong.error);
+    BOOST_TEST(!has(wrong.error, "wrong-horse"));
 }
 
 BOOST_AUTO_TEST_CASE(refuses_what_cannot_sign_in_one_line) {

@@ -96,8 +96,18 @@ describe('client-certificate', () => {
     }
   });
 
-  it('a certificate Entra does not know: 503 upstream_auth_failed, AADSTS700027 and the source in the log', async () => {
-    const stack = await startKeyless(certificateEnv(unknown.both));
+  // Entra's refusal reaches the operator either way: where the credential is tried at start
+  // (issue 23's start check), the program stops with one line naming the source and the
+  // code; where it is not, requests get 503 upstream_auth_failed and the log says the same.
+  it('a certificate Entra does not know: AADSTS700027 and the source, at start or as 503 upstream_auth_failed', async () => {
+    let stack;
+    try {
+      stack = await startKeyless(certificateEnv(unknown.both));
+    } catch (error) {
+      assert.match(String(error.message), /client-certificate, tenant test-tenant[^\n]*AADSTS700027/);
+      assertNoKeyIn(String(error.message));
+      return;
+    }
     try {
       const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
       assert.equal(answer.status, 503);

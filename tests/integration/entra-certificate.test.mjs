@@ -49,7 +49,9 @@ const certificateEnv = (pem, extra = {}) => ({
   AZURE_CLIENT_CERTIFICATE_PATH: pem, AZURE_AUTHORITY_HOST: entra.url, ...extra,
 });
 
-async function startKeyless(env) {
+// `cleanExit`: the proxy must end with status 0 when stopped (not so where Entra's refusal
+// may stop it by itself: the start's check of the credential).
+async function startKeyless(env, { cleanExit = true } = {}) {
   const own = tempDir('entra-certificate-proxy');
   const proxy = await startProxy({
     AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: '2', AZURE_OPENAI_PROXY_THREADS: '2',
@@ -61,7 +63,7 @@ async function startKeyless(env) {
     stop: async () => {
       await web.stop();
       const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
+      if (cleanExit) assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
     },
   };
 }
@@ -102,7 +104,7 @@ describe('client-certificate', () => {
   it('a certificate Entra does not know: AADSTS700027 and the source, at start or as 503 upstream_auth_failed', async () => {
     let stack;
     try {
-      stack = await startKeyless(certificateEnv(unknown.both));
+      stack = await startKeyless(certificateEnv(unknown.both), { cleanExit: false });
     } catch (error) {
       assert.match(String(error.message), /client-certificate, tenant test-tenant[^\n]*AADSTS700027/);
       assertNoKeyIn(String(error.message));
@@ -110,10 +112,15 @@ describe('client-certificate', () => {
     }
     try {
       const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
-      assert.equal(answer.status, 503);
-      assert.equal(JSON.parse(answer.body).error.code, 'upstream_auth_failed');
       await stack.proxy.waitForLog(/AADSTS700027/);
-      assert.match(stack.proxy.logs(), /Entra ID token \(client-certificate, tenant test-tenant[^)]*\): the token endpoint answered 401 invalid_client: AADSTS700027/);
+      const proxyAnswered = /^application\/json/.test(answer.headers?.['content-type'] || '') || String(answer.body).startsWith('{');
+      if (proxyAnswered) {
+        assert.equal(answer.status, 503);
+        assert.equal(JSON.parse(answer.body).error.code, 'upstream_auth_failed');
+        assert.match(stack.proxy.logs(), /Entra ID token \(client-certificate, tenant test-tenant[^)]*\): the token endpoint answered 401 invalid_client: AADSTS700027/);
+      } else {  // the start's check stopped the program while the web server came up: its own 5xx
+        assert.match(stack.proxy.logs(), /Entra ID refused the credential \(client-certificate, tenant test-tenant[^)]*\): the token endpoint answered 401 invalid_client: "?AADSTS700027.*; not starting/);
+      }
       assertNoKeyIn(stack.proxy.logs() + answer.body);
     } finally {
       await stack.stop();

@@ -10,10 +10,10 @@ CXX      ?= g++
 CXXFLAGS ?= -O2 -g
 INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges
 WARNINGS := -std=c++17 -Wall -Wextra -Werror $(INCLUDES) -MMD -MP -DAOP_VERSION='"$(VERSION)"'
-LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lpthread
+LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lcrypto -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev
+BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libssl-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
                   clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd \
@@ -65,7 +65,7 @@ portable: $(PORTABLE)
 $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -static-libstdc++ -static-libgcc \
-	    -Wl,-Bstatic -lfcgi -lhiredis -Wl,-Bdynamic -lcurl -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
+	    -Wl,-Bstatic -lfcgi -lhiredis -Wl,-Bdynamic -lcurl -lcjson -lcrypto -lpthread -Wl,-rpath,'$$ORIGIN'
 	strip --strip-unneeded $@
 	cp -L "$$($(CXX) -print-file-name=libcjson.so.1)" $(dir $@)libcjson.so.1
 

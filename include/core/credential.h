@@ -11,6 +11,7 @@
 enum class CredentialSource {
     None,              // the server's key, or the client's own credential passed on
     ClientSecret,      // a service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+    ClientCertificate, // the same with AZURE_CLIENT_CERTIFICATE_PATH: a signed client assertion
     WorkloadIdentity,  // AKS / OIDC federation: AZURE_FEDERATED_TOKEN_FILE as the client assertion
     ManagedIdentity,   // IDENTITY_ENDPOINT + IDENTITY_HEADER (App Service), else the IMDS endpoint
 };
@@ -26,15 +27,18 @@ struct CredentialSettings {
     std::string tenant_id;
     std::string client_id;  // managed identity: a user-assigned one (optional)
     std::string client_secret;
+    std::string certificate_path;      // PEM: the certificate and its private key, read for every request
+    std::string certificate_password;  // of an encrypted private key (optional)
     std::string federated_token_file;  // read anew for every token request (it rotates)
     std::string authority_host = kDefaultAuthorityHost;
     std::string identity_endpoint;  // App Service / Functions / Container Apps
     std::string identity_header;
     std::string imds_endpoint = kDefaultImdsEndpoint;  // AZURE_OPENAI_PROXY_IMDS_ENDPOINT
     std::string scope = kDefaultTokenScope;            // AZURE_OPENAI_PROXY_TOKEN_SCOPE
+    std::string default_reason;  // AZURE_OPENAI_PROXY_CREDENTIAL=default: why it took this source
 };
 
-// "client-secret", "workload-identity", "managed-identity" (App Service or IMDS), "none".
+// "client-secret", "client-certificate", "workload-identity", "managed-identity" (App Service or IMDS), "none".
 std::string credential_source_name(const CredentialSettings& settings);
 
 // One line for the start-up log: the source, tenant, client and scope; never a secret.
@@ -48,7 +52,11 @@ struct TokenRequest {
     std::string url;
     std::vector<std::string> headers;  // "Name: value" lines
     std::string body;                  // form-encoded, for POST
+    std::string error;                 // the client assertion could not be made: not sent
 };
+
+// Entra's v2.0 token endpoint of the tenant: also a certificate assertion's audience.
+std::string token_endpoint_url(const CredentialSettings& settings);
 
 // `federated_token`: the content of the federated token file (workload identity only).
 TokenRequest build_token_request(const CredentialSettings& settings, const std::string& federated_token);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "client_assertion.h"
 #include "json_ptr.h"
 #include "text.h"
 
@@ -30,11 +31,30 @@ std::string add_query(const std::string& url, const std::string& query) {
 TokenRequest entra_request(const CredentialSettings& s, const std::string& proof) {
     TokenRequest r;
     r.method = "POST";
-    r.url = with_slash(s.authority_host) + form_encode(s.tenant_id) + "/oauth2/v2.0/token";
+    r.url = token_endpoint_url(s);
     r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
     r.body = "grant_type=client_credentials&client_id=" + form_encode(s.client_id) + "&scope=" +
              form_encode(s.scope) + "&" + proof;
     return r;
+}
+
+std::string assertion_proof(const std::string& assertion) {
+    return "client_assertion_type=" + form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+           "&client_assertion=" + form_encode(assertion);
+}
+
+// Signed anew for each request (its jti and times are its own), by the signing edge.
+TokenRequest certificate_request(const CredentialSettings& s) {
+    std::string assertion, error;
+    AssertionSigner sign = installed_assertion_signer();
+    if (!sign) error = "no signer of client assertions in this program";
+    else if (!sign(s, token_endpoint_url(s), assertion, error) && error.empty()) error = "the client assertion was not made";
+    if (!error.empty()) {
+        TokenRequest failed;
+        failed.error = "AZURE_CLIENT_CERTIFICATE_PATH: " + error;
+        return failed;
+    }
+    return entra_request(s, assertion_proof(assertion));
 }
 
 TokenRequest managed_identity_request(const CredentialSettings& s) {
@@ -93,6 +113,7 @@ void read_failure(long status, const cJSON* answer, TokenAnswer& out) {
 std::string credential_source_name(const CredentialSettings& s) {
     switch (s.source) {
         case CredentialSource::ClientSecret: return "client-secret";
+        case CredentialSource::ClientCertificate: return "client-certificate";
         case CredentialSource::WorkloadIdentity: return "workload-identity";
         case CredentialSource::ManagedIdentity:
             return s.identity_endpoint.empty() ? "managed-identity (IMDS)" : "managed-identity (App Service)";
@@ -103,18 +124,22 @@ std::string credential_source_name(const CredentialSettings& s) {
 
 std::string describe_credential(const CredentialSettings& s) {
     std::string line = credential_source_name(s);
+    if (!s.default_reason.empty()) line += " (taken by default: " + s.default_reason + ")";
     if (!s.tenant_id.empty() && s.source != CredentialSource::ManagedIdentity) line += ", tenant " + s.tenant_id;
     if (!s.client_id.empty()) line += ", client " + s.client_id;
     return line + ", scope " + s.scope;
 }
 
 std::string missing_credential_piece(const CredentialSettings& s) {
-    bool entra = s.source == CredentialSource::ClientSecret || s.source == CredentialSource::WorkloadIdentity;
+    bool entra = s.source == CredentialSource::ClientSecret || s.source == CredentialSource::WorkloadIdentity ||
+                 s.source == CredentialSource::ClientCertificate;
     std::string needs = " the " + credential_source_name(s) + " credential needs it";
     if (entra && s.tenant_id.empty()) return "AZURE_TENANT_ID: not set;" + needs;
     if (entra && s.client_id.empty()) return "AZURE_CLIENT_ID: not set;" + needs;
     if (s.source == CredentialSource::ClientSecret && s.client_secret.empty())
         return "AZURE_CLIENT_SECRET: not set;" + needs;
+    if (s.source == CredentialSource::ClientCertificate && s.certificate_path.empty())
+        return "AZURE_CLIENT_CERTIFICATE_PATH: not set;" + needs;
     if (s.source == CredentialSource::WorkloadIdentity && s.federated_token_file.empty())
         return "AZURE_FEDERATED_TOKEN_FILE: not set;" + needs;
     if (!s.identity_endpoint.empty() && s.identity_header.empty())
@@ -126,15 +151,19 @@ TokenRequest build_token_request(const CredentialSettings& s, const std::string&
     switch (s.source) {
         case CredentialSource::ClientSecret:
             return entra_request(s, "client_secret=" + form_encode(s.client_secret));
+        case CredentialSource::ClientCertificate:
+            return certificate_request(s);
         case CredentialSource::WorkloadIdentity:
-            return entra_request(s, "client_assertion_type=" +
-                                        form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
-                                        "&client_assertion=" + form_encode(trim(federated_token)));
+            return entra_request(s, assertion_proof(trim(federated_token)));
         case CredentialSource::ManagedIdentity:
             return managed_identity_request(s);
         case CredentialSource::None: break;
     }
     return {};
+}
+
+std::string token_endpoint_url(const CredentialSettings& s) {
+    return with_slash(s.authority_host) + form_encode(s.tenant_id) + "/oauth2/v2.0/token";
 }
 
 std::string scope_resource(const std::string& scope) {

@@ -1,6 +1,7 @@
 // The Entra ID credential of the single endpoint, read from the environment.
 #include "credential_settings.h"
 
+#include "client_assertion.h"
 #include "config_reading.h"
 #include "text.h"
 
@@ -34,6 +35,12 @@ bool read_source_pieces(const Environment& env, CredentialSettings& s, std::stri
     if (s.source == CredentialSource::ClientSecret &&
         !read_secret_setting("AZURE_CLIENT_SECRET", trim(environment_value(env, "AZURE_CLIENT_SECRET")), s.client_secret, error))
         return false;
+    if (s.source == CredentialSource::ClientCertificate) {
+        s.certificate_path = trim(environment_value(env, "AZURE_CLIENT_CERTIFICATE_PATH"));
+        std::string password = environment_value(env, "AZURE_CLIENT_CERTIFICATE_PASSWORD");
+        if (!password.empty() && !read_secret_setting("AZURE_CLIENT_CERTIFICATE_PASSWORD", password, s.certificate_password, error))
+            return false;
+    }
     if (s.source == CredentialSource::ManagedIdentity) {
         s.identity_header = trim(environment_value(env, "IDENTITY_HEADER"));
         if (!read_url(env, "IDENTITY_ENDPOINT", s.identity_endpoint, error) ||
@@ -45,19 +52,52 @@ bool read_source_pieces(const Environment& env, CredentialSettings& s, std::stri
 
 }  // namespace
 
+CredentialSource default_credential_source(const Environment& env, std::string& reason) {
+    auto set = [&env](const char* name) { return !trim(environment_value(env, name)).empty(); };
+    bool principal = set("AZURE_TENANT_ID") && set("AZURE_CLIENT_ID");
+    if (principal && set("AZURE_CLIENT_SECRET")) {
+        reason = "AZURE_CLIENT_SECRET is set";
+        return CredentialSource::ClientSecret;
+    }
+    if (principal && set("AZURE_CLIENT_CERTIFICATE_PATH")) {
+        reason = "AZURE_CLIENT_CERTIFICATE_PATH is set";
+        return CredentialSource::ClientCertificate;
+    }
+    if (principal && set("AZURE_FEDERATED_TOKEN_FILE")) {
+        reason = "AZURE_FEDERATED_TOKEN_FILE is set";
+        return CredentialSource::WorkloadIdentity;
+    }
+    reason = set("IDENTITY_ENDPOINT") ? "IDENTITY_ENDPOINT is set"
+                                      : "no service principal or federated token is set: the instance metadata endpoint";
+    return CredentialSource::ManagedIdentity;
+}
+
+// A certificate credential signs one assertion as the configuration is read: an unreadable
+// file, a PEM without its private key, a key that is not the certificate's or a wrong
+// password is refused now, in one line, not at the first token request.
+bool check_client_certificate(const CredentialSettings& s, std::string& error) {
+    AssertionSigner sign = installed_assertion_signer();
+    if (s.source != CredentialSource::ClientCertificate || !sign) return true;
+    std::string assertion;
+    if (sign(s, token_endpoint_url(s), assertion, error)) return true;
+    error = "AZURE_CLIENT_CERTIFICATE_PATH: " + error;
+    return false;
+}
+
 bool read_credential_settings(const Environment& env, CredentialSettings& s, std::string& error) {
     const char* const variable = "AZURE_OPENAI_PROXY_CREDENTIAL";
     if (lowercase(trim(environment_value(env, variable))) == "default") {
-        error = std::string(variable) + ": 'default' is not supported yet; name the source: client-secret, "
-                                        "workload-identity or managed-identity";
+        s.source = default_credential_source(env, s.default_reason);
+    } else if (!read_choice<CredentialSource>(env, variable,
+                                              {{"client-secret", CredentialSource::ClientSecret},
+                                               {"client-certificate", CredentialSource::ClientCertificate},
+                                               {"workload-identity", CredentialSource::WorkloadIdentity},
+                                               {"managed-identity", CredentialSource::ManagedIdentity}},
+                                              "client-secret, client-certificate, workload-identity, managed-identity "
+                                              "or default",
+                                              s.source, error)) {
         return false;
     }
-    if (!read_choice<CredentialSource>(env, variable,
-                                       {{"client-secret", CredentialSource::ClientSecret},
-                                        {"workload-identity", CredentialSource::WorkloadIdentity},
-                                        {"managed-identity", CredentialSource::ManagedIdentity}},
-                                       "client-secret, workload-identity or managed-identity", s.source, error))
-        return false;
     if (s.source == CredentialSource::None) return true;
     if (!read_source_pieces(env, s, error)) return false;
     std::string missing = missing_credential_piece(s);
@@ -65,6 +105,7 @@ bool read_credential_settings(const Environment& env, CredentialSettings& s, std
         error = missing;
         return false;
     }
+    if (!check_client_certificate(s, error)) return false;
     if (!trim(environment_value(env, "AZURE_OPENAI_TOKEN")).empty()) {
         error = std::string(variable) + ": AZURE_OPENAI_TOKEN is set too; the proxy sends either a key or "
                                         "its own Entra ID token: unset one";

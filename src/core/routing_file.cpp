@@ -18,6 +18,7 @@
 #include "config.h"
 #include "config_reading.h"
 #include "key_limits.h"
+#include "routing_credential.h"
 #include "text.h"
 #include "translate.h"
 
@@ -151,7 +152,7 @@ bool resolve_secret(Reader& reader, const std::string& path, const std::string& 
 // The endpoint's settings are the environment's with the file's overrides.
 bool read_endpoint(Reader& reader, Json object, const EndpointSettings& base, Endpoint& endpoint) {
     std::string path = "endpoints." + endpoint.name;
-    if (!check_members(reader, object, path, {"url", "key", "api_version", "priority", "weight", "mode"}))
+    if (!check_members(reader, object, path, {"url", "key", "credential", "api_version", "priority", "weight", "mode"}))
         return false;
     EndpointSettings upstream = base;
     std::string key, mode, version;
@@ -179,14 +180,19 @@ bool read_endpoint(Reader& reader, Json object, const EndpointSettings& base, En
         }
         upstream.api_version = version;
     }
-    if (key.empty()) {
-        reader.error(path + ".key", "is required (env:NAME, file:/path, or the key)");
+    upstream.credential = CredentialSettings();  // the environment's identity is not this endpoint's
+    if (Json credential = cJSON_GetObjectItemCaseSensitive(object, "credential")) {
+        upstream.token.clear();  // nor the environment's key
+        std::string problem = endpoint_credential_problem(credential, key, upstream.mode, reader.lookup, reader.context, upstream.credential);
+        if (!problem.empty()) reader.error(path + ".credential", problem);
+        endpoint.key_source = "none, Entra ID credential " + describe_credential(upstream.credential);
+        if (!problem.empty()) return false;
+    } else if (key.empty()) {
+        reader.error(path + ".key", "is required (env:NAME, file:/path, or the key), or a credential");
+        return false;
+    } else if (!resolve_secret(reader, path + ".key", key, upstream.token, endpoint.key_source)) {
         return false;
     }
-    if (!resolve_secret(reader, path + ".key", key, upstream.token, endpoint.key_source)) return false;
-    // Its own key: the environment's Entra ID identity is not this endpoint's (a `credential`
-    // member per endpoint is to come: issue 23).
-    upstream.credential = CredentialSettings();
     upstream.endpoint = endpoint.url;
     endpoint.upstream = std::make_shared<const EndpointSettings>(std::move(upstream));
     return true;

@@ -134,7 +134,14 @@ TokenAnswer fetch_token(const CredentialSettings& credential, const ProcessSetti
         failed.local_fault = true;
         return failed;
     }
-    return send_token_request(build_token_request(credential, federated_token), transport, stopping);
+    TokenRequest request = build_token_request(credential, federated_token);
+    if (!request.error.empty()) {  // a certificate's assertion could not be signed (its PEM now unreadable)
+        TokenAnswer failed;
+        failed.error = request.error;
+        failed.local_fault = true;
+        return failed;
+    }
+    return send_token_request(request, transport, stopping);
 }
 
 void count_token_request(SharedState& state, const CredentialSettings& credential, const TokenAnswer& answer) {
@@ -144,7 +151,7 @@ void count_token_request(SharedState& state, const CredentialSettings& credentia
 
 std::string token_identity(const CredentialSettings& c) {
     return credential_source_name(c) + '\n' + c.authority_host + '\n' + c.tenant_id + '\n' + c.client_id + '\n' +
-           c.scope + '\n' + c.identity_endpoint + '\n' + c.imds_endpoint + '\n' + c.federated_token_file;
+           c.scope + '\n' + c.identity_endpoint + '\n' + c.imds_endpoint + '\n' + c.federated_token_file + '\n' + c.certificate_path;
 }
 
 namespace {

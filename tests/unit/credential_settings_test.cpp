@@ -7,6 +7,8 @@
 #include <string>
 
 #include "azure_env.h"
+#include "certificate_fixture.h"
+#include "credential_settings.h"
 #include "config.h"
 #include "routing.h"
 #include "routing_file_env.h"
@@ -79,7 +81,6 @@ BOOST_AUTO_TEST_CASE(a_missing_piece_is_one_line_naming_it_never_the_secret) {
 
 BOOST_AUTO_TEST_CASE(bad_words_and_urls_are_refused) {
     BOOST_TEST(parse_config(azure({{"AZURE_OPENAI_PROXY_CREDENTIAL", "certificate"}})).error.find("AZURE_OPENAI_PROXY_CREDENTIAL") == 0u);
-    BOOST_TEST(contains(parse_config(azure({{"AZURE_OPENAI_PROXY_CREDENTIAL", "default"}})).error, "not supported yet"));
     BOOST_TEST(parse_config(service_principal({{"AZURE_AUTHORITY_HOST", "login.microsoftonline.com"}})).error.find("AZURE_AUTHORITY_HOST") == 0u);
     BOOST_TEST(parse_config(service_principal({{"AZURE_TENANT_ID", "a/../b"}})).error.find("AZURE_TENANT_ID") == 0u);
     BOOST_TEST(parse_config(service_principal({{"AZURE_OPENAI_TOKEN", "key"}})).error.find("AZURE_OPENAI_PROXY_CREDENTIAL") == 0u);
@@ -115,6 +116,57 @@ BOOST_AUTO_TEST_CASE(a_routing_file_endpoint_sends_its_own_key_not_the_environme
     BOOST_TEST(east.token == "east-key-123");
     BOOST_TEST((east.credential.source == CredentialSource::None));
     BOOST_TEST((r.config.credential.source == CredentialSource::ClientSecret));
+}
+
+// DefaultAzureCredential's order: the environment's secret, then its certificate, then
+// workload identity, then managed identity (App Service, else IMDS).
+BOOST_AUTO_TEST_CASE(default_takes_the_sdks_order) {
+    Environment principal = {{"AZURE_TENANT_ID", "t"}, {"AZURE_CLIENT_ID", "c"}};
+    auto with = [&principal](Environment extra) {
+        extra.insert(principal.begin(), principal.end());
+        return extra;
+    };
+    std::string reason;
+    BOOST_TEST((default_credential_source(with({{"AZURE_CLIENT_SECRET", "s"}, {"AZURE_CLIENT_CERTIFICATE_PATH", "/p"},
+                                                {"AZURE_FEDERATED_TOKEN_FILE", "/f"}}), reason) == CredentialSource::ClientSecret));
+    BOOST_TEST(reason == "AZURE_CLIENT_SECRET is set");
+    BOOST_TEST((default_credential_source(with({{"AZURE_CLIENT_CERTIFICATE_PATH", "/p"}, {"AZURE_FEDERATED_TOKEN_FILE", "/f"}}), reason) ==
+                CredentialSource::ClientCertificate));
+    BOOST_TEST((default_credential_source(with({{"AZURE_FEDERATED_TOKEN_FILE", "/f"}}), reason) == CredentialSource::WorkloadIdentity));
+    // A secret without the tenant is not a service principal: on to the next.
+    BOOST_TEST((default_credential_source({{"AZURE_CLIENT_ID", "c"}, {"AZURE_CLIENT_SECRET", "s"}}, reason) ==
+                CredentialSource::ManagedIdentity));
+    BOOST_TEST(contains(reason, "instance metadata"));
+    BOOST_TEST((default_credential_source({{"IDENTITY_ENDPOINT", "http://x/msi"}}, reason) == CredentialSource::ManagedIdentity));
+    BOOST_TEST(reason == "IDENTITY_ENDPOINT is set");
+}
+
+BOOST_AUTO_TEST_CASE(default_says_which_source_it_took) {
+    ConfigResult r = parse_config(service_principal({{"AZURE_OPENAI_PROXY_CREDENTIAL", "default"}}));
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST((r.config.credential.source == CredentialSource::ClientSecret));
+    BOOST_TEST(contains(describe_config(r.config), "Entra ID credential: client-secret (taken by default: AZURE_CLIENT_SECRET is set)"));
+    ConfigResult mi = parse_config(azure({{"AZURE_OPENAI_PROXY_CREDENTIAL", "default"}, {"AZURE_CLIENT_ID", "user-assigned"}}));
+    BOOST_REQUIRE_MESSAGE(mi.ok, mi.error);
+    BOOST_TEST(mi.config.credential.client_id == "user-assigned");
+    BOOST_TEST(contains(describe_config(mi.config), "managed-identity (IMDS) (taken by default"));
+}
+
+BOOST_AUTO_TEST_CASE(client_certificate_is_checked_as_the_configuration_is_read) {
+    std::string pem = write_temp(std::string(kTestCertificate) + kTestCertificateKey);
+    std::string bare = write_temp(kTestCertificate);
+    Environment base = {{"AZURE_OPENAI_PROXY_CREDENTIAL", "client-certificate"}, {"AZURE_TENANT_ID", "t"}, {"AZURE_CLIENT_ID", "c"}};
+    Environment good = base, keyless = base, unset = base;
+    good.emplace("AZURE_CLIENT_CERTIFICATE_PATH", pem);
+    keyless.emplace("AZURE_CLIENT_CERTIFICATE_PATH", bare);
+    ConfigResult ok = parse_config(azure(good)), no_key = parse_config(azure(keyless)), missing = parse_config(azure(unset));
+    unlink(pem.c_str());
+    unlink(bare.c_str());
+    BOOST_REQUIRE_MESSAGE(ok.ok, ok.error);
+    BOOST_TEST(ok.config.credential.certificate_path == pem);
+    BOOST_TEST(contains(describe_config(ok.config), "Entra ID credential: client-certificate, tenant t, client c"));
+    BOOST_TEST(no_key.error.find("AZURE_CLIENT_CERTIFICATE_PATH: '" + bare + "' holds no private key") == 0u, no_key.error);
+    BOOST_TEST(missing.error.find("AZURE_CLIENT_CERTIFICATE_PATH: not set") == 0u, missing.error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,9 +2,13 @@
 // errors with their AADSTS code), and the renewal schedule for short and long tokens.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <string>
 
+#include "certificate_fixture.h"
 #include "credential.h"
+#include "routing_file_env.h"
 
 namespace {
 
@@ -41,6 +45,26 @@ BOOST_AUTO_TEST_CASE(client_secret_posts_the_form_to_the_tenants_v2_endpoint) {
     CredentialSettings sovereign = client_secret();
     sovereign.authority_host = "https://login.microsoftonline.us";  // no trailing slash
     BOOST_TEST(build_token_request(sovereign, "").url == "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token");
+}
+
+// A certificate: the assertion the signing edge made, aud the same token endpoint it is sent to.
+BOOST_AUTO_TEST_CASE(client_certificate_sends_a_signed_assertion_for_its_token_endpoint) {
+    CredentialSettings s = client_secret();
+    s.source = CredentialSource::ClientCertificate;
+    s.client_secret.clear();
+    std::string pem = write_temp(std::string(kTestCertificate) + kTestCertificateKey);
+    s.certificate_path = pem;
+    TokenRequest r = build_token_request(s, "");
+    unlink(pem.c_str());
+    s.certificate_path = "/nonexistent.pem";
+    TokenRequest failed = build_token_request(s, "");
+    BOOST_TEST(r.error == "");
+    BOOST_TEST(r.url == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    BOOST_TEST(has(r.body, "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"));
+    BOOST_TEST(has(r.body, "&client_assertion=eyJ"));
+    BOOST_TEST(!has(r.body, "client_secret"));
+    BOOST_TEST(failed.error == "AZURE_CLIENT_CERTIFICATE_PATH: cannot read '/nonexistent.pem'");
+    BOOST_TEST(failed.url.empty());
 }
 
 BOOST_AUTO_TEST_CASE(workload_identity_sends_the_files_token_as_the_client_assertion) {

@@ -184,6 +184,60 @@ BOOST_AUTO_TEST_CASE(a_raw_control_character_or_a_nul_in_the_file_is_refused) {
     BOOST_TEST(r.error.find('\0') == std::string::npos);
 }
 
+// Each endpoint its own Entra ID identity (issue 23): two tenants, two credentials, the
+// secret from the environment or a file and never shown; mistakes named by member.
+BOOST_AUTO_TEST_CASE(an_endpoints_credential_is_its_own_identity) {
+    std::string secret_file = write_temp("west-secret-value\n");
+    ConfigResult r = with_file(R"({"endpoints": {
+        "east": {"url": "https://east.example", "credential": {"source": "client-secret", "tenant": "tenant-east",
+                 "client_id": "app-east", "client_secret": "env:EAST_SECRET", "authority_host": "http://127.0.0.1:9/"}},
+        "west": {"url": "https://west.example", "credential": {"source": "client-secret", "tenant": "tenant-west",
+                 "client_id": "app-west", "client_secret": "file:)" + secret_file + R"("}},
+        "keyed": {"url": "https://keyed.example", "key": "keyed-key-123"}},
+        "models": {"gpt-4o": ["east", "west", "keyed"]}})",
+                               {{"EAST_SECRET", "east-secret-value"}});
+    unlink(secret_file.c_str());
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    const auto& endpoints = r.config.routing->get()->endpoints;
+    const CredentialSettings& east = endpoints.at(0).upstream->credential;
+    const CredentialSettings& west = endpoints.at(1).upstream->credential;
+    BOOST_TEST((east.source == CredentialSource::ClientSecret));
+    BOOST_TEST(east.tenant_id == "tenant-east");
+    BOOST_TEST(east.client_secret == "east-secret-value");
+    BOOST_TEST(east.authority_host == "http://127.0.0.1:9/");
+    BOOST_TEST(west.tenant_id == "tenant-west");
+    BOOST_TEST(west.client_secret == "west-secret-value");
+    BOOST_TEST(endpoints.at(0).upstream->token.empty());
+    BOOST_TEST((endpoints.at(2).upstream->credential.source == CredentialSource::None));
+    std::string shown = describe_config(r.config);
+    BOOST_TEST(shown.find("key none, Entra ID credential client-secret, tenant tenant-east, client app-east") != std::string::npos, shown);
+    BOOST_TEST(shown.find("secret-value") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_credential_mistake_names_the_member) {
+    auto error_of = [](const std::string& endpoint) {
+        return with_file(R"({"endpoints": {"e": )" + endpoint + R"(}, "models": {"gpt-4o": ["e"]}})").error;
+    };
+    auto has = [](const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; };
+    std::string both = error_of(R"({"url": "https://e.example", "key": "k", "credential": {"source": "managed-identity"}})");
+    BOOST_TEST(has(both, "endpoints.e.credential: and a key"), both);
+    std::string tenant = error_of(R"({"url": "https://e.example", "credential": {"source": "client-secret", "client_id": "c", "client_secret": "inline-secret-1"}})");
+    BOOST_TEST(has(tenant, "endpoints.e.credential: tenant: not set"), tenant);
+    BOOST_TEST(!has(tenant, "inline-secret-1"));
+    std::string member = error_of(R"({"url": "https://e.example", "credential": {"source": "client-secret", "password": "x"}})");
+    BOOST_TEST(has(member, "'password' is not a member of a credential"), member);
+    std::string source = error_of(R"({"url": "https://e.example", "credential": {"tenant": "t"}})");
+    BOOST_TEST(has(source, "source: is required"), source);
+    std::string word = error_of(R"({"url": "https://e.example", "credential": {"source": "kerberos"}})");
+    BOOST_TEST(has(word, "source: 'kerberos'"), word);
+    std::string missing = error_of(R"({"url": "https://e.example", "credential": {"source": "client-secret", "tenant": "t", "client_id": "c", "client_secret": "env:NOT_SET_ANYWHERE"}})");
+    BOOST_TEST(has(missing, "client_secret: the environment variable NOT_SET_ANYWHERE is not set"), missing);
+    std::string openai = error_of(R"({"url": "https://e.example", "mode": "openai", "credential": {"source": "managed-identity"}})");
+    BOOST_TEST(has(openai, "is for Azure endpoints"), openai);
+    std::string neither = error_of(R"({"url": "https://e.example"})");
+    BOOST_TEST(has(neither, "endpoints.e.key: is required"), neither);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // "parameters": a model or deployment's reasoning parameters fixed as the operator says

@@ -19,6 +19,8 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 
+import { checkClientAssertion, isCertificateAssertion } from './entra-certificate.mjs';
+
 export const AUDIENCE = 'https://cognitiveservices.azure.com';
 
 const base64url = (data) => Buffer.from(data).toString('base64url');
@@ -41,6 +43,7 @@ export function createEntraMock({
   tenant = 'test-tenant', clientId = 'test-client', clientSecret = 'test-secret',
   federatedToken = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpwcm94eSJ9.c2lnbmVk',
   identityHeader = 'test-identity-header', lifetimeS = 4,
+  certificatePem = null,  // a certificate credential's registered certificate (entra-certificate.mjs)
 } = {}) {
   const key = crypto.randomBytes(32);
   const mock = {
@@ -49,11 +52,11 @@ export function createEntraMock({
     revokedBefore: 0,  // tokens issued before this time (ms) are refused by verify()
     delayMs: 0,        // each answer waits this long (a slow Entra)
     mode: '', expiresIn: undefined, arrivals: 0,
-    counts: { secret: 0, assertion: 0, imds: 0, appService: 0, refused: 0 },
+    counts: { secret: 0, assertion: 0, certificate: 0, imds: 0, appService: 0, refused: 0 },
     requests: [],  // { at, shape, ok }
     server: null, url: '',
   };
-  const total = () => mock.counts.secret + mock.counts.assertion + mock.counts.imds + mock.counts.appService;
+  const total = () => mock.counts.secret + mock.counts.assertion + mock.counts.certificate + mock.counts.imds + mock.counts.appService;
   mock.total = total;
 
   function issue(audience) {
@@ -112,11 +115,21 @@ export function createEntraMock({
       if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
         return refuse(400, 'invalid_request', 50027, 'Invalid client assertion type.');
       const assertion = form.get('client_assertion');
+      if (certificatePem && isCertificateAssertion(assertion)) {
+        const problem = checkClientAssertion(assertion, { certificatePem, clientId, audience: `${mock.url}/${tenant}/oauth2/v2.0/token` });
+        if (problem) return refuse(401, 'invalid_client', problem.code, problem.text);
+        count('certificate', true);
+        return answerToken(res, scope);
+      }
       const stillValid = assertion === mock.previousFederatedToken && Date.now() < mock.previousValidUntil;
       if (assertion !== mock.federatedToken && !stillValid)
         return refuse(401, 'invalid_client', 700211, 'No matching federated identity record found for presented assertion issuer.');
     }
     count(shape, true);
+    answerToken(res, scope);
+  }
+
+  function answerToken(res, scope) {
     const { token } = issue(mock.mode === 'audience' ? 'https://management.azure.com' : scope.slice(0, -'/.default'.length));
     const expiresIn = mock.expiresIn === undefined ? mock.lifetimeS : mock.expiresIn;
     sendJson(res, 200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: mock.lifetimeS, access_token: token });

@@ -1,0 +1,105 @@
+// An endpoint's `credential` in the routing file: its members become the SDKs' variables
+// and are read by the same reader as the environment's, so both say the same things.
+// Tests: routing_file_test.cpp; end to end: entra-per-endpoint.test.mjs.
+#include "routing_credential.h"
+
+#include <utility>
+
+#include "config_reading.h"
+#include "credential_settings.h"
+#include "text.h"
+
+namespace {
+
+struct Member {
+    const char* name;
+    const char* variable;
+    bool secret;  // env:NAME or file:/path (or inline), as an endpoint's key
+};
+
+const Member kMembers[] = {
+    {"source", "AZURE_OPENAI_PROXY_CREDENTIAL", false},
+    {"tenant", "AZURE_TENANT_ID", false},
+    {"client_id", "AZURE_CLIENT_ID", false},
+    {"client_secret", "AZURE_CLIENT_SECRET", true},
+    {"certificate", "AZURE_CLIENT_CERTIFICATE_PATH", false},
+    {"certificate_password", "AZURE_CLIENT_CERTIFICATE_PASSWORD", true},
+    {"federated_token_file", "AZURE_FEDERATED_TOKEN_FILE", false},
+    {"authority_host", "AZURE_AUTHORITY_HOST", false},
+    {"scope", "AZURE_OPENAI_PROXY_TOKEN_SCOPE", false},
+    {"identity_endpoint", "IDENTITY_ENDPOINT", false},
+    {"identity_header", "IDENTITY_HEADER", true},
+    {"imds_endpoint", "AZURE_OPENAI_PROXY_IMDS_ENDPOINT", false},
+};
+
+const Member* member_named(const std::string& name) {
+    for (const Member& m : kMembers)
+        if (name == m.name) return &m;
+    return nullptr;
+}
+
+// The reader's words name variables; the file's author wrote members.
+std::string in_member_names(std::string error) {
+    for (const Member& m : kMembers) {
+        std::string variable = m.variable;
+        for (size_t at = error.find(variable); at != std::string::npos; at = error.find(variable, at))
+            error.replace(at, variable.size(), m.name);
+    }
+    return error;
+}
+
+// env:NAME resolved here (`value` a copy: `out` may be the same string); file:/path is left to the reader (read_secret_setting).
+bool secret_value(const Member& m, const std::string value, EnvironmentLookup lookup, void* context, std::string& out,
+                  std::string& error) {
+    out = value;
+    if (!starts_with(value, "env:")) return true;
+    out = trim(lookup(value.substr(4), context));
+    if (out.empty()) error = std::string(m.name) + ": the environment variable " + log_safe(value.substr(4), 60) + " is not set";
+    if (!out.empty() && starts_with(out, "file:")) error = std::string(m.name) + ": env:" + log_safe(value.substr(4), 60) + " names a file: write file:/path here";
+    return error.empty();
+}
+
+}  // namespace
+
+bool read_routing_credential(const cJSON* member, EnvironmentLookup lookup, void* context, CredentialSettings& settings,
+                             std::string& error) {
+    if (!cJSON_IsObject(member)) {
+        error = "must be an object like {\"source\": \"client-secret\", \"tenant\": ..., \"client_id\": ..., \"client_secret\": \"env:NAME\"}";
+        return false;
+    }
+    Environment variables;
+    for (const cJSON* item = member->child; item; item = item->next) {
+        const Member* m = member_named(item->string);
+        if (!m) {
+            error = "'" + log_safe(item->string, 40) + "' is not a member of a credential";
+            return false;
+        }
+        if (!cJSON_IsString(item)) {
+            error = std::string(m->name) + ": must be a string";
+            return false;
+        }
+        std::string value = item->valuestring;
+        if (m->secret && !secret_value(*m, value, lookup, context, value, error)) return false;
+        variables[m->variable] = value;
+    }
+    if (!variables.count("AZURE_OPENAI_PROXY_CREDENTIAL")) {
+        error = "source: is required (client-secret, client-certificate, workload-identity, managed-identity or default)";
+        return false;
+    }
+    CredentialSettings read;
+    if (!read_credential_settings(variables, read, error)) {
+        error = in_member_names(error);
+        return false;
+    }
+    settings = std::move(read);
+    return true;
+}
+
+std::string endpoint_credential_problem(const cJSON* member, const std::string& key, ProxyMode mode, EnvironmentLookup lookup,
+                                        void* context, CredentialSettings& settings) {
+    std::string error;
+    if (!key.empty()) return "and a key: give the endpoint one of them";
+    if (mode != ProxyMode::Azure) return "is for Azure endpoints: Entra ID tokens are Azure's";
+    read_routing_credential(member, lookup, context, settings, error);
+    return error;
+}

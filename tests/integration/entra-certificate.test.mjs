@@ -1,0 +1,174 @@
+// Keyless Azure with a certificate (issue 23): AZURE_OPENAI_PROXY_CREDENTIAL=client-certificate
+// and AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key, made here with
+// `openssl req -x509`). Through lighttpd against the Entra stand-in, which verifies each
+// client assertion against the registered certificate (tests/upstream/entra-certificate.mjs),
+// and an Azure stand-in that takes only the stand-in's unexpired tokens: chat and a stream
+// succeed; a certificate Entra does not know gives 503 upstream_auth_failed with AADSTS700027
+// in the log and no key anywhere; --check-config refuses a PEM without its key in one line.
+// Also the `default` chain taking the certificate from the environment.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { createEntraMock } from '../upstream/entra-mock.mjs';
+import { PROXY_BIN, openStream, postJson, proxyEnv, startLighttpd, startProxy, tempDir } from './harness.mjs';
+
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
+let entra, azure, dir, registered, unknown, certificateOnly, keyOnly;
+
+// A self-signed certificate and its key in one PEM file, as the SDKs read it.
+function makeCertificate(name) {
+  const key = path.join(dir, `${name}.key`), cert = path.join(dir, `${name}.crt`), both = path.join(dir, `${name}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+  fs.writeFileSync(both, fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
+  return { key, cert, both, keyText: fs.readFileSync(key, 'utf8') };
+}
+
+before(async () => {
+  dir = tempDir('entra-certificate');
+  registered = makeCertificate('registered');
+  unknown = makeCertificate('unknown');
+  certificateOnly = registered.cert;
+  keyOnly = registered.key;
+  entra = createEntraMock({ certificatePem: fs.readFileSync(registered.cert, 'utf8'), lifetimeS: 4 });
+  await entra.listen();
+  azure = createAzureMock({ verifyBearer: (token) => entra.verify(token) });
+  await azure.listen();
+});
+
+after(async () => {
+  await azure.close();
+  await entra.close();
+});
+
+const certificateEnv = (pem, extra = {}) => ({
+  AZURE_OPENAI_PROXY_CREDENTIAL: 'client-certificate', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
+  AZURE_CLIENT_CERTIFICATE_PATH: pem, AZURE_AUTHORITY_HOST: entra.url, ...extra,
+});
+
+// `cleanExit`: the proxy must end with status 0 when stopped (not so where Entra's refusal
+// may stop it by itself: the start's check of the credential).
+async function startKeyless(env, { cleanExit = true } = {}) {
+  const own = tempDir('entra-certificate-proxy');
+  const proxy = await startProxy({
+    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: '2', AZURE_OPENAI_PROXY_THREADS: '2',
+    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...env,
+  }, { dir: own });
+  const web = await startLighttpd({ socket: proxy.socket });
+  return {
+    proxy, url: web.url,
+    stop: async () => {
+      await web.stop();
+      const stopped = await proxy.stop();
+      if (cleanExit) assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
+    },
+  };
+}
+
+function assertNoKeyIn(text) {
+  for (const secret of [registered.keyText, unknown.keyText])
+    assert.ok(!text.includes(secret.split('\n')[1]), 'a private key showed');
+  assert.ok(!/PRIVATE KEY/.test(text), 'a private key showed');
+  assert.ok(!/Bearer ey/.test(text), 'a token showed');
+}
+
+const checkConfig = (env) => spawnSync(PROXY_BIN, ['--check-config'], { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, ...env }), encoding: 'utf8' });
+
+describe('client-certificate', () => {
+  it('chat and a stream succeed with Bearer tokens from a signed client assertion', async () => {
+    const refusedBefore = azure.refusedTokens.length;
+    const stack = await startKeyless(certificateEnv(registered.both));
+    try {
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      assert.equal(answer.status, 200, String(answer.body));
+      assert.equal(JSON.parse(answer.body).object, 'chat.completion');
+      const stream = await openStream(`${stack.url}/v1/chat/completions`, { ...CHAT, stream: true }).done;
+      assert.equal(stream.status, 200);
+      assert.equal(stream.events.at(-1), 'data: [DONE]');
+      assert.ok(entra.counts.certificate >= 1, 'Entra took a certificate assertion');
+      assert.equal(entra.counts.refused, 0, 'Entra refused no assertion');
+      assert.equal(azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
+      assert.match(stack.proxy.logs(), /Entra ID token \(client-certificate, tenant test-tenant, client test-client/);
+      assertNoKeyIn(stack.proxy.logs());
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  // Entra's refusal reaches the operator either way: where the credential is tried at start
+  // (issue 23's start check), the program stops with one line naming the source and the
+  // code; where it is not, requests get 503 upstream_auth_failed and the log says the same.
+  it('a certificate Entra does not know: AADSTS700027 and the source, at start or as 503 upstream_auth_failed', async () => {
+    let stack;
+    try {
+      stack = await startKeyless(certificateEnv(unknown.both), { cleanExit: false });
+    } catch (error) {
+      assert.match(String(error.message), /client-certificate, tenant test-tenant[^\n]*AADSTS700027/);
+      assertNoKeyIn(String(error.message));
+      return;
+    }
+    try {
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      await stack.proxy.waitForLog(/AADSTS700027/);
+      const proxyAnswered = /^application\/json/.test(answer.headers?.['content-type'] || '') || String(answer.body).startsWith('{');
+      if (proxyAnswered) {
+        assert.equal(answer.status, 503);
+        assert.equal(JSON.parse(answer.body).error.code, 'upstream_auth_failed');
+        assert.match(stack.proxy.logs(), /Entra ID token \(client-certificate, tenant test-tenant[^)]*\): the token endpoint answered 401 invalid_client: AADSTS700027/);
+      } else {  // the start's check stopped the program while the web server came up: its own 5xx
+        assert.match(stack.proxy.logs(), /Entra ID refused the credential \(client-certificate, tenant test-tenant[^)]*\): the token endpoint answered 401 invalid_client: "?AADSTS700027.*; not starting/);
+      }
+      assertNoKeyIn(stack.proxy.logs() + answer.body);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
+describe('client-certificate in --check-config', () => {
+  it('names the source and shows no key', () => {
+    const run = checkConfig(certificateEnv(registered.both));
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Entra ID credential: client-certificate, tenant test-tenant, client test-client/);
+    assertNoKeyIn(run.stdout + run.stderr);
+  });
+
+  for (const [what, pem, line] of [
+    ['a PEM without its private key', () => certificateOnly, /AZURE_CLIENT_CERTIFICATE_PATH: '[^']*registered\.crt' holds no private key/],
+    ['a PEM without its certificate', () => keyOnly, /AZURE_CLIENT_CERTIFICATE_PATH: '[^']*registered\.key' holds no PEM certificate/],
+    ['an unreadable file', () => path.join(dir, 'missing.pem'), /AZURE_CLIENT_CERTIFICATE_PATH: cannot read '[^']*missing\.pem'/],
+    ['a key that is not the certificate\'s', () => {
+      const mixed = path.join(dir, 'mixed.pem');
+      fs.writeFileSync(mixed, fs.readFileSync(registered.cert, 'utf8') + unknown.keyText);
+      return mixed;
+    }, /the private key is not the certificate's/],
+  ]) {
+    it(`refuses ${what} in one line`, () => {
+      const run = checkConfig(certificateEnv(pem()));
+      assert.notEqual(run.status, 0);
+      assert.match(run.stderr, line);
+      assert.equal(run.stderr.trim().split('\n').filter((l) => /CERTIFICATE_PATH/.test(l)).length, 1, run.stderr);
+      assertNoKeyIn(run.stdout + run.stderr);
+    });
+  }
+});
+
+describe('default', () => {
+  it('takes the certificate the environment names, says so at start, and serves with it', async () => {
+    const env = { ...certificateEnv(registered.both), AZURE_OPENAI_PROXY_CREDENTIAL: 'default' };
+    const before = entra.counts.certificate;
+    const stack = await startKeyless(env);
+    try {
+      const answer = await postJson(`${stack.url}/v1/chat/completions`, CHAT);
+      assert.equal(answer.status, 200, String(answer.body));
+      assert.ok(entra.counts.certificate > before, 'a certificate assertion was sent');
+      assert.match(stack.proxy.logs(), /Entra ID credential: client-certificate \(taken by default: AZURE_CLIENT_CERTIFICATE_PATH is set\), tenant test-tenant/);
+      assertNoKeyIn(stack.proxy.logs());
+    } finally {
+      await stack.stop();
+    }
+  });
+});

@@ -64,6 +64,19 @@ function sandbox(rootfs, config, env, { command = [...config.Entrypoint, ...(con
   return box;
 }
 
+// Stops a sandbox: its PID 1 first (SIGTERM, then SIGKILL, which ends every process of its PID
+// namespace), then bwrap. Killing bwrap alone leaves the image's processes running.
+async function stopSandbox(box) {
+  const pid1 = await Promise.race([box.pid1.catch(() => null), sleep(1000).then(() => null)]);
+  if (pid1 && isRunning(pid1)) {
+    try { process.kill(pid1, 'SIGTERM'); } catch {}
+    await waitFor(() => !isRunning(pid1), 'the image to stop', 3000).catch(() => {
+      try { process.kill(pid1, 'SIGKILL'); } catch {}
+    });
+  }
+  await box.stop('SIGKILL', 1000);
+}
+
 function statusField(pid, field) {
   const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
   return line.slice(field.length + 1).trim().split(/\s+/);
@@ -137,7 +150,7 @@ describe('the container image', { skip }, () => {
     }, { timeout: STEP_MS });
 
     after(async () => {
-      if (box) await box.stop('SIGKILL', 1000);
+      if (box) await stopSandbox(box);
       if (mock) await mock.close();
     });
 
@@ -230,7 +243,7 @@ describe('the container image', { skip }, () => {
     }, { timeout: STEP_MS });
 
     after(async () => {
-      if (box) await box.stop('SIGKILL', 1000);
+      if (box) await stopSandbox(box);
       if (direct) await direct.close();
       if (routed) await routed.close();
     });

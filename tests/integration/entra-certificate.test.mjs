@@ -14,7 +14,8 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { PROXY_BIN, openStream, postJson, proxyEnv, startLighttpd, startProxy, tempDir } from './harness.mjs';
+import { PROXY_BIN, openStream, postJson, proxyEnv, tempDir } from './harness.mjs';
+import { startKeylessProxy } from './entra-stack.mjs';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 let entra, azure, dir, registered, unknown, certificateOnly, keyOnly;
@@ -49,22 +50,7 @@ const certificateEnv = (pem, extra = {}) => ({
   AZURE_CLIENT_CERTIFICATE_PATH: pem, AZURE_AUTHORITY_HOST: entra.url, ...extra,
 });
 
-async function startKeyless(env) {
-  const own = tempDir('entra-certificate-proxy');
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: '2', AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...env,
-  }, { dir: own });
-  const web = await startLighttpd({ socket: proxy.socket });
-  return {
-    proxy, url: web.url,
-    stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-    },
-  };
-}
+const startKeyless = (env) => startKeylessProxy({ azure, workers: 2, env });
 
 function assertNoKeyIn(text) {
   for (const secret of [registered.keyText, unknown.keyText])

@@ -13,7 +13,8 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { PROXY_BIN, openStream, postJson, proxyEnv, sleep, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { PROXY_BIN, openStream, postJson, proxyEnv, sleep, tempDir, waitFor } from './harness.mjs';
+import { startKeylessProxy } from './entra-stack.mjs';
 
 const WORKERS = 2;
 const LIFETIME_S = 4;
@@ -64,22 +65,7 @@ const SOURCES = {
   }) },
 };
 
-async function startKeyless(env, workers = WORKERS) {
-  const own = tempDir('entra-proxy');
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...env,
-  }, { dir: own });
-  const web = await startLighttpd({ socket: proxy.socket });
-  return {
-    proxy, url: web.url,
-    stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-    },
-  };
-}
+const startKeyless = (env, workers = WORKERS) => startKeylessProxy({ azure, workers, env });
 
 function assertNoSecretIn(text) {
   for (const secret of [SECRET, IDENTITY_HEADER, entra.federatedToken])

@@ -1,12 +1,11 @@
-// What the keyless tests share (entra-host.test.mjs, entra-hostile.test.mjs): the proxy
+// What the keyless tests share (entra-host, entra-hostile, entra-credentials, entra-certificate): the proxy
 // with a client-secret identity against the Entra stand-in, its workers sharing a state
 // file of their own, behind lighttpd; a crowd of requests; no secret or token in a text.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { postJson, startLighttpd, startProxy, tempDir } from './harness.mjs';
+import { postJson, startHostBehindLighttpd } from './harness.mjs';
 
 export const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 
@@ -20,24 +19,17 @@ export async function startStandIns({ secret, lifetimeS }) {
   return { entra, azure, close: async () => { await azure.close(); await entra.close(); } };
 }
 
-export async function startKeylessHost({ entra, azure, secret, workers, extra = {} }) {
-  const own = tempDir('entra-host');
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
+// The proxy with `workers` processes and the identity `env` names, behind lighttpd; its
+// stop() fails on an unclean exit.
+export const startKeylessProxy = ({ azure, workers, env }) =>
+  startHostBehindLighttpd({ workers, env: { AZURE_OPENAI_ENDPOINT: azure.url, ...env } });
+
+export const startKeylessHost = ({ entra, azure, secret, workers, extra = {} }) => startKeylessProxy({
+  azure, workers, env: {
     AZURE_OPENAI_PROXY_CREDENTIAL: 'client-secret', AZURE_TENANT_ID: 'test-tenant', AZURE_CLIENT_ID: 'test-client',
     AZURE_CLIENT_SECRET: secret, AZURE_AUTHORITY_HOST: entra.url, ...extra,
-  }, { dir: own });
-  const web = await startLighttpd({ socket: proxy.socket });
-  return {
-    proxy, url: web.url, stateFile: path.join(own, 'state'),
-    stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-    },
-  };
-}
+  },
+});
 
 export const crowd = (url, n, body = CHAT) =>
   Promise.all(Array.from({ length: n }, () => postJson(`${url}/v1/chat/completions`, body)));

@@ -252,6 +252,24 @@ export async function startLighttpd({ socket, mount = '/', configText, env = {} 
   return server;
 }
 
+// lighttpd in front of a proxy of `workers` processes sharing a state file of their own
+// (`stateFile`, else a new one), with `env`; stop() fails on an unclean proxy exit.
+export async function startHostBehindLighttpd({ env, workers = 1, stateFile = path.join(tempDir('host'), 'state') }) {
+  const proxy = await startProxy({
+    AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
+    AZURE_OPENAI_PROXY_STATE_FILE: stateFile, ...env,
+  });
+  const web = await startLighttpd({ socket: proxy.socket });
+  return {
+    proxy, web, url: web.url, stateFile, logs: () => proxy.logs(),
+    stop: async () => {
+      await web.stop();
+      const stopped = await proxy.stop();
+      if (stopped.code !== 0) throw new Error(`the proxy exited with ${JSON.stringify(stopped)}`);
+    },
+  };
+}
+
 // The usual chain: lighttpd -> proxy -> the local upstream (created by `createMock`).
 // stop() stops all three and fails on an unclean proxy exit.
 export async function startStack(createMock, env) {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { request, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { request, startHostBehindLighttpd, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
 const KEY = 'reasoning-key';
@@ -27,21 +27,9 @@ const to = (mock, deployment) => mock.requests.filter((r) => r.path === `/openai
 
 // lighttpd in front of a proxy with WORKERS worker processes and a state file of its own.
 async function lighttpdStack(mock, env = {}, stateFile = path.join(tempDir('reasoning'), 'state'), workers = WORKERS) {
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: stateFile, ...env,
-  });
-  const web = await startLighttpd({ socket: proxy.socket });
-  return {
-    url: web.url, logs: () => proxy.logs(), metrics: true,
-    // Another proxy program of the host (its own process, its own lighttpd), on the same state file.
-    another: () => lighttpdStack(mock, env, stateFile, 1),
-    stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-    },
-  };
+  const host = await startHostBehindLighttpd({ workers, stateFile, env: { AZURE_OPENAI_ENDPOINT: mock.url, ...env } });
+  // Another proxy program of the host (its own process, its own lighttpd), on the same state file.
+  return { ...host, metrics: true, another: () => lighttpdStack(mock, env, stateFile, 1) };
 }
 
 async function nginxStack(mock) {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { openStream, request, rssRiseKiB, sanitizerReports, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { openStream, request, rssRiseKiB, sanitizerReports, startHostBehindLighttpd, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
 const KEY = 'bridge-key';
@@ -34,18 +34,12 @@ const responsesCalls = (mock) => mock.requests.filter((r) => r.path === '/openai
 const chatCalls = (mock, deployment) => mock.requests.filter((r) => r.path === `/openai/deployments/${deployment}/chat/completions`);
 
 async function lighttpdStack(mock, workers = WORKERS) {
-  const proxy = await startProxy({
-    AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: path.join(tempDir('bridge'), 'state'),
-  });
-  const web = await startLighttpd({ socket: proxy.socket });
+  const host = await startHostBehindLighttpd({ workers, env: { AZURE_OPENAI_ENDPOINT: mock.url } });
   return {
-    url: web.url, logs: () => proxy.logs(), proxy, metrics: true,
+    ...host, metrics: true,
     stop: async () => {
-      await web.stop();
-      const stopped = await proxy.stop();
-      assert.equal(stopped.code, 0, `the proxy exited with ${JSON.stringify(stopped)}`);
-      assert.deepEqual(sanitizerReports(proxy.logs()), []);
+      await host.stop();
+      assert.deepEqual(sanitizerReports(host.proxy.logs()), []);
     },
   };
 }

@@ -54,6 +54,9 @@ ParamSet params_to_fix(std::string_view model, std::string_view deployment, cons
 // ("max_tokens>max_completion_tokens,-temperature"); returns the set changed.
 ParamSet fix_parameters(std::string& json, ParamSet fixes, std::string& rewrites);
 
+// Adds `what` to the comma-separated list of a request's rewrites (the access log's field).
+void add_rewrite(std::string& rewrites, const std::string& what);
+
 // Azure's 400 for a parameter: {"error":{"code":"unsupported_parameter" or
 // "unsupported_value","param":"max_tokens",...}}. The bit of that parameter when the proxy
 // knows how to fix it, else 0 (any other code, a parameter it cannot fix, not JSON).

@@ -189,6 +189,10 @@ private:
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();
+    // What the relay's answer to a piece means: flushed soon (heartbeat re-armed), or the
+    // exchange paused until the client drains. Returns `taken`.
+    Taken after_relay(Taken taken);
+    void time_first_token();  // once a request: the first event reached the client
     void cut_short(const ProxyError& error);
     void finish();
     void end_accounting();

@@ -56,12 +56,12 @@ std::string decoded_key(const std::string& json, const JsonMember& member) {
     return cJSON_IsString(key.get()) ? key->valuestring : std::string(raw);
 }
 
+}  // namespace
+
 void add_rewrite(std::string& rewrites, const std::string& what) {
     if (!rewrites.empty()) rewrites += ',';
     rewrites += what;
 }
-
-}  // namespace
 
 ParamSet param_bit(std::string_view name) {
     for (size_t i = 0; i < kParamCount; ++i)

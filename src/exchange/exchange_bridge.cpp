@@ -38,7 +38,7 @@ void Exchange::bridge_body(const std::string& deployment) {
     bridged_ = true;
     bridge_include_usage_ = bridged.include_usage;
     if (log_.rewrites.find("bridge:responses") != std::string::npos) return;  // counted once a request
-    log_.rewrites += (log_.rewrites.empty() ? "" : ",") + std::string("bridge:responses");
+    add_rewrite(log_.rewrites, "bridge:responses");
     services_->state.count("aop_bridged_requests_total", {{"model", metric_model()}});
 }
 
@@ -118,11 +118,7 @@ Taken Exchange::bridge_flush() {
     while (bridge_sent_ < bridge_pending_.size()) {
         size_t piece = std::min(bridge_pending_.size() - bridge_sent_, kPiece);
         Taken taken = relay_.data(bridge_pending_.data() + bridge_sent_, piece);
-        if (taken == Taken::Later) {
-            phase_ = Phase::Paused;
-            host_.wait_writable();
-        }
-        if (taken != Taken::All) return taken;
+        if (taken != Taken::All) return after_relay(taken);
         bridge_sent_ += piece;
     }
     bridge_pending_.clear();
@@ -143,16 +139,9 @@ Taken Exchange::bridge_stream_data(const char* data, size_t size) {
     taken = bridge_flush();
     if (taken == Taken::Later) bridge_consumed_ = size;
     if (taken != Taken::All) return taken;
-    if (wrote) {
-        if (!first_token_timed_) {
-            first_token_timed_ = true;
-            services_->state.observe("aop_time_to_first_token_seconds", {{"model", metric_model()}},
-                                     (EventLoop::clock_ms() - started_ms_) / 1000.0);
-        }
-        host_.flush_soon();
-        arm_heartbeat();
-    }
-    return Taken::All;
+    if (!wrote) return Taken::All;
+    time_first_token();
+    return after_relay(Taken::All);
 }
 
 // The end of a bridged try's answer.

@@ -80,7 +80,7 @@ bool Exchange::resend_fixed(const UpstreamResult& result) {
     services_->state.count("aop_parameter_refusals_learned_total", {{"model", metric_model()}});
     if (!params_fixed_) services_->state.count("aop_parameter_rewrites_total", {{"model", metric_model()}});
     params_fixed_ |= fixed;
-    log_.rewrites += (log_.rewrites.empty() ? "" : ",") + rewrites;
+    add_rewrite(log_.rewrites, rewrites);
     ++param_resends_;
     held_refusal_.reset();
     transfer_.reset();

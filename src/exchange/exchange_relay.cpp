@@ -81,12 +81,12 @@ Taken Exchange::on_data(const char* data, size_t size) {
     Taken taken = relay_.data(data, size);
     if (taken == Taken::All && log_.upstream_status < 300) {
         usage_.feed(data, size);
-        if (relay_.event_stream() && !first_token_timed_) {
-            first_token_timed_ = true;
-            services_->state.observe("aop_time_to_first_token_seconds", {{"model", metric_model()}},
-                                     (EventLoop::clock_ms() - started_ms_) / 1000.0);
-        }
+        if (relay_.event_stream()) time_first_token();
     }
+    return after_relay(taken);
+}
+
+Taken Exchange::after_relay(Taken taken) {
     if (taken == Taken::All) {
         host_.flush_soon();
         arm_heartbeat();
@@ -95,6 +95,13 @@ Taken Exchange::on_data(const char* data, size_t size) {
         host_.wait_writable();
     }
     return taken;
+}
+
+void Exchange::time_first_token() {
+    if (first_token_timed_) return;
+    first_token_timed_ = true;
+    services_->state.observe("aop_time_to_first_token_seconds", {{"model", metric_model()}},
+                             (EventLoop::clock_ms() - started_ms_) / 1000.0);
 }
 
 void Exchange::on_done(const UpstreamResult& result) {

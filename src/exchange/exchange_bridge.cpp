@@ -25,6 +25,16 @@
 #include "text.h"
 #include "translate.h"
 
+namespace {
+
+// Azure's headers about the Responses body, which the bridge replaces by a chat body of
+// its own type and length.
+bool describes_replaced_body(const std::string& name) {
+    return iequals(name, "Content-Type") || iequals(name, "Content-Length");
+}
+
+}  // namespace
+
 // The try's body as the Responses API takes it, its model the deployment; or the refusal
 // the client gets.
 void Exchange::bridge_body(const std::string& deployment) {
@@ -98,7 +108,7 @@ bool Exchange::bridge_head(long status, const Headers& headers) {
     bridge_stream_ = std::make_unique<ResponsesToChatStream>(options);
     Headers chat;
     for (const Header& header : headers)
-        if (!iequals(header.name, "Content-Type") && !iequals(header.name, "Content-Length")) chat.push_back(header);
+        if (!describes_replaced_body(header.name)) chat.push_back(header);
     chat.push_back({"Content-Type", "text/event-stream; charset=utf-8"});
     return relay_head(status, chat);
 }
@@ -162,8 +172,8 @@ void Exchange::bridge_done(const UpstreamResult& result) {
         return;
     }
     for (const Header& header : bridge_headers_)
-        if (is_relayed_response_header(header.name, config_.mode) && !iequals(header.name, "Content-Type") &&
-            !iequals(header.name, "Content-Length") && !find_header(extra, header.name))
+        if (is_relayed_response_header(header.name, config_.mode) && !describes_replaced_body(header.name) &&
+            !find_header(extra, header.name))
             extra.push_back(header);
     writer_.complete(static_cast<int>(bridge_answer_->status), "application/json", answer.body, std::move(extra));
 }

@@ -7,7 +7,8 @@
 // Hostile streams through the proxy: a cut, unknown events, a 10 MiB delta (RSS bounded),
 // invalid JSON; n=2 and 10,000 messages refused with clear 4xx; the off switch. With a
 // routing file: failover after a 429 sends the next target the Responses body, and a model
-// marked "responses" is bridged from its first request.
+// marked "responses" is bridged from its first request. On a keyless resource the bridged and
+// the learned tries carry the proxy's own Entra ID token.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import OpenAI from 'openai';
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { openStream, request, rssRiseKiB, sanitizerReports, startHostBehindLighttpd, startLighttpd, startProxy, suiteHost, tempDir, waitFor } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
+import { assertNoSecretIn, startKeylessHost, startStandIns } from './entra-stack.mjs';
 
 const KEY = 'bridge-key';
 const WORKERS = 2;
@@ -337,5 +339,34 @@ describe('the bridge with a routing file: failover and the "responses" mark', ()
     assert.equal(completion.choices[0].message.content, 'Hello from the mock! You said: Marked');
     assert.equal(chatCalls(healthy, 'custom-deployment').length, 0);
     assert.equal(JSON.parse(responsesCalls(healthy).at(-1).body).model, 'custom-deployment');
+  });
+});
+
+describe("the bridge on a keyless resource (the proxy's own Entra ID token)", () => {
+  const SECRET = 'bridge-entra-secret-Q4';
+  let standIns, host;
+  before(async () => {
+    standIns = await startStandIns({ secret: SECRET, lifetimeS: 60 });
+    host = await startKeylessHost({ ...standIns, secret: SECRET, workers: 1 });
+  });
+  after(async () => {
+    await host?.stop();
+    await standIns?.close();
+  });
+
+  it('a bridged try, and one learned from OperationNotSupported, carry the token: 200 from a resource that takes no key', async () => {
+    const client = new OpenAI({ baseURL: `${host.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 30000 });
+    const refusedBefore = standIns.azure.refusedTokens.length;
+    for (const model of ['gpt-5-codex', 'mystery-responder']) {
+      const completion = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'keyless' }] });
+      assert.equal(completion.choices[0].message.content, 'Hello from the mock! You said: keyless');
+      const { text } = await collect(await client.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: 'keyless' }] }));
+      assert.equal(text, 'Hello from the mock! You said: keyless');
+    }
+    assert.equal(standIns.azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
+    const bridged = responsesCalls(standIns.azure);
+    assert.equal(bridged.length, 4, 'each call went to the Responses API');
+    assert.ok(bridged.every((r) => !r.headers['api-key'] && /^Bearer ey/.test(r.headers.authorization)), 'a Bearer token, no key');
+    assertNoSecretIn(host.proxy.logs(), SECRET);
   });
 });

@@ -8,30 +8,22 @@
 // Also the `default` chain taking the certificate from the environment.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
 import { PROXY_BIN, openStream, postJson, proxyEnv, tempDir } from './harness.mjs';
-import { startKeylessProxy } from './entra-stack.mjs';
+import { makeCertificate, runProxyToEnd, startKeylessProxy } from './entra-stack.mjs';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 let entra, azure, dir, registered, unknown, certificateOnly, keyOnly;
 
-// A self-signed certificate and its key in one PEM file, as the SDKs read it.
-function makeCertificate(name) {
-  const key = path.join(dir, `${name}.key`), cert = path.join(dir, `${name}.crt`), both = path.join(dir, `${name}.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`], { stdio: 'ignore' });
-  fs.writeFileSync(both, fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
-  return { key, cert, both, keyText: fs.readFileSync(key, 'utf8') };
-}
-
 before(async () => {
   dir = tempDir('entra-certificate');
-  registered = makeCertificate('registered');
-  unknown = makeCertificate('unknown');
+  registered = makeCertificate(dir, 'registered');
+  unknown = makeCertificate(dir, 'unknown');
   certificateOnly = registered.cert;
   keyOnly = registered.key;
   entra = createEntraMock({ certificatePem: fs.readFileSync(registered.cert, 'utf8'), lifetimeS: 4 });
@@ -87,16 +79,8 @@ describe('client-certificate', () => {
   it('a certificate Entra does not know stops the start: AADSTS700027 and the source in one line, exit 1', async () => {
     const own = tempDir('entra-certificate-unknown');
     const socket = path.join(own, 'proxy.sock');
-    // Asynchronously: the Entra stand-in answers from this process.
-    const run = await new Promise((resolve) => {
-      const child = spawn(PROXY_BIN, ['--listen', socket], {
-        env: proxyEnv({ AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...certificateEnv(unknown.both) }),
-      });
-      let stderr = '';
-      child.stderr.on('data', (chunk) => { stderr += chunk; });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-      child.on('close', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
-    });
+    const run = await runProxyToEnd(['--listen', socket],
+      { AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'), ...certificateEnv(unknown.both) });
     assert.equal(run.status, 1, run.stderr);
     const named = run.stderr.split('\n').filter((line) => /AADSTS/.test(line));
     assert.equal(named.length, 1, run.stderr);

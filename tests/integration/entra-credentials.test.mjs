@@ -7,14 +7,14 @@
 // no secret ever shows in a log line or --check-config.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
 import { PROXY_BIN, openStream, postJson, proxyEnv, sleep, tempDir, waitFor } from './harness.mjs';
-import { startKeylessProxy } from './entra-stack.mjs';
+import { runProxyToEnd, startKeylessProxy } from './entra-stack.mjs';
 
 const WORKERS = 2;
 const LIFETIME_S = 4;
@@ -218,24 +218,13 @@ describe('a token Azure refuses while the proxy believes it valid', () => {
   });
 });
 
-// The proxy run to its end (asynchronously: the stand-ins answer from this process).
-function runProxy(args, env, timeoutMs = 20000) {
-  return new Promise((resolve) => {
-    const child = spawn(PROXY_BIN, args, { env: proxyEnv(env) });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => { stderr += chunk; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stderr }); });
-  });
-}
-
 describe('a wrong secret', () => {
   it('stops the start with one line naming the source and AADSTS7000215, exit status 1, never the secret', async () => {
     const wrong = 'wrong-secret-never-logged';
     const own = tempDir('entra-wrong');
     const socket = path.join(own, 'proxy.sock');
     const before = entra.counts.refused;
-    const run = await runProxy(['--listen', socket], {
+    const run = await runProxyToEnd(['--listen', socket], {
       AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_WORKERS: '4', AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
       ...SOURCES['client-secret'].env(), AZURE_CLIENT_SECRET: wrong,
     });
@@ -251,7 +240,7 @@ describe('a wrong secret', () => {
 
   it('an unreadable federated token file stops the start too', async () => {
     const own = tempDir('entra-nofile');
-    const run = await runProxy(['--listen', path.join(own, 'proxy.sock')], {
+    const run = await runProxyToEnd(['--listen', path.join(own, 'proxy.sock')], {
       AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
       ...SOURCES['workload-identity'].env(), AZURE_FEDERATED_TOKEN_FILE: path.join(own, 'absent'),
     });

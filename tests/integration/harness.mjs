@@ -252,23 +252,33 @@ export async function startLighttpd({ socket, mount = '/', configText, env = {} 
   return server;
 }
 
-// lighttpd in front of a proxy of `workers` processes sharing a state file of their own
-// (`stateFile`, else a new one), with `env`; stop() fails on an unclean proxy exit.
-export async function startHostBehindLighttpd({ env, workers = 1, stateFile = path.join(tempDir('host'), 'state') }) {
+// The web servers a host stands behind: how each is started in front of the proxy's
+// socket (its `url` and `stop`), and what the proxy needs for it (hosts.mjs: NGINX, whose
+// workers run as www-data and reach the socket only when it is theirs).
+export const LIGHTTPD = { name: 'lighttpd', proxyEnv: {}, start: (socket) => startLighttpd({ socket }) };
+
+// `web` (LIGHTTPD, or hosts.mjs's NGINX) in front of a proxy of `workers` processes
+// sharing a state file of their own (`stateFile`, else a new one), with `env`; stop()
+// fails on an unclean proxy exit.
+export async function startHostBehind(web, { env, workers = 1, stateFile = path.join(tempDir('host'), 'state') }) {
+  const dir = tempDir('proxy');
+  fs.chmodSync(dir, 0o755);  // a web server's workers that are not root reach the socket in it
   const proxy = await startProxy({
     AZURE_OPENAI_PROXY_WORKERS: String(workers), AZURE_OPENAI_PROXY_THREADS: '2',
-    AZURE_OPENAI_PROXY_STATE_FILE: stateFile, ...env,
-  });
-  const web = await startLighttpd({ socket: proxy.socket });
+    AZURE_OPENAI_PROXY_STATE_FILE: stateFile, ...web.proxyEnv, ...env,
+  }, { dir });
+  const server = await web.start(proxy.socket);
   return {
-    proxy, web, url: web.url, stateFile, logs: () => proxy.logs(),
+    proxy, web: server, url: server.url, stateFile, logs: () => proxy.logs(),
     stop: async () => {
-      await web.stop();
+      await server.stop();
       const stopped = await proxy.stop();
       if (stopped.code !== 0) throw new Error(`the proxy exited with ${JSON.stringify(stopped)}`);
     },
   };
 }
+
+export const startHostBehindLighttpd = (options) => startHostBehind(LIGHTTPD, options);
 
 // A suite's upstream stand-in and the host in front of it: `createMock()` is listening and
 // `start(mock)` has started the host before the suite's tests, and both stop after them.

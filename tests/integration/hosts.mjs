@@ -251,3 +251,14 @@ http {
   return hostOf(dir, port, [server, ...services], async () => { await server.stop(); for (const s of services) await s.stop(); });
 }
 
+
+// nginx with the shipped site (fastcgi_keep_conn) in front of a proxy's socket, given to
+// www-data, nginx's workers' user: harness.mjs's startHostBehind(NGINX, ...).
+export const NGINX = {
+  name: 'nginx',
+  proxyEnv: { AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: 'www-data:www-data' },
+  start: async (socket) => {
+    const host = await startNginx(sharedDir('nginx'), socket, []);
+    return { ...host, url: host.rootUrl };
+  },
+};

@@ -53,7 +53,7 @@ export function createEntraMock({
     delayMs: 0,        // each answer waits this long (a slow Entra)
     mode: '', expiresIn: undefined, arrivals: 0,
     counts: { secret: 0, assertion: 0, certificate: 0, imds: 0, appService: 0, refused: 0 },
-    requests: [],  // { at, shape, ok }
+    requests: [],  // { at, shape, ok, statedLifeMs: the life a token's answer states (App Service's whole seconds) }
     server: null, url: '',
   };
   const total = () => mock.counts.secret + mock.counts.assertion + mock.counts.certificate + mock.counts.imds + mock.counts.appService;
@@ -132,6 +132,7 @@ export function createEntraMock({
   function answerToken(res, scope) {
     const { token } = issue(mock.mode === 'audience' ? 'https://management.azure.com' : scope.slice(0, -'/.default'.length));
     const expiresIn = mock.expiresIn === undefined ? mock.lifetimeS : mock.expiresIn;
+    mock.requests.at(-1).statedLifeMs = Number(expiresIn) * 1000;
     sendJson(res, 200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: mock.lifetimeS, access_token: token });
   }
 
@@ -149,6 +150,7 @@ export function createEntraMock({
     const answer = { access_token: token, expires_on: String(expiresOn), resource, token_type: 'Bearer' };
     if (shape === 'imds') Object.assign(answer, { expires_in: String(mock.lifetimeS), ext_expires_in: String(mock.lifetimeS), not_before: String(Math.floor(Date.now() / 1000)) });
     else answer.client_id = url.searchParams.get('client_id') || clientId;
+    mock.requests.at(-1).statedLifeMs = shape === 'imds' ? mock.lifetimeS * 1000 : expiresOn * 1000 - Date.now();
     sendJson(res, 200, answer);
   }
 

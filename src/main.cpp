@@ -11,8 +11,10 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config.h"
+#include "routing_credential.h"
 #include "server.h"
 #include "shared_state.h"
 #include "text.h"
@@ -104,29 +106,33 @@ Arguments parse_arguments(int argc, char** argv) {
     return args;
 }
 
-// The endpoint's Entra ID credential tried once, before any worker or thread: a wrong
-// secret stops the start with one line; the token obtained is left in the state file for
-// the workers (kept: no worker has joined it yet).
+// Each Entra ID credential of the configuration (the environment's endpoint's and the
+// routing file's endpoints') tried once, before any worker or thread: a wrong secret stops
+// the start with one line naming the endpoint; each token obtained is left in the state
+// file for the workers (kept: no worker has joined it yet).
 // SIGTERM or SIGINT meanwhile ends the check (a token request under way is aborted) and
 // the program, with status 0.
 std::atomic<bool> stop_during_check{false};
 
 // -1: go on serving; else the exit status.
 int credential_ready_at_start(const Config& config) {
-    if (config.credential.source == CredentialSource::None) return -1;
+    std::vector<HostCredential> credentials = host_credentials(config);
+    if (credentials.empty()) return -1;
     struct sigaction on_stop {}, old_term {}, old_int {};
     on_stop.sa_handler = [](int) { stop_during_check = true; };
     sigemptyset(&on_stop.sa_mask);
     bool caught = sigaction(SIGTERM, &on_stop, &old_term) == 0 && sigaction(SIGINT, &on_stop, &old_int) == 0;
     std::unique_ptr<SharedState> state = open_shared_state(config, true);
-    std::string line;
-    bool ready = check_credential_at_start(config.credential, config, state ? state.get() : nullptr,
-                                           stop_during_check, line);
+    bool ready = true;
+    for (size_t i = 0; i < credentials.size() && ready && !stop_during_check; ++i) {
+        std::string line;
+        ready = check_credential_at_start(credentials[i], config, state ? state.get() : nullptr, stop_during_check, line);
+        if (!line.empty()) log_lines(line);
+    }
     if (caught) {
         sigaction(SIGTERM, &old_term, nullptr);
         sigaction(SIGINT, &old_int, nullptr);
     }
-    if (!line.empty()) log_lines(line);
     if (stop_during_check) log_lines("stopped while trying the Entra ID credential");
     return stop_during_check ? 0 : ready ? -1 : 1;
 }

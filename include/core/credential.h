@@ -44,6 +44,12 @@ std::string credential_source_name(const CredentialSettings& settings);
 // One line for the start-up log: the source, tenant, client and scope; never a secret.
 std::string describe_credential(const CredentialSettings& settings);
 
+// The identity's text (source, authority, tenant, client, scope, endpoints; never the
+// secret): its hash names its token's row in the shared state; its first line is the
+// source (credential_source_name), the row's metric label. Two endpoints with the same
+// identity share one token.
+std::string token_identity(const CredentialSettings& settings);
+
 // Which variables the source lacks ("AZURE_TENANT_ID: not set; ..."); empty when complete.
 std::string missing_credential_piece(const CredentialSettings& settings);
 

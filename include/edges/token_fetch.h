@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "credential.h"
+#include "routing_credential.h"
 
 class SharedState;
 
@@ -28,15 +29,11 @@ TokenAnswer fetch_token(const CredentialSettings& credential, const ProcessSetti
 // aop_entra_token_requests_total{source,outcome}, one more.
 void count_token_request(SharedState& state, const CredentialSettings& credential, const TokenAnswer& answer);
 
-// The identity's text (source, authority, tenant, client, scope, endpoints; never the
-// secret): its hash names its token's row in the shared state; its first line is the
-// source (credential_source_name), the row's metric label.
-std::string token_identity(const CredentialSettings& credential);
-
 // At start, before any worker or thread: the credential tried once (unless the shared state
 // holds a token for it already, or another process is asking), the token left in `state`
 // for the workers. False when Entra refused the credential for good: `line` says so, naming
-// the source and Entra's code. Unreachable or 5xx: true, and `line` is a warning.
-// `stopping` (set by SIGTERM) ends the check at once: true, `line` empty.
-bool check_credential_at_start(const CredentialSettings& credential, const ProcessSettings& transport,
+// the endpoint (a routing file's; "" for the environment's), the source and Entra's code.
+// Unreachable or 5xx: true, and `line` is a warning. `stopping` (set by SIGTERM) ends the
+// check at once: true, `line` empty.
+bool check_credential_at_start(const HostCredential& credential, const ProcessSettings& transport,
                                SharedState* state, const std::atomic<bool>& stopping, std::string& line);

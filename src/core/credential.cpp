@@ -130,6 +130,11 @@ std::string describe_credential(const CredentialSettings& s) {
     return line + ", scope " + s.scope;
 }
 
+std::string token_identity(const CredentialSettings& c) {
+    return credential_source_name(c) + '\n' + c.authority_host + '\n' + c.tenant_id + '\n' + c.client_id + '\n' +
+           c.scope + '\n' + c.identity_endpoint + '\n' + c.imds_endpoint + '\n' + c.federated_token_file + '\n' + c.certificate_path;
+}
+
 std::string missing_credential_piece(const CredentialSettings& s) {
     bool entra = s.source == CredentialSource::ClientSecret || s.source == CredentialSource::WorkloadIdentity ||
                  s.source == CredentialSource::ClientCertificate;

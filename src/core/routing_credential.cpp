@@ -3,6 +3,7 @@
 // Tests: routing_file_test.cpp; end to end: entra-per-endpoint.test.mjs.
 #include "routing_credential.h"
 
+#include <set>
 #include <utility>
 
 #include "config_reading.h"
@@ -14,7 +15,7 @@ namespace {
 struct Member {
     const char* name;
     const char* variable;
-    bool secret;  // env:NAME or file:/path (or inline), as an endpoint's key
+    bool secret;  // env:NAME, file:/path or the value, as an endpoint's key (read_routing_secret)
 };
 
 const Member kMembers[] = {
@@ -48,18 +49,27 @@ std::string in_member_names(std::string error) {
     return error;
 }
 
-// env:NAME resolved here (`value` a copy: `out` may be the same string); file:/path is left to the reader (read_secret_setting).
-bool secret_value(const Member& m, const std::string value, EnvironmentLookup lookup, void* context, std::string& out,
-                  std::string& error) {
-    out = value;
-    if (!starts_with(value, "env:")) return true;
-    out = trim(lookup(value.substr(4), context));
-    if (out.empty()) error = std::string(m.name) + ": the environment variable " + log_safe(value.substr(4), 60) + " is not set";
-    if (!out.empty() && starts_with(out, "file:")) error = std::string(m.name) + ": env:" + log_safe(value.substr(4), 60) + " names a file: write file:/path here";
+}  // namespace
+
+bool read_routing_secret(const std::string& value, EnvironmentLookup lookup, void* context, bool spaces,
+                         std::string& secret, std::string& shown, std::string& error) {
+    shown = starts_with(value, "env:") || starts_with(value, "file:") ? value : "inline";
+    secret = value;
+    if (starts_with(value, "env:")) {
+        const std::string name = value.substr(4);
+        secret = trim(lookup(name, context));
+        if (secret.empty()) error = "the environment variable " + log_safe(name, 60) + " is not set";
+        else if (starts_with(secret, "file:")) error = "env:" + log_safe(name, 60) + " names a file: write file:/path here";
+    } else if (starts_with(value, "file:")) {
+        const std::string path = value.substr(5);
+        if (!read_secret_file(path, secret)) error = "cannot read '" + log_safe(path) + "'";
+        else if (secret.empty()) error = "'" + log_safe(path) + "' is empty";
+    }
+    for (unsigned char c : secret)
+        if (error.empty() && (c < ' ' || c >= 0x7f || (c == ' ' && !spaces)))
+            error = spaces ? "holds a control character" : "holds a space or control character";
     return error.empty();
 }
-
-}  // namespace
 
 bool read_routing_credential(const cJSON* member, EnvironmentLookup lookup, void* context, CredentialSettings& settings,
                              std::string& error) {
@@ -78,8 +88,11 @@ bool read_routing_credential(const cJSON* member, EnvironmentLookup lookup, void
             error = std::string(m->name) + ": must be a string";
             return false;
         }
-        std::string value = item->valuestring;
-        if (m->secret && !secret_value(*m, value, lookup, context, value, error)) return false;
+        std::string value = item->valuestring, shown;
+        if (m->secret && !read_routing_secret(item->valuestring, lookup, context, true, value, shown, error)) {
+            error = std::string(m->name) + ": " + error;
+            return false;
+        }
         variables[m->variable] = value;
     }
     if (!variables.count("AZURE_OPENAI_PROXY_CREDENTIAL")) {
@@ -102,4 +115,19 @@ std::string endpoint_credential_problem(const cJSON* member, const std::string& 
     if (mode != ProxyMode::Azure) return "is for Azure endpoints: Entra ID tokens are Azure's";
     read_routing_credential(member, lookup, context, settings, error);
     return error;
+}
+
+std::vector<HostCredential> host_credentials(const Config& config) {
+    std::vector<HostCredential> found;
+    std::set<std::string> identities;
+    auto add = [&](const std::string& endpoint, const CredentialSettings& settings) {
+        if (settings.source != CredentialSource::None && identities.insert(token_identity(settings)).second)
+            found.push_back({endpoint, settings});
+    };
+    add("", config.credential);
+    std::shared_ptr<const RoutingTable> table = config.routing ? config.routing->get() : nullptr;
+    if (table)
+        for (const Endpoint& endpoint : table->endpoints)
+            if (endpoint.upstream) add(endpoint.name, endpoint.upstream->credential);
+    return found;
 }

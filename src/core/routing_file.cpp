@@ -123,30 +123,13 @@ bool read_count(Reader& reader, Json object, const char* name, const std::string
     return true;
 }
 
-// "env:NAME", "file:/path" or the key itself; the source is what may be shown.
+// A key: "env:NAME", "file:/path" or the key itself (routing_credential.h); the source is what may be shown.
 bool resolve_secret(Reader& reader, const std::string& path, const std::string& value, std::string& secret,
                     std::string& source) {
-    if (starts_with(value, "env:")) {
-        source = value;
-        secret = trim(reader.lookup(value.substr(4), reader.context));
-        if (secret.empty()) reader.error(path, "the environment variable " + value.substr(4) + " is not set");
-    } else if (starts_with(value, "file:")) {
-        source = value;
-        if (!read_secret_file(value.substr(5), secret)) {
-            reader.error(path, "cannot read '" + value.substr(5) + "'");
-            return false;
-        }
-        if (secret.empty()) reader.error(path, "'" + value.substr(5) + "' is empty");
-    } else {
-        source = "inline";
-        secret = value;
-    }
-    for (unsigned char c : secret)
-        if (c <= ' ' || c >= 0x7f) {
-            reader.error(path, "holds a space or control character");
-            return false;
-        }
-    return !secret.empty();
+    std::string error;
+    bool read = read_routing_secret(value, reader.lookup, reader.context, false, secret, source, error);
+    if (!read) reader.error(path, error);
+    return read;
 }
 
 // The endpoint's settings are the environment's with the file's overrides.

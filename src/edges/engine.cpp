@@ -21,6 +21,7 @@
 #include "fastcgi_loop.h"
 #include "redis_sync.h"
 #include "routing.h"
+#include "routing_credential.h"
 #include "shared_state.h"
 #include "text.h"
 #include "token_keeper.h"
@@ -121,8 +122,9 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
     }
     std::fprintf(stderr, "azure-openai-proxy: serving with %d event loops, at most %ld requests in flight\n",
                  count, process->max_requests);
-    // The endpoint's Entra ID token is asked for now, so the first request rarely waits for it.
-    if (config.credential.source != CredentialSource::None) token_keeper_for(config.credential, config, state.get());
+    // Every endpoint's Entra ID token is kept from now on (the start left it in the state
+    // file), so a request waits for Entra only when the start could not get it.
+    for (const HostCredential& credential : host_credentials(config)) token_keeper_for(credential.settings, config, state.get());
     if (!run_loops(loops)) {
         std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
         // Reader threads may still use what the loops own: leave it all to the exit.

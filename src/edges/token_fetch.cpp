@@ -149,17 +149,32 @@ void count_token_request(SharedState& state, const CredentialSettings& credentia
                 {{"source", credential_source_name(credential)}, {"outcome", token_outcome(answer)}});
 }
 
-std::string token_identity(const CredentialSettings& c) {
-    return credential_source_name(c) + '\n' + c.authority_host + '\n' + c.tenant_id + '\n' + c.client_id + '\n' +
-           c.scope + '\n' + c.identity_endpoint + '\n' + c.imds_endpoint + '\n' + c.federated_token_file + '\n' + c.certificate_path;
-}
-
 namespace {
 
+// "Entra ID token" or "Entra ID token of endpoint 'east'" and the source, for the start's lines.
+struct StartWords {
+    std::string whose;   // "" or " of endpoint 'east'"
+    std::string source;  // describe_credential
+};
+
+StartWords start_words(const HostCredential& credential) {
+    return {credential.endpoint.empty() ? "" : " of endpoint '" + log_safe(credential.endpoint, 60) + "'",
+            describe_credential(credential.settings)};
+}
+
+std::string refused_line(const StartWords& words, const std::string& error) {
+    return "Entra ID refused the credential" + words.whose + " (" + words.source + "): " + error + "; not starting";
+}
+
+std::string warning_line(const StartWords& words, const std::string& error) {
+    return "warning: no Entra ID token" + words.whose + " at start (" + words.source + "): " + error +
+           "; starting anyway, the token is asked for again in the background";
+}
+
 // The start's own token request, its result left in the shared row (the lease given back).
-bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& transport, SharedState* state,
-                  const std::atomic<bool>& stopping, std::string& line) {
-    const std::string identity = token_identity(credential), source = describe_credential(credential);
+bool ask_at_start(const CredentialSettings& credential, const StartWords& words, const ProcessSettings& transport,
+                  SharedState* state, const std::atomic<bool>& stopping, std::string& line) {
+    const std::string identity = token_identity(credential);
     TokenAnswer answer = fetch_token(credential, transport, stopping);
     if (stopping) return true;
     int64_t now_ms = wall_clock_ms();
@@ -168,46 +183,40 @@ bool ask_at_start(const CredentialSettings& credential, const ProcessSettings& t
         if (state)
             state->token_obtained(identity, "Authorization: Bearer " + answer.access_token, answer.expires_at_ms,
                                   renewal_due_ms(now_ms, answer));
-        line = "Entra ID token (" + source + ") obtained at start, valid " +
+        line = "Entra ID token" + words.whose + " (" + words.source + ") obtained at start, valid " +
                std::to_string((answer.expires_at_ms - now_ms) / 1000) + " s";
         return true;
     }
     if (state) state->token_failed(identity, answer.error, now_ms + token_retry_delay_ms(1), definitive_refusal(answer));
-    if (definitive_refusal(answer)) {
-        line = "Entra ID refused the credential (" + source + "): " + answer.error + "; not starting";
-        return false;
-    }
-    line = "warning: no Entra ID token at start (" + source + "): " + answer.error +
-           "; starting anyway, the token is asked for again in the background";
-    return true;
+    line = definitive_refusal(answer) ? refused_line(words, answer.error) : warning_line(words, answer.error);
+    return !definitive_refusal(answer);
 }
 
 }  // namespace
 
 // Another process of the host asking already (lighttpd starting several at once): its
 // answer is waited for, a tenth of a second at a time, rather than a second request made.
-bool check_credential_at_start(const CredentialSettings& credential, const ProcessSettings& transport,
+bool check_credential_at_start(const HostCredential& credential, const ProcessSettings& transport,
                                SharedState* state, const std::atomic<bool>& stopping, std::string& line) {
-    const std::string identity = token_identity(credential), source = describe_credential(credential);
+    const std::string identity = token_identity(credential.settings);
+    const StartWords words = start_words(credential);
     int64_t give_up_ms = wall_clock_ms() + kTokenLeaseMs;
     for (int64_t now_ms = wall_clock_ms(); state && !stopping; now_ms = wall_clock_ms()) {
         SharedToken row = state->token_turn(identity, now_ms, kTokenLeaseMs);
         if (!row.stored || row.lease) break;
         if (token_usable(row.expires_at_ms, now_ms)) {
-            line = "Entra ID token (" + source + "): another process of the host obtained it";
+            line = "Entra ID token" + words.whose + " (" + words.source + "): another process of the host obtained it";
             return true;
         }
         if (row.refused) {  // the other process was refused: so is this one
-            line = "Entra ID refused the credential (" + source + "): " + row.error + "; not starting";
+            line = refused_line(words, row.error);
             return false;
         }
         if (row.lease_until_ms == 0 || now_ms > give_up_ms) {  // the other process failed: it says why
-            line = "warning: no Entra ID token at start (" + source + "): " +
-                   (row.error.empty() ? std::string("another process is asking") : row.error) +
-                   "; starting anyway, the token is asked for again in the background";
+            line = warning_line(words, row.error.empty() ? std::string("another process is asking") : row.error);
             return true;
         }
         usleep(100 * 1000);
     }
-    return stopping || ask_at_start(credential, transport, state, stopping, line);
+    return stopping || ask_at_start(credential.settings, words, transport, state, stopping, line);
 }

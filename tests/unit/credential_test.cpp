@@ -107,6 +107,21 @@ BOOST_AUTO_TEST_CASE(the_description_never_shows_a_secret) {
     BOOST_TEST(!has(line, "header-secret"));
 }
 
+// The identity names the shared state's row: a new secret of the same app keeps its row,
+// another tenant or scope is another identity; the secret is never part of it.
+BOOST_AUTO_TEST_CASE(the_identity_is_who_asks_never_the_secret) {
+    CredentialSettings s = client_secret(), renewed = client_secret(), other = client_secret();
+    renewed.client_secret = "another-s3cret";
+    other.tenant_id = "fabrikam.onmicrosoft.com";
+    BOOST_TEST(token_identity(s) == token_identity(renewed));
+    BOOST_TEST(token_identity(s) != token_identity(other));
+    other = client_secret();
+    other.scope = "https://cognitiveservices.azure.us/.default";
+    BOOST_TEST(token_identity(s) != token_identity(other));
+    BOOST_TEST(token_identity(s).rfind("client-secret\n", 0) == 0u);
+    BOOST_TEST(!has(token_identity(s), "s3cret"));
+}
+
 BOOST_AUTO_TEST_CASE(missing_pieces_name_their_variable) {
     CredentialSettings s = client_secret();
     BOOST_TEST(missing_credential_piece(s).empty());

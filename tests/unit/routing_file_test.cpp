@@ -5,12 +5,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <memory>
+#include <utility>
+#include <vector>
 #include <type_traits>
 
 #include "azure_env.h"
 #include "bounds.h"
 #include "config.h"
 #include "routing.h"
+#include "routing_credential.h"
 #include "routing_file_env.h"
 
 // An endpoint holds its upstream settings only: no process setting (timeouts, listening,
@@ -236,6 +239,64 @@ BOOST_AUTO_TEST_CASE(a_credential_mistake_names_the_member) {
     BOOST_TEST(has(openai, "is for Azure endpoints"), openai);
     std::string neither = error_of(R"({"url": "https://e.example"})");
     BOOST_TEST(has(neither, "endpoints.e.key: is required"), neither);
+}
+
+// What the start tries and each worker keeps renewed (routing_credential.h): the
+// environment's identity first, then each endpoint's, once each.
+BOOST_AUTO_TEST_CASE(the_hosts_credentials_are_each_identity_once) {
+    const std::string principal = R"("source": "client-secret", "client_id": "app", "client_secret": "inline-secret-1")";
+    ConfigResult r = with_file(R"({"endpoints": {
+        "east": {"url": "https://east.example", "credential": {)" + principal + R"(, "tenant": "tenant-east"}},
+        "east2": {"url": "https://east2.example", "credential": {)" + principal + R"(, "tenant": "tenant-east"}},
+        "west": {"url": "https://west.example", "credential": {)" + principal + R"(, "tenant": "tenant-west"}},
+        "keyed": {"url": "https://keyed.example", "key": "keyed-key-123"}},
+        "models": {"gpt-4o": ["east", "east2", "west", "keyed"]}})");
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    std::vector<HostCredential> found = host_credentials(r.config);
+    BOOST_REQUIRE(found.size() == 2u);
+    BOOST_TEST(found[0].endpoint == "east");
+    BOOST_TEST(found[1].endpoint == "west");
+    BOOST_TEST(found[1].settings.tenant_id == "tenant-west");
+
+    Environment env = azure({{"AZURE_OPENAI_PROXY_CREDENTIAL", "managed-identity"}});
+    ConfigResult alone = parse_config(env);
+    BOOST_REQUIRE_MESSAGE(alone.ok, alone.error);
+    found = host_credentials(alone.config);
+    BOOST_REQUIRE(found.size() == 1u);
+    BOOST_TEST(found[0].endpoint.empty());
+    BOOST_TEST((found[0].settings.source == CredentialSource::ManagedIdentity));
+    BOOST_TEST(host_credentials(parse_config(azure({{"AZURE_OPENAI_TOKEN", "k"}})).config).empty());
+}
+
+// One reader for every secret of the file, a key's or a credential's, with the same words.
+BOOST_AUTO_TEST_CASE(a_secret_of_the_file_is_read_one_way) {
+    auto lookup = [](const std::string& name, void*) -> std::string {
+        return name == "SET" ? " from-env \n" : name == "POINTS" ? "file:/run/secret" : "";
+    };
+    std::string empty_file = write_temp("\n"), full_file = write_temp("from-file\n");
+    std::string secret, shown, error;
+    BOOST_TEST(read_routing_secret("env:SET", lookup, nullptr, false, secret, shown, error));
+    BOOST_TEST(secret == "from-env");
+    BOOST_TEST(shown == "env:SET");
+    BOOST_TEST(read_routing_secret("file:" + full_file, lookup, nullptr, false, secret, shown, error));
+    BOOST_TEST(secret == "from-file");
+    BOOST_TEST(read_routing_secret("the-secret", lookup, nullptr, false, secret, shown, error));
+    BOOST_TEST(shown == "inline");
+    BOOST_TEST(read_routing_secret("a pass phrase", lookup, nullptr, true, secret, shown, error));
+    const std::pair<std::string, std::string> refused[] = {
+        {"env:UNSET", "the environment variable UNSET is not set"},
+        {"env:POINTS", "env:POINTS names a file: write file:/path here"},
+        {"file:/nonexistent/aop-secret", "cannot read '/nonexistent/aop-secret'"},
+        {"file:" + empty_file, "'" + empty_file + "' is empty"},
+        {"two words", "holds a space or control character"},
+    };
+    for (const auto& [value, words] : refused) {
+        error.clear();
+        BOOST_TEST(!read_routing_secret(value, lookup, nullptr, false, secret, shown, error), value);
+        BOOST_TEST(error == words);
+    }
+    unlink(empty_file.c_str());
+    unlink(full_file.c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -126,7 +126,8 @@ int credential_ready_at_start(const Config& config) {
     bool ready = true;
     for (size_t i = 0; i < credentials.size() && ready && !stop_during_check; ++i) {
         std::string line;
-        ready = check_credential_at_start(credentials[i], config, state ? state.get() : nullptr, stop_during_check, line);
+        ready = check_credential_at_start(credentials[i], config, state ? state.get() : nullptr, stop_during_check,
+                                          line);
         if (!line.empty()) log_lines(line);
     }
     if (caught) {

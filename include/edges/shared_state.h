@@ -124,14 +124,17 @@ public:
     // secret (its hash is the key; its first line, the source, labels the row's metric). token_turn() reads the row and, when a token is due
     // (none, renewal due, dropped) and no live process holds the lease nor a failure's
     // retry is pending, gives this process the lease for `lease_ms` (0: only looks); the lease holder
-    // reports with token_obtained() or token_failed(). token_refused(): Azure said 401 to
-    // this authorization, the row drops it (unless renewed since).
+    // reports with token_obtained() or token_failed(), or gives the lease back with
+    // token_abandoned() (its process ends mid-request: a plain CGI call answered; no failure,
+    // the next process asks). token_refused(): Azure said 401 to this authorization, the
+    // row drops it (unless renewed since).
     SharedToken token_turn(const std::string& identity, int64_t now_ms, int64_t lease_ms);
     bool token_obtained(const std::string& identity, const std::string& authorization, int64_t expires_at_ms,
                         int64_t renew_at_ms);
     void token_failed(const std::string& identity, const std::string& error, int64_t retry_at_ms,
                       bool refused = false);
     void token_refused(const std::string& identity, const std::string& authorization);
+    void token_abandoned(const std::string& identity);
 
     // This host's name among the hosts sharing Redis: one for every process of the file,
     // whichever of them talks to Redis, kept across a rebuild of the file.

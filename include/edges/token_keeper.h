@@ -101,7 +101,8 @@ private:
     int64_t turn_alone();
     int64_t turn_shared();
     void settle(const TokenAnswer& answer, int64_t now_ms);
-    void adopt(const SharedToken& row);
+    // `turn`: the thread's own look (a reader's look does not end the first turn).
+    void adopt(const SharedToken& row, bool turn = false);
     bool usable_now();
     void release_waiters();  // the caller holds mutex_
 
@@ -118,6 +119,10 @@ private:
     std::string authorization_;
     int64_t expires_at_ms_ = 0;
     int failures_ = 0;  // in a row
+    // The thread's first turn has settled (asked Entra, or taken the row's word): until then
+    // a reader without a token waits for it rather than failing on the row's failures, so
+    // a plain CGI call, a process of its own, tries once itself.
+    bool turned_ = false;
     std::string last_error_;
     long requests_ = 0;
     std::vector<Waiter> waiters_;

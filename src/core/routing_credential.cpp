@@ -59,7 +59,8 @@ bool read_routing_secret(const std::string& value, EnvironmentLookup lookup, voi
         const std::string name = value.substr(4);
         secret = trim(lookup(name, context));
         if (secret.empty()) error = "the environment variable " + log_safe(name, 60) + " is not set";
-        else if (starts_with(secret, "file:")) error = "env:" + log_safe(name, 60) + " names a file: write file:/path here";
+        else if (starts_with(secret, "file:"))
+            error = "env:" + log_safe(name, 60) + " names a file: write file:/path here";
     } else if (starts_with(value, "file:")) {
         const std::string path = value.substr(5);
         if (!read_secret_file(path, secret)) error = "cannot read '" + log_safe(path) + "'";

@@ -124,7 +124,8 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
                  count, process->max_requests);
     // Every endpoint's Entra ID token is kept from now on (the start left it in the state
     // file), so a request waits for Entra only when the start could not get it.
-    for (const HostCredential& credential : host_credentials(config)) token_keeper_for(credential.settings, config, state.get());
+    for (const HostCredential& credential : host_credentials(config))
+        token_keeper_for(credential.settings, config, state.get());
     if (!run_loops(loops)) {
         std::fprintf(stderr, "azure-openai-proxy: stopped with requests still busy\n");
         // Reader threads may still use what the loops own: leave it all to the exit.

@@ -128,6 +128,11 @@ void SharedState::token_failed(const std::string& identity, const std::string& e
     store_text(s->error, error);
 }
 
+void SharedState::token_abandoned(const std::string& identity) {
+    HeldState held = hold();
+    if (TokenSlot* s = find_token(held.layout(), identity, false)) end_lease_if_mine(*s);
+}
+
 void SharedState::token_refused(const std::string& identity, const std::string& authorization) {
     HeldState held = hold();
     TokenSlot* s = find_token(held.layout(), identity, false);

@@ -184,7 +184,7 @@ bool ask_at_start(const CredentialSettings& credential, const StartWords& words,
             state->token_obtained(identity, "Authorization: Bearer " + answer.access_token, answer.expires_at_ms,
                                   renewal_due_ms(now_ms, answer));
         line = "Entra ID token" + words.whose + " (" + words.source + ") obtained at start, valid " +
-               std::to_string((answer.expires_at_ms - now_ms) / 1000) + " s";
+               std::to_string((answer.expires_at_ms - now_ms + 500) / 1000) + " s";  // to the nearest second
         return true;
     }
     if (state) state->token_failed(identity, answer.error, now_ms + token_retry_delay_ms(1), definitive_refusal(answer));

@@ -47,7 +47,7 @@ TokenReading TokenKeeper::read() {
     if (token_usable(expires_at_ms_, wall_now_ms())) {
         reading.state = TokenState::Ready;
         reading.authorization = authorization_;
-    } else if (failures_ > 0) {
+    } else if (failures_ > 0 && turned_) {
         reading.state = TokenState::Failed;
         reading.error = "Entra ID token (" + source_ + "): " + last_error_;
     }
@@ -65,6 +65,9 @@ TokenWait TokenKeeper::when_settled(EventLoop& loop, std::function<void()> done)
         std::lock_guard<std::mutex> lock(mutex_);
         waiters_.push_back({&loop, std::move(done), live});
         asked_ = true;
+        // Settled since the reader looked (the thread's turn ended in between): told now,
+        // not at the next turn.
+        if (token_usable(expires_at_ms_, wall_now_ms()) || (turned_ && failures_ > 0)) release_waiters();
     }
     wake_.notify_all();  // a token that expired unseen (a suspended host) is fetched now
     return TokenWait(this, live);
@@ -118,6 +121,7 @@ void TokenKeeper::settle(const TokenAnswer& answer, int64_t now_ms) {
     if (state_) count_token_request(*state_, credential_, answer);
     std::lock_guard<std::mutex> lock(mutex_);
     ++requests_;
+    turned_ = true;
     if (answer.ok) {
         if (failures_ > 0 || expires_at_ms_ == 0)
             std::fprintf(stderr, "azure-openai-proxy: Entra ID token (%s) obtained, valid %lld s\n", source_.c_str(),
@@ -149,8 +153,9 @@ void TokenKeeper::release_waiters() {
 
 // The token another process put in the host's row (or its failure), taken as this
 // process's; the waiting requests go on once there is a token or a failure to tell.
-void TokenKeeper::adopt(const SharedToken& row) {
+void TokenKeeper::adopt(const SharedToken& row, bool turn) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (turn) turned_ = true;
     int64_t now_ms = wall_now_ms();
     if (!row.authorization.empty() && token_usable(row.expires_at_ms, now_ms) &&
         (row.authorization != authorization_ || row.expires_at_ms > expires_at_ms_)) {
@@ -167,6 +172,7 @@ void TokenKeeper::adopt(const SharedToken& row) {
 int64_t TokenKeeper::turn_alone() {
     TokenAnswer answer = fetch_token(credential_, transport_, stopping_);
     int64_t now_ms = wall_now_ms();
+    if (!answer.ok && stopping_) return now_ms;  // cut by the process's end: not a failure
     settle(answer, now_ms);
     std::lock_guard<std::mutex> lock(mutex_);
     return answer.ok ? renewal_due_ms(now_ms, answer)
@@ -184,12 +190,16 @@ int64_t TokenKeeper::turn_shared() {
         return turn_alone();
     }
     if (!row.lease) {
-        adopt(row);
+        adopt(row, true);
         if (row.lease_until_ms > now_ms) return std::min(row.lease_until_ms, now_ms + kLookAgainMs);
         return std::max(row.retry_at_ms, row.renew_at_ms);
     }
     TokenAnswer answer = fetch_token(credential_, transport_, stopping_);
     now_ms = wall_now_ms();
+    if (!answer.ok && stopping_) {  // cut by the process's end (a CGI call answered): the next process asks
+        state_->token_abandoned(identity_);
+        return now_ms;
+    }
     int64_t next_ms = answer.ok ? renewal_due_ms(now_ms, answer)
                                 : now_ms + token_retry_delay_ms(row.failures + 1, token_usable_for_ms(row.expires_at_ms, now_ms));
     if (answer.ok && !state_->token_obtained(identity_, "Authorization: Bearer " + answer.access_token,

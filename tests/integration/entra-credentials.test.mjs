@@ -4,7 +4,7 @@
 // unexpired tokens for its audience: each source serves requests and a stream across
 // renewals with no failure, the token endpoint counted; Entra down past expiry gives 503
 // upstream_auth_failed and then recovery; a wrong secret is named by Entra's AADSTS code;
-// no secret ever shows in a log line or --check-config.
+// no secret ever shows in a log line or --check-config; as plain CGI the calls share the token.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
-import { PROXY_BIN, openStream, postJson, proxyEnv, sleep, tempDir, waitFor } from './harness.mjs';
+import { PROXY_BIN, openStream, postJson, proxyEnv, sanitizerReports, sleep, tempDir, waitFor } from './harness.mjs';
 import { runProxyToEnd, startKeylessProxy } from './entra-stack.mjs';
 
 const WORKERS = 2;
@@ -246,6 +246,41 @@ describe('a wrong secret', () => {
     });
     assert.equal(run.status, 1, run.stderr);
     assert.match(run.stderr, /Entra ID refused the credential \(workload-identity[^)]*\): AZURE_FEDERATED_TOKEN_FILE: cannot read '[^']*absent'; not starting/);
+  });
+});
+
+// Plain CGI (a process a call, as a shared host's mod_cgi runs it): the calls share the
+// token through the state file, so one asks Entra and the next ones take its token; a call
+// that ends while its renewal is under way gives the renewal up (no failure), the next asks.
+describe('as plain CGI, one process a call', () => {
+  it('every call is answered across renewals, the token kept between calls in the state file', async () => {
+    const own = tempDir('entra-cgi');
+    const body = JSON.stringify(CHAT);
+    const env = {
+      ...SOURCES['client-secret'].env(), AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_PROXY_STATE_FILE: path.join(own, 'state'),
+      GATEWAY_INTERFACE: 'CGI/1.1', SERVER_PROTOCOL: 'HTTP/1.1', REQUEST_METHOD: 'POST', SCRIPT_NAME: '/proxy',
+      PATH_INFO: '/v1/chat/completions', REQUEST_URI: '/proxy/v1/chat/completions', CONTENT_TYPE: 'application/json',
+      CONTENT_LENGTH: String(Buffer.byteLength(body)), HTTP_AUTHORIZATION: 'Bearer test-key',
+    };
+    const tokensBefore = entra.counts.secret, refusedBefore = azure.refusedTokens.length, refusedByEntraBefore = entra.counts.refused;
+    const calls = [];
+    const started = Date.now();
+    while (Date.now() - started < 3 * LIFETIME_S * 1000) {
+      const run = await runProxyToEnd([], env, { input: body });
+      calls.push({ status: run.status, answer: (/^Status: (\d+)/m.exec(run.stdout) || [])[1] || '200', stderr: run.stderr });
+      await sleep(100);
+    }
+    const tokenRequests = entra.counts.secret - tokensBefore;
+    console.log(`plain CGI: ${calls.length} calls over ${((Date.now() - started) / 1000).toFixed(1)} s, ${tokenRequests} token requests`);
+    assert.deepEqual(calls.map((c) => `${c.status} ${c.answer}`), calls.map(() => '0 200'));
+    assert.equal(azure.refusedTokens.length - refusedBefore, 0, 'Azure refused no token');
+    assert.equal(entra.counts.refused - refusedByEntraBefore, 0, 'Entra refused no token request');
+    // Kept between the calls: far fewer token requests than calls.
+    assert.ok(tokenRequests >= 3 && tokenRequests <= calls.length / 2, `${tokenRequests} token requests for ${calls.length} calls`);
+    const stderr = calls.map((c) => c.stderr).join('');
+    assert.ok(!/try \d+ failed/.test(stderr), 'a call that ended mid-renewal counted no failure');
+    assert.deepEqual(sanitizerReports(stderr), []);
+    assertNoSecretIn(stderr);
   });
 });
 

@@ -53,13 +53,16 @@ export function makeCertificate(dir, name) {
 }
 
 // The proxy run to its end (asynchronously: the stand-ins answer from this process): a
-// start that stops. SIGKILL after `timeoutMs`.
-export function runProxyToEnd(args, env, timeoutMs = 20000) {
+// start that stops, or a plain CGI call (`input` on its stdin). SIGKILL after `timeoutMs`.
+export function runProxyToEnd(args, env, { timeoutMs = 20000, input = '' } = {}) {
   return new Promise((resolve) => {
     const child = spawn(PROXY_BIN, args, { env: proxyEnv(env) });
-    let stderr = '';
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
     child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdin.on('error', () => {});  // a start that stops reads nothing
+    child.stdin.end(input);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stderr }); });
+    child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
   });
 }

@@ -72,6 +72,21 @@ BOOST_FIXTURE_TEST_CASE(a_lease_whose_holder_died_or_whose_time_passed_is_taken_
     BOOST_TEST(others_turn(dir.path, now + 1100, true, ""));
 }
 
+// A process that ends while it asks (a plain CGI call answered first) gives the lease back
+// without a failure: the next process asks at once, and no one is held back.
+BOOST_FIXTURE_TEST_CASE(a_lease_abandoned_is_no_failure_and_the_next_process_asks, TokenRow) {
+    BOOST_REQUIRE(state->token_turn(kIdentity, now, kLeaseMs).lease);
+    state->token_obtained(kIdentity, kBearer, now + 4000, now + 2000);
+    BOOST_REQUIRE(state->token_turn(kIdentity, now + 2100, kLeaseMs).lease);
+    state->token_abandoned(kIdentity);
+    SharedToken after = state->token_turn(kIdentity, now + 2110, 0);
+    BOOST_TEST(after.failures == 0);
+    BOOST_TEST(after.error.empty());
+    BOOST_TEST(after.retry_at_ms == 0);
+    BOOST_TEST(after.authorization == kBearer, "the current token stays");
+    BOOST_TEST(others_turn(dir.path, now + 2120, true, kBearer), "another process takes the lease at once");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_failure_holds_every_process_back_until_its_retry_and_says_why, TokenRow) {
     BOOST_REQUIRE(state->token_turn(kIdentity, now, kLeaseMs).lease);
     state->token_failed(kIdentity, "the token endpoint answered 503: AADSTS90033", now + 1000);

@@ -1,0 +1,105 @@
+// The proxy's own instructions per small request, counted by callgrind: repeatable on a
+// shared, noisy machine where CPU times are not. The release proxy runs under
+// `valgrind --tool=callgrind` behind lighttpd (the harness's configuration) in front of
+// the local stand-in upstream (tests/upstream/azure-mock.mjs); 8 connections send small
+// chat completions (the body and headers of bench/chat.lua); after a warm-up the counters
+// are zeroed, N requests run, and the proxy's instructions (all its threads) are dumped
+// and divided by N. See bench/README.md ("Instructions per small request").
+//
+// Usage: node bench/callgrind-small.mjs [--requests 2000] [--warmup 200] [--keep]
+//   BENCH_PROXY: the program (default build/azure-openai-proxy, the release build)
+//   --keep: leave the callgrind dump and print where (for callgrind_annotate --inclusive=yes)
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+import {
+  ROOT, canConnect, freePort, startChild, startLighttpd, tempDir, waitFor,
+} from '../tests/integration/harness.mjs';
+
+const argv = process.argv.slice(2);
+const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
+const REQUESTS = Number(option('--requests', '2000'));
+const WARMUP = Number(option('--warmup', '200'));
+const CONNECTIONS = 8;
+const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
+const KEY = 'bench-key';
+const BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}';
+
+function callgrindControl(args) {
+  return new Promise((resolve, reject) => {
+    execFile('callgrind_control', args, (error, stdout, stderr) => (error ? reject(new Error(`callgrind_control ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout)));
+  });
+}
+
+// `count` requests over CONNECTIONS kept connections; throws on any answer but 200.
+async function load(url, count) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const target = new URL(url);
+  let next = 0;
+  const one = () => new Promise((resolve, reject) => {
+    const req = http.request({
+      agent, host: target.hostname, port: target.port, method: 'POST', path: target.pathname,
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}`, 'api-key': KEY, 'Content-Length': Buffer.byteLength(BODY) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`answer ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
+  const worker = async () => { while (next < count) { next += 1; await one(); } };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  agent.destroy();
+}
+
+// The summary of a callgrind dump: total instructions (Ir) of every thread.
+function totalInstructions(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const line = text.match(/^(?:summary|totals):\s+(\d+)/m);
+  if (!line) throw new Error(`no totals in ${file}`);
+  return Number(line[1]);
+}
+
+async function main() {
+  const dir = tempDir('callgrind-small');
+  const mockPort = await freePort();
+  const mock = startChild(process.execPath, [path.join(ROOT, 'tests/upstream/azure-mock.mjs'), '--port', String(mockPort), '--api-key', KEY]);
+  await waitFor(() => canConnect({ host: '127.0.0.1', port: mockPort }), 'the upstream stand-in');
+  const socket = path.join(dir, 'proxy.sock');
+  const out = path.join(dir, 'callgrind.out');
+  const proxy = startChild('valgrind', ['--tool=callgrind', '--dump-instr=no', `--callgrind-out-file=${out}.%p`, PROXY, '--listen', socket], {
+    env: {
+      PATH: process.env.PATH, AZURE_OPENAI_ENDPOINT: `http://127.0.0.1:${mockPort}`, AZURE_OPENAI_PROXY_THREADS: '2',
+    },
+  });
+  await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })), 'the proxy under valgrind', 60000);
+  if (proxy.exited) throw new Error(`the proxy exited at start: ${proxy.output}`);
+  const web = await startLighttpd({ socket });
+  try {
+    const url = `${web.url}/v1/chat/completions`;
+    await load(url, WARMUP);
+    await callgrindControl(['--zero', String(proxy.pid)]);
+    await load(url, REQUESTS);
+    await callgrindControl(['--dump=measured', String(proxy.pid)]);
+    const dumps = fs.readdirSync(dir).filter((f) => f.startsWith('callgrind.out.') && !f.endsWith(`.${proxy.pid}`));
+    if (dumps.length !== 1) throw new Error(`expected one dump in ${dir}, found ${dumps.join(', ')}`);
+    const dump = path.join(dir, dumps[0]);
+    const total = totalInstructions(dump);
+    console.log(`${REQUESTS} small requests, ${CONNECTIONS} connections: ${total} instructions in the proxy, ` +
+      `${(total / REQUESTS / 1000).toFixed(1)}k per request`);
+    if (argv.includes('--keep')) {
+      const kept = path.join(tempDir('callgrind-kept'), 'callgrind.out.measured');
+      fs.copyFileSync(dump, kept);
+      process.env.AOP_KEEP_TEST_DIRS = '1';
+      console.log(`dump: ${kept} (callgrind_annotate --inclusive=yes ${kept})`);
+    }
+  } finally {
+    await web.stop();
+    await proxy.stop('SIGTERM', 30000);
+    await mock.stop();
+  }
+}
+
+main().catch((error) => { console.error(error.message); process.exitCode = 1; });

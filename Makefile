@@ -36,7 +36,7 @@ BENCH_FLOOR  := build/bench-floor
 BENCH_CURL_FLOOR := build/bench-curl-floor
 
 # libFuzzer targets for every parser of untrusted input (fuzz/README.md).
-FUZZ_TARGETS := request json_model multipart config fastcgi_frames routing usage responses_stream reasoning_params chat_to_responses realtime token_answer
+FUZZ_TARGETS := request json_model multipart config fastcgi_frames fastcgi_input routing usage responses_stream reasoning_params chat_to_responses realtime token_answer
 FUZZ_FLAGS   := -std=c++17 $(INCLUDES) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 600

@@ -14,8 +14,8 @@ struct Header {
 using Headers = std::vector<Header>;
 
 // CGI meta-variables: REQUEST_METHOD, REQUEST_URI, HTTP_*, CONTENT_LENGTH, ..., in the
-// order the web server sent them. Views into the params libfcgi (or the environment)
-// holds for the whole request: nothing is copied but what the request keeps.
+// order the web server sent them. Views into the params the FastCGI connection (or the
+// environment) holds until the request is made: nothing is copied but what it keeps.
 using CgiParam = std::pair<std::string_view, std::string_view>;
 using CgiParams = std::vector<CgiParam>;
 
@@ -40,7 +40,7 @@ struct Request {
 
 Request request_from_params(const CgiParams& params, const Config& config);
 
-// "NAME=value" strings (libfcgi's envp, or the environment of a CGI call) as params that
+// "NAME=value" strings (the environment of a CGI call) as params that
 // point into them: they must outlive the params.
 CgiParams params_from_envp(char** envp);
 

@@ -1,6 +1,6 @@
-// The FastCGI edge: one connection from the web server, read and answered with libfcgi.
-// libfcgi's reads and writes block, and one event loop serves thousands of requests, so
-// this class calls them only when they cannot block:
+// The FastCGI edge: one connection from the web server, its records read (FastCgiInput,
+// the core's) and written here. Reads and writes block, and one event loop serves
+// thousands of requests, so this class makes them only when they cannot block:
 //   - reading, once the whole request (params and body) is known to be in the socket
 //     (peeked), or on a reader thread, where waiting harms no one else;
 //   - writing, within a budget of bytes the socket is known to have room for, refilled
@@ -8,14 +8,13 @@
 //     the upstream transfer pauses) until the web server drains.
 #pragma once
 
-#include <fcgiapp.h>
-
 #include <atomic>
 #include <string>
 #include <vector>
 
 #include "connection.h"
 #include "fastcgi_frames.h"
+#include "fastcgi_input.h"
 #include "unique_fd.h"
 
 // Bytes of answer written between two sightings of a writable socket, framing and the
@@ -35,26 +34,26 @@ public:
     FastCgiConnection(const FastCgiConnection&) = delete;
     FastCgiConnection& operator=(const FastCgiConnection&) = delete;
 
-    int fd() const { return request_.ipcFd; }
+    int fd() const { return fd_.get(); }
 
     // Looks at what the web server has sent so far, without taking it. `scratch` is the
     // loop's buffer and bounds how far it looks; `seen` says how many bytes were there.
     RequestScan peek(std::vector<unsigned char>& scratch, size_t& seen) const;
 
-    // The request's params (FCGX_Accept_r on this connection); false on a protocol
-    // error or a connection closed early. Blocks unless peek() saw params_end.
+    // The request's params; false on a protocol error or a connection closed early.
+    // Blocks unless peek() saw params_end.
     bool read_params();
     bool body_consumed() const { return body_done_; }
     // Reads and drops what is left of the body and already in the socket, at most `limit`
     // bytes, without waiting for more; body_consumed() says whether it got to the end.
     // Either way, nothing more is read from the request.
     void skip_waiting_body(size_t limit);
-    bool keep_asked() const { return keep_asked_; }
-    // Whether the web server has sent bytes that are still unread in the socket.
+    bool keep_asked() const { return input_.keep_connection(); }
+    // Whether the web server has sent bytes beyond this request: still unread in the
+    // socket, or read with it.
     bool bytes_waiting() const;
 
-    const CgiParams& params() const override { return params_; }
-    bool params_hold_nul() const override { return params_hold_nul_; }
+    const CgiParams& params() const override { return input_.params(); }
     void release_params() override;
     long read_body(char* buffer, size_t size) override;
     bool can_take(size_t size) const override;
@@ -82,28 +81,30 @@ public:
     // The web server asked to send more requests on this connection (FCGI_KEEP_CONN:
     // nginx's fastcgi_keep_conn, Apache's enablereuse) and this one's answer ended whole.
     // Whether the request was all read is the caller's to know.
-    bool reusable() const { return keep_asked_ && ended_whole_ && !failed_; }
+    bool reusable() const { return keep_asked() && ended_whole_ && !failed_; }
     // The connection stays this object's after finish(): close it, or shut its writing
     // side and keep reading what the web server still sends (lingering close).
     UniqueFd take_fd();
 
 private:
+    bool fill();
     bool put(const char* data, size_t size);
-    void drop_error_stream();
+    bool send_out(bool end);
     bool fits_budget(size_t size) const { return spent_ + size <= kWriteBudget; }
 
-    FCGX_Request request_;
-    CgiParams params_;
+    UniqueFd fd_;
+    FastCgiInput input_;
+    // The STDOUT record being filled: room for its header, then its content (at most
+    // kFastCgiRecordContent); written when full, at a flush, or with the answer's end.
+    std::string out_;
     std::string held_;      // answer bytes waiting for the budget to refill
     mutable size_t spent_ = 0;  // budget used since the socket was last seen writable
                                 // (can_take() may see it writable again)
-    bool dirty_ = false;    // bytes in libfcgi's buffer not yet written
+    bool dirty_ = false;    // bytes in out_ not yet written
     bool accepted_ = false;
     bool body_done_ = false;
     bool failed_ = false;
     bool finished_ = false;
-    bool keep_asked_ = false;
     bool ended_whole_ = false;  // END_REQUEST written
-    mutable bool params_hold_nul_ = false;  // seen by peek()
     std::atomic<bool> read_timed_out_{false};  // set by the loop, read by a reader thread
 };

@@ -102,7 +102,7 @@ private:
     bool flush_queued_ = false;  // a flush deferred to the iteration's end (one at a time)
     bool end_queued_ = false;    // the end deferred to the iteration's end (Serving until then)
     // What came of the request's bytes, looked at when it ends:
-    bool all_read_ = false;  // libfcgi has read every byte of the request
+    bool all_read_ = false;  // every byte of the request was read
     bool skipped_ = false;   // the unread rest of the body was read and dropped (or tried)
     bool pipelined_ = false; // bytes beyond the request came before its answer ended
     size_t seen_ = 0;        // request bytes seen so far while reading

@@ -10,9 +10,6 @@ public:
     virtual ~Connection() = default;
 
     virtual const CgiParams& params() const = 0;
-    // A param held a NUL byte, which libfcgi's C strings cut short: what params() says
-    // is not all the web server sent.
-    virtual bool params_hold_nul() const { return false; }
 
     // The params are not looked at again: their index may go (not the params themselves).
     virtual void release_params() {}

@@ -11,22 +11,25 @@ namespace {
 // HTTP_X_TRACE: a header of the client's request (a bare "HTTP_" is none).
 bool is_header_param(std::string_view name) { return name.size() > 5 && name.compare(0, 5, "HTTP_") == 0; }
 
-bool has_line_break(std::string_view text) {
+// CR and LF would split a header or a request line; NUL cuts a C string (a libcurl header)
+// short, so the proxy would send another value than the client did.
+bool has_line_break_or_nul(std::string_view text) {
     if (!has_byte_below_or(text, '\r' + 1, '\r')) return false;  // the common case, eight bytes a step
     for (char c : text)
-        if (c == '\r' || c == '\n') return true;
+        if (c == '\r' || c == '\n' || c == '\0') return true;
     return false;
 }
 
-// A "NAME=value" string (libfcgi's envp, the environment) is looked at in one scan.
-bool param_has_line_break(std::string_view name, std::string_view value) {
-    if (name.data() && value.data() == name.data() + name.size() + 1)
-        return has_line_break(std::string_view(name.data(), name.size() + 1 + value.size()));
-    return has_line_break(name) || has_line_break(value);
+// A param's name and value are looked at in one scan where they lie together, as in
+// FastCGI's pairs (name, then value).
+bool param_has_line_break_or_nul(std::string_view name, std::string_view value) {
+    if (name.data() && value.data() == name.data() + name.size())
+        return has_line_break_or_nul(std::string_view(name.data(), name.size() + value.size()));
+    return has_line_break_or_nul(name) || has_line_break_or_nul(value);
 }
 
-// The params a request is made of, each the first of its name (as libfcgi's own lookup
-// takes it, when a server sends one twice), found in one pass.
+// The params a request is made of, each the first of its name (as libfcgi's lookup took
+// it, when a server sends one twice), found in one pass.
 class KnownParams {
 public:
     enum Name { Method, Uri, ScriptName, PathInfo, Query, Software, RemoteAddress, ContentType, Length, kCount };
@@ -168,7 +171,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     for (const auto& entry : params) headers += is_header_param(entry.first);
     request.headers.reserve(headers);
     for (const auto& [name, value] : params) {
-        if (request.malformed_param.empty() && param_has_line_break(name, value))
+        if (request.malformed_param.empty() && param_has_line_break_or_nul(name, value))
             request.malformed_param = name.empty() ? "param without a name" : std::string(name);
         if (is_header_param(name)) {
             // A header sent twice counts once, as its first copy.

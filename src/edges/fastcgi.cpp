@@ -17,9 +17,9 @@ namespace {
 const int kSendBuffer = 256 * 1024;
 bool g_raise_unix_send_buffer = false;
 
-// What `size` bytes added to libfcgi's 8 KiB buffer cost in the socket once written:
-// record framing and the kernel's overhead, counted per full record (libfcgi writes a
-// record when its buffer fills), so that many small pieces do not each count a write.
+// What `size` bytes added to the answer's 8 KiB record cost in the socket once written:
+// record framing and the kernel's overhead, counted per full record (a record is written
+// when it fills), so that many small pieces do not each count a write.
 // A flush of a partly filled buffer adds one more write's overhead (see flush()).
 size_t write_cost(size_t size) {
     const size_t per_record = 15 + kWriteOverhead;
@@ -70,102 +70,93 @@ bool fastcgi_prepare_listener(int listen_fd, std::string& error) {
     return true;
 }
 
-FastCgiConnection::FastCgiConnection(UniqueFd fd) {
-    FCGX_InitRequest(&request_, -1, 0);  // no listening socket: libfcgi never accepts itself
-    request_.ipcFd = fd.release();
-    // The connection stays ours after the request (keepConnection), and libfcgi never
-    // closes it with its drain-before-close wait of up to 2 s (detached).
-    request_.keepConnection = 1;
-    request_.detached = 1;
+FastCgiConnection::FastCgiConnection(UniqueFd fd) : fd_(std::move(fd)) {
     if (g_raise_unix_send_buffer)
-        if (setsockopt(request_.ipcFd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer) != 0)
+        if (setsockopt(fd_.get(), SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer) != 0)
             failed_ = true;  // its writes could block the loop: answer nothing, close it
 }
 
-FastCgiConnection::~FastCgiConnection() {
-    request_.detached = 1;
-    FCGX_Free(&request_, 1);  // frees streams and params; closes the connection if still held
-}
+FastCgiConnection::~FastCgiConnection() = default;
 
 RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t& seen) const {
     seen = 0;
-    ssize_t got = recv(request_.ipcFd, scratch.data(), scratch.size(), MSG_PEEK | MSG_DONTWAIT);
+    ssize_t got = recv(fd_.get(), scratch.data(), scratch.size(), MSG_PEEK | MSG_DONTWAIT);
     RequestScan scan;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return scan;
-    if (got <= 0) {  // closed or broken: libfcgi finds that out without waiting
+    if (got <= 0) {  // closed or broken: reading finds that out without waiting
         scan.state = RequestScan::Malformed;
         return scan;
     }
     seen = static_cast<size_t>(got);
-    scan = scan_fastcgi_request(scratch.data(), seen);
-    params_hold_nul_ = scan.params_hold_nul;
-    return scan;
+    return scan_fastcgi_request(scratch.data(), seen);
+}
+
+// One read of what the web server sent (kFastCgiReadSize at most: a small request's
+// first read takes all of it); false when the connection is closed or broken, or a read
+// gave up (SO_RCVTIMEO, or nothing there on a non-blocking socket).
+bool FastCgiConnection::fill() {
+    for (;;) {
+        ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, 0);
+        if (got > 0) {
+            input_.filled(static_cast<size_t>(got));
+            return true;
+        }
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) read_timed_out_ = true;
+        return false;
+    }
 }
 
 bool FastCgiConnection::read_params() {
-    // On failure libfcgi closes the connection and, having no listening socket, returns.
-    if (FCGX_Accept_r(&request_) != 0) return false;
-    keep_asked_ = request_.keepConnection != 0;
-    request_.keepConnection = 1;  // the connection stays ours: the session closes or keeps it
-    request_.detached = 1;
+    for (;;) {
+        FastCgiInput::State state = input_.take();
+        if (state == FastCgiInput::State::Failed) return false;
+        if (state == FastCgiInput::State::Body || state == FastCgiInput::State::Ended) break;
+        if (!fill()) return false;
+    }
     accepted_ = true;
-    params_ = params_from_envp(request_.envp);
-    drop_error_stream();
     return true;
 }
 
-// Nothing is ever written to FCGI_STDERR (errors go to the log), so the error stream is
-// closed at once and its buffer freed rather than held to the answer's end. Closing an
-// error stream nothing was written to sends nothing, and leaves END_REQUEST to the
-// output stream's close (libfcgi sends it with the close of the last open writer).
-void FastCgiConnection::drop_error_stream() {
-    if (FCGX_FClose(request_.err) != 0) failed_ = true;
-    FCGX_FreeStream(&request_.err);
-}
-
-// The request holds what it needs of the params: ours go, and libfcgi's own copy too (a
-// few dozen small allocations a stream would hold to its end). FCGX_Free frees the params
-// and whatever streams it is given: here none (the error stream went with read_params).
-void FastCgiConnection::release_params() {
-    CgiParams().swap(params_);
-    FCGX_Stream* in = request_.in;
-    FCGX_Stream* out = request_.out;
-    request_.in = request_.out = nullptr;
-    FCGX_Free(&request_, 0);
-    request_.envp = nullptr;
-    request_.in = in;
-    request_.out = out;
-}
+// The request holds what it needs of the params: their buffer goes.
+void FastCgiConnection::release_params() { input_.release_params(); }
 
 long FastCgiConnection::read_body(char* buffer, size_t size) {
     if (body_done_) return 0;
-    int got = FCGX_GetStr(buffer, static_cast<int>(size), request_.in);
-    if (got < static_cast<int>(size)) {
-        int error = FCGX_GetError(request_.in);
-        if (error == EAGAIN || error == EWOULDBLOCK) read_timed_out_ = true;  // SO_RCVTIMEO
-        if (error != 0) return -1;
-        body_done_ = true;
-        FCGX_FreeStream(&request_.in);  // its 8 KiB buffer is not needed any more
+    size_t got = 0;
+    while (got < size) {
+        FastCgiInput::State state = input_.take();
+        if (state == FastCgiInput::State::Failed) return -1;
+        size_t piece = input_.body(buffer + got, size - got);
+        got += piece;
+        if (piece > 0) continue;
+        if (state == FastCgiInput::State::Ended) {
+            body_done_ = true;
+            input_.release_buffer();  // its 8 KiB are not needed any more
+            break;
+        }
+        if (!fill()) return -1;
     }
-    return got;
+    return static_cast<long>(got);
 }
 
-// libfcgi's reads block; on a non-blocking socket one that finds nothing fails the stream
-// (EAGAIN), which is then done with anyway.
+// Reads block; on a non-blocking socket one that finds nothing fails the body (EAGAIN),
+// which is then done with anyway.
 void FastCgiConnection::skip_waiting_body(size_t limit) {
-    int flags = fcntl(request_.ipcFd, F_GETFL);
-    if (flags < 0 || fcntl(request_.ipcFd, F_SETFL, flags | O_NONBLOCK) != 0) return;
+    int flags = fcntl(fd_.get(), F_GETFL);
+    if (flags < 0 || fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) != 0) return;
     char dropped[16384];
     size_t total = 0;
     long got;
     while (total <= limit && (got = read_body(dropped, sizeof dropped)) > 0) total += static_cast<size_t>(got);
     read_timed_out_ = false;  // an EAGAIN here is no timeout
-    if (fcntl(request_.ipcFd, F_SETFL, flags) != 0) failed_ = true;  // its writes could not be trusted
+    if (fcntl(fd_.get(), F_SETFL, flags) != 0) failed_ = true;  // its writes could not be trusted
 }
 
 bool FastCgiConnection::bytes_waiting() const {
+    if (input_.read_past_end()) return true;
     int unread = 0;
-    return ioctl(request_.ipcFd, FIONREAD, &unread) == 0 && unread > 0;
+    return ioctl(fd_.get(), FIONREAD, &unread) == 0 && unread > 0;
 }
 
 bool FastCgiConnection::can_take(size_t size) const {
@@ -173,19 +164,53 @@ bool FastCgiConnection::can_take(size_t size) const {
     if (fits_budget(write_cost(size))) return true;
     // Spent: a web server that reads as fast as we write leaves room in the socket, and
     // one look (poll) refills the budget without pausing the upstream transfer.
-    if (!socket_has_room(request_.ipcFd)) return false;
+    if (!socket_has_room(fd_.get())) return false;
     spent_ = 0;
     return fits_budget(write_cost(size));
 }
 
 bool FastCgiConnection::put(const char* data, size_t size) {
-    // libfcgi writes its buffer whenever it fills: within the budget, never blocking.
-    if (FCGX_PutStr(data, static_cast<int>(size), request_.out) != static_cast<int>(size)) {
-        failed_ = true;
-        return false;
-    }
+    // A full record is written at once: within the budget, never blocking.
     spent_ += write_cost(size);
     dirty_ = true;
+    while (size > 0) {
+        if (out_.empty()) {
+            out_.reserve(8 + kFastCgiRecordContent);
+            out_.assign(8, '\0');
+        }
+        size_t piece = std::min(size, 8 + kFastCgiRecordContent - out_.size());
+        out_.append(data, piece);
+        data += piece;
+        size -= piece;
+        if (out_.size() == 8 + kFastCgiRecordContent && !send_out(false)) return false;
+    }
+    return true;
+}
+
+// Writes the record being filled (if it holds anything) and, with `end`, the answer's end;
+// blocking until all of it is out, which the budget makes immediate.
+bool FastCgiConnection::send_out(bool end) {
+    uint16_t id = input_.request_id();
+    if (out_.size() > 8) {
+        size_t content = out_.size() - 8;
+        size_t padding = fastcgi_padding(content);
+        put_fastcgi_header(&out_[0], kFastCgiStdout, id, content, padding);
+        out_.append(padding, '\0');
+    } else {
+        out_.clear();
+    }
+    if (end) append_fastcgi_end(out_, id);
+    size_t sent = 0;
+    while (sent < out_.size()) {
+        ssize_t wrote = ::send(fd_.get(), out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
+        if (wrote < 0 && errno == EINTR) continue;
+        if (wrote <= 0) {
+            failed_ = true;
+            return false;
+        }
+        sent += static_cast<size_t>(wrote);
+    }
+    out_.clear();
     return true;
 }
 
@@ -200,7 +225,7 @@ bool FastCgiConnection::flush() {
     if (dirty_ && !failed_) {
         dirty_ = false;
         spent_ += 16 + kWriteOverhead;  // a partly filled record: its header, padding, a write
-        if (FCGX_FFlush(request_.out) != 0) failed_ = true;
+        send_out(false);
     }
     return !failed_;
 }
@@ -224,8 +249,7 @@ FastCgiConnection::Finish FastCgiConnection::finish() {
     finished_ = true;
     // The empty STDOUT record and END_REQUEST join what is buffered: for a short answer,
     // the whole answer is one write.
-    bool failed = FCGX_FClose(request_.out) != 0;  // the error stream is closed already
-    if (failed) failed_ = true;
+    bool failed = !send_out(true);
     ended_whole_ = !failed;
     return failed ? Finish::Gone : Finish::Done;
 }
@@ -241,7 +265,7 @@ FastCgiConnection::Finish FastCgiConnection::cut() {
 
 int FastCgiConnection::unread_by_peer() const {
     int unread = 0;
-    return ioctl(request_.ipcFd, TIOCOUTQ, &unread) == 0 ? unread : 0;
+    return ioctl(fd_.get(), TIOCOUTQ, &unread) == 0 ? unread : 0;
 }
 
 // A connection closed without END_REQUEST is not enough: nginx ends the client's answer
@@ -250,12 +274,8 @@ int FastCgiConnection::unread_by_peer() const {
 // final chunk.
 void FastCgiConnection::break_off() {
     static const unsigned char kBrokenRecord[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    ssize_t ignored = ::send(request_.ipcFd, kBrokenRecord, sizeof kBrokenRecord, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t ignored = ::send(fd_.get(), kBrokenRecord, sizeof kBrokenRecord, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)ignored;  // a web server already gone needs no telling
 }
 
-UniqueFd FastCgiConnection::take_fd() {
-    UniqueFd fd(request_.ipcFd);
-    request_.ipcFd = -1;
-    return fd;
-}
+UniqueFd FastCgiConnection::take_fd() { return std::move(fd_); }

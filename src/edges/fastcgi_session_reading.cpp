@@ -24,7 +24,6 @@ namespace {
 // rather than wait for bytes that may never come.
 const size_t kWaitBytes = 16 * 1024;
 const size_t kReaderStack = 256 * 1024;       // a reader thread's stack
-const size_t kLibfcgiFirstRead = 8192;        // what libfcgi asks of the socket at once
 
 }  // namespace
 
@@ -170,8 +169,8 @@ void Session::on_readable(uint32_t events) {
     if (scan.state == RequestScan::Malformed) {
         close();
     } else if (scan.state == RequestScan::Complete) {
-        // libfcgi's first read takes up to 8 KiB: a request that fits is then all read.
-        all_read_ = scan.request_end <= kLibfcgiFirstRead;
+        // The first read takes up to 8 KiB: a request that fits is then all read.
+        all_read_ = scan.request_end <= kFastCgiReadSize;
         pipelined_ = seen > scan.request_end;
         // Its client left before it could be served (nginx says so at once): the upstream
         // is not asked.

@@ -108,7 +108,7 @@ void Session::end() {
         connection_.skip_waiting_body(kDrainLimit);
     }
     // No web server sends its next request on a kept connection before END_REQUEST: one
-    // that does (or part of whose next request libfcgi has read with this one) is not
+    // that does (or part of whose next request was read with this one) is not
     // kept, so that the requests behind are refused by the close rather than left waiting.
     if (connection_.keep_asked() && !pipelined_ && connection_.bytes_waiting()) pipelined_ = true;
     FastCgiConnection::Finish result = exchange_->cut() ? connection_.cut() : connection_.finish();

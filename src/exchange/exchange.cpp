@@ -45,8 +45,6 @@ void Exchange::receive() {
 
 void Exchange::receive_head() {
     request_ = request_from_params(connection_.params(), config_);
-    if (request_.malformed_param.empty() && connection_.params_hold_nul())
-        request_.malformed_param = "param with a NUL byte";
     connection_.release_params();  // the request holds what it needs
     log_.method = request_.method;
     log_.path = request_.path;

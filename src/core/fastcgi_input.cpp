@@ -1,0 +1,176 @@
+#include "fastcgi_input.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace {
+
+const unsigned char kVersion1 = 1;
+const unsigned char kBeginRequest = 1;
+const unsigned char kParams = 4;
+const unsigned char kStdin = 5;
+const size_t kHeaderSize = 8;
+const size_t kBeginBodySize = 8;
+const unsigned kResponder = 1;
+const unsigned char kKeepConnection = 1;
+
+// One length of a name-value pair at `at`: a byte below 128, or four bytes with the high
+// bit of the first set. False when it runs past `size`.
+bool pair_length(const std::string& pairs, size_t& at, size_t& length) {
+    if (at >= pairs.size()) return false;
+    auto byte = [&](size_t i) { return static_cast<unsigned char>(pairs[at + i]); };
+    if (!(byte(0) & 0x80)) {
+        length = byte(0);
+        at += 1;
+        return true;
+    }
+    if (pairs.size() - at < 4) return false;
+    length = (static_cast<size_t>(byte(0) & 0x7f) << 24) | (static_cast<size_t>(byte(1)) << 16) |
+             (static_cast<size_t>(byte(2)) << 8) | byte(3);
+    at += 4;
+    return true;
+}
+
+}  // namespace
+
+bool parse_fastcgi_pairs(const std::string& pairs, CgiParams& params) {
+    params.clear();
+    size_t count = 0;  // one pass to count, so that the vector is allocated once
+    for (int pass = 0; pass < 2; ++pass) {
+        if (pass == 1) params.reserve(count);
+        size_t at = 0;
+        while (at < pairs.size()) {
+            size_t name = 0, value = 0;
+            if (!pair_length(pairs, at, name) || !pair_length(pairs, at, value)) return false;
+            if (name > pairs.size() - at || value > pairs.size() - at - name) return false;
+            if (pass == 0) {
+                ++count;
+            } else {
+                params.emplace_back(std::string_view(pairs.data() + at, name),
+                                    std::string_view(pairs.data() + at + name, value));
+            }
+            at += name + value;
+        }
+    }
+    return true;
+}
+
+unsigned char* FastCgiInput::room() {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (capacity_ - end_ < kFastCgiReadSize) {
+        size_t unread = end_ - begin_;
+        if (capacity_ - unread < kFastCgiReadSize) {  // a larger buffer, the unread bytes moved over
+            std::unique_ptr<unsigned char[]> larger(new unsigned char[unread + kFastCgiReadSize]);
+            if (unread) std::memcpy(larger.get(), buffer_.get() + begin_, unread);
+            buffer_ = std::move(larger);
+            capacity_ = unread + kFastCgiReadSize;
+        } else if (unread) {
+            std::memmove(buffer_.get(), buffer_.get() + begin_, unread);
+        }
+        begin_ = 0;
+        end_ = unread;
+    }
+    return buffer_.get() + end_;
+}
+
+void FastCgiInput::filled(size_t size) { end_ += std::min(size, capacity_ - end_); }
+
+FastCgiInput::State FastCgiInput::take() {
+    State before = state_;
+    while (state_ != State::Failed && state_ != State::Ended) {
+        if (!in_record_) {
+            if (end_ - begin_ < kHeaderSize) break;
+            if (!take_header()) state_ = State::Failed;
+            continue;
+        }
+        if (content_left_ > 0) {
+            if (ours_ && type_ == kStdin) {  // handed out by body()
+                body_ready_ = std::min(content_left_, end_ - begin_);
+                break;
+            }
+            take_content();
+            if (content_left_ > 0) break;
+        }
+        size_t skip = std::min(padding_left_, end_ - begin_);
+        begin_ += skip;
+        padding_left_ -= skip;
+        if (padding_left_ > 0) break;
+        in_record_ = false;
+        if (ours_) end_record();
+        // The params are whole: they are the caller's to read before what follows is taken
+        // (a broken body fails the body, not the params).
+        if (state_ == State::Body && before != State::Body) break;
+    }
+    return state_;
+}
+
+// A record's header: whether this request may have it here. Records of other requests and
+// management records (request id 0) are skipped, as libfcgi skipped them.
+bool FastCgiInput::take_header() {
+    const unsigned char* header = buffer_.get() + begin_;
+    begin_ += kHeaderSize;
+    if (header[0] != kVersion1) return false;
+    unsigned char type = header[1];
+    uint16_t id = static_cast<uint16_t>((header[2] << 8) | header[3]);
+    size_t content = (static_cast<size_t>(header[4]) << 8) | header[5];
+    in_record_ = true;
+    content_left_ = content;
+    padding_left_ = header[6];
+    type_ = type;
+    empty_ = content == 0;
+    ours_ = false;
+    if (id == 0) return true;
+    if (state_ == State::Begin) {
+        if (type != kBeginRequest || content != kBeginBodySize) return false;
+        request_id_ = id;
+    } else if (id != request_id_) {
+        return true;
+    }
+    ours_ = true;
+    if (state_ == State::Params) return type == kParams && content <= kFastCgiMaxParams - pairs_.size();
+    return state_ != State::Body || type == kStdin;  // not an abort, nor a record no responder gets
+}
+
+// A record of this request taken whole (its padding too): what it completes.
+void FastCgiInput::end_record() {
+    if (state_ == State::Begin) {
+        unsigned role = (static_cast<unsigned char>(begin_body_[0]) << 8) | static_cast<unsigned char>(begin_body_[1]);
+        keep_ = begin_body_[2] & kKeepConnection;
+        state_ = role == kResponder ? State::Params : State::Failed;
+    } else if (state_ == State::Params && empty_) {
+        state_ = parse_fastcgi_pairs(pairs_, params_) ? State::Body : State::Failed;
+    } else if (state_ == State::Body && empty_) {
+        state_ = State::Ended;
+    }
+}
+
+// Content of a record not handed to body(): BEGIN_REQUEST's, the pairs, or skipped.
+void FastCgiInput::take_content() {
+    size_t piece = std::min(content_left_, end_ - begin_);
+    const char* at = reinterpret_cast<const char*>(buffer_.get() + begin_);
+    if (ours_ && state_ == State::Params) pairs_.append(at, piece);
+    if (ours_ && state_ == State::Begin) begin_body_.append(at, piece);
+    begin_ += piece;
+    content_left_ -= piece;
+}
+
+size_t FastCgiInput::body(char* out, size_t size) {
+    size_t piece = std::min(size, body_ready_);
+    if (piece == 0) return 0;
+    std::memcpy(out, buffer_.get() + begin_, piece);
+    begin_ += piece;
+    content_left_ -= piece;
+    body_ready_ -= piece;
+    return piece;
+}
+
+void FastCgiInput::release_params() {
+    CgiParams().swap(params_);
+    std::string().swap(pairs_);
+}
+
+void FastCgiInput::release_buffer() {
+    if (begin_ != end_) return;
+    buffer_.reset();
+    capacity_ = begin_ = end_ = 0;
+}

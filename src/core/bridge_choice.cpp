@@ -35,7 +35,13 @@ bool pro_base(const std::vector<std::string>& parts, size_t& next) {
 }  // namespace
 
 bool responses_only_family(std::string_view name) {
-    std::vector<std::string> parts = segments(name);
+    // Every family below has a segment "codex", "pro" or "computer": a name with none of
+    // them (most, on every request) is not split at all.
+    std::string lower = lowercase(std::string(name));
+    if (lower.find("codex") == std::string::npos && lower.find("pro") == std::string::npos &&
+        lower.find("computer") == std::string::npos)
+        return false;
+    std::vector<std::string> parts = segments(lower);
     for (const std::string& part : parts)
         if (part == "codex") return true;
     size_t next = 0;

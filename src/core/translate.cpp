@@ -114,16 +114,23 @@ bool looks_like_jwt(const std::string& credential) {
     return true;
 }
 
+// By length first: a header's name matches none of the lengths or one or two names (every
+// header of every request and answer is asked).
 bool is_hop_by_hop(const std::string& name) {
-    static const std::string_view kHopByHop[] = {
-        "Connection", "Keep-Alive",     "Proxy-Authenticate", "Proxy-Authorization",
-        "Proxy-Connection", "Te",       "Trailer",            "Transfer-Encoding",
-        "Upgrade",    "Host",           "Content-Length",     "Expect",
-        "Accept-Encoding",
-    };
-    for (std::string_view hop : kHopByHop)
-        if (iequals(name, hop)) return true;
-    return false;
+    switch (name.size()) {
+        case 2: return iequals(name, "Te");
+        case 4: return iequals(name, "Host");
+        case 6: return iequals(name, "Expect");
+        case 7: return iequals(name, "Trailer") || iequals(name, "Upgrade");
+        case 10: return iequals(name, "Connection") || iequals(name, "Keep-Alive");
+        case 14: return iequals(name, "Content-Length");
+        case 15: return iequals(name, "Accept-Encoding");
+        case 16: return iequals(name, "Proxy-Connection");
+        case 17: return iequals(name, "Transfer-Encoding");
+        case 18: return iequals(name, "Proxy-Authenticate");
+        case 19: return iequals(name, "Proxy-Authorization");
+        default: return false;
+    }
 }
 
 UpstreamRequest build_upstream_request(const EndpointSettings& config, const Request& request,

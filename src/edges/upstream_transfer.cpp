@@ -163,6 +163,7 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
 
     if (line.substr(0, 5) == "HTTP/") {  // a new response head (after 1xx ones too)
         t.head_.clear();
+        t.head_.reserve(24);  // Azure's answers carry about 15 headers: no growing on the way
         size_t space = line.find(' ');
         t.status_ = 0;
         for (size_t i = space == std::string_view::npos ? line.size() : space + 1;

@@ -143,6 +143,18 @@ BOOST_AUTO_TEST_CASE(entra_id_token_stays_a_bearer_token) {
     BOOST_TEST(!has_name(up.headers, "api-key"));
 }
 
+BOOST_AUTO_TEST_CASE(every_hop_by_hop_name_is_known_in_any_case_and_no_other) {
+    for (std::string name : {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+                             "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect",
+                             "Accept-Encoding"}) {
+        BOOST_TEST(is_hop_by_hop(name), name);
+        BOOST_TEST(is_hop_by_hop(lowercase(name)), name);
+    }
+    for (const char* name : {"", "T", "Tf", "Hosts", "Expects", "Trailers", "Connectiox", "Content-Type", "Accept",
+                             "Proxy-Authorizatio", "Authorization", "X-Request-Id"})
+        BOOST_TEST(!is_hop_by_hop(name), name);
+}
+
 BOOST_AUTO_TEST_CASE(hop_by_hop_and_private_headers_stay_behind) {
     UpstreamRequest up = build_upstream_request(
         azure(),

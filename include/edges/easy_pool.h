@@ -1,9 +1,11 @@
-// A loop's spare libcurl easy handles: what goes back is reset, and every reuse is checked
-// by configuring the handle again, all of its options, each result looked at.
+// A loop's spare libcurl easy handles: what goes back keeps its options (no
+// curl_easy_reset: the options that never change are set once, on a new handle, and every
+// reuse sets again the ones that vary and clears the ones a transfer may have left — see
+// Upstream::configure), and every reuse is checked by configuring the handle, each result
+// looked at.
 //
-// Why both. curl_easy_reset clears the options, not everything a transfer left behind:
-// libcurl 7.88 keeps the receive buffer of a transfer that failed before it had a
-// connection (a name that did not resolve, a URL it could not parse) and of one whose
+// Why the check. libcurl 7.88 keeps the receive buffer of a transfer that failed before it
+// had a connection (a name that did not resolve, a URL it could not parse) and of one whose
 // HTTP/2 connection other transfers still used (transfers no longer share one: upstream.cpp;
 // the check stays for whatever else leaves it behind), and afterwards refuses CURLOPT_BUFFERSIZE
 // ("bad argument") on that handle. Such a handle is never used again: with the option
@@ -22,7 +24,8 @@ public:
     EasyPool(const EasyPool&) = delete;
     EasyPool& operator=(const EasyPool&) = delete;
 
-    // A handle `configure` (CURLcode(CURL*)) accepted: a spare one, else a new one. A handle
+    // A handle `configure` (CURLcode(CURL*, bool fresh)) accepted: a spare one, else a new
+    // one (`fresh`: it has no option set yet). A handle
     // that refuses an option is destroyed, and a spare one's request is tried once more on
     // a new handle. Null, with libcurl's reason in `refused`, when that fails too.
     template <typename Configure>
@@ -33,20 +36,20 @@ public:
                 refused = CURLE_FAILED_INIT;
                 return nullptr;
             }
-            refused = configure(easy);
+            refused = configure(easy, fresh);
             if (refused == CURLE_OK) return easy;
             curl_easy_cleanup(easy);
             if (fresh) return nullptr;
         }
     }
 
-    // Kept, reset, for the next transfer when `reusable` and there is room; else destroyed.
+    // Kept, with its options, for the next transfer when `reusable` and there is room; else
+    // destroyed.
     void give_back(CURL* easy, bool reusable) {
         if (!reusable || spare_.size() >= capacity_) {
             curl_easy_cleanup(easy);
             return;
         }
-        curl_easy_reset(easy);
         spare_.push_back(easy);
     }
 

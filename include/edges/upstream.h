@@ -129,7 +129,7 @@ private:
     friend class Transfer;
     static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
-    CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
+    CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body, bool fresh);
     bool add_request_headers(Transfer& transfer, const UpstreamRequest& request);
     void act(curl_socket_t fd, int events);
     void collect_finished();
@@ -145,7 +145,7 @@ private:
     int64_t curl_due_ms_ = DeadlineQueue::kNever;
     DeadlineQueue first_byte_;  // AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT
     DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
-    EasyPool spare_easy_;  // reset handles kept for the next transfers
+    EasyPool spare_easy_;  // handles kept, with their options, for the next transfers
 };
 
 // What curl_multi_socket_action is told of a socket's epoll events: libcurl's bits, or 0

@@ -122,9 +122,9 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     }
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(
-        [&](CURL* easy) {
+        [&](CURL* easy, bool fresh) {
             transfer->easy_ = easy;
-            return configure(*transfer, request, body);
+            return configure(*transfer, request, body, fresh);
         },
         refused);
     if (!transfer->easy_) {

@@ -118,6 +118,33 @@ void set_method_and_body(EasyOptions& options, const std::string& method, const 
         options.set(CURLOPT_CUSTOMREQUEST, method.c_str());
 }
 
+// The options no transfer changes: set once, on a new handle (a spare one keeps them).
+void set_unchanging(EasyOptions& options, const Config& config, CURLSH* share) {
+    options.set(CURLOPT_PROTOCOLS_STR, "http,https");
+    options.set(CURLOPT_NOSIGNAL, 1L);
+    options.set(CURLOPT_CONNECTTIMEOUT, config.connect_timeout_s);
+    set_trust(options, config.ca_bundle);
+    set_proxy(options, config.upstream_proxy);
+    options.set(CURLOPT_TCP_KEEPALIVE, 1L);
+    // HTTP/2 only when asked (config.h says why); plain http:// is HTTP/1.1 either way.
+    options.set(CURLOPT_HTTP_VERSION, config.upstream_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
+    // protocol pending until some other transfer ends, which stalls a burst of streams to
+    // an HTTP/1.1 upstream. HTTP/2 transfers do not share a connection anyway (upstream.cpp).
+    if (share) options.set(CURLOPT_SHARE, share);
+}
+
+// What a spare handle's last transfer may have set beyond the options every transfer sets:
+// a custom method, HEAD, a body to send or to read, its connection not kept.
+void clear_last_transfer(EasyOptions& options) {
+    options.set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+    options.set(CURLOPT_NOBODY, 0L);
+    options.set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+    options.set(CURLOPT_READFUNCTION, static_cast<curl_read_callback>(nullptr));
+    options.set(CURLOPT_READDATA, static_cast<void*>(nullptr));
+    options.set(CURLOPT_FORBID_REUSE, 0L);
+}
+
 }  // namespace
 
 // ---- Transfer: libcurl's callbacks for one request -------------------------------------
@@ -135,10 +162,12 @@ void Transfer::heard_from_upstream() {
     (answering_ ? upstream_.silence_ : upstream_.first_byte_).arm(silence_, upstream_.loop_.now_ms());
 }
 
+// libcurl's upload count is a spare handle's last transfer's (it is not reset) until this
+// one begins: it is read only once the answer is heard, when it is this transfer's.
 bool Transfer::body_sent(size_t size) const {
     curl_off_t sent = 0;
-    return easy_ && curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent >= 0 &&
-           static_cast<size_t>(sent) >= size;
+    return easy_ && answering_ && curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+           sent >= 0 && static_cast<size_t>(sent) >= size;
 }
 
 void Transfer::resume() {
@@ -229,30 +258,25 @@ bool Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) 
     return true;
 }
 
-// Every option of the request on t.easy_, whether the handle is new or a spare one.
-CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+// Every option of the request on t.easy_: on a new handle all of them; on a spare one
+// (options kept, no curl_easy_reset: about 5,000 instructions a request) those that vary,
+// after what its last transfer left is cleared.
+CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body, bool fresh) {
     EasyOptions options(t.easy_);
+    if (fresh) {
+        set_unchanging(options, config_, share_);
+        options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
+        options.set(CURLOPT_WRITEFUNCTION, Transfer::on_body);
+    } else {
+        clear_last_transfer(options);
+    }
     options.set(CURLOPT_URL, request.url.c_str());
-    options.set(CURLOPT_PROTOCOLS_STR, "http,https");
     options.set(CURLOPT_HTTPHEADER, t.headers_);
     options.set(CURLOPT_PRIVATE, &t);
-    options.set(CURLOPT_NOSIGNAL, 1L);
-    options.set(CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
     options.set(CURLOPT_ERRORBUFFER, t.error_);
-    set_trust(options, config_.ca_bundle);
-    set_proxy(options, config_.upstream_proxy);
-    options.set(CURLOPT_TCP_KEEPALIVE, 1L);
-    // HTTP/2 only when asked (config.h says why); plain http:// is HTTP/1.1 either way.
-    options.set(CURLOPT_HTTP_VERSION, config_.upstream_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
     // The receive buffer is most of what a waiting stream costs; SSE events are small.
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
-    // No CURLOPT_PIPEWAIT: libcurl 7.88 keeps a transfer that waits for a connection's
-    // protocol pending until some other transfer ends, which stalls a burst of streams to
-    // an HTTP/1.1 upstream. HTTP/2 transfers do not share a connection anyway (upstream.cpp).
-    if (share_) options.set(CURLOPT_SHARE, share_);
-    options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
     options.set(CURLOPT_HEADERDATA, &t);
-    options.set(CURLOPT_WRITEFUNCTION, Transfer::on_body);
     options.set(CURLOPT_WRITEDATA, &t);
     set_method_and_body(options, request.method, body, t.spool_);
     if (t.spool_) {

@@ -33,16 +33,19 @@ BOOST_AUTO_TEST_CASE(a_spare_handle_libcurl_refuses_is_destroyed_and_the_request
     pool.give_back(handle_after_failed_transfer(), true);  // as if it had completed
     BOOST_TEST(pool.spare() == 1u);
     std::vector<CURLcode> answers;
+    std::vector<bool> freshes;
     CURLcode refused = CURLE_OK;
     CURL* easy = pool.take_configured(
-        [&](CURL* handle) {
+        [&](CURL* handle, bool fresh) {
             answers.push_back(curl_easy_setopt(handle, CURLOPT_BUFFERSIZE, 16384L));
+            freshes.push_back(fresh);
             return answers.back();
         },
         refused);
     BOOST_REQUIRE(easy);
     BOOST_TEST(refused == CURLE_OK);
     BOOST_TEST(answers == (std::vector<CURLcode>{CURLE_BAD_FUNCTION_ARGUMENT, CURLE_OK}));
+    BOOST_TEST(freshes == (std::vector<bool>{false, true}));  // the spare one, then a new one
     BOOST_TEST(pool.spare() == 0u);
     pool.give_back(easy, true);
     BOOST_TEST(pool.spare() == 1u);
@@ -51,7 +54,7 @@ BOOST_AUTO_TEST_CASE(a_spare_handle_libcurl_refuses_is_destroyed_and_the_request
 BOOST_AUTO_TEST_CASE(a_handle_refused_when_new_too_ends_the_try_with_libcurls_reason) {
     EasyPool pool(4);
     int tries = 0;
-    auto refuse = [&](CURL*) { ++tries; return CURLE_OUT_OF_MEMORY; };
+    auto refuse = [&](CURL*, bool) { ++tries; return CURLE_OUT_OF_MEMORY; };
     CURLcode refused = CURLE_OK;
     BOOST_TEST(pool.take_configured(refuse, refused) == nullptr);
     BOOST_TEST(refused == CURLE_OUT_OF_MEMORY);
@@ -71,7 +74,7 @@ BOOST_AUTO_TEST_CASE(only_a_reusable_handle_is_kept_and_only_up_to_the_capacity)
     BOOST_TEST(pool.spare() == 2u);
     int configured = 0;
     CURLcode refused = CURLE_FAILED_INIT;
-    CURL* easy = pool.take_configured([&](CURL*) { ++configured; return CURLE_OK; }, refused);
+    CURL* easy = pool.take_configured([&](CURL*, bool) { ++configured; return CURLE_OK; }, refused);
     BOOST_REQUIRE(easy);
     BOOST_TEST(refused == CURLE_OK);
     BOOST_TEST(configured == 1);

@@ -259,6 +259,38 @@ BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
     BOOST_TEST(!listener.result.error.empty());
 }
 
+// A spare handle keeps its options: what one transfer set (a custom method, HEAD, a body,
+// a connection not kept) or counted (the bytes it sent) does not reach the next one on the
+// same handle.
+BOOST_AUTO_TEST_CASE(a_reused_handle_carries_nothing_of_its_last_transfer) {
+    UpstreamLoop proxy;
+    const std::string body = R"({"model":"m"})";
+    auto send = [&](const std::string& method, const std::string* with_body, bool refuse = false) {
+        OneAnswerServer server(kAnswer);
+        RecordingListener listener;
+        listener.accept_head = !refuse;
+        std::unique_ptr<Transfer> transfer = proxy.start(method, server.url("/r"), listener, with_body);
+        // The handle's upload count is still its last transfer's: not taken for this one's.
+        if (with_body) BOOST_TEST(!transfer->body_sent(with_body->size()), method);
+        proxy.run_until_done(listener);
+        BOOST_TEST(listener.dones == 1, method);
+        transfer.reset();  // its handle goes back to the spare ones
+        return server.request();
+    };
+    std::string first = send("POST", &body);
+    BOOST_TEST(first.substr(first.size() - body.size()) == body);
+    std::string deleted = send("DELETE", nullptr);
+    BOOST_TEST(deleted.rfind("DELETE /r HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(deleted.find("Content-Length") == std::string::npos);  // the last body is not sent again
+    std::string head = send("HEAD", nullptr, true);  // refused: its connection is not kept
+    BOOST_TEST(head.rfind("HEAD /r HTTP/1.1\r\n", 0) == 0u);
+    std::string get = send("GET", nullptr);
+    BOOST_TEST(get.rfind("GET /r HTTP/1.1\r\n", 0) == 0u);
+    std::string posted = send("POST", &body);
+    BOOST_TEST(posted.rfind("POST /r HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(posted.substr(posted.size() - body.size()) == body);
+}
+
 // Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for
 // every stream and a request body waiting to go out goes at once.
 BOOST_AUTO_TEST_CASE(an_http2_upstream_socket_is_polled_by_libcurl_itself) {

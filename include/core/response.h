@@ -30,6 +30,9 @@ std::string error_body(const ProxyError& error);
 // safe to pass on, wherever it came from: one whose name is not an HTTP token is dropped,
 // and control bytes in a value (CR, LF, NUL, all but HTAB) become spaces (RFC 9110 §5.5).
 std::string cgi_head(int status, const Headers& headers, const Headers& more = {});
+// The same of headers held elsewhere (a relayed answer's, picked without copying them).
+using HeaderRefs = std::vector<const Header*>;
+std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more);
 
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
 // proxy sets itself in azure mode).

@@ -140,9 +140,16 @@ std::string error_body(const ProxyError& error) {
 }
 
 std::string cgi_head(int status, const Headers& headers, const Headers& more) {
+    HeaderRefs refs;
+    refs.reserve(headers.size());
+    for (const Header& header : headers) refs.push_back(&header);
+    return cgi_head(status, refs, more);
+}
+
+std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more) {
     size_t size = 64;
-    for (const Headers* list : {&headers, &more})
-        for (const Header& header : *list) size += header.name.size() + header.value.size() + 4;
+    for (const Header* header : headers) size += header->name.size() + header->value.size() + 4;
+    for (const Header& header : more) size += header.name.size() + header.value.size() + 4;
     std::string head;
     head.reserve(size);
     head += "Status: ";
@@ -150,8 +157,8 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more) {
     const char* reason = reason_phrase(status);
     if (*reason) head.append(" ").append(reason);
     head += "\r\n";
-    for (const Headers* list : {&headers, &more})
-        for (const Header& header : *list) append_field(head, header);
+    for (const Header* header : headers) append_field(head, *header);
+    for (const Header& header : more) append_field(head, header);
     head += "\r\n";
     return head;
 }

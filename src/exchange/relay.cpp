@@ -2,24 +2,26 @@
 
 #include "text.h"
 
+// The headers are picked, not copied: the head is written before any of them goes.
 bool Relay::head(long status, const Headers& upstream_headers, const Headers& replace) {
-    Headers headers;
+    // nginx: do not buffer this answer, whatever fastcgi_buffering says.
+    static const Header kNoBuffering{"X-Accel-Buffering", "no"};
+    HeaderRefs headers;
     headers.reserve(upstream_headers.size() + 2 + replace.size());
     for (const Header& header : upstream_headers) {
         if (!is_relayed_response_header(header.name, mode_) || find_header(replace, header.name)) continue;
         if (iequals(header.name, "Content-Type") &&
             istarts_with(header.value, "text/event-stream"))
             event_stream_ = true;
-        headers.push_back(header);
+        headers.push_back(&header);
     }
     // A known length lets clients show progress; an event stream gets an extra line at
     // its end, so it goes without one.
     for (const Header& header : upstream_headers)
-        if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(header);
-    headers.insert(headers.end(), replace.begin(), replace.end());
-    // nginx: do not buffer this answer, whatever fastcgi_buffering says.
-    headers.push_back({"X-Accel-Buffering", "no"});
-    return writer_.head(static_cast<int>(status), std::move(headers));
+        if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(&header);
+    for (const Header& header : replace) headers.push_back(&header);
+    headers.push_back(&kNoBuffering);
+    return writer_.head_from(static_cast<int>(status), headers);
 }
 
 Taken Relay::data(const char* data, size_t size) {

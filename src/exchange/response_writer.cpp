@@ -7,6 +7,13 @@ void ResponseWriter::set_cors(const Config& config, const Request& request) {
 }
 
 bool ResponseWriter::head(int status, Headers headers) {
+    HeaderRefs refs;
+    refs.reserve(headers.size());
+    for (const Header& header : headers) refs.push_back(&header);
+    return head_from(status, refs);
+}
+
+bool ResponseWriter::head_from(int status, const HeaderRefs& headers) {
     status_ = status;
     head_sent_ = true;
     static const Headers kNone;

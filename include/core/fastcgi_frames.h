@@ -14,7 +14,7 @@ struct RequestScan {
     enum State {
         Incomplete,  // more bytes are needed
         Complete,    // the whole request, through the empty STDIN record, is there
-        Malformed,   // not FastCGI version 1: libfcgi will refuse it without waiting
+        Malformed,   // not FastCGI version 1: reading it fails without waiting
     } state = Incomplete;
     size_t params_end = 0;   // bytes through the empty PARAMS record; 0 while not seen
     size_t request_end = 0;  // bytes through the empty STDIN record; 0 while not seen

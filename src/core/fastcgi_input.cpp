@@ -105,7 +105,8 @@ FastCgiInput::State FastCgiInput::take() {
 }
 
 // A record's header: whether this request may have it here. Records of other requests and
-// management records (request id 0) are skipped, as libfcgi skipped them.
+// management records (request id 0, which no web server in front of the proxy sends) are
+// skipped, unanswered.
 bool FastCgiInput::take_header() {
     const unsigned char* header = buffer_.get() + begin_;
     begin_ += kHeaderSize;

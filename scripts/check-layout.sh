@@ -2,9 +2,12 @@
 # The include arrows between the rooms (ARCHITECTURE.md) point one way:
 #   core     -> core                      (pure: no socket, no clock, no process state)
 #   exchange -> core, exchange, and the edges' interfaces listed below
-#   edges    -> anything but main.cpp
-# A quoted include is found in include/core, include/exchange or include/edges; one found
-# in none of them, or in a room the file may not reach, fails with the file and line.
+#   edges    -> anything but main.cpp and realtime
+#   realtime -> anything (the WebSocket companion, a program of its own: nothing else
+#               includes it, so the FastCGI program stays free of Asio and Beast)
+# A quoted include is found in include/core, include/exchange, include/edges or
+# include/realtime; one found in none of them, or in a room the file may not reach, fails
+# with the file and line.
 # Also fails on a source or header outside the rooms, on a file over 400 lines, and on a
 # source with no unit test file named after it (tests/unit/<source>_test.cpp) whose opening
 # comment does not say where it is tested instead (another _test.cpp, or tests/integration).
@@ -18,7 +21,7 @@ LONGEST=400
 status=0
 
 room_of() {  # the room of a header name, or nothing
-    for room in core exchange edges; do
+    for room in core exchange edges realtime; do
         [ -f "include/$room/$1" ] && { echo "$room"; return; }
     done
 }
@@ -29,6 +32,7 @@ allowed() {  # allowed FROM_ROOM TO_ROOM HEADER
         core:*) return 1 ;;
         exchange:core | exchange:exchange) return 0 ;;
         exchange:edges) case " $EXCHANGE_MAY_USE " in *" $3 "*) return 0 ;; esac; return 1 ;;
+        exchange:realtime | edges:realtime) return 1 ;;
         *) return 0 ;;
     esac
 }
@@ -39,7 +43,7 @@ for file in src/*/*.cpp include/*/*.h; do
         header=$(echo "$line" | sed 's/.*#include "\([^"]*\)".*/\1/')
         to=$(room_of "$header")
         if [ -z "$to" ]; then
-            echo "check-layout: $file:${line%%:*}: \"$header\" is in no room (include/core, include/exchange, include/edges)"
+            echo "check-layout: $file:${line%%:*}: \"$header\" is in no room (include/core, include/exchange, include/edges, include/realtime)"
             echo fail
         elif ! allowed "$from" "$to" "$header"; then
             echo "check-layout: $file:${line%%:*}: the $from room may not include \"$header\" ($to)"
@@ -53,7 +57,7 @@ rm -f /tmp/check-layout.$$
 for file in src/*.cpp include/*.h; do
     [ -e "$file" ] || continue
     [ "$file" = src/main.cpp ] && continue
-    echo "check-layout: $file is outside the rooms (src/core, src/exchange, src/edges)"
+    echo "check-layout: $file is outside the rooms (src/core, src/exchange, src/edges, src/realtime)"
     status=1
 done
 

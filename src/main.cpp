@@ -51,16 +51,6 @@ const char* const kUsage =
     "Every setting (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_TOKEN, AZURE_OPENAI_PROXY_API_KEYS, ...)\n"
     "is described in azure-openai-proxy(8).\n";
 
-Environment read_environment() {
-    Environment env;
-    for (char** entry = environ; *entry; ++entry) {
-        const char* eq = std::strchr(*entry, '=');
-        // All of it: the configuration file's keys may name any variable (env:NAME).
-        if (eq) env.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
-    }
-    return env;
-}
-
 void log_lines(const std::string& text) {
     for (const std::string& line : split(text, '\n'))
         if (!line.empty()) std::fprintf(stderr, "azure-openai-proxy: %s\n", line.c_str());
@@ -172,7 +162,7 @@ int main(int argc, char** argv) {
     Arguments args = parse_arguments(argc, argv);
     if (args.exit_now >= 0) return args.exit_now;
 
-    Environment env = read_environment();
+    Environment env = environment_of(environ);
     if (!args.workers.empty()) env["AZURE_OPENAI_PROXY_WORKERS"] = args.workers;
     if (!args.config_file.empty()) env["AZURE_OPENAI_PROXY_CONFIG"] = args.config_file;
     ConfigResult parsed = parse_config(env);

@@ -118,6 +118,10 @@ bool uses_v1_api(const EndpointSettings& settings);
 // The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
 std::string api_version_for(const EndpointSettings& settings, const std::string& operation);
 
+// The process's environment (`environ`: "NAME=value" entries up to a null), all of it: the
+// configuration file's keys may name any variable (env:NAME).
+Environment environment_of(char** entries);
+
 // Builds the configuration from environment variables (unset and empty are the same),
 // and the routing table of AZURE_OPENAI_PROXY_CONFIG when set (`env:NAME` keys are
 // looked up in `env` too, so it should hold the whole environment).

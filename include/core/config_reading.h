@@ -28,6 +28,22 @@ bool read_secret_file(const std::string& path, std::string& secret);
 // A secret setting: "file:/path" or the secret itself; no control character in it.
 bool read_secret_setting(const char* variable, const std::string& value, std::string& secret, std::string& error);
 
+// Reads an optional positive integer setting; leaves `out` alone when unset.
+template <typename T>
+bool read_number(const Environment& env, const char* name, long long max, T& out,
+                 std::string& error) {
+    std::string text = trim(environment_value(env, name));
+    if (text.empty()) return true;
+    long long value = 0;
+    if (!parse_positive(text, max, value)) {
+        error = std::string(name) + ": '" + text + "' is not a whole number from 1 to " +
+                std::to_string(max);
+        return false;
+    }
+    out = static_cast<T>(value);
+    return true;
+}
+
 // "a, b,,c" -> {"a", "b", "c"}
 std::vector<std::string> list_of(const std::string& text);
 

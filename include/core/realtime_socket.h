@@ -1,9 +1,8 @@
-// Realtime WebSocket sessions (issue 25, the companion mode `--websocket-listen`): the
-// decisions about one session as plain functions — which client key it presents, which
+// Realtime WebSocket sessions (issue 25, the companion program azure-openai-proxy-realtime):
+// the decisions about one session as plain functions — which client key it presents, which
 // subprotocol the answer names, which deployment and upstream URL it opens, which headers
 // carry the proxy's credential there, which close code each side gets and the session's log
-// line. The sockets (a Boost.Beast edge) come next: its first build compiled too slowly to
-// land, so only these decisions are in (issue 25).
+// line. The sockets that use them are the companion's room, src/realtime.
 #pragma once
 
 #include <string>

@@ -3,6 +3,7 @@
 // file (routing.cpp); and the start-up description of it all.
 #include "config.h"
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -90,22 +91,6 @@ std::vector<std::string> list_of(const std::string& text) {
 }
 
 namespace {
-
-// Reads an optional positive integer setting; leaves `out` alone when unset.
-template <typename T>
-bool read_number(const Environment& env, const char* name, long long max, T& out,
-                 std::string& error) {
-    std::string text = trim(environment_value(env, name));
-    if (text.empty()) return true;
-    long long value = 0;
-    if (!parse_positive(text, max, value)) {
-        error = std::string(name) + ": '" + text + "' is not a whole number from 1 to " +
-                std::to_string(max);
-        return false;
-    }
-    out = static_cast<T>(value);
-    return true;
-}
 
 // A proxy URL as it may be shown: "http://user:secret@host:3128" -> "http://***@host:3128".
 std::string without_userinfo(const std::string& url) {
@@ -274,6 +259,15 @@ bool read_limits(const Environment& env, ProcessSettings& c, std::string& error)
 }
 
 }  // namespace
+
+Environment environment_of(char** entries) {
+    Environment env;
+    for (char** entry = entries; entry && *entry; ++entry) {
+        const char* eq = std::strchr(*entry, '=');
+        if (eq) env.emplace(std::string(*entry, static_cast<size_t>(eq - *entry)), eq + 1);
+    }
+    return env;
+}
 
 ConfigResult parse_config(const Environment& env) {
     ConfigResult result;

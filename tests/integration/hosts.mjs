@@ -11,7 +11,7 @@ const PLACEHOLDER_ENDPOINT = 'https://YOUR-RESOURCE.openai.azure.com';
 const APACHE_MODULES = '/usr/lib/apache2/modules';
 
 // Copies a shipped file with its placeholders replaced by test values.
-function render(relative, replacements, destination) {
+export function render(relative, replacements, destination) {
   let text = fs.readFileSync(path.join(ROOT, 'deploy', relative), 'utf8');
   for (const [from, to] of Object.entries(replacements)) {
     assert.ok(text.includes(from), `${relative} contains ${from}`);
@@ -233,6 +233,12 @@ export async function startNginx(dir, socket, services) {
     'listen 80 default_server': `listen 127.0.0.1:${port} default_server`,
     'unix:/run/azure-openai-proxy/proxy.sock': `unix:${socket}`,
   }, path.join(dir, 'site.conf'));
+  const server = await runNginx(dir, port, site);
+  return hostOf(dir, port, [server, ...services], async () => { await server.stop(); for (const s of services) await s.stop(); });
+}
+
+// nginx in the foreground with `site` (a rendered server block) listening on `port`.
+export async function runNginx(dir, port, site) {
   const config = path.join(dir, 'nginx.conf');
   fs.writeFileSync(config, `
 user www-data;
@@ -243,12 +249,13 @@ events { worker_connections 256; }
 http {
     access_log off;
     client_body_temp_path ${dir}/body;
+    proxy_temp_path ${dir}/proxy;
     include ${site};
 }
 `);
   const server = startChild('nginx', ['-c', config, '-p', dir], { env: { PATH: process.env.PATH } });
   await listening(server, port, 'nginx');
-  return hostOf(dir, port, [server, ...services], async () => { await server.stop(); for (const s of services) await s.stop(); });
+  return server;
 }
 
 

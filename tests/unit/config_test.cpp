@@ -12,6 +12,16 @@
 
 BOOST_AUTO_TEST_SUITE(config)
 
+BOOST_AUTO_TEST_CASE(the_environment_is_read_whole_split_at_the_first_equals_sign) {
+    char one[] = "AZURE_OPENAI_TOKEN=a=b", two[] = "EMPTY=", three[] = "NO_SIGN";
+    char* entries[] = {one, two, three, nullptr};
+    Environment env = environment_of(entries);
+    BOOST_TEST(env.size() == 2u);
+    BOOST_TEST(env["AZURE_OPENAI_TOKEN"] == "a=b");
+    BOOST_TEST(env.count("EMPTY") == 1u);
+    BOOST_TEST(environment_of(nullptr).empty());
+}
+
 BOOST_AUTO_TEST_CASE(defaults_follow_the_seed_with_a_current_api_version) {
     ConfigResult r = parse_config(azure());
     BOOST_REQUIRE(r.ok);

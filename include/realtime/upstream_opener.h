@@ -1,0 +1,85 @@
+// The steps that open Azure's WebSocket, for one stream type: resolve, connect (within the
+// connect timeout), secure (`Secure`: the TLS handshake, or nothing), then the WebSocket
+// handshake with the credential. Included by upstream_tls.cpp and upstream_plain.cpp only.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+
+#include "beast_end.h"
+#include "upstream_socket.h"
+
+template <class Stream, class Secure>
+class UpstreamOpener : public std::enable_shared_from_this<UpstreamOpener<Stream, Secure>> {
+public:
+    template <class... Args>
+    UpstreamOpener(boost::asio::io_context& io, const UpstreamTarget& target, const EndLimits& limits,
+                   UpstreamDone done, Args&&... stream_args)
+        : resolver_(io), target_(target), done_(std::move(done)),
+          end_(std::make_unique<BeastEnd<Stream>>(limits, std::forward<Args>(stream_args)...)) {}
+
+    void start() {
+        auto self = this->shared_from_this();
+        resolver_.async_resolve(target_.where.host, target_.where.port,
+                                [self](boost::system::error_code ec, boost::asio::ip::tcp::resolver::results_type found) {
+                                    if (ec) return self->fail("resolving the endpoint: " + ec.message());
+                                    self->connect(found);
+                                });
+    }
+
+private:
+    void connect(const boost::asio::ip::tcp::resolver::results_type& found) {
+        auto self = this->shared_from_this();
+        auto& lowest = boost::beast::get_lowest_layer(end_->ws());
+        lowest.expires_after(std::chrono::seconds(target_.connect_timeout_s));
+        lowest.async_connect(found, [self](boost::system::error_code ec, const boost::asio::ip::tcp::endpoint&) {
+            if (ec) return self->fail("connecting: " + ec.message());
+            Secure::run(self->end_->ws().next_layer(), self->target_.where.host, [self](boost::system::error_code tls) {
+                if (tls) return self->fail("TLS: " + tls.message());
+                self->handshake();
+            });
+        });
+    }
+
+    void handshake() {
+        namespace websocket = boost::beast::websocket;
+        auto self = this->shared_from_this();
+        boost::beast::get_lowest_layer(end_->ws()).expires_never();  // the WebSocket keeps its own deadlines
+        Headers headers = target_.headers;
+        end_->ws().set_option(websocket::stream_base::decorator([headers](websocket::request_type& request) {
+            request.set(boost::beast::http::field::user_agent, "azure-openai-proxy-realtime");
+            for (const Header& header : headers) request.set(header.name, header.value);
+        }));
+        const RealtimeUpstream& where = target_.where;
+        bool default_port = where.port == (where.tls ? "443" : "80");
+        std::string host = where.host.find(':') != std::string::npos ? "[" + where.host + "]" : where.host;
+        end_->ws().async_handshake(answer_, default_port ? host : host + ":" + where.port, where.target,
+                                   [self](boost::system::error_code ec) { self->handshaken(ec); });
+    }
+
+    void handshaken(boost::system::error_code ec) {
+        UpstreamOpened opened;
+        if (!ec) {
+            opened.end = std::move(end_);
+            return done_(std::move(opened));
+        }
+        if (ec == boost::beast::websocket::error::upgrade_declined) {
+            opened.status = static_cast<int>(answer_.result_int());
+            opened.body = answer_.body();
+        }
+        opened.error = "the WebSocket handshake: " + ec.message();
+        done_(std::move(opened));
+    }
+
+    void fail(const std::string& why) {
+        UpstreamOpened opened;
+        opened.error = why;
+        done_(std::move(opened));
+    }
+
+    boost::asio::ip::tcp::resolver resolver_;
+    UpstreamTarget target_;
+    UpstreamDone done_;
+    std::unique_ptr<BeastEnd<Stream>> end_;
+    boost::beast::websocket::response_type answer_;
+};

@@ -1,0 +1,25 @@
+// The WebSocket companion's settings (realtime_settings.h).
+#include "realtime_settings.h"
+
+#include "config_reading.h"
+
+bool parse_realtime_settings(const Environment& env, const std::string& listen_argument, RealtimeSettings& settings,
+                             std::string& error) {
+    settings.listen = listen_argument.empty() ? trim(environment_value(env, "AZURE_OPENAI_PROXY_REALTIME_ADDRESS"))
+                                              : listen_argument;
+    settings.socket_owner = trim(environment_value(env, "AZURE_OPENAI_PROXY_REALTIME_SOCKET_OWNER"));
+    return read_number(env, "AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT", 600, settings.handshake_timeout_s, error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_IDLE_TIMEOUT", 86400, settings.idle_timeout_s, error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_MESSAGE_BYTES", 1LL << 30, settings.max_message_bytes,
+                       error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_QUEUE_BYTES", 1LL << 30, settings.queue_bytes, error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", 1000000, settings.max_sessions, error);
+}
+
+std::string describe_realtime_settings(const RealtimeSettings& s) {
+    return "realtime: listening on " + (s.listen.empty() ? std::string("the socket systemd hands over") : s.listen) +
+           "; at most " + std::to_string(s.max_sessions) + " sessions, messages of " +
+           std::to_string(s.max_message_bytes) + " bytes, " + std::to_string(s.queue_bytes) +
+           " bytes queued a direction; timeouts (s): handshake " + std::to_string(s.handshake_timeout_s) + ", idle " +
+           std::to_string(s.idle_timeout_s);
+}

@@ -1,0 +1,64 @@
+// The WebSocket companion's admission (realtime_admission.h). Tested in
+// tests/unit/realtime_admission_test.cpp.
+#include "realtime_admission.h"
+
+#include "api_routes.h"
+#include "key_limits.h"
+#include "model_policy.h"
+#include "proxy_errors.h"
+#include "realtime.h"
+#include "request.h"
+#include "routing.h"
+#include "text.h"
+
+namespace {
+
+// The client key, when the proxy asks for one: its name, or the client's error.
+bool admit_key(const Config& config, const std::string& presented, int64_t now_ms, const ClientKey*& key,
+               ProxyError& error) {
+    std::shared_ptr<const RoutingTable> table = config.routing ? config.routing->get() : nullptr;
+    if (!has_client_keys(config)) return true;
+    key = find_any_client_key(config.client_keys, table.get(), presented);
+    if (!key) error = presented.empty() ? errors::missing_key() : errors::wrong_key();
+    else if (key_expired(key->limits, now_ms)) error = errors::expired_key();
+    else return true;
+    return false;
+}
+
+}  // namespace
+
+bool admit_realtime(const Config& config, const RealtimeRequest& request, int64_t now_ms,
+                    RealtimeAdmission& admission, ProxyError& error) {
+    std::string path, query;
+    split_request_target(request.target, path, query);
+    if (strip_mount_prefix(path, config.path_prefix) != "/v1/realtime") {
+        error = make_error(404, "A realtime session opens on /v1/realtime?model=..., not '" + quote_value(path) + "'.",
+                           "unknown_url");
+        return false;
+    }
+    if (request.method != "GET" || !request.upgrade) {
+        error = make_error(426, "/v1/realtime is a WebSocket: send a GET with Upgrade: websocket.", "upgrade_required");
+        return false;
+    }
+    std::string presented = realtime_presented_key(request.headers);
+    const ClientKey* key = nullptr;
+    if (!admit_key(config, presented, now_ms, key, error)) return false;
+    if (key) admission.key_name = key->name;
+    admission.model = query_value(query, "model");
+    if (!realtime_deployment(config, admission.model, admission.deployment, error) ||
+        !model_permitted(config, key, Route{}, admission.model, admission.deployment, error))
+        return false;
+    std::string why;
+    if (!realtime_upstream(config, admission.deployment, "", admission.upstream, why)) {
+        error = make_error(500, "The proxy's endpoint cannot carry a realtime session: " + why + ".",
+                           "realtime_unavailable", "", "server_error");
+        return false;
+    }
+    admission.upstream_headers = realtime_upstream_headers(config, presented);
+    if (admission.upstream_headers.empty()) {
+        error = errors::missing_key();
+        return false;
+    }
+    admission.answer_protocol = realtime_answer_protocol(request.headers);
+    return true;
+}

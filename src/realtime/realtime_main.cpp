@@ -1,0 +1,184 @@
+// azure-openai-proxy-realtime: the WebSocket companion of the FastCGI program (issue 25).
+// A web server spawns the FastCGI program and cannot hand it an upgraded connection; this
+// long-lived program owns a listening socket that lighttpd, nginx and Apache proxy realtime
+// sessions to, with the FastCGI program's settings. One thread, one Asio event loop.
+// Tested in tests/integration/realtime-socket.test.mjs.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "listen_socket.h"
+#include "session_opening.h"
+#include "text.h"
+
+extern char** environ;
+
+namespace {
+
+#ifndef AOP_VERSION
+#define AOP_VERSION "unknown"
+#endif
+
+namespace asio = boost::asio;
+// generic::stream_protocol names no acceptor type: one for a unix or a TCP listening socket.
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+const char* const kUsage =
+    "usage: azure-openai-proxy-realtime [--listen ADDRESS] [--check-config]\n"
+    "       azure-openai-proxy-realtime --version | --help\n"
+    "\n"
+    "Relays realtime WebSocket sessions (/v1/realtime?model=...) that the web server proxies\n"
+    "to it, to Azure OpenAI's /openai/v1/realtime, with the settings of azure-openai-proxy\n"
+    "(the same environment). See README.md, \"Realtime (WebSocket)\".\n"
+    "\n"
+    "  --listen ADDRESS  a unix socket path (/run/azure-openai-proxy/realtime.sock) or\n"
+    "                    host:port (127.0.0.1:8091); same as AZURE_OPENAI_PROXY_REALTIME_ADDRESS;\n"
+    "                    neither: the socket systemd hands over\n"
+    "  --check-config    print the settings and exit\n"
+    "  --version         print the version and exit\n"
+    "  -h, --help        print this and exit\n";
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", message.c_str());
+    return 2;
+}
+
+struct Arguments {
+    std::string listen;
+    bool check_only = false;
+    int exit_now = -1;  // 0 or more: help, version or a mistake, already printed
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+    Arguments args;
+    for (int i = 1; i < argc && args.exit_now < 0; ++i) {
+        std::string argument = argv[i];
+        if (argument == "--listen" && i + 1 < argc) {
+            args.listen = argv[++i];
+        } else if (argument == "--check-config") {
+            args.check_only = true;
+        } else if (argument == "--help" || argument == "-h") {
+            std::fputs(kUsage, stdout);
+            args.exit_now = 0;
+        } else if (argument == "--version") {
+            std::printf("azure-openai-proxy-realtime %s\n", AOP_VERSION);
+            args.exit_now = 0;
+        } else {
+            std::fputs(kUsage, stderr);
+            args.exit_now = fail("unknown argument '" + argument + "'");
+        }
+    }
+    return args;
+}
+
+// The settings, or the line that says why not.
+bool read_settings(const Arguments& args, Config& config, RealtimeSettings& settings, std::string& error) {
+    Environment env = environment_of(environ);
+    ConfigResult parsed = parse_config(env);
+    if (!parsed.ok) {
+        error = parsed.error;
+        return false;
+    }
+    config = parsed.config;
+    if (config.credential.source != CredentialSource::None) {
+        error = "an Entra ID credential does not open realtime sessions yet: set AZURE_OPENAI_TOKEN for them";
+        return false;
+    }
+    return parse_realtime_settings(env, args.listen, settings, error);
+}
+
+// TLS to Azure: the CA bundle (or the system's), the peer always verified, TLS 1.2 at least.
+bool prepare_tls(asio::ssl::context& tls, const Config& config, std::string& error) {
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    if (config.ca_bundle.empty())
+        tls.set_default_verify_paths(ec);
+    else
+        tls.load_verify_file(config.ca_bundle, ec);
+    if (ec) error = "the CA certificates (" + (config.ca_bundle.empty() ? "the system's" : config.ca_bundle) + "): " + ec.message();
+    return !ec;
+}
+
+// The listening socket (opened here, or systemd's) as an acceptor for a unix or TCP socket.
+bool open_acceptor(const RealtimeSettings& settings, Acceptor& acceptor, std::string& error) {
+    int fd = -1;
+    UniqueFd opened;
+    if (!settings.listen.empty()) {
+        opened = open_listen_socket(settings.listen, settings.socket_owner, error);
+        if (!opened.valid()) return false;
+        fd = opened.release();
+    } else if ((fd = socket_activated_fd()) < 0) {
+        error = "no address to listen on: pass --listen /path/to.sock or --listen 127.0.0.1:8091 (or set "
+                "AZURE_OPENAI_PROXY_REALTIME_ADDRESS), or start it from a systemd socket unit";
+        return false;
+    }
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        error = std::string("the listening socket: ") + std::strerror(errno);
+        close(fd);
+        return false;
+    }
+    int family = address.ss_family;
+    boost::system::error_code ec;
+    acceptor.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd, ec);
+    if (ec) {
+        error = "the listening socket: " + ec.message();
+        close(fd);
+        return false;
+    }
+    return true;
+}
+
+void accept_next(RealtimeProcess& process, Acceptor& acceptor, asio::steady_timer& pause) {
+    acceptor.async_accept([&process, &acceptor, &pause](boost::system::error_code ec, ClientConnection::Socket socket) {
+        if (ec == asio::error::operation_aborted) return;  // stopping
+        if (!ec) {
+            open_session(process, std::move(socket));
+            return accept_next(process, acceptor, pause);
+        }
+        // Out of descriptors or memory: try again a little later rather than spin.
+        std::fprintf(stderr, "azure-openai-proxy-realtime: accept: %s\n", ec.message().c_str());
+        pause.expires_after(std::chrono::milliseconds(100));
+        pause.async_wait([&process, &acceptor, &pause](boost::system::error_code) { accept_next(process, acceptor, pause); });
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Arguments args = parse_arguments(argc, argv);
+    if (args.exit_now >= 0) return args.exit_now;
+    Config config;
+    RealtimeSettings settings;
+    std::string error;
+    if (!read_settings(args, config, settings, error)) return fail(error);
+    if (args.check_only) {
+        std::fputs((describe_config(config) + describe_realtime_settings(settings) + "\n").c_str(), stdout);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    asio::io_context io(1);
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    Acceptor acceptor(io);
+    if (!prepare_tls(tls, config, error) || !open_acceptor(settings, acceptor, error)) return fail(error);
+    std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(settings).c_str());
+    RealtimeProcess process{io, tls, config, settings};
+    asio::steady_timer pause(io);
+    accept_next(process, acceptor, pause);
+    // SIGTERM or SIGINT: no new session; those in flight end with the process.
+    asio::signal_set stop(io, SIGTERM, SIGINT);
+    stop.async_wait([&io](boost::system::error_code, int) { io.stop(); });
+    io.run();
+    if ((starts_with(settings.listen, "/") || starts_with(settings.listen, "./")) &&
+        unlink(settings.listen.c_str()) != 0 && errno != ENOENT)
+        return fail("cannot remove " + settings.listen + ": " + std::strerror(errno));
+    return 0;
+}

@@ -31,11 +31,13 @@ UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
 # The WebSocket companion (README "Realtime (WebSocket)"): its own room, src/realtime, on
 # Asio and Beast compiled once (asio_beast.cpp); it links the core, the error catalogue and
-# model policy, and the listening socket of the FastCGI program, nothing else of it.
+# model policy, the listening socket and the descriptor limit of the FastCGI program,
+# nothing else of it.
 # realtime_admission.cpp has no socket: the unit tests link it too.
 REALTIME        := $(sort $(wildcard src/realtime/*.cpp))
 REALTIME_PLAIN  := src/realtime/realtime_admission.cpp
-REALTIME_SHARED := $(CORE) src/exchange/proxy_errors.cpp src/exchange/model_policy.cpp src/edges/listen_socket.cpp
+REALTIME_SHARED := $(CORE) src/exchange/proxy_errors.cpp src/exchange/model_policy.cpp src/edges/listen_socket.cpp \
+                   src/edges/descriptor_limit.cpp
 REALTIME_FLAGS  := -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED
 REALTIME_LDLIBS := -lcjson -lssl -lcrypto -lpthread
 
@@ -61,10 +63,12 @@ all: $(PROGRAM) $(REALTIME_PROGRAM)
 
 deps: packages-build
 
-# The program, its man page and the example settings, under $(DESTDIR)$(PREFIX).
+# The programs, their man pages and the example settings, under $(DESTDIR)$(PREFIX).
 install: $(PROGRAM) $(REALTIME_PROGRAM)
 	install -D -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy
 	install -D -m 644 doc/azure-openai-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
+	install -D -m 755 $(REALTIME_PROGRAM) $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy-realtime
+	install -D -m 644 doc/azure-openai-proxy-realtime.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy-realtime.8
 	install -D -m 644 deploy/azure-openai-proxy.env $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env
 	install -D -m 644 deploy/config.example.json $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/config.example.json
 
@@ -86,7 +90,7 @@ $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 deb:
 	rm -rf build/deb && mkdir -p build/deb/azure-openai-proxy-$(VERSION)
 	tar --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C build/deb/azure-openai-proxy-$(VERSION)
-	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc
+	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc -j$$(nproc)
 	lintian --fail-on error,warning build/deb/azure-openai-proxy_$(VERSION)_*.deb
 
 # The container image (Containerfile; README "Container image"), with buildah, podman or docker.
@@ -95,7 +99,7 @@ image:
 	deploy/container/build-image.sh $(VERSION)
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy-realtime $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8
+	rm -f $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy $(DESTDIR)$(PREFIX)/sbin/azure-openai-proxy-realtime $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/azure-openai-proxy-realtime.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy
 
 packages-build:

@@ -6,7 +6,6 @@
 // Tests: the whole process through real web servers (tests/integration/*.test.mjs).
 #include "engine.h"
 
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "descriptor_limit.h"
 #include "fastcgi.h"
 #include "fastcgi_loop.h"
 #include "redis_sync.h"
@@ -38,32 +38,6 @@ int loop_count(const Config& config) {
     unsigned cores = std::thread::hardware_concurrency();
     return cores == 0 ? 1 : static_cast<int>(cores);
 }
-
-// Each request holds the web server's connection and, while it is sent, one to the
-// upstream: the descriptor limit is raised as far as allowed and the request limit
-// kept within it.
-long requests_within_descriptors(long wanted) {
-    rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-        std::perror("azure-openai-proxy: cannot read the descriptor limit (getrlimit)");
-        return wanted;
-    }
-    if (limit.rlim_cur < limit.rlim_max) {
-        rlimit raised = {limit.rlim_max, limit.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-        else std::perror("azure-openai-proxy: cannot raise the descriptor limit to its maximum (setrlimit)");
-    }
-    const rlim_t reserve = 64;  // listening socket, loops, logs, curl's own
-    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= reserve + 2 * static_cast<rlim_t>(wanted))
-        return wanted;
-    long fits = limit.rlim_cur > reserve + 2 ? static_cast<long>((limit.rlim_cur - reserve) / 2) : 1;
-    std::fprintf(stderr,
-                 "azure-openai-proxy: the descriptor limit (%llu) allows %ld requests in flight, "
-                 "not AZURE_OPENAI_PROXY_MAX_REQUESTS=%ld; raise LimitNOFILE / ulimit -n\n",
-                 static_cast<unsigned long long>(limit.rlim_cur), fits, wanted);
-    return fits;
-}
-
 
 std::string process_environment(const std::string& name, void*) {
     const char* value = std::getenv(name.c_str());
@@ -108,9 +82,10 @@ int serve_fastcgi(const Config& config, int listen_fd, int stop_fd, int reload_f
     std::unique_ptr<RedisSync> redis;
     if (!config.redis.host.empty() || !config.redis.unix_path.empty())
         redis = std::make_unique<RedisSync>(config, *state);
-    auto process = std::make_unique<Process>(config, listen_fd, stop_fd, reload_fd,
-                                             requests_within_descriptors(config.max_requests),
-                                             caches->get(), *state);
+    // Each request holds the web server's connection and, while it is sent, the upstream's.
+    long max_requests =
+        items_within_descriptors(config.max_requests, 2, "requests in flight", "AZURE_OPENAI_PROXY_MAX_REQUESTS");
+    auto process = std::make_unique<Process>(config, listen_fd, stop_fd, reload_fd, max_requests, caches->get(), *state);
     int count = loop_count(config);
     std::vector<std::unique_ptr<Loop>> loops;
     for (int i = 0; i < count; ++i) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "descriptor_limit.h"
 #include "listen_socket.h"
 #include "session_opening.h"
 #include "text.h"
@@ -160,6 +161,9 @@ int main(int argc, char** argv) {
     RealtimeSettings settings;
     std::string error;
     if (!read_settings(args, config, settings, error)) return fail(error);
+    // Each session holds the client's connection and Azure's.
+    settings.max_sessions =
+        items_within_descriptors(settings.max_sessions, 2, "realtime sessions", "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS");
     if (args.check_only) {
         std::fputs((describe_config(config) + describe_realtime_settings(settings) + "\n").c_str(), stdout);
         return 0;

@@ -22,6 +22,11 @@ const INSTALLED = [
   '/lib/systemd/system/azure-openai-proxy.socket', '/lib/systemd/system/azure-openai-proxy.service',
   '/etc/lighttpd/conf-available/15-azure-openai-proxy.conf', '/etc/apache2/conf-available/azure-openai-proxy.conf',
   '/etc/nginx/snippets/azure-openai-proxy.conf', '/etc/nginx/conf.d/azure-openai-proxy-upstream.conf',
+  // The realtime WebSocket companion, its units and web server snippets (off until enabled).
+  '/usr/sbin/azure-openai-proxy-realtime', '/usr/share/man/man8/azure-openai-proxy-realtime.8.gz',
+  '/lib/systemd/system/azure-openai-proxy-realtime.socket', '/lib/systemd/system/azure-openai-proxy-realtime.service',
+  '/etc/lighttpd/conf-available/16-azure-openai-proxy-realtime.conf',
+  '/etc/apache2/conf-available/azure-openai-proxy-realtime.conf', '/etc/nginx/snippets/azure-openai-proxy-realtime.conf',
 ];
 const ENABLED = ['/etc/lighttpd/conf-enabled/15-azure-openai-proxy.conf', '/etc/apache2/conf-enabled/azure-openai-proxy.conf'];
 
@@ -59,7 +64,8 @@ describe('the Debian package', () => {
   });
 
   it('builds with make deb, lintian clean', () => {
-    run('make', ['--no-print-directory', '-C', ROOT, 'deb'], { timeout: 300000 });
+    // Two programs from scratch, the WebSocket companion's Beast files among them (minutes).
+    run('make', ['--no-print-directory', '-C', ROOT, 'deb'], { timeout: 900000 });
     assert.ok(fs.existsSync(DEB));
   });
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.h"
 #include "config.h"
 #include "routing_credential.h"
 #include "server.h"
@@ -71,27 +72,18 @@ struct Arguments {
 };
 
 Arguments parse_arguments(int argc, char** argv) {
-    Arguments args;
-    for (int i = 1; i < argc && args.exit_now < 0; ++i) {
-        std::string argument = argv[i];
-        if (argument == "--listen" && i + 1 < argc) {
-            args.listen_address = argv[++i];
-        } else if (argument == "--workers" && i + 1 < argc) {
-            args.workers = argv[++i];
-        } else if (argument == "--config" && i + 1 < argc) {
-            args.config_file = argv[++i];
-        } else if (argument == "--check-config") {
-            args.check_only = true;
-        } else if (argument == "--help" || argument == "-h") {
-            std::fputs(kUsage, stdout);
-            args.exit_now = 0;
-        } else if (argument == "--version") {
-            std::printf("azure-openai-proxy %s (%s)\n", AOP_VERSION, curl_version());
-            args.exit_now = 0;
-        } else {
-            std::fputs(kUsage, stderr);
-            args.exit_now = fail("unknown argument '" + argument + "'");
-        }
+    CommandLine line = read_command_line(argc, argv, {"--listen", "--workers", "--config"}, {"--check-config"});
+    Arguments args{line.values["--listen"], line.values["--workers"], line.values["--config"],
+                   line.switches.count("--check-config") > 0, -1};
+    if (line.help) {
+        std::fputs(kUsage, stdout);
+        args.exit_now = 0;
+    } else if (line.version) {
+        std::printf("azure-openai-proxy %s (%s)\n", AOP_VERSION, curl_version());
+        args.exit_now = 0;
+    } else if (!line.unknown.empty()) {
+        std::fputs(kUsage, stderr);
+        args.exit_now = fail("unknown argument '" + line.unknown + "'");
     }
     return args;
 }

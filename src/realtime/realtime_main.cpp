@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "command_line.h"
 #include "descriptor_limit.h"
 #include "listen_socket.h"
 #include "session_opening.h"
@@ -57,23 +58,14 @@ struct Arguments {
 };
 
 Arguments parse_arguments(int argc, char** argv) {
-    Arguments args;
-    for (int i = 1; i < argc && args.exit_now < 0; ++i) {
-        std::string argument = argv[i];
-        if (argument == "--listen" && i + 1 < argc) {
-            args.listen = argv[++i];
-        } else if (argument == "--check-config") {
-            args.check_only = true;
-        } else if (argument == "--help" || argument == "-h") {
-            std::fputs(kUsage, stdout);
-            args.exit_now = 0;
-        } else if (argument == "--version") {
-            std::printf("azure-openai-proxy-realtime %s\n", AOP_VERSION);
-            args.exit_now = 0;
-        } else {
-            std::fputs(kUsage, stderr);
-            args.exit_now = fail("unknown argument '" + argument + "'");
-        }
+    CommandLine line = read_command_line(argc, argv, {"--listen"}, {"--check-config"});
+    Arguments args{line.values["--listen"], line.switches.count("--check-config") > 0, -1};
+    if (line.help || line.version) {
+        std::fputs(line.help ? kUsage : "azure-openai-proxy-realtime " AOP_VERSION "\n", stdout);
+        args.exit_now = 0;
+    } else if (!line.unknown.empty()) {
+        std::fputs(kUsage, stderr);
+        args.exit_now = fail("unknown argument '" + line.unknown + "'");
     }
     return args;
 }

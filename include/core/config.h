@@ -9,6 +9,7 @@
 #include "access_log.h"
 #include "client_keys.h"
 #include "credential.h"
+#include "web_server_addresses.h"
 
 enum class ProxyMode { Azure, OpenAI };
 
@@ -61,6 +62,7 @@ struct ProcessSettings {
     std::string http_address = "0.0.0.0:8080";  // where `make run` serves HTTP
     std::string fcgi_address;                   // empty: the listening socket on fd 0
     std::string fcgi_socket_owner;              // "user:group" for a unix socket it creates
+    std::vector<PeerAddress> web_servers;       // FCGI_WEB_SERVER_ADDRS; empty: any peer
     int threads = 0;                            // event-loop threads; 0: one per core
     long max_requests = 4096;                   // requests in flight per process; beyond: 503
     long connect_timeout_s = 10;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstddef>
@@ -40,6 +41,9 @@ struct Process {
     CURLSH* share;
     SharedState& state;
     std::atomic<long> open{0};  // sessions of every loop
+    // Peers FCGI_WEB_SERVER_ADDRS does not name, refused since the last line that said so.
+    std::atomic<long> peers_refused{0};
+    std::atomic<int64_t> peers_refused_said_ms{0};
     std::mutex spare_mutex;
     UniqueFd spare;             // given up to accept (and close) one connection at EMFILE
 };
@@ -118,6 +122,7 @@ public:
 
 private:
     void shed_connection();
+    bool refuse_peer(const sockaddr_storage& peer);
 
     Watcher acceptor_, stopper_, reloader_;
     LogBuffer log_lines_;

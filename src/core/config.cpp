@@ -226,6 +226,8 @@ bool read_models_state_and_reach(const Environment& env, ProcessSettings& c, std
 bool read_listening(const Environment& env, ProcessSettings& c, std::string& error) {
     c.fcgi_address = trim(environment_value(env, "AZURE_OPENAI_PROXY_FCGI_ADDRESS"));
     c.fcgi_socket_owner = trim(environment_value(env, "AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER"));
+    if (!parse_web_server_addresses(environment_value(env, "FCGI_WEB_SERVER_ADDRS"), c.web_servers, error))
+        return false;
     c.path_prefix = normalise_prefix(trim(environment_value(env, "AZURE_OPENAI_PROXY_PATH_PREFIX")));
     std::string http = trim(environment_value(env, "AZURE_OPENAI_PROXY_ADDRESS"));
     if (!http.empty()) c.http_address = http;
@@ -329,6 +331,9 @@ std::string describe_config(const Config& c) {
     out << "access log: " << (c.log_format == LogFormat::Json ? "JSON lines" : "text") << "\n";
     out << "http address: " << c.http_address << "\n";
     out << "fastcgi socket: " << (c.fcgi_address.empty() ? "fd 0" : c.fcgi_address) << "\n";
+    if (!c.web_servers.empty())
+        out << "web servers allowed on TCP (FCGI_WEB_SERVER_ADDRS): " << describe_web_server_addresses(c.web_servers)
+            << "\n";
     out << "event-loop threads: " << (c.threads ? std::to_string(c.threads) : "one per core")
         << (c.workers > 1 ? " per worker, workers: " + std::to_string(c.workers) : "") << "\n";
     out << "requests in flight: at most " << c.max_requests

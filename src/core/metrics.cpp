@@ -41,6 +41,7 @@ const Family kFamilies[] = {
     {"aop_target_ratelimit_remaining_tokens", "gauge", "x-ratelimit-remaining-tokens a target last reported."},
     {"aop_entra_token_requests_total", "counter", "Entra ID token requests this host made, by credential source and outcome (ok, refused: the credential is wrong, failed: Entra unreachable, slow or in error)."},
     {"aop_entra_token_expiry_seconds", "gauge", "Seconds until the host's current Entra ID token expires, by credential source (0: none usable)."},
+    {"aop_fastcgi_connections_refused_total", "counter", "Connections to a TCP FastCGI socket from an address FCGI_WEB_SERVER_ADDRS does not name, closed unanswered."},
     {"aop_state_slots_used", "gauge", "Slots taken in the shared state's tables (processes, targets, keys, series); bounds.h sets their sizes."},
     {"aop_state_in_flight", "gauge", "Requests in flight the shared state counts for targets and keys, over the live processes."},
     {"aop_state_refused_total", "counter", "Names the shared state gave no slot (longer than their slot, or the table full): their limits and health are not shared."},

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,14 +59,46 @@ void Loop::reload() {
 
 void Loop::accept_one() {
     if (stopping) return;
-    int fd = accept4(process.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    int fd = accept4(process.listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) shed_connection();
         else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
             std::perror("azure-openai-proxy: accept");
         return;
     }
-    open_session(UniqueFd(fd), false);
+    UniqueFd connection(fd);
+    if (refuse_peer(peer)) return;  // closed unanswered
+    open_session(std::move(connection), false);
+}
+
+// FCGI_WEB_SERVER_ADDRS (web_server_addresses.h): a TCP peer it does not name is closed
+// before a byte is read, counted, and said at most once a minute (a scan of the port must
+// not flood the log).
+bool Loop::refuse_peer(const sockaddr_storage& peer) {
+    PeerAddress address;
+    if (peer.ss_family == AF_INET) {
+        address.family = AF_INET;
+        std::memcpy(address.bytes, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, 4);
+    } else if (peer.ss_family == AF_INET6) {
+        address.family = AF_INET6;
+        std::memcpy(address.bytes, &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, 16);
+    } else {
+        return false;  // a unix socket: its file's permissions guard it
+    }
+    if (web_server_allowed(process.config.web_servers, address)) return false;
+    process.state.count("aop_fastcgi_connections_refused_total", {});
+    long refused = ++process.peers_refused;
+    int64_t now = events.now_ms(), said = process.peers_refused_said_ms.load();
+    if ((said == 0 || now - said >= 60000) && process.peers_refused_said_ms.compare_exchange_strong(said, now)) {
+        process.peers_refused = 0;
+        std::fprintf(stderr,
+                     "azure-openai-proxy: closed %ld connection(s) from an address FCGI_WEB_SERVER_ADDRS does not "
+                     "name (the last from %s)\n",
+                     refused, describe_web_server_addresses({address}).c_str());
+    }
+    return true;
 }
 
 void Loop::open_session(UniqueFd fd, bool kept) {

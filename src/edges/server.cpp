@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcgiapp.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
@@ -165,10 +164,6 @@ bool stop_requested() {
 }
 
 int serve_worker(const Config& config, int listen_fd) {
-    if (FCGX_Init() != 0) {
-        std::fprintf(stderr, "azure-openai-proxy: libfcgi cannot start (FCGX_Init)\n");
-        return 1;
-    }
     return serve_fastcgi(config, listen_fd, g_stop_pipe.read_end.get(), g_reload_pipe.read_end.get());
 }
 

@@ -545,9 +545,9 @@ function endRequestEnd(received) {
   return -1;
 }
 
-// Sends raw FastCGI bytes to the proxy's socket and reads its answer: the CGI head and
-// body from the STDOUT records, and whether the request ended with END_REQUEST (a
-// request the proxy cut has none).
+// Sends raw FastCGI bytes to the proxy's socket (its path, or net.connect options) and
+// reads its answer: the CGI head and body from the STDOUT records, and whether the request
+// ended with END_REQUEST (a request the proxy cut has none).
 export function fastcgiExchange(socketPath, bytes, { timeoutMs = 10000 } = {}) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath, () => socket.write(bytes));

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
 import {
-  fastcgiConnection, fastcgiExchange, fastcgiRequest, sleep, rawHttp, request, startLighttpd, startProxy,
+  PROXY_BIN, canConnect, fastcgiConnection, fastcgiExchange, fastcgiRequest, freePort, proxyEnv, sleep, rawHttp,
+  request, startChild, startLighttpd, startProxy, waitFor,
 } from './harness.mjs';
 import { HOSTS } from './hosts.mjs';
 
@@ -384,5 +385,59 @@ describe('FastCGI-level hostile requests', () => {
     assert.equal(res.status, 0);
     const ok = await fastcgiExchange(proxy.socket, fastcgiRequest(base({ CONTENT_LENGTH: String(chat().length) }), chat()));
     assert.equal(ok.status, 200);
+  });
+});
+
+// FCGI_WEB_SERVER_ADDRS on a TCP socket: only the named web servers are served. The whole
+// of 127.0.0.0/8 is loopback, so a client bound to 127.0.0.2 is another web server.
+describe('FCGI_WEB_SERVER_ADDRS on a TCP FastCGI socket', () => {
+  let mock, proxy, port;
+  before(async () => {
+    mock = createAzureMock({ apiKey: SERVER_KEY });
+    await mock.listen();
+    port = await freePort();
+    proxy = startChild(PROXY_BIN, ['--listen', `127.0.0.1:${port}`],
+      { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: mock.url, ...ENV, FCGI_WEB_SERVER_ADDRS: '127.0.0.2, ::1' }) });
+    await waitFor(() => proxy.exited || canConnect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }), 'the proxy on TCP');
+    assert.ok(!proxy.exited, proxy.output);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await mock?.close();
+  });
+  const ask = (localAddress) => {
+    const body = chat();
+    const bytes = fastcgiRequest({
+      REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', CONTENT_TYPE: 'application/json',
+      HTTP_AUTHORIZATION: `Bearer ${ALICE}`, CONTENT_LENGTH: String(body.length),
+    }, body);
+    return fastcgiExchange({ host: '127.0.0.1', port, localAddress }, bytes);
+  };
+
+  it('a web server the list names is served; any other address is closed unanswered, counted and logged once', async () => {
+    const before = mock.requests.length;
+    assert.equal((await ask('127.0.0.2')).status, 200);
+    for (let i = 0; i < 3; i++) {
+      const refused = await ask('127.0.0.1');
+      assert.equal(refused.status, 0, 'no answer');
+      assert.equal(refused.records.length, 0, 'not a byte');
+    }
+    assert.equal(mock.requests.length - before, 1, 'only the allowed request reached Azure');
+    assert.equal((await ask('127.0.0.2')).status, 200, 'still serving');
+    const said = proxy.output.split('\n').filter((line) => /FCGI_WEB_SERVER_ADDRS does not name/.test(line));
+    assert.equal(said.length, 1, proxy.output);
+    assert.match(said[0], /the last from 127\.0\.0\.1\)/);
+    const metrics = await fastcgiExchange({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }, fastcgiRequest({
+      REQUEST_METHOD: 'GET', REQUEST_URI: '/metrics', REMOTE_ADDR: '127.0.0.1',
+    }));
+    assert.match(metrics.text, /^aop_fastcgi_connections_refused_total 3$/m);
+  });
+
+  it('an entry that is no address stops the start with one line naming it', async () => {
+    const child = startChild(PROXY_BIN, ['--listen', `127.0.0.1:${await freePort()}`],
+      { env: proxyEnv({ AZURE_OPENAI_ENDPOINT: mock.url, ...ENV, FCGI_WEB_SERVER_ADDRS: '127.0.0.1,web1.internal' }) });
+    const ended = await child.exitPromise;
+    assert.notEqual(ended.code, 0);
+    assert.match(child.output, /FCGI_WEB_SERVER_ADDRS: 'web1\.internal' is not an IP address/);
   });
 });

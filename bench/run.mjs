@@ -36,7 +36,9 @@ const S = SMOKE ? {
   streams: [1000, 2000], streamS: 30, eventMs: 250, delayStreams: 20, delayEvents: 250, promptBytes: 16384,
   bigMiB: 100, uploadMiB: 25,
 };
-// For quick experiments: BENCH_STREAMS=500 BENCH_STREAM_S=10 (counts and length of the streams phase).
+// For quick experiments: BENCH_STREAMS=500 BENCH_STREAM_S=10 (counts and length of the streams phase),
+// BENCH_TARGETS=proxy-behind-lighttpd-tls (only these paths' streams).
+const chosen = (key) => !process.env.BENCH_TARGETS || process.env.BENCH_TARGETS.split(',').includes(key);
 if (process.env.BENCH_STREAMS) S.streams = process.env.BENCH_STREAMS.split(',').map(Number);
 if (process.env.BENCH_STREAM_S) S.streamS = Number(process.env.BENCH_STREAM_S);
 const EVENT_BYTES = 128;
@@ -235,6 +237,7 @@ async function behindLighttpd(program, env) {
   return {
     url: () => `${base}/v1/chat/completions`, uploadUrl: `${base}/v1/audio/transcriptions`,
     web: () => [lighttpd.pid], proxy: () => descendants(lighttpd.pid), stop: () => lighttpd.stop(),
+    logs: () => lighttpd.output,
   };
 }
 
@@ -430,10 +433,21 @@ async function manyStreams(target, count, upstream, promptBytes = 0) {
   resetPeak(pids());
   const before = { web: cpuTicks(target.web()), proxy: cpuTicks(target.proxy()) };
   const result = await streamsClient(target.url('bench-stream'), 'bench-stream', count, upstream.events - 1, S.streamS + 60, false, promptBytes);
+  if (result.completed !== result.streams && target.logs) keepFailureLog(target, count, target.logs());
   const cpu = { web: (cpuTicks(target.web()) - before.web) / 100, proxy: (cpuTicks(target.proxy()) - before.proxy) / 100 };
   const peak = peakKiB(pids());
   const kib = { web: (peakKiB(target.web()) - idleSplit.web) / count, proxy: (peakKiB(target.proxy()) - idleSplit.proxy) / count };
   return { ...result, promptBytes, events: upstream.events, idleRssKiB: idle, kibPerStream: (peak - idle) / count, kib, cpuSeconds: cpu.web + cpu.proxy, cpu };
+}
+
+// A run that lost streams: the path's log lines other than its successful access lines, kept
+// beside the results (the run's directories go when it ends) to say why.
+function keepFailureLog(target, count, output) {
+  const lines = output.split('\n').filter((line) => line && !/status=200 |"status":200/.test(line));
+  const file = path.join(OUT, `failed-${target.key}-${count}.log`);
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(file, lines.slice(-2000).join('\n') + '\n');
+  process.stderr.write(`bench: ${target.key}: ${lines.length} log lines of the failed run kept in ${file}\n`);
 }
 
 // One large transfer through the path: MB/s, and how much the proxy's and the web
@@ -535,6 +549,7 @@ const STREAM_TARGETS = ['nginx-reverse-proxy', 'nginx-reverse-proxy-tls', 'proxy
 
 async function withTarget(key, upstream, names, work) {
   const target = await TARGETS[key](upstream);
+  target.key = key;
   target.uploadFile = upstream.upload;
   names[key] = target.name;
   try { return await work(target); } finally { await target.stop(); }
@@ -572,7 +587,7 @@ async function main() {
       results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
     }
     results.floorRatios = floorRatios(results);
-    for (const key of PHASES.includes('streams') ? STREAM_TARGETS : []) {
+    for (const key of PHASES.includes('streams') ? STREAM_TARGETS.filter(chosen) : []) {
       results.streams[key] = [];
       // Behind lighttpd also with prompts as a conversation with history sends them: a
       // stream must not hold its prompt while it waits.
@@ -591,7 +606,7 @@ async function main() {
       }
     }
     // The floor of the streams at each count, over the same upstream ports as the proxy's rows.
-    for (const key of PHASES.includes('streams') ? Object.keys(STREAM_FLOORS) : []) {
+    for (const key of PHASES.includes('streams') ? Object.keys(STREAM_FLOORS).filter(chosen) : []) {
       results.streams[key] = [];
       results.names[key] = STREAM_FLOORS[key].name;
       for (const count of S.streams) {

@@ -26,6 +26,7 @@ namespace engine_detail {
 namespace {
 
 const int64_t kStopGraceMs = 1500;            // a supervisor grants 2 s
+const int kAcceptBatch = 64;
 
 }  // namespace
 
@@ -57,20 +58,25 @@ void Loop::reload() {
     reload_routing_file(process.config);
 }
 
+// Up to kAcceptBatch connections a wake: a burst (thousands of streams opened within a
+// second while TLS handshakes take the loop's time) must not fill the listening socket's
+// backlog, where lighttpd 1.4.69 meets a full backlog by sending the request's head again on
+// its retry (the proxy sees a second BEGIN_REQUEST and answers 400) or by answering 500.
 void Loop::accept_one() {
-    if (stopping) return;
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    int fd = accept4(process.listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE) shed_connection();
-        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-            std::perror("azure-openai-proxy: accept");
-        return;
+    for (int accepted = 0; accepted < kAcceptBatch && !stopping; ++accepted) {
+        sockaddr_storage peer{};
+        socklen_t peer_length = sizeof peer;
+        int fd = accept4(process.listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) shed_connection();
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                std::perror("azure-openai-proxy: accept");
+            return;
+        }
+        UniqueFd connection(fd);
+        if (refuse_peer(peer)) continue;  // closed unanswered
+        open_session(std::move(connection), false);
     }
-    UniqueFd connection(fd);
-    if (refuse_peer(peer)) return;  // closed unanswered
-    open_session(std::move(connection), false);
 }
 
 // FCGI_WEB_SERVER_ADDRS (web_server_addresses.h): a TCP peer it does not name is closed

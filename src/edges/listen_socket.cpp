@@ -23,6 +23,8 @@
 
 namespace {
 
+const int kListenBacklog = 4096;
+
 // chown to "user[:group]"; the group defaults to the user's own.
 bool give_socket_to(const std::string& path, const std::string& owner, std::string& error) {
     size_t colon = owner.find(':');
@@ -128,7 +130,8 @@ UniqueFd open_listen_socket(const std::string& address, const std::string& owner
         error = "'" + address + "' is neither a unix socket path (/run/x.sock) nor host:port";
         return UniqueFd();
     }
-    if (fd.valid() && listen(fd.get(), 1024) != 0) {
+    // Room for a burst of new streams; the kernel caps it at net.core.somaxconn.
+    if (fd.valid() && listen(fd.get(), kListenBacklog) != 0) {
         error = "cannot listen on " + address + ": " + std::strerror(errno);
         return UniqueFd();
     }

@@ -591,12 +591,7 @@ async function main() {
       results.streams[key] = [];
       // Behind lighttpd also with prompts as a conversation with history sends them: a
       // stream must not hold its prompt while it waits.
-      // HTTP/2 at the first count only: its per-connection setup (TLS, then HTTP/2's
-      // preface and settings) for 2,000 streams opened within a second is more CPU than two
-      // cores have, and lighttpd's backlog to the proxy overflows (258 of 2,000 got 500 on
-      // 2026-12-05); HTTP/1.1, the default, holds 2,000.
-      const counts = key === 'proxy-behind-lighttpd-tls-h2' ? S.streams.slice(0, 1) : S.streams;
-      const runs = counts.map((count) => [count, 0]);
+      const runs = S.streams.map((count) => [count, 0]);
       if (key === 'proxy-behind-lighttpd') runs.push([S.streams[0], S.promptBytes]);
       for (const [count, promptBytes] of runs) {
         log(`${count} concurrent streams${promptBytes ? ` with ${promptBytes}-byte prompts` : ''}: ${key}`);

@@ -36,6 +36,8 @@ public:
         answer_.version(11);
         answer_.set(http::field::content_type, "application/json");
         answer_.set(http::field::connection, "close");
+        // The one 426 here is a WebSocket upgrade of another version (RFC 6455 4.4).
+        if (status == 426) answer_.set(http::field::sec_websocket_version, "13");
         answer_.body() = json_body;
         answer_.prepare_payload();
         http::async_write(end_->ws().next_layer(), answer_, [this, done = std::move(done)](beast::error_code, std::size_t) {

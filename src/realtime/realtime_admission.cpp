@@ -2,6 +2,8 @@
 // tests/unit/realtime_admission_test.cpp.
 #include "realtime_admission.h"
 
+#include <cctype>
+
 #include "api_routes.h"
 #include "key_limits.h"
 #include "model_policy.h"
@@ -25,6 +27,33 @@ bool admit_key(const Config& config, const std::string& presented, int64_t now_m
     return false;
 }
 
+// A 16-byte nonce in base64 (RFC 6455 4.1): 22 characters of the alphabet, then "==".
+bool websocket_key_shaped(const std::string& key) {
+    if (key.size() != 24 || key.compare(22, 2, "==") != 0) return false;
+    for (std::size_t i = 0; i < 22; ++i) {
+        char c = key[i];
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+    }
+    return true;
+}
+
+// The handshake headers Beast would refuse at the 101 (RFC 6455 4.2.1): checked before
+// Azure's side is opened, so a malformed upgrade costs Azure nothing.
+bool handshake_headers_valid(const Headers& headers, ProxyError& error) {
+    const std::string* version = find_header(headers, "Sec-WebSocket-Version");
+    if (!version || trim(*version) != "13") {
+        error = make_error(426, "This proxy speaks WebSocket version 13 (Sec-WebSocket-Version: 13).", "upgrade_required");
+        return false;
+    }
+    const std::string* key = find_header(headers, "Sec-WebSocket-Key");
+    if (!key || !websocket_key_shaped(trim(*key))) {
+        error = make_error(400, "A WebSocket upgrade needs a Sec-WebSocket-Key of 16 bytes in base64.",
+                           "bad_websocket_handshake");
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool admit_realtime(const Config& config, const RealtimeRequest& request, int64_t now_ms,
@@ -40,6 +69,7 @@ bool admit_realtime(const Config& config, const RealtimeRequest& request, int64_
         error = make_error(426, "/v1/realtime is a WebSocket: send a GET with Upgrade: websocket.", "upgrade_required");
         return false;
     }
+    if (!handshake_headers_valid(request.headers, error)) return false;
     std::string presented = realtime_presented_key(request.headers);
     const ClientKey* key = nullptr;
     if (!admit_key(config, presented, now_ms, key, error)) return false;

@@ -42,6 +42,32 @@ export async function listening(server, port, what) {
   if (server.exited) throw new Error(`${what} exited at start: ${server.output}`);
 }
 
+// lighttpd with the shipped realtime snippet (deploy/lighttpd/azure-openai-proxy-realtime.conf)
+// in front of the companion's unix socket `socket`; over TLS with `certificate` ({ certFile,
+// keyFile }), else plain HTTP. The FastCGI settings beside it point at no program, so a
+// session that reached them would fail.
+export async function startLighttpdRealtimeFront(socket, certificate) {
+  const dir = tempDir('lighttpd-rt');
+  const port = await freePort();
+  const snippet = render('lighttpd/azure-openai-proxy-realtime.conf',
+    { '/run/azure-openai-proxy/realtime.sock': socket }, path.join(dir, 'realtime.conf'));
+  const tls = certificate
+    ? `ssl.engine = "enable"\nssl.pemfile = "${certificate.certFile}"\nssl.privkey = "${certificate.keyFile}"\n` : '';
+  const config = path.join(dir, 'lighttpd.conf');
+  fs.writeFileSync(config, `
+server.modules += (${certificate ? '"mod_openssl", ' : ''}"mod_fastcgi")
+server.document-root = "${dir}"
+server.bind = "127.0.0.1"
+server.port = ${port}
+server.stream-response-body = 2
+${tls}fastcgi.server = ( "/" => (( "socket" => "${dir}/no-fastcgi.sock", "check-local" => "disable", "fix-root-scriptname" => "enable" )))
+include "${snippet}"
+`);
+  const server = startChild('lighttpd', ['-D', '-f', config], { env: { PATH: process.env.PATH } });
+  await listening(server, port, 'lighttpd');
+  return { server, port };
+}
+
 // Runs deploy/spawn-fcgi/azure-openai-proxy-spawn: N workers on a unix socket owned by
 // www-data, running as nobody.
 async function startSpawnFcgi(mock, dir) {

@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 
 import { AUDIO_CHUNK_BYTES, startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
 import { ROOT, canConnect, freePort, proxyEnv, startChild, tempDir, waitFor } from './harness.mjs';
-import { apacheBase, listening, render, runNginx, startApache } from './hosts.mjs';
+import { apacheBase, render, runNginx, startApache, startLighttpdRealtimeFront } from './hosts.mjs';
 import { makeCertificate } from './upstream-http2-parts.mjs';
 
 const REALTIME_BIN = process.env.REALTIME_BIN || path.join(ROOT, 'build/asan/azure-openai-proxy-realtime');
@@ -50,30 +50,8 @@ async function startCompanion(standIn, certificate) {
   return companion;
 }
 
-// lighttpd over TLS with the shipped snippet; the FastCGI settings beside it point at no
-// program, so a session that reached them would fail.
-async function startLighttpdFront(companion, certificate) {
-  const dir = tempDir('lighttpd-rt');
-  const port = await freePort();
-  const snippet = render('lighttpd/azure-openai-proxy-realtime.conf',
-    { '/run/azure-openai-proxy/realtime.sock': companion.socket }, path.join(dir, 'realtime.conf'));
-  const config = path.join(dir, 'lighttpd.conf');
-  fs.writeFileSync(config, `
-server.modules += ("mod_openssl", "mod_fastcgi")
-server.document-root = "${dir}"
-server.bind = "127.0.0.1"
-server.port = ${port}
-server.stream-response-body = 2
-ssl.engine = "enable"
-ssl.pemfile = "${certificate.certFile}"
-ssl.privkey = "${certificate.keyFile}"
-fastcgi.server = ( "/" => (( "socket" => "${dir}/no-fastcgi.sock", "check-local" => "disable", "fix-root-scriptname" => "enable" )))
-include "${snippet}"
-`);
-  const server = startChild('lighttpd', ['-D', '-f', config], { env: { PATH: process.env.PATH } });
-  await listening(server, port, 'lighttpd');
-  return { server, port };
-}
+// lighttpd over TLS with the shipped snippet (hosts.mjs).
+const startLighttpdFront = (companion, certificate) => startLighttpdRealtimeFront(companion.socket, certificate);
 
 // nginx over TLS with the shipped site, its realtime location and upstream included.
 async function startNginxFront(companion, certificate) {

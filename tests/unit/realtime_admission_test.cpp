@@ -12,7 +12,10 @@ Config config_of(Environment extra) {
     return parsed.config;
 }
 
+// An upgrade with the WebSocket handshake's own headers, and `headers`.
 RealtimeRequest upgrade(const std::string& target, Headers headers) {
+    headers.push_back({"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="});
+    headers.push_back({"Sec-WebSocket-Version", "13"});
     return RealtimeRequest{"GET", target, std::move(headers), true};
 }
 
@@ -54,6 +57,20 @@ BOOST_AUTO_TEST_CASE(keys_come_before_the_model_and_the_route_before_the_keys) {
     RealtimeRequest plain = upgrade("/v1/realtime?model=gpt-realtime", {{"Api-Key", "alice-key-123"}});
     plain.upgrade = false;
     BOOST_TEST(refusal(config, plain) == 426);
+}
+
+BOOST_AUTO_TEST_CASE(an_upgrade_without_a_websocket_key_or_version_13_is_refused_before_azure) {
+    Config config = config_of(kKeys);
+    auto with = [](Headers headers) {
+        return RealtimeRequest{"GET", "/v1/realtime?model=gpt-realtime", std::move(headers), true};
+    };
+    Header key{"Api-Key", "alice-key-123"}, nonce{"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="};
+    BOOST_TEST(refusal(config, with({key, nonce, {"Sec-WebSocket-Version", "13"}})) == 0);
+    BOOST_TEST(refusal(config, with({key, nonce})) == 426);
+    BOOST_TEST(refusal(config, with({key, nonce, {"Sec-WebSocket-Version", "8"}})) == 426);
+    BOOST_TEST(refusal(config, with({key, {"Sec-WebSocket-Version", "13"}})) == 400);
+    BOOST_TEST(refusal(config, with({key, {"Sec-WebSocket-Key", "short=="}, {"Sec-WebSocket-Version", "13"}})) == 400);
+    BOOST_TEST(refusal(config, with({key, {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25j!!=="}, {"Sec-WebSocket-Version", "13"}})) == 400);
 }
 
 BOOST_AUTO_TEST_CASE(allowed_models_hold_for_sessions_too) {

@@ -18,6 +18,7 @@ struct RealtimeSettings {
     long long max_message_bytes = 16LL << 20;   // a bigger message: its sender gets 1009
     long long queue_bytes = 1LL << 20;          // one direction's unsent bytes above this: its source is not read
     long max_sessions = 1000;                   // sessions at once; one more: 503
+    long drain_timeout_s = 5;                   // SIGTERM: how long open sessions have to close (1001) before the exit
 };
 
 // AZURE_OPENAI_PROXY_REALTIME_* (README "Realtime (WebSocket)"); `listen_argument` (from

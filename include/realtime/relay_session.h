@@ -35,6 +35,8 @@ public:
     RelaySession& operator=(const RelaySession&) = delete;
 
     void start();
+    // The process stops: 1001 (going away) to both sides, once what is queued for them is written.
+    void go_away();
 
 private:
     using Clock = std::chrono::steady_clock;

@@ -6,10 +6,22 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <set>
 
 #include "client_socket.h"
 #include "config.h"
 #include "realtime_settings.h"
+
+struct SessionSlot;
+
+// The sessions admitted and not yet ended (each holds a slot from its admission to its
+// end), shared by them rather than owned by main: a session ending after main's scope
+// still finds it.
+struct OpenSessions {
+    std::set<SessionSlot*> slots;
+    bool stopping = false;  // SIGTERM: no new session, the open ones told 1001
+};
 
 // What every session of the process shares (one thread: no lock).
 struct RealtimeProcess {
@@ -17,7 +29,11 @@ struct RealtimeProcess {
     boost::asio::ssl::context& tls;
     const Config& config;
     const RealtimeSettings& settings;
-    long sessions = 0;  // admitted and not yet ended
+    std::shared_ptr<OpenSessions> sessions = std::make_shared<OpenSessions>();
 };
 
 void open_session(RealtimeProcess& process, ClientConnection::Socket socket);
+
+// SIGTERM: 1001 (going away) to both sides of every relayed session; a session still
+// opening gets it as soon as it is relayed, a request not yet admitted a 503.
+void stop_sessions(RealtimeProcess& process);

@@ -13,7 +13,8 @@ bool parse_realtime_settings(const Environment& env, const std::string& listen_a
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_MESSAGE_BYTES", 1LL << 30, settings.max_message_bytes,
                        error) &&
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_QUEUE_BYTES", 1LL << 30, settings.queue_bytes, error) &&
-           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", 1000000, settings.max_sessions, error);
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", 1000000, settings.max_sessions, error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT", 3600, settings.drain_timeout_s, error);
 }
 
 std::string describe_realtime_settings(const RealtimeSettings& s) {
@@ -21,5 +22,5 @@ std::string describe_realtime_settings(const RealtimeSettings& s) {
            "; at most " + std::to_string(s.max_sessions) + " sessions, messages of " +
            std::to_string(s.max_message_bytes) + " bytes, " + std::to_string(s.queue_bytes) +
            " bytes queued a direction; timeouts (s): handshake " + std::to_string(s.handshake_timeout_s) + ", idle " +
-           std::to_string(s.idle_timeout_s);
+           std::to_string(s.idle_timeout_s) + ", drain " + std::to_string(s.drain_timeout_s);
 }

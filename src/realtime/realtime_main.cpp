@@ -2,7 +2,7 @@
 // A web server spawns the FastCGI program and cannot hand it an upgraded connection; this
 // long-lived program owns a listening socket that lighttpd, nginx and Apache proxy realtime
 // sessions to, with the FastCGI program's settings. One thread, one Asio event loop.
-// Tested in tests/integration/realtime-socket.test.mjs.
+// Tested in tests/integration/realtime-socket.test.mjs and realtime-hostile.test.mjs.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -140,7 +140,28 @@ void accept_next(RealtimeProcess& process, Acceptor& acceptor, asio::steady_time
         // Out of descriptors or memory: try again a little later rather than spin.
         std::fprintf(stderr, "azure-openai-proxy-realtime: accept: %s\n", ec.message().c_str());
         pause.expires_after(std::chrono::milliseconds(100));
-        pause.async_wait([&process, &acceptor, &pause](boost::system::error_code) { accept_next(process, acceptor, pause); });
+        pause.async_wait([&process, &acceptor, &pause](boost::system::error_code ec) {
+            if (!ec) accept_next(process, acceptor, pause);  // else stopping
+        });
+    });
+}
+
+using Clock = std::chrono::steady_clock;
+
+// After SIGTERM: the event loop ends when the last session has closed, or at `deadline`
+// with those left cut (their log lines say so).
+void wait_for_drain(RealtimeProcess& process, asio::steady_timer& drain, Clock::time_point deadline) {
+    const OpenSessions& sessions = *process.sessions;
+    if (sessions.slots.empty() || Clock::now() >= deadline) {
+        if (!sessions.slots.empty())
+            std::fprintf(stderr, "azure-openai-proxy-realtime: %zu sessions still open at the drain deadline: cut\n",
+                         sessions.slots.size());
+        process.io.stop();
+        return;
+    }
+    drain.expires_after(std::chrono::milliseconds(50));
+    drain.async_wait([&process, &drain, deadline](boost::system::error_code ec) {
+        if (!ec) wait_for_drain(process, drain, deadline);
     });
 }
 
@@ -167,11 +188,19 @@ int main(int argc, char** argv) {
     if (!prepare_tls(tls, config, error) || !open_acceptor(settings, acceptor, error)) return fail(error);
     std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(settings).c_str());
     RealtimeProcess process{io, tls, config, settings};
-    asio::steady_timer pause(io);
+    asio::steady_timer pause(io), drain(io);
     accept_next(process, acceptor, pause);
-    // SIGTERM or SIGINT: no new session; those in flight end with the process.
+    // SIGTERM or SIGINT: no new session, 1001 to both sides of the open ones, and the exit
+    // once they have closed (or at the drain deadline).
     asio::signal_set stop(io, SIGTERM, SIGINT);
-    stop.async_wait([&io](boost::system::error_code, int) { io.stop(); });
+    stop.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) return;
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        pause.cancel();
+        stop_sessions(process);
+        wait_for_drain(process, drain, Clock::now() + std::chrono::seconds(settings.drain_timeout_s));
+    });
     io.run();
     if ((starts_with(settings.listen, "/") || starts_with(settings.listen, "./")) &&
         unlink(settings.listen.c_str()) != 0 && errno != ENOENT)

@@ -28,6 +28,12 @@ void RelaySession::start() {
     arm_timer();
 }
 
+void RelaySession::go_away() {
+    if (log_.outcome.empty()) log_.outcome = "proxy stopping";
+    close_side(kClient, 1001);
+    close_side(kUpstream, 1001);
+}
+
 void RelaySession::read_from(Which which) {
     Side& side = sides_[which];
     if (side.over || side.reading) return;

@@ -9,6 +9,17 @@
 #include "relay_session.h"
 #include "upstream_socket.h"
 
+// A place among the process's sessions, given back when the session (or its opening) ends;
+// `relay` once it is relayed, for a stop.
+struct SessionSlot {
+    explicit SessionSlot(std::shared_ptr<OpenSessions> open) : open_(std::move(open)) { open_->slots.insert(this); }
+    ~SessionSlot() { open_->slots.erase(this); }
+    SessionSlot(const SessionSlot&) = delete;
+    SessionSlot& operator=(const SessionSlot&) = delete;
+    std::shared_ptr<OpenSessions> open_;
+    std::weak_ptr<RelaySession> relay;
+};
+
 namespace {
 
 int64_t wall_clock_now_ms() {
@@ -19,15 +30,6 @@ int64_t wall_clock_now_ms() {
 void write_log_line(const RealtimeSessionLog& log) {
     std::fprintf(stderr, "%s\n", realtime_session_line(log).c_str());
 }
-
-// A place among the process's sessions, given back when the session (or its opening) ends.
-struct SessionSlot {
-    explicit SessionSlot(long& count) : count_(count) { ++count_; }
-    ~SessionSlot() { --count_; }
-    SessionSlot(const SessionSlot&) = delete;
-    SessionSlot& operator=(const SessionSlot&) = delete;
-    long& count_;
-};
 
 // Azure's refusal as the client's answer: its status when it names the client's mistake or
 // a limit (401, 403, 404, 429…), its JSON body when it sent one; anything else is a 502.
@@ -81,7 +83,9 @@ private:
         log_.key_name = admission.key_name;
         log_.model = admission.model;
         log_.deployment = admission.deployment;
-        if (process_.sessions >= process_.settings.max_sessions)
+        if (process_.sessions->stopping)
+            return refuse(make_error(503, "This proxy is stopping; retry on another.", "proxy_stopping", "", "api_error"));
+        if (static_cast<long>(process_.sessions->slots.size()) >= process_.settings.max_sessions)
             return refuse(make_error(503, "Too many realtime sessions on this proxy; retry later.", "proxy_overloaded",
                                      "", "api_error"));
         slot_ = std::make_shared<SessionSlot>(process_.sessions);
@@ -118,7 +122,9 @@ private:
         auto slot = slot_;
         auto session = std::make_shared<RelaySession>(process_.io, std::move(client), std::move(upstream_), limits, log_,
                                                       [slot](const RealtimeSessionLog& log) { write_log_line(log); });
+        slot_->relay = session;
         session->start();
+        if (process_.sessions->stopping) session->go_away();
     }
 
     void refuse(const ProxyError& error, const std::string& body = "") {
@@ -141,4 +147,11 @@ private:
 
 void open_session(RealtimeProcess& process, ClientConnection::Socket socket) {
     std::make_shared<SessionOpening>(process, std::move(socket))->start();
+}
+
+void stop_sessions(RealtimeProcess& process) {
+    process.sessions->stopping = true;
+    // go_away() ends no session at once (its closes are asynchronous): the set holds still.
+    for (SessionSlot* slot : process.sessions->slots)
+        if (auto relay = slot->relay.lock()) relay->go_away();
 }

@@ -4,7 +4,8 @@
 // (answered one pong each at most, nothing amplified, another session unaffected), a client
 // that resets or goes silent (half-open: the session ends by the ping deadline, Azure's side
 // closed), Azure vanishing (the client gets 1011 or 1001 at once), upgrades without the
-// WebSocket headers (400, 426, before anything reaches Azure).
+// WebSocket headers (400, 426, before anything reaches Azure), and SIGTERM (1001 to both
+// sides of every open session, exit 0).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -212,5 +213,38 @@ describe('the realtime companion against hostile and vanishing peers', () => {
       `GET ${SESSION_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\napi-key: ${CLIENT_KEY}\r\n\r\n`);
     assert.equal(noUpgrade.status, 426);
     assert.equal(standIn.upgrades.length, upgrades, 'no handshake reached Azure');
+  });
+});
+
+describe('the realtime companion stopped with SIGTERM', () => {
+  let certificate, standIn;
+  before(async () => {
+    certificate = makeCertificate();
+    standIn = await startRealtimeSocketStandIn({ tls: certificate, apiKey: AZURE_KEY });
+  });
+  after(async () => { await standIn?.close(); });
+
+  it('stops accepting, sends 1001 to both sides of every session, cuts what has not closed by the drain time, exits 0', { timeout: 30000 }, async () => {
+    const port = await freePort();
+    // The drain time (2 s) shorter than a close handshake's wait (10 s): the paused client is cut.
+    const companion = await startCompanion(standIn, certificate, `127.0.0.1:${port}`, {
+      AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT: '2', AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: '10',
+      AZURE_OPENAI_PROXY_REALTIME_IDLE_TIMEOUT: '60',
+    });
+    const first = await openSession(port);
+    const second = await openSession(port);
+    const paused = await openSession(port);
+    const upstreams = standIn.sessions.slice(-3);
+    paused._socket.pause();  // reads nothing: never answers the close
+    const stopped = companion.stop('SIGTERM', 15000);
+    assert.deepEqual([(await first.closed).code, (await second.closed).code], [1001, 1001]);
+    assert.equal(await canConnect({ host: '127.0.0.1', port }), false, 'no new connection while it drains');
+    const codes = await Promise.all(upstreams.map((u) => u.closedPromise));
+    assert.deepEqual(codes.map((c) => c.code), [1001, 1001, 1001], 'Azure\'s side of every session heard 1001');
+    assert.equal((await stopped).code, 0);
+    assert.match(companion.output, /1 sessions still open at the drain deadline: cut/);
+    const lines = companion.output.split('\n').filter((l) => l.startsWith('realtime session') && /outcome="proxy stopping"/.test(l));
+    assert.equal(lines.length, 3, companion.output);
+    paused.terminate();
   });
 });

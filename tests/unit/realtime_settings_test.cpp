@@ -15,6 +15,7 @@ BOOST_AUTO_TEST_CASE(defaults_hold_a_realtime_audio_session) {
     BOOST_TEST(s.idle_timeout_s == 300);
     BOOST_TEST(s.handshake_timeout_s == 10);
     BOOST_TEST(s.max_sessions == 1000);
+    BOOST_TEST(s.drain_timeout_s == 5);
     BOOST_TEST(describe_realtime_settings(s).find("listening on /run/rt.sock") != std::string::npos);
 }
 
@@ -27,6 +28,7 @@ BOOST_AUTO_TEST_CASE(the_command_line_address_wins_and_limits_are_read) {
                     {"AZURE_OPENAI_PROXY_REALTIME_QUEUE_BYTES", "4096"},
                     {"AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", "2"},
                     {"AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT", "3"},
+                    {"AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT", "20"},
                     {"AZURE_OPENAI_PROXY_REALTIME_SOCKET_OWNER", "www-data"}};
     BOOST_REQUIRE(parse_realtime_settings(env, "127.0.0.1:8091", s, error));
     BOOST_TEST(s.listen == "127.0.0.1:8091");
@@ -35,6 +37,7 @@ BOOST_AUTO_TEST_CASE(the_command_line_address_wins_and_limits_are_read) {
     BOOST_TEST(s.queue_bytes == 4096);
     BOOST_TEST(s.max_sessions == 2);
     BOOST_TEST(s.handshake_timeout_s == 3);
+    BOOST_TEST(s.drain_timeout_s == 20);
     BOOST_TEST(s.socket_owner == "www-data");
 }
 

@@ -32,6 +32,8 @@ public:
         ws_.async_read(received_, [this, on_message = std::move(on_message)](boost::system::error_code ec, std::size_t) {
             WsMessage message{boost::beast::buffers_to_string(received_.data()), ws_.got_text()};
             received_.clear();
+            // One big message must not cost the session its size for as long as it lasts.
+            if (received_.capacity() > kKeptBufferBytes) received_.shrink_to_fit();
             on_message(ec, std::move(message));
         });
     }
@@ -39,8 +41,11 @@ public:
     void write(WsMessage message, Done on_written) override {
         writing_ = std::move(message.data);
         ws_.text(message.text);
-        ws_.async_write(boost::asio::buffer(writing_),
-                        [on_written = std::move(on_written)](boost::system::error_code ec, std::size_t) { on_written(ec); });
+        ws_.async_write(boost::asio::buffer(writing_), [this, on_written = std::move(on_written)](boost::system::error_code ec,
+                                                                                                 std::size_t) {
+            std::string().swap(writing_);  // written: its memory goes back now, not at the next message
+            on_written(ec);
+        });
     }
 
     void close(int code, Done on_closed) override {
@@ -52,6 +57,8 @@ public:
     void cut() override { boost::beast::close_socket(boost::beast::get_lowest_layer(ws_)); }
 
 private:
+    static constexpr std::size_t kKeptBufferBytes = 16 * 1024;
+
     WebSocket ws_;
     boost::beast::flat_buffer received_;
     std::string writing_;  // the message in flight: Beast writes from it until done

@@ -34,6 +34,10 @@ private:
         lowest.expires_after(std::chrono::seconds(target_.connect_timeout_s));
         lowest.async_connect(found, [self](boost::system::error_code ec, const boost::asio::ip::tcp::endpoint&) {
             if (ec) return self->fail("connecting: " + ec.message());
+            // Each audio frame goes out as it comes: without it Nagle holds a small write
+            // until the previous one is acknowledged, and a delayed ACK makes that 40 ms.
+            boost::system::error_code not_fatal;  // without it the session works, only slower
+            boost::beast::get_lowest_layer(self->end_->ws()).socket().set_option(boost::asio::ip::tcp::no_delay(true), not_fatal);
             Secure::run(self->end_->ws().next_layer(), self->target_.where.host, [self](boost::system::error_code tls) {
                 if (tls) return self->fail("TLS: " + tls.message());
                 self->handshake();

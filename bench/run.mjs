@@ -3,7 +3,7 @@
 // bench/README.md for what each number means. `--smoke` runs every phase briefly (what
 // `make test` does: it checks the benchmark works, never how fast anything is).
 //
-// Usage: node bench/run.mjs [--smoke] [--out DIR] [--phases small,streams]
+// Usage: node bench/run.mjs [--smoke] [--out DIR] [--phases small,streams,realtime]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import {
   CURL_FLOORS, GO_PROXY, GO_PROXY_NAME, GO_PROXY_NOT_RUN, STREAM_FLOORS, curlFloor, floorRatios, floorTable, goProxy,
   streamFloor, streamFloorTable,
 } from './floors.mjs';
+import { realtimeFailures, realtimePhase, realtimeTable } from './realtime.mjs';
 import {
   ROOT, canConnect, descendants, freePort, sleep, startChild, tempDir, waitFor,
 } from '../tests/integration/harness.mjs';
@@ -20,9 +21,11 @@ import {
 const argv = process.argv.slice(2);
 const SMOKE = argv.includes('--smoke');
 const OUT = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'bench/results');
-// --phases small,streams: only those (small requests, large transfers and SSE delay are
-// "small"; many concurrent streams are "streams").
-const PHASES = argv.includes('--phases') ? argv[argv.indexOf('--phases') + 1].split(',') : ['small', 'streams'];
+// --phases small,streams,realtime: only those (small requests, large transfers and SSE delay
+// are "small"; many concurrent streams are "streams"; the WebSocket companion is "realtime").
+const ALL_PHASES = ['small', 'streams', 'realtime'];
+const PHASES = argv.includes('--phases') ? argv[argv.indexOf('--phases') + 1].split(',') : ALL_PHASES;
+const REALTIME = process.env.BENCH_REALTIME || path.join(ROOT, 'build/azure-openai-proxy-realtime');
 const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
 const FLOOR = path.join(ROOT, 'build/bench-floor');
 const NODE = process.execPath;
@@ -30,12 +33,14 @@ const NODE = process.execPath;
 const S = SMOKE ? {
   warmupS: 1, wrkS: 1, connections: [16], straceS: 1,
   streams: [20], streamS: 2, eventMs: 250, delayStreams: 2, delayEvents: 20, promptBytes: 16384,
-  bigMiB: 4, uploadMiB: 2,
+  bigMiB: 4, uploadMiB: 2, realtimeSessions: 50, realtimeHoldS: 1, realtimeChunks: 10,
 } : {
   warmupS: 2, wrkS: 8, connections: [16, 64, 256], straceS: 3,
   streams: [1000, 2000], streamS: 30, eventMs: 250, delayStreams: 20, delayEvents: 250, promptBytes: 16384,
-  bigMiB: 100, uploadMiB: 25,
+  bigMiB: 100, uploadMiB: 25, realtimeSessions: 1000, realtimeHoldS: 5, realtimeChunks: 100,
 };
+// BENCH_REALTIME_SESSIONS=500: the realtime phase's idle sessions.
+if (process.env.BENCH_REALTIME_SESSIONS) S.realtimeSessions = Number(process.env.BENCH_REALTIME_SESSIONS);
 // For quick experiments: BENCH_STREAMS=500 BENCH_STREAM_S=10 (counts and length of the streams phase),
 // BENCH_TARGETS=proxy-behind-lighttpd-tls (only these paths' streams).
 const chosen = (key) => !process.env.BENCH_TARGETS || process.env.BENCH_TARGETS.split(',').includes(key);
@@ -534,6 +539,7 @@ function report(results) {
     const g = (x) => `${f(x.rssGrowthKiB.web)} / ${f(x.rssGrowthKiB.proxy)}`;
     lines.push(`| ${results.names[key]} | ${f(t.big.mbPerS)}${t.big.status !== 200 ? ` (status ${t.big.status})` : ''} | ${g(t.big)} | ${f(t.upload.mbPerS)}${t.upload.status !== 200 && t.upload.status !== null ? ` (status ${t.upload.status})` : ''} | ${g(t.upload)} |`);
   }
+  if (results.realtime) lines.push(...realtimeTable(results.realtime, f));
   return lines.join('\n') + '\n';
 }
 
@@ -562,7 +568,8 @@ async function main() {
     names: {}, small: {}, delay: {}, streams: {}, large: {}, curlFloor: {}, floorRatios: {},
     goProxy: GO_PROXY ? 'run' : GO_PROXY_NOT_RUN,
   };
-  const upstream = await startUpstream();
+  // The realtime phase brings its own upstream (the WebSocket stand-in).
+  const upstream = PHASES.some((p) => p !== 'realtime') ? await startUpstream() : null;
   const log = (text) => process.stderr.write(`bench: ${text}\n`);
   try {
     for (const key of PHASES.includes('small') ? Object.keys(TARGETS) : []) {
@@ -609,8 +616,13 @@ async function main() {
         results.streams[key].push(await streamFloor(key, upstream, (base) => base + AZURE_PATH('bench-stream'), count, S.streamS, run));
       }
     }
+    if (PHASES.includes('realtime')) {
+      results.realtime = await realtimePhase({
+        companionBin: REALTIME, sessions: S.realtimeSessions, holdS: S.realtimeHoldS, chunks: S.realtimeChunks, log,
+      });
+    }
   } finally {
-    await upstream.stop();
+    await upstream?.stop();
   }
   const table = report(results);
   fs.mkdirSync(OUT, { recursive: true });
@@ -619,7 +631,7 @@ async function main() {
   fs.writeFileSync(path.join(OUT, `${name}.md`), table);
   process.stdout.write(table);
   // Only a full run of this tree's proxy into bench/results speaks for the README.
-  if (!SMOKE && PHASES.length === 2 && !argv.includes('--out') && !process.env.BENCH_PROXY) showInReadme(table);
+  if (!SMOKE && PHASES.length === ALL_PHASES.length && !argv.includes('--out') && !process.env.BENCH_PROXY) showInReadme(table);
   const problems = failures(results);
   if (problems.length) {
     process.stderr.write(`bench: the run went wrong:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
@@ -640,7 +652,7 @@ function showInReadme(table) {
 // What makes a run worthless whatever its speed: errors, missing answers, lost events.
 // (The smoke run in `make test` fails on these; it never judges speed.)
 function failures(results) {
-  const problems = [];
+  const problems = results.realtime ? realtimeFailures(results.realtime) : [];
   for (const [key, small] of Object.entries(results.small))
     for (const [connections, row] of Object.entries(small.rows))
       if (!row.requests || row.errors) problems.push(`${key} at ${connections} connections: ${row.requests} requests, ${row.errors} errors`);

@@ -32,15 +32,19 @@ UNIT_TESTS := $(wildcard tests/unit/*.cpp)
 
 # The WebSocket companion (README "Realtime (WebSocket)"): its own room, src/realtime, on
 # Asio and Beast compiled once (asio_beast.cpp); it links the core, the error catalogue and
-# model policy, the listening socket and the descriptor limit of the FastCGI program,
-# nothing else of it.
+# model policy, the listening socket and the descriptor limit of the FastCGI program, and
+# what its Entra ID tokens and target choice need: the shared state and the token keeper
+# (with the libcurl transfer setup the token request shares), nothing else of it.
 # realtime_admission.cpp has no socket: the unit tests link it too.
 REALTIME        := $(sort $(wildcard src/realtime/*.cpp))
 REALTIME_PLAIN  := src/realtime/realtime_admission.cpp
+REALTIME_TOKENS := $(wildcard src/edges/shared_state*.cpp) src/edges/state_file.cpp src/edges/state_fault.cpp \
+                   src/edges/process_liveness.cpp src/edges/token_keeper.cpp src/edges/token_fetch.cpp \
+                   src/edges/event_loop.cpp src/edges/upstream.cpp src/edges/upstream_transfer.cpp src/edges/spool.cpp
 REALTIME_SHARED := $(CORE) src/exchange/proxy_errors.cpp src/exchange/model_policy.cpp src/edges/listen_socket.cpp \
-                   src/edges/descriptor_limit.cpp
+                   src/edges/descriptor_limit.cpp $(REALTIME_TOKENS)
 REALTIME_FLAGS  := -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED
-REALTIME_LDLIBS := -lcjson -lssl -lcrypto -lpthread
+REALTIME_LDLIBS := -lcurl -lcjson -lssl -lcrypto -lpthread
 
 PROGRAM      := build/azure-openai-proxy
 REALTIME_PROGRAM      := build/azure-openai-proxy-realtime

@@ -19,6 +19,10 @@ struct RealtimeSettings {
     long long queue_bytes = 1LL << 20;          // one direction's unsent bytes above this: its source is not read
     long max_sessions = 1000;                   // sessions at once; one more: 503
     long drain_timeout_s = 5;                   // SIGTERM: how long open sessions have to close (1001) before the exit
+    // Azure's dated preview route (/openai/realtime?api-version=…&deployment=…) with this
+    // api-version, while a resource still answers it; empty: the GA route
+    // (/openai/v1/realtime?model=…).
+    std::string preview_api_version;
 };
 
 // AZURE_OPENAI_PROXY_REALTIME_* (README "Realtime (WebSocket)"); `listen_argument` (from

@@ -80,6 +80,10 @@ public:
     // `done` runs on `loop`'s thread once the token request under way has settled (got a
     // token or failed), unless the TokenWait was destroyed before.
     TokenWait when_settled(EventLoop& loop, std::function<void()> done);
+    // The same for a loop of another kind (the realtime companion's Asio loop): `post` hands
+    // it work from the keeper's thread.
+    using Poster = std::function<void(std::function<void()>)>;
+    TokenWait when_settled(Poster post, std::function<void()> done);
 
     // Azure refused `rejected_authorization`: unless the token was renewed since (or was
     // renewed for a refusal less than 5 s ago), it is dropped, here and in the host's row,
@@ -93,7 +97,7 @@ private:
     friend class TokenWait;
     void forget(const bool* live);
     struct Waiter {
-        EventLoop* loop;
+        Poster post;
         std::function<void()> done;
         std::shared_ptr<bool> live;
     };

@@ -2,6 +2,12 @@
 // admitted (realtime_admission.h), Azure's WebSocket opened, then the client's 101 — or an
 // HTTP error for the client (its own, or Azure's refusal with Azure's status), within the
 // handshake deadline. One access-log line per connection, refused or relayed.
+// A model of the routing file tries its targets as chat does: the shared state picks one,
+// hears how its handshake went (unreachable, 5xx and 429 cool it down or open its circuit)
+// and, while tries are left, the next one is tried. An endpoint with an Entra ID identity
+// sends its token from the process's keeper (token_keeper.h), shared with the FastCGI
+// workers through the state; a session before the first token waits for it, and a token
+// Azure refuses (401) is dropped for the host (the client hears the 401).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -12,6 +18,7 @@
 #include "client_socket.h"
 #include "config.h"
 #include "realtime_settings.h"
+#include "shared_state.h"
 
 struct SessionSlot;
 
@@ -30,6 +37,7 @@ struct RealtimeProcess {
     const Config& config;
     const RealtimeSettings& settings;
     std::shared_ptr<OpenSessions> sessions = std::make_shared<OpenSessions>();
+    std::unique_ptr<SharedState> state;  // the host's, shared with the FastCGI workers (never null)
 };
 
 void open_session(RealtimeProcess& process, ClientConnection::Socket socket);

@@ -2,12 +2,18 @@
 #include "realtime_settings.h"
 
 #include "config_reading.h"
+#include "realtime_route.h"
 
 bool parse_realtime_settings(const Environment& env, const std::string& listen_argument, RealtimeSettings& settings,
                              std::string& error) {
     settings.listen = listen_argument.empty() ? trim(environment_value(env, "AZURE_OPENAI_PROXY_REALTIME_ADDRESS"))
                                               : listen_argument;
     settings.socket_owner = trim(environment_value(env, "AZURE_OPENAI_PROXY_REALTIME_SOCKET_OWNER"));
+    settings.preview_api_version = trim(environment_value(env, "AZURE_OPENAI_PROXY_REALTIME_PREVIEW_API_VERSION"));
+    if (!settings.preview_api_version.empty() && !valid_realtime_api_version(settings.preview_api_version)) {
+        error = "AZURE_OPENAI_PROXY_REALTIME_PREVIEW_API_VERSION: not an api-version such as 2024-10-01-preview";
+        return false;
+    }
     return read_number(env, "AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT", 600, settings.handshake_timeout_s, error) &&
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_IDLE_TIMEOUT", 86400, settings.idle_timeout_s, error) &&
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_MESSAGE_BYTES", 1LL << 30, settings.max_message_bytes,
@@ -22,5 +28,7 @@ std::string describe_realtime_settings(const RealtimeSettings& s) {
            "; at most " + std::to_string(s.max_sessions) + " sessions, messages of " +
            std::to_string(s.max_message_bytes) + " bytes, " + std::to_string(s.queue_bytes) +
            " bytes queued a direction; timeouts (s): handshake " + std::to_string(s.handshake_timeout_s) + ", idle " +
-           std::to_string(s.idle_timeout_s) + ", drain " + std::to_string(s.drain_timeout_s);
+           std::to_string(s.idle_timeout_s) + ", drain " + std::to_string(s.drain_timeout_s) + "; route " +
+           (s.preview_api_version.empty() ? std::string("GA (/openai/v1/realtime)")
+                                          : "preview (/openai/realtime, api-version " + s.preview_api_version + ")");
 }

@@ -60,10 +60,14 @@ bool TokenKeeper::usable_now() {
 }
 
 TokenWait TokenKeeper::when_settled(EventLoop& loop, std::function<void()> done) {
+    return when_settled([&loop](std::function<void()> work) { loop.post(std::move(work)); }, std::move(done));
+}
+
+TokenWait TokenKeeper::when_settled(Poster post, std::function<void()> done) {
     auto live = std::make_shared<bool>(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        waiters_.push_back({&loop, std::move(done), live});
+        waiters_.push_back({std::move(post), std::move(done), live});
         asked_ = true;
         // Settled since the reader looked (the thread's turn ended in between): told now,
         // not at the next turn.
@@ -145,7 +149,7 @@ void TokenKeeper::release_waiters() {
     for (Waiter& waiter : waiting) {
         std::function<void()> done = std::move(waiter.done);
         std::shared_ptr<bool> live = std::move(waiter.live);
-        waiter.loop->post([done = std::move(done), live = std::move(live)] {
+        waiter.post([done = std::move(done), live = std::move(live)] {
             if (*live) done();
         });
     }

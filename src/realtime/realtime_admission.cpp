@@ -9,6 +9,7 @@
 #include "model_policy.h"
 #include "proxy_errors.h"
 #include "realtime.h"
+#include "realtime_route.h"
 #include "request.h"
 #include "routing.h"
 #include "text.h"
@@ -75,20 +76,37 @@ bool admit_realtime(const Config& config, const RealtimeRequest& request, int64_
     if (!admit_key(config, presented, now_ms, key, error)) return false;
     if (key) admission.key_name = key->name;
     admission.model = query_value(query, "model");
+    admission.presented_key = presented;
+    admission.answer_protocol = realtime_answer_protocol(request.headers);
+    // A model of the routing table goes to its targets; any other as the seed maps it.
+    admission.table = config.routing ? config.routing->get() : nullptr;
+    admission.targets = admission.table && !admission.model.empty() ? targets_for(*admission.table, admission.model)
+                                                                    : nullptr;
+    if (admission.targets) return model_permitted(config, key, Route{}, admission.model, "", error);
     if (!realtime_deployment(config, admission.model, admission.deployment, error) ||
         !model_permitted(config, key, Route{}, admission.model, admission.deployment, error))
         return false;
+    if (!has_own_identity(config) && presented.empty()) {  // no credential to send at all
+        error = errors::missing_key();
+        return false;
+    }
+    return true;
+}
+
+bool realtime_destination(const EndpointSettings& settings, const std::string& deployment,
+                          const std::string& preview_api_version, const std::string& client_key,
+                          const std::string& authorization, RealtimeUpstream& upstream, Headers& headers,
+                          ProxyError& error) {
     std::string why;
-    if (!realtime_upstream(config, admission.deployment, "", admission.upstream, why)) {
+    if (!realtime_upstream(settings, deployment, preview_api_version, upstream, why)) {
         error = make_error(500, "The proxy's endpoint cannot carry a realtime session: " + why + ".",
                            "realtime_unavailable", "", "server_error");
         return false;
     }
-    admission.upstream_headers = realtime_upstream_headers(config, presented);
-    if (admission.upstream_headers.empty()) {
+    headers = realtime_credential_headers(settings, client_key, authorization);
+    if (headers.empty()) {
         error = errors::missing_key();
         return false;
     }
-    admission.answer_protocol = realtime_answer_protocol(request.headers);
     return true;
 }

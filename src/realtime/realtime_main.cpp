@@ -9,8 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +23,8 @@
 #include "listen_socket.h"
 #include "session_opening.h"
 #include "text.h"
+#include "token_fetch.h"
+#include "token_keeper.h"
 
 extern char** environ;
 
@@ -81,11 +86,29 @@ bool read_settings(const Arguments& args, Config& config, RealtimeSettings& sett
         return false;
     }
     config = parsed.config;
-    if (config.credential.source != CredentialSource::None) {
-        error = "an Entra ID credential does not open realtime sessions yet: set AZURE_OPENAI_TOKEN for them";
+    return parse_realtime_settings(env, args.listen, settings, error);
+}
+
+// Each Entra ID identity of the configuration (the environment's endpoint's, the routing
+// file's endpoints') tried once before serving, as the FastCGI program does: a wrong secret
+// stops the start with one line; a token obtained (or the FastCGI workers' own, from the
+// shared state) is then kept renewed by the process's keepers. Unreachable: a warning, and
+// the first sessions wait for the token.
+bool credentials_ready(const Config& config, SharedState& state) {
+    static const std::atomic<bool> stopping{false};  // SIGTERM meanwhile ends the process as it stands
+    std::vector<HostCredential> credentials = host_credentials(config);
+    if (!credentials.empty() && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        std::fputs("azure-openai-proxy-realtime: libcurl cannot start (curl_global_init)\n", stderr);
         return false;
     }
-    return parse_realtime_settings(env, args.listen, settings, error);
+    for (const HostCredential& credential : credentials) {
+        std::string line;
+        bool ready = check_credential_at_start(credential, config, &state, stopping, line);
+        if (!line.empty()) std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", line.c_str());
+        if (!ready) return false;
+    }
+    for (const HostCredential& credential : credentials) token_keeper_for(credential.settings, config, &state);
+    return true;
 }
 
 // TLS to Azure: the CA bundle (or the system's), the peer always verified, TLS 1.2 at least.
@@ -189,6 +212,8 @@ int main(int argc, char** argv) {
     RealtimeSettings settings;
     std::string error;
     if (!read_settings(args, config, settings, error)) return fail(error);
+    std::unique_ptr<SharedState> state = open_shared_state(config);
+    if (!state) return 1;
     // Each session holds the client's connection and Azure's.
     settings.max_sessions =
         items_within_descriptors(settings.max_sessions, 2, "realtime sessions", "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS");
@@ -196,13 +221,14 @@ int main(int argc, char** argv) {
         std::fputs((describe_config(config) + describe_realtime_settings(settings) + "\n").c_str(), stdout);
         return 0;
     }
+    if (!credentials_ready(config, *state)) return 1;
     signal(SIGPIPE, SIG_IGN);
     asio::io_context io(1);
     asio::ssl::context tls(asio::ssl::context::tls_client);
     Acceptor acceptor(io);
     if (!prepare_tls(tls, config, error) || !open_acceptor(settings, acceptor, error)) return fail(error);
     std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(settings).c_str());
-    RealtimeProcess process{io, tls, config, settings};
+    RealtimeProcess process{io, tls, config, settings, std::make_shared<OpenSessions>(), std::move(state)};
     asio::steady_timer pause(io), drain(io);
     accept_next(process, acceptor, pause);
     // SIGTERM or SIGINT: no new session, 1001 to both sides of the open ones, and the exit
@@ -217,6 +243,7 @@ int main(int argc, char** argv) {
         wait_for_drain(process, drain, Clock::now() + std::chrono::seconds(settings.drain_timeout_s));
     });
     io.run();
+    stop_token_keepers();  // before the state they share goes
     if ((starts_with(settings.listen, "/") || starts_with(settings.listen, "./")) &&
         unlink(settings.listen.c_str()) != 0 && errno != ENOENT)
         return fail("cannot remove " + settings.listen + ": " + std::strerror(errno));

@@ -1,12 +1,17 @@
 // From an accepted connection to a relayed session (session_opening.h). Tested in
-// tests/integration/realtime-socket.test.mjs.
+// tests/integration/realtime-socket.test.mjs and realtime-identity.test.mjs.
 #include "session_opening.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
+#include "proxy_errors.h"
+#include "realtime_route.h"
 #include "relay_session.h"
+#include "token_keeper.h"
 #include "upstream_socket.h"
 
 // A place among the process's sessions, given back when the session (or its opening) ends;
@@ -51,18 +56,34 @@ public:
         : process_(process), client_(client_connection(std::move(socket), end_limits(process.settings))),
           deadline_(process.io) {}
 
+    ~SessionOpening() { settle(TryResult::Abandoned); }
+
     void start() {
+        arm_deadline();
         auto self = shared_from_this();
-        deadline_.expires_after(std::chrono::seconds(process_.settings.handshake_timeout_s));
-        deadline_.async_wait([self](boost::system::error_code ec) {
-            if (ec) return;
-            self->log_.outcome = "handshake timed out";
-            self->client_->cut();
-        });
         client_->read_request([self](bool ok, RealtimeRequest request) { self->on_request(ok, std::move(request)); });
     }
 
 private:
+    // The handshake's deadline: a session still waiting for its Entra ID token hears 503
+    // (the refusal's write under a deadline of its own); anything else is cut.
+    void arm_deadline() {
+        auto self = shared_from_this();
+        deadline_.expires_after(std::chrono::seconds(process_.settings.handshake_timeout_s));
+        deadline_.async_wait([self](boost::system::error_code ec) {
+            if (ec) return;
+            if (self->token_wait_.active()) {
+                self->token_wait_ = TokenWait();
+                self->settle(TryResult::Abandoned);
+                std::fprintf(stderr, "azure-openai-proxy-realtime: no Entra ID token within the handshake deadline\n");
+                self->arm_deadline();
+                return self->refuse(errors::upstream_auth_failed());
+            }
+            self->log_.outcome = "handshake timed out";
+            self->client_->cut();
+        });
+    }
+
     static EndLimits end_limits(const RealtimeSettings& settings) {
         EndLimits limits;
         limits.max_message_bytes = static_cast<unsigned long long>(settings.max_message_bytes);
@@ -77,36 +98,123 @@ private:
             if (!log_.outcome.empty()) write_log_line(log_);
             return;
         }
-        RealtimeAdmission admission;
         ProxyError error;
-        if (!admit_realtime(process_.config, request, wall_clock_now_ms(), admission, error)) return refuse(error);
-        log_.key_name = admission.key_name;
-        log_.model = admission.model;
-        log_.deployment = admission.deployment;
+        if (!admit_realtime(process_.config, request, wall_clock_now_ms(), admission_, error)) return refuse(error);
+        log_.key_name = admission_.key_name;
+        log_.model = admission_.model;
+        log_.deployment = admission_.deployment;
         if (process_.sessions->stopping)
             return refuse(make_error(503, "This proxy is stopping; retry on another.", "proxy_stopping", "", "api_error"));
         if (static_cast<long>(process_.sessions->slots.size()) >= process_.settings.max_sessions)
             return refuse(make_error(503, "Too many realtime sessions on this proxy; retry later.", "proxy_overloaded",
                                      "", "api_error"));
         slot_ = std::make_shared<SessionSlot>(process_.sessions);
-        answer_protocol_ = admission.answer_protocol;
-        UpstreamTarget target{admission.upstream, admission.upstream_headers, process_.config.connect_timeout_s};
+        if (admission_.targets) tried_.assign(admission_.targets->size(), false);
+        next_try();
+    }
+
+    // One try: the environment's endpoint, or the target the shared state picks.
+    void next_try() {
+        endpoint_ = &process_.config;
+        deployment_ = admission_.deployment;
+        if (admission_.targets) {
+            const std::vector<Target>& targets = *admission_.targets;
+            Pick pick = process_.state->choose(targets, tried_, wall_clock_now_ms(), true,
+                                               trial_lease_ms(admission_.table->retry));
+            if (pick.index < 0) return refuse(errors::no_target(pick, admission_.model));
+            const Target& target = targets[static_cast<size_t>(pick.index)];
+            tried_[static_cast<size_t>(pick.index)] = true;
+            ++tries_;
+            held_ = HeldTry{&target, pick.trial_token};
+            endpoint_ = admission_.table->endpoints[target.endpoint].upstream.get();
+            deployment_ = log_.deployment = target.deployment;
+        }
+        with_credential();
+    }
+
+    // The endpoint's Entra ID token, waited for when the first one is on its way.
+    void with_credential() {
+        authorization_.clear();
+        keeper_ = nullptr;
+        if (realtime_uses_token(*endpoint_)) {
+            keeper_ = &token_keeper_for(endpoint_->credential, process_.config, process_.state.get());
+            TokenReading token = keeper_->read();
+            if (token.state == TokenState::Pending && !token_waited_) return wait_for_token();
+            token_waited_ = false;
+            if (token.state != TokenState::Ready) {
+                std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n",
+                             token.error.empty() ? "Entra ID token: still none" : token.error.c_str());
+                settle(TryResult::Abandoned);
+                return refuse(errors::upstream_auth_failed());
+            }
+            authorization_ = token.authorization;
+        }
+        open_try();
+    }
+
+    // Without holding the loop: the keeper posts the rest to it once the token request has
+    // settled; the handshake deadline ends the wait.
+    void wait_for_token() {
+        std::weak_ptr<SessionOpening> weak = shared_from_this();
+        boost::asio::io_context& io = process_.io;
+        token_wait_ = keeper_->when_settled(
+            [&io](std::function<void()> work) { boost::asio::post(io, std::move(work)); },
+            [weak] {
+                auto self = weak.lock();
+                if (!self) return;
+                self->token_wait_ = TokenWait();
+                self->token_waited_ = true;
+                self->with_credential();
+            });
+    }
+
+    void open_try() {
+        RealtimeUpstream where;
+        Headers headers;
+        ProxyError error;
+        if (!realtime_destination(*endpoint_, deployment_, process_.settings.preview_api_version,
+                                  admission_.presented_key, authorization_, where, headers, error)) {
+            settle(TryResult::Abandoned);
+            return refuse(error);
+        }
+        UpstreamTarget target{where, headers, process_.config.connect_timeout_s};
         auto self = shared_from_this();
         open_upstream(process_.io, process_.tls, target, end_limits(process_.settings),
                       [self](UpstreamOpened opened) { self->on_upstream(std::move(opened)); });
     }
 
     void on_upstream(UpstreamOpened opened) {
+        TryResult result = realtime_try_result(opened.end != nullptr, opened.status);
+        settle(result);
         if (!opened.end) {
             std::fprintf(stderr, "azure-openai-proxy-realtime: upstream: %s\n", opened.error.c_str());
+            // Azure refused the token: dropped here and in the host's row, the next session
+            // waits for a new one.
+            if (opened.status == 401 && keeper_ && !authorization_.empty()) keeper_->renew(authorization_);
+            if (another_target(result)) return next_try();
             std::string body;
             ProxyError error = upstream_refusal(opened, body);
             return refuse(error, body);
         }
         upstream_ = std::move(opened.end);
         auto self = shared_from_this();
-        client_->accept(answer_protocol_, [self](std::unique_ptr<SocketEnd> client) { self->on_accepted(std::move(client)); });
+        client_->accept(answer_protocol(), [self](std::unique_ptr<SocketEnd> client) { self->on_accepted(std::move(client)); });
     }
+
+    // The try failed before the client heard anything: another target free now takes the session.
+    bool another_target(TryResult result) {
+        if (!admission_.targets || !realtime_tries_next(result, tries_, admission_.table->retry)) return false;
+        return process_.state->choose(*admission_.targets, tried_, wall_clock_now_ms(), false).index >= 0;
+    }
+
+    // The try's target hears how its handshake went (its place in flight given back).
+    void settle(TryResult result) {
+        if (!held_) return;
+        process_.state->report(*held_->target, result, -1, held_->trial, wall_clock_now_ms(), admission_.table->retry);
+        held_.reset();
+    }
+
+    const std::string& answer_protocol() const { return admission_.answer_protocol; }
 
     void on_accepted(std::unique_ptr<SocketEnd> client) {
         deadline_.cancel();
@@ -134,13 +242,27 @@ private:
         client_->refuse(error.status, body.empty() ? error_body(error) : body, [self] { self->deadline_.cancel(); });
     }
 
+    struct HeldTry {
+        const Target* target;  // in admission_.table
+        uint32_t trial;
+    };
+
     RealtimeProcess& process_;
     std::unique_ptr<ClientConnection> client_;
     std::unique_ptr<SocketEnd> upstream_;
     boost::asio::steady_timer deadline_;
     RealtimeSessionLog log_;
-    std::string answer_protocol_;
     std::shared_ptr<SessionSlot> slot_;
+    RealtimeAdmission admission_;
+    std::vector<bool> tried_;  // admission_.targets' already tried
+    int tries_ = 0;
+    std::optional<HeldTry> held_;
+    const EndpointSettings* endpoint_ = nullptr;  // the try's
+    std::string deployment_;
+    TokenKeeper* keeper_ = nullptr;  // the try's endpoint's, when it has an identity
+    std::string authorization_;      // the token the try sent
+    bool token_waited_ = false;
+    TokenWait token_wait_;
 };
 
 }  // namespace

@@ -43,9 +43,35 @@ BOOST_AUTO_TEST_CASE(a_key_in_the_subprotocol_opens_the_mapped_deployment_with_t
     BOOST_TEST(admission.key_name == "alice");
     BOOST_TEST(admission.deployment == "rt-prod");
     BOOST_TEST(admission.answer_protocol == "realtime");
-    BOOST_TEST(admission.upstream.target == "/openai/v1/realtime?model=rt-prod");
-    BOOST_REQUIRE(admission.upstream_headers.size() == 1u);
-    BOOST_TEST(admission.upstream_headers[0].value == "server-key-123");  // never the client's
+    BOOST_TEST(!admission.targets);  // no routing file: the environment's endpoint
+    RealtimeUpstream upstream;
+    Headers headers;
+    BOOST_REQUIRE(realtime_destination(config, admission.deployment, "", admission.presented_key, "", upstream, headers,
+                                       error));
+    BOOST_TEST(upstream.target == "/openai/v1/realtime?model=rt-prod");
+    BOOST_REQUIRE(headers.size() == 1u);
+    BOOST_TEST(headers[0].value == "server-key-123");  // never the client's
+    // the preview route, when the setting names its api-version
+    BOOST_REQUIRE(realtime_destination(config, admission.deployment, "2024-10-01-preview", admission.presented_key, "",
+                                       upstream, headers, error));
+    BOOST_TEST(upstream.target == "/openai/realtime?api-version=2024-10-01-preview&deployment=rt-prod");
+}
+
+BOOST_AUTO_TEST_CASE(an_endpoint_with_an_identity_sends_its_token_and_without_one_nothing) {
+    Config config = config_of({{"AZURE_OPENAI_PROXY_CREDENTIAL", "client-secret"}, {"AZURE_TENANT_ID", "t"},
+                               {"AZURE_CLIENT_ID", "c"}, {"AZURE_CLIENT_SECRET", "s"}});
+    RealtimeAdmission admission;
+    ProxyError error;
+    BOOST_REQUIRE(admit_realtime(config, upgrade("/v1/realtime?model=rt", {}), 0, admission, error));  // keyless
+    RealtimeUpstream upstream;
+    Headers headers;
+    BOOST_REQUIRE(realtime_destination(config, admission.deployment, "", "", "Authorization: Bearer eyJ.tok", upstream,
+                                       headers, error));
+    BOOST_REQUIRE(headers.size() == 1u);
+    BOOST_TEST(headers[0].name == "Authorization");
+    BOOST_TEST(headers[0].value == "Bearer eyJ.tok");
+    BOOST_TEST(!realtime_destination(config, admission.deployment, "", "client-key", "", upstream, headers, error));
+    BOOST_TEST(error.status == 401);  // no token: never the client's key instead
 }
 
 BOOST_AUTO_TEST_CASE(keys_come_before_the_model_and_the_route_before_the_keys) {
@@ -88,8 +114,12 @@ BOOST_AUTO_TEST_CASE(without_a_server_key_the_clients_key_goes_on) {
     ProxyError error;
     BOOST_REQUIRE(admit_realtime(config, upgrade("/v1/realtime?model=rt", {{"Authorization", "Bearer azure-key-1"}}), 0,
                                  admission, error));
-    BOOST_REQUIRE(admission.upstream_headers.size() == 1u);
-    BOOST_TEST(admission.upstream_headers[0].value == "azure-key-1");
+    RealtimeUpstream upstream;
+    Headers headers;
+    BOOST_REQUIRE(realtime_destination(config, admission.deployment, "", admission.presented_key, "", upstream, headers,
+                                       error));
+    BOOST_REQUIRE(headers.size() == 1u);
+    BOOST_TEST(headers[0].value == "azure-key-1");
     BOOST_TEST(admission.answer_protocol.empty());
     BOOST_TEST(refusal(config, upgrade("/v1/realtime?model=rt", {})) == 401);  // no key to send at all
 }

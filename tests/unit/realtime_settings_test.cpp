@@ -17,6 +17,19 @@ BOOST_AUTO_TEST_CASE(defaults_hold_a_realtime_audio_session) {
     BOOST_TEST(s.max_sessions == 1000);
     BOOST_TEST(s.drain_timeout_s == 5);
     BOOST_TEST(describe_realtime_settings(s).find("listening on /run/rt.sock") != std::string::npos);
+    BOOST_TEST(s.preview_api_version.empty());  // Azure's GA route
+    BOOST_TEST(describe_realtime_settings(s).find("route GA") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_preview_route_is_chosen_by_its_api_version) {
+    RealtimeSettings s;
+    std::string error;
+    BOOST_REQUIRE(parse_realtime_settings({{"AZURE_OPENAI_PROXY_REALTIME_PREVIEW_API_VERSION", "2024-10-01-preview"}}, "",
+                                          s, error));
+    BOOST_TEST(s.preview_api_version == "2024-10-01-preview");
+    BOOST_TEST(describe_realtime_settings(s).find("api-version 2024-10-01-preview") != std::string::npos);
+    BOOST_TEST(!parse_realtime_settings({{"AZURE_OPENAI_PROXY_REALTIME_PREVIEW_API_VERSION", "x&model=y"}}, "", s, error));
+    BOOST_TEST(error.find("AZURE_OPENAI_PROXY_REALTIME_PREVIEW_API_VERSION") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(the_command_line_address_wins_and_limits_are_read) {

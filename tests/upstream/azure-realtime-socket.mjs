@@ -9,6 +9,11 @@
 // `metadata.deltas` asks, else `deltas`), `response.done` with usage;
 // anything else, or bad JSON or audio -> an `error` event. The test reads what each
 // session received and how it closed, and can close a session with a code of its choice.
+// Keyless: with `verifyBearer` (the Entra stand-in's verify), `Authorization: Bearer` is
+// taken as Azure takes it, a token it finds wrong refused with 401. The dated preview shape
+// (/openai/realtime?api-version=…&deployment=…) is answered too while `preview` is set
+// (its api-version recorded). `refuseAll` ({ status, retryAfter }): every handshake
+// refused so (a resource rate limited or down).
 import crypto from 'node:crypto';
 import https from 'node:https';
 
@@ -82,22 +87,33 @@ function respond(send, deltas) {
 
 // { url, sessions, upgrades, close() }. `apiKey`: the resource's key; `deltas`: how many
 // audio deltas a response streams.
-export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5 }) {
+export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5, verifyBearer = null, preview = true }) {
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => { res.writeHead(426); res.end(); });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 << 20 });
   const sessions = [];
   const upgrades = [];
+  const standIn = { refuseAll: null };
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url, 'https://stand-in');
-    const deployment = url.searchParams.get('model');
+    const previewShape = preview && url.pathname === '/openai/realtime' && url.searchParams.has('api-version');
+    const deployment = url.searchParams.get(previewShape ? 'deployment' : 'model');
     upgrades.push({ url: req.url, headers: req.headers });
-    if (url.pathname !== '/openai/v1/realtime') return refuseUpgrade(socket, 404, 'Not Found', '404', 'Resource not found');
-    if (req.headers['api-key'] !== apiKey)
+    if (standIn.refuseAll) {
+      const { status, retryAfter } = standIn.refuseAll;
+      const body = JSON.stringify({ error: { code: String(status), message: 'Refused by the test.' } });
+      return socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\n` +
+        (retryAfter ? `Retry-After: ${retryAfter}\r\n` : '') + `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    if (url.pathname !== '/openai/v1/realtime' && !previewShape) return refuseUpgrade(socket, 404, 'Not Found', '404', 'Resource not found');
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const credentialOk = verifyBearer && bearer ? !verifyBearer(bearer) : req.headers['api-key'] === apiKey;
+    if (!credentialOk)
       return refuseUpgrade(socket, 401, 'Unauthorized', '401', 'Access denied due to invalid subscription key or wrong API endpoint.');
     if (!REALTIME_DEPLOYMENTS.includes(deployment))
       return refuseUpgrade(socket, 404, 'Not Found', 'DeploymentNotFound', 'The API deployment for this resource does not exist.');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const record = { deployment, ws, received: [], audioBytes: 0, closed: null };
+      const record = { deployment, ws, received: [], audioBytes: 0, closed: null, bearer: bearer ?? null,
+        apiVersion: previewShape ? url.searchParams.get('api-version') : null };
       record.closedPromise = new Promise((resolve) => ws.on('close', (code, reason) => {
         record.closed = { code, reason: reason.toString() };
         resolve(record.closed);
@@ -107,7 +123,7 @@ export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5 }) {
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  return Object.assign(standIn, {
     url: `https://127.0.0.1:${server.address().port}`,
     sessions, upgrades,
     close: () => new Promise((resolve) => {
@@ -115,5 +131,5 @@ export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5 }) {
       server.closeAllConnections?.();
       server.close(resolve);
     }),
-  };
+  });
 }

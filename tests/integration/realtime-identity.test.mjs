@@ -1,6 +1,7 @@
 // How the realtime companion (azure-openai-proxy-realtime, issue 25) reaches Azure as the
 // FastCGI program does: keyless with its Entra ID token (the Entra stand-in, short-lived
-// tokens, the realtime stand-in checking `Authorization: Bearer` as Azure does), the
+// tokens, the realtime stand-in checking `Authorization: Bearer` as Azure does; one token
+// for the host, which a plain CGI call of the FastCGI program finds in the state file), the
 // routing file's targets with their own credentials (a target down or at its limit, the
 // next one opens the session), and the dated preview route when the setting names it.
 // Clients talk to the companion directly on a loopback port (realtime-socket.test.mjs
@@ -13,9 +14,11 @@ import path from 'node:path';
 
 import WebSocket from 'ws';
 
+import { createAzureMock } from '../upstream/azure-mock.mjs';
 import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
 import { createEntraMock } from '../upstream/entra-mock.mjs';
 import { ROOT, canConnect, freePort, proxyEnv, sleep, startChild, tempDir, waitFor } from './harness.mjs';
+import { runProxyToEnd } from './entra-stack.mjs';
 import { makeCertificate } from './upstream-http2-parts.mjs';
 
 const REALTIME_BIN = process.env.REALTIME_BIN || path.join(ROOT, 'build/asan/azure-openai-proxy-realtime');
@@ -31,12 +34,14 @@ const identity = (entra, secret = SECRET) => ({
 // and the CA bundle of the stand-ins' certificate.
 async function startCompanion(certificate, env) {
   const port = await freePort();
+  const stateFile = path.join(tempDir('rt-state'), 'state');
   const companion = startChild(REALTIME_BIN, ['--listen', `127.0.0.1:${port}`], {
     env: proxyEnv({
       AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`, AZURE_OPENAI_PROXY_CA_BUNDLE: certificate.certFile,
-      AZURE_OPENAI_PROXY_STATE_FILE: path.join(tempDir('rt-state'), 'state'), ...env,
+      AZURE_OPENAI_PROXY_STATE_FILE: stateFile, ...env,
     }),
   });
+  companion.stateFile = stateFile;
   await waitFor(async () => companion.exited || await canConnect({ port, host: '127.0.0.1' }), 'the companion');
   if (companion.exited) throw new Error(`the companion exited at start: ${companion.output}`);
   companion.port = port;
@@ -134,6 +139,32 @@ describe('a token Azure refuses', () => {
     assert.equal(entra.total(), requests + 1, 'one token request for the refusal');
     assert.notEqual(azure.sessions.at(-1).bearer, held);
     await closeSession(again);
+  });
+});
+
+describe('one token for the host', () => {
+  const stack = keylessStack(3600);
+
+  it('the FastCGI program finds the companion\'s token in the state file and asks Entra nothing', async () => {
+    const { entra, companion } = stack;
+    const chat = createAzureMock({ verifyBearer: (token) => entra.verify(token) });
+    await chat.listen();
+    try {
+      const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] });
+      const requests = entra.total();
+      assert.equal(requests, 1, 'the companion\'s start asked once');
+      const run = await runProxyToEnd([], {
+        ...identity(entra), AZURE_OPENAI_ENDPOINT: chat.url, AZURE_OPENAI_PROXY_STATE_FILE: companion.stateFile,
+        GATEWAY_INTERFACE: 'CGI/1.1', SERVER_PROTOCOL: 'HTTP/1.1', REQUEST_METHOD: 'POST', SCRIPT_NAME: '/proxy',
+        PATH_INFO: '/v1/chat/completions', REQUEST_URI: '/proxy/v1/chat/completions', CONTENT_TYPE: 'application/json',
+        CONTENT_LENGTH: String(Buffer.byteLength(body)),
+      }, { input: body });
+      assert.doesNotMatch(run.stdout, /^Status: [45]/m, run.stdout + run.stderr);
+      assert.match(run.stdout, /chat\.completion/);
+      assert.equal(entra.total(), requests, 'a plain CGI call took the host\'s token');
+    } finally {
+      await chat.close();
+    }
   });
 });
 

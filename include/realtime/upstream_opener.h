@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 
 #include "beast_end.h"
+#include "target_choice.h"
 #include "upstream_socket.h"
 
 template <class Stream, class Secure>
@@ -70,6 +71,9 @@ private:
         if (ec == boost::beast::websocket::error::upgrade_declined) {
             opened.status = static_cast<int>(answer_.result_int());
             opened.body = answer_.body();
+            Headers headers;  // a 429's wait cools its target down as long as Azure asked
+            for (const auto& field : answer_) headers.push_back({std::string(field.name_string()), std::string(field.value())});
+            opened.retry_after_ms = retry_after_ms(headers);
         }
         opened.error = "the WebSocket handshake: " + ec.message();
         done_(std::move(opened));

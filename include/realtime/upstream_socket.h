@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@ struct UpstreamOpened {
     std::unique_ptr<SocketEnd> end;  // null: refused or unreachable
     int status = 0;                  // the upstream's HTTP refusal; 0: it could not be reached
     std::string body;                // that refusal's body
+    int64_t retry_after_ms = -1;     // the wait that refusal asked for (Retry-After); -1: none
     std::string error;               // what went wrong, for the log
 };
 using UpstreamDone = std::function<void(UpstreamOpened)>;

@@ -185,7 +185,7 @@ private:
 
     void on_upstream(UpstreamOpened opened) {
         TryResult result = realtime_try_result(opened.end != nullptr, opened.status);
-        settle(result);
+        settle(result, opened.retry_after_ms);
         if (!opened.end) {
             std::fprintf(stderr, "azure-openai-proxy-realtime: upstream: %s\n", opened.error.c_str());
             // Azure refused the token: dropped here and in the host's row, the next session
@@ -208,9 +208,10 @@ private:
     }
 
     // The try's target hears how its handshake went (its place in flight given back).
-    void settle(TryResult result) {
+    void settle(TryResult result, int64_t retry_after_ms = -1) {
         if (!held_) return;
-        process_.state->report(*held_->target, result, -1, held_->trial, wall_clock_now_ms(), admission_.table->retry);
+        process_.state->report(*held_->target, result, retry_after_ms, held_->trial, wall_clock_now_ms(),
+                               admission_.table->retry);
         held_.reset();
     }
 

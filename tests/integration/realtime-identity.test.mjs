@@ -199,7 +199,7 @@ describe('the start tries the credential', () => {
 });
 
 describe('the routing file\'s targets', () => {
-  let certificate, entra, limited, keyless, spare, companion, downPort;
+  let certificate, entra, limited, brief, keyless, spare, companion, downPort;
 
   before(async () => {
     certificate = makeCertificate();
@@ -207,6 +207,8 @@ describe('the routing file\'s targets', () => {
     await entra.listen();
     limited = await startRealtimeSocketStandIn({ tls: certificate, apiKey: 'limited-key' });
     limited.refuseAll = { status: 429, retryAfter: 30 };
+    brief = await startRealtimeSocketStandIn({ tls: certificate, apiKey: 'brief-key' });
+    brief.refuseAll = { status: 429, retryAfter: 2 };
     keyless = await startRealtimeSocketStandIn({ tls: certificate, apiKey: 'no-key-here', verifyBearer: (t) => entra.verify(t) });
     spare = await startRealtimeSocketStandIn({ tls: certificate, apiKey: 'spare-key' });
     downPort = await freePort();  // nothing listens there
@@ -220,8 +222,9 @@ describe('the routing file\'s targets', () => {
           source: 'client-secret', tenant: 'test-tenant', client_id: 'test-client', client_secret: 'env:RT_SECRET',
           authority_host: entra.url } },
         spare: { url: spare.url, key: 'spare-key', priority: 3 },
+        brief: { url: brief.url, key: 'brief-key' },
       },
-      models: { 'gpt-realtime': ['limited', 'down', 'keyless'], 'gpt-4o-mini-realtime-preview': ['spare'] },
+      models: { 'gpt-realtime': ['limited', 'down', 'keyless'], 'gpt-4o-mini-realtime-preview': ['brief', 'spare'] },
       retry: { max_tries: 3 },
     }));
     companion = await startCompanion(certificate, {
@@ -232,7 +235,7 @@ describe('the routing file\'s targets', () => {
 
   after(async () => {
     const stopped = await companion?.stop();
-    for (const standIn of [limited, keyless, spare]) await standIn?.close();
+    for (const standIn of [limited, brief, keyless, spare]) await standIn?.close();
     await entra?.close();
     assert.equal(stopped?.code, 0, companion?.output);
   });
@@ -251,11 +254,22 @@ describe('the routing file\'s targets', () => {
     assert.equal(second.event?.type, 'session.created', JSON.stringify(second));
     assert.equal(limited.upgrades.length, 1, 'a target cooling down is not asked');
     assert.equal(keyless.sessions.length, 2);
-    // Another model of the file goes to its own target, with that endpoint's key.
+    // Another model of the file goes to its own targets, with each endpoint's key.
     const other = await openSession(companion.port, 'gpt-4o-mini-realtime-preview');
     assert.equal(other.event?.type, 'session.created', JSON.stringify(other));
+    assert.equal(brief.upgrades.at(-1).headers['api-key'], 'brief-key');
     assert.equal(spare.upgrades.at(-1).headers['api-key'], 'spare-key');
     for (const session of [first, second, other]) await closeSession(session);
+  });
+
+  it('cools a target down as long as its 429 asked (Retry-After), not the default 10 s', async () => {
+    const asked = brief.upgrades.length;
+    assert.ok(asked >= 1, 'the brief target refused a session before');
+    await sleep(3000);  // its Retry-After: 2
+    const session = await openSession(companion.port, 'gpt-4o-mini-realtime-preview');
+    assert.equal(session.event?.type, 'session.created', JSON.stringify(session));
+    assert.equal(brief.upgrades.length, asked + 1, 'asked again once its wait was over');
+    await closeSession(session);
   });
 
   it('tells the client when every target is refusing', async () => {

@@ -74,7 +74,7 @@ const iatOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url'
 
 // The Entra stand-in with tokens of `lifetimeS`, the realtime stand-in taking only its
 // tokens, and the companion keyless between them, for the describe() it is called in.
-function keylessStack(lifetimeS) {
+function keylessStack(lifetimeS, env = {}) {
   const stack = {};
   before(async () => {
     const certificate = makeCertificate();
@@ -82,7 +82,7 @@ function keylessStack(lifetimeS) {
     await stack.entra.listen();
     stack.azure = await startRealtimeSocketStandIn({ tls: certificate, apiKey: 'no-key-here',
       verifyBearer: (t) => stack.entra.verify(t) });
-    stack.companion = await startCompanion(certificate, { AZURE_OPENAI_ENDPOINT: stack.azure.url, ...identity(stack.entra) });
+    stack.companion = await startCompanion(certificate, { AZURE_OPENAI_ENDPOINT: stack.azure.url, ...identity(stack.entra), ...env });
   });
   after(async () => {
     const stopped = await stack.companion?.stop();
@@ -119,7 +119,8 @@ describe('realtime sessions with the Entra ID token', () => {
 });
 
 describe('a token Azure refuses', () => {
-  const stack = keylessStack(3600);
+  const stack = keylessStack(3600, { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: '2' });
+  let renewedAt = 0;  // when the companion last renewed a token for a refusal
 
   it('reaches the client as Azure\'s 401, and the next session has a new token', async () => {
     const { entra, azure, companion } = stack;
@@ -138,7 +139,28 @@ describe('a token Azure refuses', () => {
     assert.equal(again.event?.type, 'session.created', JSON.stringify(again));
     assert.equal(entra.total(), requests + 1, 'one token request for the refusal');
     assert.notEqual(azure.sessions.at(-1).bearer, held);
+    renewedAt = Date.now();
     await closeSession(again);
+  });
+
+  it('a session that finds no token within the handshake deadline hears 503, the next one opens', async () => {
+    const { entra, azure, companion } = stack;
+    await sleep(Math.max(0, renewedAt + 5500 - Date.now()));  // a refusal renews at most every 5 s
+    entra.revokedBefore = (iatOf(azure.sessions.at(-1).bearer) + 1) * 1000;
+    await waitFor(() => Date.now() > entra.revokedBefore, 'the next second');
+    entra.delayMs = 4000;  // a slow Entra: longer than the 2-s handshake deadline
+    try {
+      assert.equal((await openSession(companion.port)).status, 401);
+      const waited = await openSession(companion.port);
+      assert.equal(waited.status, 503, JSON.stringify(waited));
+      assert.equal(waited.body?.error?.code, 'upstream_auth_failed');
+    } finally {
+      entra.delayMs = 0;
+    }
+    let opened;
+    await waitFor(async () => (opened = await openSession(companion.port)).event, 'a session once the token came', 15000);
+    assert.equal(opened.event.type, 'session.created');
+    await closeSession(opened);
   });
 });
 

@@ -203,6 +203,29 @@ void wait_for_drain(RealtimeProcess& process, asio::steady_timer& drain, Clock::
     });
 }
 
+// Accepts and relays until SIGTERM or SIGINT: then no new session, 1001 to both sides of
+// the open ones, and the end once they have closed (or at the drain deadline). The
+// acceptor, timers and signals go before the caller's io_context.
+bool serve(RealtimeProcess& process, std::string& error) {
+    asio::io_context& io = process.io;
+    Acceptor acceptor(io);
+    if (!open_acceptor(process.settings, acceptor, error)) return false;
+    std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(process.settings).c_str());
+    asio::steady_timer pause(io), drain(io);
+    accept_next(process, acceptor, pause);
+    asio::signal_set stop(io, SIGTERM, SIGINT);
+    stop.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) return;
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        pause.cancel();
+        stop_sessions(process);
+        wait_for_drain(process, drain, Clock::now() + std::chrono::seconds(process.settings.drain_timeout_s));
+    });
+    io.run();
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,26 +246,15 @@ int main(int argc, char** argv) {
     }
     if (!credentials_ready(config, *state)) return 1;
     signal(SIGPIPE, SIG_IGN);
-    asio::io_context io(1);
+    // Held by pointer so that it can go before `process`: the handlers still pending when
+    // the loop ends (sessions cut at the drain deadline) are destroyed with it, and their
+    // destructors report to the process's shared state.
+    auto io = std::make_unique<asio::io_context>(1);
     asio::ssl::context tls(asio::ssl::context::tls_client);
-    Acceptor acceptor(io);
-    if (!prepare_tls(tls, config, error) || !open_acceptor(settings, acceptor, error)) return fail(error);
-    std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(settings).c_str());
-    RealtimeProcess process{io, tls, config, settings, std::make_shared<OpenSessions>(), std::move(state)};
-    asio::steady_timer pause(io), drain(io);
-    accept_next(process, acceptor, pause);
-    // SIGTERM or SIGINT: no new session, 1001 to both sides of the open ones, and the exit
-    // once they have closed (or at the drain deadline).
-    asio::signal_set stop(io, SIGTERM, SIGINT);
-    stop.async_wait([&](boost::system::error_code ec, int) {
-        if (ec) return;
-        boost::system::error_code ignored;
-        acceptor.close(ignored);
-        pause.cancel();
-        stop_sessions(process);
-        wait_for_drain(process, drain, Clock::now() + std::chrono::seconds(settings.drain_timeout_s));
-    });
-    io.run();
+    if (!prepare_tls(tls, config, error)) return fail(error);
+    RealtimeProcess process{*io, tls, config, settings, std::make_shared<OpenSessions>(), std::move(state)};
+    if (!serve(process, error)) return fail(error);
+    io.reset();
     stop_token_keepers();  // before the state they share goes
     if ((starts_with(settings.listen, "/") || starts_with(settings.listen, "./")) &&
         unlink(settings.listen.c_str()) != 0 && errno != ENOENT)

@@ -31,6 +31,9 @@ enum class LogFormat { Text, Json };
 // plain ASCII, so every line is valid JSON whatever bytes a client sent).
 std::string format_access_log(const AccessLogEntry& entry, long long time, LogFormat format = LogFormat::Text);
 
+// `time` (seconds since the epoch) as the lines begin: 2026-11-29T12:00:00Z.
+const std::string& access_log_time(long long time);
+
 // Writes the line for `entry`, stamped now, to stderr in one write(2), so lines from
 // several threads never interleave.
 void write_access_log(const AccessLogEntry& entry, LogFormat format);

@@ -18,6 +18,7 @@ struct KeyLimits {
     long requests_per_minute = 0;
     long tokens_per_minute = 0;
     long concurrent = 0;              // requests in flight at once
+    long realtime_sessions = 0;       // realtime WebSocket sessions open at once (the companion's)
     long long expires_at = 0;         // seconds since the epoch; 0: never
 };
 

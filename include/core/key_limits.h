@@ -48,6 +48,7 @@ struct KeyUsage {
     RateWindow requests;
     RateWindow tokens;
     long in_flight = 0;
+    long sessions = 0;  // realtime WebSocket sessions open (the companion's)
 };
 
 struct KeyDecision {
@@ -67,6 +68,17 @@ bool key_expired(const KeyLimits& limits, int64_t now_ms);
 // Whether one more request, estimated at `tokens`, fits the key's limits now. When it
 // does, the caller counts it (the request, its estimate, and one in flight).
 KeyDecision decide_key(const KeyLimits& limits, const KeyUsage& usage, int64_t now_ms, long long tokens);
+
+// Whether one more realtime WebSocket session fits: refused (429 session_limit_exceeded, no
+// wait given: a session may last an hour) when the key has its sessions open — its own
+// `realtime_sessions`, else `default_sessions` (0: no limit) — else decided as one request
+// against its expiry and requests_per_minute. `concurrent` counts HTTP requests, which a
+// session is not, and its tokens are not known to the proxy: neither applies.
+KeyDecision decide_session(const KeyLimits& limits, long default_sessions, const KeyUsage& usage, int64_t now_ms);
+// The sessions a key may have open at once: its own, else the default (0: no limit).
+long session_limit(const KeyLimits& limits, long default_sessions);
+// Whether a key's sessions are counted in the shared state: a session limit or a rate to keep.
+bool counts_sessions(const KeyLimits& limits, long default_sessions);
 
 // A rough count of prompt tokens from the request body's size: about four bytes a token
 // for English text and JSON; settled with the answer's `usage` when it comes.

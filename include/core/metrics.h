@@ -53,8 +53,9 @@ struct HistogramSeries {
     std::string count, sum;
 };
 HistogramSeries histogram_series(std::string_view family, Labels labels);
-// The first bucket a value counts in (it counts in every later one too).
-size_t first_bucket(double value);
+// The first bucket a value counts in (it counts in every later one too): `family`'s
+// buckets (aop_realtime_session_seconds has its own), by default a request's times.
+size_t first_bucket(double value, std::string_view family = {});
 
 // The whole page: the shared series with HELP and TYPE per family, grouped and ordered,
 // and each target's state (cooldown, circuit, in flight, reported headroom).

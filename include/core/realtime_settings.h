@@ -23,6 +23,8 @@ struct RealtimeSettings {
     // api-version, while a resource still answers it; empty: the GA route
     // (/openai/v1/realtime?model=…).
     std::string preview_api_version;
+    long sessions_per_key = 0;                  // a client key's sessions open at once on the host,
+                                                // unless the routing file's `realtime_sessions` says; 0: no limit
 };
 
 // AZURE_OPENAI_PROXY_REALTIME_* (README "Realtime (WebSocket)"); `listen_argument` (from

@@ -91,6 +91,13 @@ public:
     // tokens used (-1: unknown, the estimate stands).
     KeyDecision admit_key(const ClientKey& key, int64_t now_ms, long long tokens);
     void release_key(const ClientKey& key, long long estimated, long long used, int64_t now_ms);
+    // A realtime WebSocket session of `key_name` (the companion's): decided by
+    // decide_session() over the key's sessions open on this host and its requests, and when
+    // allowed counted (one session open, one request). end_session() gives the place back;
+    // a process that dies gives back its sessions' places with its row.
+    KeyDecision admit_session(const std::string& key_name, const KeyLimits& limits, long default_sessions,
+                              int64_t now_ms);
+    void end_session(const std::string& key_name);
 
     // Redis (redis_sync.h): what this host counted since the last sync, taken (or given
     // back when Redis could not take it); every host's counts as Redis says, which stand

@@ -23,7 +23,7 @@
 
 namespace shared_state_internal {
 
-const uint32_t kLayoutVersion = 8;
+const uint32_t kLayoutVersion = 9;
 const int kProcesses = static_cast<int>(kStateProcesses);
 const int kTargets = static_cast<int>(kStateTargets);
 const int kKeys = static_cast<int>(kStateKeys);
@@ -118,6 +118,7 @@ struct SharedLayout {
     // and what is summed over processes is summed over the live ones.
     int32_t target_in_flight[shared_state_internal::kProcesses][shared_state_internal::kTargets];
     int32_t key_in_flight[shared_state_internal::kProcesses][shared_state_internal::kKeys];
+    int32_t key_sessions[shared_state_internal::kProcesses][shared_state_internal::kKeys];  // realtime, open
     double values[shared_state_internal::kProcesses][shared_state_internal::kSeriesSlots];
 };
 

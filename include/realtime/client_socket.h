@@ -18,8 +18,9 @@ public:
     virtual ~ClientConnection() = default;
     // The request's head (at most 16 KiB; a body is an error). False: unreadable or gone.
     virtual void read_request(std::function<void(bool ok, RealtimeRequest request)> done) = 0;
-    // An HTTP answer with a JSON body, then the connection is closed.
-    virtual void refuse(int status, const std::string& json_body, std::function<void()> done) = 0;
+    // An HTTP answer with a JSON body (and `headers`: Retry-After, x-ratelimit-*), then the
+    // connection is closed.
+    virtual void refuse(int status, const std::string& json_body, const Headers& headers, std::function<void()> done) = 0;
     // The 101 (naming `protocol` when not empty), then the WebSocket; null when it failed.
     virtual void accept(const std::string& protocol, std::function<void(std::unique_ptr<SocketEnd>)> done) = 0;
     // Closes the connection at once (the handshake's deadline).

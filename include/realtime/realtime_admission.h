@@ -23,6 +23,8 @@ struct RealtimeRequest {
 
 struct RealtimeAdmission {
     std::string key_name = "-";       // the client key's name, for the log
+    bool keyed = false;               // a client key was presented and admitted
+    KeyLimits key_limits;             // its limits (a copy: the routing table may be reloaded)
     std::string model, deployment;
     std::string answer_protocol;      // the subprotocol the 101 names ("" for none)
     std::string presented_key;        // the client's key: passed on to an endpoint without a key of its own

@@ -11,10 +11,8 @@
 
 #include "text.h"
 
-namespace {
-
 // Formatted once per second per thread: every line of that second shares it.
-const std::string& iso_time(long long seconds) {
+const std::string& access_log_time(long long seconds) {
     thread_local long long cached_seconds = -1;
     thread_local std::string cached;
     if (seconds == cached_seconds) return cached;
@@ -27,6 +25,8 @@ const std::string& iso_time(long long seconds) {
     cached = buffer;
     return cached;
 }
+
+namespace {
 
 // Free text in quotes: spaces kept, quotes and control bytes escaped, cut at 300 bytes.
 std::string quoted_text(const std::string& text) {
@@ -59,7 +59,7 @@ void add_field(cJSON* object, const char* name, const std::string& value, size_t
 std::string json_line(const AccessLogEntry& e, long long time) {
     JsonPtr owned(cJSON_CreateObject());
     cJSON* line = owned.get();
-    cJSON_AddStringToObject(line, "time", iso_time(time).c_str());
+    cJSON_AddStringToObject(line, "time", access_log_time(time).c_str());
     add_field(line, "method", e.method, 16);
     add_field(line, "path", e.path);
     add_field(line, "model", e.model);
@@ -89,7 +89,7 @@ std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat
     if (format == LogFormat::Json) return json_line(e, time);
     std::string line;
     line.reserve(160 + e.path.size() + e.model.size() + e.deployment.size());
-    line.append(iso_time(time)).append(" ");
+    line.append(access_log_time(time)).append(" ");
     append_or_dash(line, e.method);
     line += ' ';
     append_or_dash(line, e.path);

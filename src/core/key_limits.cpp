@@ -136,4 +136,28 @@ KeyDecision decide_key(const KeyLimits& limits, const KeyUsage& usage, int64_t n
     return d;
 }
 
+long session_limit(const KeyLimits& limits, long default_sessions) {
+    return limits.realtime_sessions > 0 ? limits.realtime_sessions : std::max(0L, default_sessions);
+}
+
+bool counts_sessions(const KeyLimits& limits, long default_sessions) {
+    return session_limit(limits, default_sessions) > 0 || limits.requests_per_minute > 0;
+}
+
+KeyDecision decide_session(const KeyLimits& limits, long default_sessions, const KeyUsage& usage, int64_t now_ms) {
+    KeyLimits as_request = limits;
+    as_request.concurrent = 0;
+    as_request.tokens_per_minute = 0;
+    long sessions = session_limit(limits, default_sessions);
+    if (sessions == 0 || usage.sessions < sessions || key_expired(limits, now_ms))
+        return decide_key(as_request, usage, now_ms, 0);
+    KeyDecision d;
+    d.allowed = false;
+    d.status = 429;
+    d.code = "session_limit_exceeded";
+    d.message = "This key has " + std::to_string(sessions) +
+                " realtime sessions open, its limit; open another when one has ended.";
+    return d;
+}
+
 long long estimate_prompt_tokens(long long body_bytes) { return body_bytes <= 0 ? 0 : (body_bytes + 3) / 4; }

@@ -9,9 +9,20 @@
 
 namespace {
 
-const double kBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
-const char* const kBucketLabels[] = {"0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120", "+Inf"};
-const size_t kBucketCount = sizeof kBuckets / sizeof kBuckets[0];
+// A histogram's bounds: a request's times, or (aop_realtime_session_seconds) a session's,
+// which lasts minutes to hours.
+struct Buckets {
+    std::vector<double> bounds;
+    std::vector<const char*> labels;  // the bounds as `le` says them, then +Inf
+};
+const Buckets kRequestBuckets{{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+                              {"0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120", "+Inf"}};
+const Buckets kSessionBuckets{{1, 10, 30, 60, 300, 600, 1800, 3600, 7200},
+                              {"1", "10", "30", "60", "300", "600", "1800", "3600", "7200", "+Inf"}};
+
+const Buckets& buckets_of(std::string_view family) {
+    return family == "aop_realtime_session_seconds" ? kSessionBuckets : kRequestBuckets;
+}
 
 struct Family {
     const char* name;
@@ -31,6 +42,12 @@ const Family kFamilies[] = {
     {"aop_parameter_refusals_learned_total", "counter", "Azure 400s naming a parameter the proxy then fixed and remembered for the target, by model."},
     {"aop_bridged_requests_total", "counter", "Chat requests sent to a Responses-only deployment as Responses API requests, by model."},
     {"aop_responses_only_learned_total", "counter", "Azure 400s OperationNotSupported to a chat request: the target remembered as Responses-only, by model."},
+    {"aop_realtime_sessions_total", "counter", "Realtime WebSocket sessions that ended (the companion), by key name and outcome (client closed, upstream closed, client vanished, idle, ...)."},
+    {"aop_realtime_close_codes_total", "counter", "Close codes realtime sessions received, by side (client, upstream) and code (none: the side vanished)."},
+    {"aop_realtime_bytes_total", "counter", "Payload bytes realtime sessions relayed, by key name and the side that sent them (client, upstream)."},
+    {"aop_realtime_refused_total", "counter", "Realtime session requests refused before a 101, by reason (the error's code: session_limit_exceeded, invalid_api_key, upstream_refused, ...)."},
+    {"aop_realtime_session_seconds", "histogram", "Realtime WebSocket sessions' durations, from the 101 to the end (0 for a handshake that failed)."},
+    {"aop_realtime_sessions_open", "gauge", "Realtime WebSocket sessions open or opening now, over every companion process of the host."},
     {"aop_active_streams", "gauge", "Event streams being relayed now."},
     {"aop_requests_in_flight", "gauge", "Requests being served now."},
     {"aop_target_in_flight", "gauge", "Requests in flight at each target."},
@@ -127,7 +144,7 @@ std::string series_name(std::string_view family, Labels labels) {
 HistogramSeries histogram_series(std::string_view family, Labels labels) {
     HistogramSeries out;
     std::string base(family);
-    for (const char* bound : kBucketLabels) {
+    for (const char* bound : buckets_of(family).labels) {
         out.buckets.emplace_back();
         append_series(out.buckets.back(), base + "_bucket", labels, "le", bound);
     }
@@ -136,10 +153,11 @@ HistogramSeries histogram_series(std::string_view family, Labels labels) {
     return out;
 }
 
-size_t first_bucket(double value) {
+size_t first_bucket(double value, std::string_view family) {
+    const std::vector<double>& bounds = buckets_of(family).bounds;
     size_t i = 0;
-    while (i < kBucketCount && value > kBuckets[i]) ++i;
-    return i;  // kBucketCount: only +Inf
+    while (i < bounds.size() && value > bounds[i]) ++i;
+    return i;  // bounds.size(): only +Inf
 }
 
 std::string render_metrics(std::vector<SeriesValue> series, const std::vector<TargetView>& targets, int64_t now_ms) {

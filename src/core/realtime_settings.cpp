@@ -20,12 +20,14 @@ bool parse_realtime_settings(const Environment& env, const std::string& listen_a
                        error) &&
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_QUEUE_BYTES", 1LL << 30, settings.queue_bytes, error) &&
            read_number(env, "AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", 1000000, settings.max_sessions, error) &&
-           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT", 3600, settings.drain_timeout_s, error);
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT", 3600, settings.drain_timeout_s, error) &&
+           read_number(env, "AZURE_OPENAI_PROXY_REALTIME_SESSIONS_PER_KEY", 1000000, settings.sessions_per_key, error);
 }
 
 std::string describe_realtime_settings(const RealtimeSettings& s) {
     return "realtime: listening on " + (s.listen.empty() ? std::string("the socket systemd hands over") : s.listen) +
-           "; at most " + std::to_string(s.max_sessions) + " sessions, messages of " +
+           "; at most " + std::to_string(s.max_sessions) + " sessions" +
+           (s.sessions_per_key ? " (" + std::to_string(s.sessions_per_key) + " a key)" : std::string()) + ", messages of " +
            std::to_string(s.max_message_bytes) + " bytes, " + std::to_string(s.queue_bytes) +
            " bytes queued a direction; timeouts (s): handshake " + std::to_string(s.handshake_timeout_s) + ", idle " +
            std::to_string(s.idle_timeout_s) + ", drain " + std::to_string(s.drain_timeout_s) + "; route " +

@@ -98,7 +98,8 @@ std::string describe_routing(const RoutingTable& table) {
         << " failures for " << r.circuit_open_s << " s, its trial holding it at most " << trial_lease_ms(r) / 1000 << " s\n";
     for (const ClientKey& key : keys) {
         const KeyLimits& l = key.limits;
-        bool limited = !l.models.empty() || l.requests_per_minute || l.tokens_per_minute || l.concurrent || l.expires_at;
+        bool limited = !l.models.empty() || l.requests_per_minute || l.tokens_per_minute || l.concurrent ||
+                       l.realtime_sessions || l.expires_at;
         if (!limited) continue;
         out << "key " << key.name << ":";
         if (!l.models.empty()) {
@@ -109,6 +110,7 @@ std::string describe_routing(const RoutingTable& table) {
         if (l.requests_per_minute) out << " " << l.requests_per_minute << " requests/min;";
         if (l.tokens_per_minute) out << " " << l.tokens_per_minute << " tokens/min;";
         if (l.concurrent) out << " " << l.concurrent << " at once;";
+        if (l.realtime_sessions) out << " " << l.realtime_sessions << " realtime sessions at once;";
         if (l.expires_at) out << " expires " << l.expires_at << ";";
         out << "\n";
     }

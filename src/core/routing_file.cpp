@@ -268,7 +268,8 @@ bool read_key_limits(Reader& reader, Json object, const std::string& path, KeyLi
     if (!read_string(reader, object, "expires", path, expires) ||
         !read_count(reader, object, "requests_per_minute", path, 1, 100000000, limits.requests_per_minute) ||
         !read_count(reader, object, "tokens_per_minute", path, 1, 100000000000LL, limits.tokens_per_minute) ||
-        !read_count(reader, object, "concurrent", path, 1, 1000000, limits.concurrent))
+        !read_count(reader, object, "concurrent", path, 1, 1000000, limits.concurrent) ||
+        !read_count(reader, object, "realtime_sessions", path, 1, 1000000, limits.realtime_sessions))
         return false;
     if (!expires.empty() && (limits.expires_at = parse_expiry(expires)) < 0) {
         reader.error(path + ".expires", "'" + log_safe(expires, 40) + "' is not a date like 2027-01-31 or 2027-01-31T12:00:00Z");
@@ -289,7 +290,8 @@ void read_keys(Reader& reader, Json keys, std::vector<ClientKey>& out) {
             continue;
         }
         if (!check_members(reader, entry, path,
-                           {"key", "models", "requests_per_minute", "tokens_per_minute", "concurrent", "expires"}) ||
+                           {"key", "models", "requests_per_minute", "tokens_per_minute", "concurrent", "realtime_sessions",
+                            "expires"}) ||
             !read_string(reader, entry, "key", path, value) || !read_key_limits(reader, entry, path, key.limits))
             continue;
         if (value.empty()) {
@@ -327,7 +329,9 @@ void check_slots(Reader& reader, const RoutingTable& table) {
     if (targets.size() > kStateTargets)
         reader.error("models", std::to_string(targets.size()) + " targets (endpoint/deployment); the shared state holds at most " +
                                    std::to_string(kStateTargets));
-    auto limited = std::count_if(table.keys.begin(), table.keys.end(), [](const ClientKey& key) { return counts_usage(key.limits); });
+    auto limited = std::count_if(table.keys.begin(), table.keys.end(), [](const ClientKey& key) {
+        return counts_usage(key.limits) || counts_sessions(key.limits, 0);
+    });
     if (static_cast<size_t>(limited) > kStateKeys)
         reader.error("keys", std::to_string(limited) + " keys have limits (per minute or at once); the shared state holds at most " +
                                  std::to_string(kStateKeys));

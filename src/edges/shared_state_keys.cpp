@@ -22,6 +22,25 @@ RateWindow moved(RateWindow window, long long amount, int64_t now_ms) {
     return window;
 }
 
+// What a key used, as its admission sees it: this host's counts, or every host's while
+// Redis's are fresh. The caller holds the lock.
+KeyUsage usage_of(const SharedLayout& l, const KeySlot& s, int slot, int64_t now_ms) {
+    KeyUsage usage{sane(s.requests), sane(s.tokens), in_flight(l, l.key_in_flight, slot), in_flight(l, l.key_sessions, slot)};
+    if (now_ms - sane_ms(s.remote_at_ms) < kRemoteFreshMs) {  // every host's count, through Redis
+        usage.requests = combined(sane(s.remote_requests), sane(s.pending_requests), now_ms);
+        usage.tokens = combined(sane(s.remote_tokens), sane(s.pending_tokens), now_ms);
+    }
+    return usage;
+}
+
+// One request admitted, estimated at `tokens`: this host's count and what Redis is owed.
+void count_request(KeySlot& s, long long tokens, int64_t now_ms) {
+    s.requests = added(sane(s.requests), 1, now_ms);
+    s.tokens = added(sane(s.tokens), tokens, now_ms);
+    s.pending_requests = moved(s.pending_requests, 1, now_ms);
+    s.pending_tokens = moved(s.pending_tokens, tokens, now_ms);
+}
+
 }  // namespace
 
 KeyDecision SharedState::admit_key(const ClientKey& key, int64_t now_ms, long long tokens) {
@@ -30,22 +49,34 @@ KeyDecision SharedState::admit_key(const ClientKey& key, int64_t now_ms, long lo
     SharedLayout& l = held.layout();
     int slot = find_key(l, key.name, true);
     if (slot < 0) return KeyDecision();  // no slot (counted, said once): unlimited rather than refused
-    KeySlot& s = l.keys[slot];
-    KeyUsage usage{sane(s.requests), sane(s.tokens), 0};
-    if (now_ms - sane_ms(s.remote_at_ms) < kRemoteFreshMs) {  // every host's count, through Redis
-        usage.requests = combined(sane(s.remote_requests), sane(s.pending_requests), now_ms);
-        usage.tokens = combined(sane(s.remote_tokens), sane(s.pending_tokens), now_ms);
-    }
-    usage.in_flight = in_flight(l, l.key_in_flight, slot);
-    KeyDecision decision = decide_key(key.limits, usage, now_ms, tokens);
+    KeyDecision decision = decide_key(key.limits, usage_of(l, l.keys[slot], slot, now_ms), now_ms, tokens);
     if (decision.allowed) {
-        s.requests = added(sane(s.requests), 1, now_ms);
-        s.tokens = added(sane(s.tokens), tokens, now_ms);
-        s.pending_requests = moved(s.pending_requests, 1, now_ms);
-        s.pending_tokens = moved(s.pending_tokens, tokens, now_ms);
+        count_request(l.keys[slot], tokens, now_ms);
         add_in_flight(l.key_in_flight[held.process()][slot], 1);
     }
     return decision;
+}
+
+KeyDecision SharedState::admit_session(const std::string& key_name, const KeyLimits& limits, long default_sessions,
+                                       int64_t now_ms) {
+    every_second(now_ms);
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_key(l, key_name, true);
+    if (slot < 0) return KeyDecision();  // as admit_key: unlimited rather than refused
+    KeyDecision decision = decide_session(limits, default_sessions, usage_of(l, l.keys[slot], slot, now_ms), now_ms);
+    if (decision.allowed) {
+        count_request(l.keys[slot], 0, now_ms);
+        add_in_flight(l.key_sessions[held.process()][slot], 1);
+    }
+    return decision;
+}
+
+void SharedState::end_session(const std::string& key_name) {
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_key(l, key_name, false);
+    if (slot >= 0) add_in_flight(l.key_sessions[held.process()][slot], -1);
 }
 
 void SharedState::release_key(const ClientKey& key, long long estimated, long long used, int64_t now_ms) {

@@ -43,6 +43,7 @@ void release_row(SharedLayout& l, int row) {
     clear(l.processes[row].start_time);
     for (int32_t& count : l.target_in_flight[row]) clear(count);
     for (int32_t& count : l.key_in_flight[row]) clear(count);
+    for (int32_t& count : l.key_sessions[row]) clear(count);
     for (int i = 0; i < kSeriesSlots; ++i) {
         double& value = l.values[row][i];
         if (value == 0) continue;

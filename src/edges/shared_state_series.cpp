@@ -180,7 +180,7 @@ void SharedState::observe(const char* family, Labels labels, double value) {
     double* values = m.layout->values[m.process];
     const Slots& slots = it->second;
     bool dropped = slots.count < 0 || slots.sum < 0;
-    for (size_t i = first_bucket(value); i < slots.buckets.size(); ++i) {
+    for (size_t i = first_bucket(value, family); i < slots.buckets.size(); ++i) {
         if (slots.buckets[i] >= 0) add_double(values[slots.buckets[i]], 1);
         else dropped = true;
     }

@@ -31,11 +31,12 @@ public:
                          });
     }
 
-    void refuse(int status, const std::string& json_body, std::function<void()> done) override {
+    void refuse(int status, const std::string& json_body, const Headers& headers, std::function<void()> done) override {
         answer_.result(static_cast<unsigned>(status));
         answer_.version(11);
         answer_.set(http::field::content_type, "application/json");
         answer_.set(http::field::connection, "close");
+        for (const Header& header : headers) answer_.set(header.name, header.value);
         // The one 426 here is a WebSocket upgrade of another version (RFC 6455 4.4).
         if (status == 426) answer_.set(http::field::sec_websocket_version, "13");
         answer_.body() = json_body;

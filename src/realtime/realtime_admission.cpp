@@ -74,7 +74,11 @@ bool admit_realtime(const Config& config, const RealtimeRequest& request, int64_
     std::string presented = realtime_presented_key(request.headers);
     const ClientKey* key = nullptr;
     if (!admit_key(config, presented, now_ms, key, error)) return false;
-    if (key) admission.key_name = key->name;
+    if (key) {
+        admission.key_name = key->name;
+        admission.keyed = true;
+        admission.key_limits = key->limits;
+    }
     admission.model = query_value(query, "model");
     admission.presented_key = presented;
     admission.answer_protocol = realtime_answer_protocol(request.headers);

@@ -2,38 +2,68 @@
 // tests/integration/realtime-socket.test.mjs and realtime-identity.test.mjs.
 #include "session_opening.h"
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 
+#include "key_limits.h"
 #include "proxy_errors.h"
+#include "realtime_log.h"
 #include "realtime_route.h"
 #include "relay_session.h"
 #include "token_keeper.h"
 #include "upstream_socket.h"
 
-// A place among the process's sessions, given back when the session (or its opening) ends;
-// `relay` once it is relayed, for a stop.
+// A place among the process's sessions, and among its key's on the host when the key's
+// sessions are counted (`key_name` not empty), in the host's gauge of open sessions; given
+// back when the session (or its opening) ends. `relay` once it is relayed, for a stop.
 struct SessionSlot {
-    explicit SessionSlot(std::shared_ptr<OpenSessions> open) : open_(std::move(open)) { open_->slots.insert(this); }
-    ~SessionSlot() { open_->slots.erase(this); }
+    SessionSlot(RealtimeProcess& process, std::string key_name)
+        : open_(process.sessions), state_(*process.state), key_name_(std::move(key_name)) {
+        open_->slots.insert(this);
+        state_.add(kSessionsOpen, 1, true);
+    }
+    ~SessionSlot() {
+        open_->slots.erase(this);
+        state_.add(kSessionsOpen, -1, true);
+        if (!key_name_.empty()) state_.end_session(key_name_);
+    }
     SessionSlot(const SessionSlot&) = delete;
     SessionSlot& operator=(const SessionSlot&) = delete;
-    std::shared_ptr<OpenSessions> open_;
     std::weak_ptr<RelaySession> relay;
+
+private:
+    static constexpr const char* kSessionsOpen = "aop_realtime_sessions_open";
+    std::shared_ptr<OpenSessions> open_;
+    SharedState& state_;  // the process's, which outlives its event loop
+    std::string key_name_;
 };
 
 namespace {
 
-int64_t wall_clock_now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+// The session's access line, stamped and shaped as the FastCGI program's
+// (AZURE_OPENAI_PROXY_LOG_FORMAT), in one write so that lines never interleave.
+void write_access_line(const Config& config, const RealtimeSessionLog& log) {
+    std::string line = realtime_access_line(log, wall_clock_ms() / 1000, config.log_format) + "\n";
+    if (write(STDERR_FILENO, line.data(), line.size()) < 0) return;  // stderr gone: nowhere to say so
 }
 
-void write_log_line(const RealtimeSessionLog& log) {
-    std::fprintf(stderr, "%s\n", realtime_session_line(log).c_str());
+// A session's end (or its opening's failure): its access line, and its metrics in the
+// host's shared state. A refusal is counted by its reason where it is sent.
+void session_ended(RealtimeProcess& process, const RealtimeSessionLog& log) {
+    write_access_line(process.config, log);
+    SharedState& state = *process.state;
+    std::string key = log.key_name.empty() ? "-" : log.key_name;
+    state.count("aop_realtime_sessions_total", {{"key", key}, {"outcome", realtime_outcome_label(log.outcome)}});
+    state.count("aop_realtime_bytes_total", {{"key", key}, {"from", "client"}}, static_cast<double>(log.client_bytes));
+    state.count("aop_realtime_bytes_total", {{"key", key}, {"from", "upstream"}}, static_cast<double>(log.upstream_bytes));
+    for (auto [side, code] : {std::pair<const char*, int>{"client", log.client_close}, {"upstream", log.upstream_close}})
+        state.count("aop_realtime_close_codes_total", {{"side", side}, {"code", code ? std::to_string(code) : "none"}});
+    state.observe("aop_realtime_session_seconds", {}, static_cast<double>(log.duration_ms) / 1000.0);
 }
 
 // Azure's refusal as the client's answer: its status when it names the client's mistake or
@@ -95,11 +125,11 @@ private:
     void on_request(bool ok, RealtimeRequest request) {
         if (!ok) {  // gone, timed out, or not HTTP: nothing to answer
             deadline_.cancel();
-            if (!log_.outcome.empty()) write_log_line(log_);
+            if (!log_.outcome.empty()) session_ended(process_, log_);
             return;
         }
         ProxyError error;
-        if (!admit_realtime(process_.config, request, wall_clock_now_ms(), admission_, error)) return refuse(error);
+        if (!admit_realtime(process_.config, request, wall_clock_ms(), admission_, error)) return refuse(error);
         log_.key_name = admission_.key_name;
         log_.model = admission_.model;
         log_.deployment = admission_.deployment;
@@ -108,9 +138,29 @@ private:
         if (static_cast<long>(process_.sessions->slots.size()) >= process_.settings.max_sessions)
             return refuse(make_error(503, "Too many realtime sessions on this proxy; retry later.", "proxy_overloaded",
                                      "", "api_error"));
-        slot_ = std::make_shared<SessionSlot>(process_.sessions);
+        if (!admit_key_session()) return;
         if (admission_.targets) tried_.assign(admission_.targets->size(), false);
         next_try();
+    }
+
+    // The key's place among its sessions on the host (and one request against its rate),
+    // or its 429. Its place (counted or not) and the process's are held from here on.
+    bool admit_key_session() {
+        long default_sessions = process_.settings.sessions_per_key;
+        if (!admission_.keyed || !counts_sessions(admission_.key_limits, default_sessions)) {
+            slot_ = std::make_shared<SessionSlot>(process_, "");
+            return true;
+        }
+        KeyDecision d = process_.state->admit_session(admission_.key_name, admission_.key_limits, default_sessions,
+                                                      wall_clock_ms());
+        if (!d.allowed) {
+            Headers headers = rate_limit_headers(d);
+            if (d.retry_after_ms > 0) add_retry_after(headers, d.retry_after_ms);
+            refuse(make_error(d.status, d.message, d.code, "", "requests"), "", headers);
+            return false;
+        }
+        slot_ = std::make_shared<SessionSlot>(process_, admission_.key_name);
+        return true;
     }
 
     // One try: the environment's endpoint, or the target the shared state picks.
@@ -119,7 +169,7 @@ private:
         deployment_ = admission_.deployment;
         if (admission_.targets) {
             const std::vector<Target>& targets = *admission_.targets;
-            Pick pick = process_.state->choose(targets, tried_, wall_clock_now_ms(), true,
+            Pick pick = process_.state->choose(targets, tried_, wall_clock_ms(), true,
                                                trial_lease_ms(admission_.table->retry));
             if (pick.index < 0) return refuse(errors::no_target(pick, admission_.model));
             const Target& target = targets[static_cast<size_t>(pick.index)];
@@ -204,13 +254,13 @@ private:
     // The try failed before the client heard anything: another target free now takes the session.
     bool another_target(TryResult result) {
         if (!admission_.targets || !realtime_tries_next(result, tries_, admission_.table->retry)) return false;
-        return process_.state->choose(*admission_.targets, tried_, wall_clock_now_ms(), false).index >= 0;
+        return process_.state->choose(*admission_.targets, tried_, wall_clock_ms(), false).index >= 0;
     }
 
     // The try's target hears how its handshake went (its place in flight given back).
     void settle(TryResult result, int64_t retry_after_ms = -1) {
         if (!held_) return;
-        process_.state->report(*held_->target, result, retry_after_ms, held_->trial, wall_clock_now_ms(),
+        process_.state->report(*held_->target, result, retry_after_ms, held_->trial, wall_clock_ms(),
                                admission_.table->retry);
         held_.reset();
     }
@@ -221,26 +271,34 @@ private:
         deadline_.cancel();
         if (!client) {
             if (log_.outcome.empty()) log_.outcome = "client handshake failed";
-            write_log_line(log_);
+            session_ended(process_, log_);
             return;  // Azure's side goes with this object, its socket closed
         }
         RelayLimits limits;
         limits.queue_bytes = static_cast<unsigned long long>(process_.settings.queue_bytes);
         limits.idle_timeout_s = process_.settings.idle_timeout_s;
         limits.write_timeout_s = process_.config.write_timeout_s;
-        auto slot = slot_;
+        // The session's places are given back before its line is written: whoever reads the
+        // line (a client told its session ended) finds them free.
+        auto ended = [slot = slot_, &process = process_](const RealtimeSessionLog& log) mutable {
+            slot.reset();
+            session_ended(process, log);
+        };
         auto session = std::make_shared<RelaySession>(process_.io, std::move(client), std::move(upstream_), limits, log_,
-                                                      [slot](const RealtimeSessionLog& log) { write_log_line(log); });
+                                                      std::move(ended));
         slot_->relay = session;
+        slot_.reset();  // the session's own now
         session->start();
         if (process_.sessions->stopping) session->go_away();
     }
 
-    void refuse(const ProxyError& error, const std::string& body = "") {
+    void refuse(const ProxyError& error, const std::string& body = "", const Headers& headers = {}) {
         log_.outcome = "refused " + std::to_string(error.status);
-        write_log_line(log_);
+        write_access_line(process_.config, log_);
+        process_.state->count("aop_realtime_refused_total", {{"reason", error.code.empty() ? "unknown" : error.code}});
         auto self = shared_from_this();
-        client_->refuse(error.status, body.empty() ? error_body(error) : body, [self] { self->deadline_.cancel(); });
+        client_->refuse(error.status, body.empty() ? error_body(error) : body, headers,
+                        [self] { self->deadline_.cancel(); });
     }
 
     struct HeldTry {

@@ -46,7 +46,7 @@ export async function listening(server, port, what) {
 // in front of the companion's unix socket `socket`; over TLS with `certificate` ({ certFile,
 // keyFile }), else plain HTTP. The FastCGI settings beside it point at no program, so a
 // session that reached them would fail.
-export async function startLighttpdRealtimeFront(socket, certificate) {
+export async function startLighttpdRealtimeFront(socket, certificate, fastcgi) {
   const dir = tempDir('lighttpd-rt');
   const port = await freePort();
   const snippet = render('lighttpd/azure-openai-proxy-realtime.conf',
@@ -60,7 +60,7 @@ server.document-root = "${dir}"
 server.bind = "127.0.0.1"
 server.port = ${port}
 server.stream-response-body = 2
-${tls}fastcgi.server = ( "/" => (( "socket" => "${dir}/no-fastcgi.sock", "check-local" => "disable", "fix-root-scriptname" => "enable" )))
+${tls}fastcgi.server = ( "/" => (( "socket" => "${fastcgi || `${dir}/no-fastcgi.sock`}", "check-local" => "disable", "fix-root-scriptname" => "enable" )))
 include "${snippet}"
 `);
   const server = startChild('lighttpd', ['-D', '-f', config], { env: { PATH: process.env.PATH } });

@@ -42,7 +42,7 @@ async function startCompanion(standIn, certificate, listen, env = {}) {
   // The first session line matching `pattern`, in what it wrote from offset `from` on.
   companion.logLine = async (pattern, from = 0) => {
     let found;
-    await waitFor(() => (found = companion.output.slice(from).split('\n').find((l) => l.startsWith('realtime session') && pattern.test(l))),
+    await waitFor(() => (found = companion.output.slice(from).split('\n').find((l) => /^\S+ realtime session /.test(l) && pattern.test(l))),
       `a log line ${pattern} in ${JSON.stringify(companion.output.slice(from))}`);
     return found;
   };
@@ -243,7 +243,7 @@ describe('the realtime companion stopped with SIGTERM', () => {
     assert.deepEqual(codes.map((c) => c.code), [1001, 1001, 1001], 'Azure\'s side of every session heard 1001');
     assert.equal((await stopped).code, 0);
     assert.match(companion.output, /1 sessions still open at the drain deadline: cut/);
-    const lines = companion.output.split('\n').filter((l) => l.startsWith('realtime session') && /outcome="proxy stopping"/.test(l));
+    const lines = companion.output.split('\n').filter((l) => /^\S+ realtime session /.test(l) && /outcome="proxy stopping"/.test(l));
     assert.equal(lines.length, 3, companion.output);
     paused.terminate();
   });

@@ -7,86 +7,15 @@
 // as HTTP errors, never a 101; a message over the limit (1009) and invalid UTF-8 (1007).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import tls from 'node:tls';
 
 import OpenAI from 'openai';
 import { OpenAIRealtimeWebSocket } from 'openai/realtime/websocket';
-import WebSocket from 'ws';
 
 import { AUDIO_CHUNK_BYTES, startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
-import { ROOT, canConnect, freePort, proxyEnv, startChild, tempDir, waitFor } from './harness.mjs';
-import { apacheBase, render, runNginx, startApache, startLighttpdRealtimeFront } from './hosts.mjs';
-import { makeCertificate } from './upstream-http2-parts.mjs';
-
-const REALTIME_BIN = process.env.REALTIME_BIN || path.join(ROOT, 'build/asan/azure-openai-proxy-realtime');
-const AZURE_KEY = 'azure-resource-key';
-const CLIENT_KEY = 'alice-key-123';
-const MAX_MESSAGE = 1 << 20;  // the companion's limit for this run (its default is 16 MiB)
-
-async function startCompanion(standIn, certificate) {
-  const dir = tempDir('realtime');
-  fs.chmodSync(dir, 0o755);  // nginx's workers (www-data) reach the socket in it
-  const socket = path.join(dir, 'realtime.sock');
-  const companion = startChild(REALTIME_BIN, ['--listen', socket], {
-    env: proxyEnv({
-      AZURE_OPENAI_ENDPOINT: standIn.url, AZURE_OPENAI_TOKEN: AZURE_KEY,
-      AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`, AZURE_OPENAI_PROXY_CA_BUNDLE: certificate.certFile,
-      AZURE_OPENAI_PROXY_REALTIME_MAX_MESSAGE_BYTES: String(MAX_MESSAGE),
-      AZURE_OPENAI_PROXY_REALTIME_SOCKET_OWNER: 'www-data',
-      AZURE_OPENAI_PROXY_WRITE_TIMEOUT: '3',  // a client that stops reading is cut after 3 s
-    }),
-  });
-  await waitFor(async () => companion.exited || (fs.existsSync(socket) && await canConnect({ path: socket })), 'the companion');
-  if (companion.exited) throw new Error(`the companion exited at start: ${companion.output}`);
-  companion.socket = socket;
-  companion.logLine = async (pattern) => {
-    let found;
-    await waitFor(() => (found = companion.output.split('\n').find((l) => l.startsWith('realtime session') && pattern.test(l))),
-      `a log line ${pattern}`, 5000);
-    return found;
-  };
-  return companion;
-}
-
-// lighttpd over TLS with the shipped snippet (hosts.mjs).
-const startLighttpdFront = (companion, certificate) => startLighttpdRealtimeFront(companion.socket, certificate);
-
-// nginx over TLS with the shipped site, its realtime location and upstream included.
-async function startNginxFront(companion, certificate) {
-  const dir = tempDir('nginx-rt');
-  fs.chmodSync(dir, 0o755);
-  const port = await freePort();
-  const snippet = render('nginx/azure-openai-proxy-realtime.conf',
-    { 'unix:/run/azure-openai-proxy/realtime.sock': `unix:${companion.socket}` }, path.join(dir, 'realtime.conf'));
-  const site = render('nginx/azure-openai-proxy.conf', {
-    'listen 80 default_server;': `listen 127.0.0.1:${port} ssl default_server; ssl_certificate ${certificate.certFile}; ssl_certificate_key ${certificate.keyFile};`,
-    'unix:/run/azure-openai-proxy/proxy.sock': `unix:${dir}/no-fastcgi.sock`,
-    '# include /etc/nginx/snippets/azure-openai-proxy-realtime.conf;': `include ${snippet};`,
-  }, path.join(dir, 'site.conf'));
-  const server = await runNginx(dir, port, site);
-  return { server, port };
-}
-
-// Apache over TLS with the shipped mod_proxy_fcgi site and its realtime line included.
-async function startApacheFront(companion, certificate) {
-  const dir = tempDir('apache-rt');
-  fs.chmodSync(dir, 0o755);
-  const port = await freePort();
-  const snippet = render('apache/azure-openai-proxy-realtime.conf',
-    { 'unix:/run/azure-openai-proxy/realtime.sock': `unix:${companion.socket}` }, path.join(dir, 'realtime.conf'));
-  const site = render('apache/proxy-fcgi.conf', {
-    '<VirtualHost *:80>': `<VirtualHost 127.0.0.1:${port}>\n    SSLEngine on\n    SSLCertificateFile ${certificate.certFile}\n    SSLCertificateKeyFile ${certificate.keyFile}`,
-    'unix:/run/azure-openai-proxy/proxy.sock': `unix:${dir}/no-fastcgi.sock`,
-    '# Include /etc/apache2/azure-openai-proxy-realtime.conf': `Include ${snippet}`,
-  }, path.join(dir, 'site.conf'));
-  const server = await startApache(dir, port, apacheBase({
-    dir, port, modules: ['mpm_event', 'authz_core', 'setenvif', 'proxy', 'proxy_fcgi', 'proxy_http', 'socache_shmcb', 'ssl'],
-    extra: `Include ${site}`,
-  }));
-  return { server, port };
-}
+import { waitFor } from './harness.mjs';
+import {
+  AZURE_KEY, CLIENT_KEY, MAX_MESSAGE, frontCertificate, rawSession, startApacheFront, startCompanion, startLighttpdFront, startNginxFront,
+} from './realtime-fronts.mjs';
 
 // The SDK's session, with what it received kept in order; `opened` once the 101 came.
 function sdkSession(port, key = CLIENT_KEY) {
@@ -109,21 +38,6 @@ function sdkSession(port, key = CLIENT_KEY) {
   return { rt, events, errors, opened, closed, next };
 }
 
-// A raw client of the front (the `ws` package, trusting the test's certificate): for what
-// the SDK cannot show — a refusal's HTTP status and body, frames it would not send.
-function rawSession(port, urlPath, { protocols = ['realtime', `openai-insecure-api-key.${CLIENT_KEY}`], headers = {}, ca } = {}) {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}${urlPath}`, protocols, { ca, headers });
-  return new Promise((resolve) => {
-    ws.on('unexpected-response', (req, res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    ws.on('open', () => resolve({ ws, status: 101, protocol: ws.protocol }));
-    ws.on('error', (error) => resolve({ error }));
-  });
-}
-
 const closeOf = (ws) => new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
 
 const FRONTS = { lighttpd: startLighttpdFront, nginx: startNginxFront, apache: startApacheFront };
@@ -132,12 +46,7 @@ for (const [name, startFront] of Object.entries(FRONTS)) {
   describe(`realtime WebSocket sessions through ${name}`, () => {
     let certificate, standIn, companion, front;
     before(async () => {
-      certificate = makeCertificate();
-      certificate.keyFile = path.join(path.dirname(certificate.certFile), 'key.pem');
-      fs.chmodSync(path.dirname(certificate.certFile), 0o755);
-      fs.chmodSync(certificate.keyFile, 0o644);  // nginx reads it as root, lighttpd as itself: test-only
-      // Node's own WebSocket (the SDK's) trusts the test's certificate too.
-      tls.setDefaultCACertificates([...tls.getCACertificates('default'), certificate.cert.toString()]);
+      certificate = frontCertificate();
       standIn = await startRealtimeSocketStandIn({ tls: certificate, apiKey: AZURE_KEY });
       companion = await startCompanion(standIn, certificate);
       front = await startFront(companion, certificate);

@@ -127,6 +127,39 @@ BOOST_AUTO_TEST_CASE(key_limits_tokens_concurrency_and_expiry) {
     BOOST_TEST(estimate_prompt_tokens(400) == 100);
 }
 
+BOOST_AUTO_TEST_CASE(a_realtime_session_is_held_to_the_keys_sessions_and_rate_not_its_concurrency) {
+    KeyLimits limits;
+    limits.concurrent = 1;  // HTTP requests: a session is none
+    KeyUsage usage;
+    usage.in_flight = 5;
+    usage.sessions = 2;
+    BOOST_TEST(decide_session(limits, 0, usage, 0).allowed, "no session limit: any number");
+    BOOST_TEST(!counts_sessions(limits, 0));
+    KeyDecision refused = decide_session(limits, 2, usage, 0);  // the host's default
+    BOOST_TEST(refused.status == 429);
+    BOOST_TEST(refused.code == "session_limit_exceeded");
+    BOOST_TEST(refused.retry_after_ms == 0, "no wait is meaningful: a session may last an hour");
+    limits.realtime_sessions = 3;  // the key's own wins over the default
+    BOOST_TEST(session_limit(limits, 2) == 3);
+    BOOST_TEST(decide_session(limits, 2, usage, 0).allowed);
+    usage.sessions = 3;
+    BOOST_TEST(!decide_session(limits, 2, usage, 0).allowed);
+
+    KeyLimits rated;
+    rated.requests_per_minute = 1;  // one request a session
+    rated.tokens_per_minute = 1;
+    BOOST_TEST(counts_sessions(rated, 0));
+    KeyUsage used;
+    used.tokens = added(used.tokens, 100, 0);
+    BOOST_TEST(decide_session(rated, 0, used, 0).allowed, "tokens are not known for a session");
+    used.requests = added(used.requests, 1, 0);
+    KeyDecision too_fast = decide_session(rated, 0, used, 0);
+    BOOST_TEST(too_fast.code == "rate_limit_exceeded");
+    BOOST_TEST(too_fast.retry_after_ms > 0);
+    rated.expires_at = 1;
+    BOOST_TEST(decide_session(rated, 0, {}, 5000).status == 401);
+}
+
 BOOST_AUTO_TEST_CASE(windows_from_two_sources_add_up) {
     int64_t now = 60000 * 10 + 30000;
     RateWindow redis{10, 4, 2}, pending{9, 3, 0};  // pending is a minute old: its count is now "previous"

@@ -31,6 +31,20 @@ BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
     BOOST_TEST(text.find("# TYPE aop_upstream_latency_seconds histogram") < le05);
 }
 
+// A realtime session lasts minutes to hours: its histogram's buckets reach 2 h.
+BOOST_AUTO_TEST_CASE(a_sessions_duration_has_buckets_of_its_own) {
+    HistogramSeries names = histogram_series("aop_realtime_session_seconds", {});
+    BOOST_TEST(names.buckets.size() == 10u);
+    BOOST_TEST(names.buckets.back() == "aop_realtime_session_seconds_bucket{le=\"+Inf\"}");
+    BOOST_TEST(first_bucket(45, "aop_realtime_session_seconds") == 3u);  // 60
+    BOOST_TEST(first_bucket(5000, "aop_realtime_session_seconds") == 8u);  // 7200
+    BOOST_TEST(first_bucket(45) == 9u);  // a request's: 60 is its tenth bound
+    std::vector<SeriesValue> series{{names.buckets[3], false, 1}, {names.count, false, 1}, {names.sum, false, 45}};
+    std::string text = render_metrics(series, {}, 0);
+    BOOST_TEST(text.find("# TYPE aop_realtime_session_seconds histogram\n") != std::string::npos, text);
+    BOOST_TEST(text.find("aop_realtime_session_seconds_bucket{le=\"60\"} 1\n") != std::string::npos, text);
+}
+
 BOOST_AUTO_TEST_CASE(the_circuit_gauge_counts_only_a_circuit_that_blocks) {
     auto gauge = [](TargetHealth health) {
         TargetView view;

@@ -40,6 +40,7 @@ BOOST_AUTO_TEST_CASE(the_command_line_address_wins_and_limits_are_read) {
                     {"AZURE_OPENAI_PROXY_REALTIME_MAX_MESSAGE_BYTES", "65536"},
                     {"AZURE_OPENAI_PROXY_REALTIME_QUEUE_BYTES", "4096"},
                     {"AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS", "2"},
+                    {"AZURE_OPENAI_PROXY_REALTIME_SESSIONS_PER_KEY", "5"},
                     {"AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT", "3"},
                     {"AZURE_OPENAI_PROXY_REALTIME_DRAIN_TIMEOUT", "20"},
                     {"AZURE_OPENAI_PROXY_REALTIME_SOCKET_OWNER", "www-data"}};
@@ -49,6 +50,8 @@ BOOST_AUTO_TEST_CASE(the_command_line_address_wins_and_limits_are_read) {
     BOOST_TEST(s.max_message_bytes == 65536);
     BOOST_TEST(s.queue_bytes == 4096);
     BOOST_TEST(s.max_sessions == 2);
+    BOOST_TEST(s.sessions_per_key == 5);
+    BOOST_TEST(describe_realtime_settings(s).find("(5 a key)") != std::string::npos);
     BOOST_TEST(s.handshake_timeout_s == 3);
     BOOST_TEST(s.drain_timeout_s == 20);
     BOOST_TEST(s.socket_owner == "www-data");

@@ -149,6 +149,7 @@ BOOST_AUTO_TEST_CASE(keys_and_targets_beyond_the_shared_states_slots_are_refused
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.error.find("keys: " + std::to_string(kStateKeys + 1) + " keys have limits") != std::string::npos, r.error);
     BOOST_TEST(r.error.find("at most " + std::to_string(kStateKeys)) != std::string::npos, r.error);
+    BOOST_TEST(!with_file(keys_file(kStateKeys + 1, R"(, "realtime_sessions": 2)")).ok);
     // Keys without counted limits take no slot.
     BOOST_TEST(with_file(keys_file(kStateKeys + 1, R"(, "models": ["gpt-4o"])")).ok);
 

@@ -43,4 +43,24 @@ BOOST_AUTO_TEST_CASE(the_shared_state_counts_what_is_on_its_way_to_redis) {
     BOOST_TEST(state->admit_key(key, now, 0).remaining_requests == 2);  // 3 so far, not 5
 }
 
+// A realtime session counts as one request of the key's rate, and its place among the
+// key's sessions is given back when it ends; other keys' sessions are apart.
+BOOST_AUTO_TEST_CASE(realtime_sessions_are_counted_per_key_and_as_requests) {
+    std::string warning;
+    std::unique_ptr<SharedState> state = SharedState::open("", warning);
+    BOOST_REQUIRE(state);
+    KeyLimits limits;
+    limits.requests_per_minute = 10;
+    int64_t now = kMinute + 1000;
+    BOOST_TEST(state->admit_session("dana", limits, 2, now).remaining_requests == 9);
+    BOOST_TEST(state->admit_session("dana", limits, 2, now).remaining_requests == 8);
+    KeyDecision third = state->admit_session("dana", limits, 2, now);
+    BOOST_TEST(third.code == "session_limit_exceeded");
+    BOOST_TEST(state->admit_session("erin", limits, 2, now).allowed, "another key's sessions are its own");
+    state->end_session("dana");
+    BOOST_TEST(state->admit_session("dana", limits, 2, now).remaining_requests == 7, "the refused one was not counted");
+    ClientKey key{"dana", "", limits};
+    BOOST_TEST(state->admit_key(key, now, 0).remaining_requests == 6, "HTTP requests and sessions share the rate");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

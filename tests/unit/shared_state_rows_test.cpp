@@ -46,4 +46,20 @@ BOOST_AUTO_TEST_CASE(a_process_that_died_stops_counting_in_flight) {
     BOOST_TEST(value_of(*state, "aop_state_slots_used{table=\"processes\"}") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_process_that_died_gives_back_its_realtime_sessions) {
+    StateDir dir;
+    std::unique_ptr<SharedState> state = open_state(dir.path);
+    KeyLimits limits;
+    limits.realtime_sessions = 1;
+    int64_t now = wall_clock_ms();
+    in_dying_child([&] {
+        SharedState* other = open_state(dir.path).release();
+        return other->admit_session("carol", limits, 0, now).allowed;
+    });
+    BOOST_TEST(state->admit_session("carol", limits, 0, now + 1500).allowed, "the dead process's session is forgotten");
+    BOOST_TEST(!state->admit_session("carol", limits, 0, now + 1500).allowed, "this process's own still counts");
+    state->end_session("carol");
+    BOOST_TEST(state->admit_session("carol", limits, 0, now + 1500).allowed, "an ended session's place is free");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

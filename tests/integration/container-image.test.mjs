@@ -4,18 +4,23 @@
 // built by `make image`'s script with buildah, its metadata checked, then its root
 // filesystem run under bwrap as PID 1 of a new PID namespace, read-only, with the image's
 // user, environment, working directory and entrypoint, on the host's network: the seed's
-// `docker run` variables against the local Azure stand-in. Skipped, saying why, without
+// `docker run` variables against the local Azure stand-in. Realtime WebSocket sessions go
+// through the image's lighttpd to the companion it runs beside it, and on to the realtime
+// stand-in (tests/upstream/azure-realtime-socket.mjs, over TLS). Skipped, saying why, without
 // buildah, bwrap, mmdebstrap or root; CI installs them (.ci/run).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { createAzureMock } from '../upstream/azure-mock.mjs';
+import { AUDIO_CHUNK_BYTES, startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
 import {
-  ROOT, descendants, freePort, isRunning, openStream, postJson, request, sleep, startChild, tempDir, waitFor,
-} from './harness.mjs';
+  COMPANION, PROXY, healthcheck, programOf, realtimeSession, run, sandbox, serveImage, statusField, stopSandbox,
+} from './container-parts.mjs';
+import { ROOT, descendants, isRunning, openStream, postJson, request, sleep, tempDir, waitFor } from './harness.mjs';
+import { makeCertificate } from './upstream-http2-parts.mjs';
 
 // AOP_IMAGE=name: check an image built already (`make image`) instead of building one.
 const TAG = process.env.AOP_IMAGE || 'localhost/azure-openai-proxy:integration-test';
@@ -24,63 +29,6 @@ const TOOLS = ['buildah', 'bwrap', 'mmdebstrap'];
 const missing = TOOLS.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
 const skip = missing.length ? `needs ${missing.join(', ')} (apt-get install buildah bubblewrap mmdebstrap)`
   : process.getuid() !== 0 ? 'needs root (buildah storage, bwrap setting the image user)' : false;
-
-// Runs a command to its end without blocking the event loop; throws with its output's tail.
-function run(command, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('nice', [command, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    child.on('close', (code) => (code === 0 ? resolve(output.trim())
-      : reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${output.slice(-4000)}`))));
-  });
-}
-
-// The image as a container runtime would start it: its root filesystem read-only, /tmp and
-// /dev/shm as tmpfs (as `--read-only --tmpfs /tmp`), its Env, WorkingDir and User, its
-// Entrypoint as PID 1 of a new PID namespace. bwrap writes the host PID of that PID 1 to fd 3.
-// `cgroup`: a directory shown as /sys/fs/cgroup (the container's own cgroup, as Docker shows it).
-// `mounts`: [host directory, path in the image] pairs, bound read-only (as `-v dir:path:ro`).
-function sandbox(rootfs, config, env, { command = [...config.Entrypoint, ...(config.Cmd || [])], cgroup, mounts = [] } = {}) {
-  const [uid, gid = uid] = config.User.split(':');
-  const args = ['--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev',
-    '--perms', '1777', '--tmpfs', '/tmp', '--perms', '1777', '--tmpfs', '/dev/shm',
-    ...(cgroup ? ['--tmpfs', '/sys', '--perms', '0755', '--dir', '/sys/fs', '--ro-bind', cgroup, '/sys/fs/cgroup'] : []),
-    ...mounts.flatMap(([from, to]) => ['--ro-bind', from, to]),
-    '--unshare-pid', '--as-pid-1', '--die-with-parent', '--info-fd', '3', '--clearenv', '--chdir', config.WorkingDir];
-  const environment = Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-  for (const [name, value] of Object.entries({ ...environment, ...env })) args.push('--setenv', name, value);
-  // setpriv execs the entrypoint in the same process: PID 1 stays PID 1, as the image's user.
-  args.push('/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', ...command);
-  const box = startChild('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-  box.pid1 = new Promise((resolve, reject) => {
-    let info = '';
-    box.child.stdio[3].on('data', (d) => { info += d; });
-    box.child.stdio[3].on('end', () => {
-      try { resolve(JSON.parse(info)['child-pid']); } catch { reject(new Error(`bwrap info: ${info}`)); }
-    });
-  });
-  return box;
-}
-
-// Stops a sandbox: its PID 1 first (SIGTERM, then SIGKILL, which ends every process of its PID
-// namespace), then bwrap. Killing bwrap alone leaves the image's processes running.
-async function stopSandbox(box) {
-  const pid1 = await Promise.race([box.pid1.catch(() => null), sleep(1000).then(() => null)]);
-  if (pid1 && isRunning(pid1)) {
-    try { process.kill(pid1, 'SIGTERM'); } catch {}
-    await waitFor(() => !isRunning(pid1), 'the image to stop', 3000).catch(() => {
-      try { process.kill(pid1, 'SIGKILL'); } catch {}
-    });
-  }
-  await box.stop('SIGKILL', 1000);
-}
-
-function statusField(pid, field) {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
-  return line.slice(field.length + 1).trim().split(/\s+/);
-}
 
 // A step that hangs (a build waiting on the network, a PID 1 that ignores SIGTERM) fails
 // its test after these times instead of holding the whole run.
@@ -122,31 +70,22 @@ describe('the container image', { skip }, () => {
   });
 
   describe("run as the seed's `docker run`", () => {
-    let mock, box, url, pid1, started, served;
+    let mock, box, url, pid1, served;
     const processes = [];
 
     before(async () => {
       mock = createAzureMock();
       await mock.listen();
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
       const seedEnv = {
         AZURE_OPENAI_ENDPOINT: mock.url,
         AZURE_OPENAI_MODEL_MAPPER: 'gpt-3.5-turbo=gpt-35-turbo,gpt-3.5-turbo-0301=gpt-35-turbo-0301',
         AZURE_OPENAI_APIVERSION: '2024-10-21',
-        AZURE_OPENAI_PROXY_ADDRESS: `127.0.0.1:${port}`,  // loopback: the tests' rule
       };
       // A quota of half a CPU: the proxy gets one event loop, whatever the host has.
       const cgroup = tempDir('cgroup');
       fs.writeFileSync(path.join(cgroup, 'cpu.max'), '50000 100000\n');
       fs.chmodSync(cgroup, 0o755);  // readable by the image's user
-      started = Date.now();
-      box = sandbox(rootfs, config, seedEnv, { cgroup });
-      await waitFor(async () => box.exited || (await request(`${url}/healthz`).catch(() => ({}))).status === 200,
-        'the image to serve /healthz', 10000);
-      served = Date.now() - started;
-      if (box.exited) throw new Error(`the image's entrypoint exited: ${box.output}`);
-      pid1 = await box.pid1;
+      ({ box, url, served, pid1 } = await serveImage(rootfs, config, seedEnv, { cgroup }));
     }, { timeout: STEP_MS });
 
     after(async () => {
@@ -154,22 +93,23 @@ describe('the container image', { skip }, () => {
       if (mock) await mock.close();
     });
 
-    it('serves at once, as the image user, with tini as PID 1 and the root filesystem read-only', { timeout: STEP_MS }, async (t) => {
+    it('serves at once, lighttpd and the realtime companion as the image user, with tini as PID 1 and the root filesystem read-only', { timeout: STEP_MS }, async (t) => {
       // Within 1 s on an idle machine (README); the bound leaves room for a loaded one.
       t.diagnostic(`serving ${served} ms after bwrap started`);
       assert.ok(served < 2000, `${served} ms`);
       assert.deepEqual(statusField(pid1, 'NSpid').slice(-1), ['1'], 'PID 1 of its namespace');
       assert.match(fs.readFileSync(`/proc/${pid1}/cmdline`, 'utf8'), /^\/usr\/bin\/tini\0/);
       processes.push(pid1, ...descendants(pid1));
-      const proxy = processes.find((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/local/bin/azure-openai-proxy'));
+      const proxy = processes.find((pid) => programOf(pid) === PROXY);
       assert.ok(proxy, 'lighttpd started the proxy');
       assert.ok(processes.some((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'lighttpd'));
+      assert.ok(processes.some((pid) => programOf(pid) === COMPANION), 'the realtime companion runs, with no extra flag');
       for (const pid of processes) assert.equal(statusField(pid, 'Uid')[0], config.User.split(':')[0], `pid ${pid}`);
       assert.equal(fs.readlinkSync(`/proc/${pid1}/cwd`), config.WorkingDir);
       assert.ok(fs.readFileSync(`/proc/${proxy}/environ`, 'utf8').split('\0').includes('AZURE_OPENAI_PROXY_THREADS=1'),
         'event loops from the CPU quota');
-      const health = sandbox(rootfs, config, { AZURE_OPENAI_PROXY_ADDRESS: new URL(url).host }, { command: config.Healthcheck.Test.slice(1) });
-      assert.equal((await health.exitPromise).code, 0, `the HEALTHCHECK command: ${health.output}`);
+      const health = await healthcheck(rootfs, config, url);
+      assert.equal(health.code, 0, `the HEALTHCHECK command: ${health.output}`);
     });
 
     it('answers /healthz, a chat through the model mapper, and a stream', { timeout: STEP_MS }, async () => {
@@ -187,7 +127,7 @@ describe('the container image', { skip }, () => {
       await waitFor(() => /POST \/v1\/chat\/completions model=gpt-3.5-turbo .*status=200/.test(box.output), 'the access log line');
     });
 
-    it('stops on SIGTERM to PID 1 within 2 s: the stream in flight cut visibly, no process left', { timeout: STEP_MS }, async () => {
+    it('stops on SIGTERM to PID 1 within 2 s: the stream in flight cut visibly, no process left (the companion included)', { timeout: STEP_MS }, async () => {
       const stream = openStream(`${url}/v1/chat/completions`, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] },
         { 'x-mock-scenario': 'slow', 'x-mock-delay-ms': '10000' });
       await stream.waitForEvents(1);
@@ -228,18 +168,12 @@ describe('the container image', { skip }, () => {
       }));
       for (const file of fs.readdirSync(etc)) fs.chmodSync(path.join(etc, file), 0o644);  // the image's user reads them
       fs.chmodSync(etc, 0o755);
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
-      box = sandbox(rootfs, config, {
+      ({ box, url } = await serveImage(rootfs, config, {
         AZURE_OPENAI_ENDPOINT: direct.url,
         AZURE_OPENAI_TOKEN: 'file:/etc/azure-openai-proxy/azure.key',
         AZURE_OPENAI_PROXY_CONFIG: '/etc/azure-openai-proxy/config.json',
         AZURE_OPENAI_PROXY_LOG_FORMAT: 'json',
-        AZURE_OPENAI_PROXY_ADDRESS: `127.0.0.1:${port}`,
-      }, { mounts: [[etc, '/etc/azure-openai-proxy']] });
-      await waitFor(async () => box.exited || (await request(`${url}/healthz`).catch(() => ({}))).status === 200,
-        'the image to serve /healthz', 10000);
-      if (box.exited) throw new Error(`the image's entrypoint exited: ${box.output}`);
+      }, { mounts: [[etc, '/etc/azure-openai-proxy']] }));
     }, { timeout: STEP_MS });
 
     after(async () => {
@@ -273,6 +207,135 @@ describe('the container image', { skip }, () => {
       assert.ok(lines.some((l) => l.status === 401));
       for (const secret of ['alice-client-key-0001', 'key-of-the-environment-endpoint', 'key-of-the-routed-endpoint'])
         assert.ok(!box.output.includes(secret), `${secret} in the output`);
+    });
+  });
+
+  // Realtime WebSocket sessions (README "Realtime (WebSocket)") as `docker run` serves them:
+  // lighttpd hands /v1/realtime to the companion beside it, which opens Azure's session
+  // (the stand-in, over TLS: its certificate mounted as the CA bundle) with the server key.
+  describe('realtime sessions through the running image', () => {
+    const AZURE_KEY = 'azure-resource-key-0001';
+    const CLIENT_KEY = 'alice-client-key-0001';
+    let standIn, image, companion;
+
+    before(async () => {
+      const certificate = makeCertificate();
+      const certificates = path.dirname(certificate.certFile);
+      fs.chmodSync(certificates, 0o755);
+      fs.chmodSync(certificate.certFile, 0o644);  // the image's user reads it
+      standIn = await startRealtimeSocketStandIn({ tls: certificate, apiKey: AZURE_KEY });
+      image = await serveImage(rootfs, config, {
+        AZURE_OPENAI_ENDPOINT: standIn.url,
+        AZURE_OPENAI_TOKEN: AZURE_KEY,
+        AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`,
+        AZURE_OPENAI_PROXY_CA_BUNDLE: '/etc/azure-openai-proxy/cert.pem',
+      }, { mounts: [[certificates, '/etc/azure-openai-proxy']] });
+      companion = descendants(image.pid1).find((pid) => programOf(pid) === COMPANION);
+    }, { timeout: STEP_MS });
+
+    after(async () => {
+      if (companion) try { process.kill(companion, 'SIGCONT'); } catch {}
+      if (image) await stopSandbox(image.box);
+      if (standIn) await standIn.close();
+    });
+
+    it('carries a conversation at /v1/realtime both ways, and the client\'s close code reaches Azure', { timeout: STEP_MS }, async () => {
+      assert.ok(companion, 'the companion runs');
+      assert.equal(statusField(companion, 'Uid')[0], config.User.split(':')[0], 'as the image user');
+      const session = realtimeSession(image.url, '/v1/realtime?model=gpt-realtime', CLIENT_KEY);
+      assert.deepEqual(await session.opened, { status: 101 });
+      assert.equal(session.ws.protocol, 'realtime', 'the answer names realtime, never the key');
+      assert.equal((await session.next('session.created')).session.model, 'gpt-realtime');
+      session.send({ type: 'session.update', session: { type: 'realtime', instructions: 'Answer briefly.' } });
+      assert.equal((await session.next('session.updated')).session.instructions, 'Answer briefly.');
+      const audio = Buffer.alloc(AUDIO_CHUNK_BYTES, 7).toString('base64');
+      for (let i = 0; i < 10; i++) session.send({ type: 'input_audio_buffer.append', audio });
+      session.send({ type: 'input_audio_buffer.commit' });
+      await session.next('input_audio_buffer.committed');
+      session.send({ type: 'response.create' });
+      assert.equal((await session.next('response.done')).response.status, 'completed');
+      const deltas = session.events.filter((e) => e.type === 'response.output_audio.delta');
+      assert.equal(deltas.length, 5);
+      assert.equal(Buffer.from(deltas[0].delta, 'base64').length, AUDIO_CHUNK_BYTES);
+      const upstream = standIn.sessions.at(-1);
+      assert.equal(upstream.audioBytes, 10 * AUDIO_CHUNK_BYTES, 'every audio chunk reached Azure whole');
+      assert.equal(upstream.deployment, 'gpt-realtime');
+      session.ws.close(4001, 'done here');
+      assert.equal((await upstream.closedPromise).code, 4001, 'Azure got the client\'s code');
+      assert.equal(await session.closed, 4001);
+      // The session's line on stderr (`docker logs`), the key by name only.
+      await waitFor(() => /realtime session key=alice model=gpt-realtime .*client_close=4001/.test(image.box.output), 'the session\'s log line');
+      for (const secret of [CLIENT_KEY, AZURE_KEY]) assert.ok(!image.box.output.includes(secret), 'no key in the output');
+    });
+
+    it('serves /openai/v1/realtime too, passes Azure\'s close code on, and refuses a wrong key before Azure', { timeout: STEP_MS }, async () => {
+      const session = realtimeSession(image.url, '/openai/v1/realtime?model=gpt-realtime', CLIENT_KEY);
+      assert.deepEqual(await session.opened, { status: 101 });
+      await session.next('session.created');
+      standIn.sessions.at(-1).ws.close(4002, 'going');
+      assert.equal(await session.closed, 4002);
+      const upgrades = standIn.upgrades.length;
+      const wrong = await realtimeSession(image.url, '/v1/realtime?model=gpt-realtime', 'wrong-key-0001').opened;
+      assert.equal(wrong.status, 401, JSON.stringify(wrong));
+      assert.equal(JSON.parse(wrong.body).error.code, 'invalid_api_key');
+      assert.equal(standIn.upgrades.length, upgrades, 'nothing reached Azure');
+    });
+
+    it('has a HEALTHCHECK that fails when the companion stops answering', { timeout: STEP_MS }, async () => {
+      assert.equal((await healthcheck(rootfs, config, image.url)).code, 0);
+      process.kill(companion, 'SIGSTOP');  // alive, listening, answering nothing
+      try {
+        const stuck = await healthcheck(rootfs, config, image.url);
+        assert.notEqual(stuck.code, 0, stuck.output);
+        assert.match(stuck.output, /realtime companion/);
+      } finally {
+        process.kill(companion, 'SIGCONT');
+      }
+      assert.equal((await healthcheck(rootfs, config, image.url)).code, 0, 'healthy again');
+    });
+
+    it('stops the container when the companion dies, with a failure status, no process left', { timeout: STEP_MS }, async () => {
+      const processes = [image.pid1, ...descendants(image.pid1)];
+      process.kill(companion, 'SIGKILL');
+      const exited = await Promise.race([image.box.exitPromise, sleep(5000).then(() => null)]);
+      assert.ok(exited, 'the container still runs 5 s after its companion died');
+      assert.notEqual(exited.code, 0, 'a status the orchestrator restarts on');
+      assert.match(image.box.output, /azure-openai-proxy-realtime ended \(status 137\): stopping the container/);
+      assert.deepEqual(processes.filter(isRunning), [], 'lighttpd and the proxy ended with it');
+    });
+  });
+
+  describe('with AZURE_OPENAI_PROXY_REALTIME=off', () => {
+    let mock, image;
+
+    before(async () => {
+      mock = createAzureMock();
+      await mock.listen();
+      image = await serveImage(rootfs, config, { AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_REALTIME: 'off' });
+    }, { timeout: STEP_MS });
+
+    after(async () => {
+      if (image) await stopSandbox(image.box);
+      if (mock) await mock.close();
+    });
+
+    it('runs no companion: /v1/realtime is the FastCGI program\'s 501, and the HEALTHCHECK passes', { timeout: STEP_MS }, async () => {
+      const processes = descendants(image.pid1);
+      assert.ok(processes.some((pid) => programOf(pid) === PROXY));
+      assert.ok(!processes.some((pid) => programOf(pid) === COMPANION));
+      const refused = await realtimeSession(image.url, '/v1/realtime?model=gpt-realtime', 'client-key-0001').opened;
+      assert.equal(refused.status, 501, JSON.stringify(refused));
+      assert.equal(JSON.parse(refused.body).error.type, 'invalid_request_error');
+      const health = await healthcheck(rootfs, config, image.url, { AZURE_OPENAI_PROXY_REALTIME: 'off' });
+      assert.equal(health.code, 0, health.output);
+    });
+
+    it('refuses to start with a value other than on or off, naming the variable', { timeout: STEP_MS }, async () => {
+      const box = sandbox(rootfs, config, { AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_REALTIME: 'maybe' });
+      const exited = await Promise.race([box.exitPromise, sleep(5000).then(() => null)]);
+      if (!exited) await stopSandbox(box);
+      assert.deepEqual(exited, { code: 2, signal: null }, box.output);
+      assert.match(box.output, /AZURE_OPENAI_PROXY_REALTIME: on or off, not 'maybe'/);
     });
   });
 });

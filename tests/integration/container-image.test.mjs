@@ -305,7 +305,7 @@ describe('the container image', { skip }, () => {
     });
   });
 
-  describe('with AZURE_OPENAI_PROXY_REALTIME=off', () => {
+  describe('with AZURE_OPENAI_PROXY_REALTIME=off, or a realtime setting the companion refuses', () => {
     let mock, image;
 
     before(async () => {
@@ -336,6 +336,16 @@ describe('the container image', { skip }, () => {
       if (!exited) await stopSandbox(box);
       assert.deepEqual(exited, { code: 2, signal: null }, box.output);
       assert.match(box.output, /AZURE_OPENAI_PROXY_REALTIME: on or off, not 'maybe'/);
+    });
+
+    it('with realtime on, a companion that refuses its settings stops the start, saying how to do without it', { timeout: STEP_MS }, async () => {
+      const box = sandbox(rootfs, config, { AZURE_OPENAI_ENDPOINT: mock.url, AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS: 'many' });
+      const exited = await Promise.race([box.exitPromise, sleep(5000).then(() => null)]);
+      if (!exited) await stopSandbox(box);
+      assert.deepEqual(exited, { code: 2, signal: null }, box.output);
+      assert.match(box.output, /^azure-openai-proxy-realtime: AZURE_OPENAI_PROXY_REALTIME_MAX_SESSIONS: /m);
+      assert.match(box.output, /AZURE_OPENAI_PROXY_REALTIME=off serves without realtime sessions/);
+      assert.doesNotMatch(box.output, /server started/, 'lighttpd never started');
     });
   });
 });

@@ -48,34 +48,36 @@ export async function startCompanion(standIn, certificate, env = {}) {
 export const startLighttpdFront = (companion, certificate, fastcgi) =>
   startLighttpdRealtimeFront(companion.socket, certificate, fastcgi);
 
-// nginx over TLS with the shipped site, its realtime location and upstream included.
-export async function startNginxFront(companion, certificate, fastcgi) {
-  const dir = tempDir('nginx-rt');
+// The shipped realtime snippet and site of `web` (nginx or apache), rendered in a directory
+// of their own: `replacements({ port, snippet, dir })` gives the site's.
+async function renderFront(web, companion, siteFile, replacements) {
+  const dir = tempDir(`${web}-rt`);
   fs.chmodSync(dir, 0o755);
   const port = await freePort();
-  const snippet = render('nginx/azure-openai-proxy-realtime.conf',
+  const snippet = render(`${web}/azure-openai-proxy-realtime.conf`,
     { 'unix:/run/azure-openai-proxy/realtime.sock': `unix:${companion.socket}` }, path.join(dir, 'realtime.conf'));
-  const site = render('nginx/azure-openai-proxy.conf', {
+  const site = render(`${web}/${siteFile}`, replacements({ port, snippet, dir }), path.join(dir, 'site.conf'));
+  return { dir, port, site };
+}
+
+// nginx over TLS with the shipped site, its realtime location and upstream included.
+export async function startNginxFront(companion, certificate, fastcgi) {
+  const { dir, port, site } = await renderFront('nginx', companion, 'azure-openai-proxy.conf', ({ port, snippet, dir }) => ({
     'listen 80 default_server;': `listen 127.0.0.1:${port} ssl default_server; ssl_certificate ${certificate.certFile}; ssl_certificate_key ${certificate.keyFile};`,
     'unix:/run/azure-openai-proxy/proxy.sock': `unix:${fastcgi || `${dir}/no-fastcgi.sock`}`,
     '# include /etc/nginx/snippets/azure-openai-proxy-realtime.conf;': `include ${snippet};`,
-  }, path.join(dir, 'site.conf'));
+  }));
   const server = await runNginx(dir, port, site);
   return { server, port };
 }
 
 // Apache over TLS with the shipped mod_proxy_fcgi site and its realtime line included.
 export async function startApacheFront(companion, certificate) {
-  const dir = tempDir('apache-rt');
-  fs.chmodSync(dir, 0o755);
-  const port = await freePort();
-  const snippet = render('apache/azure-openai-proxy-realtime.conf',
-    { 'unix:/run/azure-openai-proxy/realtime.sock': `unix:${companion.socket}` }, path.join(dir, 'realtime.conf'));
-  const site = render('apache/proxy-fcgi.conf', {
+  const { dir, port, site } = await renderFront('apache', companion, 'proxy-fcgi.conf', ({ port, snippet, dir }) => ({
     '<VirtualHost *:80>': `<VirtualHost 127.0.0.1:${port}>\n    SSLEngine on\n    SSLCertificateFile ${certificate.certFile}\n    SSLCertificateKeyFile ${certificate.keyFile}`,
     'unix:/run/azure-openai-proxy/proxy.sock': `unix:${dir}/no-fastcgi.sock`,
     '# Include /etc/apache2/azure-openai-proxy-realtime.conf': `Include ${snippet}`,
-  }, path.join(dir, 'site.conf'));
+  }));
   const server = await startApache(dir, port, apacheBase({
     dir, port, modules: ['mpm_event', 'authz_core', 'setenvif', 'proxy', 'proxy_fcgi', 'proxy_http', 'socache_shmcb', 'ssl'],
     extra: `Include ${site}`,

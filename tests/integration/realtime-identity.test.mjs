@@ -157,8 +157,11 @@ describe('a token Azure refuses', () => {
     } finally {
       entra.delayMs = 0;
     }
+    // Until the slow renewal lands, a session may still hear 503, or be cut when the token
+    // comes so late that Azure's handshake cannot finish within the 2-s deadline.
     let opened;
-    await waitFor(async () => (opened = await openSession(companion.port)).event, 'a session once the token came', 15000);
+    await waitFor(async () => (opened = await openSession(companion.port).catch(() => ({}))).event,
+      'a session once the token came', 15000);
     assert.equal(opened.event.type, 'session.created');
     await closeSession(opened);
   });

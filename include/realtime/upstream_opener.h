@@ -19,13 +19,18 @@ public:
         : resolver_(io), target_(target), done_(std::move(done)),
           end_(std::make_unique<BeastEnd<Stream>>(limits, std::forward<Args>(stream_args)...)) {}
 
-    void start() {
+    // Started, with the way to give it up (the handshake deadline passed meanwhile).
+    UpstreamAbandon start() {
         auto self = this->shared_from_this();
         resolver_.async_resolve(target_.where.host, target_.where.port,
                                 [self](boost::system::error_code ec, boost::asio::ip::tcp::resolver::results_type found) {
                                     if (ec) return self->fail("resolving the endpoint: " + ec.message());
                                     self->connect(found);
                                 });
+        std::weak_ptr<UpstreamOpener> weak = self;
+        return [weak] {
+            if (auto opener = weak.lock()) opener->abandon();
+        };
     }
 
 private:
@@ -77,6 +82,12 @@ private:
         }
         opened.error = "the WebSocket handshake: " + ec.message();
         done_(std::move(opened));
+    }
+
+    // The operation in flight ends with an error, and `done_` hears it.
+    void abandon() {
+        resolver_.cancel();
+        if (end_) end_->cut();
     }
 
     void fail(const std::string& why) {

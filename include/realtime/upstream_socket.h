@@ -22,6 +22,9 @@ struct UpstreamOpened {
     std::string error;               // what went wrong, for the log
 };
 using UpstreamDone = std::function<void(UpstreamOpened)>;
+// Gives up an opening still under way (its socket closed; `done` then hears the failure);
+// after `done` has been called, it does nothing.
+using UpstreamAbandon = std::function<void()>;
 
 struct UpstreamTarget {
     RealtimeUpstream where;
@@ -30,9 +33,9 @@ struct UpstreamTarget {
 };
 
 // Over TLS (`tls` holds the CA bundle; the host name is checked) or plain TCP, by `target.where.tls`.
-void open_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
+UpstreamAbandon open_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
                    const EndLimits& limits, UpstreamDone done);
-void open_tls_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
+UpstreamAbandon open_tls_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
                        const EndLimits& limits, UpstreamDone done);
-void open_plain_upstream(boost::asio::io_context& io, const UpstreamTarget& target, const EndLimits& limits,
+UpstreamAbandon open_plain_upstream(boost::asio::io_context& io, const UpstreamTarget& target, const EndLimits& limits,
                          UpstreamDone done);

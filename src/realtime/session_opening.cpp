@@ -95,8 +95,9 @@ public:
     }
 
 private:
-    // The handshake's deadline: a session still waiting for its Entra ID token hears 503
-    // (the refusal's write under a deadline of its own); anything else is cut.
+    // The handshake's deadline: a session still waiting for its Entra ID token hears 503,
+    // one whose Azure handshake is under way 504 (that attempt closed, its target told it
+    // failed); each refusal's write under a deadline of its own. Anything else is cut.
     void arm_deadline() {
         auto self = shared_from_this();
         deadline_.expires_after(std::chrono::seconds(process_.settings.handshake_timeout_s));
@@ -109,9 +110,23 @@ private:
                 self->arm_deadline();
                 return self->refuse(errors::upstream_auth_failed());
             }
+            if (self->abandon_upstream_) return self->upstream_timed_out();
             self->log_.outcome = "handshake timed out";
             self->client_->cut();
         });
+    }
+
+    void upstream_timed_out() {
+        UpstreamAbandon abandon = std::move(abandon_upstream_);
+        abandon_upstream_ = nullptr;  // on_upstream, called by abandon() or later, finds it gone
+        abandon();
+        settle(TryResult::Failed);
+        long seconds = process_.settings.handshake_timeout_s;
+        std::fprintf(stderr, "azure-openai-proxy-realtime: upstream: no WebSocket handshake within the %ld s deadline\n",
+                     seconds);
+        arm_deadline();
+        refuse(make_error(504, "Azure did not open the realtime session within " + std::to_string(seconds) + " s.",
+                          "upstream_timeout", "", "api_error"));
     }
 
     static EndLimits end_limits(const RealtimeSettings& settings) {
@@ -229,11 +244,13 @@ private:
         }
         UpstreamTarget target{where, headers, process_.config.connect_timeout_s};
         auto self = shared_from_this();
-        open_upstream(process_.io, process_.tls, target, end_limits(process_.settings),
-                      [self](UpstreamOpened opened) { self->on_upstream(std::move(opened)); });
+        abandon_upstream_ = open_upstream(process_.io, process_.tls, target, end_limits(process_.settings),
+                                          [self](UpstreamOpened opened) { self->on_upstream(std::move(opened)); });
     }
 
     void on_upstream(UpstreamOpened opened) {
+        if (!abandon_upstream_) return;  // the deadline came first: the client has its 504
+        abandon_upstream_ = nullptr;
         TryResult result = realtime_try_result(opened.end != nullptr, opened.status);
         settle(result, opened.retry_after_ms);
         if (!opened.end) {
@@ -322,6 +339,7 @@ private:
     std::string authorization_;      // the token the try sent
     bool token_waited_ = false;
     TokenWait token_wait_;
+    UpstreamAbandon abandon_upstream_;  // set while Azure's side is opening
 };
 
 }  // namespace

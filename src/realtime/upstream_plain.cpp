@@ -13,14 +13,14 @@ struct NoTls {
 
 }  // namespace
 
-void open_plain_upstream(boost::asio::io_context& io, const UpstreamTarget& target, const EndLimits& limits,
+UpstreamAbandon open_plain_upstream(boost::asio::io_context& io, const UpstreamTarget& target, const EndLimits& limits,
                          UpstreamDone done) {
     auto opener = std::make_shared<UpstreamOpener<boost::beast::tcp_stream, NoTls>>(io, target, limits, std::move(done), io);
-    opener->start();
+    return opener->start();
 }
 
-void open_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
+UpstreamAbandon open_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
                    const EndLimits& limits, UpstreamDone done) {
     if (target.where.tls) return open_tls_upstream(io, tls, target, limits, std::move(done));
-    open_plain_upstream(io, target, limits, std::move(done));
+    return open_plain_upstream(io, target, limits, std::move(done));
 }

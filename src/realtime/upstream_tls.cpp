@@ -29,8 +29,8 @@ struct ClientTls {
 
 }  // namespace
 
-void open_tls_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
+UpstreamAbandon open_tls_upstream(boost::asio::io_context& io, boost::asio::ssl::context& tls, const UpstreamTarget& target,
                        const EndLimits& limits, UpstreamDone done) {
     auto opener = std::make_shared<UpstreamOpener<TlsStream, ClientTls>>(io, target, limits, std::move(done), io, tls);
-    opener->start();
+    return opener->start();
 }

@@ -13,7 +13,10 @@
 // taken as Azure takes it, a token it finds wrong refused with 401. The dated preview shape
 // (/openai/realtime?api-version=…&deployment=…) is answered too while `preview` is set
 // (its api-version recorded). `refuseAll` ({ status, retryAfter }): every handshake
-// refused so (a resource rate limited or down).
+// refused so (a resource rate limited or down). `upgradeDelayMs`: each handshake answered
+// that late (Azure slow to answer the upgrade); its `upgrades` entry says `closedUnanswered`
+// when the caller closed the connection first. `silent`: each handshake accepted by hand
+// (101), then nothing read or sent, a close frame never answered (Azure gone quiet).
 import crypto from 'node:crypto';
 import https from 'node:https';
 
@@ -85,6 +88,14 @@ function respond(send, deltas) {
   send({ type: 'response.done', response: { ...response, status: 'completed', usage: { total_tokens: 42, input_tokens: 30, output_tokens: 12 } } });
 }
 
+// The 101 by hand (RFC 6455 4.2.2), then the connection held without a byte either way.
+function acceptSilently(req, socket) {
+  const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+}
+
 // { url, sessions, upgrades, close() }. `apiKey`: the resource's key; `deltas`: how many
 // audio deltas a response streams.
 export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5, verifyBearer = null, preview = true }) {
@@ -92,12 +103,25 @@ export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5, veri
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 << 20 });
   const sessions = [];
   const upgrades = [];
-  const standIn = { refuseAll: null };
+  const standIn = { refuseAll: null, upgradeDelayMs: 0, silent: false };
+  const held = new Set();  // every connection, ended at close() (the silent ones too)
+  server.on('connection', (socket) => { held.add(socket); socket.on('close', () => held.delete(socket)); });
   server.on('upgrade', (req, socket, head) => {
+    const upgrade = { url: req.url, headers: req.headers, closedUnanswered: false };
+    upgrades.push(upgrade);
+    if (!standIn.upgradeDelayMs) return answerUpgrade(req, socket, head);
+    let answered = false;
+    socket.on('close', () => { upgrade.closedUnanswered ||= !answered; });
+    setTimeout(() => {
+      answered = true;
+      if (!socket.destroyed) answerUpgrade(req, socket, head);
+    }, standIn.upgradeDelayMs);
+  });
+  function answerUpgrade(req, socket, head) {
     const url = new URL(req.url, 'https://stand-in');
     const previewShape = preview && url.pathname === '/openai/realtime' && url.searchParams.has('api-version');
     const deployment = url.searchParams.get(previewShape ? 'deployment' : 'model');
-    upgrades.push({ url: req.url, headers: req.headers });
+    if (standIn.silent) return acceptSilently(req, socket);
     if (standIn.refuseAll) {
       const { status, retryAfter } = standIn.refuseAll;
       const body = JSON.stringify({ error: { code: String(status), message: 'Refused by the test.' } });
@@ -121,13 +145,14 @@ export async function startRealtimeSocketStandIn({ tls, apiKey, deltas = 5, veri
       sessions.push(record);
       serveSession(ws, record, { deltas });
     });
-  });
+  }
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return Object.assign(standIn, {
     url: `https://127.0.0.1:${server.address().port}`,
     sessions, upgrades,
     close: () => new Promise((resolve) => {
       for (const client of wss.clients) client.terminate();
+      for (const socket of held) socket.destroy();
       server.closeAllConnections?.();
       server.close(resolve);
     }),

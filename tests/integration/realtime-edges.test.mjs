@@ -1,0 +1,56 @@
+// The realtime companion's edges (issue 25), through lighttpd with the shipped snippet, to
+// the stand-in of Azure's realtime socket: a session whose Azure handshake outlasts the
+// handshake deadline hears 504 `upstream_timeout` (that attempt closed).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
+import { waitFor } from './harness.mjs';
+import { AZURE_KEY, frontCertificate, rawSession, startCompanion, startLighttpdFront } from './realtime-fronts.mjs';
+
+const SESSION = '/v1/realtime?model=gpt-realtime';
+const HANDSHAKE_TIMEOUT_S = 2;
+
+// The stand-in, the companion (a 2-s handshake deadline) and lighttpd in front; `env` over them.
+function hostSuite(env = {}) {
+  const host = { open: [] };
+  host.session = async (options = {}) => {
+    const s = await rawSession(host.front.port, SESSION, { ca: host.certificate.cert, ...options });
+    if (s.ws) host.open.push(s.ws);
+    return s;
+  };
+  before(async () => {
+    host.certificate = frontCertificate();
+    host.standIn = await startRealtimeSocketStandIn({ tls: host.certificate, apiKey: AZURE_KEY });
+    host.companion = await startCompanion(host.standIn, host.certificate,
+      { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: String(HANDSHAKE_TIMEOUT_S), ...env });
+    host.front = await startLighttpdFront(host.companion, host.certificate);
+  });
+  after(async () => {
+    for (const ws of host.open) ws.terminate();
+    await host.front?.server.stop();
+    const stopped = await host.companion?.stop();
+    await host.standIn?.close();
+    assert.equal(stopped?.code, 0, `the companion stopped cleanly: ${JSON.stringify(stopped)}`);
+  });
+  return host;
+}
+
+describe('the realtime handshake deadline while Azure\'s handshake is under way', () => {
+  const host = hostSuite();
+
+  it('answers 504 upstream_timeout, closes the attempt, and the next session opens', { timeout: 30000 }, async () => {
+    host.standIn.upgradeDelayMs = 4 * HANDSHAKE_TIMEOUT_S * 1000;
+    const slow = await host.session();
+    host.standIn.upgradeDelayMs = 0;
+    assert.equal(slow.status, 504, `a 504, not ${slow.status ?? slow.error}`);
+    const error = JSON.parse(slow.body).error;
+    assert.equal(error.code, 'upstream_timeout');
+    assert.equal(error.type, 'api_error');
+    assert.match(error.message, /did not open the realtime session within 2 s/);
+    // Closed by the companion before the stand-in's answer was due.
+    await waitFor(() => host.standIn.upgrades[0].closedUnanswered, 'Azure\'s half-open attempt closed');
+    await host.companion.logLine(/key=alice model=gpt-realtime .*outcome="refused 504"/);
+    assert.equal((await host.session()).status, 101, 'a session after it opens');
+  });
+});

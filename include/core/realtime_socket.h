@@ -63,3 +63,6 @@ struct RealtimeSessionLog {
     std::string outcome;  // "closed", "client vanished", "upstream vanished", "idle", ...
 };
 std::string realtime_session_line(const RealtimeSessionLog& log);
+// A close code received, for the log and metrics: "none" when the peer sent none (it
+// vanished, or never answered our close).
+std::string close_code_label(int code);

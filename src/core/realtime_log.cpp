@@ -24,9 +24,12 @@ std::string json_line(const RealtimeSessionLog& log, long long time) {
                                {"client_bytes", static_cast<double>(log.client_bytes)},
                                {"upstream_bytes", static_cast<double>(log.upstream_bytes)},
                                {"client_messages", static_cast<double>(log.client_messages)},
-                               {"upstream_messages", static_cast<double>(log.upstream_messages)},
-                               {"client_close", log.client_close}, {"upstream_close", log.upstream_close}})
+                               {"upstream_messages", static_cast<double>(log.upstream_messages)}})
         cJSON_AddNumberToObject(line, name, value);
+    for (auto [name, code] : {std::pair<const char*, int>{"client_close", log.client_close}, {"upstream_close", log.upstream_close}}) {
+        if (code) cJSON_AddNumberToObject(line, name, code);
+        else cJSON_AddNullToObject(line, name);  // none received
+    }
     return print_json(line, "{}");
 }
 

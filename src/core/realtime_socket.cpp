@@ -102,13 +102,15 @@ int relayed_close_code(int code, bool upstream_closed) {
     return upstream_closed ? 1011 : 1001;
 }
 
+std::string close_code_label(int code) { return code ? std::to_string(code) : "none"; }
+
 std::string realtime_session_line(const RealtimeSessionLog& log) {
     std::ostringstream out;
     out << "realtime session key=" << log_safe(log.key_name.empty() ? "-" : log.key_name)
         << " model=" << log_safe(log.model) << " deployment=" << log_safe(log.deployment)
         << " duration_ms=" << log.duration_ms << " client_bytes=" << log.client_bytes
         << " upstream_bytes=" << log.upstream_bytes << " client_messages=" << log.client_messages
-        << " upstream_messages=" << log.upstream_messages << " client_close=" << log.client_close
-        << " upstream_close=" << log.upstream_close << " outcome=\"" << log.outcome << "\"";
+        << " upstream_messages=" << log.upstream_messages << " client_close=" << close_code_label(log.client_close)
+        << " upstream_close=" << close_code_label(log.upstream_close) << " outcome=\"" << log.outcome << "\"";
     return out.str();
 }

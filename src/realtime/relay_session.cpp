@@ -46,6 +46,9 @@ void RelaySession::read_from(Which which) {
 void RelaySession::on_read(Which which, boost::system::error_code ec, WsMessage message) {
     Side& side = sides_[which];
     side.reading = false;
+    // Our close is under way: its end says what the peer answered (a read that ends
+    // meanwhile, aborted as Beast takes the close frame in, would say nothing).
+    if (ec && side.close_sent) return;
     if (ec) {
         // The peer's close frame (Beast has answered it), or a connection that broke, or a
         // message Beast refused (too big: 1009, invalid UTF-8: 1007, already sent to the peer).

@@ -62,7 +62,7 @@ void session_ended(RealtimeProcess& process, const RealtimeSessionLog& log) {
     state.count("aop_realtime_bytes_total", {{"key", key}, {"from", "client"}}, static_cast<double>(log.client_bytes));
     state.count("aop_realtime_bytes_total", {{"key", key}, {"from", "upstream"}}, static_cast<double>(log.upstream_bytes));
     for (auto [side, code] : {std::pair<const char*, int>{"client", log.client_close}, {"upstream", log.upstream_close}})
-        state.count("aop_realtime_close_codes_total", {{"side", side}, {"code", code ? std::to_string(code) : "none"}});
+        state.count("aop_realtime_close_codes_total", {{"side", side}, {"code", close_code_label(code)}});
     state.observe("aop_realtime_session_seconds", {}, static_cast<double>(log.duration_ms) / 1000.0);
 }
 

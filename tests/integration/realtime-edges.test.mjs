@@ -1,6 +1,7 @@
 // The realtime companion's edges (issue 25), through lighttpd with the shipped snippet, to
 // the stand-in of Azure's realtime socket: a session whose Azure handshake outlasts the
-// handshake deadline hears 504 `upstream_timeout` (that attempt closed).
+// handshake deadline hears 504 `upstream_timeout` (that attempt closed); each access line
+// names the close code Azure sent, or `none` when it never answered our close.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -10,6 +11,7 @@ import { AZURE_KEY, frontCertificate, rawSession, startCompanion, startLighttpdF
 
 const SESSION = '/v1/realtime?model=gpt-realtime';
 const HANDSHAKE_TIMEOUT_S = 2;
+const closeOf = (ws) => new Promise((resolve) => ws.on('close', (code) => resolve(code)));
 
 // The stand-in, the companion (a 2-s handshake deadline) and lighttpd in front; `env` over them.
 function hostSuite(env = {}) {
@@ -52,5 +54,37 @@ describe('the realtime handshake deadline while Azure\'s handshake is under way'
     await waitFor(() => host.standIn.upgrades[0].closedUnanswered, 'Azure\'s half-open attempt closed');
     await host.companion.logLine(/key=alice model=gpt-realtime .*outcome="refused 504"/);
     assert.equal((await host.session()).status, 101, 'a session after it opens');
+  });
+});
+
+describe('Azure\'s close code in the access line', () => {
+  const host = hostSuite();
+
+  it('is Azure\'s answer to the client\'s close', { timeout: 30000 }, async () => {
+    const s = await host.session();
+    assert.equal(s.status, 101);
+    await waitFor(() => host.standIn.sessions.length === 1, 'Azure\'s session');
+    const closed = closeOf(s.ws);
+    s.ws.close(4001);
+    assert.equal(await closed, 4001);
+    assert.equal((await host.standIn.sessions[0].closedPromise).code, 4001, 'Azure heard the client\'s code');
+    await host.companion.logLine(/client_close=4001 upstream_close=4001 outcome="client closed"/);
+  });
+
+  it('is Azure\'s 1001 at a drain, and none from an Azure that never answers', { timeout: 30000 }, async () => {
+    const answering = await host.session();
+    host.standIn.silent = true;
+    const silent = await host.session();
+    host.standIn.silent = false;
+    assert.deepEqual([answering.status, silent.status], [101, 101]);
+    const codes = [closeOf(answering.ws), closeOf(silent.ws)];
+    const stopped = await host.companion.stop();
+    assert.equal(stopped.code, 0);
+    assert.deepEqual(await Promise.all(codes), [1001, 1001]);
+    assert.equal((await host.standIn.sessions[1].closedPromise).code, 1001);
+    const lines = host.companion.output.split('\n').filter((l) => /outcome="proxy stopping"/.test(l));
+    assert.equal(lines.length, 2, host.companion.output);
+    assert.ok(lines.some((l) => / client_close=1001 upstream_close=1001 /.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => / client_close=1001 upstream_close=none /.test(l)), lines.join('\n'));
   });
 });

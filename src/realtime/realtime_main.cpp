@@ -13,14 +13,17 @@
 
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "command_line.h"
 #include "descriptor_limit.h"
 #include "listen_socket.h"
+#include "routing.h"
 #include "session_opening.h"
 #include "text.h"
 #include "token_fetch.h"
@@ -203,9 +206,28 @@ void wait_for_drain(RealtimeProcess& process, asio::steady_timer& drain, Clock::
     });
 }
 
+std::string process_environment(const std::string& name, void*) {
+    const char* value = std::getenv(name.c_str());
+    return value ? value : "";
+}
+
+// SIGHUP: the routing file read again, as the FastCGI program does. A session admitted from
+// here on uses the new table (keys, limits, models, targets); one admitted before keeps the
+// table it started with to its end. A file that does not read keeps the table in force.
+void reload_on_hangup(RealtimeProcess& process, asio::signal_set& hangup) {
+    hangup.async_wait([&process, &hangup](boost::system::error_code ec, int) {
+        if (ec) return;  // stopping
+        std::string said = reload_routing(process.config, process_environment, nullptr);
+        std::replace(said.begin(), said.end(), '\n', ' ');  // one line, the file's mistakes in it
+        std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", said.c_str());
+        reload_on_hangup(process, hangup);
+    });
+}
+
 // Accepts and relays until SIGTERM or SIGINT: then no new session, 1001 to both sides of
-// the open ones, and the end once they have closed (or at the drain deadline). The
-// acceptor, timers and signals go before the caller's io_context.
+// the open ones, and the end once they have closed (or at the drain deadline); SIGHUP
+// reads the routing file again. The acceptor, timers and signals go before the caller's
+// io_context.
 bool serve(RealtimeProcess& process, std::string& error) {
     asio::io_context& io = process.io;
     Acceptor acceptor(io);
@@ -213,11 +235,13 @@ bool serve(RealtimeProcess& process, std::string& error) {
     std::fprintf(stderr, "azure-openai-proxy-realtime: %s\n", describe_realtime_settings(process.settings).c_str());
     asio::steady_timer pause(io), drain(io);
     accept_next(process, acceptor, pause);
-    asio::signal_set stop(io, SIGTERM, SIGINT);
+    asio::signal_set stop(io, SIGTERM, SIGINT), hangup(io, SIGHUP);
+    reload_on_hangup(process, hangup);
     stop.async_wait([&](boost::system::error_code ec, int) {
         if (ec) return;
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        hangup.cancel(ignored);
         pause.cancel();
         stop_sessions(process);
         wait_for_drain(process, drain, Clock::now() + std::chrono::seconds(process.settings.drain_timeout_s));
@@ -246,6 +270,7 @@ int main(int argc, char** argv) {
     }
     if (!credentials_ready(config, *state)) return 1;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);  // until the event loop takes it (serve): never the end of the process
     // Held by pointer so that it can go before `process`: the handlers still pending when
     // the loop ends (sessions cut at the drain deadline) are destroyed with it, and their
     // destructors report to the process's shared state.

@@ -1,13 +1,17 @@
 // The realtime companion's edges (issue 25), through lighttpd with the shipped snippet, to
 // the stand-in of Azure's realtime socket: a session whose Azure handshake outlasts the
 // handshake deadline hears 504 `upstream_timeout` (that attempt closed); each access line
-// names the close code Azure sent, or `none` when it never answered our close.
+// names the close code Azure sent, or `none` when it never answered our close; SIGHUP
+// reads the routing file again (new sessions under the new keys, open ones untouched, a
+// broken file refused with one line).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
-import { waitFor } from './harness.mjs';
-import { AZURE_KEY, frontCertificate, rawSession, startCompanion, startLighttpdFront } from './realtime-fronts.mjs';
+import { tempDir, waitFor } from './harness.mjs';
+import { AZURE_KEY, CLIENT_KEY, frontCertificate, rawSession, startCompanion, startLighttpdFront } from './realtime-fronts.mjs';
 
 const SESSION = '/v1/realtime?model=gpt-realtime';
 const HANDSHAKE_TIMEOUT_S = 2;
@@ -86,5 +90,49 @@ describe('Azure\'s close code in the access line', () => {
     assert.equal(lines.length, 2, host.companion.output);
     assert.ok(lines.some((l) => / client_close=1001 upstream_close=1001 /.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => / client_close=1001 upstream_close=none /.test(l)), lines.join('\n'));
+  });
+});
+
+describe('SIGHUP reloads the routing file in the companion', () => {
+  const CAROL_KEY = 'carol-key-8910';
+  const dir = tempDir('realtime-reload');
+  const routing = path.join(dir, 'config.json');
+  const writeKeys = (keys) => fs.writeFileSync(routing, JSON.stringify({ keys }));
+  writeKeys({ alice: { key: CLIENT_KEY } });
+  // alice in the routing file only (the environment's key is another's).
+  const host = hostSuite({ AZURE_OPENAI_PROXY_CONFIG: routing, AZURE_OPENAI_PROXY_API_KEYS: 'bob:bob-key-4567' });
+  const as = (key) => host.session({ protocols: ['realtime', `openai-insecure-api-key.${key}`] });
+  // The lines the companion wrote for the signal, once one says `said`.
+  const hangUp = async (said) => {
+    const before = host.companion.output.length;
+    process.kill(host.companion.pid, 'SIGHUP');
+    const since = () => host.companion.output.slice(before).split('\n').filter(Boolean);
+    await waitFor(() => since().some((l) => said.test(l)), `a line ${said}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));  // any line more it would write with it
+    return since();
+  };
+  const answers = (ws) => new Promise((resolve) => {
+    ws.on('message', (data) => { if (JSON.parse(data).type === 'session.updated') resolve(true); });
+    ws.send(JSON.stringify({ type: 'session.update', session: { type: 'realtime', instructions: 'Be brief.' } }));
+  });
+
+  it('opens sessions for a key it adds, refuses one it removes, keeps open sessions and a broken file out', { timeout: 30000 }, async () => {
+    const open = await as(CLIENT_KEY);
+    assert.equal(open.status, 101);
+    assert.equal((await as(CAROL_KEY)).status, 401, 'carol is not yet a key');
+
+    writeKeys({ carol: { key: CAROL_KEY } });
+    await hangUp(/SIGHUP: .*config\.json in force: 0 endpoints, 0 models, 1 keys/);
+    assert.equal((await as(CAROL_KEY)).status, 101, 'the key the reload added opens a session');
+    const removed = await as(CLIENT_KEY);
+    assert.equal(removed.status, 401, 'the key the reload removed is refused');
+    assert.equal(JSON.parse(removed.body).error.code, 'invalid_api_key');
+    assert.ok(await answers(open.ws), 'the session opened before the reload goes on');
+
+    fs.writeFileSync(routing, '{"keys": ');
+    const said = await hangUp(/SIGHUP: .*config\.json refused, the routing in force stays/);
+    assert.equal(said.length, 1, `one line says so: ${said.join('\n')}`);
+    assert.equal((await as(CAROL_KEY)).status, 101, 'the table in force stays');
+    assert.equal((await as(CLIENT_KEY)).status, 401);
   });
 });

@@ -74,9 +74,11 @@ public:
     // the process's death, or `trial_lease_ms` (trial_lease_ms() of the retry policy).
     Pick choose(const std::vector<Target>& targets, const std::vector<bool>& tried, int64_t now_ms, bool take = true,
                 int64_t trial_lease_ms = kLongestDefaultTrialLeaseMs);
-    // `trial`: the pick's trial_token (0: the try was no trial).
+    // `trial`: the pick's trial_token (0: the try was no trial). `ends` false: the try goes on
+    // past its answer (a realtime session relayed) and stays in flight until end_try().
     void report(const Target& target, TryResult result, int64_t retry_after_ms, uint32_t trial, int64_t now_ms,
-                const RetryPolicy& policy);
+                const RetryPolicy& policy, bool ends = true);
+    void end_try(const Target& target);
     // x-ratelimit-remaining-requests / -tokens the target sent (-1: absent).
     void remember_headroom(const Target& target, long long requests, long long tokens);
     std::vector<TargetView> targets();

@@ -65,7 +65,7 @@ Pick SharedState::choose(const std::vector<Target>& targets, const std::vector<b
 }
 
 void SharedState::report(const Target& target, TryResult result, int64_t retry_after, uint32_t trial, int64_t now_ms,
-                         const RetryPolicy& policy) {
+                         const RetryPolicy& policy, bool ends) {
     HeldState held = hold();
     SharedLayout& l = held.layout();
     int slot = find_target(l, target.name, false);
@@ -78,7 +78,14 @@ void SharedState::report(const Target& target, TryResult result, int64_t retry_a
     s.circuit_open_until_ms = h.circuit_open_until_ms;
     s.failures = h.failures;
     if (owns_trial) s.trial_token = 0;
-    add_in_flight(l.target_in_flight[held.process()][slot], -1);
+    if (ends) add_in_flight(l.target_in_flight[held.process()][slot], -1);
+}
+
+void SharedState::end_try(const Target& target) {
+    HeldState held = hold();
+    SharedLayout& l = held.layout();
+    int slot = find_target(l, target.name, false);
+    if (slot >= 0) add_in_flight(l.target_in_flight[held.process()][slot], -1);
 }
 
 void SharedState::remember_headroom(const Target& target, long long requests, long long tokens) {

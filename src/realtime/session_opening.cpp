@@ -14,13 +14,15 @@
 #include "proxy_errors.h"
 #include "realtime_log.h"
 #include "realtime_route.h"
+#include "routing.h"
 #include "relay_session.h"
 #include "token_keeper.h"
 #include "upstream_socket.h"
 
 // A place among the process's sessions, and among its key's on the host when the key's
-// sessions are counted (`key_name` not empty), in the host's gauge of open sessions; given
-// back when the session (or its opening) ends. `relay` once it is relayed, for a stop.
+// sessions are counted (`key_name` not empty), in the host's gauge of open sessions, and
+// once relayed to a routing file's target, among that target's tries in flight; given back
+// when the session (or its opening) ends. `relay` once it is relayed, for a stop.
 struct SessionSlot {
     SessionSlot(RealtimeProcess& process, std::string key_name)
         : open_(process.sessions), state_(*process.state), key_name_(std::move(key_name)) {
@@ -31,9 +33,15 @@ struct SessionSlot {
         open_->slots.erase(this);
         state_.add(kSessionsOpen, -1, true);
         if (!key_name_.empty()) state_.end_session(key_name_);
+        if (target_) state_.end_try(*target_);
     }
     SessionSlot(const SessionSlot&) = delete;
     SessionSlot& operator=(const SessionSlot&) = delete;
+    // The session's target (in `table`, kept while the session lasts, a reload or not).
+    void hold_target(const Target& target, std::shared_ptr<const RoutingTable> table) {
+        target_ = &target;
+        table_ = std::move(table);
+    }
     std::weak_ptr<RelaySession> relay;
 
 private:
@@ -41,6 +49,8 @@ private:
     std::shared_ptr<OpenSessions> open_;
     SharedState& state_;  // the process's, which outlives its event loop
     std::string key_name_;
+    const Target* target_ = nullptr;
+    std::shared_ptr<const RoutingTable> table_;
 };
 
 namespace {
@@ -252,7 +262,7 @@ private:
         if (!abandon_upstream_) return;  // the deadline came first: the client has its 504
         abandon_upstream_ = nullptr;
         TryResult result = realtime_try_result(opened.end != nullptr, opened.status);
-        settle(result, opened.retry_after_ms);
+        settle(result, opened.retry_after_ms, opened.end != nullptr);
         if (!opened.end) {
             std::fprintf(stderr, "azure-openai-proxy-realtime: upstream: %s\n", opened.error.c_str());
             // Azure refused the token: dropped here and in the host's row, the next session
@@ -274,11 +284,13 @@ private:
         return process_.state->choose(*admission_.targets, tried_, wall_clock_ms(), false).index >= 0;
     }
 
-    // The try's target hears how its handshake went (its place in flight given back).
-    void settle(TryResult result, int64_t retry_after_ms = -1) {
+    // The try's target hears how its handshake went. Its place in flight is given back, or,
+    // for a session `opened` there, held by the session's slot until the session ends.
+    void settle(TryResult result, int64_t retry_after_ms = -1, bool opened = false) {
         if (!held_) return;
         process_.state->report(*held_->target, result, retry_after_ms, held_->trial, wall_clock_ms(),
-                               admission_.table->retry);
+                               admission_.table->retry, !opened);
+        if (opened) slot_->hold_target(*held_->target, admission_.table);
         held_.reset();
     }
 

@@ -3,23 +3,31 @@
 // handshake deadline hears 504 `upstream_timeout` (that attempt closed); each access line
 // names the close code Azure sent, or `none` when it never answered our close; SIGHUP
 // reads the routing file again (new sessions under the new keys, open ones untouched, a
-// broken file refused with one line).
+// broken file refused with one line); a relayed session counts as in flight on its
+// routing file target until it ends (aop_target_in_flight in the FastCGI program's /metrics).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
-import { tempDir, waitFor } from './harness.mjs';
+import { startProxy, tempDir, waitFor } from './harness.mjs';
 import { AZURE_KEY, CLIENT_KEY, frontCertificate, rawSession, startCompanion, startLighttpdFront } from './realtime-fronts.mjs';
 
 const SESSION = '/v1/realtime?model=gpt-realtime';
 const HANDSHAKE_TIMEOUT_S = 2;
 const closeOf = (ws) => new Promise((resolve) => ws.on('close', (code) => resolve(code)));
 
-// The stand-in, the companion (a 2-s handshake deadline) and lighttpd in front; `env` over them.
-function hostSuite(env = {}) {
+// The stand-in, the companion (a 2-s handshake deadline) and lighttpd in front; `env` (or
+// `env(standIn)`) over them. `withProxy`: the FastCGI program behind lighttpd too, with the
+// same settings and state file (its /metrics).
+function hostSuite(env = {}, { withProxy = false } = {}) {
   const host = { open: [] };
+  host.metrics = async () => {
+    const answer = await fetch(`https://127.0.0.1:${host.front.port}/metrics`);
+    assert.equal(answer.status, 200);
+    return answer.text();
+  };
   host.session = async (options = {}) => {
     const s = await rawSession(host.front.port, SESSION, { ca: host.certificate.cert, ...options });
     if (s.ws) host.open.push(s.ws);
@@ -28,16 +36,25 @@ function hostSuite(env = {}) {
   before(async () => {
     host.certificate = frontCertificate();
     host.standIn = await startRealtimeSocketStandIn({ tls: host.certificate, apiKey: AZURE_KEY });
+    const settings = typeof env === 'function' ? env(host.standIn) : env;
     host.companion = await startCompanion(host.standIn, host.certificate,
-      { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: String(HANDSHAKE_TIMEOUT_S), ...env });
-    host.front = await startLighttpdFront(host.companion, host.certificate);
+      { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: String(HANDSHAKE_TIMEOUT_S), ...settings });
+    if (withProxy) {
+      host.proxy = await startProxy({
+        AZURE_OPENAI_ENDPOINT: host.standIn.url, AZURE_OPENAI_TOKEN: AZURE_KEY, AZURE_OPENAI_PROXY_CA_BUNDLE: host.certificate.certFile,
+        AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`, AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: 'www-data:www-data', ...settings,
+      });
+    }
+    host.front = await startLighttpdFront(host.companion, host.certificate, host.proxy?.socket);
   });
   after(async () => {
     for (const ws of host.open) ws.terminate();
     await host.front?.server.stop();
     const stopped = await host.companion?.stop();
+    const proxyStopped = await host.proxy?.stop();
     await host.standIn?.close();
     assert.equal(stopped?.code, 0, `the companion stopped cleanly: ${JSON.stringify(stopped)}`);
+    if (host.proxy) assert.equal(proxyStopped?.code, 0, `the proxy stopped cleanly: ${JSON.stringify(proxyStopped)}`);
   });
   return host;
 }
@@ -134,5 +151,41 @@ describe('SIGHUP reloads the routing file in the companion', () => {
     assert.equal(said.length, 1, `one line says so: ${said.join('\n')}`);
     assert.equal((await as(CAROL_KEY)).status, 101, 'the table in force stays');
     assert.equal((await as(CLIENT_KEY)).status, 401);
+  });
+});
+
+describe('a relayed session in flight on its target', () => {
+  const dir = tempDir('realtime-in-flight');
+  fs.chmodSync(dir, 0o755);
+  const routing = path.join(dir, 'config.json');
+  const host = hostSuite((standIn) => {
+    fs.writeFileSync(routing, JSON.stringify({
+      endpoints: { azure: { url: standIn.url, key: AZURE_KEY } }, models: { 'gpt-realtime': ['azure'] } }));
+    return { AZURE_OPENAI_PROXY_CONFIG: routing, AZURE_OPENAI_PROXY_STATE_FILE: path.join(dir, 'state') };
+  }, { withProxy: true });
+  const inFlight = async () => {
+    const found = /^aop_target_in_flight\{target="[^"]*"\} (\S+)$/m.exec(await host.metrics());
+    return found ? Number(found[1]) : 0;
+  };
+  const closeSession = async (ws, count) => {
+    const closed = closeOf(ws);
+    ws.close(1000);
+    assert.equal(await closed, 1000);
+    await waitFor(() => host.companion.output.split('\n').filter((l) => /client_close=1000 /.test(l)).length === count,
+      'the session\'s line');
+  };
+
+  it('counts from its 101 to its end in aop_target_in_flight', { timeout: 30000 }, async () => {
+    assert.equal(await inFlight(), 0);
+    const first = await host.session();
+    assert.equal(first.status, 101);
+    assert.equal(await inFlight(), 1, 'the open session is in flight on its target');
+    const second = await host.session();
+    assert.equal(second.status, 101);
+    assert.equal(await inFlight(), 2);
+    await closeSession(first.ws, 1);
+    assert.equal(await inFlight(), 1, 'an ended session gives its place back');
+    await closeSession(second.ws, 2);
+    assert.equal(await inFlight(), 0);
   });
 });

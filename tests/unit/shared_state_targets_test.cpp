@@ -1,6 +1,7 @@
 // The shared state's targets (shared_state_targets.cpp): an open circuit's trial holds it
 // only for its lease (the lease itself is routing.cpp's trial_lease_ms, checked here with
-// the trial it bounds), a late report of a trial taken over is a plain try.
+// the trial it bounds), a late report of a trial taken over is a plain try; a try that goes
+// on past its report (a realtime session) stays in flight until it ends.
 #include <boost/test/unit_test.hpp>
 
 #include "state_test_support.h"
@@ -36,6 +37,19 @@ BOOST_FIXTURE_TEST_CASE(a_trial_that_hangs_holds_the_circuit_only_for_its_lease,
     Pick closed = state->choose(t, tried, now + 6400);
     BOOST_TEST(closed.index == 0);
     BOOST_TEST(!closed.trial);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_try_that_goes_on_past_its_report_stays_in_flight_until_it_ends, OneTarget) {
+    auto in_flight = [&] { return state->targets().at(0).health.in_flight; };
+    RetryPolicy policy;
+    Pick session = state->choose(t, tried, now);  // a realtime session, relayed once answered
+    state->report(t[0], TryResult::Success, -1, session.trial_token, now + 10, policy, false);
+    BOOST_TEST(in_flight() == 1);
+    Pick request = state->choose(t, tried, now + 20);
+    state->report(t[0], TryResult::Success, -1, request.trial_token, now + 30, policy);
+    BOOST_TEST(in_flight() == 1);
+    state->end_try(t[0]);
+    BOOST_TEST(in_flight() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

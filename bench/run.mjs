@@ -13,6 +13,7 @@ import {
   CURL_FLOORS, GO_PROXY, GO_PROXY_NAME, GO_PROXY_NOT_RUN, STREAM_FLOORS, curlFloor, floorRatios, floorTable, goProxy,
   streamFloor, streamFloorTable,
 } from './floors.mjs';
+import { HANDSHAKE_LOG_FORMAT, countHandshakes, handshakeLines } from './handshakes.mjs';
 import { realtimeFailures, realtimePhase, realtimeTable } from './realtime.mjs';
 import {
   ROOT, canConnect, descendants, freePort, sleep, startChild, tempDir, waitFor,
@@ -162,6 +163,7 @@ error_log ${dir}/upstream-error.log warn;
 events { worker_connections 16384; }
 http {
   access_log off;
+  ${HANDSHAKE_LOG_FORMAT}
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   client_body_temp_path ${dir}/upstream-body;
@@ -180,6 +182,7 @@ http {
   server {
     listen 127.0.0.1:${tlsStreamPort} ssl http2 backlog=4096;
     ssl_buffer_size ${EVENT_BYTES};${answers}
+    access_log ${dir}/tls-stream-handshakes.log handshakes;  # full or resumed (handshakes.mjs)
   }
 }
 `;
@@ -217,7 +220,7 @@ async function startUpstream() {
   await listening(nginx, port, 'upstream nginx');
   return {
     url: `http://127.0.0.1:${port}`, tlsUrl: `https://127.0.0.1:${tlsPort}`, tlsStreamUrl: `https://127.0.0.1:${tlsStreamPort}`,
-    ca: path.join(dir, 'ca-bundle.pem'), dir, events, upload: path.join(dir, 'upload.bin'),
+    ca: path.join(dir, 'ca-bundle.pem'), dir, events, handshakesLog: path.join(dir, 'tls-stream-handshakes.log'), upload: path.join(dir, 'upload.bin'),
     stop: async () => { await nginx.stop(); await stamp.stop(); },
   };
 }
@@ -532,7 +535,7 @@ function report(results) {
       lines.push(`| ${name} | ${r.streams} | ${errors} | ${kib} | ${f(r.idleRssKiB / 1024, 1)} | ${cpu} | ${f(perEvent, 1)} | ${f(r.firstByteMs?.p50, 1)}/${f(r.firstByteMs?.p99, 1)} |`);
     }
   }
-  lines.push(...streamFloorTable(results, f));
+  lines.push(...streamFloorTable(results, f), ...handshakeLines(results));
   lines.push('', `**Large transfers** (a ${S.bigMiB} MiB streamed answer, a ${S.uploadMiB} MiB upload; MB/s and RSS growth KiB, web server / proxy):`, '');
   lines.push('| path | answer MB/s | answer RSS growth | upload MB/s | upload RSS growth |', '|---|---|---|---|---|');
   for (const [key, t] of Object.entries(results.large)) {
@@ -594,28 +597,37 @@ async function main() {
       results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
     }
     results.floorRatios = floorRatios(results);
+    // The floor of the streams at a count, over the same upstream ports as the proxy's rows.
+    const floorRun = async (key, count) => {
+      log(`${count} concurrent streams: ${key}`);
+      results.names[key] = STREAM_FLOORS[key].name;
+      (results.streams[key] ||= []).push(await countHandshakes(upstream.handshakesLog,
+        () => streamFloor(key, upstream, (base) => base + AZURE_PATH('bench-stream'), count, S.streamS, run)));
+    };
+    const floorsRun = [];
     for (const key of PHASES.includes('streams') ? STREAM_TARGETS.filter(chosen) : []) {
       results.streams[key] = [];
       // Behind lighttpd also with prompts as a conversation with history sends them: a
       // stream must not hold its prompt while it waits.
       const runs = S.streams.map((count) => [count, 0]);
       if (key === 'proxy-behind-lighttpd') runs.push([S.streams[0], S.promptBytes]);
+      // Each floor right after its proxy row at the same count: on a shared machine the
+      // load changes within minutes. With the floor at the phase's end the TLS row read
+      // 1.96x its floor (2026-12-06); four runs with the floor right after it, 1.01-1.21x.
+      const floors = Object.keys(STREAM_FLOORS).filter((floor) => chosen(floor) && STREAM_FLOORS[floor].proxyRow === key);
       for (const [count, promptBytes] of runs) {
         log(`${count} concurrent streams${promptBytes ? ` with ${promptBytes}-byte prompts` : ''}: ${key}`);
         // A fresh path for each run, so its idle memory is measured clean.
         const streaming = { ...upstream, tlsUrl: upstream.tlsStreamUrl };
-        results.streams[key].push(await withTarget(key, streaming, results.names, (t) => manyStreams(t, count, streaming, promptBytes)));
+        results.streams[key].push(await countHandshakes(upstream.handshakesLog,
+          () => withTarget(key, streaming, results.names, (t) => manyStreams(t, count, streaming, promptBytes))));
+        if (!promptBytes) for (const floor of floors) await floorRun(floor, count);
       }
+      floorsRun.push(...floors);
     }
-    // The floor of the streams at each count, over the same upstream ports as the proxy's rows.
-    for (const key of PHASES.includes('streams') ? Object.keys(STREAM_FLOORS).filter(chosen) : []) {
-      results.streams[key] = [];
-      results.names[key] = STREAM_FLOORS[key].name;
-      for (const count of S.streams) {
-        log(`${count} concurrent streams: ${key}`);
-        results.streams[key].push(await streamFloor(key, upstream, (base) => base + AZURE_PATH('bench-stream'), count, S.streamS, run));
-      }
-    }
+    // A floor whose proxy row was not chosen (BENCH_TARGETS) runs on its own.
+    for (const key of PHASES.includes('streams') ? Object.keys(STREAM_FLOORS).filter((k) => chosen(k) && !floorsRun.includes(k)) : [])
+      for (const count of S.streams) await floorRun(key, count);
     if (PHASES.includes('realtime')) {
       results.realtime = await realtimePhase({
         companionBin: REALTIME, sessions: S.realtimeSessions, holdS: S.realtimeHoldS, chunks: S.realtimeChunks, log,

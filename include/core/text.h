@@ -20,7 +20,7 @@ bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
 
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
-bool is_word(const std::string& text, const char* extra);
+bool is_word(std::string_view text, const char* extra);
 
 // Whether `text` holds a byte below `limit` (at most 0x80) or the byte `also`. Eight bytes
 // a step: the hot scans of a request (every param for a line break, every header value of

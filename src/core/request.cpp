@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <cctype>
+#include <array>
 #include <cstring>
 #include <unordered_set>
 
@@ -64,19 +65,23 @@ private:
 class SeenNames {
 public:
     bool first_time(std::string_view name) {
-        if (hashed_.empty()) {
-            for (std::string_view seen : few_)
-                if (seen == name) return false;
-            few_.push_back(name);
-            if (few_.size() > kFew) hashed_.insert(few_.begin(), few_.end());
-            return true;
+        if (few_count_ <= kFew) {
+            for (size_t i = 0; i < few_count_; ++i)
+                if (few_[i] == name) return false;
+            if (few_count_ < kFew) {  // in place: no allocation for a usual request
+                few_[few_count_++] = name;
+                return true;
+            }
+            hashed_.insert(few_.begin(), few_.end());
+            few_count_ = kFew + 1;  // from now on hashed
         }
         return hashed_.insert(name).second;
     }
 
 private:
     static const size_t kFew = 32;
-    std::vector<std::string_view> few_;
+    std::array<std::string_view, kFew> few_;
+    size_t few_count_ = 0;
     std::unordered_set<std::string_view> hashed_;
 };
 

@@ -16,19 +16,20 @@ std::vector<std::string> split(const std::string& text, char separator) {
     }
 }
 
+namespace {
+bool is_trimmed_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+}  // namespace
+
+// A byte loop, not find_first_not_of: each header line of every answer passes here twice,
+// and the generic search looks each byte up in the set with memchr.
 std::string_view trim_view(std::string_view text) {
-    size_t begin = text.find_first_not_of(" \t\r\n");
-    if (begin == std::string_view::npos) return {};
-    size_t end = text.find_last_not_of(" \t\r\n");
-    return text.substr(begin, end - begin + 1);
+    size_t begin = 0, end = text.size();
+    while (begin < end && is_trimmed_space(text[begin])) ++begin;
+    while (end > begin && is_trimmed_space(text[end - 1])) --end;
+    return text.substr(begin, end - begin);
 }
 
-std::string trim(const std::string& text) {
-    size_t begin = text.find_first_not_of(" \t\r\n");
-    if (begin == std::string::npos) return "";
-    size_t end = text.find_last_not_of(" \t\r\n");
-    return text.substr(begin, end - begin + 1);
-}
+std::string trim(const std::string& text) { return std::string(trim_view(text)); }
 
 std::string lowercase(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -75,7 +76,7 @@ bool is_ascii_alnum(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 }  // namespace
-bool is_word(const std::string& text, const char* extra) {
+bool is_word(std::string_view text, const char* extra) {
     if (text.empty()) return false;
     for (unsigned char c : text)
         if (!is_ascii_alnum(c) && (c == '\0' || !std::strchr(extra, c))) return false;  // strchr finds the terminator

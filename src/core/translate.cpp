@@ -18,10 +18,14 @@ bool dropped_for_azure(const std::string& name) {
 }
 
 // Without "api-version" parameters: the proxy sets the version it is configured with.
-std::string query_without_api_version(const std::string& query) {
+// Looked at in place, pair by pair: most requests carry no query at all.
+std::string query_without_api_version(std::string_view query) {
     std::string out;
-    for (const std::string& pair : split(query, '&')) {
-        if (pair.empty() || starts_with(pair, "api-version=") || pair == "api-version") continue;
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (pair.empty() || pair.substr(0, 12) == "api-version=" || pair == "api-version") continue;
         if (!out.empty()) out += '&';
         out += pair;
     }
@@ -59,23 +63,30 @@ std::string azure_url(const EndpointSettings& config, const Request& request, co
                       const std::string& deployment) {
     bool deployment_route = route.kind == RouteKind::Deployment;
     std::string operation = deployment_route ? route.operation : route.upstream_path.substr(1);
-    std::string url = config.endpoint + "/openai";
+    std::string url;  // appended in place, one allocation: it is built for every request
+    url.reserve(config.endpoint.size() + deployment.size() + operation.size() + request.query.size() + 64);
+    url.append(config.endpoint).append("/openai");
     if (route.realtime) {  // GA realtime: the v1 API only
         std::string rest = query_without_api_version(request.query);
-        return url + "/v1/" + operation + (rest.empty() ? "" : "?" + rest);
+        url.append("/v1/").append(operation);
+        if (!rest.empty()) url.append("?").append(rest);
+        return url;
     }
     if (uses_v1_api(config))
-        url += "/v1/" + operation;
+        url.append("/v1/").append(operation);
     else if (deployment_route)
-        url += "/deployments/" + deployment + "/" + operation;
+        url.append("/deployments/").append(deployment).append("/").append(operation);
     else
-        url += "/" + operation;
-    std::string query;
+        url.append("/").append(operation);
+    const char* separator = "?";
     std::string version = api_version_for(config, operation);
-    if (version != "v1") query = "api-version=" + version;
+    if (version != "v1") {
+        url.append("?api-version=").append(version);
+        separator = "&";
+    }
     std::string rest = query_without_api_version(request.query);
-    if (!rest.empty()) query += (query.empty() ? "" : "&") + rest;
-    return query.empty() ? url : url + "?" + query;
+    if (!rest.empty()) url.append(separator).append(rest);
+    return url;
 }
 
 }  // namespace
@@ -106,11 +117,14 @@ bool is_safe_deployment(const std::string& deployment) {
            is_word(deployment, "-_.~");
 }
 
+// Three base64url parts split by dots, looked at in place.
 bool looks_like_jwt(const std::string& credential) {
-    std::vector<std::string> parts = split(credential, '.');
-    if (parts.size() != 3) return false;
-    for (const std::string& part : parts)
-        if (!is_word(part, "-_")) return false;  // base64url
+    std::string_view rest(credential);
+    for (int part = 0; part < 3; ++part) {
+        size_t dot = rest.find('.');
+        if ((dot == std::string_view::npos) != (part == 2) || !is_word(rest.substr(0, dot), "-_")) return false;
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    }
     return true;
 }
 

@@ -82,6 +82,8 @@ BOOST_AUTO_TEST_CASE(client_query_is_kept_but_not_its_api_version) {
         azure(), chat({}, "api-version=1999-01-01&foo=bar"), deployment_route(), "d");
     BOOST_TEST(up.url.find("api-version=2024-10-21&foo=bar") != std::string::npos);
     BOOST_TEST(up.url.find("1999") == std::string::npos);
+    up = build_upstream_request(azure(), chat({}, "&api-version&a=1&&api-version=x&b=2&"), deployment_route(), "d");
+    BOOST_TEST(up.url == "https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21&a=1&b=2");
 }
 
 BOOST_AUTO_TEST_CASE(other_paths_keep_method_query_and_get_a_per_route_version) {
@@ -137,6 +139,10 @@ BOOST_AUTO_TEST_CASE(entra_id_token_stays_a_bearer_token) {
     BOOST_TEST(looks_like_jwt(jwt));
     BOOST_TEST(!looks_like_jwt("sk-abc.def"));
     BOOST_TEST(!looks_like_jwt("a..b"));
+    BOOST_TEST(!looks_like_jwt("a.b.c.d"));  // four parts
+    BOOST_TEST(!looks_like_jwt("a.b."));     // the third empty
+    BOOST_TEST(!looks_like_jwt("a.b"));
+    BOOST_TEST(!looks_like_jwt("a.b.c=")); // not base64url
     UpstreamRequest up = build_upstream_request(azure(), chat({{"Authorization", "Bearer " + jwt}}),
                                                 deployment_route(), "d");
     BOOST_TEST(has(up.headers, "Authorization: Bearer " + jwt));

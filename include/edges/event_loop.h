@@ -71,6 +71,7 @@ private:
     SocketHandler* sockets_ = nullptr;
     std::vector<TimerSource*> timers_;
     std::vector<std::function<void()>> deferred_;
+    std::vector<std::function<void()>> running_;  // the deferred work being run
     std::mutex posted_mutex_;
     std::vector<std::function<void()>> posted_;
     int64_t now_ms_;

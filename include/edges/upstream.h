@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "deadline_queue.h"
@@ -85,14 +86,17 @@ private:
     Upstream& upstream_;
     UpstreamListener& listener_;
     CURL* easy_ = nullptr;
-    curl_slist* headers_ = nullptr;
+    curl_slist* headers_ = nullptr;         // the request's headers: the first of header_nodes_
+    std::vector<curl_slist> header_nodes_;  // each pointing at its line in header_text_
+    std::string header_text_;               // the lines, each ended by a NUL
     Spool* spool_ = nullptr;
     DeadlineLink silence_;  // re-armed by every byte to or from the upstream: in the
                             // first-byte queue until the answer starts, then in silence
     char error_[CURL_ERROR_SIZE] = {};  // libcurl's detailed message
     long status_ = 0;
     bool answering_ = false;  // the first byte of the answer has arrived
-    Headers head_;
+    Headers head_;            // the answer's head as it arrives: storage from the Upstream's spares
+    size_t head_fields_ = 0;  // head_'s fields in use; those after are storage kept for reuse
     bool head_delivered_ = false;
     bool refused_ = false;  // the listener refused a piece: the client is gone
     bool paused_ = false;
@@ -105,6 +109,7 @@ private:
     static size_t on_read_body(char* buffer, size_t size, size_t count, void* self);
     void heard_from_upstream();
     void refuse();
+    void add_head_field(std::string_view name, std::string_view value);
 };
 
 class Upstream : public SocketHandler, public TimerSource {
@@ -130,13 +135,15 @@ private:
     static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
     CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body, bool fresh);
-    bool add_request_headers(Transfer& transfer, const UpstreamRequest& request);
+    void add_request_headers(Transfer& transfer, const UpstreamRequest& request);
     void act(curl_socket_t fd, int events);
     void collect_finished();
     void finish(Transfer& transfer, UpstreamResult result);
     void expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds);
     void release(Transfer& transfer);
     void close_connection_after(Transfer& transfer);
+    Headers take_spare_head();
+    void give_back_head(Headers&& head);
 
     EventLoop& loop_;
     const Config& config_;
@@ -146,6 +153,9 @@ private:
     DeadlineQueue first_byte_;  // AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT
     DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
     EasyPool spare_easy_;  // handles kept, with their options, for the next transfers
+    // Answer heads' storage kept for the next transfers (vector and strings keep their
+    // capacity): a small answer's head then costs no allocation.
+    std::vector<Headers> spare_heads_;
 };
 
 // What curl_multi_socket_action is told of a socket's epoll events: libcurl's bits, or 0

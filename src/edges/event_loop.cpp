@@ -128,10 +128,11 @@ bool EventLoop::run_once(int max_wait_ms) {
     for (TimerSource* timer : timers_)
         if (timer->next_due_ms() <= now_ms_) timer->fire(now_ms_);
     // Deferred work may defer more (a flush that finishes a request): run until none is left.
+    // Both vectors keep their capacity from one iteration to the next: no allocation.
     while (!deferred_.empty()) {
-        std::vector<std::function<void()>> work;
-        work.swap(deferred_);
-        for (auto& item : work) item();
+        running_.swap(deferred_);
+        for (auto& item : running_) item();
+        running_.clear();
     }
     return true;
 }

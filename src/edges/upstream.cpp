@@ -14,6 +14,7 @@ namespace {
 
 // Reset easy handles a loop keeps for its next transfers (each is a few KiB).
 const size_t kSpareEasyHandles = 64;
+const size_t kSpareHeads = 16;  // answer heads' storage a loop keeps (about 2 KiB each)
 const long kIdleConnections = 128;  // upstream connections a loop keeps alive while idle
 
 // For a libcurl call whose failure leaves nothing to undo but is worth a line in the log.
@@ -116,10 +117,7 @@ Upstream::~Upstream() {
 std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const RequestBody& body,
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
-    if (!add_request_headers(*transfer, request)) {
-        error = "libcurl could not store the request's headers (out of memory)";
-        return nullptr;
-    }
+    add_request_headers(*transfer, request);
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(
         [&](CURL* easy, bool fresh) {
@@ -142,6 +140,21 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     return transfer;
 }
 
+Headers Upstream::take_spare_head() {
+    Headers head;
+    if (spare_heads_.empty()) {
+        head.reserve(24);  // Azure's answers carry about 15 headers: no growing on the way
+        return head;
+    }
+    head = std::move(spare_heads_.back());
+    spare_heads_.pop_back();
+    return head;
+}
+
+void Upstream::give_back_head(Headers&& head) {
+    if (spare_heads_.size() < kSpareHeads) spare_heads_.push_back(std::move(head));
+}
+
 void Upstream::release(Transfer& t) {
     t.silence_.disarm();
     bool reusable = t.reusable_;
@@ -153,8 +166,7 @@ void Upstream::release(Transfer& t) {
     }
     if (t.easy_) spare_easy_.give_back(t.easy_, reusable);
     t.easy_ = nullptr;
-    curl_slist_free_all(t.headers_);
-    t.headers_ = nullptr;
+    t.headers_ = nullptr;  // its storage is the transfer's own
 }
 
 // A transfer the proxy ends (client gone, cut, deadline, a head or a body refused) before

@@ -191,8 +191,8 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
 
     if (line.substr(0, 5) == "HTTP/") {  // a new response head (after 1xx ones too)
-        t.head_.clear();
-        t.head_.reserve(24);  // Azure's answers carry about 15 headers: no growing on the way
+        if (t.head_.capacity() == 0) t.head_ = t.upstream_.take_spare_head();
+        t.head_fields_ = 0;
         size_t space = line.find(' ');
         t.status_ = 0;
         for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
@@ -201,21 +201,34 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
     } else if (line.empty()) {
         if (t.status_ >= 200 && !t.head_delivered_) {
             t.head_delivered_ = true;
+            t.head_.resize(t.head_fields_);
             if (!t.listener_.on_head(t.status_, t.head_)) {
                 t.refuse();
                 return 0;
             }
-            Headers().swap(t.head_);
+            t.upstream_.give_back_head(std::move(t.head_));
+            t.head_ = Headers();
         }
-    } else if ((line[0] == ' ' || line[0] == '\t') && !t.head_.empty()) {
-        t.head_.back().value.append(" ").append(trim_view(line));  // obsolete line folding
+    } else if ((line[0] == ' ' || line[0] == '\t') && t.head_fields_ > 0) {
+        t.head_[t.head_fields_ - 1].value.append(" ").append(trim_view(line));  // obsolete line folding
     } else {
         size_t colon = line.find(':');
         if (colon != std::string_view::npos)
-            t.head_.push_back({std::string(trim_view(line.substr(0, colon))),
-                               std::string(trim_view(line.substr(colon + 1)))});
+            t.add_head_field(trim_view(line.substr(0, colon)), trim_view(line.substr(colon + 1)));
     }
     return length;
+}
+
+// Into the storage of a field of an earlier answer where there is one: no allocation
+// once the strings have grown to the sizes an upstream's fields have.
+void Transfer::add_head_field(std::string_view name, std::string_view value) {
+    if (head_fields_ < head_.size()) {
+        head_[head_fields_].name.assign(name);
+        head_[head_fields_].value.assign(value);
+    } else {
+        head_.push_back({std::string(name), std::string(value)});
+    }
+    ++head_fields_;
 }
 
 size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {
@@ -249,13 +262,21 @@ size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* sel
 
 // ---- Upstream: an easy handle set up for one request ------------------------------------
 
-bool Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) {
-    for (const std::string& line : request.headers) {
-        curl_slist* grown = curl_slist_append(t.headers_, line.c_str());
-        if (!grown) return false;
-        t.headers_ = grown;
+// The list libcurl reads (it neither changes nor frees it) made of two allocations, the
+// lines one after the other and their nodes, not curl_slist_append's two for each line.
+void Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) {
+    size_t text_size = 0;
+    for (const std::string& line : request.headers) text_size += line.size() + 1;
+    t.header_text_.reserve(text_size);
+    for (const std::string& line : request.headers) t.header_text_.append(line).push_back('\0');
+    t.header_nodes_.resize(request.headers.size());
+    size_t at = 0;
+    for (size_t i = 0; i < t.header_nodes_.size(); ++i) {
+        t.header_nodes_[i].data = &t.header_text_[at];
+        t.header_nodes_[i].next = i + 1 < t.header_nodes_.size() ? &t.header_nodes_[i + 1] : nullptr;
+        at += request.headers[i].size() + 1;
     }
-    return true;
+    t.headers_ = t.header_nodes_.empty() ? nullptr : &t.header_nodes_[0];
 }
 
 // Every option of the request on t.easy_: on a new handle all of them; on a spare one

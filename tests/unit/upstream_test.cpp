@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "azure_env.h"
 #include "upstream.h"
@@ -132,8 +133,9 @@ struct UpstreamLoop {
         BOOST_REQUIRE(upstream->ok());
     }
     std::unique_ptr<Transfer> start(const std::string& method, const std::string& url, RecordingListener& listener,
-                                     const std::string* body = nullptr) {
-        UpstreamRequest request{method, url, {"X-Probe: 1"}};
+                                     const std::string* body = nullptr,
+                                     std::vector<std::string> headers = {"X-Probe: 1"}) {
+        UpstreamRequest request{method, url, std::move(headers)};
         RequestBody request_body;
         request_body.buffer = body;
         std::string error;
@@ -289,6 +291,40 @@ BOOST_AUTO_TEST_CASE(a_reused_handle_carries_nothing_of_its_last_transfer) {
     std::string posted = send("POST", &body);
     BOOST_TEST(posted.rfind("POST /r HTTP/1.1\r\n", 0) == 0u);
     BOOST_TEST(posted.substr(posted.size() - body.size()) == body);
+}
+
+// Issue 22: an answer's head is kept in storage an earlier answer's head used, and the
+// request's header lines in one buffer: each transfer sends its own lines, and its
+// listener hears its own answer's fields alone, however many the earlier answers had.
+BOOST_AUTO_TEST_CASE(each_transfer_sends_its_own_headers_and_hears_its_own_head_alone) {
+    UpstreamLoop proxy;
+    const std::string long_value(40, 'v');
+    auto send = [&](const std::string& answer, std::vector<std::string> lines, RecordingListener& listener) {
+        OneAnswerServer server(answer);
+        std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url("/h"), listener, nullptr, std::move(lines));
+        proxy.run_until_done(listener);
+        BOOST_TEST(listener.dones == 1);
+        return server.request();
+    };
+    RecordingListener first, second, third;
+    std::string sent = send(kAnswer, {"X-One: 1", "X-Two: " + long_value, "X-Three: 3"}, first);
+    BOOST_TEST(sent.find("\r\nX-One: 1\r\nX-Two: " + long_value + "\r\nX-Three: 3\r\n") != std::string::npos);
+    BOOST_TEST(first.head.size() == 4u);
+    BOOST_TEST(first.header("X-Folded") == "first second");
+
+    sent = send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", {"X-Alone: a"}, second);
+    BOOST_TEST(sent.find("\r\nX-Alone: a\r\n") != std::string::npos);
+    BOOST_TEST(sent.find("X-One") == std::string::npos);
+    BOOST_REQUIRE(second.head.size() == 2u);  // not the first answer's four
+    BOOST_TEST(second.head[0].name == "Content-Length");
+    BOOST_TEST(second.head[0].value == "2");
+    BOOST_TEST(second.header("X-Folded") == "(none)");
+
+    send("HTTP/1.1 200 OK\r\nX-Long: " + long_value + "\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", {}, third);
+    BOOST_REQUIRE(third.head.size() == 3u);
+    BOOST_TEST(third.head[0].name == "X-Long");
+    BOOST_TEST(third.head[0].value == long_value);  // written over a shorter earlier field
+    BOOST_TEST(third.head[2].name == "Connection");
 }
 
 // Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for

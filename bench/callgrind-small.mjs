@@ -6,9 +6,13 @@
 // are zeroed, N requests run, and the proxy's instructions (all its threads) are dumped
 // and divided by N. See bench/README.md ("Instructions per small request").
 //
-// Usage: node bench/callgrind-small.mjs [--requests 2000] [--warmup 200] [--keep]
+// Usage: node bench/callgrind-small.mjs [--requests 2000] [--warmup 200] [--keep] [--floor]
 //   BENCH_PROXY: the program (default build/azure-openai-proxy, the release build)
 //   --keep: leave the callgrind dump and print where (for callgrind_annotate --inclusive=yes)
+//   --floor: the libcurl floor instead (build/bench-curl-floor: the same POST to the same
+//     stand-in, as many in flight as the connections here): it runs by time, not by count,
+//     so it runs twice, 3 s and 9 s, and the difference of its instructions over the
+//     difference of its transfers is the figure (start-up and teardown cancel out).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -62,11 +66,44 @@ function totalInstructions(file) {
   return Number(line[1]);
 }
 
+// bench-curl-floor under callgrind for `seconds`: its instructions and its transfers.
+async function floorRun(dir, url, seconds) {
+  const out = path.join(dir, `floor.${seconds}`);
+  const floor = startChild('valgrind', ['--tool=callgrind', '--dump-instr=no', `--callgrind-out-file=${out}`,
+    path.join(ROOT, 'build/bench-curl-floor'), url, String(CONNECTIONS), '0.01', String(seconds)], {
+    env: { PATH: process.env.PATH, BENCH_BODY: BODY },
+  });
+  const ended = await floor.exitPromise;
+  const line = floor.output.split('\n').find((l) => l.startsWith('{"transfers"'));
+  if (ended.code !== 0 || !line) throw new Error(`bench-curl-floor failed: ${floor.output}`);
+  const result = JSON.parse(line);
+  if (result.errors) throw new Error(`bench-curl-floor: ${result.errors} failed transfers (${result.firstError})`);
+  return { instructions: totalInstructions(out), transfers: result.transfers };
+}
+
+async function measureFloor(dir, mockPort) {
+  const url = `http://127.0.0.1:${mockPort}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21`;
+  const short = await floorRun(dir, url, 3);
+  const long = await floorRun(dir, url, 9);
+  const transfers = long.transfers - short.transfers;
+  const perTransfer = (long.instructions - short.instructions) / transfers;
+  console.log(`the libcurl floor, ${CONNECTIONS} in flight: ${transfers} transfers more in the longer run, ` +
+    `${(perTransfer / 1000).toFixed(1)}k instructions per transfer`);
+}
+
 async function main() {
   const dir = tempDir('callgrind-small');
   const mockPort = await freePort();
   const mock = startChild(process.execPath, [path.join(ROOT, 'tests/upstream/azure-mock.mjs'), '--port', String(mockPort), '--api-key', KEY]);
   await waitFor(() => canConnect({ host: '127.0.0.1', port: mockPort }), 'the upstream stand-in');
+  if (argv.includes('--floor')) {
+    try {
+      await measureFloor(dir, mockPort);
+    } finally {
+      await mock.stop();
+    }
+    return;
+  }
   const socket = path.join(dir, 'proxy.sock');
   const out = path.join(dir, 'callgrind.out');
   const proxy = startChild('valgrind', ['--tool=callgrind', '--dump-instr=no', `--callgrind-out-file=${out}.%p`, PROXY, '--listen', socket], {

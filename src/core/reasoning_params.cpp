@@ -31,10 +31,11 @@ const Param kParams[] = {
 constexpr size_t kParamCount = sizeof kParams / sizeof kParams[0];
 constexpr ParamSet kMaxTokens = 1;
 
-bool starts_family(const std::string& name, const char* family) {
-    std::string_view f(family);
-    if (name.compare(0, f.size(), f) != 0) return false;
-    return name.size() == f.size() || name[f.size()] == '-' || name[f.size()] == '.' || name[f.size()] == '_';
+// In any case, without a lowercased copy: every chat request's model and deployment are asked.
+bool starts_family(std::string_view name, std::string_view family) {
+    if (!istarts_with(name, family)) return false;
+    return name.size() == family.size() || name[family.size()] == '-' || name[family.size()] == '.' ||
+           name[family.size()] == '_';
 }
 
 // A value at the parameter's default, or null: Azure takes it as it is.
@@ -79,11 +80,10 @@ std::string param_names(ParamSet params) {
 }
 
 bool reasoning_family(std::string_view name) {
-    std::string lower = lowercase(std::string(name));
-    if (starts_family(lower, "gpt-5-chat")) return false;
+    if (starts_family(name, "gpt-5-chat")) return false;
     for (const char* family : {"o1", "o3", "o4-mini", "gpt-5"})
-        if (starts_family(lower, family)) return true;
-    return lower.compare(0, 6, "gpt-5.") == 0;  // gpt-5.1, gpt-5.2-mini, ...
+        if (starts_family(name, family)) return true;
+    return istarts_with(name, "gpt-5.");  // gpt-5.1, gpt-5.2-mini, ...
 }
 
 std::string read_param_override(const cJSON* value, ParamSet& out) {

@@ -31,8 +31,13 @@ std::string_view trim_view(std::string_view text) {
 
 std::string trim(const std::string& text) { return std::string(trim_view(text)); }
 
+namespace {
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+}  // namespace
+
+// ASCII only, as std::tolower in the "C" locale the program runs in, without its call a byte.
 std::string lowercase(std::string text) {
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : text) c = ascii_lower(c);
     return text;
 }
 
@@ -53,12 +58,6 @@ long long digits_value(std::string_view text, size_t max_digits) {
 bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-namespace {
-
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;

@@ -9,10 +9,10 @@ BOOST_AUTO_TEST_SUITE(reasoning_params_suite)
 
 BOOST_AUTO_TEST_CASE(the_documented_families_and_only_them) {
     for (const char* name : {"o1", "o1-mini", "o1-2024-12-17", "o3", "o3-mini", "O3-Mini", "o4-mini", "o4-mini-2025-04-16",
-                             "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-2025-08-07", "gpt-5.1", "gpt-5.1-chat", "gpt-5.2-mini"})
+                             "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-2025-08-07", "gpt-5.1", "gpt-5.1-chat", "gpt-5.2-mini", "GPT-5.1", "GPT-5-Mini"})
         BOOST_TEST(reasoning_family(name), name);
     for (const char* name : {"gpt-4o", "gpt-4o-mini", "gpt-35-turbo", "gpt-5-chat", "gpt-5-chat-latest", "o10", "o4", "gpt-50",
-                             "my-o3", "", "gpt-4.1"})
+                             "my-o3", "", "gpt-4.1", "GPT-5-Chat"})
         BOOST_TEST(!reasoning_family(name), name);
 }
 

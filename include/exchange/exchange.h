@@ -148,7 +148,7 @@ private:
     bool map_session_model(std::string& json, bool in_member, ProxyError& error);
     bool admit_key_limits();
     void start_on(const Route& route, const std::string& deployment, bool rewrite_model);
-    void start_upstream(const UpstreamRequest& request, RequestBody body);
+    void start_upstream(UpstreamRequest request, RequestBody body);
     // exchange_token.cpp: the endpoint's Entra ID token on the request, maybe waited for.
     void start_with_token(const UpstreamRequest& request, RequestBody body);
     void finish_unless_started();  // no transfer and no wait for a token: the answer is complete

@@ -199,16 +199,20 @@ bool Exchange::admit_key_limits() {
     return false;
 }
 
-void Exchange::start_upstream(const UpstreamRequest& request, RequestBody body) {
-    if (learn_params_ && !refusal_try_) refusal_try_.emplace(request, body);  // exchange_refusal.cpp may send it again
-    if (request.credential) {  // the endpoint's own Entra ID token first (exchange_token.cpp)
-        start_with_token(request, body);
+void Exchange::start_upstream(UpstreamRequest request, RequestBody body) {
+    const UpstreamRequest* sent = &request;
+    if (learn_params_ && !refusal_try_) {  // exchange_refusal.cpp may send it again: kept, not copied
+        refusal_try_.emplace(std::move(request), body);
+        sent = &refusal_try_->first;
+    }
+    if (sent->credential) {  // the endpoint's own Entra ID token first (exchange_token.cpp)
+        start_with_token(*sent, body);
         return;
     }
     body.streamed_answer = streamed_answer_;
     try_started_ms_ = EventLoop::clock_ms();
     std::string error;
-    transfer_ = services_->upstream.start(request, body, *this, error);
+    transfer_ = services_->upstream.start(*sent, body, *this, error);  // libcurl keeps copies
     if (transfer_) {
         phase_ = Phase::Relaying;
         // A stream may wait for minutes: what only the translation needed goes now,

@@ -85,7 +85,7 @@ bool Exchange::resend_fixed(const UpstreamResult& result) {
     held_refusal_.reset();
     transfer_.reset();
     auto again = *refusal_try_;  // a copy: a try that cannot start goes to the next target, which replaces it
-    start_upstream(again.first, again.second);
+    start_upstream(std::move(again.first), again.second);
     finish_unless_started();
     return true;
 }

@@ -35,7 +35,7 @@ void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body
     UpstreamRequest authorized = request;
     authorized.credential = nullptr;
     authorized.headers.push_back(std::move(token.authorization));
-    start_upstream(authorized, body);
+    start_upstream(std::move(authorized), body);
 }
 
 // Azure said 401 to a token the keeper believed valid (revoked, or a clock behind): before

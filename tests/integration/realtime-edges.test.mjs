@@ -5,14 +5,13 @@
 // reads the routing file again (new sessions under the new keys, open ones untouched, a
 // broken file refused with one line); a relayed session counts as in flight on its
 // routing file target until it ends (aop_target_in_flight in the FastCGI program's /metrics).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
-import { startProxy, tempDir, waitFor } from './harness.mjs';
-import { AZURE_KEY, CLIENT_KEY, frontCertificate, rawSession, startCompanion, startLighttpdFront } from './realtime-fronts.mjs';
+import { tempDir, waitFor } from './harness.mjs';
+import { AZURE_KEY, CLIENT_KEY, rawSession, startLighttpdFront, suiteRealtimeHost } from './realtime-fronts.mjs';
 
 const SESSION = '/v1/realtime?model=gpt-realtime';
 const HANDSHAKE_TIMEOUT_S = 2;
@@ -22,7 +21,8 @@ const closeOf = (ws) => new Promise((resolve) => ws.on('close', (code) => resolv
 // `env(standIn)`) over them. `withProxy`: the FastCGI program behind lighttpd too, with the
 // same settings and state file (its /metrics).
 function hostSuite(env = {}, { withProxy = false } = {}) {
-  const host = { open: [] };
+  const host = suiteRealtimeHost(startLighttpdFront,
+    { env, withProxy, companionEnv: { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: String(HANDSHAKE_TIMEOUT_S) } });
   host.metrics = async () => {
     const answer = await fetch(`https://127.0.0.1:${host.front.port}/metrics`);
     assert.equal(answer.status, 200);
@@ -33,29 +33,6 @@ function hostSuite(env = {}, { withProxy = false } = {}) {
     if (s.ws) host.open.push(s.ws);
     return s;
   };
-  before(async () => {
-    host.certificate = frontCertificate();
-    host.standIn = await startRealtimeSocketStandIn({ tls: host.certificate, apiKey: AZURE_KEY });
-    const settings = typeof env === 'function' ? env(host.standIn) : env;
-    host.companion = await startCompanion(host.standIn, host.certificate,
-      { AZURE_OPENAI_PROXY_REALTIME_HANDSHAKE_TIMEOUT: String(HANDSHAKE_TIMEOUT_S), ...settings });
-    if (withProxy) {
-      host.proxy = await startProxy({
-        AZURE_OPENAI_ENDPOINT: host.standIn.url, AZURE_OPENAI_TOKEN: AZURE_KEY, AZURE_OPENAI_PROXY_CA_BUNDLE: host.certificate.certFile,
-        AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`, AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: 'www-data:www-data', ...settings,
-      });
-    }
-    host.front = await startLighttpdFront(host.companion, host.certificate, host.proxy?.socket);
-  });
-  after(async () => {
-    for (const ws of host.open) ws.terminate();
-    await host.front?.server.stop();
-    const stopped = await host.companion?.stop();
-    const proxyStopped = await host.proxy?.stop();
-    await host.standIn?.close();
-    assert.equal(stopped?.code, 0, `the companion stopped cleanly: ${JSON.stringify(stopped)}`);
-    if (host.proxy) assert.equal(proxyStopped?.code, 0, `the proxy stopped cleanly: ${JSON.stringify(proxyStopped)}`);
-  });
   return host;
 }
 

@@ -1,13 +1,16 @@
 // The realtime companion and the web servers in front of it (lighttpd, nginx, Apache over
 // TLS with the snippets shipped in deploy/), shared by the realtime-*.test.mjs files: the
 // companion started on a unix socket, each front, and a raw WebSocket client of a front.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import tls from 'node:tls';
 
 import WebSocket from 'ws';
 
-import { ROOT, canConnect, freePort, proxyEnv, startChild, tempDir, waitFor } from './harness.mjs';
+import { startRealtimeSocketStandIn } from '../upstream/azure-realtime-socket.mjs';
+import { ROOT, canConnect, freePort, proxyEnv, startChild, startProxy, tempDir, waitFor } from './harness.mjs';
 import { apacheBase, render, runNginx, startApache, startLighttpdRealtimeFront } from './hosts.mjs';
 import { makeCertificate } from './upstream-http2-parts.mjs';
 
@@ -41,6 +44,40 @@ export async function startCompanion(standIn, certificate, env = {}) {
     return found;
   };
   return companion;
+}
+
+// A suite's realtime host, as suiteHost (harness.mjs) is a suite's HTTP one: the fronts'
+// certificate, the stand-in of Azure's socket, the companion, with `withProxy` the FastCGI
+// program beside it, and `startFront(companion, certificate, proxy socket)` in front; started
+// before the suite's tests and stopped after them (the WebSockets a test pushed to `open`
+// dropped first), failing on an unclean exit. `env` (or `env(standIn)`): settings both
+// programs get over the defaults; `companionEnv`: the companion's alone, under `env`.
+// The object returned holds them then: { certificate, standIn, companion, proxy, front, open }.
+export function suiteRealtimeHost(startFront, { env = {}, companionEnv = {}, withProxy = false } = {}) {
+  const host = { open: [] };
+  before(async () => {
+    host.certificate = frontCertificate();
+    host.standIn = await startRealtimeSocketStandIn({ tls: host.certificate, apiKey: AZURE_KEY });
+    const settings = typeof env === 'function' ? env(host.standIn) : env;
+    host.companion = await startCompanion(host.standIn, host.certificate, { ...companionEnv, ...settings });
+    if (withProxy) {
+      host.proxy = await startProxy({
+        AZURE_OPENAI_ENDPOINT: host.standIn.url, AZURE_OPENAI_TOKEN: AZURE_KEY, AZURE_OPENAI_PROXY_CA_BUNDLE: host.certificate.certFile,
+        AZURE_OPENAI_PROXY_API_KEYS: `alice:${CLIENT_KEY}`, AZURE_OPENAI_PROXY_FCGI_SOCKET_OWNER: 'www-data:www-data', ...settings,
+      });
+    }
+    host.front = await startFront(host.companion, host.certificate, host.proxy?.socket);
+  });
+  after(async () => {
+    for (const ws of host.open) ws.terminate();
+    await host.front?.server.stop();
+    const stopped = await host.companion?.stop();
+    const proxyStopped = await host.proxy?.stop();
+    await host.standIn?.close();
+    assert.equal(stopped?.code, 0, `the companion stopped cleanly: ${JSON.stringify(stopped)}`);
+    if (host.proxy) assert.equal(proxyStopped?.code, 0, `the proxy stopped cleanly: ${JSON.stringify(proxyStopped)}`);
+  });
+  return host;
 }
 
 // lighttpd over TLS with the shipped snippet; the FastCGI settings beside it point at

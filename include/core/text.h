@@ -8,6 +8,9 @@
 std::vector<std::string> split(const std::string& text, char separator);
 std::string trim(const std::string& text);
 std::string_view trim_view(std::string_view text);
+// The part of `rest` before the first `separator`, taken off `rest` with the separator; all
+// of `rest` when it holds none (`separated`, when given, then false). Reads a list in place.
+std::string_view take_part(std::string_view& rest, char separator, bool* separated = nullptr);
 std::string lowercase(std::string text);
 bool starts_with(const std::string& text, const std::string& prefix);
 bool ends_with(const std::string& text, const std::string& suffix);

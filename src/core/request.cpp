@@ -65,15 +65,14 @@ private:
 class SeenNames {
 public:
     bool first_time(std::string_view name) {
-        if (few_count_ <= kFew) {
+        if (hashed_.empty()) {
             for (size_t i = 0; i < few_count_; ++i)
                 if (few_[i] == name) return false;
             if (few_count_ < kFew) {  // in place: no allocation for a usual request
                 few_[few_count_++] = name;
                 return true;
             }
-            hashed_.insert(few_.begin(), few_.end());
-            few_count_ = kFew + 1;  // from now on hashed
+            hashed_.insert(few_.begin(), few_.end());  // a name beyond kFew: from now on hashed
         }
         return hashed_.insert(name).second;
     }

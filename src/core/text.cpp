@@ -31,6 +31,14 @@ std::string_view trim_view(std::string_view text) {
 
 std::string trim(const std::string& text) { return std::string(trim_view(text)); }
 
+std::string_view take_part(std::string_view& rest, char separator, bool* separated) {
+    size_t at = rest.find(separator);
+    std::string_view part = rest.substr(0, at);
+    rest = at == std::string_view::npos ? std::string_view() : rest.substr(at + 1);
+    if (separated) *separated = at != std::string_view::npos;
+    return part;
+}
+
 namespace {
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 }  // namespace

@@ -22,9 +22,7 @@ bool dropped_for_azure(const std::string& name) {
 std::string query_without_api_version(std::string_view query) {
     std::string out;
     while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view pair = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        std::string_view pair = take_part(query, '&');
         if (pair.empty() || pair.substr(0, 12) == "api-version=" || pair == "api-version") continue;
         if (!out.empty()) out += '&';
         out += pair;
@@ -121,9 +119,8 @@ bool is_safe_deployment(const std::string& deployment) {
 bool looks_like_jwt(const std::string& credential) {
     std::string_view rest(credential);
     for (int part = 0; part < 3; ++part) {
-        size_t dot = rest.find('.');
-        if ((dot == std::string_view::npos) != (part == 2) || !is_word(rest.substr(0, dot), "-_")) return false;
-        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+        bool separated = false;
+        if (!is_word(take_part(rest, '.', &separated), "-_") || separated != (part < 2)) return false;
     }
     return true;
 }

@@ -23,6 +23,22 @@ BOOST_AUTO_TEST_CASE(split_keeps_empty_parts_and_trim_takes_only_spaces_tabs_and
     BOOST_TEST(lowercase("Api-KEY") == "api-key");
 }
 
+BOOST_AUTO_TEST_CASE(take_part_reads_a_list_in_place_one_part_at_a_time) {
+    std::string_view rest = "a&&b";
+    bool separated = false;
+    BOOST_TEST(take_part(rest, '&', &separated) == "a");
+    BOOST_TEST(separated);
+    BOOST_TEST(rest == "&b");
+    BOOST_TEST(take_part(rest, '&') == "");
+    BOOST_TEST(take_part(rest, '&', &separated) == "b");
+    BOOST_TEST(!separated);
+    BOOST_TEST(rest.empty());
+    std::string_view trailing = "x.";
+    BOOST_TEST(take_part(trailing, '.', &separated) == "x");
+    BOOST_TEST(separated);  // a separator at the end: an empty part follows
+    BOOST_TEST(trailing.empty());
+}
+
 BOOST_AUTO_TEST_CASE(digits_value_takes_only_plain_digits_within_its_bound) {
     BOOST_TEST(digits_value("0") == 0);
     BOOST_TEST(digits_value("120") == 120);

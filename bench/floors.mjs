@@ -61,9 +61,25 @@ export function floorRatios(results) {
       const share = proxy[c]?.cpuUs?.proxy;
       return [c, share && row.cpuUsPerTransfer ? share / row.cpuUsPerTransfer : null];
     }));
-    ratios[key] = { asFast: over(floor.rows), atProxyRate: over(floor.paced || {}) };
+    ratios[key] = { asFast: over(floor.rows), atProxyRate: over(floor.paced || {}), bothFloors: overBothFloors(results, floor) };
   }
   return ratios;
+}
+
+// What any FastCGI program behind lighttpd relaying through libcurl pays at the least: the
+// floor row's program share (accept, read the request, answer, close) plus the libcurl
+// floor's transfer at the proxy's req/s. The floor program runs faster than the proxy, so
+// its share is if anything low: the ratio errs against the proxy.
+export const FASTCGI_FLOOR_ROW = 'floor-behind-lighttpd';
+function bothFloors(results, floor, connections) {
+  const fastcgi = results.small[FASTCGI_FLOOR_ROW]?.rows?.[connections]?.cpuUs?.proxy;
+  const curl = floor.paced?.[connections]?.cpuUsPerTransfer;
+  const proxy = results.small[floor.proxyRow]?.rows?.[connections]?.cpuUs?.proxy;
+  if (!fastcgi || !curl || !proxy) return null;
+  return { fastcgi, curl, sum: fastcgi + curl, proxy, ratio: proxy / (fastcgi + curl) };
+}
+function overBothFloors(results, floor) {
+  return Object.fromEntries(Object.keys(floor.paced || {}).map((c) => [c, bothFloors(results, floor, c)?.ratio ?? null]));
 }
 
 export function floorTable(results, connections, f) {
@@ -86,6 +102,24 @@ export function floorTable(results, connections, f) {
     }
   }
   lines.push('', "Read the ratio at the proxy's req/s first: a program making more transfers a second finds more of them ready at each wakeup, and spends less on each.");
+  return [...lines, ...bothFloorsTable(results, connections, f, ratioCell)];
+}
+
+// The libcurl floor makes no FastCGI exchange; the proxy must. Read its share against
+// what a program doing both at the least would spend.
+function bothFloorsTable(results, connections, f, ratioCell) {
+  const floors = Object.entries(results.curlFloor || {});
+  if (!results.small[FASTCGI_FLOOR_ROW]) return [];
+  const lines = ['', `**The proxy's share against both floors together** (what a FastCGI program behind lighttpd that relays through libcurl spends at the least: the floor row's program share, its accept, read, answer and close, plus the libcurl floor's transfer at the proxy's req/s; CPU µs per request):`, ''];
+  lines.push(`| upstream | ${connections.map((c) => `${c} conns: FastCGI floor + libcurl floor = both · proxy · ratio`).join(' | ')} |`);
+  lines.push(`|---|${connections.map(() => '---').join('|')}|`);
+  for (const [, floor] of floors) {
+    const cells = connections.map((c) => {
+      const both = bothFloors(results, floor, c);
+      return both ? `${f(both.fastcgi, 1)} + ${f(both.curl, 1)} = ${f(both.sum, 1)} · ${f(both.proxy, 1)} · ${ratioCell(both.ratio)}` : '–';
+    });
+    lines.push(`| ${floor.name} | ${cells.join(' | ')} |`);
+  }
   return lines;
 }
 

@@ -91,11 +91,28 @@ static int on_timer(CURLM* multi, long timeout_ms, void* user) {
     return 0;
 }
 
-static CURL* new_transfer(const char* url, const char* body, struct curl_slist* headers, long http2, const char* ca) {
+/* The URL parsed once, its path and query set as one path as the proxy sets them
+ * (upstream_transfer.cpp): libcurl 7.88 then neither parses nor formats it again for each
+ * transfer, so the floor does no URL work the proxy skips. */
+static CURLU* parsed_url(const char* url) {
+    const char* scheme_end = strstr(url, "://");
+    const char* target = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+    CURLU* parsed = curl_url();
+    if (!parsed || !target) return parsed;
+    char* origin = strndup(url, (size_t)(target - url));
+    int ok = origin && curl_url_set(parsed, CURLUPART_URL, origin, 0) == CURLUE_OK &&
+             curl_url_set(parsed, CURLUPART_PATH, target, 0) == CURLUE_OK;
+    free(origin);
+    if (ok) return parsed;
+    curl_url_cleanup(parsed);
+    return NULL;
+}
+
+static CURL* new_transfer(CURLU* url, const char* body, struct curl_slist* headers, long http2, const char* ca) {
     CURL* easy = curl_easy_init();
     if (!easy) return NULL;
     CURLcode set = CURLE_OK;
-    if (set == CURLE_OK) set = curl_easy_setopt(easy, CURLOPT_URL, url);
+    if (set == CURLE_OK) set = curl_easy_setopt(easy, CURLOPT_CURLU, url);
     if (set == CURLE_OK) set = curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
     if (set == CURLE_OK) set = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     if (set == CURLE_OK) set = curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
@@ -197,7 +214,7 @@ static long peak_rss_kib(void) {
 }
 
 /* The multi handle driven by epoll, as the proxy's; `count` handles, none added yet. */
-static int start_run(struct floor_run* run, CURL** easies, int count, const char* url, const char* body,
+static int start_run(struct floor_run* run, CURL** easies, int count, CURLU* url, const char* body,
                      struct curl_slist* headers, long http2, const char* ca) {
     run->waiting = calloc((size_t)count, sizeof *run->waiting);
     run->http2 = (int)http2;
@@ -294,12 +311,14 @@ int main(int argc, char** argv) {
         headers = grown;
     }
     CURL** easies = calloc((size_t)count, sizeof *easies);
-    int failed = !easies || start_run(&run, easies, count, url, body, headers, http2, ca) != 0;
+    CURLU* parsed = parsed_url(url);
+    int failed = !easies || !parsed || start_run(&run, easies, count, parsed, body, headers, http2, ca) != 0;
     if (!failed)
         failed = streams_mode ? streams(&run, easies, count, atof(arg[3]))
                               : small_requests(&run, easies, count, atof(arg[3]), atof(arg[4]));
     if (easies) end_run(&run, easies, count);
     curl_slist_free_all(headers);
+    curl_url_cleanup(parsed);
     free(easies);
     curl_global_cleanup();
     return failed ? 1 : 0;

@@ -16,6 +16,7 @@
 #include "request.h"
 #include "spool.h"
 #include "translate.h"
+#include "url_cut.h"
 
 // What a listener makes of a piece of the answer.
 enum class Taken {
@@ -65,6 +66,33 @@ struct RequestBody {
 
 class Upstream;
 
+struct CurlUrlFree {
+    void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+using CurlUrl = std::unique_ptr<CURLU, CurlUrlFree>;
+
+// A loop's upstream origins as libcurl parsed them, so that a transfer hands libcurl its
+// URL parsed (CURLOPT_CURLU): a copy of its origin's with its own request target set as
+// the path. libcurl 7.88 otherwise parses every transfer's URL and formats it again, about
+// 21,000 instructions a small request (url_cut.h says which URLs are left to it).
+class ParsedOrigins {
+public:
+    // The parsed `url`, or null where libcurl is to parse it itself (not plain, or a part
+    // refused: libcurl then refuses it with its own words).
+    CurlUrl parsed(const std::string& url);
+
+private:
+    CURLU* origin(std::string_view text);
+
+    struct Origin {
+        std::string text;  // "scheme://authority"
+        CurlUrl parsed;
+    };
+    static constexpr size_t kKept = 16;  // a routing file's endpoints; the oldest goes first
+    std::vector<Origin> origins_;
+    std::string target_;  // the request target with its NUL, for curl_url_set
+};
+
 // One request to the upstream. Destroying it aborts it; on_done is not called then.
 class Transfer {
 public:
@@ -86,6 +114,7 @@ private:
     Upstream& upstream_;
     UpstreamListener& listener_;
     CURL* easy_ = nullptr;
+    CurlUrl url_;  // the request's URL parsed, when ParsedOrigins had it; libcurl reads it
     curl_slist* headers_ = nullptr;         // the request's headers: the first of header_nodes_
     std::vector<curl_slist> header_nodes_;  // each pointing at its line in header_text_
     std::string header_text_;               // the lines, each ended by a NUL
@@ -152,6 +181,7 @@ private:
     int64_t curl_due_ms_ = DeadlineQueue::kNever;
     DeadlineQueue first_byte_;  // AZURE_OPENAI_PROXY_FIRST_BYTE_TIMEOUT
     DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
+    ParsedOrigins origins_;
     EasyPool spare_easy_;  // handles kept, with their options, for the next transfers
     // Answer heads' storage kept for the next transfers (vector and strings keep their
     // capacity): a small answer's head then costs no allocation.

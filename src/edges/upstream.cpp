@@ -118,6 +118,7 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
     add_request_headers(*transfer, request);
+    transfer->url_ = origins_.parsed(request.url);
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(
         [&](CURL* easy, bool fresh) {
@@ -164,7 +165,11 @@ void Upstream::release(Transfer& t) {
         if (!logged("curl_multi_remove_handle", curl_multi_remove_handle(multi_, t.easy_))) reusable = false;
         t.in_multi_ = false;
     }
-    if (t.easy_) spare_easy_.give_back(t.easy_, reusable);
+    if (t.easy_) {
+        // The parsed URL goes with the transfer; a spare handle must not point at it.
+        if (curl_easy_setopt(t.easy_, CURLOPT_CURLU, nullptr) != CURLE_OK) reusable = false;
+        spare_easy_.give_back(t.easy_, reusable);
+    }
     t.easy_ = nullptr;
     t.headers_ = nullptr;  // its storage is the transfer's own
 }

@@ -291,7 +291,10 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     } else {
         clear_last_transfer(options);
     }
+    // Both: libcurl connects to what the parsed URL says, and reads the string only
+    // where it starts the same request again (a kept connection found closed: a retry).
     options.set(CURLOPT_URL, request.url.c_str());
+    options.set(CURLOPT_CURLU, t.url_.get());  // null: libcurl parses the string
     options.set(CURLOPT_HTTPHEADER, t.headers_);
     options.set(CURLOPT_PRIVATE, &t);
     options.set(CURLOPT_ERRORBUFFER, t.error_);
@@ -305,6 +308,37 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
         options.set(CURLOPT_READDATA, &t);
     }
     return options.result();
+}
+
+// ---- ParsedOrigins: an origin parsed once per loop ---------------------------------------
+
+CurlUrl ParsedOrigins::parsed(const std::string& url) {
+    std::optional<UrlCut> cut = cut_plain_url(url);
+    CURLU* kept = cut ? origin(cut->origin) : nullptr;
+    if (!kept) return nullptr;
+    CurlUrl copy(curl_url_dup(kept));
+    // The query goes in the path: libcurl 7.88 writes the path as it stands into the request
+    // line, where a query of its own costs it two more formattings of both (http.c: "%s?%s"
+    // for authentication, "?%s" for the request line).
+    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target_.assign(cut->target).c_str(), 0) != CURLUE_OK)
+        return nullptr;
+    return copy;
+}
+
+// Parsed with the flags libcurl 7.88 parses a transfer's URL with (url.c,
+// parseurlandfillconn), so that the origin's parts are what its own parse makes of them.
+CURLU* ParsedOrigins::origin(std::string_view text) {
+    for (const Origin& known : origins_)
+        if (known.text == text) return known.parsed.get();
+    Origin added{std::string(text), CurlUrl(curl_url())};
+    std::string root = added.text + "/";
+    if (!added.parsed ||
+        curl_url_set(added.parsed.get(), CURLUPART_URL, root.c_str(), CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK)
+        return nullptr;
+    if (origins_.size() >= kKept) origins_.erase(origins_.begin());
+    origins_.push_back(std::move(added));
+    return origins_.back().parsed.get();
 }
 
 // The way out for any other request of the proxy's (Entra ID tokens, token_keeper.cpp): the

@@ -1,6 +1,6 @@
-// The libcurl edge against a tiny HTTP server on a loopback port, run in a thread of the
-// test: the listener hears the answer's head (after any 1xx head, folded lines joined),
-// its data and the completion; the request's method, headers and body arrive; a listener
+// The libcurl edge against a tiny HTTP server on a loopback port (one connection, or a few
+// one after the other), run in a thread of the test: the listener hears the answer's head
+// (after any 1xx head, folded lines joined), its data and the completion; the request's method, headers and body arrive; a listener
 // that refuses the head or the data ends the transfer as the client gone; a pause holds
 // the data until resume(); a port where nothing listens is a failed connection.
 #include <boost/test/unit_test.hpp>
@@ -26,14 +26,16 @@ namespace {
 // `answer` once the request's head and its Content-Length body have arrived, then closes.
 class OneAnswerServer {
 public:
-    explicit OneAnswerServer(std::string answer) : answer_(std::move(answer)) {
+    // `connections`: served one after the other, each request kept after the last one's.
+    explicit OneAnswerServer(std::string answer, int connections = 1)
+        : answer_(std::move(answer)), connections_(connections) {
         listening_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         BOOST_REQUIRE(listening_.valid());
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         BOOST_REQUIRE(bind(listening_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-        BOOST_REQUIRE(listen(listening_.get(), 1) == 0);
+        BOOST_REQUIRE(listen(listening_.get(), connections_) == 0);
         socklen_t length = sizeof address;
         BOOST_REQUIRE(getsockname(listening_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
         port_ = ntohs(address.sin_port);
@@ -46,31 +48,38 @@ public:
 
 private:
     void serve() {
+        for (int i = 0; i < connections_ && serve_one(); ++i) {
+        }
+    }
+    bool serve_one() {
         pollfd waiting{listening_.get(), POLLIN, 0};
-        if (poll(&waiting, 1, 5000) != 1) return;
+        if (poll(&waiting, 1, 5000) != 1) return false;
         UniqueFd client(accept4(listening_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!client.valid()) return;
+        if (!client.valid()) return false;
         char buffer[4096];
-        while (!complete()) {
+        size_t start = request_.size();
+        while (!complete(start)) {
             ssize_t got = ::read(client.get(), buffer, sizeof buffer);
-            if (got <= 0) return;
+            if (got <= 0) return false;
             request_.append(buffer, static_cast<size_t>(got));
         }
         for (size_t sent = 0; sent < answer_.size();) {
             ssize_t wrote = ::write(client.get(), answer_.data() + sent, answer_.size() - sent);
-            if (wrote <= 0) return;
+            if (wrote <= 0) return false;
             sent += static_cast<size_t>(wrote);
         }
+        return true;
     }
-    bool complete() const {
-        size_t head_end = request_.find("\r\n\r\n");
+    bool complete(size_t start) const {
+        size_t head_end = request_.find("\r\n\r\n", start);
         if (head_end == std::string::npos) return false;
-        size_t length_at = request_.find("Content-Length: ");
+        size_t length_at = request_.find("Content-Length: ", start);
         size_t length = length_at < head_end ? std::stoul(request_.substr(length_at + 16)) : 0;
         return request_.size() >= head_end + 4 + length;
     }
 
     std::string answer_;
+    int connections_;
     UniqueFd listening_;
     int port_ = 0;
     std::string request_;
@@ -325,6 +334,31 @@ BOOST_AUTO_TEST_CASE(each_transfer_sends_its_own_headers_and_hears_its_own_head_
     BOOST_TEST(third.head[0].name == "X-Long");
     BOOST_TEST(third.head[0].value == long_value);  // written over a shorter earlier field
     BOOST_TEST(third.head[2].name == "Connection");
+}
+
+// Issue 22: a request target goes out as libcurl would send it, whether the loop's parsed
+// origin carries it (a plain one: as it stands, query included) or libcurl parses the URL
+// itself (dot segments resolved, escapes kept); nothing of one target reaches the next.
+BOOST_AUTO_TEST_CASE(each_request_target_goes_out_as_libcurl_would_send_it) {
+    const std::vector<std::string> targets = {"/a/b?x=1&y=/../z?w", "/c", "/d/../e?q=%4A", "/f?g=1", "/h/./i"};
+    OneAnswerServer server(kAnswer, static_cast<int>(targets.size()));
+    UpstreamLoop proxy;
+    for (const std::string& target : targets) {
+        RecordingListener listener;
+        std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url(target), listener);
+        proxy.run_until_done(listener);
+        BOOST_TEST(listener.dones == 1, target);
+        BOOST_TEST(listener.result.status == 200, target);
+    }
+    std::vector<std::string> lines;  // each request's first line (no bodies: GET)
+    for (size_t at = 0; at < server.request().size();) {
+        lines.push_back(server.request().substr(at, server.request().find("\r\n", at) - at));
+        size_t end = server.request().find("\r\n\r\n", at);
+        at = end == std::string::npos ? server.request().size() : end + 4;
+    }
+    BOOST_TEST(lines == (std::vector<std::string>{"GET /a/b?x=1&y=/../z?w HTTP/1.1", "GET /c HTTP/1.1",
+                                                  "GET /e?q=%4A HTTP/1.1", "GET /f?g=1 HTTP/1.1", "GET /h/i HTTP/1.1"}),
+               boost::test_tools::per_element());
 }
 
 // Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for

@@ -1,6 +1,6 @@
 // An upstream URL cut where its origin ends. libcurl 7.88 parses the whole URL of every
 // transfer, formats it whole again, and formats the path and the query together twice more
-// (about 21,000 instructions of a small request's 168,000). Handed an origin it parsed once
+// (about 23,000 instructions of a small request's 168,700). Handed an origin it parsed once
 // per loop, with the request target (path and query as they stand) set as its path
 // (upstream_transfer.cpp, ParsedOrigins), it does none of that and sends the same request
 // line — where it would have taken that path and that query as they stand.

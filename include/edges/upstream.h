@@ -74,21 +74,26 @@ using CurlUrl = std::unique_ptr<CURLU, CurlUrlFree>;
 // A loop's upstream origins as libcurl parsed them, so that a transfer hands libcurl its
 // URL parsed (CURLOPT_CURLU): a copy of its origin's with its own request target set as
 // the path. libcurl 7.88 otherwise parses every transfer's URL and formats it again, about
-// 21,000 instructions a small request (url_cut.h says which URLs are left to it).
+// 23,000 instructions a small request (url_cut.h says which URLs are left to it). A copy
+// comes back when its transfer ends and serves the next one to that origin.
 class ParsedOrigins {
 public:
-    // The parsed `url`, or null where libcurl is to parse it itself (not plain, or a part
-    // refused: libcurl then refuses it with its own words).
-    CurlUrl parsed(const std::string& url);
+    // The parsed `url` and the index of its origin, or null where libcurl is to parse it
+    // itself (not plain, a 17th origin, or a part refused: libcurl then says its own words).
+    CurlUrl parsed(const std::string& url, int& origin);
+    void give_back(int origin, CurlUrl url);
 
 private:
-    CURLU* origin(std::string_view text);
+    int find_or_parse(std::string_view text);
 
     struct Origin {
         std::string text;  // "scheme://authority"
         CurlUrl parsed;
+        std::vector<CurlUrl> spares;  // copies of `parsed`, their paths set by earlier transfers
     };
-    static constexpr size_t kKept = 16;  // a routing file's endpoints; the oldest goes first
+    // A routing file's endpoints; an origin kept stays (a 17th is left to libcurl's parse).
+    static constexpr size_t kKept = 16;
+    static constexpr size_t kSpares = 64;  // as many as the loop keeps spare easy handles
     std::vector<Origin> origins_;
     std::string target_;  // the request target with its NUL, for curl_url_set
 };
@@ -114,7 +119,8 @@ private:
     Upstream& upstream_;
     UpstreamListener& listener_;
     CURL* easy_ = nullptr;
-    CurlUrl url_;  // the request's URL parsed, when ParsedOrigins had it; libcurl reads it
+    CurlUrl url_;         // the request's URL parsed, when ParsedOrigins had it; libcurl reads it
+    int url_origin_ = -1;  // which of ParsedOrigins' origins url_ goes back to
     curl_slist* headers_ = nullptr;         // the request's headers: the first of header_nodes_
     std::vector<curl_slist> header_nodes_;  // each pointing at its line in header_text_
     std::string header_text_;               // the lines, each ended by a NUL

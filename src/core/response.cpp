@@ -4,6 +4,8 @@
 #include <cjson/cJSON.h>
 
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <set>
 
 #include "text.h"
@@ -56,24 +58,29 @@ bool is_token(const std::string& name) {
     return true;
 }
 
+char* put_text(char* at, std::string_view text) {
+    std::memcpy(at, text.data(), text.size());
+    return at + text.size();
+}
+
 // One field of a head, as the web server may pass it on (RFC 9110 §5.5): a name that is
 // not a token is no field at all, and is dropped; in a value, CR, LF and NUL (and every
 // other control byte but HTAB) become SP. Whatever an upstream sends, no byte of it can
 // end a line or the head early, in the web server or in a client behind it.
-void append_field(std::string& head, const Header& header) {
-    if (!is_token(header.name)) return;
-    head.append(header.name).append(": ");
-    size_t value_start = head.size();
-    head.append(header.value);
-    if (!has_byte_below_or(header.value, 0x20, 0x7f)) {  // nothing to replace: the common case
-        head.append("\r\n");
-        return;
-    }
-    for (size_t i = value_start; i < head.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(head[i]);
-        if ((c < 0x20 && c != '\t') || c == 0x7f) head[i] = ' ';
-    }
-    head.append("\r\n");
+// Written at `at`, in room made beforehand (a string's append costs more than the few
+// bytes of a field it copies); returns where the next one goes.
+char* put_field(char* at, const Header& header) {
+    if (!is_token(header.name)) return at;
+    at = put_text(at, header.name);
+    at = put_text(at, ": ");
+    char* value = at;
+    at = put_text(at, header.value);
+    if (has_byte_below_or(header.value, 0x20, 0x7f))  // else nothing to replace: the common case
+        for (char* c = value; c < at; ++c) {
+            unsigned char byte = static_cast<unsigned char>(*c);
+            if ((byte < 0x20 && byte != '\t') || byte == 0x7f) *c = ' ';
+        }
+    return put_text(at, "\r\n");
 }
 
 std::string print_and_free(JsonPtr json) { return print_json(json.get(), "{}"); }
@@ -147,19 +154,19 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more) {
 }
 
 std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more) {
-    size_t size = 64;
+    const char* reason = reason_phrase(status);
+    size_t size = 32 + std::strlen(reason);  // "Status: ", the code, its reason, the line ends
     for (const Header* header : headers) size += header->name.size() + header->value.size() + 4;
     for (const Header& header : more) size += header.name.size() + header.value.size() + 4;
-    std::string head;
-    head.reserve(size);
-    head += "Status: ";
-    head += std::to_string(status);
-    const char* reason = reason_phrase(status);
-    if (*reason) head.append(" ").append(reason);
-    head += "\r\n";
-    for (const Header* header : headers) append_field(head, *header);
-    for (const Header& header : more) append_field(head, header);
-    head += "\r\n";
+    std::string head(size, '\0');
+    char* at = put_text(&head[0], "Status: ");
+    at = std::to_chars(at, at + 12, status).ptr;
+    if (*reason) at = put_text(put_text(at, " "), reason);
+    at = put_text(at, "\r\n");
+    for (const Header* header : headers) at = put_field(at, *header);
+    for (const Header& header : more) at = put_field(at, header);
+    at = put_text(at, "\r\n");
+    head.resize(static_cast<size_t>(at - head.data()));  // less where a field was dropped
     return head;
 }
 

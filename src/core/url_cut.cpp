@@ -2,27 +2,33 @@
 // and query as they stand.
 #include "url_cut.h"
 
+#include <array>
+
 namespace {
 
 // Printable ASCII, without what libcurl's parser treats apart: '#' starts a fragment and
 // '%' an escape whose hex digits a part set on its own would have lowercased.
-bool plain_bytes(std::string_view text) {
-    for (char c : text)
-        if (c <= ' ' || c > '~' || c == '#' || c == '%') return false;
-    return true;
-}
+const auto kPlain = [] {
+    std::array<bool, 256> table{};
+    for (int c = '!'; c <= '~'; ++c) table[c] = c != '#' && c != '%';
+    return table;
+}();
 
-// A "." or ".." segment, which libcurl's parser resolves (RFC 3986, 5.2.4).
+// A "." or ".." segment, which libcurl's parser resolves (RFC 3986, 5.2.4): looked for
+// only where a segment starts with a dot.
 bool has_dot_segment(std::string_view path) {
-    size_t start = 0;
-    while (start < path.size()) {
-        size_t end = path.find('/', start);
-        if (end == std::string_view::npos) end = path.size();
-        std::string_view segment = path.substr(start, end - start);
-        if (segment == "." || segment == "..") return true;
-        start = end + 1;
+    for (size_t dot = path.find("/."); dot != std::string_view::npos; dot = path.find("/.", dot + 1)) {
+        std::string_view rest = path.substr(dot + 1);
+        size_t dots = rest.size() > 1 && rest[1] == '.' ? 2 : 1;
+        if (rest.size() == dots || rest[dots] == '/') return true;
     }
     return false;
+}
+
+bool plain_target(std::string_view target) {
+    for (char c : target)
+        if (!kPlain[static_cast<unsigned char>(c)]) return false;
+    return !has_dot_segment(target.substr(0, target.find('?')));
 }
 
 }  // namespace
@@ -38,6 +44,6 @@ std::optional<UrlCut> cut_plain_url(std::string_view url) {
     if (cut.origin.find('%') != std::string_view::npos) return std::nullopt;
     size_t question = cut.target.find('?');
     if (question + 1 == cut.target.size()) return std::nullopt;  // a bare '?' is kept by the parser
-    if (!plain_bytes(cut.target) || has_dot_segment(cut.target.substr(0, question))) return std::nullopt;
+    if (!plain_target(cut.target)) return std::nullopt;
     return cut;
 }

@@ -118,7 +118,7 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
     add_request_headers(*transfer, request);
-    transfer->url_ = origins_.parsed(request.url);
+    transfer->url_ = origins_.parsed(request.url, transfer->url_origin_);
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(
         [&](CURL* easy, bool fresh) {
@@ -166,10 +166,11 @@ void Upstream::release(Transfer& t) {
         t.in_multi_ = false;
     }
     if (t.easy_) {
-        // The parsed URL goes with the transfer; a spare handle must not point at it.
+        // The parsed URL goes back to its origin for another transfer: no spare handle points at it.
         if (curl_easy_setopt(t.easy_, CURLOPT_CURLU, nullptr) != CURLE_OK) reusable = false;
         spare_easy_.give_back(t.easy_, reusable);
     }
+    origins_.give_back(t.url_origin_, std::move(t.url_));
     t.easy_ = nullptr;
     t.headers_ = nullptr;  // its storage is the transfer's own
 }

@@ -312,11 +312,18 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
 
 // ---- ParsedOrigins: an origin parsed once per loop ---------------------------------------
 
-CurlUrl ParsedOrigins::parsed(const std::string& url) {
+CurlUrl ParsedOrigins::parsed(const std::string& url, int& origin) {
     std::optional<UrlCut> cut = cut_plain_url(url);
-    CURLU* kept = cut ? origin(cut->origin) : nullptr;
-    if (!kept) return nullptr;
-    CurlUrl copy(curl_url_dup(kept));
+    origin = cut ? find_or_parse(cut->origin) : -1;
+    if (origin < 0) return nullptr;
+    Origin& known = origins_[static_cast<size_t>(origin)];
+    CurlUrl copy;
+    if (!known.spares.empty()) {
+        copy = std::move(known.spares.back());
+        known.spares.pop_back();
+    } else {
+        copy.reset(curl_url_dup(known.parsed.get()));
+    }
     // The query goes in the path: libcurl 7.88 writes the path as it stands into the request
     // line, where a query of its own costs it two more formattings of both (http.c: "%s?%s"
     // for authentication, "?%s" for the request line).
@@ -325,20 +332,26 @@ CurlUrl ParsedOrigins::parsed(const std::string& url) {
     return copy;
 }
 
+void ParsedOrigins::give_back(int origin, CurlUrl url) {
+    if (!url || origin < 0 || static_cast<size_t>(origin) >= origins_.size()) return;
+    std::vector<CurlUrl>& spares = origins_[static_cast<size_t>(origin)].spares;
+    if (spares.size() < kSpares) spares.push_back(std::move(url));
+}
+
 // Parsed with the flags libcurl 7.88 parses a transfer's URL with (url.c,
 // parseurlandfillconn), so that the origin's parts are what its own parse makes of them.
-CURLU* ParsedOrigins::origin(std::string_view text) {
-    for (const Origin& known : origins_)
-        if (known.text == text) return known.parsed.get();
-    Origin added{std::string(text), CurlUrl(curl_url())};
+int ParsedOrigins::find_or_parse(std::string_view text) {
+    for (size_t i = 0; i < origins_.size(); ++i)
+        if (origins_[i].text == text) return static_cast<int>(i);
+    if (origins_.size() >= kKept) return -1;
+    Origin added{std::string(text), CurlUrl(curl_url()), {}};
     std::string root = added.text + "/";
     if (!added.parsed ||
         curl_url_set(added.parsed.get(), CURLUPART_URL, root.c_str(), CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
             CURLUE_OK)
-        return nullptr;
-    if (origins_.size() >= kKept) origins_.erase(origins_.begin());
+        return -1;
     origins_.push_back(std::move(added));
-    return origins_.back().parsed.get();
+    return static_cast<int>(origins_.size() - 1);
 }
 
 // The way out for any other request of the proxy's (Entra ID tokens, token_keeper.cpp): the

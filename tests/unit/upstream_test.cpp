@@ -1,8 +1,9 @@
 // The libcurl edge against a tiny HTTP server on a loopback port (one connection, or a few
 // one after the other), run in a thread of the test: the listener hears the answer's head
-// (after any 1xx head, folded lines joined), its data and the completion; the request's method, headers and body arrive; a listener
-// that refuses the head or the data ends the transfer as the client gone; a pause holds
-// the data until resume(); a port where nothing listens is a failed connection.
+// (after any 1xx head, folded lines joined), its data and the completion; the request's
+// method, target, headers and body arrive; a listener that refuses the head or the data
+// ends the transfer as the client gone; a pause holds the data until resume(); a port
+// where nothing listens is a failed connection.
 #include <boost/test/unit_test.hpp>
 
 #include <netinet/in.h>
@@ -359,6 +360,21 @@ BOOST_AUTO_TEST_CASE(each_request_target_goes_out_as_libcurl_would_send_it) {
     BOOST_TEST(lines == (std::vector<std::string>{"GET /a/b?x=1&y=/../z?w HTTP/1.1", "GET /c HTTP/1.1",
                                                   "GET /e?q=%4A HTTP/1.1", "GET /f?g=1 HTTP/1.1", "GET /h/i HTTP/1.1"}),
                boost::test_tools::per_element());
+}
+
+// A loop keeps 16 origins parsed; the next ones are parsed by libcurl, and every target
+// still goes to its own origin.
+BOOST_AUTO_TEST_CASE(origins_beyond_those_a_loop_keeps_still_get_their_requests) {
+    UpstreamLoop proxy;
+    for (int i = 0; i < 18; ++i) {
+        const std::string target = "/o" + std::to_string(i) + "?n=" + std::to_string(i);
+        OneAnswerServer server(kAnswer);
+        RecordingListener listener;
+        std::unique_ptr<Transfer> transfer = proxy.start("GET", server.url(target), listener);
+        proxy.run_until_done(listener);
+        BOOST_TEST(listener.result.status == 200, target);
+        BOOST_TEST(server.request().rfind("GET " + target + " HTTP/1.1\r\n", 0) == 0u, target);
+    }
 }
 
 // Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for

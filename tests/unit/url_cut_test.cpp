@@ -23,6 +23,8 @@ BOOST_AUTO_TEST_CASE(what_libcurl_would_change_or_refuse_is_left_to_its_parser) 
     BOOST_TEST(!cut_plain_url("http://h/a/../b").has_value());       // dot segments resolved
     BOOST_TEST(!cut_plain_url("http://h/a/./b").has_value());
     BOOST_TEST(!cut_plain_url("http://h/a/..").has_value());
+    BOOST_TEST(!cut_plain_url("http://h/a/..?q=1").has_value());
+    BOOST_TEST(!cut_plain_url("http://h/./a").has_value());
     BOOST_TEST(!cut_plain_url("http://h/a?x=..#frag").has_value());  // a fragment cut off
     BOOST_TEST(!cut_plain_url("http://h/a%2Fb").has_value());        // an escape's case
     BOOST_TEST(!cut_plain_url("http://h/a?q=%41").has_value());

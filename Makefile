@@ -7,7 +7,12 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 
 CXX      ?= g++
-CXXFLAGS ?= -O2 -g
+# The release build's flags are the Debian package's (dpkg-buildflags on Debian 12 with
+# debian/rules' hardening=+all): `make` builds what the package ships, and `make deb` links
+# these objects instead of compiling both programs again (RELEASE_COMMAND below).
+CXXFLAGS ?= -g -O2 -ffile-prefix-map=$(CURDIR)=. -fstack-protector-strong -Wformat -Werror=format-security
+CPPFLAGS ?= -Wdate-time -D_FORTIFY_SOURCE=2
+LDFLAGS  ?= -Wl,-z,relro -Wl,-z,now
 INCLUDES := -Iinclude/core -Iinclude/exchange -Iinclude/edges -Iinclude/realtime
 WARNINGS := -std=c++17 -Wall -Wextra -Werror $(INCLUDES) -MMD -MP -DAOP_VERSION='"$(VERSION)"'
 LDLIBS   := -lcurl -lcjson -lhiredis -lcrypto -lpthread
@@ -91,10 +96,13 @@ $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 	cp -L "$$($(CXX) -print-file-name=libcjson.so.1)" $(dir $@)libcjson.so.1
 
 # The Debian package, built from a copy of the tree in build/deb/ (debian/): the .deb and
-# lintian's verdict land there.
+# lintian's verdict land there. The copy takes the release objects along: where they were
+# compiled with the package's flags and are newer than their sources (`make` does that),
+# the package's build only links them.
 deb:
-	rm -rf build/deb && mkdir -p build/deb/azure-openai-proxy-$(VERSION)
+	rm -rf build/deb && mkdir -p build/deb/azure-openai-proxy-$(VERSION)/build
 	tar --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C build/deb/azure-openai-proxy-$(VERSION)
+	[ ! -d build/obj ] || cp -a build/obj build/deb/azure-openai-proxy-$(VERSION)/build/
 	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc -j$$(nproc)
 	lintian --fail-on error,warning build/deb/azure-openai-proxy_$(VERSION)_*.deb
 
@@ -116,9 +124,22 @@ packages-test:
 packages-run:
 	@scripts/require-packages.sh $(RUN_PACKAGES)
 
-build/obj/%.o: src/%.cpp
+# The release objects' compile command, with the build directory written as
+# -ffile-prefix-map leaves it in the objects ("."), kept in build/obj/compile-command: the
+# objects compile again when it changes, and a copy of them (make deb) is used as it is
+# where the command is the same.
+RELEASE_COMMAND := $(subst $(CURDIR),.,$(CXX) $(WARNINGS) $(CPPFLAGS) $(CXXFLAGS))
+# (Not written by a dry run, make -n.)
+ifneq ($(file <build/obj/compile-command),$(RELEASE_COMMAND))
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+$(shell mkdir -p build/obj)$(file >build/obj/compile-command,$(RELEASE_COMMAND))
+endif
+endif
+build/obj/compile-command: ;
+
+build/obj/%.o: src/%.cpp build/obj/compile-command
 	@mkdir -p $(dir $@)
-	$(CXX) $(WARNINGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(WARNINGS) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 build/asan/obj/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
@@ -132,8 +153,11 @@ build/obj/realtime/%.o build/asan/obj/realtime/%.o: WARNINGS += $(REALTIME_FLAGS
 # Line tables only for the companion's objects (-g1): full debug information of Beast's
 # templates costs a third of their compile time (the TLS end under the sanitizers: 161 s
 # of CPU with -g, 104 with -g1) and 150 MB an object; sanitizer reports keep their lines.
+# `override`: also when CXXFLAGS comes from the command line with -g (debian/rules), so
+# the package's objects are the release build's; without -g (the Containerfile) none.
 build/asan/obj/realtime/%.o: DEBUG_INFO := -g1
-build/obj/realtime/%.o: CXXFLAGS += -g1
+RELEASE_LINE_TABLES := $(if $(filter -g,$(CXXFLAGS)),-g1)
+build/obj/realtime/%.o: override CXXFLAGS += $(RELEASE_LINE_TABLES)
 
 $(REALTIME_PROGRAM): $(REALTIME:src/%.cpp=build/obj/%.o) $(REALTIME_SHARED:src/%.cpp=build/obj/%.o)
 	$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(REALTIME_LDLIBS)

@@ -8,7 +8,8 @@
 //
 // Usage: node bench/callgrind-small.mjs [--requests 2000] [--warmup 200] [--keep] [--floor]
 //   BENCH_PROXY: the program (default build/azure-openai-proxy, the release build)
-//   --keep: leave the callgrind dump and print where (for callgrind_annotate --inclusive=yes)
+//   --keep: leave the callgrind dump and print where (for callgrind_annotate --inclusive=yes);
+//     with --floor, both of the floor's dumps (3 s and 9 s: compare them per transfer)
 //   --floor: the libcurl floor instead (build/bench-curl-floor: the same POST to the same
 //     stand-in, as many in flight as the connections here): it runs by time, not by count,
 //     so it runs twice, 3 s and 9 s, and the difference of its instructions over the
@@ -58,6 +59,14 @@ async function load(url, count) {
   agent.destroy();
 }
 
+// Copies a dump where it outlives the run and says where.
+function keepDump(dump, name) {
+  const kept = path.join(tempDir('callgrind-kept'), name);
+  fs.copyFileSync(dump, kept);
+  process.env.AOP_KEEP_TEST_DIRS = '1';
+  console.log(`dump: ${kept} (callgrind_annotate --inclusive=yes ${kept})`);
+}
+
 // The summary of a callgrind dump: total instructions (Ir) of every thread.
 function totalInstructions(file) {
   const text = fs.readFileSync(file, 'utf8');
@@ -78,6 +87,7 @@ async function floorRun(dir, url, seconds) {
   if (ended.code !== 0 || !line) throw new Error(`bench-curl-floor failed: ${floor.output}`);
   const result = JSON.parse(line);
   if (result.errors) throw new Error(`bench-curl-floor: ${result.errors} failed transfers (${result.firstError})`);
+  if (argv.includes('--keep')) keepDump(out, `floor.${seconds}.${result.transfers}-transfers`);
   return { instructions: totalInstructions(out), transfers: result.transfers };
 }
 
@@ -126,12 +136,7 @@ async function main() {
     const total = totalInstructions(dump);
     console.log(`${REQUESTS} small requests, ${CONNECTIONS} connections: ${total} instructions in the proxy, ` +
       `${(total / REQUESTS / 1000).toFixed(1)}k per request`);
-    if (argv.includes('--keep')) {
-      const kept = path.join(tempDir('callgrind-kept'), 'callgrind.out.measured');
-      fs.copyFileSync(dump, kept);
-      process.env.AOP_KEEP_TEST_DIRS = '1';
-      console.log(`dump: ${kept} (callgrind_annotate --inclusive=yes ${kept})`);
-    }
+    if (argv.includes('--keep')) keepDump(dump, 'callgrind.out.measured');
   } finally {
     await web.stop();
     await proxy.stop('SIGTERM', 30000);

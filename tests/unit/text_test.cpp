@@ -53,6 +53,15 @@ BOOST_AUTO_TEST_CASE(comparisons_ignore_ascii_case_only) {
     BOOST_TEST(iequals("Content-Type", "content-TYPE"));
     BOOST_TEST(!iequals("content-type", "content-typ"));
     BOOST_TEST(!iequals("\xc3\x89", "\xc3\xa9"));  // É and é differ: no locale, no UTF-8 folding
+    // Eight bytes a step: letters in both cases anywhere, the bytes around A-Z and a-z
+    // (@ [ ` {), and bytes past 0x7f whose bit 0x20 differs, never taken for the same.
+    BOOST_TEST(iequals("x-ratelimit-REMAINING-tokens", "X-RateLimit-Remaining-Tokens"));
+    BOOST_TEST(iequals("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"));
+    BOOST_TEST(!iequals("name@[@[1234", "name`{`{1234"));
+    BOOST_TEST(!iequals("12345678@", "12345678`"));
+    BOOST_TEST(!iequals("\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1", "\xe1\xe1\xe1\xe1\xe1\xe1\xe1\xe1"));
+    BOOST_TEST(!iequals("content-typf-and-more", "content-type-and-more"));
+    BOOST_TEST(iequals("\xff\x80" "ABCDEFz", "\xff\x80" "abcdefZ"));
     BOOST_TEST(istarts_with("Bearer sk-1", "bearer "));
     BOOST_TEST(!istarts_with("Bear", "bearer"));
     BOOST_TEST(starts_with("gpt-4o", "gpt-"));

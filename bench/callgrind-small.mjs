@@ -14,6 +14,10 @@
 //     stand-in, as many in flight as the connections here): it runs by time, not by count,
 //     so it runs twice, 3 s and 9 s, and the difference of its instructions over the
 //     difference of its transfers is the figure (start-up and teardown cancel out).
+//   --fcgi-floor: the FastCGI floor instead (build/bench-floor, libfcgi's loop answering
+//     every request itself with the stand-in's answer, started by spawn-fcgi on a unix
+//     socket), behind the same lighttpd, counted as the proxy is: the FastCGI work the
+//     libcurl floor does not do. The two floors together are the least the proxy can cost.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -101,6 +105,46 @@ async function measureFloor(dir, mockPort) {
     `${(perTransfer / 1000).toFixed(1)}k instructions per transfer`);
 }
 
+// The stand-in's answer to the request the load sends, as the FastCGI floor answers it.
+function standInAnswer(mockPort) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: mockPort, method: 'POST', path: '/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21',
+      headers: { 'Content-Type': 'application/json', 'api-key': KEY, 'Content-Length': Buffer.byteLength(BODY) },
+    }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`the stand-in answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
+}
+
+// spawn-fcgi runs its program by path, not looked up in PATH.
+function onPath(name) {
+  const found = process.env.PATH.split(':').map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`${name} is not on PATH`);
+  return found;
+}
+
+// The program counted, under callgrind, listening on `socket`: the proxy, or the FastCGI floor.
+async function startCounted(socket, out, mockPort) {
+  const callgrind = ['--tool=callgrind', '--dump-instr=no', `--callgrind-out-file=${out}.%p`];
+  const counted = argv.includes('--fcgi-floor')
+    ? startChild('spawn-fcgi', ['-n', '-s', socket, '--', onPath('valgrind'), ...callgrind, path.join(ROOT, 'build/bench-floor')], {
+      env: { PATH: process.env.PATH, BENCH_FLOOR_BODY: await standInAnswer(mockPort) },
+    })
+    : startChild('valgrind', [...callgrind, PROXY, '--listen', socket], {
+      env: {
+        PATH: process.env.PATH, AZURE_OPENAI_ENDPOINT: `http://127.0.0.1:${mockPort}`, AZURE_OPENAI_PROXY_THREADS: '2',
+      },
+    });
+  await waitFor(async () => counted.exited || (fs.existsSync(socket) && await canConnect({ path: socket })), 'the program under valgrind', 60000);
+  if (counted.exited) throw new Error(`the program exited at start: ${counted.output}`);
+  return counted;
+}
+
 async function main() {
   const dir = tempDir('callgrind-small');
   const mockPort = await freePort();
@@ -116,13 +160,13 @@ async function main() {
   }
   const socket = path.join(dir, 'proxy.sock');
   const out = path.join(dir, 'callgrind.out');
-  const proxy = startChild('valgrind', ['--tool=callgrind', '--dump-instr=no', `--callgrind-out-file=${out}.%p`, PROXY, '--listen', socket], {
-    env: {
-      PATH: process.env.PATH, AZURE_OPENAI_ENDPOINT: `http://127.0.0.1:${mockPort}`, AZURE_OPENAI_PROXY_THREADS: '2',
-    },
-  });
-  await waitFor(async () => proxy.exited || (fs.existsSync(socket) && await canConnect({ path: socket })), 'the proxy under valgrind', 60000);
-  if (proxy.exited) throw new Error(`the proxy exited at start: ${proxy.output}`);
+  let proxy;
+  try {
+    proxy = await startCounted(socket, out, mockPort);
+  } catch (error) {
+    await mock.stop();
+    throw error;
+  }
   const web = await startLighttpd({ socket });
   try {
     const url = `${web.url}/v1/chat/completions`;
@@ -134,7 +178,8 @@ async function main() {
     if (dumps.length !== 1) throw new Error(`expected one dump in ${dir}, found ${dumps.join(', ')}`);
     const dump = path.join(dir, dumps[0]);
     const total = totalInstructions(dump);
-    console.log(`${REQUESTS} small requests, ${CONNECTIONS} connections: ${total} instructions in the proxy, ` +
+    const what = argv.includes('--fcgi-floor') ? 'the FastCGI floor' : 'the proxy';
+    console.log(`${REQUESTS} small requests, ${CONNECTIONS} connections: ${total} instructions in ${what}, ` +
       `${(total / REQUESTS / 1000).toFixed(1)}k per request`);
     if (argv.includes('--keep')) keepDump(dump, 'callgrind.out.measured');
   } finally {

@@ -27,6 +27,8 @@ BOOST_AUTO_TEST_CASE(boundary_comes_from_the_content_type) {
     BOOST_TEST(multipart_boundary("Multipart/Form-Data; charset=x; boundary=\"a b\"") == "a b");
     BOOST_TEST(multipart_boundary("application/json").empty());
     BOOST_TEST(multipart_boundary("multipart/form-data").empty());
+    BOOST_TEST(multipart_boundary(" \tMULTIPART/FORM-DATA; boundary=x") == "x");
+    BOOST_TEST(multipart_boundary("multipart/form").empty());
 }
 
 BOOST_AUTO_TEST_CASE(model_field_is_found_after_a_file_whatever_the_pieces) {

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,23 +79,30 @@ using CurlUrl = std::unique_ptr<CURLU, CurlUrlFree>;
 // comes back when its transfer ends and serves the next one to that origin.
 class ParsedOrigins {
 public:
-    // The parsed `url` and the index of its origin, or null where libcurl is to parse it
-    // itself (not plain, a 17th origin, or a part refused: libcurl then says its own words).
+    // The parsed `url` and the index of its origin, or null (origin -1) where libcurl is to
+    // parse it itself (not plain, a 17th origin while all 16 have transfers under way, or a
+    // part refused: libcurl then says its own words).
     CurlUrl parsed(const std::string& url, int& origin);
     void give_back(int origin, CurlUrl url);
+    size_t kept() const { return origins_.size(); }
 
 private:
     int find_or_parse(std::string_view text);
+    int free_slot();
 
     struct Origin {
         std::string text;  // "scheme://authority"
         CurlUrl parsed;
         std::vector<CurlUrl> spares;  // copies of `parsed`, their paths set by earlier transfers
+        size_t in_flight = 0;         // copies out with transfers: none may come back to another origin
+        uint64_t last_used = 0;
     };
-    // A routing file's endpoints; an origin kept stays (a 17th is left to libcurl's parse).
+    // A routing file's endpoints. When a reload (SIGHUP) brings others, the least recently
+    // used origin with no transfer under way makes room for a new one.
     static constexpr size_t kKept = 16;
     static constexpr size_t kSpares = 64;  // as many as the loop keeps spare easy handles
     std::vector<Origin> origins_;
+    uint64_t uses_ = 0;
     std::string target_;  // the request target with its NUL, for curl_url_set
 };
 

@@ -327,15 +327,20 @@ CurlUrl ParsedOrigins::parsed(const std::string& url, int& origin) {
     // The query goes in the path: libcurl 7.88 writes the path as it stands into the request
     // line, where a query of its own costs it two more formattings of both (http.c: "%s?%s"
     // for authentication, "?%s" for the request line).
-    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target_.assign(cut->target).c_str(), 0) != CURLUE_OK)
+    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target_.assign(cut->target).c_str(), 0) != CURLUE_OK) {
+        origin = -1;
         return nullptr;
+    }
+    ++known.in_flight;
+    known.last_used = ++uses_;
     return copy;
 }
 
 void ParsedOrigins::give_back(int origin, CurlUrl url) {
     if (!url || origin < 0 || static_cast<size_t>(origin) >= origins_.size()) return;
-    std::vector<CurlUrl>& spares = origins_[static_cast<size_t>(origin)].spares;
-    if (spares.size() < kSpares) spares.push_back(std::move(url));
+    Origin& known = origins_[static_cast<size_t>(origin)];
+    if (known.in_flight > 0) --known.in_flight;
+    if (known.spares.size() < kSpares) known.spares.push_back(std::move(url));
 }
 
 // Parsed with the flags libcurl 7.88 parses a transfer's URL with (url.c,
@@ -343,15 +348,28 @@ void ParsedOrigins::give_back(int origin, CurlUrl url) {
 int ParsedOrigins::find_or_parse(std::string_view text) {
     for (size_t i = 0; i < origins_.size(); ++i)
         if (origins_[i].text == text) return static_cast<int>(i);
-    if (origins_.size() >= kKept) return -1;
     Origin added{std::string(text), CurlUrl(curl_url()), {}};
     std::string root = added.text + "/";
     if (!added.parsed ||
         curl_url_set(added.parsed.get(), CURLUPART_URL, root.c_str(), CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
             CURLUE_OK)
         return -1;
-    origins_.push_back(std::move(added));
-    return static_cast<int>(origins_.size() - 1);
+    int slot = free_slot();
+    if (slot >= 0) origins_[static_cast<size_t>(slot)] = std::move(added);
+    return slot;
+}
+
+// A new origin's place: a new one under kKept, else the least recently used origin whose
+// copies are all back (a copy out would come back to the wrong origin); -1 when none is.
+int ParsedOrigins::free_slot() {
+    if (origins_.size() < kKept) {
+        origins_.emplace_back();
+        return static_cast<int>(origins_.size() - 1);
+    }
+    const Origin* oldest = nullptr;
+    for (const Origin& known : origins_)
+        if (known.in_flight == 0 && (!oldest || known.last_used < oldest->last_used)) oldest = &known;
+    return oldest ? static_cast<int>(oldest - origins_.data()) : -1;
 }
 
 // The way out for any other request of the proxy's (Entra ID tokens, token_keeper.cpp): the

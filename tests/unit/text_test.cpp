@@ -69,6 +69,30 @@ BOOST_AUTO_TEST_CASE(comparisons_ignore_ascii_case_only) {
     BOOST_TEST(!ends_with("4o", "gpt-4o"));
 }
 
+// Every pair of bytes, at the first and last byte of a word and the tail's, against a byte
+// at a time: the eight-bytes-a-step comparison says what ASCII case folding alone says.
+BOOST_AUTO_TEST_CASE(iequals_agrees_with_a_byte_at_a_time_for_every_pair_of_bytes) {
+    auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+    size_t disagreements = 0;
+    for (size_t size : {1u, 7u, 8u, 9u, 17u}) {
+        for (size_t at : {size_t{0}, size - 1, size_t{7}, size_t{8}}) {
+            if (at >= size) continue;
+            std::string a(size, 'k'), b(size, 'K');
+            for (int x = 0; x < 256; ++x)
+                for (int y = 0; y < 256; ++y) {
+                    a[at] = static_cast<char>(x);
+                    b[at] = static_cast<char>(y);
+                    bool expected = fold(static_cast<unsigned char>(x)) == fold(static_cast<unsigned char>(y));
+                    if (iequals(a, b) != expected) ++disagreements;
+                }
+        }
+    }
+    BOOST_TEST(disagreements == 0u);
+    BOOST_TEST(iequals("", ""));
+    BOOST_TEST(iequals("ABCDEFGH", "abcdefgh"));
+    BOOST_TEST(iequals("aB", "Ab"));
+}
+
 BOOST_AUTO_TEST_CASE(a_word_is_letters_digits_and_the_extras_never_a_nul) {
     BOOST_TEST(is_word("gpt-4.1_mini", "-._"));
     BOOST_TEST(!is_word("", "-._"));

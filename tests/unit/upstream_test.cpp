@@ -377,6 +377,56 @@ BOOST_AUTO_TEST_CASE(origins_beyond_those_a_loop_keeps_still_get_their_requests)
     }
 }
 
+std::string whole_url(CURLU* parsed) {
+    char* text = nullptr;
+    if (curl_url_get(parsed, CURLUPART_URL, &text, 0) != CURLUE_OK) return "(refused)";
+    std::string url(text);
+    curl_free(text);
+    return url;
+}
+
+// The parsed URLs themselves (no transfer): a plain URL is handed out parsed and comes back
+// for the next; what libcurl would change is not.
+BOOST_AUTO_TEST_CASE(a_plain_url_is_handed_out_parsed_and_its_copy_serves_the_next) {
+    ParsedOrigins origins;
+    int origin = -2;
+    CurlUrl first = origins.parsed("http://127.0.0.1:9/a/b?api-version=1", origin);
+    BOOST_REQUIRE(first);
+    BOOST_TEST(origin == 0);
+    BOOST_TEST(whole_url(first.get()) == "http://127.0.0.1:9/a/b?api-version=1");
+    CURLU* copy = first.get();
+    origins.give_back(origin, std::move(first));
+    CurlUrl next = origins.parsed("http://127.0.0.1:9/c", origin);
+    BOOST_TEST(next.get() == copy);
+    BOOST_TEST(whole_url(next.get()) == "http://127.0.0.1:9/c");
+    BOOST_TEST(!origins.parsed("http://127.0.0.1:9/a/../c", origin));
+    BOOST_TEST(origin == -1);
+}
+
+// A reload may bring new endpoints: an origin with no transfer under way makes room for
+// one; while all 16 have one, the 17th is left to libcurl's own parse.
+BOOST_AUTO_TEST_CASE(an_idle_origin_makes_room_for_a_new_one) {
+    ParsedOrigins origins;
+    std::vector<std::pair<int, CurlUrl>> out;
+    for (int i = 0; i < 16; ++i) {
+        int origin = -1;
+        CurlUrl url = origins.parsed("http://h" + std::to_string(i) + ":1/x", origin);
+        BOOST_REQUIRE(url);
+        out.emplace_back(origin, std::move(url));
+    }
+    int origin = 0;
+    BOOST_TEST(!origins.parsed("http://new:1/x", origin));
+    BOOST_TEST(origin == -1);
+    int freed = out[3].first;
+    origins.give_back(freed, std::move(out[3].second));
+    CurlUrl added = origins.parsed("http://new:1/y", origin);
+    BOOST_REQUIRE(added);
+    BOOST_TEST(origin == freed);
+    BOOST_TEST(origins.kept() == 16u);
+    BOOST_TEST(whole_url(added.get()) == "http://new:1/y");
+    BOOST_TEST(!origins.parsed("http://h3:1/x", origin));  // its place is taken, all busy again
+}
+
 // Issue 22: on an HTTP/2 upstream libcurl is told no event, so that it polls the socket for
 // every stream and a request body waiting to go out goes at once.
 BOOST_AUTO_TEST_CASE(an_http2_upstream_socket_is_polled_by_libcurl_itself) {

@@ -17,6 +17,18 @@ BOOST_AUTO_TEST_CASE(a_plain_url_is_cut_at_its_path_and_its_query) {
     BOOST_TEST(bare->target == "/v1/models");
     BOOST_TEST(cut_plain_url("http://h/a/.b/c../...").has_value());  // dots inside names are no dot segments
     BOOST_TEST(cut_plain_url("http://h/a?x=/../y").has_value());       // nor are they in the query
+    auto v6 = cut_plain_url("HTTP://[::1]:8080/A/b?C=D");  // libcurl's parse of the origin serves any case
+    BOOST_REQUIRE(v6.has_value());
+    BOOST_TEST(v6->origin == "HTTP://[::1]:8080");
+    BOOST_TEST(v6->target == "/A/b?C=D");
+}
+
+BOOST_AUTO_TEST_CASE(only_a_scheme_ends_at_the_first_colon_slash_slash) {
+    BOOST_TEST(!cut_plain_url("h:80/a://x/y").has_value());  // not a scheme: a path's "://"
+    BOOST_TEST(!cut_plain_url("1http://h/a").has_value());
+    BOOST_TEST(!cut_plain_url("ht tp://h/a").has_value());
+    BOOST_TEST(cut_plain_url("svc+h2.x-y://h/a").has_value());
+    BOOST_TEST(!cut_plain_url("http://user:pw@h/a").has_value());  // user information: libcurl's own parse
 }
 
 BOOST_AUTO_TEST_CASE(what_libcurl_would_change_or_refuse_is_left_to_its_parser) {

@@ -98,10 +98,12 @@ $(PORTABLE): $(SOURCES:src/%.cpp=build/obj/%.o)
 # The Debian package, built from a copy of the tree in build/deb/ (debian/): the .deb and
 # lintian's verdict land there. The copy takes the release objects along: where they were
 # compiled with the package's flags and are newer than their sources (`make` does that),
-# the package's build only links them.
-deb:
+# the package's build only links them. Both programs are brought up to date first, and the
+# copy keeps the sources' times to the nanosecond (POSIX tar: GNU's keeps whole seconds, and
+# a source edited within its object's second would look older than it).
+deb: $(PROGRAM) $(REALTIME_PROGRAM)
 	rm -rf build/deb && mkdir -p build/deb/azure-openai-proxy-$(VERSION)/build
-	tar --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C build/deb/azure-openai-proxy-$(VERSION)
+	tar --format=posix --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C build/deb/azure-openai-proxy-$(VERSION)
 	[ ! -d build/obj ] || cp -a build/obj build/deb/azure-openai-proxy-$(VERSION)/build/
 	cd build/deb/azure-openai-proxy-$(VERSION) && dpkg-buildpackage -b -us -uc -j$$(nproc)
 	lintian --fail-on error,warning build/deb/azure-openai-proxy_$(VERSION)_*.deb
@@ -127,9 +129,10 @@ packages-run:
 # The release objects' compile command, with the build directory written as
 # -ffile-prefix-map leaves it in the objects ("."), kept in build/obj/compile-command: the
 # objects compile again when it changes, and a copy of them (make deb) is used as it is
-# where the command is the same.
-RELEASE_COMMAND := $(subst $(CURDIR),.,$(CXX) $(WARNINGS) $(CPPFLAGS) $(CXXFLAGS))
-# (Not written by a dry run, make -n.)
+# where the command is the same. The compiler's version is part of it: an upgraded g++
+# compiles them again.
+RELEASE_COMMAND := $(subst $(CURDIR),.,$(CXX) $(WARNINGS) $(CPPFLAGS) $(CXXFLAGS)) \# $(shell $(CXX) -dumpfullversion 2>/dev/null)
+# (Not written by a dry run, make -n: it then lists no recompiles a changed command brings.)
 ifneq ($(file <build/obj/compile-command),$(RELEASE_COMMAND))
 ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
 $(shell mkdir -p build/obj)$(file >build/obj/compile-command,$(RELEASE_COMMAND))

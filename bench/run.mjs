@@ -574,11 +574,22 @@ async function main() {
   // The realtime phase brings its own upstream (the WebSocket stand-in).
   const upstream = PHASES.some((p) => p !== 'realtime') ? await startUpstream() : null;
   const log = (text) => process.stderr.write(`bench: ${text}\n`);
+  // The libcurl floor of a proxy row, right after that row's small requests: on a shared
+  // machine the load changes within minutes, and the CPU a request costs with it.
+  const curlFloorsOf = async (proxyRow) => {
+    for (const [key, floor] of Object.entries(CURL_FLOORS)) {
+      if (floor.proxyRow !== proxyRow) continue;
+      log(`small transfers of the libcurl floor: ${key}`);
+      results.curlFloor[key] = await curlFloor(key, upstream, (base) => base + AZURE_PATH('gpt-4o'), S, results.small, run);
+      results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
+    }
+  };
   try {
     for (const key of PHASES.includes('small') ? Object.keys(TARGETS) : []) {
       log(`small requests and large transfers: ${key}`);
       await withTarget(key, upstream, results.names, async (target) => {
         results.small[key] = await smallRequests(target);
+        await curlFloorsOf(key);
         if (target.smallOnly) return;
         results.large[key] = await largeTransfers(target);
         const stampUrl = key === 'direct' || key.startsWith('nginx-reverse-proxy') ? target.url('bench-stamp') : target.url();
@@ -589,12 +600,6 @@ async function main() {
         results.names[BRIDGED] = `${target.name}, through the Chat→Responses bridge`;
         results.delay[BRIDGED] = await streamsClient(target.url(), 'bench-stamp-codex', S.delayStreams, S.delayEvents, 60, true);
       });
-    }
-    // The libcurl floor of each proxy row over the same upstream, in the same run.
-    for (const key of PHASES.includes('small') ? Object.keys(CURL_FLOORS) : []) {
-      log(`small transfers of the libcurl floor: ${key}`);
-      results.curlFloor[key] = await curlFloor(key, upstream, (base) => base + AZURE_PATH('gpt-4o'), S, results.small, run);
-      results.names[key] = `the libcurl floor, ${results.curlFloor[key].name}`;
     }
     results.floorRatios = floorRatios(results);
     // The floor of the streams at a count, over the same upstream ports as the proxy's rows.

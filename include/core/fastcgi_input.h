@@ -47,7 +47,14 @@ public:
     const CgiParams& params() const { return params_; }
     void release_params();
     // The read buffer goes (a stream would hold it to its end) unless bytes wait in it.
-    void release_buffer();
+    // One of kFastCgiReadSize bytes is handed back, for another connection's lend_buffer();
+    // else nothing (none went, or a larger one was freed).
+    std::unique_ptr<unsigned char[]> release_buffer();
+    // A buffer of kFastCgiReadSize bytes for the reads to come, instead of one made at the
+    // first read: the edge keeps them across connections (a new one costs malloc a search
+    // of its bins a request). Taken only while there is none.
+    bool has_buffer() const { return buffer_ != nullptr; }
+    void lend_buffer(std::unique_ptr<unsigned char[]> buffer);
 
 private:
     bool take_header();

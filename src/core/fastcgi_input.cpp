@@ -170,8 +170,17 @@ void FastCgiInput::release_params() {
     std::string().swap(pairs_);
 }
 
-void FastCgiInput::release_buffer() {
-    if (begin_ != end_) return;
-    buffer_.reset();
+std::unique_ptr<unsigned char[]> FastCgiInput::release_buffer() {
+    if (begin_ != end_) return nullptr;
+    std::unique_ptr<unsigned char[]> gone = std::move(buffer_);
+    if (capacity_ != kFastCgiReadSize) gone.reset();
     capacity_ = begin_ = end_ = 0;
+    return gone;
+}
+
+void FastCgiInput::lend_buffer(std::unique_ptr<unsigned char[]> buffer) {
+    if (buffer_ || !buffer) return;
+    buffer_ = std::move(buffer);
+    capacity_ = kFastCgiReadSize;
+    begin_ = end_ = 0;
 }

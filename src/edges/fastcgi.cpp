@@ -51,6 +51,21 @@ void give_back_room(std::string& out) {
     t_spare_rooms.push_back(std::move(out));
 }
 
+// The read buffers are kept the same way (kFastCgiReadSize bytes each, as many): a
+// request's first read would make one anew.
+thread_local std::vector<std::unique_ptr<unsigned char[]>> t_spare_read_rooms;
+
+void lend_read_room(FastCgiInput& input) {
+    if (input.has_buffer() || t_spare_read_rooms.empty()) return;
+    input.lend_buffer(std::move(t_spare_read_rooms.back()));
+    t_spare_read_rooms.pop_back();
+}
+
+void give_back_read_room(FastCgiInput& input) {
+    std::unique_ptr<unsigned char[]> room = input.release_buffer();
+    if (room && t_spare_read_rooms.size() < kSpareRooms) t_spare_read_rooms.push_back(std::move(room));
+}
+
 bool socket_has_room(int fd) {
     pollfd probe = {fd, POLLOUT, 0};
     return poll(&probe, 1, 0) == 1 && (probe.revents & POLLOUT) && !(probe.revents & (POLLERR | POLLHUP));
@@ -101,7 +116,10 @@ FastCgiConnection::FastCgiConnection(UniqueFd fd) : fd_(std::move(fd)) {
             failed_ = true;  // its writes could block the loop: answer nothing, close it
 }
 
-FastCgiConnection::~FastCgiConnection() { give_back_room(out_); }
+FastCgiConnection::~FastCgiConnection() {
+    give_back_room(out_);
+    give_back_read_room(input_);
+}
 
 RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t& seen) const {
     seen = 0;
@@ -120,6 +138,7 @@ RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t&
 // first read takes all of it); false when the connection is closed or broken, or a read
 // gave up (SO_RCVTIMEO, or nothing there on a non-blocking socket).
 bool FastCgiConnection::fill() {
+    lend_read_room(input_);
     for (;;) {
         ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, 0);
         if (got > 0) {
@@ -157,7 +176,7 @@ long FastCgiConnection::read_body(char* buffer, size_t size) {
         if (piece > 0) continue;
         if (state == FastCgiInput::State::Ended) {
             body_done_ = true;
-            input_.release_buffer();  // its 8 KiB are not needed any more
+            give_back_read_room(input_);  // its 8 KiB are not needed here any more
             break;
         }
         if (!fill()) return -1;

@@ -214,10 +214,64 @@ BOOST_AUTO_TEST_CASE(params_and_buffer_can_go_once_taken) {
     BOOST_TEST(input.request_id() == 1);
     input.release_params();
     BOOST_TEST(input.params().empty());
-    input.release_buffer();
+    BOOST_TEST((input.release_buffer() != nullptr));  // of the read size: for another connection
+    BOOST_TEST(!input.has_buffer());
     char out[4];
     BOOST_TEST(input.body(out, sizeof out) == 0u);
     BOOST_TEST(!input.read_past_end());
+}
+
+BOOST_AUTO_TEST_CASE(a_lent_buffer_reads_the_next_request_and_comes_back) {
+    std::vector<unsigned char> first = whole_request("one");
+    FastCgiInput used;
+    std::memcpy(used.room(), first.data(), first.size());
+    used.filled(first.size());
+    BOOST_TEST((used.take() == State::Body));
+    std::unique_ptr<unsigned char[]> held = used.release_buffer();
+    BOOST_TEST((held == nullptr));  // the body waits in it: it stays
+    char out[8];
+    used.take();
+    BOOST_TEST(used.body(out, sizeof out) == 3u);
+    BOOST_TEST((used.take() == State::Ended));
+    held = used.release_buffer();
+    unsigned char* lent = held.get();
+    BOOST_REQUIRE((lent != nullptr));
+
+    std::vector<unsigned char> second = whole_request("two");
+    FastCgiInput input;
+    input.lend_buffer(std::move(held));
+    BOOST_TEST((input.room() == lent));
+    std::memcpy(input.room(), second.data(), second.size());
+    input.filled(second.size());
+    BOOST_TEST((input.take() == State::Body));
+    BOOST_TEST(input.params().size() == 1u);
+    input.take();
+    BOOST_TEST(input.body(out, sizeof out) == 3u);
+    BOOST_TEST(std::string(out, 3) == "two");
+    BOOST_TEST((input.take() == State::Ended));
+    BOOST_TEST((input.release_buffer().get() == lent));
+}
+
+BOOST_AUTO_TEST_CASE(a_buffer_grown_past_the_read_size_is_not_handed_back) {
+    std::vector<unsigned char> bytes = whole_request("one");
+    FastCgiInput input;
+    // A header split over two reads: the second read's room is the first's unread bytes
+    // plus kFastCgiReadSize.
+    size_t at = 0;
+    for (;;) {
+        State state = input.take();
+        char out[8];
+        if (input.body(out, sizeof out) > 0) continue;
+        if (state == State::Ended || at == bytes.size()) break;
+        size_t size = std::min<size_t>(5, bytes.size() - at);
+        std::memcpy(input.room(), bytes.data() + at, size);
+        input.filled(size);
+        at += size;
+    }
+    BOOST_TEST((input.state() == State::Ended));
+    BOOST_TEST(input.has_buffer());
+    BOOST_TEST((input.release_buffer() == nullptr));  // freed, not kept for another connection
+    BOOST_TEST(!input.has_buffer());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

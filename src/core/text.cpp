@@ -123,17 +123,29 @@ bool iequals(std::string_view a, std::string_view b) {
         if (!iequal_words(word_at(a.data() + i), word_at(b.data() + i))) return false;
     return true;
 }
-bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also) {
+namespace {
+// The bytes of `text` a word at a time, `marks` of each word or'ed: a short text is padded
+// with `pad` (a byte marks() never marks), a longer one's tail read as an overlapping word.
+template <typename Marks>
+bool any_marked(std::string_view text, unsigned char pad, Marks marks) {
     const char* data = text.data();
     size_t size = text.size();
-    if (size < 8) {  // padded with a byte that matches neither
-        uint64_t word = kEachByte * static_cast<unsigned char>(also == 0xff ? 0xfe : 0xff);
+    if (size < 8) {
+        uint64_t word = kEachByte * pad;
         if (size) std::memcpy(&word, data, size);
-        return marks(word, limit, also) != 0;
+        return marks(word) != 0;
     }
-    uint64_t found = marks(word_at(data + size - 8), limit, also);  // the tail, overlapping
-    for (size_t i = 0; i + 8 <= size; i += 8) found |= marks(word_at(data + i), limit, also);
+    uint64_t found = marks(word_at(data + size - 8));
+    for (size_t i = 0; i + 8 <= size; i += 8) found |= marks(word_at(data + i));
     return found != 0;
+}
+}  // namespace
+
+bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also) {
+    unsigned char pad = also == 0xff ? 0xfe : 0xff;  // matches neither
+    if (also < limit)  // one test a word: `also` is below the limit anyway (a line break or NUL)
+        return any_marked(text, pad, [limit](uint64_t word) { return (word - kEachByte * limit) & ~word & kHighBits; });
+    return any_marked(text, pad, [limit, also](uint64_t word) { return marks(word, limit, also); });
 }
 
 std::string over_bound(std::string_view name, size_t longest, const char* what) {

@@ -103,20 +103,17 @@ bool segment_boundary(const std::string& path, size_t at) {
 }  // namespace
 
 std::string header_name_from_param(std::string_view name) {
-    std::string out;
-    out.reserve(name.size() - 5);
+    std::string out(name.substr(5));  // skip "HTTP_"; then each byte in place
     bool word_start = true;
-    for (size_t i = 5; i < name.size(); ++i) {  // skip "HTTP_"
-        char c = name[i];
+    for (char& c : out) {
         if (c == '_') {
-            out += '-';
+            c = '-';
             word_start = true;
             continue;
         }
         bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
         if (word_start && lower) c = static_cast<char>(c - 'a' + 'A');
         else if (!word_start && upper) c = static_cast<char>(c - 'A' + 'a');
-        out += c;
         word_start = false;
     }
     return out;

@@ -8,6 +8,16 @@
 
 namespace {
 
+// The bytes a JSON string holds as they are: not '"', '\\', a control byte or a byte of a
+// UTF-8 sequence (each looked at on its own).
+struct PlainBytes {
+    bool plain[256];
+    constexpr PlainBytes() : plain() {
+        for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+    }
+};
+constexpr PlainBytes kPlainBytes;
+
 // One pass over a JSON text, strict where cJSON is lenient (see check_json).
 class StrictJson {
 public:
@@ -155,11 +165,14 @@ private:
     bool string(Sink& sink) {
         ++at_;
         while (at_ < end_) {
-            const char* run = at_;  // plain bytes are copied in runs
-            while (at_ < end_ && static_cast<unsigned char>(*at_) >= 0x20 && *at_ != '"' && *at_ != '\\' &&
-                   static_cast<unsigned char>(*at_) < 0x80)
-                ++at_;
-            sink.add(run, static_cast<size_t>(at_ - run));
+            // Plain bytes are copied in runs, scanned with local pointers (a char the loop
+            // reads could alias the members, which the compiler would then reload each byte).
+            const char* run = at_;
+            const char* end = end_;
+            const char* at = run;
+            while (at < end && kPlainBytes.plain[static_cast<unsigned char>(*at)]) ++at;
+            at_ = at;
+            sink.add(run, static_cast<size_t>(at - run));
             if (at_ >= end_) return false;
             unsigned char c = static_cast<unsigned char>(*at_);
             if (c == '"') {

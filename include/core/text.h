@@ -21,6 +21,8 @@ long long digits_value(std::string_view text, size_t max_digits = 18);
 // ASCII case-insensitive comparisons (header names, media types), without copies.
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
+// Whether `part` occurs in `text`, in any ASCII case (no lowercased copy of either).
+bool icontains(std::string_view text, std::string_view part);
 
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
 bool is_word(std::string_view text, const char* extra);

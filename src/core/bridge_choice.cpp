@@ -37,11 +37,8 @@ bool pro_base(const std::vector<std::string>& parts, size_t& next) {
 bool responses_only_family(std::string_view name) {
     // Every family below has a segment "codex", "pro" or "computer": a name with none of
     // them (most, on every request) is not split at all.
-    std::string lower = lowercase(std::string(name));
-    if (lower.find("codex") == std::string::npos && lower.find("pro") == std::string::npos &&
-        lower.find("computer") == std::string::npos)
-        return false;
-    std::vector<std::string> parts = segments(lower);
+    if (!icontains(name, "codex") && !icontains(name, "pro") && !icontains(name, "computer")) return false;
+    std::vector<std::string> parts = segments(name);
     for (const std::string& part : parts)
         if (part == "codex") return true;
     size_t next = 0;

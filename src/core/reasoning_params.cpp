@@ -80,10 +80,12 @@ std::string param_names(ParamSet params) {
 }
 
 bool reasoning_family(std::string_view name) {
-    if (starts_family(name, "gpt-5-chat")) return false;
-    for (const char* family : {"o1", "o3", "o4-mini", "gpt-5"})
+    if (istarts_with(name, "gpt-5"))  // gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-mini, ...; not gpt-5-chat
+        return !starts_family(name, "gpt-5-chat") && (starts_family(name, "gpt-5") || istarts_with(name, "gpt-5."));
+    if (name.empty() || (name[0] != 'o' && name[0] != 'O')) return false;  // most names, asked at once
+    for (const char* family : {"o1", "o3", "o4-mini"})
         if (starts_family(name, family)) return true;
-    return istarts_with(name, "gpt-5.");  // gpt-5.1, gpt-5.2-mini, ...
+    return false;
 }
 
 std::string read_param_override(const cJSON* value, ParamSet& out) {

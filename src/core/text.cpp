@@ -72,6 +72,14 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
     return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
+bool icontains(std::string_view text, std::string_view part) {
+    if (part.empty()) return true;
+    char first = ascii_lower(part[0]);
+    for (size_t at = 0; at + part.size() <= text.size(); ++at)
+        if (ascii_lower(text[at]) == first && iequals(text.substr(at, part.size()), part)) return true;
+    return false;
+}
+
 namespace {
 bool is_ascii_alnum(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');

@@ -64,6 +64,13 @@ BOOST_AUTO_TEST_CASE(comparisons_ignore_ascii_case_only) {
     BOOST_TEST(iequals("\xff\x80" "ABCDEFz", "\xff\x80" "abcdefZ"));
     BOOST_TEST(istarts_with("Bearer sk-1", "bearer "));
     BOOST_TEST(!istarts_with("Bear", "bearer"));
+    BOOST_TEST(icontains("GPT-5-Codex", "codex"));
+    BOOST_TEST(icontains("my-PRO", "Pro"));
+    BOOST_TEST(icontains("pro", "pro"));
+    BOOST_TEST(icontains("x", ""));
+    BOOST_TEST(!icontains("pr", "pro"));
+    BOOST_TEST(!icontains("ppr-o", "pro"));
+    BOOST_TEST(!icontains("", "p"));
     BOOST_TEST(starts_with("gpt-4o", "gpt-"));
     BOOST_TEST(ends_with("gpt-4o", "4o"));
     BOOST_TEST(!ends_with("4o", "gpt-4o"));

@@ -120,7 +120,30 @@ bool is_unsafe_segment(std::string_view decoded) {
     return false;
 }
 
+namespace {
+// What a path's byte tells at a first look over all of them: nothing, that the path is
+// unsafe whatever segment holds it ('\\', a control byte), or that its segment must be
+// looked at ('%': decoded; '.': maybe "." or "..").
+enum PathByte : unsigned char { kPlainByte, kUnsafeByte, kLookCloser };
+struct PathBytes {
+    unsigned char kind[256];
+    constexpr PathBytes() : kind() {
+        for (int c = 0; c < 0x20; ++c) kind[c] = kUnsafeByte;
+        kind[0x7f] = kind['\\'] = kUnsafeByte;
+        kind['%'] = kind['.'] = kLookCloser;
+    }
+};
+constexpr PathBytes kPathBytes;
+}  // namespace
+
 bool has_unsafe_segment(const std::string& path) {
+    unsigned char seen = kPlainByte;  // most paths have no escape and no dot: nothing to split
+    for (unsigned char c : path) {
+        unsigned char kind = kPathBytes.kind[c];
+        if (kind == kUnsafeByte) return true;
+        seen |= kind;
+    }
+    if (seen == kPlainByte) return false;
     std::string_view rest(path);
     for (;;) {
         size_t slash = rest.find('/');
@@ -145,7 +168,8 @@ bool is_api_method(const std::string& method) {
 Route route_request(const Config& config, const std::string& method, const std::string& raw) {
     if (!is_api_method(method)) return make(RouteKind::MethodNotAllowed);
     if (has_unsafe_segment(raw)) return make(RouteKind::InvalidPath);
-    std::string path = collapse_slashes(raw);
+    std::string collapsed;  // most paths have no "//" and are routed as they are
+    const std::string& path = raw.find("//") == std::string::npos ? raw : (collapsed = collapse_slashes(raw));
     // Outside /v1 (under whatever mount point the web server gives the proxy).
     if (method == "GET" || method == "HEAD") {
         bool outside_api = path.find("/v1/") == std::string::npos;

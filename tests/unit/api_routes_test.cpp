@@ -139,10 +139,14 @@ BOOST_AUTO_TEST_CASE(routes_that_name_a_model_in_the_body) {
 
 BOOST_AUTO_TEST_CASE(segments_that_decode_to_separators_are_unsafe) {
     for (const char* path : {"/v1/files/a%2Fb", "/v1/files/a%5cb", "/v1/files/a\\b", "/v1/files/%2e%2E",
-                             "/v1/files/a%00", "/v1/files/a%0d%0aX:1", "/v1/./models", "/v1/files/.."})
+                             "/v1/files/a%00", "/v1/files/a%0d%0aX:1", "/v1/./models", "/v1/files/..",
+                             "/v1/fi\x01les", "/v1/files/a\x7f", "/v1/files/a\tb", "/v1/files\\x"})
         BOOST_TEST(has_unsafe_segment(path), path);
-    for (const char* path : {"/v1/files/file-abc", "/v1/models/gpt-4.1", "/v1/files/a%20b", "/v1/...x"})
+    for (const char* path : {"/v1/files/file-abc", "/v1/models/gpt-4.1", "/v1/files/a%20b", "/v1/...x", "/v1/chat/completions"})
         BOOST_TEST(!has_unsafe_segment(path), path);
+    BOOST_TEST(collapse_slashes("//v1///models/") == "/v1/models/");
+    BOOST_TEST(collapse_slashes("/v1/models") == "/v1/models");
+    BOOST_TEST(collapse_slashes("") == "");
     Config config;
     BOOST_TEST((route_request(config, "GET", "/v1/files/a%2Fb").kind == RouteKind::InvalidPath));
 }

@@ -51,7 +51,7 @@ const std::string* find_header(const Headers& headers, std::string_view name);
 std::string header_name_from_param(std::string_view param);
 
 // Removes the scheme://authority of an absolute-form target and splits off the query.
-void split_request_target(const std::string& target, std::string& path, std::string& query);
+void split_request_target(std::string_view target, std::string& path, std::string& query);
 
 // Removes the mount prefix: the configured one, or else whatever precedes the first
 // "/v1" segment (so /openai-proxy/v1/models routes like /v1/models with no setting).

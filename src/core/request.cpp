@@ -10,7 +10,7 @@
 namespace {
 
 // HTTP_X_TRACE: a header of the client's request (a bare "HTTP_" is none).
-bool is_header_param(std::string_view name) { return name.size() > 5 && name.compare(0, 5, "HTTP_") == 0; }
+bool is_header_param(std::string_view name) { return name.size() > 5 && name.substr(0, 5) == "HTTP_"; }
 
 // CR and LF would split a header or a request line; NUL cuts a C string (a libcurl header)
 // short, so the proxy would send another value than the client did.
@@ -125,19 +125,19 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
     return nullptr;
 }
 
-void split_request_target(const std::string& target, std::string& path, std::string& query) {
-    std::string rest = target;
+void split_request_target(std::string_view target, std::string& path, std::string& query) {
+    std::string_view rest = target;  // views until the two copies made at the end
     size_t scheme_end = rest.find("://");
-    if (scheme_end != std::string::npos && rest.find('/') > scheme_end) {
+    if (scheme_end != std::string_view::npos && rest.find('/') > scheme_end) {
         size_t path_start = rest.find_first_of("/?", scheme_end + 3);
-        rest = path_start == std::string::npos ? "/" : rest.substr(path_start);
+        rest = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
     }
     size_t question = rest.find('?');
-    path = rest.substr(0, question);
-    query = question == std::string::npos ? "" : rest.substr(question + 1);
-    if (path.empty() || path[0] != '/') path.insert(0, "/");
-    size_t fragment = query.find('#');
-    if (fragment != std::string::npos) query.resize(fragment);
+    std::string_view path_part = rest.substr(0, question);
+    std::string_view query_part = question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
+    query.assign(query_part.substr(0, query_part.find('#')));
+    if (path_part.empty() || path_part[0] != '/') path.assign("/").append(path_part);
+    else path.assign(path_part);
 }
 
 std::string strip_mount_prefix(const std::string& path, const std::string& configured_prefix) {
@@ -182,13 +182,15 @@ Request request_from_params(const CgiParams& params, const Config& config) {
         }
     }
     request.method = known[KnownParams::Method];
-    std::string target(known[KnownParams::Uri]);
+    std::string_view target = known[KnownParams::Uri];
+    std::string built;  // without REQUEST_URI: the target made of the params that say it
     if (target.empty()) {
         // These two are decoded: encoded again, they route and travel like REQUEST_URI.
-        target = percent_encode_unsafe(std::string(known[KnownParams::ScriptName]) +
-                                       std::string(known[KnownParams::PathInfo]));
+        built = percent_encode_unsafe(std::string(known[KnownParams::ScriptName]) +
+                                      std::string(known[KnownParams::PathInfo]));
         std::string_view query = known[KnownParams::Query];
-        if (!query.empty()) (target += '?') += query;
+        if (!query.empty()) (built += '?') += query;
+        target = built;
     }
     std::string path;
     split_request_target(target, path, request.query);

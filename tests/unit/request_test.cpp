@@ -20,6 +20,14 @@ BOOST_AUTO_TEST_CASE(absolute_form_targets_route_on_their_path) {
     split_request_target("/v1/models?x=http://y", path, query);
     BOOST_TEST(path == "/v1/models");
     BOOST_TEST(query == "x=http://y");
+    split_request_target("/v1/models?a=1#part", path, query);
+    BOOST_TEST(query == "a=1");
+    split_request_target("v1/models", path, query);
+    BOOST_TEST(path == "/v1/models");
+    BOOST_TEST(query == "");
+    split_request_target("http://h?x=1", path, query);
+    BOOST_TEST(path == "/");
+    BOOST_TEST(query == "x=1");
 }
 
 BOOST_AUTO_TEST_CASE(mount_prefix_is_stripped) {

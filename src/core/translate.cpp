@@ -33,8 +33,8 @@ std::string query_without_api_version(std::string_view query) {
 std::string bearer_credential(const Headers& headers) {
     const std::string* authorization = find_header(headers, "Authorization");
     if (!authorization) return "";
-    std::string value = trim(*authorization);
-    if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) return trim(value.substr(7));
+    std::string_view value = trim_view(*authorization);  // one copy: the credential's
+    if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) return std::string(trim_view(value.substr(7)));
     return "";
 }
 

@@ -122,6 +122,15 @@ BOOST_AUTO_TEST_CASE(bearer_key_becomes_api_key) {
     BOOST_TEST(has(up.headers, "Content-Type: application/json"));
 }
 
+BOOST_AUTO_TEST_CASE(a_bearer_key_is_taken_in_any_case_without_its_spaces) {
+    UpstreamRequest up = build_upstream_request(azure(), chat({{"Authorization", " bEARER   abc123 \t"}}),
+                                                deployment_route(), "d");
+    BOOST_TEST(has(up.headers, "api-key: abc123"));
+    up = build_upstream_request(azure(), chat({{"Authorization", "Bearer    "}}), deployment_route(), "d");
+    BOOST_TEST(!has_name(up.headers, "api-key"));
+    BOOST_TEST(!has_name(up.headers, "Authorization"));
+}
+
 BOOST_AUTO_TEST_CASE(server_side_token_replaces_the_client_key) {
     Config config = azure();
     config.token = "server-key";

@@ -5,7 +5,8 @@
 namespace {
 
 // OpenAI operations that Azure serves under /openai/deployments/{deployment}/.
-const char* const kDeploymentOperations[] = {
+// Views: a comparison looks at the sizes first, without a call for most.
+const std::string_view kDeploymentOperations[] = {
     "chat/completions",    "completions",        "embeddings",         "images/generations",
     "images/edits",        "audio/transcriptions", "audio/translations", "audio/speech",
 };
@@ -34,7 +35,7 @@ bool route_legacy(const std::string& rest, Route& route) {
 
 // The realtime API over HTTP: the WebRTC calls (client_secrets, calls, a call's hangup);
 // anything else (the WebSocket session) is a 501.
-Route route_realtime(const std::string& method, const std::string& rest) {
+Route route_realtime(std::string_view method, const std::string& rest) {
     std::vector<std::string> parts = split(rest, '/');
     bool hangup = parts.size() == 4 && parts[1] == "calls" && parts[3] == "hangup" && !parts[2].empty();
     bool known = rest == "realtime/client_secrets" || rest == "realtime/calls" || hangup;
@@ -47,7 +48,8 @@ Route route_realtime(const std::string& method, const std::string& rest) {
     return route;
 }
 
-Route route_azure(const std::string& method, const std::string& path) {
+// The method as a view: compared with a literal, its size first, without a call.
+Route route_azure(std::string_view method, const std::string& path) {
     if (method == "OPTIONS") return make(RouteKind::Preflight);
     if (!starts_with(path, "/v1/")) return make(RouteKind::NotFound);
     std::string rest = path.substr(4);
@@ -101,7 +103,7 @@ Route route_openai(const std::string& method, const std::string& path) {
 }  // namespace
 
 bool is_deployment_operation(const std::string& operation) {
-    for (const char* known : kDeploymentOperations)
+    for (std::string_view known : kDeploymentOperations)
         if (operation == known) return true;
     return false;
 }
@@ -160,7 +162,8 @@ bool has_unsafe_segment(const std::string& path) {
 
 const char* const kApiMethods = "GET, POST, DELETE, HEAD, OPTIONS";
 
-bool is_api_method(const std::string& method) {
+bool is_api_method(const std::string& name) {
+    std::string_view method(name);
     return method == "GET" || method == "POST" || method == "DELETE" || method == "HEAD" ||
            method == "OPTIONS";
 }

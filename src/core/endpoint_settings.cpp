@@ -110,7 +110,8 @@ const char* default_route_api_versions() {
 }
 
 bool uses_v1_api(const EndpointSettings& settings) {
-    return settings.api_version == "v1" || settings.api_version == "preview";
+    std::string_view version(settings.api_version);  // sizes first: no call for a dated version
+    return version == "v1" || version == "preview";
 }
 
 std::string api_version_for(const EndpointSettings& settings, const std::string& operation) {

@@ -97,15 +97,16 @@ private:
         const char* key_start = at_;
         if (!string(key_sink)) return false;
         bool top = depth == 1 && !key_sink.overflow;
-        bool is_model = top && key == "model";
-        bool first_stream = top && key == "stream" && !seen_stream_;
+        std::string_view name(key);  // compared with literals: sizes first, no call
+        bool is_model = top && name == "model";
+        bool first_stream = top && name == "stream" && !seen_stream_;
         if (is_model) {
             if (++result_.model_keys > 1 || at_ - key_start != 7) result_.model_ambiguous = true;
         }
         skip_space();
         if (!take(':')) return false;
         skip_space();
-        if (top && key == "stream_options") result_.stream_options = true;
+        if (top && name == "stream_options") result_.stream_options = true;
         if (first_stream) {
             seen_stream_ = true;
             result_.stream = end_ - at_ >= 4 && std::string_view(at_, 4) == "true";

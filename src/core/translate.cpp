@@ -111,7 +111,8 @@ bool model_in_list(const Config& config, const std::vector<std::string>& list, c
 }
 
 bool is_safe_deployment(const std::string& deployment) {
-    return deployment != "." && deployment != ".." && deployment.size() <= 256 &&
+    std::string_view name(deployment);
+    return name != "." && name != ".." && name.size() <= 256 &&
            is_word(deployment, "-_.~");
 }
 

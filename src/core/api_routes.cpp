@@ -1,5 +1,7 @@
 #include "api_routes.h"
 
+#include <utility>
+
 #include "text.h"
 
 namespace {
@@ -11,6 +13,9 @@ const std::string_view kDeploymentOperations[] = {
     "images/edits",        "audio/transcriptions", "audio/translations", "audio/speech",
 };
 
+// A literal prefix, looked at in place (text.h's starts_with makes a string of it).
+bool has_prefix(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
 Route make(RouteKind kind) {
     Route route;
     route.kind = kind;
@@ -19,8 +24,8 @@ Route make(RouteKind kind) {
 
 // Legacy forms: /v1/engines/{model}/{operation} and /v1/deployments/{deployment}/{operation}.
 bool route_legacy(const std::string& rest, Route& route) {
-    bool engines = starts_with(rest, "engines/");
-    if (!engines && !starts_with(rest, "deployments/")) return false;
+    bool engines = has_prefix(rest, "engines/");
+    if (!engines && !has_prefix(rest, "deployments/")) return false;
     size_t name_start = rest.find('/') + 1;
     size_t name_end = rest.find('/', name_start);
     if (name_end == std::string::npos || name_end == name_start) return false;
@@ -51,19 +56,20 @@ Route route_realtime(std::string_view method, const std::string& rest) {
 // The method as a view: compared with a literal, its size first, without a call.
 Route route_azure(std::string_view method, const std::string& path) {
     if (method == "OPTIONS") return make(RouteKind::Preflight);
-    if (!starts_with(path, "/v1/")) return make(RouteKind::NotFound);
+    if (!has_prefix(path, "/v1/")) return make(RouteKind::NotFound);
     std::string rest = path.substr(4);
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
     if (rest.empty()) return make(RouteKind::NotFound);
+    std::string_view tail(rest);  // compared with literals below: sizes first, no call
 
-    if (rest == "realtime" || starts_with(rest, "realtime/")) return route_realtime(method, rest);
+    if (tail == "realtime" || has_prefix(tail, "realtime/")) return route_realtime(method, rest);
     bool reading = method == "GET" || method == "HEAD";
-    if (reading && rest == "models") {
+    if (reading && tail == "models") {
         Route route = make(RouteKind::ListModels);
         route.upstream_path = "/models";
         return route;
     }
-    if (reading && starts_with(rest, "models/") && rest.size() > 7) {
+    if (reading && has_prefix(tail, "models/") && tail.size() > 7) {
         Route route = make(RouteKind::RetrieveModel);
         route.model_id = percent_decode(rest.substr(7));
         route.upstream_path = "/" + rest;  // still encoded, slashes collapsed
@@ -72,8 +78,8 @@ Route route_azure(std::string_view method, const std::string& path) {
     Route route;
     if (method == "POST" && route_legacy(rest, route)) return route;
     if (method == "POST" && is_deployment_operation(rest)) {
-        route = make(RouteKind::Deployment);
-        route.operation = rest;
+        route.kind = RouteKind::Deployment;  // as made: route_legacy left it untouched
+        route.operation = std::move(rest);   // not looked at again
         return route;
     }
     // Files, batches, fine-tuning, assistants, threads, vector stores, responses, ...:
@@ -82,10 +88,10 @@ Route route_azure(std::string_view method, const std::string& path) {
     route.upstream_path = "/" + rest;
     // Azure's Responses and Assistants APIs take a deployment name as the body's model.
     route.body_model = method == "POST" &&
-                       (rest == "responses" || rest == "assistants" || starts_with(rest, "assistants/") ||
-                        (starts_with(rest, "threads/") && ends_with(rest, "/runs")));
-    route.model_in_body = method == "POST" && rest == "fine_tuning/jobs";
-    route.batch = method == "POST" && rest == "batches";
+                       (tail == "responses" || tail == "assistants" || has_prefix(tail, "assistants/") ||
+                        (has_prefix(tail, "threads/") && ends_with(rest, "/runs")));
+    route.model_in_body = method == "POST" && tail == "fine_tuning/jobs";
+    route.batch = method == "POST" && tail == "batches";
     return route;
 }
 

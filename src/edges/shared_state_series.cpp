@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <iterator>
 #include <string>
 #include <unordered_map>
@@ -21,9 +22,8 @@ const int kSeriesProbes = 64;  // a new series is never placed further than this
 
 // What this thread knows of one mapping's series, by name (a miss too): emptied when
 // another mapping (another generation) is asked about.
-template <typename Value, int kind = 0>
-std::unordered_map<std::string, Value>& thread_cache(uint64_t generation) {
-    thread_local std::unordered_map<std::string, Value> known;
+std::unordered_map<std::string, int>& thread_cache(uint64_t generation) {
+    thread_local std::unordered_map<std::string, int> known;
     thread_local uint64_t known_for = 0;
     if (known_for != generation) known.clear(), known_for = generation;
     return known;
@@ -40,14 +40,18 @@ std::string& thread_series_name(const char* family, Labels labels) {
 // A series' family and labels as a key of a thread's cache, cheaper to build than its
 // name (no quotes, no escaping; every request counts a few series): each label's name,
 // and its value whole after its length, so that two different sets never meet. Holds
-// NUL bytes, which no series name does. Copied into a buffer on the stack first (a
-// string's append costs more than the bytes it copies); false when they do not fit.
-bool thread_series_key(const char* family, Labels labels, std::string*& key) {
-    char buffer[512];
+// NUL bytes, which no series name does, so where the labels do not fit the room the
+// name itself is the key. Built on the caller's stack and looked up as a view: the
+// cache copies it only when it remembers a new series.
+struct SeriesKeyRoom {
+    char bytes[512];
+};
+
+std::string_view series_key(const char* family, Labels labels, SeriesKeyRoom& room) {
     size_t used = 0;
     auto put = [&](const void* data, size_t size) {
-        if (size > sizeof buffer - used) return false;
-        if (size) std::memcpy(buffer + used, data, size);  // an empty value's data may be null
+        if (size > sizeof room.bytes - used) return false;
+        if (size) std::memcpy(room.bytes + used, data, size);  // an empty value's data may be null
         used += size;
         return true;
     };
@@ -56,11 +60,38 @@ bool thread_series_key(const char* family, Labels labels, std::string*& key) {
         size_t size = value.size();
         fits = fits && put(name, std::strlen(name) + 1) && put(&size, sizeof size) && put(value.data(), size);
     }
-    thread_local std::string built;
-    if (fits) built.assign(buffer, used);
-    key = &built;
-    return fits;
+    return fits ? std::string_view(room.bytes, used) : std::string_view(thread_series_name(family, labels));
 }
+
+// What this thread knows of one mapping's series by their keys (series_key): the keys'
+// bytes kept in a deque (they never move), the map holding views of them. Emptied when
+// another mapping (another generation) is asked about.
+template <typename Value>
+class KeyedSeries {
+public:
+    static KeyedSeries& of_thread(uint64_t generation) {
+        thread_local KeyedSeries known;
+        if (known.generation_ != generation) known.clear(), known.generation_ = generation;
+        return known;
+    }
+    Value* find(std::string_view key) {
+        auto it = map_.find(key);
+        return it != map_.end() ? &it->second : nullptr;
+    }
+    Value& remember(std::string_view key, Value value) {
+        keys_.emplace_back(key);
+        return map_.emplace(keys_.back(), std::move(value)).first->second;
+    }
+
+private:
+    void clear() {
+        map_.clear();
+        keys_.clear();
+    }
+    std::deque<std::string> keys_;
+    std::unordered_map<std::string_view, Value> map_;
+    uint64_t generation_ = 0;
+};
 
 // Where a series is, looked for without the lock (a ready slot never changes): found, or
 // the first empty slot on its way (-1: none within reach).
@@ -127,7 +158,7 @@ int place_series(SharedMapping& m, const std::string& name, bool gauge) {
 // The series' slot in `m`, remembered by this thread (a miss too: a full table is not
 // searched again for it).
 int find_series(SharedMapping& m, const std::string& name, bool gauge) {
-    std::unordered_map<std::string, int>& known = thread_cache<int>(m.generation);
+    std::unordered_map<std::string, int>& known = thread_cache(m.generation);
     auto it = known.find(name);
     if (it != known.end()) return it->second;
     int found = place_series(m, name, gauge);
@@ -148,13 +179,16 @@ void add_to_slot(SharedMapping& m, int slot, double amount) {
 // The series' slot remembered by its labels: its name is built only the first time.
 void SharedState::count(const char* family, Labels labels, double amount) {
     SharedMapping& m = current();
-    std::unordered_map<std::string, int>& known = thread_cache<int, 1>(m.generation);
-    std::string* key = nullptr;
-    if (!thread_series_key(family, labels, key)) return add(thread_series_name(family, labels), amount);
-    auto it = known.find(*key);
-    int slot = it != known.end() ? it->second : find_series(m, thread_series_name(family, labels), false);
-    if (it == known.end() && slot != kSeriesLater) known.emplace(*key, slot);
-    add_to_slot(m, slot, amount);
+    SeriesKeyRoom room;
+    std::string_view key = series_key(family, labels, room);
+    KeyedSeries<int>& known = KeyedSeries<int>::of_thread(m.generation);
+    int* slot = known.find(key);
+    if (!slot) {
+        int found = find_series(m, series_name(family, labels), false);  // (the key may be thread_series_name's)
+        if (found == kSeriesLater) return add_to_slot(m, found, amount);
+        slot = &known.remember(key, found);
+    }
+    add_to_slot(m, *slot, amount);
 }
 
 void SharedState::observe(const char* family, Labels labels, double value) {
@@ -163,10 +197,11 @@ void SharedState::observe(const char* family, Labels labels, double value) {
         int count, sum;
     };
     SharedMapping& m = current();
-    std::unordered_map<std::string, Slots>& known = thread_cache<Slots>(m.generation);
-    const std::string& key = thread_series_name(family, labels);
-    auto it = known.find(key);
-    if (it == known.end()) {
+    SeriesKeyRoom room;
+    std::string_view key = series_key(family, labels, room);
+    KeyedSeries<Slots>& known = KeyedSeries<Slots>::of_thread(m.generation);
+    const Slots* found = known.find(key);
+    if (!found) {
         HistogramSeries names = histogram_series(family, labels);
         Slots slots;
         for (const std::string& bucket : names.buckets) slots.buckets.push_back(find_series(m, bucket, false));
@@ -175,10 +210,10 @@ void SharedState::observe(const char* family, Labels labels, double value) {
         bool later = slots.count == kSeriesLater || slots.sum == kSeriesLater ||
                      std::count(slots.buckets.begin(), slots.buckets.end(), kSeriesLater) > 0;
         if (later) return;  // (the state is being moved: this one observation is lost)
-        it = known.emplace(key, std::move(slots)).first;
+        found = &known.remember(key, std::move(slots));
     }
     double* values = m.layout->values[m.process];
-    const Slots& slots = it->second;
+    const Slots& slots = *found;
     bool dropped = slots.count < 0 || slots.sum < 0;
     for (size_t i = first_bucket(value, family); i < slots.buckets.size(); ++i) {
         if (slots.buckets[i] >= 0) add_double(values[slots.buckets[i]], 1);

@@ -58,6 +58,27 @@ BOOST_AUTO_TEST_CASE(a_full_series_table_is_counted_and_its_series_still_count) 
                std::string::npos);
 }
 
+// A thread finds a series again by its labels (a key built on its stack, or the series'
+// name where the labels are longer than that room): each count lands in its own series.
+BOOST_AUTO_TEST_CASE(a_series_counted_again_by_its_labels_is_the_same_series) {
+    StateDir dir;
+    std::unique_ptr<SharedState> state = open_state(dir.path);
+    std::string model(kLongestConfiguredModel, 'm'), target(kLongestTargetName, 't');
+    for (int i = 0; i < 3; ++i) {
+        state->count("aop_requests_total", {{"model", model}, {"target", target}, {"status", "200"}});
+        state->count("aop_requests_total", {{"model", "ab"}, {"target", "c"}}, 2);
+        state->count("aop_requests_total", {{"model", "a"}, {"target", "bc"}}, 5);
+        state->observe("aop_upstream_latency_seconds", {{"target", "t1"}}, 0.2);
+        state->observe("aop_upstream_latency_seconds", {{"target", "t2"}}, 9);
+    }
+    BOOST_TEST(value_of(*state, series_name("aop_requests_total", {{"model", model}, {"target", target}, {"status", "200"}})) == 3);
+    BOOST_TEST(value_of(*state, "aop_requests_total{model=\"ab\",target=\"c\"}") == 6);
+    BOOST_TEST(value_of(*state, "aop_requests_total{model=\"a\",target=\"bc\"}") == 15);
+    BOOST_TEST(value_of(*state, "aop_upstream_latency_seconds_count{target=\"t1\"}") == 3);
+    BOOST_TEST(value_of(*state, "aop_upstream_latency_seconds_sum{target=\"t2\"}") == 27);
+    BOOST_TEST(value_of(*state, "aop_metric_series_dropped_total") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(label_values_are_escaped_and_no_line_is_ever_cut) {
     StateDir dir;
     std::unique_ptr<SharedState> state = open_state(dir.path);

@@ -24,19 +24,21 @@ public:
     EasyPool(const EasyPool&) = delete;
     EasyPool& operator=(const EasyPool&) = delete;
 
-    // A handle `configure` (CURLcode(CURL*, bool fresh)) accepted: a spare one, else a new
-    // one (`fresh`: it has no option set yet). A handle
+    // A handle `configure` (CURLcode(CURL*, bool fresh, unsigned left)) accepted: a spare
+    // one, with what its last user said it left set (give_back), else a new one (`fresh`: it
+    // has no option set yet, and `left` is 0). A handle
     // that refuses an option is destroyed, and a spare one's request is tried once more on
     // a new handle. Null, with libcurl's reason in `refused`, when that fails too.
     template <typename Configure>
     CURL* take_configured(Configure&& configure, CURLcode& refused) {
         for (bool fresh = spare_.empty();; fresh = true) {
-            CURL* easy = fresh ? curl_easy_init() : take_spare();
+            Spare spare = fresh ? Spare{curl_easy_init(), 0} : take_spare();
+            CURL* easy = spare.easy;
             if (!easy) {
                 refused = CURLE_FAILED_INIT;
                 return nullptr;
             }
-            refused = configure(easy, fresh);
+            refused = configure(easy, fresh, spare.left);
             if (refused == CURLE_OK) return easy;
             curl_easy_cleanup(easy);
             if (fresh) return nullptr;
@@ -44,29 +46,34 @@ public:
     }
 
     // Kept, with its options, for the next transfer when `reusable` and there is room; else
-    // destroyed.
-    void give_back(CURL* easy, bool reusable) {
+    // destroyed. `left`: the caller's own note of what options its transfer left set.
+    void give_back(CURL* easy, bool reusable, unsigned left = 0) {
         if (!reusable || spare_.size() >= capacity_) {
             curl_easy_cleanup(easy);
             return;
         }
-        spare_.push_back(easy);
+        spare_.push_back({easy, left});
     }
 
     void clear() {
-        for (CURL* easy : spare_) curl_easy_cleanup(easy);
+        for (const Spare& spare : spare_) curl_easy_cleanup(spare.easy);
         spare_.clear();
     }
 
     size_t spare() const { return spare_.size(); }
 
 private:
-    CURL* take_spare() {
-        CURL* easy = spare_.back();
+    struct Spare {
+        CURL* easy;
+        unsigned left;
+    };
+
+    Spare take_spare() {
+        Spare spare = spare_.back();
         spare_.pop_back();
-        return easy;
+        return spare;
     }
 
     size_t capacity_;
-    std::vector<CURL*> spare_;
+    std::vector<Spare> spare_;
 };

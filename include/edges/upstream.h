@@ -118,6 +118,10 @@ public:
     // Whether libcurl has sent `size` bytes of the request body: it reads no more of it.
     bool body_sent(size_t size) const;
 
+    // The options of its own a transfer set on its handle, which a spare handle keeps and
+    // the next transfer clears only if it has to (Upstream::configure).
+    enum Left : unsigned { kCustomMethod = 1, kNoBody = 2, kPostFields = 4, kReadBody = 8, kForbidReuse = 16 };
+
 private:
     friend class Upstream;
     Transfer(Upstream& upstream, UpstreamListener& listener) : upstream_(upstream), listener_(listener) {
@@ -146,6 +150,7 @@ private:
     bool in_multi_ = false;
     bool ended_ = false;     // libcurl ended it (CURLMSG_DONE), whole or failed
     bool reusable_ = false;  // the transfer completed: its handle may serve another
+    unsigned left_ = 0;      // Left: what it set that its handle's next transfer may clear
 
     static size_t on_header_line(char* data, size_t size, size_t count, void* self);
     static size_t on_body(char* data, size_t size, size_t count, void* self);
@@ -177,7 +182,8 @@ private:
     friend class Transfer;
     static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_state);
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
-    CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body, bool fresh);
+    CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body, bool fresh,
+                       unsigned left);
     void add_request_headers(Transfer& transfer, const UpstreamRequest& request);
     void act(curl_socket_t fd, int events);
     void collect_finished();

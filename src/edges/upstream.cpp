@@ -121,9 +121,9 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     transfer->url_ = origins_.parsed(request.url, transfer->url_origin_);
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(
-        [&](CURL* easy, bool fresh) {
+        [&](CURL* easy, bool fresh, unsigned left) {
             transfer->easy_ = easy;
-            return configure(*transfer, request, body, fresh);
+            return configure(*transfer, request, body, fresh, left);
         },
         refused);
     if (!transfer->easy_) {
@@ -168,7 +168,7 @@ void Upstream::release(Transfer& t) {
     if (t.easy_) {
         // The parsed URL goes back to its origin for another transfer: no spare handle points at it.
         if (curl_easy_setopt(t.easy_, CURLOPT_CURLU, nullptr) != CURLE_OK) reusable = false;
-        spare_easy_.give_back(t.easy_, reusable);
+        spare_easy_.give_back(t.easy_, reusable, t.left_);
     }
     origins_.give_back(t.url_origin_, std::move(t.url_));
     t.easy_ = nullptr;
@@ -184,6 +184,7 @@ void Upstream::release(Transfer& t) {
 // that another transfer still used.
 void Upstream::close_connection_after(Transfer& t) {
     CURLcode code = curl_easy_setopt(t.easy_, CURLOPT_FORBID_REUSE, 1L);
+    t.left_ |= Transfer::kForbidReuse;
     if (code != CURLE_OK)
         std::fprintf(stderr, "azure-openai-proxy: CURLOPT_FORBID_REUSE: %s\n", curl_easy_strerror(code));
 }

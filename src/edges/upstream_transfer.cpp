@@ -96,26 +96,32 @@ void set_proxy(EasyOptions& options, const std::string& configured) {
     if (!exceptions_in_environment) options.set(CURLOPT_NOPROXY, "");
 }
 
+// `left` says which of the options a spare handle's next transfer may have to clear.
 void set_method_and_body(EasyOptions& options, const std::string& method, const RequestBody& body,
-                         Spool*& spool) {
+                         Spool*& spool, unsigned& left) {
     if (body.buffer) {
         options.set(CURLOPT_POST, 1L);
         options.set(CURLOPT_POSTFIELDS, body.buffer->data());
         options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.buffer->size()));
+        left |= Transfer::kPostFields;
     } else if (body.spool) {
         spool = body.spool;
         options.set(CURLOPT_POST, 1L);
         options.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.spool->output_size()));
     } else if (method == "HEAD") {
         options.set(CURLOPT_NOBODY, 1L);
+        left |= Transfer::kNoBody;
     } else if (method == "GET" || method == "DELETE") {
         options.set(CURLOPT_HTTPGET, 1L);  // DELETE: the method is set below
     } else {  // POST /batches/{id}/cancel and the like: no body, still a POST
         options.set(CURLOPT_POSTFIELDS, "");
         options.set(CURLOPT_POSTFIELDSIZE, 0L);
+        left |= Transfer::kPostFields;
     }
-    if (method != "POST" && method != "GET" && method != "HEAD")
+    if (method != "POST" && method != "GET" && method != "HEAD") {
         options.set(CURLOPT_CUSTOMREQUEST, method.c_str());
+        left |= Transfer::kCustomMethod;
+    }
 }
 
 // The options no transfer changes: set once, on a new handle (a spare one keeps them).
@@ -134,15 +140,20 @@ void set_unchanging(EasyOptions& options, const Config& config, CURLSH* share) {
     if (share) options.set(CURLOPT_SHARE, share);
 }
 
-// What a spare handle's last transfer may have set beyond the options every transfer sets:
-// a custom method, HEAD, a body to send or to read, its connection not kept.
-void clear_last_transfer(EasyOptions& options) {
-    options.set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
-    options.set(CURLOPT_NOBODY, 0L);
-    options.set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
-    options.set(CURLOPT_READFUNCTION, static_cast<curl_read_callback>(nullptr));
-    options.set(CURLOPT_READDATA, static_cast<void*>(nullptr));
-    options.set(CURLOPT_FORBID_REUSE, 0L);
+// What a spare handle's last transfer set beyond the options every transfer sets (`left`,
+// Transfer::Left): a custom method, HEAD, a body to send or to read, its connection not
+// kept. Each is cleared only where it was set and this transfer does not set it again
+// (every transfer sets its method, so a body's pointer set again is all a POST after a
+// POST needs): about 50 instructions an option.
+void clear_last_transfer(EasyOptions& options, unsigned left, const RequestBody& body) {
+    if (left & Transfer::kCustomMethod) options.set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+    if (left & Transfer::kNoBody) options.set(CURLOPT_NOBODY, 0L);
+    if ((left & Transfer::kPostFields) && !body.buffer) options.set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+    if ((left & Transfer::kReadBody) && !body.spool) {
+        options.set(CURLOPT_READFUNCTION, static_cast<curl_read_callback>(nullptr));
+        options.set(CURLOPT_READDATA, static_cast<void*>(nullptr));
+    }
+    if (left & Transfer::kForbidReuse) options.set(CURLOPT_FORBID_REUSE, 0L);
 }
 
 }  // namespace
@@ -282,14 +293,16 @@ void Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) 
 // Every option of the request on t.easy_: on a new handle all of them; on a spare one
 // (options kept, no curl_easy_reset: about 5,000 instructions a request) those that vary,
 // after what its last transfer left is cleared.
-CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body, bool fresh) {
+CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const RequestBody& body, bool fresh,
+                             unsigned left) {
     EasyOptions options(t.easy_);
+    t.left_ = 0;
     if (fresh) {
         set_unchanging(options, config_, share_);
         options.set(CURLOPT_HEADERFUNCTION, Transfer::on_header_line);
         options.set(CURLOPT_WRITEFUNCTION, Transfer::on_body);
     } else {
-        clear_last_transfer(options);
+        clear_last_transfer(options, left, body);
     }
     // Both: libcurl connects to what the parsed URL says, and reads the string only
     // where it starts the same request again (a kept connection found closed: a retry).
@@ -302,10 +315,11 @@ CURLcode Upstream::configure(Transfer& t, const UpstreamRequest& request, const 
     options.set(CURLOPT_BUFFERSIZE, body.streamed_answer ? kStreamReceiveBuffer : kReceiveBuffer);
     options.set(CURLOPT_HEADERDATA, &t);
     options.set(CURLOPT_WRITEDATA, &t);
-    set_method_and_body(options, request.method, body, t.spool_);
+    set_method_and_body(options, request.method, body, t.spool_, t.left_);
     if (t.spool_) {
         options.set(CURLOPT_READFUNCTION, Transfer::on_read_body);
         options.set(CURLOPT_READDATA, &t);
+        t.left_ |= Transfer::kReadBody;
     }
     return options.result();
 }

@@ -36,7 +36,7 @@ BOOST_AUTO_TEST_CASE(a_spare_handle_libcurl_refuses_is_destroyed_and_the_request
     std::vector<bool> freshes;
     CURLcode refused = CURLE_OK;
     CURL* easy = pool.take_configured(
-        [&](CURL* handle, bool fresh) {
+        [&](CURL* handle, bool fresh, unsigned) {
             answers.push_back(curl_easy_setopt(handle, CURLOPT_BUFFERSIZE, 16384L));
             freshes.push_back(fresh);
             return answers.back();
@@ -54,7 +54,7 @@ BOOST_AUTO_TEST_CASE(a_spare_handle_libcurl_refuses_is_destroyed_and_the_request
 BOOST_AUTO_TEST_CASE(a_handle_refused_when_new_too_ends_the_try_with_libcurls_reason) {
     EasyPool pool(4);
     int tries = 0;
-    auto refuse = [&](CURL*, bool) { ++tries; return CURLE_OUT_OF_MEMORY; };
+    auto refuse = [&](CURL*, bool, unsigned) { ++tries; return CURLE_OUT_OF_MEMORY; };
     CURLcode refused = CURLE_OK;
     BOOST_TEST(pool.take_configured(refuse, refused) == nullptr);
     BOOST_TEST(refused == CURLE_OUT_OF_MEMORY);
@@ -74,12 +74,32 @@ BOOST_AUTO_TEST_CASE(only_a_reusable_handle_is_kept_and_only_up_to_the_capacity)
     BOOST_TEST(pool.spare() == 2u);
     int configured = 0;
     CURLcode refused = CURLE_FAILED_INIT;
-    CURL* easy = pool.take_configured([&](CURL*, bool) { ++configured; return CURLE_OK; }, refused);
+    CURL* easy = pool.take_configured([&](CURL*, bool, unsigned) { ++configured; return CURLE_OK; }, refused);
     BOOST_REQUIRE(easy);
     BOOST_TEST(refused == CURLE_OK);
     BOOST_TEST(configured == 1);
     BOOST_TEST(pool.spare() == 1u);
     pool.give_back(easy, true);
+}
+
+BOOST_AUTO_TEST_CASE(a_spare_handle_comes_back_with_what_its_last_user_said_it_left) {
+    EasyPool pool(2);
+    CURL* first = curl_easy_init();
+    pool.give_back(first, true, 5);
+    std::vector<unsigned> lefts;
+    std::vector<CURL*> handles;
+    CURLcode refused = CURLE_FAILED_INIT;
+    auto note = [&](CURL* easy, bool, unsigned left) {
+        lefts.push_back(left);
+        handles.push_back(easy);
+        return CURLE_OK;
+    };
+    CURL* spare = pool.take_configured(note, refused);
+    CURL* fresh = pool.take_configured(note, refused);
+    BOOST_TEST(lefts == (std::vector<unsigned>{5, 0}));  // a new handle has nothing left
+    BOOST_TEST((spare == first && fresh != first && handles.back() == fresh));
+    pool.give_back(spare, true);
+    pool.give_back(fresh, true);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -273,7 +273,7 @@ BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
 
 // A spare handle keeps its options: what one transfer set (a custom method, HEAD, a body,
 // a connection not kept) or counted (the bytes it sent) does not reach the next one on the
-// same handle.
+// same handle, whichever option the next one sets again and whichever it clears.
 BOOST_AUTO_TEST_CASE(a_reused_handle_carries_nothing_of_its_last_transfer) {
     UpstreamLoop proxy;
     const std::string body = R"({"model":"m"})";
@@ -298,6 +298,12 @@ BOOST_AUTO_TEST_CASE(a_reused_handle_carries_nothing_of_its_last_transfer) {
     BOOST_TEST(head.rfind("HEAD /r HTTP/1.1\r\n", 0) == 0u);
     std::string get = send("GET", nullptr);
     BOOST_TEST(get.rfind("GET /r HTTP/1.1\r\n", 0) == 0u);
+    std::string cancel = send("POST", nullptr);  // no body: an empty one (a batch's cancel)
+    BOOST_TEST(cancel.rfind("POST /r HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(cancel.find("Content-Length: 0\r\n") != std::string::npos);
+    std::string deleted_after = send("DELETE", nullptr);
+    BOOST_TEST(deleted_after.rfind("DELETE /r HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(deleted_after.find("Content-Length") == std::string::npos);
     std::string posted = send("POST", &body);
     BOOST_TEST(posted.rfind("POST /r HTTP/1.1\r\n", 0) == 0u);
     BOOST_TEST(posted.substr(posted.size() - body.size()) == body);

@@ -32,8 +32,12 @@ public:
     DeadlineQueue(const DeadlineQueue&) = delete;
     DeadlineQueue& operator=(const DeadlineQueue&) = delete;
 
-    // Due `duration` after `now_ms`: moves to the end of this queue (out of any other).
+    // Due `duration` after `now_ms`: moves to the end of this queue (out of any other). A
+    // link in this queue already due then stays where it is (the links after it are due
+    // then too): an upstream's every header line and piece re-arms its silence within the
+    // same millisecond.
     void arm(DeadlineLink& link, int64_t now_ms) {
+        if (link.queue_ == this && link.due_ms == now_ms + duration_ms_) return;
         if (link.queue_) link.queue_->disarm(link);
         link.due_ms = now_ms + duration_ms_;
         link.prev = tail_;

@@ -23,6 +23,21 @@ BOOST_AUTO_TEST_CASE(links_fall_due_in_the_order_they_were_last_armed) {
     BOOST_TEST(queue.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_link_armed_again_for_the_same_due_time_keeps_the_order_of_due_times) {
+    DeadlineQueue queue(100);
+    DeadlineLink a, b, c;
+    queue.arm(a, 10);
+    queue.arm(b, 10);
+    queue.arm(a, 10);  // due then already: stays first
+    queue.arm(c, 20);
+    queue.arm(b, 20);  // due later: moves behind c
+    BOOST_TEST(queue.take_due(110) == &a);
+    BOOST_TEST(queue.take_due(110) == nullptr);
+    BOOST_TEST(queue.take_due(120) == &c);
+    BOOST_TEST(queue.take_due(120) == &b);
+    BOOST_TEST(queue.empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_disarmed_link_never_falls_due) {
     DeadlineQueue queue(5);
     DeadlineLink a, b;

@@ -37,6 +37,9 @@ std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more)
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
 // proxy sets itself in azure mode).
 bool is_relayed_response_header(const std::string& name, ProxyMode mode);
+bool is_content_length(const std::string& name);  // in any case
+// A Content-Type that says the answer is an event stream (SSE).
+bool is_event_stream(const Header& header);
 
 // Headers every azure-mode answer carries so browsers may read it, with any origin.
 const Headers& cors_headers();

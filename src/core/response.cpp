@@ -170,10 +170,18 @@ std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more)
     return head;
 }
 
+// Each name compared only where its length is the one it has to have (about 11 fields an
+// answer: most are none of these).
 bool is_relayed_response_header(const std::string& name, ProxyMode mode) {
-    if (iequals(name, "Status") || iequals(name, "Content-Length")) return false;
+    if ((name.size() == 6 && iequals(name, "Status")) || is_content_length(name)) return false;
     if (is_hop_by_hop(name)) return false;
-    return !(mode == ProxyMode::Azure && istarts_with(name, "access-control-"));
+    return !(mode == ProxyMode::Azure && name.size() >= 15 && istarts_with(name, "access-control-"));
+}
+
+bool is_content_length(const std::string& name) { return name.size() == 14 && iequals(name, "Content-Length"); }
+
+bool is_event_stream(const Header& header) {
+    return header.name.size() == 12 && iequals(header.name, "Content-Type") && istarts_with(header.value, "text/event-stream");
 }
 
 namespace {

@@ -9,16 +9,16 @@ bool Relay::head(long status, const Headers& upstream_headers, const Headers& re
     HeaderRefs headers;
     headers.reserve(upstream_headers.size() + 2 + replace.size());
     for (const Header& header : upstream_headers) {
-        if (!is_relayed_response_header(header.name, mode_) || find_header(replace, header.name)) continue;
-        if (iequals(header.name, "Content-Type") &&
-            istarts_with(header.value, "text/event-stream"))
-            event_stream_ = true;
+        if (!is_relayed_response_header(header.name, mode_)) continue;
+        if (!replace.empty() && find_header(replace, header.name)) continue;
+        if (is_event_stream(header)) event_stream_ = true;
         headers.push_back(&header);
     }
     // A known length lets clients show progress; an event stream gets an extra line at
     // its end, so it goes without one.
-    for (const Header& header : upstream_headers)
-        if (iequals(header.name, "Content-Length") && !event_stream_) headers.push_back(&header);
+    if (!event_stream_)
+        for (const Header& header : upstream_headers)
+            if (is_content_length(header.name)) headers.push_back(&header);
     for (const Header& header : replace) headers.push_back(&header);
     headers.push_back(&kNoBuffering);
     return writer_.head_from(static_cast<int>(status), headers);

@@ -74,6 +74,18 @@ BOOST_AUTO_TEST_CASE(hop_by_hop_response_headers_are_not_relayed) {
         BOOST_TEST(is_relayed_response_header(name, ProxyMode::Azure), name);
     BOOST_TEST(!is_relayed_response_header("Access-Control-Allow-Origin", ProxyMode::Azure));
     BOOST_TEST(is_relayed_response_header("Access-Control-Allow-Origin", ProxyMode::OpenAI));
+    for (const char* name : {"status", "CONTENT-LENGTH", "access-control-", "ACCESS-CONTROL-MAX-AGE"})
+        BOOST_TEST(!is_relayed_response_header(name, ProxyMode::Azure), name);  // in any case, by length
+    for (const char* name : {"Statu", "Statuses", "Content-Lengths", "access-control", "X-Status"})
+        BOOST_TEST(is_relayed_response_header(name, ProxyMode::Azure), name);
+}
+
+BOOST_AUTO_TEST_CASE(a_length_and_an_event_stream_are_told_in_any_case) {
+    BOOST_TEST(is_content_length("content-length"));
+    BOOST_TEST(!is_content_length("Content-Length2"));
+    BOOST_TEST(is_event_stream({"CONTENT-TYPE", "text/event-stream; charset=utf-8"}));
+    BOOST_TEST(!is_event_stream({"Content-Type", "application/json"}));
+    BOOST_TEST(!is_event_stream({"X-Content-Type", "text/event-stream"}));
 }
 
 BOOST_AUTO_TEST_CASE(preflight_allows_what_the_browser_asks) {

@@ -33,6 +33,8 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more = {
 // The same of headers held elsewhere (a relayed answer's, picked without copying them).
 using HeaderRefs = std::vector<const Header*>;
 std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more);
+// The same written into `head` (its room kept: what it held before is replaced).
+void cgi_head(std::string& head, int status, const HeaderRefs& headers, const Headers& more);
 
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
 // proxy sets itself in azure mode).

@@ -154,11 +154,17 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more) {
 }
 
 std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more) {
+    std::string head;
+    cgi_head(head, status, headers, more);
+    return head;
+}
+
+void cgi_head(std::string& head, int status, const HeaderRefs& headers, const Headers& more) {
     const char* reason = reason_phrase(status);
     size_t size = 32 + std::strlen(reason);  // "Status: ", the code, its reason, the line ends
     for (const Header* header : headers) size += header->name.size() + header->value.size() + 4;
     for (const Header& header : more) size += header.name.size() + header.value.size() + 4;
-    std::string head(size, '\0');
+    head.resize(size);
     char* at = put_text(&head[0], "Status: ");
     at = std::to_chars(at, at + 12, status).ptr;
     if (*reason) at = put_text(put_text(at, " "), reason);
@@ -167,7 +173,6 @@ std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more)
     for (const Header& header : more) at = put_field(at, header);
     at = put_text(at, "\r\n");
     head.resize(static_cast<size_t>(at - head.data()));  // less where a field was dropped
-    return head;
 }
 
 // Each name compared only where its length is the one it has to have (about 11 fields an

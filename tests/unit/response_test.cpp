@@ -38,6 +38,15 @@ BOOST_AUTO_TEST_CASE(cgi_head_carries_status_and_headers) {
     BOOST_TEST(cgi_head(299, {}) == "Status: 299\r\n\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(a_head_written_into_kept_room_replaces_what_the_room_held) {
+    std::string room = "Status: 200 OK\r\nX-Longer-Earlier-Field: with a long value\r\n\r\n";
+    Header type{"Content-Type", "text/plain"};
+    cgi_head(room, 404, HeaderRefs{&type}, {});
+    BOOST_TEST(room == "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
+    cgi_head(room, 299, HeaderRefs{}, {{"Vary", "Origin"}});
+    BOOST_TEST(room == "Status: 299\r\nVary: Origin\r\n\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(cgi_head_turns_control_bytes_in_values_into_spaces) {
     using namespace std::string_literals;
     Headers upstream = {

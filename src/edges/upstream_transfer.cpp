@@ -234,8 +234,11 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
 // once the strings have grown to the sizes an upstream's fields have.
 void Transfer::add_head_field(std::string_view name, std::string_view value) {
     if (head_fields_ < head_.size()) {
-        head_[head_fields_].name.assign(name);
-        head_[head_fields_].value.assign(value);
+        // Emptied and appended to: fewer steps than assign's, which allows for a source
+        // inside the string itself.
+        Header& field = head_[head_fields_];
+        field.name.clear(), field.name.append(name.data(), name.size());
+        field.value.clear(), field.value.append(value.data(), value.size());
     } else {
         head_.push_back({std::string(name), std::string(value)});
     }

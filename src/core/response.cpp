@@ -52,10 +52,11 @@ bool is_token(const std::string& name) {
         for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
         return table;
     }();
-    if (name.empty()) return false;
-    for (unsigned char c : name)
-        if (!kToken[c]) return false;
-    return true;
+    // Every byte looked up, without a branch a byte: a name is short, and one that is not a
+    // token is rare.
+    bool token = !name.empty();
+    for (unsigned char c : name) token &= kToken[c];
+    return token;
 }
 
 char* put_text(char* at, std::string_view text) {

@@ -206,6 +206,8 @@ private:
     // Answer heads' storage kept for the next transfers (vector and strings keep their
     // capacity): a small answer's head then costs no allocation.
     std::vector<Headers> spare_heads_;
+    // Request header lines' storage (Transfer::header_text_, header_nodes_) kept likewise.
+    std::vector<std::pair<std::string, std::vector<curl_slist>>> spare_request_lines_;
 };
 
 // What curl_multi_socket_action is told of a socket's epoll events: libcurl's bits, or 0

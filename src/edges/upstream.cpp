@@ -15,6 +15,7 @@ namespace {
 // Reset easy handles a loop keeps for its next transfers (each is a few KiB).
 const size_t kSpareEasyHandles = 64;
 const size_t kSpareHeads = 16;  // answer heads' storage a loop keeps (about 2 KiB each)
+const size_t kKeptRequestLines = 8 * 1024;  // request lines' storage larger than this is not kept
 const long kIdleConnections = 128;  // upstream connections a loop keeps alive while idle
 
 // For a libcurl call whose failure leaves nothing to undo but is worth a line in the log.
@@ -117,6 +118,12 @@ Upstream::~Upstream() {
 std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const RequestBody& body,
                                           UpstreamListener& listener, std::string& error) {
     std::unique_ptr<Transfer> transfer(new Transfer(*this, listener));
+    if (!spare_request_lines_.empty()) {  // storage an earlier transfer's lines used
+        transfer->header_text_ = std::move(spare_request_lines_.back().first);
+        transfer->header_nodes_ = std::move(spare_request_lines_.back().second);
+        spare_request_lines_.pop_back();
+        transfer->header_text_.clear();
+    }
     add_request_headers(*transfer, request);
     transfer->url_ = origins_.parsed(request.url, transfer->url_origin_);
     CURLcode refused = CURLE_OK;
@@ -172,7 +179,11 @@ void Upstream::release(Transfer& t) {
     }
     origins_.give_back(t.url_origin_, std::move(t.url_));
     t.easy_ = nullptr;
-    t.headers_ = nullptr;  // its storage is the transfer's own
+    t.headers_ = nullptr;  // its storage is the transfer's own, kept for another when small
+    // (Released twice, finished then destroyed, a transfer finds its storage gone the second time.)
+    bool kept = t.header_nodes_.capacity() > 0 && t.header_text_.capacity() <= kKeptRequestLines;
+    if (kept && spare_request_lines_.size() < kSpareHeads)
+        spare_request_lines_.emplace_back(std::move(t.header_text_), std::move(t.header_nodes_));
 }
 
 // A transfer the proxy ends (client gone, cut, deadline, a head or a body refused) before

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "access_log.h"
@@ -118,7 +119,7 @@ const char* default_route_api_versions();
 bool uses_v1_api(const EndpointSettings& settings);
 
 // The api-version for a path below /v1/ ("responses/resp_1", "chat/completions").
-std::string api_version_for(const EndpointSettings& settings, const std::string& operation);
+const std::string& api_version_for(const EndpointSettings& settings, std::string_view operation);
 
 // The process's environment (`environ`: "NAME=value" entries up to a null), all of it: the
 // configuration file's keys may name any variable (env:NAME).

@@ -114,12 +114,14 @@ bool uses_v1_api(const EndpointSettings& settings) {
     return version == "v1" || version == "preview";
 }
 
-std::string api_version_for(const EndpointSettings& settings, const std::string& operation) {
+// A reference into the settings and a view of the operation: asked for every Azure request,
+// it copies nothing.
+const std::string& api_version_for(const EndpointSettings& settings, std::string_view operation) {
     if (uses_v1_api(settings)) return settings.api_version;
     const std::string* best = nullptr;
     size_t best_length = 0;
     for (const auto& [route, version] : settings.route_api_versions) {
-        bool matches = starts_with(operation, route) &&
+        bool matches = operation.substr(0, route.size()) == route &&
                        (operation.size() == route.size() || operation[route.size()] == '/');
         if (matches && route.size() > best_length) {
             best = &version;

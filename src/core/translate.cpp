@@ -60,7 +60,8 @@ void add_azure_credentials(const EndpointSettings& config, const Headers& header
 std::string azure_url(const EndpointSettings& config, const Request& request, const Route& route,
                       const std::string& deployment) {
     bool deployment_route = route.kind == RouteKind::Deployment;
-    std::string operation = deployment_route ? route.operation : route.upstream_path.substr(1);
+    std::string_view operation = deployment_route ? std::string_view(route.operation)
+                                                  : std::string_view(route.upstream_path).substr(1);
     std::string url;  // appended in place, one allocation: it is built for every request
     url.reserve(config.endpoint.size() + deployment.size() + operation.size() + request.query.size() + 64);
     url.append(config.endpoint).append("/openai");
@@ -77,7 +78,7 @@ std::string azure_url(const EndpointSettings& config, const Request& request, co
     else
         url.append("/").append(operation);
     const char* separator = "?";
-    std::string version = api_version_for(config, operation);
+    std::string_view version = api_version_for(config, operation);
     if (version != "v1") {
         url.append("?api-version=").append(version);
         separator = "&";

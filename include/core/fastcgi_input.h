@@ -19,6 +19,13 @@ constexpr size_t kFastCgiMaxParams = 1 << 20;
 // What one read from the socket asks for: a small request arrives whole in one.
 constexpr size_t kFastCgiReadSize = 8192;
 
+// A request's params rooms: the pairs' bytes and the views into them. The edge keeps them
+// emptied across requests (capacity kept), so that a request does not ask malloc for them.
+struct ParamsRooms {
+    std::string pairs;
+    CgiParams params;
+};
+
 class FastCgiInput {
 public:
     enum class State {
@@ -45,7 +52,10 @@ public:
     bool keep_connection() const { return keep_; }
     // Valid from State::Body until release_params().
     const CgiParams& params() const { return params_; }
-    void release_params();
+    // The params go; their rooms come back emptied, for another request's lend_params_rooms().
+    ParamsRooms release_params();
+    // Rooms for the params to come, taken only before any pair arrived.
+    void lend_params_rooms(ParamsRooms rooms);
     // The read buffer goes (a stream would hold it to its end) unless bytes wait in it.
     // One of kFastCgiReadSize bytes is handed back, for another connection's lend_buffer();
     // else nothing (none went, or a larger one was freed).
@@ -83,4 +93,5 @@ private:
 // The name-value pairs of PARAMS content (lengths of one byte, or four with the high bit
 // set, then the name and the value), as views into `pairs`; false when a length runs past
 // the end. A name's value follows it: the two lie together (request.cpp scans them at once).
+// One pass into `params` as it is: a lent room holds a request's pairs without a malloc.
 bool parse_fastcgi_pairs(const std::string& pairs, CgiParams& params);

@@ -61,6 +61,20 @@ void lend_read_room(FastCgiInput& input) {
     t_spare_read_rooms.pop_back();
 }
 
+// And the params' rooms, as many, of a small request's size (larger ones are freed).
+thread_local std::vector<ParamsRooms> t_spare_params_rooms;
+
+void lend_params_rooms(FastCgiInput& input) {
+    if (t_spare_params_rooms.empty()) return;
+    input.lend_params_rooms(std::move(t_spare_params_rooms.back()));
+    t_spare_params_rooms.pop_back();
+}
+
+void give_back_params_rooms(ParamsRooms rooms) {
+    bool small = rooms.pairs.capacity() <= kFastCgiReadSize && rooms.params.capacity() <= 256;
+    if (small && t_spare_params_rooms.size() < kSpareRooms) t_spare_params_rooms.push_back(std::move(rooms));
+}
+
 void give_back_read_room(FastCgiInput& input) {
     std::unique_ptr<unsigned char[]> room = input.release_buffer();
     if (room && t_spare_read_rooms.size() < kSpareRooms) t_spare_read_rooms.push_back(std::move(room));
@@ -138,6 +152,7 @@ RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t&
 // first read takes all of it); false when the connection is closed or broken, or a read
 // gave up (SO_RCVTIMEO, or nothing there on a non-blocking socket).
 bool FastCgiConnection::fill() {
+    if (!input_.has_buffer()) lend_params_rooms(input_);  // a request's first read
     lend_read_room(input_);
     for (;;) {
         ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, 0);
@@ -163,7 +178,7 @@ bool FastCgiConnection::read_params() {
 }
 
 // The request holds what it needs of the params: their buffer goes.
-void FastCgiConnection::release_params() { input_.release_params(); }
+void FastCgiConnection::release_params() { give_back_params_rooms(input_.release_params()); }
 
 long FastCgiConnection::read_body(char* buffer, size_t size) {
     if (body_done_) return 0;

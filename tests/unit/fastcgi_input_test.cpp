@@ -221,6 +221,36 @@ BOOST_AUTO_TEST_CASE(params_and_buffer_can_go_once_taken) {
     BOOST_TEST(!input.read_past_end());
 }
 
+BOOST_AUTO_TEST_CASE(params_rooms_come_back_empty_and_hold_the_next_requests_params) {
+    std::vector<unsigned char> bytes = request_with_pairs(std::string("\x04\x03", 2) + "NAMEone");
+    FastCgiInput first;
+    std::memcpy(first.room(), bytes.data(), bytes.size());
+    first.filled(bytes.size());
+    BOOST_TEST((first.take() == State::Body));
+    ParamsRooms rooms = first.release_params();
+    BOOST_TEST(first.params().empty());
+    BOOST_TEST(rooms.pairs.empty());
+    BOOST_TEST(rooms.params.empty());
+    rooms.pairs.reserve(512);
+    rooms.params.reserve(32);
+    const char* pairs_room = rooms.pairs.data();
+    const CgiParam* params_room = rooms.params.data();
+
+    std::vector<unsigned char> next = request_with_pairs(std::string("\x04\x03", 2) + "NAMEtwo");
+    FastCgiInput second;
+    second.lend_params_rooms(std::move(rooms));
+    std::memcpy(second.room(), next.data(), next.size());
+    second.filled(next.size());
+    BOOST_TEST((second.take() == State::Body));
+    BOOST_REQUIRE(second.params().size() == 1u);
+    BOOST_TEST(second.params()[0].second == "two");  // nothing of the first request's
+    BOOST_TEST((second.params().data() == params_room));
+    BOOST_TEST((second.params()[0].first.data() == pairs_room + 2));  // after the two lengths
+    ParamsRooms back = second.release_params();
+    BOOST_TEST((back.params.data() == params_room));
+    BOOST_TEST(back.pairs.capacity() >= 512u);
+}
+
 BOOST_AUTO_TEST_CASE(a_lent_buffer_reads_the_next_request_and_comes_back) {
     std::vector<unsigned char> first = whole_request("one");
     FastCgiInput used;

@@ -106,14 +106,15 @@ std::string header_name_from_param(std::string_view name) {
     std::string out(name.substr(5));  // skip "HTTP_"; then each byte in place
     bool word_start = true;
     for (char& c : out) {
-        if (c == '_') {
+        unsigned char byte = static_cast<unsigned char>(c);
+        if (byte == '_') {
             c = '-';
             word_start = true;
             continue;
         }
-        bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
-        if (word_start && lower) c = static_cast<char>(c - 'a' + 'A');
-        else if (!word_start && upper) c = static_cast<char>(c - 'A' + 'a');
+        // An ASCII letter's two cases differ in bit 0x20 alone: one test, one bit set or cleared.
+        if (static_cast<unsigned char>((byte | 0x20) - 'a') < 26)
+            c = static_cast<char>(word_start ? byte & ~0x20 : byte | 0x20);
         word_start = false;
     }
     return out;

@@ -100,6 +100,9 @@ bool segment_boundary(const std::string& path, size_t at) {
     return at == path.size() || path[at] == '/';
 }
 
+// "/v1" or "/v1/...": a path with no mount prefix to strip.
+bool starts_at_v1(const std::string& path) { return starts_with(path, "/v1") && segment_boundary(path, 3); }
+
 }  // namespace
 
 std::string header_name_from_param(std::string_view name) {
@@ -147,7 +150,7 @@ std::string strip_mount_prefix(const std::string& path, const std::string& confi
         std::string rest = path.substr(configured_prefix.size());
         return rest.empty() ? "/" : rest;
     }
-    if (starts_with(path, "/v1") && segment_boundary(path, 3)) return path;
+    if (starts_at_v1(path)) return path;
     for (size_t at = path.find("/v1"); at != std::string::npos; at = path.find("/v1", at + 1))
         if (segment_boundary(path, at + 3)) return path.substr(at);
     return path;
@@ -197,8 +200,12 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     split_request_target(target, path, request.query);
     if (request.malformed_param.empty() && (!is_clean_target(path) || !is_clean_target(request.query)))
         request.malformed_param = "REQUEST_URI";
-    request.path = strip_mount_prefix(path, config.path_prefix);
-    if (ends_with(path, request.path)) request.mount = path.substr(0, path.size() - request.path.size());
+    if (config.path_prefix.empty() && starts_at_v1(path)) {  // the usual path: moved, not copied
+        request.path = std::move(path);
+    } else {
+        request.path = strip_mount_prefix(path, config.path_prefix);
+        if (ends_with(path, request.path)) request.mount = path.substr(0, path.size() - request.path.size());
+    }
 
     request.server_notices_clients_leaving = known[KnownParams::Software].substr(0, 6) == "nginx/";
     request.remote_address = known[KnownParams::RemoteAddress];

@@ -58,6 +58,21 @@ BOOST_AUTO_TEST_CASE(request_is_read_from_fastcgi_params) {
     BOOST_TEST(*find_header(r.headers, "authorization") == "Bearer k");
 }
 
+BOOST_AUTO_TEST_CASE(a_request_keeps_its_path_and_mount_whether_or_not_one_is_stripped) {
+    Config config;
+    auto read = [&config](const char* target) { return request_from_params({{"REQUEST_URI", target}}, config); };
+    Request plain = read("/v1/chat/completions?x=1");
+    BOOST_TEST(plain.path == "/v1/chat/completions");
+    BOOST_TEST(plain.mount == "");
+    Request mounted = read("/proxy/v1/models");
+    BOOST_TEST(mounted.path == "/v1/models");
+    BOOST_TEST(mounted.mount == "/proxy");
+    config.path_prefix = "/v1";  // configured: stripped even from a path that starts at /v1
+    Request configured = read("/v1/v1/models");
+    BOOST_TEST(configured.path == "/v1/models");
+    BOOST_TEST(configured.mount == "/v1");
+}
+
 BOOST_AUTO_TEST_CASE(chunked_body_has_unknown_length) {
     Config config;
     Request r = request_from_params({{"REQUEST_METHOD", "POST"},

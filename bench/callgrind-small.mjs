@@ -20,47 +20,23 @@
 //     libcurl floor does not do. The two floors together are the least the proxy can cost.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 
+import { ROOT, canConnect, startChild, startLighttpd, tempDir, waitFor } from '../tests/integration/harness.mjs';
 import {
-  ROOT, canConnect, freePort, startChild, startLighttpd, tempDir, waitFor,
-} from '../tests/integration/harness.mjs';
+  BODY, CONNECTIONS, UPSTREAM_PATH, load, onPath, standInAnswer, startStandIn,
+} from './small-requests.mjs';
 
 const argv = process.argv.slice(2);
 const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
 const REQUESTS = Number(option('--requests', '2000'));
 const WARMUP = Number(option('--warmup', '200'));
-const CONNECTIONS = 8;
 const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
-const KEY = 'bench-key';
-const BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}';
 
 function callgrindControl(args) {
   return new Promise((resolve, reject) => {
     execFile('callgrind_control', args, (error, stdout, stderr) => (error ? reject(new Error(`callgrind_control ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout)));
   });
-}
-
-// `count` requests over CONNECTIONS kept connections; throws on any answer but 200.
-async function load(url, count) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const target = new URL(url);
-  let next = 0;
-  const one = () => new Promise((resolve, reject) => {
-    const req = http.request({
-      agent, host: target.hostname, port: target.port, method: 'POST', path: target.pathname,
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}`, 'api-key': KEY, 'Content-Length': Buffer.byteLength(BODY) },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`answer ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(BODY);
-  });
-  const worker = async () => { while (next < count) { next += 1; await one(); } };
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  agent.destroy();
 }
 
 // Copies a dump where it outlives the run and says where.
@@ -96,36 +72,13 @@ async function floorRun(dir, url, seconds) {
 }
 
 async function measureFloor(dir, mockPort) {
-  const url = `http://127.0.0.1:${mockPort}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21`;
+  const url = `http://127.0.0.1:${mockPort}${UPSTREAM_PATH}`;
   const short = await floorRun(dir, url, 3);
   const long = await floorRun(dir, url, 9);
   const transfers = long.transfers - short.transfers;
   const perTransfer = (long.instructions - short.instructions) / transfers;
   console.log(`the libcurl floor, ${CONNECTIONS} in flight: ${transfers} transfers more in the longer run, ` +
     `${(perTransfer / 1000).toFixed(1)}k instructions per transfer`);
-}
-
-// The stand-in's answer to the request the load sends, as the FastCGI floor answers it.
-function standInAnswer(mockPort) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: mockPort, method: 'POST', path: '/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21',
-      headers: { 'Content-Type': 'application/json', 'api-key': KEY, 'Content-Length': Buffer.byteLength(BODY) },
-    }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`the stand-in answered ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(BODY);
-  });
-}
-
-// spawn-fcgi runs its program by path, not looked up in PATH.
-function onPath(name) {
-  const found = process.env.PATH.split(':').map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
-  if (!found) throw new Error(`${name} is not on PATH`);
-  return found;
 }
 
 // The program counted, under callgrind, listening on `socket`: the proxy, or the FastCGI floor.
@@ -147,9 +100,8 @@ async function startCounted(socket, out, mockPort) {
 
 async function main() {
   const dir = tempDir('callgrind-small');
-  const mockPort = await freePort();
-  const mock = startChild(process.execPath, [path.join(ROOT, 'tests/upstream/azure-mock.mjs'), '--port', String(mockPort), '--api-key', KEY]);
-  await waitFor(() => canConnect({ host: '127.0.0.1', port: mockPort }), 'the upstream stand-in');
+  const mock = await startStandIn();
+  const mockPort = mock.port;
   if (argv.includes('--floor')) {
     try {
       await measureFloor(dir, mockPort);

@@ -39,6 +39,9 @@ public:
     // Room for the next read (kFastCgiReadSize bytes), then how much arrived.
     unsigned char* room();
     void filled(size_t size);
+    // The bytes read and not taken yet: before the first take(), all of them.
+    const unsigned char* unread() const { return buffer_.get() + begin_; }
+    size_t unread_size() const { return end_ - begin_; }
 
     // Takes what has arrived: the state says how far the request is.
     State take();

@@ -1,8 +1,8 @@
 // The FastCGI edge: one connection from the web server, its records read (FastCgiInput,
 // the core's) and written here. Reads and writes block, and one event loop serves
 // thousands of requests, so this class makes them only when they cannot block:
-//   - reading, once the whole request (params and body) is known to be in the socket
-//     (peeked), or on a reader thread, where waiting harms no one else;
+//   - reading, without waiting what has arrived, until the whole request (params and
+//     body) is in; or on a reader thread, where waiting harms no one else;
 //   - writing, within a budget of bytes the socket is known to have room for, refilled
 //     each time the loop sees it writable. Past the budget the answer waits here (and
 //     the upstream transfer pauses) until the web server drains.
@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <string>
-#include <vector>
 
 #include "connection.h"
 #include "fastcgi_frames.h"
@@ -36,12 +35,13 @@ public:
 
     int fd() const { return fd_.get(); }
 
-    // Looks at what the web server has sent so far, without taking it. `scratch` is the
-    // loop's buffer and bounds how far it looks; `seen` says how many bytes were there.
-    RequestScan peek(std::vector<unsigned char>& scratch, size_t& seen) const;
+    // Reads what the web server has sent so far, without waiting, until `limit` bytes of
+    // it are held here, and looks how much of the request that is. `held` says how many
+    // bytes are held; `closed`, that the web server closed its side or the connection broke.
+    RequestScan read_arrived(size_t limit, size_t& held, bool& closed);
 
     // The request's params; false on a protocol error or a connection closed early.
-    // Blocks unless peek() saw params_end.
+    // Blocks unless read_arrived() saw params_end.
     bool read_params();
     bool body_consumed() const { return body_done_; }
     // Reads and drops what is left of the body and already in the socket, at most `limit`

@@ -24,7 +24,7 @@
 
 namespace engine_detail {
 
-const size_t kPeekBytes = 64 * 1024;          // a whole request up to this is read inline
+const size_t kScratchBytes = 64 * 1024;       // what a lingering session reads and drops at a time
 
 // What every loop of the process shares.
 struct Process {
@@ -83,7 +83,7 @@ public:
     explicit Loop(Process& process)
         : process(process), heartbeats(process.config.heartbeat_ms), heartbeat_timer(heartbeats),
           upstream(events, process.config, process.share), services{events, upstream, heartbeats, process.state},
-          deadlines(process.config), scratch(kPeekBytes), acceptor_(*this, &Loop::accept_one),
+          deadlines(process.config), scratch(kScratchBytes), acceptor_(*this, &Loop::accept_one),
           stopper_(*this, &Loop::begin_stop), reloader_(*this, &Loop::reload) {
         events.add_timer(&heartbeat_timer);
         events.add_timer(&deadlines);
@@ -116,7 +116,7 @@ public:
     Upstream upstream;
     LoopServices services;
     SessionDeadlines deadlines;
-    std::vector<unsigned char> scratch;  // peeked request bytes (one request at a time)
+    std::vector<unsigned char> scratch;  // bytes read to be dropped (one session at a time)
     bool stopping = false;
     size_t readers = 0;  // sessions on reader threads
 

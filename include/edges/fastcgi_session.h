@@ -57,7 +57,7 @@ private:
     // Where the session is; every event, deadline and stop is handled by its phase.
     enum class Phase {
         KeptIdle,   // a kept connection no byte of the next request has reached yet
-        Reading,    // the request arriving, peeked at on the loop
+        Reading,    // the request arriving, read on the loop as it comes
         Reader,     // the request arriving on a reader thread: the loop leaves it alone
         Serving,    // the exchange at work, its answer flushed as the web server takes it
         Ending,     // the answer's end (END_REQUEST, or a cut) on its way out
@@ -106,7 +106,7 @@ private:
     bool skipped_ = false;   // the unread rest of the body was read and dropped (or tried)
     bool pipelined_ = false; // bytes beyond the request came before its answer ended
     size_t seen_ = 0;        // request bytes seen so far while reading
-    bool params_arrived_ = false;  // all of the request's params are in the socket
+    bool params_arrived_ = false;  // all of the request's params have arrived
     int drain_checks_ = 0;   // looks at a cut answer still on its way to the web server
     UniqueFd linger_fd_;     // the connection, once closing, while it lingers
     size_t drained_ = 0;     // request bytes read and dropped while lingering

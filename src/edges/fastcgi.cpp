@@ -135,17 +135,23 @@ FastCgiConnection::~FastCgiConnection() {
     give_back_read_room(input_);
 }
 
-RequestScan FastCgiConnection::peek(std::vector<unsigned char>& scratch, size_t& seen) const {
-    seen = 0;
-    ssize_t got = recv(fd_.get(), scratch.data(), scratch.size(), MSG_PEEK | MSG_DONTWAIT);
-    RequestScan scan;
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return scan;
-    if (got <= 0) {  // closed or broken: reading finds that out without waiting
-        scan.state = RequestScan::Malformed;
-        return scan;
+// One read more while a read filled all the room it had: the socket may hold more. A
+// shorter read emptied it, and the next bytes wake the loop again (edge-triggered).
+RequestScan FastCgiConnection::read_arrived(size_t limit, size_t& held, bool& closed) {
+    closed = false;
+    while (input_.unread_size() < limit) {
+        ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, MSG_DONTWAIT);
+        if (got > 0) {
+            input_.filled(static_cast<size_t>(got));
+            if (static_cast<size_t>(got) < kFastCgiReadSize) break;
+            continue;
+        }
+        if (got < 0 && errno == EINTR) continue;
+        closed = got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        break;
     }
-    seen = static_cast<size_t>(got);
-    return scan_fastcgi_request(scratch.data(), seen);
+    held = input_.unread_size();
+    return scan_fastcgi_request(input_.unread(), held);
 }
 
 // One read of what the web server sent (kFastCgiReadSize at most: a small request's

@@ -1,6 +1,6 @@
 // The FastCGI Session, reading (fastcgi_session.h): its start and deadlines, a request
-// peeked at until all of it is in (inline on the loop), or handed to a reader thread when
-// it keeps arriving; and the events of the session on the loop.
+// read as it arrives until all of it is in (inline on the loop), or handed to a reader
+// thread when it keeps arriving; and the events of the session on the loop.
 // Tests: through real web servers (tests/integration: hostile, slow-clients, capacity).
 #include "fastcgi_session.h"
 
@@ -18,11 +18,14 @@ namespace engine_detail {
 
 namespace {
 
-// Unread bytes count against the sender's socket buffer: a web server that waits for its
-// socket to turn writable before sending more (Apache's mod_proxy_fcgi does) stops at
-// about a quarter of its send buffer. Past this much, the request goes to a reader thread
-// rather than wait for bytes that may never come.
+// A request that has not arrived whole by this much goes to a reader thread rather than
+// hold the loop's attention (and this much of memory each) while it trickles in. (The
+// bytes were once left in the socket until the request was whole, where they held back a
+// web server that waits for room before it sends more, as Apache's mod_proxy_fcgi does.)
 const size_t kWaitBytes = 16 * 1024;
+// A request read whole on the loop is at most this long; a longer one goes to a reader
+// thread past kWaitBytes anyway.
+const size_t kInlineBytes = 64 * 1024;
 const size_t kReaderStack = 256 * 1024;       // a reader thread's stack
 
 }  // namespace
@@ -144,8 +147,9 @@ void Session::on_event(uint32_t events) {
 
 void Session::on_readable(uint32_t events) {
     size_t seen = 0;
-    RequestScan scan = connection_.peek(loop_.scratch, seen);
-    bool closed = events & (EPOLLRDHUP | EPOLLHUP);
+    bool ended = false;
+    RequestScan scan = connection_.read_arrived(kInlineBytes, seen, ended);
+    bool closed = ended || (events & (EPOLLRDHUP | EPOLLHUP));
     if (phase_ == Phase::KeptIdle) {
         // The web server closed its kept connection: nothing to say, nothing to log.
         if (seen == 0) {
@@ -169,8 +173,7 @@ void Session::on_readable(uint32_t events) {
     if (scan.state == RequestScan::Malformed) {
         close();
     } else if (scan.state == RequestScan::Complete) {
-        // The first read takes up to 8 KiB: a request that fits is then all read.
-        all_read_ = scan.request_end <= kFastCgiReadSize;
+        all_read_ = true;
         pipelined_ = seen > scan.request_end;
         // Its client left before it could be served (nginx says so at once): the upstream
         // is not asked.

@@ -1,5 +1,5 @@
-// fastcgi.cpp: one connection from the web server, over a socket pair: the request peeked
-// at, then read; the answer framed as STDOUT records and ended with END_REQUEST, or cut
+// fastcgi.cpp: one connection from the web server, over a socket pair: the request read as
+// it arrives, then taken apart; the answer framed as STDOUT records and ended with END_REQUEST, or cut
 // without it, or broken off; writes held, never blocking, while the web server does not
 // read, and sent once it does.
 #include <boost/test/unit_test.hpp>
@@ -34,13 +34,14 @@ struct WebServer {
         for (ssize_t got; (got = recv(ours.get(), buffer, sizeof buffer, MSG_DONTWAIT)) > 0;) out.append(buffer, got);
         return out;
     }
-    // The request sent and read as the engine does: peeked whole, then its params.
+    // The request sent and read as the engine does: read whole, then its params.
     void request(const std::string& body, bool keep = false) {
         send(whole_request(body, keep));
-        std::vector<unsigned char> scratch(65536);
-        size_t seen = 0;
-        RequestScan scan = connection->peek(scratch, seen);
+        size_t held = 0;
+        bool closed = false;
+        RequestScan scan = connection->read_arrived(65536, held, closed);
         BOOST_REQUIRE(scan.state == RequestScan::Complete);
+        BOOST_REQUIRE(!closed);
         BOOST_REQUIRE(connection->read_params());
     }
     UniqueFd ours;
@@ -135,18 +136,54 @@ BOOST_AUTO_TEST_CASE(a_web_server_that_does_not_read_holds_the_answer_here_witho
     BOOST_TEST(records.back().type == kEndRequest);
 }
 
-BOOST_AUTO_TEST_CASE(a_peek_sees_an_incomplete_request_and_a_foreign_protocol) {
+BOOST_AUTO_TEST_CASE(reading_what_arrived_sees_an_incomplete_request_and_a_foreign_protocol) {
     std::vector<unsigned char> bytes = whole_request("hello");
     send(std::vector<unsigned char>(bytes.begin(), bytes.begin() + 20));
-    std::vector<unsigned char> scratch(65536);
-    size_t seen = 0;
-    BOOST_TEST((connection->peek(scratch, seen).state == RequestScan::Incomplete));
-    BOOST_TEST(seen == 20u);
-    BOOST_TEST(connection->bytes_waiting());
+    size_t held = 0;
+    bool closed = false;
+    BOOST_TEST((connection->read_arrived(65536, held, closed).state == RequestScan::Incomplete));
+    BOOST_TEST(held == 20u);
+    BOOST_TEST(!closed);
+    BOOST_TEST(!connection->bytes_waiting());  // read: the socket is empty
+    // The rest arrives: the request is whole, from the bytes held and the ones read now.
+    send(std::vector<unsigned char>(bytes.begin() + 20, bytes.end()));
+    RequestScan whole = connection->read_arrived(65536, held, closed);
+    BOOST_TEST((whole.state == RequestScan::Complete));
+    BOOST_TEST(held == bytes.size());
+    BOOST_TEST(whole.request_end == bytes.size());
+    BOOST_REQUIRE(connection->read_params());
+    char body[16];
+    BOOST_TEST(connection->read_body(body, sizeof body) == 5);
 
     WebServer other;
     other.send({'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P'});
-    BOOST_TEST((other.connection->peek(scratch, seen).state == RequestScan::Malformed));
+    BOOST_TEST((other.connection->read_arrived(65536, held, closed).state == RequestScan::Malformed));
+}
+
+BOOST_AUTO_TEST_CASE(reading_what_arrived_stops_at_its_limit_and_sees_a_close) {
+    std::vector<unsigned char> bytes = whole_request(std::string(40000, 'x'));
+    send(bytes);
+    size_t held = 0;
+    bool closed = false;
+    // 8 KiB a read: past 16 KiB it stops, the rest left in the socket.
+    BOOST_TEST((connection->read_arrived(16384, held, closed).state == RequestScan::Incomplete));
+    BOOST_TEST(held == 16384u);
+    BOOST_TEST(connection->bytes_waiting());
+    BOOST_TEST((connection->read_arrived(65536, held, closed).state == RequestScan::Complete));
+    BOOST_TEST(held == bytes.size());
+    BOOST_TEST(!closed);
+
+    WebServer other;
+    other.send(std::vector<unsigned char>(bytes.begin(), bytes.begin() + 100));
+    other.ours.reset();  // gone mid-body
+    // A short read says the socket is empty: the close is seen at the next look (epoll
+    // reports it at once, with the bytes).
+    BOOST_TEST((other.connection->read_arrived(65536, held, closed).state == RequestScan::Incomplete));
+    BOOST_TEST(held == 100u);
+    BOOST_TEST(!closed);
+    BOOST_TEST((other.connection->read_arrived(65536, held, closed).state == RequestScan::Incomplete));
+    BOOST_TEST(held == 100u);
+    BOOST_TEST(closed);
 }
 
 BOOST_AUTO_TEST_CASE(a_web_server_that_left_makes_reading_fail_and_nothing_is_written) {

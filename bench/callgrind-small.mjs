@@ -24,14 +24,8 @@ import path from 'node:path';
 
 import { ROOT, canConnect, startChild, startLighttpd, tempDir, waitFor } from '../tests/integration/harness.mjs';
 import {
-  BODY, CONNECTIONS, UPSTREAM_PATH, load, onPath, standInAnswer, startStandIn,
+  BODY, CONNECTIONS, PROXY, REQUESTS, UPSTREAM_PATH, WARMUP, argv, load, onPath, standInAnswer, startStandIn,
 } from './small-requests.mjs';
-
-const argv = process.argv.slice(2);
-const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
-const REQUESTS = Number(option('--requests', '2000'));
-const WARMUP = Number(option('--warmup', '200'));
-const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
 
 function callgrindControl(args) {
   return new Promise((resolve, reject) => {

@@ -7,6 +7,13 @@ import path from 'node:path';
 
 import { ROOT, canConnect, freePort, startChild, waitFor } from '../tests/integration/harness.mjs';
 
+// The command line both read: --requests, --warmup, flags; BENCH_PROXY names the program.
+export const argv = process.argv.slice(2);
+export const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
+export const REQUESTS = Number(option('--requests', '2000'));
+export const WARMUP = Number(option('--warmup', '200'));
+export const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
+
 export const CONNECTIONS = 8;
 export const KEY = 'bench-key';
 export const BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}';

@@ -304,7 +304,12 @@ int Upstream::on_socket(CURL*, curl_socket_t fd, int what, void* self, void* soc
 
 int Upstream::on_timer(CURLM*, long timeout_ms, void* self) {
     Upstream& upstream = *static_cast<Upstream*>(self);
-    upstream.curl_due_ms_ = timeout_ms < 0 ? DeadlineQueue::kNever : EventLoop::clock_ms() + timeout_ms;
+    // 0, as after a transfer is added: due at the iteration's own time, so the timers' turn
+    // of this iteration runs it rather than an epoll_wait that would not wait (a system
+    // call most requests paid whenever the clock passed a millisecond meanwhile).
+    upstream.curl_due_ms_ = timeout_ms < 0    ? DeadlineQueue::kNever
+                            : timeout_ms == 0 ? upstream.loop_.now_ms()
+                                              : EventLoop::clock_ms() + timeout_ms;
     return 0;
 }
 

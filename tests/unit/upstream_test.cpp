@@ -3,15 +3,18 @@
 // (after any 1xx head, folded lines joined), its data and the completion; the request's
 // method, target, headers and body arrive; a listener that refuses the head or the data
 // ends the transfer as the client gone; a pause holds the data until resume(); a port
-// where nothing listens is a failed connection.
+// where nothing listens is a failed connection; a transfer added during an iteration is
+// started in it.
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -269,6 +272,48 @@ BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
     BOOST_TEST(listener.result.status == 0);
     BOOST_TEST(!listener.result.answered);
     BOOST_TEST(!listener.result.error.empty());
+}
+
+// A transfer added by an iteration's event (a request read) connects in that iteration's
+// turn of the timers, even once the clock passed a millisecond since the iteration began,
+// not after one more epoll_wait.
+BOOST_AUTO_TEST_CASE(a_transfer_added_during_an_iteration_starts_in_it) {
+    UniqueFd listening(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(listening.valid());
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(bind(listening.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    BOOST_REQUIRE(listen(listening.get(), 1) == 0);
+    socklen_t length = sizeof address;
+    BOOST_REQUIRE(getsockname(listening.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/";
+
+    UpstreamLoop proxy;
+    RecordingListener listener;
+    std::unique_ptr<Transfer> transfer;
+    int pipe_ends[2];
+    BOOST_REQUIRE(pipe2(pipe_ends, O_CLOEXEC | O_NONBLOCK) == 0);
+    UniqueFd read_end(pipe_ends[0]), write_end(pipe_ends[1]);
+    struct Starter : EventHandler {
+        std::function<void()> act;
+        void on_event(uint32_t) override { act(); }
+    } starter;
+    starter.act = [&] {
+        char byte;
+        while (::read(read_end.get(), &byte, 1) > 0) {
+        }
+        int64_t began = proxy.loop.now_ms();
+        while (EventLoop::clock_ms() == began) {
+        }
+        transfer = proxy.start("GET", url, listener);
+    };
+    BOOST_REQUIRE(proxy.loop.watch(read_end.get(), EPOLLIN, &starter));
+    BOOST_REQUIRE(::write(write_end.get(), "x", 1) == 1);
+    BOOST_REQUIRE(proxy.loop.run_once(1000));
+    BOOST_REQUIRE(transfer);
+    pollfd connected{listening.get(), POLLIN, 0};
+    BOOST_TEST(poll(&connected, 1, 0) == 1);  // libcurl's connection waits to be accepted
 }
 
 // A spare handle keeps its options: what one transfer set (a custom method, HEAD, a body,

@@ -90,8 +90,8 @@ private:
     std::thread thread_;
 };
 
-// A loopback port with nothing behind it: a connection there is refused.
-int closed_port() {
+// A TCP socket bound to a free loopback port; `port` says which.
+UniqueFd bound_loopback_socket(int& port) {
     UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     BOOST_REQUIRE(fd.valid());
     sockaddr_in address{};
@@ -100,7 +100,15 @@ int closed_port() {
     BOOST_REQUIRE(bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     socklen_t length = sizeof address;
     BOOST_REQUIRE(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    return ntohs(address.sin_port);
+    port = ntohs(address.sin_port);
+    return fd;
+}
+
+// A loopback port with nothing behind it: a connection there is refused.
+int closed_port() {
+    int port = 0;
+    bound_loopback_socket(port);
+    return port;
 }
 
 // Keeps what it hears; answers as told.
@@ -278,16 +286,10 @@ BOOST_AUTO_TEST_CASE(a_port_where_nothing_listens_is_a_failed_connection) {
 // turn of the timers, even once the clock passed a millisecond since the iteration began,
 // not after one more epoll_wait.
 BOOST_AUTO_TEST_CASE(a_transfer_added_during_an_iteration_starts_in_it) {
-    UniqueFd listening(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    BOOST_REQUIRE(listening.valid());
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(bind(listening.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    int port = 0;
+    UniqueFd listening = bound_loopback_socket(port);
     BOOST_REQUIRE(listen(listening.get(), 1) == 0);
-    socklen_t length = sizeof address;
-    BOOST_REQUIRE(getsockname(listening.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/";
+    std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
 
     UpstreamLoop proxy;
     RecordingListener listener;

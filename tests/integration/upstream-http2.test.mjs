@@ -130,6 +130,20 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
     for (const id of ids) assert.equal(upstream.record(id).version, '2.0');
   };
 
+  // The body of a chunked HTTP/1.1 answer, its chunks joined: where the upstream's last
+  // pieces fell into chunks is the web server's affair, not the proxy's.
+  const chunksJoined = (raw) => {
+    let at = raw.indexOf('\r\n\r\n') + 4;
+    let body = '';
+    for (;;) {
+      const lineEnd = raw.indexOf('\r\n', at);
+      const size = parseInt(raw.slice(at, lineEnd), 16);
+      if (!(size > 0)) return body;
+      body += raw.slice(lineEnd + 2, lineEnd + 2 + size);
+      at = lineEnd + 2 + size + 2;
+    }
+  };
+
   // Mirrors azure-mode.test.mjs 'a client that stops reading (one event loop)': others
   // served at once, the stalled answer held back upstream, memory bounded; and, within the
   // write timeout, the stalled client gets its whole answer when it reads again.
@@ -163,7 +177,8 @@ describe('an HTTP/2 upstream: one stream\'s trouble stays its own', () => {
       const raw = await stalled.resume();
       assert.match(raw, /^HTTP\/1\.1 200/);
       assert.ok(raw.includes('word149999 '), 'the last word arrived');
-      assert.ok(raw.endsWith('data: [DONE]\n\n\r\n0\r\n\r\n'), `a clean end: ${JSON.stringify(raw.slice(-60))}`);
+      assert.ok(raw.endsWith('\r\n0\r\n\r\n'), `a last chunk: ${JSON.stringify(raw.slice(-60))}`);
+      assert.ok(chunksJoined(raw).endsWith('data: [DONE]\n\n'), `a clean end: ${JSON.stringify(raw.slice(-60))}`);
       assert.ok(upstreamStream.complete);
     } finally {
       stalled.socket.destroy();

@@ -34,50 +34,62 @@ size_t write_cost(size_t size) {
 // connections it ends while others are open need, at most kSpareRooms (8 KiB each).
 const size_t kFullRoom = 8 + kFastCgiRecordContent + 7 + kFastCgiEndCost;  // header, content, padding, end
 const size_t kSpareRooms = 16;
-thread_local std::vector<std::string> t_spare_rooms;
+
+// A thread's spare rooms of one kind: at most kSpareRooms, the last given back lent first.
+template <typename Room>
+class SpareShelf {
+public:
+    bool take(Room& into) {
+        if (kept_.empty()) return false;
+        into = std::move(kept_.back());
+        kept_.pop_back();
+        return true;
+    }
+    void keep(Room&& room) {
+        if (kept_.size() < kSpareRooms) kept_.push_back(std::move(room));
+    }
+
+private:
+    std::vector<Room> kept_;
+};
+
+thread_local SpareShelf<std::string> t_spare_rooms;
 
 void take_room(std::string& out) {
-    if (t_spare_rooms.empty()) {
-        out.reserve(kFullRoom);
-        return;
-    }
-    out.swap(t_spare_rooms.back());
-    t_spare_rooms.pop_back();
+    if (!t_spare_rooms.take(out)) out.reserve(kFullRoom);
 }
 
 void give_back_room(std::string& out) {
-    if (out.capacity() < kFullRoom || t_spare_rooms.size() >= kSpareRooms) return;
+    if (out.capacity() < kFullRoom) return;
     out.clear();
-    t_spare_rooms.push_back(std::move(out));
+    t_spare_rooms.keep(std::move(out));
 }
 
 // The read buffers are kept the same way (kFastCgiReadSize bytes each, as many): a
 // request's first read would make one anew.
-thread_local std::vector<std::unique_ptr<unsigned char[]>> t_spare_read_rooms;
+thread_local SpareShelf<std::unique_ptr<unsigned char[]>> t_spare_read_rooms;
 
 void lend_read_room(FastCgiInput& input) {
-    if (input.has_buffer() || t_spare_read_rooms.empty()) return;
-    input.lend_buffer(std::move(t_spare_read_rooms.back()));
-    t_spare_read_rooms.pop_back();
+    std::unique_ptr<unsigned char[]> room;
+    if (!input.has_buffer() && t_spare_read_rooms.take(room)) input.lend_buffer(std::move(room));
 }
 
 // And the params' rooms, as many, of a small request's size (larger ones are freed).
-thread_local std::vector<ParamsRooms> t_spare_params_rooms;
+thread_local SpareShelf<ParamsRooms> t_spare_params_rooms;
 
 void lend_params_rooms(FastCgiInput& input) {
-    if (t_spare_params_rooms.empty()) return;
-    input.lend_params_rooms(std::move(t_spare_params_rooms.back()));
-    t_spare_params_rooms.pop_back();
+    ParamsRooms rooms;
+    if (t_spare_params_rooms.take(rooms)) input.lend_params_rooms(std::move(rooms));
 }
 
 void give_back_params_rooms(ParamsRooms rooms) {
     bool small = rooms.pairs.capacity() <= kFastCgiReadSize && rooms.params.capacity() <= 256;
-    if (small && t_spare_params_rooms.size() < kSpareRooms) t_spare_params_rooms.push_back(std::move(rooms));
+    if (small) t_spare_params_rooms.keep(std::move(rooms));
 }
 
 void give_back_read_room(FastCgiInput& input) {
     std::unique_ptr<unsigned char[]> room = input.release_buffer();
-    if (room && t_spare_read_rooms.size() < kSpareRooms) t_spare_read_rooms.push_back(std::move(room));
+    if (room) t_spare_read_rooms.keep(std::move(room));
 }
 
 bool socket_has_room(int fd) {

@@ -20,15 +20,6 @@ namespace {
 
 const int kSeriesProbes = 64;  // a new series is never placed further than this from its hash
 
-// What this thread knows of one mapping's series, by name (a miss too): emptied when
-// another mapping (another generation) is asked about.
-std::unordered_map<std::string, int>& thread_cache(uint64_t generation) {
-    thread_local std::unordered_map<std::string, int> known;
-    thread_local uint64_t known_for = 0;
-    if (known_for != generation) known.clear(), known_for = generation;
-    return known;
-}
-
 // A series name built in a buffer each thread reuses.
 std::string& thread_series_name(const char* family, Labels labels) {
     thread_local std::string name;
@@ -63,10 +54,13 @@ std::string_view series_key(const char* family, Labels labels, SeriesKeyRoom& ro
     return fits ? std::string_view(room.bytes, used) : std::string_view(thread_series_name(family, labels));
 }
 
-// What this thread knows of one mapping's series by their keys (series_key): the keys'
-// bytes kept in a deque (they never move), the map holding views of them. Emptied when
-// another mapping (another generation) is asked about.
-template <typename Value>
+// What this thread knows of one mapping's series (a miss too), by their names or by
+// series_key's labels (`Kind` keeps the two apart): the keys' bytes kept in a deque (they
+// never move), the map holding views of them. Emptied when another mapping (another
+// generation) is asked about.
+enum class SeriesKey { Name, Labels };
+
+template <typename Value, SeriesKey Kind = SeriesKey::Labels>
 class KeyedSeries {
 public:
     static KeyedSeries& of_thread(uint64_t generation) {
@@ -158,11 +152,10 @@ int place_series(SharedMapping& m, const std::string& name, bool gauge) {
 // The series' slot in `m`, remembered by this thread (a miss too: a full table is not
 // searched again for it).
 int find_series(SharedMapping& m, const std::string& name, bool gauge) {
-    std::unordered_map<std::string, int>& known = thread_cache(m.generation);
-    auto it = known.find(name);
-    if (it != known.end()) return it->second;
+    KeyedSeries<int, SeriesKey::Name>& known = KeyedSeries<int, SeriesKey::Name>::of_thread(m.generation);
+    if (const int* slot = known.find(name)) return *slot;
     int found = place_series(m, name, gauge);
-    if (found != kSeriesLater) known.emplace(name, found);
+    if (found != kSeriesLater) known.remember(name, found);
     return found;
 }
 

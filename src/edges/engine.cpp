@@ -19,6 +19,7 @@
 #include "descriptor_limit.h"
 #include "fastcgi.h"
 #include "fastcgi_loop.h"
+#include "process_environment.h"
 #include "redis_sync.h"
 #include "routing.h"
 #include "routing_credential.h"
@@ -37,11 +38,6 @@ int loop_count(const Config& config) {
     if (config.threads > 0) return config.threads;
     unsigned cores = std::thread::hardware_concurrency();
     return cores == 0 ? 1 : static_cast<int>(cores);
-}
-
-std::string process_environment(const std::string& name, void*) {
-    const char* value = std::getenv(name.c_str());
-    return value ? value : "";
 }
 
 // Runs every loop, the first on this thread, until all have stopped; false when one

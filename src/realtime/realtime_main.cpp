@@ -23,6 +23,7 @@
 #include "command_line.h"
 #include "descriptor_limit.h"
 #include "listen_socket.h"
+#include "process_environment.h"
 #include "routing.h"
 #include "session_opening.h"
 #include "text.h"
@@ -204,11 +205,6 @@ void wait_for_drain(RealtimeProcess& process, asio::steady_timer& drain, Clock::
     drain.async_wait([&process, &drain, deadline](boost::system::error_code ec) {
         if (!ec) wait_for_drain(process, drain, deadline);
     });
-}
-
-std::string process_environment(const std::string& name, void*) {
-    const char* value = std::getenv(name.c_str());
-    return value ? value : "";
 }
 
 // SIGHUP: the routing file read again, as the FastCGI program does. A session admitted from

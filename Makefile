@@ -23,7 +23,7 @@ BUILD_PACKAGES := g++ make pkg-config libcurl4-openssl-dev libcjson-dev libhired
 TEST_PACKAGES  := $(BUILD_PACKAGES) libfcgi-dev libboost-test-dev lighttpd lighttpd-mod-openssl curl ca-certificates \
                   nginx apache2 libapache2-mod-fcgid spawn-fcgi chromium wrk strace \
                   clang libclang-rt-14-dev openssl groff-base man-db debhelper lintian dpkg-dev systemd \
-                  python3-prometheus-client redis-tools
+                  python3-prometheus-client redis-tools valgrind
 RUN_PACKAGES   := $(BUILD_PACKAGES) lighttpd curl ca-certificates
 
 # The rooms (ARCHITECTURE.md): the pure core, the exchange's phases, the edges that touch

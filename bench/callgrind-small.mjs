@@ -7,13 +7,17 @@
 // and divided by N. See bench/README.md ("Instructions per small request").
 //
 // Usage: node bench/callgrind-small.mjs [--requests 2000] [--warmup 200] [--keep] [--floor]
+//        [--floor-seconds 3,9]
 //   BENCH_PROXY: the program (default build/azure-openai-proxy, the release build)
 //   --keep: leave the callgrind dump and print where (for callgrind_annotate --inclusive=yes);
 //     with --floor, both of the floor's dumps (3 s and 9 s: compare them per transfer)
 //   --floor: the libcurl floor instead (build/bench-curl-floor: the same POST to the same
 //     stand-in, as many in flight as the connections here): it runs by time, not by count,
 //     so it runs twice, 3 s and 9 s, and the difference of its instructions over the
-//     difference of its transfers is the figure (start-up and teardown cancel out).
+//     difference of its transfers is the figure (start-up and teardown cancel out);
+//     --floor-seconds changes the two lengths.
+// The last line printed is the figure as JSON ({"counted": ..., "perRequest": ...}), for
+// make bench (bench/instructions.mjs).
 //   --fcgi-floor: the FastCGI floor instead (build/bench-floor, libfcgi's loop answering
 //     every request itself with the stand-in's answer, started by spawn-fcgi on a unix
 //     socket), behind the same lighttpd, counted as the proxy is: the FastCGI work the
@@ -24,8 +28,11 @@ import path from 'node:path';
 
 import { ROOT, canConnect, startChild, startLighttpd, tempDir, waitFor } from '../tests/integration/harness.mjs';
 import {
-  BODY, CONNECTIONS, PROXY, REQUESTS, UPSTREAM_PATH, WARMUP, argv, load, onPath, standInAnswer, startStandIn,
+  BODY, CONNECTIONS, PROXY, REQUESTS, UPSTREAM_PATH, WARMUP, argv, load, onPath, option, standInAnswer, startStandIn,
 } from './small-requests.mjs';
+
+const FLOOR_SECONDS = option('--floor-seconds', '3,9').split(',').map(Number);
+const printFigure = (counted, perRequest) => console.log(JSON.stringify({ counted, perRequest }));
 
 function callgrindControl(args) {
   return new Promise((resolve, reject) => {
@@ -67,12 +74,13 @@ async function floorRun(dir, url, seconds) {
 
 async function measureFloor(dir, mockPort) {
   const url = `http://127.0.0.1:${mockPort}${UPSTREAM_PATH}`;
-  const short = await floorRun(dir, url, 3);
-  const long = await floorRun(dir, url, 9);
+  const short = await floorRun(dir, url, FLOOR_SECONDS[0]);
+  const long = await floorRun(dir, url, FLOOR_SECONDS[1]);
   const transfers = long.transfers - short.transfers;
   const perTransfer = (long.instructions - short.instructions) / transfers;
   console.log(`the libcurl floor, ${CONNECTIONS} in flight: ${transfers} transfers more in the longer run, ` +
     `${(perTransfer / 1000).toFixed(1)}k instructions per transfer`);
+  printFigure('curl-floor', perTransfer);
 }
 
 // The program counted, under callgrind, listening on `socket`: the proxy, or the FastCGI floor.
@@ -127,6 +135,7 @@ async function main() {
     const what = argv.includes('--fcgi-floor') ? 'the FastCGI floor' : 'the proxy';
     console.log(`${REQUESTS} small requests, ${CONNECTIONS} connections: ${total} instructions in ${what}, ` +
       `${(total / REQUESTS / 1000).toFixed(1)}k per request`);
+    printFigure(argv.includes('--fcgi-floor') ? 'fcgi-floor' : 'proxy', total / REQUESTS);
     if (argv.includes('--keep')) keepDump(dump, 'callgrind.out.measured');
   } finally {
     await web.stop();

@@ -120,7 +120,21 @@ function bothFloorsTable(results, connections, f, ratioCell) {
     });
     lines.push(`| ${floor.name} | ${cells.join(' | ')} |`);
   }
-  return lines;
+  return [...lines, ...belowBothFloors(results, floors, connections, f)];
+}
+
+// Where the target against the libcurl floor alone lies below both floors together, the
+// table says so: no FastCGI program relaying through libcurl reaches it.
+function belowBothFloors(results, floors, connections, f) {
+  const said = [];
+  for (const [, floor] of floors) {
+    const cells = connections.map((c) => bothFloors(results, floor, c)).filter(Boolean);
+    const below = cells.filter((both) => both.curl * FLOOR_TARGET_RATIO < both.sum);
+    if (!cells.length || below.length !== cells.length) continue;
+    const range = (values) => `${f(Math.min(...values), 1)}–${f(Math.max(...values), 1)}`;
+    said.push(`${floor.name}: ${FLOOR_TARGET_RATIO}× the libcurl floor alone is ${range(cells.map((b) => b.curl * FLOOR_TARGET_RATIO))} µs, below both floors together (${range(cells.map((b) => b.sum))} µs)`);
+  }
+  return said.length ? ['', `The target against the libcurl floor alone lies below what any FastCGI program relaying through libcurl spends: ${said.join('; ')}.`] : [];
 }
 
 // ---- the floor of the concurrent streams ---------------------------------------------------

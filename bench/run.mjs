@@ -3,7 +3,7 @@
 // bench/README.md for what each number means. `--smoke` runs every phase briefly (what
 // `make test` does: it checks the benchmark works, never how fast anything is).
 //
-// Usage: node bench/run.mjs [--smoke] [--out DIR] [--phases small,streams,realtime]
+// Usage: node bench/run.mjs [--smoke] [--out DIR] [--phases small,streams,realtime,instructions]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +14,7 @@ import {
   streamFloor, streamFloorTable,
 } from './floors.mjs';
 import { HANDSHAKE_LOG_FORMAT, countHandshakes, handshakeLines } from './handshakes.mjs';
+import { instructionsFailures, instructionsPhase, instructionsTable } from './instructions.mjs';
 import { realtimeFailures, realtimePhase, realtimeTable } from './realtime.mjs';
 import {
   ROOT, canConnect, descendants, freePort, sleep, startChild, tempDir, waitFor,
@@ -23,8 +24,10 @@ const argv = process.argv.slice(2);
 const SMOKE = argv.includes('--smoke');
 const OUT = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'bench/results');
 // --phases small,streams,realtime: only those (small requests, large transfers and SSE delay
-// are "small"; many concurrent streams are "streams"; the WebSocket companion is "realtime").
-const ALL_PHASES = ['small', 'streams', 'realtime'];
+// are "small"; many concurrent streams are "streams"; the WebSocket companion is "realtime";
+// callgrind's count of a small request's instructions, the proxy's and its floors', is
+// "instructions").
+const ALL_PHASES = ['small', 'streams', 'realtime', 'instructions'];
 const PHASES = argv.includes('--phases') ? argv[argv.indexOf('--phases') + 1].split(',') : ALL_PHASES;
 const REALTIME = process.env.BENCH_REALTIME || path.join(ROOT, 'build/azure-openai-proxy-realtime');
 const PROXY = process.env.BENCH_PROXY || path.join(ROOT, 'build/azure-openai-proxy');
@@ -513,6 +516,7 @@ function report(results) {
   }
   if (!GO_PROXY) lines.push(`| ${GO_PROXY_NAME} | ${S.connections.map(() => GO_PROXY_NOT_RUN).join(' | ')} | – | – |`);
   lines.push(...floorTable(results, S.connections, f));
+  lines.push(...instructionsTable(results.instructions, f));
   lines.push('', `**Delay each SSE event gains** (${S.delayStreams} streams, an event every 20 ms, stamped when written upstream; ms from write to arrival, and what the path adds to the upstream's own):`, '');
   lines.push('| path | p50 | p99 | added p50 | added p99 |', '|---|---|---|---|---|');
   const base = results.delay.direct?.delayMs || {};
@@ -571,8 +575,8 @@ async function main() {
     names: {}, small: {}, delay: {}, streams: {}, large: {}, curlFloor: {}, floorRatios: {},
     goProxy: GO_PROXY ? 'run' : GO_PROXY_NOT_RUN,
   };
-  // The realtime phase brings its own upstream (the WebSocket stand-in).
-  const upstream = PHASES.some((p) => p !== 'realtime') ? await startUpstream() : null;
+  // The realtime and instructions phases bring their own upstreams.
+  const upstream = PHASES.some((p) => p !== 'realtime' && p !== 'instructions') ? await startUpstream() : null;
   const log = (text) => process.stderr.write(`bench: ${text}\n`);
   // The libcurl floor of a proxy row, right after that row's small requests: on a shared
   // machine the load changes within minutes, and the CPU a request costs with it.
@@ -638,6 +642,7 @@ async function main() {
         companionBin: REALTIME, sessions: S.realtimeSessions, holdS: S.realtimeHoldS, chunks: S.realtimeChunks, log,
       });
     }
+    if (PHASES.includes('instructions')) results.instructions = await instructionsPhase({ smoke: SMOKE, run, node: NODE, log });
   } finally {
     await upstream?.stop();
   }
@@ -669,7 +674,7 @@ function showInReadme(table) {
 // What makes a run worthless whatever its speed: errors, missing answers, lost events.
 // (The smoke run in `make test` fails on these; it never judges speed.)
 function failures(results) {
-  const problems = results.realtime ? realtimeFailures(results.realtime) : [];
+  const problems = [...(results.realtime ? realtimeFailures(results.realtime) : []), ...instructionsFailures(results.instructions)];
   for (const [key, small] of Object.entries(results.small))
     for (const [connections, row] of Object.entries(small.rows))
       if (!row.requests || row.errors) problems.push(`${key} at ${connections} connections: ${row.requests} requests, ${row.errors} errors`);

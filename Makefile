@@ -45,7 +45,8 @@ REALTIME        := $(sort $(wildcard src/realtime/*.cpp))
 REALTIME_PLAIN  := src/realtime/realtime_admission.cpp
 REALTIME_TOKENS := $(wildcard src/edges/shared_state*.cpp) src/edges/state_file.cpp src/edges/state_fault.cpp \
                    src/edges/process_liveness.cpp src/edges/token_keeper.cpp src/edges/token_fetch.cpp \
-                   src/edges/event_loop.cpp src/edges/upstream.cpp src/edges/upstream_transfer.cpp src/edges/spool.cpp
+                   src/edges/event_loop.cpp src/edges/upstream.cpp src/edges/upstream_transfer.cpp src/edges/parsed_origins.cpp \
+                   src/edges/spool.cpp
 REALTIME_SHARED := $(CORE) src/exchange/proxy_errors.cpp src/exchange/model_policy.cpp src/edges/listen_socket.cpp \
                    src/edges/descriptor_limit.cpp $(REALTIME_TOKENS)
 REALTIME_FLAGS  := -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED

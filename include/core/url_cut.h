@@ -2,7 +2,7 @@
 // transfer, formats it whole again, and formats the path and the query together twice more
 // (about 23,000 instructions of a small request's 168,700). Handed an origin it parsed once
 // per loop, with the request target (path and query as they stand) set as its path
-// (upstream_transfer.cpp, ParsedOrigins), it does none of that and sends the same request
+// (parsed_origins.cpp), it does none of that and sends the same request
 // line — where it would have taken that path and that query as they stand.
 #pragma once
 

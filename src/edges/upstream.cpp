@@ -1,7 +1,8 @@
 // The libcurl edge's driver: the multi handle of a loop (its sockets watched on the loop,
 // its timer among the loop's timers), the transfers' deadlines, how a finished transfer
 // is told to its listener, and the caches shared between loops. A transfer's own easy
-// handle setup and callbacks are in upstream_transfer.cpp.
+// handle setup and callbacks are in upstream_transfer.cpp, its parsed URL in
+// parsed_origins.cpp.
 #include "upstream.h"
 
 #include <sys/epoll.h>

@@ -184,7 +184,7 @@ private:
     static int on_timer(CURLM* multi, long timeout_ms, void* self);
     CURLcode configure(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body, bool fresh,
                        unsigned left);
-    void add_request_headers(Transfer& transfer, const UpstreamRequest& request);
+    void add_request_headers(Transfer& transfer, const UpstreamRequest& request, const RequestBody& body);
     void act(curl_socket_t fd, int events);
     void collect_finished();
     void finish(Transfer& transfer, UpstreamResult result);

@@ -184,7 +184,7 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         add_azure_credentials(config, request.headers, upstream.headers);
     else if (!config.token.empty())
         upstream.headers.push_back("Authorization: Bearer " + config.token);
-    // No "Expect: 100-continue" round trip: Azure answers at once anyway.
-    upstream.headers.push_back("Expect:");
+    // No "Expect: 100-continue" round trip (Azure answers at once anyway): the transfer
+    // says so where libcurl would ask for one (upstream_transfer.cpp, add_request_headers).
     return upstream;
 }

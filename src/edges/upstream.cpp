@@ -125,7 +125,7 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
         spare_request_lines_.pop_back();
         transfer->header_text_.clear();
     }
-    add_request_headers(*transfer, request);
+    add_request_headers(*transfer, request, body);
     transfer->url_ = origins_.parsed(request.url, transfer->url_origin_);
     CURLcode refused = CURLE_OK;
     transfer->easy_ = spare_easy_.take_configured(

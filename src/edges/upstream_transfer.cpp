@@ -276,21 +276,40 @@ size_t Transfer::on_read_body(char* buffer, size_t size, size_t count, void* sel
 
 // ---- Upstream: an easy handle set up for one request ------------------------------------
 
+namespace {
+
+// Where libcurl would add "Expect: 100-continue" and wait for the upstream's word (or a
+// second) before the body: a body larger than 1 KiB (libcurl 7.88 asks from 1 MiB on,
+// older ones from 1 KiB) or read from a spool. An empty "Expect:" line stops it; a small
+// body goes without the line, one fewer that libcurl compares with every header name it
+// looks for (Curl_checkheaders: about 35 lookups a request).
+bool needs_expect_refused(const RequestBody& body) {
+    const size_t kSmallestAsked = 1024;
+    return body.spool || (body.buffer && body.buffer->size() > kSmallestAsked);
+}
+
+const char kNoExpect[] = "Expect:";
+
+}  // namespace
+
 // The list libcurl reads (it neither changes nor frees it) made of two allocations, the
 // lines one after the other and their nodes, not curl_slist_append's two for each line.
-void Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request) {
-    size_t text_size = 0;
+void Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
+    bool no_expect = needs_expect_refused(body);
+    size_t lines = request.headers.size() + (no_expect ? 1 : 0);
+    size_t text_size = no_expect ? sizeof kNoExpect : 0;
     for (const std::string& line : request.headers) text_size += line.size() + 1;
-    t.header_text_.reserve(text_size);
-    for (const std::string& line : request.headers) t.header_text_.append(line).push_back('\0');
-    t.header_nodes_.resize(request.headers.size());
-    size_t at = 0;
-    for (size_t i = 0; i < t.header_nodes_.size(); ++i) {
-        t.header_nodes_[i].data = &t.header_text_[at];
-        t.header_nodes_[i].next = i + 1 < t.header_nodes_.size() ? &t.header_nodes_[i + 1] : nullptr;
-        at += request.headers[i].size() + 1;
+    t.header_text_.reserve(text_size);  // no line moves once its node points at it
+    t.header_nodes_.resize(lines);
+    for (size_t i = 0; i < lines; ++i) {
+        t.header_nodes_[i].data = &t.header_text_[t.header_text_.size()];
+        t.header_nodes_[i].next = i + 1 < lines ? &t.header_nodes_[i + 1] : nullptr;
+        if (i < request.headers.size())
+            t.header_text_.append(request.headers[i]).push_back('\0');
+        else
+            t.header_text_.append(kNoExpect, sizeof kNoExpect);  // with its NUL
     }
-    t.headers_ = t.header_nodes_.empty() ? nullptr : &t.header_nodes_[0];
+    t.headers_ = lines == 0 ? nullptr : &t.header_nodes_[0];
 }
 
 // Every option of the request on t.easy_: on a new handle all of them; on a spare one

@@ -222,6 +222,24 @@ BOOST_AUTO_TEST_CASE(a_body_is_posted_and_an_interim_head_is_not_the_answer) {
     BOOST_TEST(request.substr(request.size() - body.size()) == body);
 }
 
+// No body waits for an upstream's "100 Continue" (libcurl 7.88 asks for one from 1 MiB
+// on): a large body says it expects nothing, a small one needs no such line.
+BOOST_AUTO_TEST_CASE(no_body_waits_for_a_100_continue) {
+    UpstreamLoop proxy;
+    for (size_t size : {size_t{20}, size_t{1024} * 1024 + 1}) {
+        OneAnswerServer server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        RecordingListener listener;
+        const std::string body(size, 'b');
+        std::unique_ptr<Transfer> transfer = proxy.start("POST", server.url("/chat"), listener, &body);
+        for (int i = 0; i < 5000 && listener.dones == 0; ++i) proxy.loop.run_once(10);  // a turn a piece sent
+        BOOST_TEST(listener.result.status == 200);
+        const std::string& request = server.request();
+        std::string head = request.substr(0, request.find("\r\n\r\n") + 4);
+        BOOST_TEST(head.find("Expect") == std::string::npos, head);
+        BOOST_TEST(request.size() == head.size() + size);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_paused_answer_waits_for_resume) {
     OneAnswerServer server(kAnswer);
     UpstreamLoop proxy;

@@ -17,6 +17,8 @@ BOOST_AUTO_TEST_CASE(a_plain_url_is_cut_at_its_path_and_its_query) {
     BOOST_TEST(bare->target == "/v1/models");
     BOOST_TEST(cut_plain_url("http://h/a/.b/c../...").has_value());  // dots inside names are no dot segments
     BOOST_TEST(cut_plain_url("http://h/a?x=/../y").has_value());       // nor are they in the query
+    BOOST_TEST(cut_plain_url("http://h/a?x?").has_value());            // a '?' of the query is plain
+    BOOST_TEST(cut_plain_url("http://h/").has_value());
     auto v6 = cut_plain_url("HTTP://[::1]:8080/A/b?C=D");  // libcurl's parse of the origin serves any case
     BOOST_REQUIRE(v6.has_value());
     BOOST_TEST(v6->origin == "HTTP://[::1]:8080");
@@ -37,6 +39,12 @@ BOOST_AUTO_TEST_CASE(what_libcurl_would_change_or_refuse_is_left_to_its_parser) 
     BOOST_TEST(!cut_plain_url("http://h/a/..").has_value());
     BOOST_TEST(!cut_plain_url("http://h/a/..?q=1").has_value());
     BOOST_TEST(!cut_plain_url("http://h/./a").has_value());
+    BOOST_TEST(!cut_plain_url("http://h/a/.").has_value());
+    BOOST_TEST(!cut_plain_url("http://h/a/.?q").has_value());
+    BOOST_TEST(!cut_plain_url("http://h/a?q#f").has_value());
+    BOOST_TEST(!cut_plain_url("http://h#f/a").has_value());
+    BOOST_TEST(!cut_plain_url("http://h%/a").has_value());
+    BOOST_TEST(!cut_plain_url("http://h x/a").has_value());        // libcurl says its own words
     BOOST_TEST(!cut_plain_url("http://h/a?x=..#frag").has_value());  // a fragment cut off
     BOOST_TEST(!cut_plain_url("http://h/a%2Fb").has_value());        // an escape's case
     BOOST_TEST(!cut_plain_url("http://h/a?q=%41").has_value());

@@ -254,7 +254,10 @@ private:
     ParamSet params_fixed_ = 0;
     int param_resends_ = 0;
     std::string param_key_;       // the target the shared state remembers refusals under
-    Route try_route_;             // the try's route and model rewrite, to send it again bridged
+    // The try's route (route_, or openai_route_: members, not copies) and model rewrite, to
+    // send it again bridged.
+    const Route* try_route_ = nullptr;
+    Route openai_route_;          // route_ as an OpenAI endpoint of the routing file takes it
     bool try_rewrite_ = false;
 
     // The bridge: whether this try goes bridged, its Responses body, what it learned; its

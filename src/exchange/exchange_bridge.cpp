@@ -53,9 +53,9 @@ void Exchange::bridge_body(const std::string& deployment) {
 }
 
 // A try: its body (fixed or bridged, body_for) and its request; a body the bridge cannot
-// carry is answered here.
+// carry is answered here. `route` is route_ or openai_route_, which outlive the try.
 void Exchange::start_on(const Route& route, const std::string& deployment, bool rewrite_model) {
-    try_route_ = route;
+    try_route_ = &route;
     try_rewrite_ = rewrite_model;
     RequestBody source = body_for(deployment, rewrite_model);
     if (bridge_refusal_) {
@@ -87,7 +87,7 @@ bool Exchange::resend_bridged(const UpstreamResult& result) {
     bridge_learned_ = true;
     held_refusal_.reset();
     transfer_.reset();
-    start_on(try_route_, log_.deployment, try_rewrite_);
+    start_on(*try_route_, log_.deployment, try_rewrite_);
     finish_unless_started();
     return true;
 }

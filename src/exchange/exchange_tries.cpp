@@ -25,12 +25,14 @@ void Exchange::start_try() {
     log_.deployment = target.deployment;
     log_.target = target.name;
     bool openai = upstream_config_->mode == ProxyMode::OpenAI;
-    Route route = route_;
+    const Route* route = &route_;
     if (openai) {
-        route.kind = RouteKind::Upstream;
-        route.upstream_path = "/v1/" + route_.operation;
+        openai_route_ = route_;
+        openai_route_.kind = RouteKind::Upstream;
+        openai_route_.upstream_path = "/v1/" + route_.operation;
+        route = &openai_route_;
     }
-    start_on(route, target.deployment, openai || uses_v1_api(*upstream_config_));  // exchange_bridge.cpp
+    start_on(*route, target.deployment, openai || uses_v1_api(*upstream_config_));  // exchange_bridge.cpp
 }
 
 // Every target is cooling down after a 429, behind an open circuit, or already tried.

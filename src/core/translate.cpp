@@ -6,15 +6,21 @@
 
 namespace {
 
-// Headers the client sends that mean nothing to Azure or would leak client state.
-const std::string_view kAzureDropped[] = {
-    "Authorization", "Api-Key", "Cookie", "Openai-Organization", "Openai-Project",
-};
+// What a client's header is to the translation, once it is known not to be hop-by-hop:
+// one of the two credential headers, one that means nothing to Azure or would leak client
+// state (dropped in azure mode, as the credentials are), or any other.
+enum class HeaderRole { Other, Authorization, ApiKey, PrivateToClient };
 
-bool dropped_for_azure(const std::string& name) {
-    for (std::string_view dropped : kAzureDropped)
-        if (iequals(name, dropped)) return true;
-    return false;
+// By length first, as is_hop_by_hop: most names match none of the lengths.
+HeaderRole role_of(const std::string& name) {
+    switch (name.size()) {
+        case 6: return iequals(name, "Cookie") ? HeaderRole::PrivateToClient : HeaderRole::Other;
+        case 7: return iequals(name, "Api-Key") ? HeaderRole::ApiKey : HeaderRole::Other;
+        case 13: return iequals(name, "Authorization") ? HeaderRole::Authorization : HeaderRole::Other;
+        case 14: return iequals(name, "Openai-Project") ? HeaderRole::PrivateToClient : HeaderRole::Other;
+        case 19: return iequals(name, "Openai-Organization") ? HeaderRole::PrivateToClient : HeaderRole::Other;
+        default: return HeaderRole::Other;
+    }
 }
 
 // Without "api-version" parameters: the proxy sets the version it is configured with.
@@ -119,6 +125,7 @@ bool is_safe_deployment(const std::string& deployment) {
 
 // Three base64url parts split by dots, looked at in place.
 bool looks_like_jwt(const std::string& credential) {
+    if (credential.find('.') == std::string::npos) return false;  // an API key: one search
     std::string_view rest(credential);
     for (int part = 0; part < 3; ++part) {
         bool separated = false;
@@ -164,12 +171,13 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     bool ephemeral = carries_ephemeral_key(request, route);
     for (const Header& header : request.headers) {
         if (is_hop_by_hop(header.name)) continue;
-        bool authorization = iequals(header.name, "Authorization");
-        if (ephemeral && (authorization || iequals(header.name, "Api-Key"))) {
-            if (!authorization) continue;
-        } else if (azure && dropped_for_azure(header.name)) {
+        HeaderRole role = role_of(header.name);
+        bool credential = role == HeaderRole::Authorization || role == HeaderRole::ApiKey;
+        if (ephemeral && credential) {
+            if (role != HeaderRole::Authorization) continue;
+        } else if (azure && role != HeaderRole::Other) {
             continue;
-        } else if (!azure && !config.token.empty() && (authorization || iequals(header.name, "Api-Key"))) {
+        } else if (!azure && !config.token.empty() && credential) {
             continue;  // the server-side key replaces the client's credential, whichever header carries it
         }
         std::string line;

@@ -2,7 +2,9 @@
 // The body is never rewritten here; it goes upstream byte for byte.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -26,10 +28,30 @@ bool is_safe_deployment(const std::string& deployment);
 // An Entra ID token (a JWT: three base64url parts) rather than an API key.
 bool looks_like_jwt(const std::string& credential);
 
+// A request's header lines as libcurl takes them ("Name: value"), one after the other in
+// one string, each ended by a NUL: one allocation for all of them, handed over whole.
+class UpstreamHeaders {
+public:
+    UpstreamHeaders() = default;
+    UpstreamHeaders(std::initializer_list<std::string_view> lines) {
+        for (std::string_view line : lines) push_back(line);
+    }
+    void reserve(size_t bytes) { text_.reserve(bytes); }
+    void push_back(std::string_view line) { text_.append(line.data(), line.size()).push_back('\0'); }
+    void add(std::string_view name, std::string_view value) {  // "name: value"
+        text_.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).push_back('\0');
+    }
+    const std::string& text() const { return text_; }
+    std::vector<std::string_view> lines() const;  // in order: for tests
+
+private:
+    std::string text_;
+};
+
 struct UpstreamRequest {
     std::string method;
     std::string url;
-    std::vector<std::string> headers;  // "Name: value" lines, ready for libcurl
+    UpstreamHeaders headers;
     // The endpoint's own Entra ID identity (it outlives the request: the routing table holds
     // it): the exchange adds "Authorization: Bearer" with its token as the try starts.
     const CredentialSettings* credential = nullptr;

@@ -44,20 +44,20 @@ std::string bearer_credential(const Headers& headers) {
     return "";
 }
 
-void add_azure_credentials(const EndpointSettings& config, const Headers& headers,
-                           std::vector<std::string>& out) {
+void add_azure_credentials(const EndpointSettings& config, const Headers& headers, UpstreamHeaders& out) {
     if (!config.token.empty()) {
-        out.push_back("api-key: " + config.token);
+        out.add("api-key", config.token);
         return;
     }
     std::string bearer = bearer_credential(headers);
     if (!bearer.empty()) {
-        out.push_back(looks_like_jwt(bearer) ? "Authorization: Bearer " + bearer
-                                             : "api-key: " + bearer);
+        if (looks_like_jwt(bearer))
+            out.add("Authorization", "Bearer " + bearer);
+        else
+            out.add("api-key", bearer);
         return;
     }
-    if (const std::string* api_key = find_header(headers, "Api-Key"))
-        out.push_back("api-key: " + *api_key);
+    if (const std::string* api_key = find_header(headers, "Api-Key")) out.add("api-key", *api_key);
 }
 
 // Dated API: /openai/deployments/{deployment}/{operation} and /openai/{path}, with the
@@ -95,6 +95,17 @@ std::string azure_url(const EndpointSettings& config, const Request& request, co
 }
 
 }  // namespace
+
+std::vector<std::string_view> UpstreamHeaders::lines() const {
+    std::vector<std::string_view> lines;
+    std::string_view rest(text_);
+    while (!rest.empty()) {
+        size_t end = rest.find('\0');
+        lines.push_back(rest.substr(0, end));
+        rest.remove_prefix(end + 1);
+    }
+    return lines;
+}
 
 std::string deployment_for_model(const Config& config, const std::string& model) {
     auto it = config.model_mapper.find(model);
@@ -165,7 +176,9 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         if (!request.query.empty()) upstream.url += "?" + request.query;
     }
 
-    upstream.headers.reserve(request.headers.size() + 2);
+    size_t text_size = 64 + config.token.size();  // room for the credential's line
+    for (const Header& header : request.headers) text_size += header.name.size() + 2 + header.value.size() + 1;
+    upstream.headers.reserve(text_size);
     // A realtime call's ephemeral key is the upstream's credential for it (Azure's or
     // OpenAI's): it goes as it is, alone; "api-key" then carried the proxy's own key.
     bool ephemeral = carries_ephemeral_key(request, route);
@@ -180,9 +193,7 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         } else if (!azure && !config.token.empty() && credential) {
             continue;  // the server-side key replaces the client's credential, whichever header carries it
         }
-        std::string line;
-        line.reserve(header.name.size() + 2 + header.value.size());
-        upstream.headers.push_back(std::move(line.append(header.name).append(": ").append(header.value)));
+        upstream.headers.add(header.name, header.value);
     }
     if (ephemeral) {
         // the client's ephemeral key, kept above, is the call's only credential
@@ -191,7 +202,7 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     else if (azure)
         add_azure_credentials(config, request.headers, upstream.headers);
     else if (!config.token.empty())
-        upstream.headers.push_back("Authorization: Bearer " + config.token);
+        upstream.headers.add("Authorization", "Bearer " + config.token);
     // No "Expect: 100-continue" round trip (Azure answers at once anyway): the transfer
     // says so where libcurl would ask for one (upstream_transfer.cpp, add_request_headers).
     return upstream;

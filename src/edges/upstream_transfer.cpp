@@ -292,24 +292,20 @@ const char kNoExpect[] = "Expect:";
 
 }  // namespace
 
-// The list libcurl reads (it neither changes nor frees it) made of two allocations, the
-// lines one after the other and their nodes, not curl_slist_append's two for each line.
+// The list libcurl reads (it neither changes nor frees it) made of two allocations kept
+// for the next transfer, the lines (copied whole) and their nodes, not curl_slist_append's
+// two for each line.
 void Upstream::add_request_headers(Transfer& t, const UpstreamRequest& request, const RequestBody& body) {
     bool no_expect = needs_expect_refused(body);
-    size_t lines = request.headers.size() + (no_expect ? 1 : 0);
-    size_t text_size = no_expect ? sizeof kNoExpect : 0;
-    for (const std::string& line : request.headers) text_size += line.size() + 1;
-    t.header_text_.reserve(text_size);  // no line moves once its node points at it
-    t.header_nodes_.resize(lines);
-    for (size_t i = 0; i < lines; ++i) {
-        t.header_nodes_[i].data = &t.header_text_[t.header_text_.size()];
-        t.header_nodes_[i].next = i + 1 < lines ? &t.header_nodes_[i + 1] : nullptr;
-        if (i < request.headers.size())
-            t.header_text_.append(request.headers[i]).push_back('\0');
-        else
-            t.header_text_.append(kNoExpect, sizeof kNoExpect);  // with its NUL
-    }
-    t.headers_ = lines == 0 ? nullptr : &t.header_nodes_[0];
+    const std::string& lines = request.headers.text();
+    t.header_text_.reserve(lines.size() + (no_expect ? sizeof kNoExpect : 0));  // no line moves
+    t.header_text_.append(lines);
+    if (no_expect) t.header_text_.append(kNoExpect, sizeof kNoExpect);  // with its NUL
+    t.header_nodes_.clear();
+    for (size_t at = 0, end; (end = t.header_text_.find('\0', at)) != std::string::npos; at = end + 1)
+        t.header_nodes_.push_back({&t.header_text_[at], nullptr});  // each line ends with its NUL
+    for (size_t i = 0; i + 1 < t.header_nodes_.size(); ++i) t.header_nodes_[i].next = &t.header_nodes_[i + 1];
+    t.headers_ = t.header_nodes_.empty() ? nullptr : &t.header_nodes_[0];
 }
 
 // Every option of the request on t.easy_: on a new handle all of them; on a spare one

@@ -34,7 +34,7 @@ void Exchange::start_with_token(const UpstreamRequest& request, RequestBody body
     }
     UpstreamRequest authorized = request;
     authorized.credential = nullptr;
-    authorized.headers.push_back(std::move(token.authorization));
+    authorized.headers.push_back(token.authorization);
     start_upstream(std::move(authorized), body);
 }
 

@@ -38,13 +38,15 @@ Route deployment_route() {
     return route;
 }
 
-bool has(const std::vector<std::string>& lines, const std::string& line) {
+bool has(const UpstreamHeaders& headers, const std::string& line) {
+    std::vector<std::string_view> lines = headers.lines();
     return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
 
-bool has_name(const std::vector<std::string>& lines, const std::string& prefix) {
+bool has_name(const UpstreamHeaders& headers, const std::string& prefix) {
+    std::vector<std::string_view> lines = headers.lines();
     return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+                       [&](std::string_view l) { return l.substr(0, prefix.size()) == prefix; });
 }
 
 }  // namespace

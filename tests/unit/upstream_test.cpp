@@ -156,7 +156,8 @@ struct UpstreamLoop {
     std::unique_ptr<Transfer> start(const std::string& method, const std::string& url, RecordingListener& listener,
                                      const std::string* body = nullptr,
                                      std::vector<std::string> headers = {"X-Probe: 1"}) {
-        UpstreamRequest request{method, url, std::move(headers)};
+        UpstreamRequest request{method, url, {}};
+        for (const std::string& line : headers) request.headers.push_back(line);
         RequestBody request_body;
         request_body.buffer = body;
         std::string error;

@@ -103,7 +103,6 @@ private:
     static constexpr size_t kSpares = 64;  // as many as the loop keeps spare easy handles
     std::vector<Origin> origins_;
     uint64_t uses_ = 0;
-    std::string target_;  // the request target with its NUL, for curl_url_set
 };
 
 // One request to the upstream. Destroying it aborts it; on_done is not called then.

@@ -19,7 +19,9 @@ CurlUrl ParsedOrigins::parsed(const std::string& url, int& origin) {
     // The query goes in the path: libcurl 7.88 writes the path as it stands into the request
     // line, where a query of its own costs it two more formattings of both (http.c: "%s?%s"
     // for authentication, "?%s" for the request line).
-    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target_.assign(cut->target).c_str(), 0) != CURLUE_OK) {
+    // The target is the URL's end: its characters are already followed by the URL's NUL.
+    const char* target = url.c_str() + (cut->target.data() - url.data());
+    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target, 0) != CURLUE_OK) {
         origin = -1;
         return nullptr;
     }

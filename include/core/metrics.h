@@ -42,7 +42,7 @@ std::string series_name(std::string_view family, Labels labels);
 // state's series slots hold it (shared_state.cpp asserts so): a series is never cut.
 constexpr size_t label_length(size_t name, size_t value) { return 1 + name + 2 + value + 1; }  // ,name="value"
 constexpr size_t kLongestRouteLabel = 20;   // "audio/transcriptions"
-constexpr size_t kLongestStatusLabel = 7;   // an int written in char[8]
+constexpr size_t kLongestStatusLabel = 7;   // a status's digits (accounting.cpp: none when longer)
 constexpr size_t kLongestSeries = sizeof("aop_requests_total") - 1 + label_length(5, kLongestRouteLabel) +
                                   label_length(5, 2 * kLongestConfiguredModel) + label_length(6, 2 * kLongestTargetName) +
                                   label_length(3, 2 * kLongestKeyName) + label_length(6, kLongestStatusLabel) + 1;

@@ -33,8 +33,12 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more = {
 // The same of headers held elsewhere (a relayed answer's, picked without copying them).
 using HeaderRefs = std::vector<const Header*>;
 std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more);
-// The same written into `head` (its room kept: what it held before is replaced).
-void cgi_head(std::string& head, int status, const HeaderRefs& headers, const Headers& more);
+// The same written into `head` (its room kept: what it held before is replaced), with
+// `more` already written by head_fields (the text of fields every answer carries, made
+// once instead of for each answer).
+void cgi_head(std::string& head, int status, const HeaderRefs& headers, std::string_view more_fields);
+// The fields' lines ("Name: value\r\n" each) as a head has them, made safe as above.
+std::string head_fields(const Headers& headers);
 
 // Upstream response headers that must not be relayed (hop-by-hop, framing, CORS that the
 // proxy sets itself in azure mode).
@@ -45,6 +49,7 @@ bool is_event_stream(const Header& header);
 
 // Headers every azure-mode answer carries so browsers may read it, with any origin.
 const Headers& cors_headers();
+const std::string& cors_fields();  // the same written by head_fields, made once
 
 // The same for a proxy that names its origins (AZURE_OPENAI_PROXY_CORS_ORIGINS): the
 // request's Origin echoed when listed, no Allow-Origin at all when not.

@@ -11,7 +11,7 @@
 class ResponseWriter {
 public:
     ResponseWriter(Connection& connection, ProxyMode mode)
-        : connection_(connection), cors_(mode == ProxyMode::Azure ? &cors_headers() : nullptr) {}
+        : connection_(connection), cors_(mode == ProxyMode::Azure ? &cors_fields() : nullptr) {}
 
     // The CORS headers for this request's origin (azure mode; set once its headers are known).
     void set_cors(const Config& config, const Request& request);
@@ -37,8 +37,8 @@ public:
 
 private:
     Connection& connection_;
-    const Headers* cors_;     // added to every answer; null: none (openai mode)
-    Headers origin_cors_;     // for a proxy that names its origins
+    const std::string* cors_;  // fields added to every answer (head_fields); null: none (openai mode)
+    std::string origin_cors_;  // for a proxy that names its origins
     std::string error_code_;  // of the error the proxy answered itself, if any
     bool head_sent_ = false;
     bool cut_ = false;

@@ -156,24 +156,33 @@ std::string cgi_head(int status, const Headers& headers, const Headers& more) {
 
 std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more) {
     std::string head;
-    cgi_head(head, status, headers, more);
+    cgi_head(head, status, headers, head_fields(more));
     return head;
 }
 
-void cgi_head(std::string& head, int status, const HeaderRefs& headers, const Headers& more) {
+void cgi_head(std::string& head, int status, const HeaderRefs& headers, std::string_view more_fields) {
     const char* reason = reason_phrase(status);
-    size_t size = 32 + std::strlen(reason);  // "Status: ", the code, its reason, the line ends
+    size_t size = 32 + std::strlen(reason) + more_fields.size();  // "Status: ", the code, its reason, the line ends
     for (const Header* header : headers) size += header->name.size() + header->value.size() + 4;
-    for (const Header& header : more) size += header.name.size() + header.value.size() + 4;
     head.resize(size);
     char* at = put_text(&head[0], "Status: ");
     at = std::to_chars(at, at + 12, status).ptr;
     if (*reason) at = put_text(put_text(at, " "), reason);
     at = put_text(at, "\r\n");
     for (const Header* header : headers) at = put_field(at, *header);
-    for (const Header& header : more) at = put_field(at, header);
+    if (!more_fields.empty()) at = put_text(at, more_fields);
     at = put_text(at, "\r\n");
     head.resize(static_cast<size_t>(at - head.data()));  // less where a field was dropped
+}
+
+std::string head_fields(const Headers& headers) {
+    size_t size = 0;
+    for (const Header& header : headers) size += header.name.size() + header.value.size() + 4;
+    std::string fields(size, '\0');
+    char* at = &fields[0];  // (an empty string's too: its terminating NUL)
+    for (const Header& header : headers) at = put_field(at, header);
+    fields.resize(static_cast<size_t>(at - fields.data()));
+    return fields;
 }
 
 // Each name compared only where its length is the one it has to have (about 11 fields an
@@ -204,6 +213,11 @@ const Headers& cors_headers() {
         {"Access-Control-Expose-Headers", kExposedHeaders},
     };
     return headers;
+}
+
+const std::string& cors_fields() {
+    static const std::string fields = head_fields(cors_headers());
+    return fields;
 }
 
 Headers cors_headers_for(const std::vector<std::string>& origins, const std::string* origin) {

@@ -2,7 +2,7 @@
 
 void ResponseWriter::set_cors(const Config& config, const Request& request) {
     if (!cors_ || config.cors_origins.empty()) return;
-    origin_cors_ = cors_headers_for(config.cors_origins, find_header(request.headers, "Origin"));
+    origin_cors_ = head_fields(cors_headers_for(config.cors_origins, find_header(request.headers, "Origin")));
     cors_ = &origin_cors_;
 }
 
@@ -16,12 +16,11 @@ bool ResponseWriter::head(int status, Headers headers) {
 bool ResponseWriter::head_from(int status, const HeaderRefs& headers) {
     status_ = status;
     head_sent_ = true;
-    static const Headers kNone;
     // Written into room the thread keeps for its next answers' heads (malloc and free a
     // request less); a head that made it larger than most gives it back.
     const size_t kKeptRoom = 16 * 1024;
     thread_local std::string room;
-    cgi_head(room, status, headers, cors_ ? *cors_ : kNone);
+    cgi_head(room, status, headers, cors_ ? std::string_view(*cors_) : std::string_view());
     bool written = connection_.write(room.data(), room.size());
     if (room.capacity() > kKeptRoom) std::string().swap(room);
     return written;

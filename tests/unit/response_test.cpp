@@ -43,8 +43,22 @@ BOOST_AUTO_TEST_CASE(a_head_written_into_kept_room_replaces_what_the_room_held) 
     Header type{"Content-Type", "text/plain"};
     cgi_head(room, 404, HeaderRefs{&type}, {});
     BOOST_TEST(room == "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
-    cgi_head(room, 299, HeaderRefs{}, {{"Vary", "Origin"}});
+    cgi_head(room, 299, HeaderRefs{}, head_fields({{"Vary", "Origin"}}));
     BOOST_TEST(room == "Status: 299\r\nVary: Origin\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(fields_written_once_end_every_head_they_are_given_to) {
+    std::string fields = head_fields({{"Vary", "Origin"}, {"Bad Name", "v"}, {"X-Cr", "a\rb"}});
+    BOOST_TEST(fields == "Vary: Origin\r\nX-Cr: a b\r\n");
+    BOOST_TEST(head_fields({}).empty());
+    std::string room;
+    Header type{"Content-Type", "text/plain"};
+    cgi_head(room, 200, HeaderRefs{&type}, fields);
+    BOOST_TEST(room == "Status: 200 OK\r\nContent-Type: text/plain\r\nVary: Origin\r\nX-Cr: a b\r\n\r\n");
+    cgi_head(room, 204, HeaderRefs{}, std::string_view());
+    BOOST_TEST(room == "Status: 204 No Content\r\n\r\n");
+    BOOST_TEST(cors_fields() == head_fields(cors_headers()));
+    BOOST_TEST(cors_fields().rfind("Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: ", 0) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(cgi_head_turns_control_bytes_in_values_into_spaces) {

@@ -16,19 +16,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
     }
 }
 
-namespace {
-bool is_trimmed_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-}  // namespace
-
-// A byte loop, not find_first_not_of: each header line of every answer passes here twice,
-// and the generic search looks each byte up in the set with memchr.
-std::string_view trim_view(std::string_view text) {
-    size_t begin = 0, end = text.size();
-    while (begin < end && is_trimmed_space(text[begin])) ++begin;
-    while (end > begin && is_trimmed_space(text[end - 1])) --end;
-    return text.substr(begin, end - begin);
-}
-
 std::string trim(const std::string& text) { return std::string(trim_view(text)); }
 
 std::string_view take_part(std::string_view& rest, char separator, bool* separated) {

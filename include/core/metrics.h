@@ -37,6 +37,18 @@ void append_series(std::string& out, std::string_view family, Labels labels, con
                    std::string_view extra_value = {});
 std::string series_name(std::string_view family, Labels labels);
 
+// A counter family as one place counts it, its name and its labels' names fixed: a static
+// there, so that a thread finds its series again by the label values alone
+// (SharedState::count), without copying the names into a key at every count.
+struct SeriesFamily {
+    const char* name;
+    std::vector<const char*> labels;
+};
+using LabelValues = std::initializer_list<std::string_view>;
+// The same series_name gives the family's labels with `values`, in their order (a label
+// without a value has an empty one).
+std::string series_name(const SeriesFamily& family, LabelValues values);
+
 // The longest series the proxy names (exchange.cpp): aop_requests_total with every label
 // at its bound (bounds.h), each byte of a configured name escaped to two. The shared
 // state's series slots hold it (shared_state.cpp asserts so): a series is never cut.

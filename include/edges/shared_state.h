@@ -115,6 +115,9 @@ public:
     // A counter of `family` with these labels (metrics.h), named in a reused buffer.
     void count(const char* family, std::initializer_list<std::pair<const char*, std::string_view>> labels,
                double amount = 1);
+    // The same of a family a call site keeps as a static (metrics.h): the series is found
+    // again by the family's address and the values, fewer bytes to put in a key.
+    void count(const SeriesFamily& family, LabelValues values, double amount = 1);
     // A histogram observation: its series are named once per thread, then only added to.
     void observe(const char* family, std::initializer_list<std::pair<const char*, std::string_view>> labels,
                  double value);

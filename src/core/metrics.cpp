@@ -115,6 +115,16 @@ std::string sort_key(const std::string& series) {
     return family_of(series) + labels + order;
 }
 
+// `,name="value"` (`{` before the first), the value escaped.
+void append_label(std::string& out, char& separator, const char* name, std::string_view value) {
+    out += separator;
+    out += name;
+    out += "=\"";
+    append_escaped(out, value);
+    out += '"';
+    separator = ',';
+}
+
 }  // namespace
 
 void append_series(std::string& out, std::string_view family, Labels labels, const char* extra,
@@ -122,17 +132,18 @@ void append_series(std::string& out, std::string_view family, Labels labels, con
     out.append(family);
     if (labels.size() == 0 && !extra) return;
     char separator = '{';
-    auto label = [&](const char* name, std::string_view value) {
-        out += separator;
-        out += name;
-        out += "=\"";
-        append_escaped(out, value);
-        out += '"';
-        separator = ',';
-    };
-    for (const auto& [name, value] : labels) label(name, value);
-    if (extra) label(extra, extra_value);
+    for (const auto& [name, value] : labels) append_label(out, separator, name, value);
+    if (extra) append_label(out, separator, extra, extra_value);
     out += '}';
+}
+
+std::string series_name(const SeriesFamily& family, LabelValues values) {
+    std::string out(family.name);
+    char separator = '{';
+    const std::string_view* value = values.begin();
+    for (const char* name : family.labels) append_label(out, separator, name, value != values.end() ? *value++ : "");
+    if (separator == ',') out += '}';
+    return out;
 }
 
 std::string series_name(std::string_view family, Labels labels) {

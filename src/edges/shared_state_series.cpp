@@ -54,11 +54,27 @@ std::string_view series_key(const char* family, Labels labels, SeriesKeyRoom& ro
     return fits ? std::string_view(room.bytes, used) : std::string_view(thread_series_name(family, labels));
 }
 
-// What this thread knows of one mapping's series (a miss too), by their names or by
-// series_key's labels (`Kind` keeps the two apart): the keys' bytes kept in a deque (they
-// never move), the map holding views of them. Emptied when another mapping (another
-// generation) is asked about.
-enum class SeriesKey { Name, Labels };
+// A family's series as a key of a thread's cache: the static family's address, then each
+// value whole after its length. Empty where the values do not fit the room.
+std::string_view family_key(const SeriesFamily& family, LabelValues values, SeriesKeyRoom& room) {
+    const SeriesFamily* address = &family;
+    std::memcpy(room.bytes, &address, sizeof address);
+    size_t used = sizeof address;
+    for (std::string_view value : values) {
+        size_t size = value.size();
+        if (size > sizeof room.bytes - used - sizeof size) return {};
+        std::memcpy(room.bytes + used, &size, sizeof size);
+        if (size) std::memcpy(room.bytes + used + sizeof size, value.data(), size);  // an empty value's data may be null
+        used += sizeof size + size;
+    }
+    return std::string_view(room.bytes, used);
+}
+
+// What this thread knows of one mapping's series (a miss too), by their names, by
+// series_key's labels or by family_key's values (`Kind` keeps them apart): the keys'
+// bytes kept in a deque (they never move), the map holding views of them. Emptied when
+// another mapping (another generation) is asked about.
+enum class SeriesKey { Name, Labels, Family };
 
 template <typename Value, SeriesKey Kind = SeriesKey::Labels>
 class KeyedSeries {
@@ -167,21 +183,33 @@ void add_to_slot(SharedMapping& m, int slot, double amount) {
     else if (slot == -1) count_dropped(*m.layout);
 }
 
+// The counter's slot remembered under `key` by this thread; the first time, found by the
+// series' name (`name()` builds it only then).
+template <SeriesKey Kind, typename Name>
+int remembered_counter(SharedMapping& m, std::string_view key, Name name) {
+    KeyedSeries<int, Kind>& known = KeyedSeries<int, Kind>::of_thread(m.generation);
+    if (const int* slot = known.find(key)) return *slot;
+    int found = find_series(m, name(), false);
+    if (found != kSeriesLater) known.remember(key, found);
+    return found;
+}
+
 }  // namespace
 
 // The series' slot remembered by its labels: its name is built only the first time.
 void SharedState::count(const char* family, Labels labels, double amount) {
     SharedMapping& m = current();
     SeriesKeyRoom room;
-    std::string_view key = series_key(family, labels, room);
-    KeyedSeries<int>& known = KeyedSeries<int>::of_thread(m.generation);
-    int* slot = known.find(key);
-    if (!slot) {
-        int found = find_series(m, series_name(family, labels), false);  // (the key may be thread_series_name's)
-        if (found == kSeriesLater) return add_to_slot(m, found, amount);
-        slot = &known.remember(key, found);
-    }
-    add_to_slot(m, *slot, amount);
+    std::string_view key = series_key(family, labels, room);  // (it may be thread_series_name's)
+    add_to_slot(m, remembered_counter<SeriesKey::Labels>(m, key, [&] { return series_name(family, labels); }), amount);
+}
+
+void SharedState::count(const SeriesFamily& family, LabelValues values, double amount) {
+    SharedMapping& m = current();
+    SeriesKeyRoom room;
+    std::string_view key = family_key(family, values, room);
+    auto name = [&] { return series_name(family, values); };
+    add_to_slot(m, key.empty() ? find_series(m, name(), false) : remembered_counter<SeriesKey::Family>(m, key, name), amount);
 }
 
 void SharedState::observe(const char* family, Labels labels, double value) {

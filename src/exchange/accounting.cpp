@@ -28,13 +28,12 @@ void Exchange::end_accounting() {
     char digits[kLongestStatusLabel];  // to_chars: a tenth of snprintf's instructions
     std::to_chars_result written = std::to_chars(digits, digits + sizeof digits, writer_.status());
     std::string_view status(digits, written.ec == std::errc() ? static_cast<size_t>(written.ptr - digits) : 0);
-    state.count("aop_requests_total",
-                {{"route", route_label()}, {"model", model}, {"target", log_.target}, {"key", key}, {"status", status}});
-    if (log_.prompt_tokens > 0)
-        state.count("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "prompt"}}, static_cast<double>(log_.prompt_tokens));
+    static const SeriesFamily kRequests{"aop_requests_total", {"route", "model", "target", "key", "status"}};
+    static const SeriesFamily kTokens{"aop_tokens_total", {"model", "key", "kind"}};
+    state.count(kRequests, {route_label(), model, log_.target, key, status});
+    if (log_.prompt_tokens > 0) state.count(kTokens, {model, key, "prompt"}, static_cast<double>(log_.prompt_tokens));
     if (log_.completion_tokens > 0)
-        state.count("aop_tokens_total", {{"model", model}, {"key", key}, {"kind", "completion"}},
-                    static_cast<double>(log_.completion_tokens));
+        state.count(kTokens, {model, key, "completion"}, static_cast<double>(log_.completion_tokens));
 }
 
 // Only names the operator configured become label values: a client cannot create

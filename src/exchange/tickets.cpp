@@ -8,7 +8,8 @@ KeyTicket::~KeyTicket() { state_.release_key(key_, estimate_, used_, wall_clock_
 TryTicket::~TryTicket() {
     state_.report(target_, result_, retry_after_ms_, trial_, wall_clock_ms(), policy_);
     static const char* const kNames[] = {"ok", "rate_limited", "failed", "abandoned"};
-    state_.count("aop_upstream_tries_total", {{"target", target_.name}, {"result", kNames[static_cast<int>(result_)]}});
+    static const SeriesFamily kTries{"aop_upstream_tries_total", {"target", "result"}};
+    state_.count(kTries, {target_.name, kNames[static_cast<int>(result_)]});
 }
 
 GaugeTicket::GaugeTicket(SharedState& state, const std::string& gauge) : state_(state), gauge_(gauge) {

@@ -31,6 +31,14 @@ BOOST_AUTO_TEST_CASE(metrics_text_groups_families_and_escapes_labels) {
     BOOST_TEST(text.find("# TYPE aop_upstream_latency_seconds histogram") < le05);
 }
 
+// A family a call site keeps names its series as the labels given one by one would.
+BOOST_AUTO_TEST_CASE(a_familys_series_is_named_as_its_labels_are) {
+    static const SeriesFamily kFamily{"aop_requests_total", {"model", "status"}};
+    BOOST_TEST(series_name(kFamily, {"we\"ird", "200"}) == series_name("aop_requests_total", {{"model", "we\"ird"}, {"status", "200"}}));
+    BOOST_TEST(series_name(kFamily, {"m"}) == "aop_requests_total{model=\"m\",status=\"\"}");
+    BOOST_TEST(series_name(SeriesFamily{"aop_fastcgi_connections_refused_total", {}}, {}) == "aop_fastcgi_connections_refused_total");
+}
+
 // A realtime session lasts minutes to hours: its histogram's buckets reach 2 h.
 BOOST_AUTO_TEST_CASE(a_sessions_duration_has_buckets_of_its_own) {
     HistogramSeries names = histogram_series("aop_realtime_session_seconds", {});

@@ -79,6 +79,24 @@ BOOST_AUTO_TEST_CASE(a_series_counted_again_by_its_labels_is_the_same_series) {
     BOOST_TEST(value_of(*state, "aop_metric_series_dropped_total") == 0);
 }
 
+// A family kept at its call site finds its series by the values alone: the series its
+// labels name, values split differently apart, values too long for the key's room counted all the same.
+BOOST_AUTO_TEST_CASE(a_series_counted_by_its_family_is_the_series_its_labels_name) {
+    StateDir dir;
+    std::unique_ptr<SharedState> state = open_state(dir.path);
+    static const SeriesFamily kFamily{"aop_requests_total", {"model", "target"}};
+    std::string long_value(600, 'v');
+    for (int i = 0; i < 3; ++i) {
+        state->count(kFamily, {"ab", "c"}, 2);
+        state->count(kFamily, {"a", "bc"}, 5);
+        state->count("aop_requests_total", {{"model", "ab"}, {"target", "c"}});
+        state->count(kFamily, {long_value, "t"});
+    }
+    BOOST_TEST(value_of(*state, "aop_requests_total{model=\"ab\",target=\"c\"}") == 9);
+    BOOST_TEST(value_of(*state, "aop_requests_total{model=\"a\",target=\"bc\"}") == 15);
+    BOOST_TEST(value_of(*state, series_name(kFamily, {long_value, "t"})) == 3);
+}
+
 BOOST_AUTO_TEST_CASE(label_values_are_escaped_and_no_line_is_ever_cut) {
     StateDir dir;
     std::unique_ptr<SharedState> state = open_state(dir.path);

@@ -87,6 +87,14 @@ void give_back_params_rooms(ParamsRooms rooms) {
     if (small) t_spare_params_rooms.keep(std::move(rooms));
 }
 
+// A connection's first read takes a read buffer and the params' rooms from the shelves,
+// whichever way it reads (on the loop or on a reader thread).
+void lend_rooms(FastCgiInput& input) {
+    if (input.has_buffer()) return;
+    if (input.state() == FastCgiInput::State::Begin) lend_params_rooms(input);
+    lend_read_room(input);
+}
+
 void give_back_read_room(FastCgiInput& input) {
     std::unique_ptr<unsigned char[]> room = input.release_buffer();
     if (room) t_spare_read_rooms.keep(std::move(room));
@@ -151,6 +159,7 @@ FastCgiConnection::~FastCgiConnection() {
 // shorter read emptied it, and the next bytes wake the loop again (edge-triggered).
 RequestScan FastCgiConnection::read_arrived(size_t limit, size_t& held, bool& closed) {
     closed = false;
+    lend_rooms(input_);
     while (input_.unread_size() < limit) {
         ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, MSG_DONTWAIT);
         if (got > 0) {
@@ -170,8 +179,7 @@ RequestScan FastCgiConnection::read_arrived(size_t limit, size_t& held, bool& cl
 // first read takes all of it); false when the connection is closed or broken, or a read
 // gave up (SO_RCVTIMEO, or nothing there on a non-blocking socket).
 bool FastCgiConnection::fill() {
-    if (!input_.has_buffer()) lend_params_rooms(input_);  // a request's first read
-    lend_read_room(input_);
+    lend_rooms(input_);
     for (;;) {
         ssize_t got = recv(fd_.get(), input_.room(), kFastCgiReadSize, 0);
         if (got > 0) {

@@ -30,6 +30,8 @@ enum class LogFormat { Text, Json };
 // `time` is seconds since the epoch. Client-supplied fields are escaped (in JSON, to
 // plain ASCII, so every line is valid JSON whatever bytes a client sent).
 std::string format_access_log(const AccessLogEntry& entry, long long time, LogFormat format = LogFormat::Text);
+// The same line appended to `out` (a buffer of lines: no string of its own).
+void append_access_log(std::string& out, const AccessLogEntry& entry, long long time, LogFormat format);
 
 // `time` (seconds since the epoch) as the lines begin: 2026-11-29T12:00:00Z.
 const std::string& access_log_time(long long time);

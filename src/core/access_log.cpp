@@ -86,9 +86,17 @@ std::string json_line(const AccessLogEntry& e, long long time) {
 }  // namespace
 
 std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat format) {
-    if (format == LogFormat::Json) return json_line(e, time);
     std::string line;
-    line.reserve(160 + e.path.size() + e.model.size() + e.deployment.size());
+    append_access_log(line, e, time, format);
+    return line;
+}
+
+void append_access_log(std::string& line, const AccessLogEntry& e, long long time, LogFormat format) {
+    if (format == LogFormat::Json) {
+        line += json_line(e, time);
+        return;
+    }
+    line.reserve(line.size() + 160 + e.path.size() + e.model.size() + e.deployment.size());
     line.append(access_log_time(time)).append(" ");
     append_or_dash(line, e.method);
     line += ' ';
@@ -120,7 +128,6 @@ std::string format_access_log(const AccessLogEntry& e, long long time, LogFormat
     if (!e.rewrites.empty()) append_log_safe(line.append(" rewrites="), e.rewrites);
     if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
     line.append("\n");
-    return line;
 }
 
 void write_access_log(const AccessLogEntry& entry, LogFormat format) {

@@ -130,8 +130,9 @@ void Loop::shed_connection() {
 }
 
 void Loop::log(const AccessLogEntry& entry) {
-    log_lines_.add(format_access_log(entry, static_cast<long long>(std::time(nullptr)), process.config.log_format),
-                   events.now_ms());
+    long long now = static_cast<long long>(std::time(nullptr));
+    LogFormat format = process.config.log_format;
+    log_lines_.add_with([&](std::string& lines) { append_access_log(lines, entry, now, format); }, events.now_ms());
 }
 
 Session* Loop::add(std::unique_ptr<Session> owned) {

@@ -26,6 +26,20 @@ BOOST_AUTO_TEST_CASE(access_log_line_is_one_escaped_line) {
                        "deployment=d status=200 upstream=200 bytes=12 ms=5 outcome=ok\n");
 }
 
+// A loop's buffer of lines takes the next line at its end, the lines before it untouched.
+BOOST_AUTO_TEST_CASE(a_line_appended_to_a_buffer_is_the_formatted_line) {
+    AccessLogEntry entry;
+    entry.method = "GET";
+    entry.path = "/v1/models";
+    entry.status = 200;
+    entry.outcome = "ok";
+    for (LogFormat format : {LogFormat::Text, LogFormat::Json}) {
+        std::string lines = "earlier line\n";
+        append_access_log(lines, entry, 0, format);
+        BOOST_TEST(lines == "earlier line\n" + format_access_log(entry, 0, format));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_log_names_the_key_and_quotes_the_error) {
     AccessLogEntry entry;
     entry.method = "POST";

@@ -11,6 +11,8 @@
 
 struct Header;  // request.h, which needs config.h, which needs this
 using Headers = std::vector<Header>;
+struct RequestHeader;
+using RequestHeaders = std::vector<RequestHeader>;
 
 // What a key may do (from the configuration file; every limit 0 means none).
 struct KeyLimits {
@@ -51,6 +53,7 @@ std::vector<std::pair<std::string, std::string>> shared_keys(const std::vector<K
 // The credential the client sent: the Bearer token of Authorization, else api-key.
 // Empty when it sent neither.
 std::string_view presented_key(const Headers& headers);
+std::string_view presented_key(const RequestHeaders& headers);
 
 // The configured key equal to `presented`, or nullptr. Every key is compared whole, so the
 // time taken says nothing about how much of a key was right.

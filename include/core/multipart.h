@@ -3,10 +3,11 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // The boundary of a multipart/form-data Content-Type, or "" when it is not one.
-std::string multipart_boundary(const std::string& content_type);
+std::string multipart_boundary(std::string_view content_type);
 
 // Fed the body in pieces of any size, finds the form field named "model" and where its
 // value lies in the body (so it can be replaced on the way out). Memory stays small

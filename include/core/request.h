@@ -19,12 +19,24 @@ using Headers = std::vector<Header>;
 using CgiParam = std::pair<std::string_view, std::string_view>;
 using CgiParams = std::vector<CgiParam>;
 
+// A header of the client's request, seen where the params lie (nothing copied): they
+// outlive the request (the FastCGI connection holds its params room until the exchange
+// ends; a CGI call's environment lives as long as the process). `name` is the param's
+// name without "HTTP_" ("X_STAINLESS_OS"; CONTENT_TYPE's is "CONTENT_TYPE"), or a
+// header's own name: header_names_match() compares it with one ('_' for '-', any case),
+// append_header_name() writes it as a header ("X-Stainless-Os").
+struct RequestHeader {
+    std::string_view name;
+    std::string_view value;
+};
+using RequestHeaders = std::vector<RequestHeader>;
+
 struct Request {
     std::string method;
     std::string path;    // raw (still percent-encoded), mount prefix removed: "/v1/models"
     std::string query;   // raw, without '?'
     std::string mount;   // the mount prefix removed from the path ("" when none)
-    Headers headers;     // every HTTP_* param plus Content-Type
+    RequestHeaders headers;  // every HTTP_* param plus CONTENT_TYPE
     long long content_length = -1;  // -1: unknown (chunked body or none announced)
     bool has_body = false;
     // The web server drops the request by itself when its client leaves (nginx closes
@@ -46,7 +58,13 @@ CgiParams params_from_envp(char** envp);
 
 // First header with that name (case-insensitive), or nullptr.
 const std::string* find_header(const Headers& headers, std::string_view name);
+// The same among a request's headers, whose names are their params' ('_' for '-').
+const std::string_view* find_header(const RequestHeaders& headers, std::string_view name);
 
+// Whether a request header's name is `name`: "X_STAINLESS_OS" is "x-stainless-os".
+bool header_names_match(std::string_view request_name, std::string_view name);
+// "X_STAINLESS_OS" (or "x-stainless-os") as a header's name: "X-Stainless-Os".
+void append_header_name(std::string& out, std::string_view request_name);
 // "HTTP_X_STAINLESS_OS" -> "X-Stainless-Os"
 std::string header_name_from_param(std::string_view param);
 

@@ -73,14 +73,23 @@ std::vector<std::pair<std::string, std::string>> shared_keys(const std::vector<K
     return shared;
 }
 
-std::string_view presented_key(const Headers& headers) {
-    if (const std::string* authorization = find_header(headers, "Authorization")) {
+namespace {
+
+// Over a request's headers or headers of its own (realtime's), alike.
+template <typename HeaderList>
+std::string_view presented_key_in(const HeaderList& headers) {
+    if (const auto* authorization = find_header(headers, "Authorization")) {
         std::string_view value = trim_view(*authorization);
         if (value.size() > 7 && istarts_with(value, "Bearer ")) return trim_view(value.substr(7));
     }
-    if (const std::string* api_key = find_header(headers, "Api-Key")) return trim_view(*api_key);
+    if (const auto* api_key = find_header(headers, "Api-Key")) return trim_view(*api_key);
     return {};
 }
+
+}  // namespace
+
+std::string_view presented_key(const Headers& headers) { return presented_key_in(headers); }
+std::string_view presented_key(const RequestHeaders& headers) { return presented_key_in(headers); }
 
 bool constant_time_equal(std::string_view presented, std::string_view expected) {
     volatile unsigned char difference = presented.size() != expected.size();

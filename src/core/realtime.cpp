@@ -6,17 +6,17 @@
 
 namespace {
 
-std::string_view bearer(const Headers& headers) {
-    const std::string* authorization = find_header(headers, "Authorization");
+std::string_view bearer(const RequestHeaders& headers) {
+    const std::string_view* authorization = find_header(headers, "Authorization");
     if (!authorization) return {};
     std::string_view value = trim_view(*authorization);
     return value.size() > 7 && istarts_with(value, "Bearer ") ? trim_view(value.substr(7)) : std::string_view();
 }
 
 std::string media_type(const Request& request) {
-    const std::string* type = find_header(request.headers, "Content-Type");
+    const std::string_view* type = find_header(request.headers, "Content-Type");
     if (!type) return "";
-    return lowercase(trim(type->substr(0, type->find(';'))));
+    return lowercase(std::string(trim_view(type->substr(0, type->find(';')))));
 }
 
 }  // namespace
@@ -30,7 +30,7 @@ bool carries_ephemeral_key(const Request& request, const Route& route) {
 
 std::string_view presented_client_key(const Request& request, const Route& route) {
     if (!carries_ephemeral_key(request, route)) return presented_key(request.headers);
-    const std::string* api_key = find_header(request.headers, "Api-Key");
+    const std::string_view* api_key = find_header(request.headers, "Api-Key");
     return api_key ? trim_view(*api_key) : std::string_view();
 }
 

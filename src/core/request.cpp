@@ -105,27 +105,49 @@ bool starts_at_v1(const std::string& path) { return starts_with(path, "/v1") && 
 
 }  // namespace
 
-std::string header_name_from_param(std::string_view name) {
-    std::string out(name.substr(5));  // skip "HTTP_"; then each byte in place
+void append_header_name(std::string& out, std::string_view name) {
+    size_t at = out.size();
+    out.append(name);  // then each byte in place
     bool word_start = true;
-    for (char& c : out) {
-        unsigned char byte = static_cast<unsigned char>(c);
-        if (byte == '_') {
-            c = '-';
+    for (auto c = out.begin() + static_cast<std::ptrdiff_t>(at); c != out.end(); ++c) {
+        unsigned char byte = static_cast<unsigned char>(*c);
+        if (byte == '_' || byte == '-') {
+            *c = '-';
             word_start = true;
             continue;
         }
         // An ASCII letter's two cases differ in bit 0x20 alone: one test, one bit set or cleared.
         if (static_cast<unsigned char>((byte | 0x20) - 'a') < 26)
-            c = static_cast<char>(word_start ? byte & ~0x20 : byte | 0x20);
+            *c = static_cast<char>(word_start ? byte & ~0x20 : byte | 0x20);
         word_start = false;
     }
+}
+
+std::string header_name_from_param(std::string_view name) {
+    std::string out;
+    append_header_name(out, name.substr(5));  // without "HTTP_"
     return out;
+}
+
+bool header_names_match(std::string_view request_name, std::string_view name) {
+    if (request_name.size() != name.size()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+        char a = request_name[i], b = name[i];
+        if (a == b || (a == '_' && b == '-')) continue;
+        if (static_cast<unsigned char>((a | 0x20) - 'a') >= 26 || (a | 0x20) != (b | 0x20)) return false;
+    }
+    return true;
 }
 
 const std::string* find_header(const Headers& headers, std::string_view name) {
     for (const Header& h : headers)
         if (iequals(h.name, name)) return &h.value;
+    return nullptr;
+}
+
+const std::string_view* find_header(const RequestHeaders& headers, std::string_view name) {
+    for (const RequestHeader& h : headers)
+        if (header_names_match(h.name, name)) return &h.value;
     return nullptr;
 }
 
@@ -180,7 +202,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
             request.malformed_param = name.empty() ? "param without a name" : std::string(name);
         if (is_header_param(name)) {
             // A header sent twice counts once, as its first copy.
-            if (seen.first_time(name)) request.headers.push_back({header_name_from_param(name), std::string(value)});
+            if (seen.first_time(name)) request.headers.push_back({name.substr(5), value});
         } else {
             known.take(name, value);
         }
@@ -210,7 +232,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     request.server_notices_clients_leaving = known[KnownParams::Software].substr(0, 6) == "nginx/";
     request.remote_address = known[KnownParams::RemoteAddress];
     std::string_view content_type = known[KnownParams::ContentType];
-    if (!content_type.empty()) request.headers.push_back({"Content-Type", std::string(content_type)});
+    if (!content_type.empty()) request.headers.push_back({"CONTENT_TYPE", content_type});
 
     std::string_view length = known[KnownParams::Length];
     long long declared = digits_value(length);
@@ -218,8 +240,8 @@ Request request_from_params(const CgiParams& params, const Config& config) {
         request.content_length = declared;
     else if (!length.empty() && request.malformed_param.empty())
         request.malformed_param = "CONTENT_LENGTH";
-    const std::string* encoding = find_header(request.headers, "Transfer-Encoding");
-    bool chunked = encoding && lowercase(*encoding).find("chunked") != std::string::npos;
+    const std::string_view* encoding = find_header(request.headers, "Transfer-Encoding");
+    bool chunked = encoding && lowercase(std::string(*encoding)).find("chunked") != std::string::npos;
     request.has_body = request.content_length > 0 || chunked;
     if (chunked && request.content_length == 0) request.content_length = -1;
     return request;

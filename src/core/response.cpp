@@ -234,12 +234,12 @@ Headers cors_headers_for(const std::vector<std::string>& origins, const std::str
 
 Headers preflight_headers(const Request& request) {
     Headers headers;
-    const std::string* method = find_header(request.headers, "Access-Control-Request-Method");
+    const std::string_view* method = find_header(request.headers, "Access-Control-Request-Method");
     headers.push_back({"Access-Control-Allow-Methods",
-                       method && !method->empty() ? *method : "GET, POST, DELETE, OPTIONS"});
-    const std::string* asked = find_header(request.headers, "Access-Control-Request-Headers");
+                       std::string(method && !method->empty() ? *method : "GET, POST, DELETE, OPTIONS")});
+    const std::string_view* asked = find_header(request.headers, "Access-Control-Request-Headers");
     headers.push_back({"Access-Control-Allow-Headers",
-                       asked && !asked->empty() ? *asked : "Authorization, Content-Type"});
+                       std::string(asked && !asked->empty() ? *asked : "Authorization, Content-Type")});
     headers.push_back({"Access-Control-Max-Age", "86400"});
     headers.push_back({"Vary", "Access-Control-Request-Method, Access-Control-Request-Headers"});
     return headers;

@@ -36,15 +36,15 @@ std::string query_without_api_version(std::string_view query) {
     return out;
 }
 
-std::string bearer_credential(const Headers& headers) {
-    const std::string* authorization = find_header(headers, "Authorization");
+std::string bearer_credential(const RequestHeaders& headers) {
+    const std::string_view* authorization = find_header(headers, "Authorization");
     if (!authorization) return "";
     std::string_view value = trim_view(*authorization);  // one copy: the credential's
     if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) return std::string(trim_view(value.substr(7)));
     return "";
 }
 
-void add_azure_credentials(const EndpointSettings& config, const Headers& headers, UpstreamHeaders& out) {
+void add_azure_credentials(const EndpointSettings& config, const RequestHeaders& headers, UpstreamHeaders& out) {
     if (!config.token.empty()) {
         out.add("api-key", config.token);
         return;
@@ -57,7 +57,7 @@ void add_azure_credentials(const EndpointSettings& config, const Headers& header
             out.add("api-key", bearer);
         return;
     }
-    if (const std::string* api_key = find_header(headers, "Api-Key")) out.add("api-key", *api_key);
+    if (const std::string_view* api_key = find_header(headers, "Api-Key")) out.add("api-key", *api_key);
 }
 
 // Dated API: /openai/deployments/{deployment}/{operation} and /openai/{path}, with the
@@ -177,14 +177,17 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     }
 
     size_t text_size = 64 + config.token.size();  // room for the credential's line
-    for (const Header& header : request.headers) text_size += header.name.size() + 2 + header.value.size() + 1;
+    for (const RequestHeader& header : request.headers) text_size += header.name.size() + 2 + header.value.size() + 1;
     upstream.headers.reserve(text_size);
     // A realtime call's ephemeral key is the upstream's credential for it (Azure's or
     // OpenAI's): it goes as it is, alone; "api-key" then carried the proxy's own key.
     bool ephemeral = carries_ephemeral_key(request, route);
-    for (const Header& header : request.headers) {
-        if (is_hop_by_hop(header.name)) continue;
-        HeaderRole role = role_of(header.name);
+    std::string name;  // each header's name written as a header ("X-Stainless-Os"), one room for all
+    for (const RequestHeader& header : request.headers) {
+        name.clear();
+        append_header_name(name, header.name);
+        if (is_hop_by_hop(name)) continue;
+        HeaderRole role = role_of(name);
         bool credential = role == HeaderRole::Authorization || role == HeaderRole::ApiKey;
         if (ephemeral && credential) {
             if (role != HeaderRole::Authorization) continue;
@@ -193,7 +196,7 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
         } else if (!azure && !config.token.empty() && credential) {
             continue;  // the server-side key replaces the client's credential, whichever header carries it
         }
-        upstream.headers.add(header.name, header.value);
+        upstream.headers.add(name, header.value);
     }
     if (ephemeral) {
         // the client's ephemeral key, kept above, is the call's only credential

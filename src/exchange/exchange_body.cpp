@@ -9,8 +9,8 @@
 
 Exchange::BodyUse Exchange::body_use() const {
     if (route_.kind == RouteKind::Deployment) {
-        const std::string* type = find_header(request_.headers, "Content-Type");
-        return multipart_boundary(type ? *type : "").empty() ? BodyUse::Json : BodyUse::Upload;
+        const std::string_view* type = find_header(request_.headers, "Content-Type");
+        return multipart_boundary(type ? *type : std::string_view()).empty() ? BodyUse::Json : BodyUse::Upload;
     }
     if (route_.kind != RouteKind::Upstream) return BodyUse::None;
     // Realtime: client_secrets' JSON and a bare SDP offer are small and read whole; a
@@ -19,8 +19,8 @@ Exchange::BodyUse Exchange::body_use() const {
     if (route_.realtime_call) return call_body(request_) == CallBody::Form ? BodyUse::Upload : BodyUse::Json;
     if (route_.body_model) return BodyUse::Json;
     if (route_.model_in_body && request_.has_body && models_restricted(config_, key_)) {
-        const std::string* type = find_header(request_.headers, "Content-Type");
-        return multipart_boundary(type ? *type : "").empty() ? BodyUse::Json : BodyUse::Upload;
+        const std::string_view* type = find_header(request_.headers, "Content-Type");
+        return multipart_boundary(type ? *type : std::string_view()).empty() ? BodyUse::Json : BodyUse::Upload;
     }
     return request_.has_body ? BodyUse::Spooled : BodyUse::None;
 }
@@ -61,7 +61,7 @@ bool Exchange::read_body(BodyUse use) {
         });
     }
     if (use == BodyUse::Upload) {
-        const std::string* type = find_header(request_.headers, "Content-Type");
+        const std::string_view* type = find_header(request_.headers, "Content-Type");
         boundary_ = multipart_boundary(*type);
         scanner_ = route_.realtime_call ? MultipartModelScanner(boundary_, "session", kLongestSession)
                                         : MultipartModelScanner(boundary_);
@@ -104,7 +104,7 @@ RequestBody Exchange::body_for(const std::string& deployment, bool rewrite_model
 // tens of KiB) for its whole length.
 void Exchange::release_request() {
     if (learn_bridge_) return;  // a refusal held may send the try again, bridged: its request is built anew
-    Headers().swap(request_.headers);
+    RequestHeaders().swap(request_.headers);
     std::string().swap(request_.query);
     // A body that may be fixed and sent again after a refusal stays.
     std::string& sent = bridged_ ? bridged_body_ : body_;

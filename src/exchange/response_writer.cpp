@@ -2,7 +2,9 @@
 
 void ResponseWriter::set_cors(const Config& config, const Request& request) {
     if (!cors_ || config.cors_origins.empty()) return;
-    origin_cors_ = head_fields(cors_headers_for(config.cors_origins, find_header(request.headers, "Origin")));
+    const std::string_view* origin = find_header(request.headers, "Origin");
+    std::string origin_text = origin ? std::string(*origin) : std::string();
+    origin_cors_ = head_fields(cors_headers_for(config.cors_origins, origin ? &origin_text : nullptr));
     cors_ = &origin_cors_;
 }
 

@@ -45,11 +45,15 @@ BOOST_AUTO_TEST_CASE(bad_entries_are_named_without_showing_the_key) {
 }
 
 BOOST_AUTO_TEST_CASE(the_key_comes_from_bearer_or_api_key) {
-    BOOST_TEST(presented_key({{"Authorization", "Bearer  sk-one "}}) == "sk-one");
-    BOOST_TEST(presented_key({{"Authorization", "bearer sk-one"}}) == "sk-one");
-    BOOST_TEST(presented_key({{"Api-Key", "sk-two"}}) == "sk-two");
-    BOOST_TEST(presented_key({{"Authorization", "Basic abc"}, {"Api-Key", "sk-two"}}) == "sk-two");
-    BOOST_TEST(presented_key({{"Content-Type", "x"}}).empty());
+    BOOST_TEST(presented_key(Headers{{"Authorization", "Bearer  sk-one "}}) == "sk-one");
+    BOOST_TEST(presented_key(Headers{{"Authorization", "bearer sk-one"}}) == "sk-one");
+    BOOST_TEST(presented_key(Headers{{"Api-Key", "sk-two"}}) == "sk-two");
+    BOOST_TEST(presented_key(Headers{{"Authorization", "Basic abc"}, {"Api-Key", "sk-two"}}) == "sk-two");
+    BOOST_TEST(presented_key(Headers{{"Content-Type", "x"}}).empty());
+    // A request's headers, named as their params are: alike.
+    BOOST_TEST(presented_key(RequestHeaders{{"AUTHORIZATION", "Bearer  sk-one "}}) == "sk-one");
+    BOOST_TEST(presented_key(RequestHeaders{{"AUTHORIZATION", "Basic abc"}, {"API_KEY", "sk-two"}}) == "sk-two");
+    BOOST_TEST(presented_key(RequestHeaders{{"CONTENT_TYPE", "x"}}).empty());
 }
 
 BOOST_AUTO_TEST_CASE(only_an_exact_key_matches) {

@@ -1,6 +1,8 @@
 // realtime.cpp: the WebRTC calls' credential, session model, body kind, query and Location.
 #include <boost/test/unit_test.hpp>
 
+#include "kept_headers.h"
+
 #include "realtime.h"
 
 namespace {
@@ -14,7 +16,7 @@ Config azure() {
 // A POST /v1/realtime/calls with these headers (only they matter here).
 Request call(Headers headers) {
     Request request;
-    request.headers = std::move(headers);
+    request.headers = kept_headers(std::move(headers));
     return request;
 }
 

@@ -8,6 +8,33 @@ BOOST_AUTO_TEST_SUITE(request)
 BOOST_AUTO_TEST_CASE(header_names_come_back_from_params) {
     BOOST_TEST(header_name_from_param("HTTP_X_STAINLESS_OS") == "X-Stainless-Os");
     BOOST_TEST(header_name_from_param("HTTP_AUTHORIZATION") == "Authorization");
+    std::string line = "x";
+    append_header_name(line, "content-TYPE");
+    BOOST_TEST(line == "xContent-Type");
+}
+
+// A request header keeps its param's name: it matches the header's name in any case,
+// '_' for '-', and nothing longer, shorter or otherwise spelled.
+BOOST_AUTO_TEST_CASE(request_header_names_match_header_names) {
+    BOOST_TEST(header_names_match("X_STAINLESS_OS", "X-Stainless-Os"));
+    BOOST_TEST(header_names_match("CONTENT_TYPE", "content-type"));
+    BOOST_TEST(header_names_match("Content-Type", "Content-Type"));
+    BOOST_TEST(!header_names_match("CONTENT_TYPE", "Content-Typ"));
+    BOOST_TEST(!header_names_match("CONTENT_TYPES", "Content-Type"));
+    BOOST_TEST(!header_names_match("CONTENTXTYPE", "Content-Type"));
+    BOOST_TEST(!header_names_match("X_1", "X-!"));  // only letters match in either case
+}
+
+// Nothing is copied: the headers are views into the params (which outlive the request).
+BOOST_AUTO_TEST_CASE(request_headers_view_their_params) {
+    Config config;
+    CgiParams params = {{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", "/v1/chat/completions"},
+                        {"CONTENT_TYPE", "application/json; charset=utf-8"}, {"HTTP_X_TRACE_ID", "abc"}};
+    Request r = request_from_params(params, config);
+    BOOST_REQUIRE(r.headers.size() == 2u);
+    BOOST_TEST(static_cast<const void*>(r.headers[0].value.data()) == static_cast<const void*>(params[3].second.data()));
+    BOOST_TEST(*find_header(r.headers, "X-Trace-Id") == "abc");
+    BOOST_TEST(*find_header(r.headers, "Content-Type") == "application/json; charset=utf-8");
 }
 
 BOOST_AUTO_TEST_CASE(absolute_form_targets_route_on_their_path) {
@@ -125,8 +152,9 @@ BOOST_AUTO_TEST_CASE(thousands_of_headers_each_count_once_in_order) {
     for (const std::string& name : names) params.emplace_back(name, name);
     Request request = request_from_params(params, config);
     BOOST_TEST(request.headers.size() == 1500u);
-    BOOST_TEST(request.headers[0].name == "X-H0");
-    BOOST_TEST(request.headers[1499].name == "X-H1499");
+    BOOST_TEST(request.headers[0].name == "X_H0");  // the param's name without "HTTP_"
+    BOOST_TEST(request.headers[1499].name == "X_H1499");
+    BOOST_TEST(*find_header(request.headers, "x-h1499") == "HTTP_X_H1499");
 }
 
 BOOST_AUTO_TEST_CASE(only_nginx_is_known_to_drop_requests_whose_client_left) {

@@ -1,6 +1,8 @@
 // translate.cpp: model mapping, deployment URLs, headers to Azure, and the allow list.
 #include <boost/test/unit_test.hpp>
 
+#include "kept_headers.h"
+
 #include <algorithm>
 
 #include "text.h"
@@ -20,7 +22,7 @@ Request chat(Headers headers, std::string query = "") {
     request.method = "POST";
     request.path = "/v1/chat/completions";
     request.query = std::move(query);
-    request.headers = std::move(headers);
+    request.headers = kept_headers(std::move(headers));
     return request;
 }
 

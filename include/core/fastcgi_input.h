@@ -55,6 +55,9 @@ public:
     bool keep_connection() const { return keep_; }
     // Valid from State::Body until release_params().
     const CgiParams& params() const { return params_; }
+    // Whether no param's name or value holds CR, LF or NUL, known from one scan of them all
+    // (false: not known, each is looked at).
+    bool params_plain() const { return params_plain_; }
     // The params go; their rooms come back emptied, for another request's lend_params_rooms().
     ParamsRooms release_params();
     // Rooms for the params to come, taken only before any pair arrived.
@@ -90,6 +93,7 @@ private:
     std::string begin_body_;   // BEGIN_REQUEST's 8 bytes, as they arrive
     std::string pairs_;        // PARAMS content, as it arrives
     CgiParams params_;
+    bool params_plain_ = false;
     size_t body_ready_ = 0;    // STDIN bytes at begin_ that body() may hand out
 };
 
@@ -97,4 +101,6 @@ private:
 // set, then the name and the value), as views into `pairs`; false when a length runs past
 // the end. A name's value follows it: the two lie together (request.cpp scans them at once).
 // One pass into `params` as it is: a lent room holds a request's pairs without a malloc.
-bool parse_fastcgi_pairs(const std::string& pairs, CgiParams& params);
+// The lengths, once read, are blanked in `pairs`, so that one scan of the whole block says
+// whether any name or value may hold CR, LF or NUL (`plain`: none does).
+bool parse_fastcgi_pairs(std::string& pairs, CgiParams& params, bool& plain);

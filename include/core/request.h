@@ -50,7 +50,9 @@ struct Request {
     std::string malformed_param;
 };
 
-Request request_from_params(const CgiParams& params, const Config& config);
+// `plain`: the caller knows no param's name or value holds CR, LF or NUL (one scan of them
+// all, FastCgiInput::params_plain): none is looked at again.
+Request request_from_params(const CgiParams& params, const Config& config, bool plain = false);
 
 // "NAME=value" strings (the environment of a CGI call) as params that
 // point into them: they must outlive the params.

@@ -54,6 +54,7 @@ public:
     bool bytes_waiting() const;
 
     const CgiParams& params() const override { return input_.params(); }
+    bool params_plain() const override { return input_.params_plain(); }
     void release_params() override;
     long read_body(char* buffer, size_t size) override;
     bool can_take(size_t size) const override;

@@ -10,8 +10,10 @@ public:
     virtual ~Connection() = default;
 
     virtual const CgiParams& params() const = 0;
+    // Whether no param's name or value is known to hold CR, LF or NUL (false: not known).
+    virtual bool params_plain() const { return false; }
 
-    // The params are not looked at again: their index may go (not the params themselves).
+    // The params, and the request's views into them, are not looked at again: their rooms may go.
     virtual void release_params() {}
 
     // Reads up to `size` body bytes: the count, 0 at the end of the body, -1 on error.

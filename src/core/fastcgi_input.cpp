@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "text.h"
+
 namespace {
 
 const unsigned char kVersion1 = 1;
@@ -17,7 +19,7 @@ const unsigned char kKeepConnection = 1;
 // One length of a name-value pair at `at`: a byte below 128, or four bytes with the high
 // bit of the first set. False when it runs past `end`. Over pointers, small enough to inline
 // (it is asked twice for each of a request's thirty-odd params).
-bool pair_length(const unsigned char*& at, const unsigned char* end, size_t& length) {
+bool pair_length(unsigned char*& at, const unsigned char* end, size_t& length) {
     if (at == end) return false;
     if (!(at[0] & 0x80)) {
         length = *at++;
@@ -32,19 +34,26 @@ bool pair_length(const unsigned char*& at, const unsigned char* end, size_t& len
 
 }  // namespace
 
-bool parse_fastcgi_pairs(const std::string& pairs, CgiParams& params) {
+bool parse_fastcgi_pairs(std::string& pairs, CgiParams& params, bool& plain) {
     params.clear();
+    plain = false;
     if (params.capacity() == 0) params.reserve(pairs.size() / 32 + 8);  // a pair is rarely shorter
-    const auto* at = reinterpret_cast<const unsigned char*>(pairs.data());
+    auto* at = reinterpret_cast<unsigned char*>(pairs.data());
     const auto* end = at + pairs.size();
     while (at != end) {
+        unsigned char* lengths = at;
         size_t name = 0, value = 0;
         if (!pair_length(at, end, name) || !pair_length(at, end, value)) return false;
         if (name > static_cast<size_t>(end - at) || value > static_cast<size_t>(end - at) - name) return false;
+        // The lengths, read, are blanked: a length of 10, 13 or 0 is no line break in a value.
+        for (; lengths != at; ++lengths) *lengths = ' ';
         const char* text = reinterpret_cast<const char*>(at);
         params.emplace_back(std::string_view(text, name), std::string_view(text + name, value));
         at += name + value;
     }
+    // One scan of the whole block for every name and value (no byte below 14: no CR, LF
+    // or NUL); a block with any such byte is looked at param by param (request.cpp).
+    plain = !has_byte_below_or(pairs, '\r' + 1, '\r');
     return true;
 }
 
@@ -132,7 +141,7 @@ void FastCgiInput::end_record() {
         keep_ = begin_body_[2] & kKeepConnection;
         state_ = role == kResponder ? State::Params : State::Failed;
     } else if (state_ == State::Params && empty_) {
-        state_ = parse_fastcgi_pairs(pairs_, params_) ? State::Body : State::Failed;
+        state_ = parse_fastcgi_pairs(pairs_, params_, params_plain_) ? State::Body : State::Failed;
     } else if (state_ == State::Body && empty_) {
         state_ = State::Ended;
     }
@@ -162,6 +171,7 @@ ParamsRooms FastCgiInput::release_params() {
     ParamsRooms rooms{std::move(pairs_), std::move(params_)};
     pairs_ = std::string();
     params_ = CgiParams();
+    params_plain_ = false;
     rooms.pairs.clear();
     rooms.params.clear();
     return rooms;

@@ -190,7 +190,7 @@ CgiParams params_from_envp(char** envp) {
     return params;
 }
 
-Request request_from_params(const CgiParams& params, const Config& config) {
+Request request_from_params(const CgiParams& params, const Config& config, bool plain) {
     Request request;
     KnownParams known;
     SeenNames seen;
@@ -198,7 +198,7 @@ Request request_from_params(const CgiParams& params, const Config& config) {
     for (const auto& entry : params) headers += is_header_param(entry.first);
     request.headers.reserve(headers);
     for (const auto& [name, value] : params) {
-        if (request.malformed_param.empty() && param_has_line_break_or_nul(name, value))
+        if (!plain && request.malformed_param.empty() && param_has_line_break_or_nul(name, value))
             request.malformed_param = name.empty() ? "param without a name" : std::string(name);
         if (is_header_param(name)) {
             // A header sent twice counts once, as its first copy.

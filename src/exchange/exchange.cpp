@@ -47,7 +47,7 @@ void Exchange::receive() {
 void Exchange::receive_head() {
     // The params stay the connection's until the exchange ends: the request's headers
     // are views into them.
-    request_ = request_from_params(connection_.params(), config_);
+    request_ = request_from_params(connection_.params(), config_, connection_.params_plain());
     log_.method = request_.method;
     log_.path = request_.path;
     route_ = route_request(config_, request_.method, request_.path);

@@ -25,6 +25,7 @@ struct Outcome {
     bool keep = false;
     bool together = true;  // each value right after its name
     bool past_end = false;
+    bool plain = false;  // params_plain(): no CR, LF or NUL known to be in any name or value
 };
 
 // Feeds `bytes` in reads of `piece` bytes, taking the body out in small pieces as it comes.
@@ -38,6 +39,7 @@ Outcome read_all(const std::vector<unsigned char>& bytes, size_t piece) {
         if (!have_params && (state == State::Body || state == State::Ended)) {
             for (const auto& [name, value] : input.params()) out.params.emplace_back(name, value);
             out.keep = input.keep_connection();
+            out.plain = input.params_plain();
             for (const auto& [name, value] : input.params()) out.together &= value.data() == name.data() + name.size();
             have_params = true;
             continue;  // what follows the params is taken by the next take()
@@ -116,6 +118,24 @@ BOOST_AUTO_TEST_CASE(long_lengths_empty_values_and_pairs_split_over_records) {
         BOOST_TEST(out.params[2].second == "z");
         BOOST_TEST(!out.keep);
         BOOST_TEST(out.together);
+        BOOST_TEST(out.plain);  // an empty value's length (0) is no NUL in it
+    }
+}
+
+// One scan of the whole block says whether a name or value may hold CR, LF or NUL; the
+// lengths between them (10 and 13 here) are not looked at as bytes of a value.
+BOOST_AUTO_TEST_CASE(line_breaks_are_seen_in_values_not_in_lengths) {
+    std::string ten(10, 'a'), thirteen(13, 'b');
+    Outcome plain = read_all(request_with_pairs(std::string("\x0d\x0a", 2) + "DOCUMENT_ROOT" + ten +
+                                                std::string("\x06\x0d", 2) + "HTTP_X" + thirteen), 4);
+    BOOST_REQUIRE(plain.params.size() == 2u);
+    BOOST_TEST(plain.params[1].second == thirteen);
+    BOOST_TEST(plain.plain);
+    for (char bad : {'\r', '\n'}) {
+        Outcome broken = read_all(request_with_pairs(std::string("\x06\x03HTTP_Xa", 9) + bad + "b"), 4);
+        BOOST_REQUIRE(broken.params.size() == 1u);
+        BOOST_TEST(broken.params[0].second == std::string("a") + bad + "b");
+        BOOST_TEST(!broken.plain);
     }
 }
 
@@ -124,9 +144,11 @@ BOOST_AUTO_TEST_CASE(a_nul_in_a_name_or_value_is_kept_whole) {
     Outcome value = read_all(request_with_pairs(std::string("\x06\x03HTTP_Xa\0b", 11)), 3);
     BOOST_REQUIRE(value.params.size() == 1u);
     BOOST_TEST(value.params[0].second == std::string("a\0b", 3));
+    BOOST_TEST(!value.plain);
     Outcome name = read_all(request_with_pairs(std::string("\x02\x01X\0v", 5)), 3);
     BOOST_REQUIRE(name.params.size() == 1u);
     BOOST_TEST(name.params[0].first == std::string("X\0", 2));
+    BOOST_TEST(!name.plain);
 }
 
 BOOST_AUTO_TEST_CASE(lengths_that_run_past_the_params_fail) {

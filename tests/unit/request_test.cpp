@@ -25,6 +25,16 @@ BOOST_AUTO_TEST_CASE(request_header_names_match_header_names) {
     BOOST_TEST(!header_names_match("X_1", "X-!"));  // only letters match in either case
 }
 
+// A caller that scanned the params already (FastCgiInput::params_plain) has them not
+// scanned again; one that did not has each looked at.
+BOOST_AUTO_TEST_CASE(params_known_plain_are_not_scanned_again) {
+    Config config;
+    CgiParams params = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/v1/models"}, {"HTTP_X_A", "a\rb"}};
+    BOOST_TEST(request_from_params(params, config).malformed_param == "HTTP_X_A");
+    params.pop_back();
+    BOOST_TEST(request_from_params(params, config, true).malformed_param.empty());
+}
+
 // Nothing is copied: the headers are views into the params (which outlive the request).
 BOOST_AUTO_TEST_CASE(request_headers_view_their_params) {
     Config config;

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 struct AccessLogEntry {
-    std::string method;
-    std::string path;        // without the query string, which may carry keys
+    // Views of the request's own (the exchange's), which outlive its line: not copied.
+    std::string_view method;
+    std::string_view path;   // without the query string, which may carry keys
     std::string model;       // empty: none
     std::string deployment;  // empty: none
     int status = 0;          // what the client got

@@ -39,7 +39,7 @@ std::string quoted_text(const std::string& text) {
 }
 
 // A field's value made safe, or "-" when empty, appended to the line in place.
-void append_or_dash(std::string& line, const std::string& value) {
+void append_or_dash(std::string& line, std::string_view value) {
     if (value.empty()) line += '-';
     else append_log_safe(line, value);
 }
@@ -51,7 +51,7 @@ void append_number(std::string& line, long long value) {
 }
 
 // A string field, or null when empty; client values as plain ASCII.
-void add_field(cJSON* object, const char* name, const std::string& value, size_t max_length = 200) {
+void add_field(cJSON* object, const char* name, std::string_view value, size_t max_length = 200) {
     if (value.empty()) cJSON_AddNullToObject(object, name);
     else cJSON_AddStringToObject(object, name, quote_value(value, max_length).c_str());
 }

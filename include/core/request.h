@@ -1,6 +1,7 @@
 // The client's request as the web server describes it in CGI/FastCGI params.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,12 +20,13 @@ using Headers = std::vector<Header>;
 using CgiParam = std::pair<std::string_view, std::string_view>;
 using CgiParams = std::vector<CgiParam>;
 
-// A header of the client's request, seen where the params lie (nothing copied): they
-// outlive the request (the FastCGI connection holds its params room until the exchange
-// ends; a CGI call's environment lives as long as the process). `name` is the param's
-// name without "HTTP_" ("X_STAINLESS_OS"; CONTENT_TYPE's is "CONTENT_TYPE"), or a
-// header's own name: header_names_match() compares it with one ('_' for '-', any case),
-// append_header_name() writes it as a header ("X-Stainless-Os").
+// A header of the client's request, seen where the params lie (nothing copied), and once
+// the request is made, where keep_own_headers() copied them all, in one room of the
+// request's own (the exchange then gives the params back; a CGI call's environment lives
+// as long as the process). `name` is the param's name without "HTTP_" ("X_STAINLESS_OS";
+// CONTENT_TYPE's is "CONTENT_TYPE"), or a header's own name: header_names_match() compares
+// it with one ('_' for '-', any case), append_header_name() writes it as a header
+// ("X-Stainless-Os").
 struct RequestHeader {
     std::string_view name;
     std::string_view value;
@@ -37,6 +39,8 @@ struct Request {
     std::string query;   // raw, without '?'
     std::string mount;   // the mount prefix removed from the path ("" when none)
     RequestHeaders headers;  // every HTTP_* param plus CONTENT_TYPE
+    // Where the headers' views point once keep_own_headers() has run (shared by copies).
+    std::shared_ptr<const std::string> header_bytes;
     long long content_length = -1;  // -1: unknown (chunked body or none announced)
     bool has_body = false;
     // The web server drops the request by itself when its client leaves (nginx closes
@@ -53,6 +57,11 @@ struct Request {
 // `plain`: the caller knows no param's name or value holds CR, LF or NUL (one scan of them
 // all, FastCgiInput::params_plain): none is looked at again.
 Request request_from_params(const CgiParams& params, const Config& config, bool plain = false);
+
+// The request's headers copied out of the params into one room of the request's own, their
+// views moved there: the params (the web server's whole set, 1.5 KiB and more) can then go
+// back at once, and a stream that lasts minutes holds only its headers' bytes.
+void keep_own_headers(Request& request);
 
 // "NAME=value" strings (the environment of a CGI call) as params that
 // point into them: they must outlive the params.

@@ -246,3 +246,16 @@ Request request_from_params(const CgiParams& params, const Config& config, bool 
     if (chunked && request.content_length == 0) request.content_length = -1;
     return request;
 }
+
+void keep_own_headers(Request& request) {
+    size_t bytes = 0;
+    for (const RequestHeader& header : request.headers) bytes += header.name.size() + header.value.size();
+    auto room = std::make_shared<std::string>();
+    room->reserve(bytes);  // never grown below: the views into it stay valid
+    for (RequestHeader& header : request.headers) {
+        const char* at = room->data() + room->size();
+        room->append(header.name).append(header.value);
+        header = {std::string_view(at, header.name.size()), std::string_view(at + header.name.size(), header.value.size())};
+    }
+    request.header_bytes = std::move(room);
+}

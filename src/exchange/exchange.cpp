@@ -27,7 +27,6 @@ Exchange::Exchange(const Config& config, Connection& connection, ExchangeHost& h
 Exchange::~Exchange() {
     heartbeat_.disarm();
     end_accounting();
-    connection_.release_params();  // the request's headers were views into them
 }
 
 // ---- Receiving: params, route, admission, body ---------------------------------------------
@@ -45,9 +44,9 @@ void Exchange::receive() {
 }
 
 void Exchange::receive_head() {
-    // The params stay the connection's until the exchange ends: the request's headers
-    // are views into them.
     request_ = request_from_params(connection_.params(), config_, connection_.params_plain());
+    keep_own_headers(request_);
+    connection_.release_params();  // the request holds what it needs
     log_.method = request_.method;
     log_.path = request_.path;
     route_ = route_request(config_, request_.method, request_.path);

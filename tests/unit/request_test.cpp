@@ -1,6 +1,8 @@
 // request.cpp: a request read from FastCGI params (headers, path, length), line breaks noticed.
 #include <boost/test/unit_test.hpp>
 
+#include <memory>
+
 #include "request.h"
 
 BOOST_AUTO_TEST_SUITE(request)
@@ -45,6 +47,27 @@ BOOST_AUTO_TEST_CASE(request_headers_view_their_params) {
     BOOST_TEST(static_cast<const void*>(r.headers[0].value.data()) == static_cast<const void*>(params[3].second.data()));
     BOOST_TEST(*find_header(r.headers, "X-Trace-Id") == "abc");
     BOOST_TEST(*find_header(r.headers, "Content-Type") == "application/json; charset=utf-8");
+}
+
+// Once kept, the headers are the request's own: the params they came from may go (a
+// stream gives them back at its start), and a copy of the request reads the same bytes.
+BOOST_AUTO_TEST_CASE(kept_headers_outlive_their_params) {
+    Config config;
+    std::string trace = "abc", agent = "OpenAI/Python 1.99.0 (a user agent longer than a short string)";
+    auto params = std::make_unique<CgiParams>(CgiParams{{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", "/v1/chat/completions"},
+                                                        {"HTTP_X_TRACE_ID", trace}, {"HTTP_USER_AGENT", agent}});
+    Request r = request_from_params(*params, config);
+    keep_own_headers(r);
+    params.reset();
+    trace.assign("xyz");
+    agent.assign(agent.size(), '!');
+    Request copy = r;
+    Request moved = std::move(r);
+    for (const Request* request : {&copy, &moved}) {
+        BOOST_REQUIRE(request->headers.size() == 2u);
+        BOOST_TEST(*find_header(request->headers, "X-Trace-Id") == "abc");
+        BOOST_TEST(*find_header(request->headers, "User-Agent") == "OpenAI/Python 1.99.0 (a user agent longer than a short string)");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(absolute_form_targets_route_on_their_path) {

@@ -241,7 +241,7 @@ Request request_from_params(const CgiParams& params, const Config& config, bool 
     else if (!length.empty() && request.malformed_param.empty())
         request.malformed_param = "CONTENT_LENGTH";
     const std::string_view* encoding = find_header(request.headers, "Transfer-Encoding");
-    bool chunked = encoding && lowercase(std::string(*encoding)).find("chunked") != std::string::npos;
+    bool chunked = encoding && icontains(*encoding, "chunked");
     request.has_body = request.content_length > 0 || chunked;
     if (chunked && request.content_length == 0) request.content_length = -1;
     return request;

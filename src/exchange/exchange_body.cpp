@@ -8,20 +8,19 @@
 #include "translate.h"
 
 Exchange::BodyUse Exchange::body_use() const {
-    if (route_.kind == RouteKind::Deployment) {
+    // A multipart form is spooled and scanned for its model; any other body is read whole.
+    auto json_or_upload = [this] {
         const std::string_view* type = find_header(request_.headers, "Content-Type");
         return multipart_boundary(type ? *type : std::string_view()).empty() ? BodyUse::Json : BodyUse::Upload;
-    }
+    };
+    if (route_.kind == RouteKind::Deployment) return json_or_upload();
     if (route_.kind != RouteKind::Upstream) return BodyUse::None;
     // Realtime: client_secrets' JSON and a bare SDP offer are small and read whole; a
     // call's form is scanned for its field "session".
     if (route_.session_model) return BodyUse::Json;
     if (route_.realtime_call) return call_body(request_) == CallBody::Form ? BodyUse::Upload : BodyUse::Json;
     if (route_.body_model) return BodyUse::Json;
-    if (route_.model_in_body && request_.has_body && models_restricted(config_, key_)) {
-        const std::string_view* type = find_header(request_.headers, "Content-Type");
-        return multipart_boundary(type ? *type : std::string_view()).empty() ? BodyUse::Json : BodyUse::Upload;
-    }
+    if (route_.model_in_body && request_.has_body && models_restricted(config_, key_)) return json_or_upload();
     return request_.has_body ? BodyUse::Spooled : BodyUse::None;
 }
 

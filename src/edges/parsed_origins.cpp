@@ -5,36 +5,77 @@
 #include "upstream.h"
 
 CurlUrl ParsedOrigins::parsed(const std::string& url, int& origin) {
+    if (CurlUrl seen = take_seen(url, origin)) return seen;
     std::optional<UrlCut> cut = cut_plain_url(url);
     origin = cut ? find_or_parse(cut->origin) : -1;
     if (origin < 0) return nullptr;
     Origin& known = origins_[static_cast<size_t>(origin)];
-    CurlUrl copy;
-    if (!known.spares.empty()) {
-        copy = std::move(known.spares.back());
-        known.spares.pop_back();
-    } else {
-        copy.reset(curl_url_dup(known.parsed.get()));
-    }
+    Spare* spare = free_spare(known);
+    if (!spare && known.spares.size() < kSpares) spare = &known.spares.emplace_back();
+    CurlUrl copy = spare && spare->url ? std::move(spare->url) : CurlUrl(curl_url_dup(known.parsed.get()));
     // The query goes in the path: libcurl 7.88 writes the path as it stands into the request
     // line, where a query of its own costs it two more formattings of both (http.c: "%s?%s"
     // for authentication, "?%s" for the request line).
     // The target is the URL's end: its characters are already followed by the URL's NUL.
     const char* target = url.c_str() + (cut->target.data() - url.data());
-    if (!copy || curl_url_set(copy.get(), CURLUPART_PATH, target, 0) != CURLUE_OK) {
+    bool set = copy && curl_url_set(copy.get(), CURLUPART_PATH, target, 0) == CURLUE_OK;
+    if (spare) spare->whole.assign(set ? url : std::string_view());
+    if (!set) {
+        if (spare) spare->url = std::move(copy);  // its path unknown: set again before it serves
         origin = -1;
         return nullptr;
     }
+    return lend(origin, spare, std::move(copy));
+}
+
+// A free copy whose path an earlier transfer set for this very URL (among the last few free
+// copies of its origin): it goes as it is, the URL known plain.
+CurlUrl ParsedOrigins::take_seen(const std::string& url, int& origin) {
+    for (size_t i = 0; i < origins_.size(); ++i) {
+        Origin& known = origins_[i];
+        size_t end = known.text.size();  // an origin ends at the path's '/': one at most matches
+        if (url.size() <= end || url[end] != '/' || url.compare(0, end, known.text) != 0) continue;
+        size_t looked = 0;
+        for (size_t at = known.spares.size(); at-- > 0 && looked < kLooked;) {
+            Spare& spare = known.spares[at];
+            if (spare.lent || !spare.url) continue;
+            ++looked;
+            if (spare.whole != url) continue;
+            origin = static_cast<int>(i);
+            return lend(origin, &spare, std::move(spare.url));
+        }
+        return nullptr;
+    }
+    return nullptr;
+}
+
+// The copy goes out with a transfer; its place (null: none was free) waits for it.
+CurlUrl ParsedOrigins::lend(int origin, Spare* spare, CurlUrl copy) {
+    Origin& known = origins_[static_cast<size_t>(origin)];
+    if (spare) spare->lent = copy.get();
     ++known.in_flight;
     known.last_used = ++uses_;
     return copy;
 }
 
+// The last of an origin's copies not lent, or null.
+ParsedOrigins::Spare* ParsedOrigins::free_spare(Origin& known) {
+    for (size_t at = known.spares.size(); at-- > 0;)
+        if (!known.spares[at].lent) return &known.spares[at];
+    return nullptr;
+}
+
+// Back in its place; a copy lent while every place was taken is destroyed.
 void ParsedOrigins::give_back(int origin, CurlUrl url) {
     if (!url || origin < 0 || static_cast<size_t>(origin) >= origins_.size()) return;
     Origin& known = origins_[static_cast<size_t>(origin)];
     if (known.in_flight > 0) --known.in_flight;
-    if (known.spares.size() < kSpares) known.spares.push_back(std::move(url));
+    for (Spare& spare : known.spares)
+        if (spare.lent == url.get()) {
+            spare.url = std::move(url);
+            spare.lent = nullptr;
+            return;
+        }
 }
 
 // Parsed with the flags libcurl 7.88 parses a transfer's URL with (url.c,

@@ -475,6 +475,41 @@ BOOST_AUTO_TEST_CASE(a_plain_url_is_handed_out_parsed_and_its_copy_serves_the_ne
     BOOST_TEST(origin == -1);
 }
 
+// A free copy whose path was set for the same URL serves it again; another URL gets a
+// copy with its own path, and every copy handed out says the URL it was asked for.
+BOOST_AUTO_TEST_CASE(a_copy_set_for_the_same_url_serves_it_again) {
+    ParsedOrigins origins;
+    const std::string a = "http://127.0.0.1:9/openai/deployments/d/chat/completions?api-version=1";
+    const std::string b = "http://127.0.0.1:9/openai/deployments/e/chat/completions?api-version=1";
+    int origin_a = -1, origin_b = -1;
+    CurlUrl first_a = origins.parsed(a, origin_a);
+    CurlUrl first_b = origins.parsed(b, origin_b);
+    BOOST_REQUIRE(first_a);
+    BOOST_REQUIRE(first_b);
+    BOOST_TEST(origin_a == origin_b);
+    CURLU* copy_a = first_a.get();
+    CURLU* copy_b = first_b.get();
+    origins.give_back(origin_a, std::move(first_a));
+    origins.give_back(origin_b, std::move(first_b));
+    int origin = -1;
+    CurlUrl again_a = origins.parsed(a, origin);
+    BOOST_TEST(again_a.get() == copy_a);  // not the last given back: the one set for `a`
+    BOOST_TEST(origin == origin_a);
+    BOOST_TEST(whole_url(again_a.get()) == a);
+    CurlUrl again_b = origins.parsed(b, origin);
+    BOOST_TEST(again_b.get() == copy_b);
+    BOOST_TEST(whole_url(again_b.get()) == b);
+    origins.give_back(origin, std::move(again_b));
+    CurlUrl other = origins.parsed("http://127.0.0.1:9/c?x=1", origin);  // b's copy, its path set anew
+    BOOST_TEST(other.get() == copy_b);
+    BOOST_TEST(whole_url(other.get()) == "http://127.0.0.1:9/c?x=1");
+    origins.give_back(origin, std::move(other));
+    CurlUrl b_anew = origins.parsed(b, origin);
+    BOOST_TEST(whole_url(b_anew.get()) == b);
+    BOOST_TEST(!origins.parsed("http://127.0.0.1:9/a/../c", origin));  // never seen plain: still cut
+    BOOST_TEST(origin == -1);
+}
+
 // A reload may bring new endpoints: an origin with no transfer under way makes room for
 // one; while all 16 have one, the 17th is left to libcurl's own parse.
 BOOST_AUTO_TEST_CASE(an_idle_origin_makes_room_for_a_new_one) {

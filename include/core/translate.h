@@ -41,6 +41,11 @@ public:
     void add(std::string_view name, std::string_view value) {  // "name: value"
         text_.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).push_back('\0');
     }
+    // A client's header: its request name ("X_STAINLESS_OS") written as a header's name.
+    void add_request_header(std::string_view request_name, std::string_view value) {
+        append_header_name(text_, request_name);
+        text_.append(": ").append(value.data(), value.size()).push_back('\0');
+    }
     const std::string& text() const { return text_; }
     std::vector<std::string_view> lines() const;  // in order: for tests
 

@@ -110,16 +110,15 @@ void append_header_name(std::string& out, std::string_view name) {
     out.append(name);  // then each byte in place
     bool word_start = true;
     for (auto c = out.begin() + static_cast<std::ptrdiff_t>(at); c != out.end(); ++c) {
-        unsigned char byte = static_cast<unsigned char>(*c);
-        if (byte == '_' || byte == '-') {
-            *c = '-';
-            word_start = true;
-            continue;
-        }
         // An ASCII letter's two cases differ in bit 0x20 alone: one test, one bit set or cleared.
-        if (static_cast<unsigned char>((byte | 0x20) - 'a') < 26)
-            *c = static_cast<char>(word_start ? byte & ~0x20 : byte | 0x20);
-        word_start = false;
+        unsigned char lower = static_cast<unsigned char>(*c) | 0x20;
+        if (static_cast<unsigned char>(lower - 'a') < 26) {  // letters first: most bytes are
+            *c = static_cast<char>(word_start ? lower & ~0x20 : lower);
+            word_start = false;
+        } else {
+            word_start = *c == '_' || *c == '-';
+            if (word_start) *c = '-';
+        }
     }
 }
 
@@ -132,9 +131,12 @@ std::string header_name_from_param(std::string_view name) {
 bool header_names_match(std::string_view request_name, std::string_view name) {
     if (request_name.size() != name.size()) return false;
     for (size_t i = 0; i < name.size(); ++i) {
-        char a = request_name[i], b = name[i];
-        if (a == b || (a == '_' && b == '-')) continue;
-        if (static_cast<unsigned char>((a | 0x20) - 'a') >= 26 || (a | 0x20) != (b | 0x20)) return false;
+        unsigned char a = static_cast<unsigned char>(request_name[i]), b = static_cast<unsigned char>(name[i]);
+        unsigned char differ = a ^ b;
+        if (differ == 0) continue;
+        // A letter in the other case ("AUTHORIZATION", "Authorization"): bit 0x20 alone differs.
+        if (differ == 0x20 && static_cast<unsigned char>((a | 0x20) - 'a') < 26) continue;
+        if (a != '_' || b != '-') return false;
     }
     return true;
 }

@@ -6,22 +6,46 @@
 
 namespace {
 
-// What a client's header is to the translation, once it is known not to be hop-by-hop:
-// one of the two credential headers, one that means nothing to Azure or would leak client
-// state (dropped in azure mode, as the credentials are), or any other.
-enum class HeaderRole { Other, Authorization, ApiKey, PrivateToClient };
+// What a header is to the translation: hop-by-hop (never sent upstream), one of the two
+// credential headers, one that means nothing to Azure or would leak client state (dropped
+// in azure mode, as the credentials are), or any other.
+enum class HeaderRole { Other, HopByHop, Authorization, ApiKey, PrivateToClient };
 
-// By length first, as is_hop_by_hop: most names match none of the lengths.
-HeaderRole role_of(const std::string& name) {
+// By length first: a name matches none of the lengths or one or two names (every header of
+// every request and answer is asked). `same(name, known)`: iequals for a header's own name,
+// header_names_match for a request's ("CONTENT_LENGTH"), which is then never written out
+// to be asked.
+template <typename Same>
+HeaderRole role_of(std::string_view name, Same same) {
+    using Role = HeaderRole;
     switch (name.size()) {
-        case 6: return iequals(name, "Cookie") ? HeaderRole::PrivateToClient : HeaderRole::Other;
-        case 7: return iequals(name, "Api-Key") ? HeaderRole::ApiKey : HeaderRole::Other;
-        case 13: return iequals(name, "Authorization") ? HeaderRole::Authorization : HeaderRole::Other;
-        case 14: return iequals(name, "Openai-Project") ? HeaderRole::PrivateToClient : HeaderRole::Other;
-        case 19: return iequals(name, "Openai-Organization") ? HeaderRole::PrivateToClient : HeaderRole::Other;
-        default: return HeaderRole::Other;
+        case 2: return same(name, "Te") ? Role::HopByHop : Role::Other;
+        case 4: return same(name, "Host") ? Role::HopByHop : Role::Other;
+        case 6: return same(name, "Expect") ? Role::HopByHop : same(name, "Cookie") ? Role::PrivateToClient : Role::Other;
+        case 7:
+            if (same(name, "Trailer") || same(name, "Upgrade")) return Role::HopByHop;
+            return same(name, "Api-Key") ? Role::ApiKey : Role::Other;
+        case 10: return same(name, "Connection") || same(name, "Keep-Alive") ? Role::HopByHop : Role::Other;
+        case 13: return same(name, "Authorization") ? Role::Authorization : Role::Other;
+        case 14:
+            if (same(name, "Content-Length")) return Role::HopByHop;
+            return same(name, "Openai-Project") ? Role::PrivateToClient : Role::Other;
+        case 15: return same(name, "Accept-Encoding") ? Role::HopByHop : Role::Other;
+        case 16: return same(name, "Proxy-Connection") ? Role::HopByHop : Role::Other;
+        case 17: return same(name, "Transfer-Encoding") ? Role::HopByHop : Role::Other;
+        case 18: return same(name, "Proxy-Authenticate") ? Role::HopByHop : Role::Other;
+        case 19:
+            if (same(name, "Proxy-Authorization")) return Role::HopByHop;
+            return same(name, "Openai-Organization") ? Role::PrivateToClient : Role::Other;
+        default: return Role::Other;
     }
 }
+
+// The client's credential headers as the header loop met them (the first of each name).
+struct ClientCredentials {
+    const std::string_view* authorization = nullptr;
+    const std::string_view* api_key = nullptr;
+};
 
 // Without "api-version" parameters: the proxy sets the version it is configured with.
 // Looked at in place, pair by pair: most requests carry no query at all.
@@ -36,20 +60,19 @@ std::string query_without_api_version(std::string_view query) {
     return out;
 }
 
-std::string bearer_credential(const RequestHeaders& headers) {
-    const std::string_view* authorization = find_header(headers, "Authorization");
+std::string bearer_credential(const std::string_view* authorization) {
     if (!authorization) return "";
     std::string_view value = trim_view(*authorization);  // one copy: the credential's
     if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) return std::string(trim_view(value.substr(7)));
     return "";
 }
 
-void add_azure_credentials(const EndpointSettings& config, const RequestHeaders& headers, UpstreamHeaders& out) {
+void add_azure_credentials(const EndpointSettings& config, const ClientCredentials& client, UpstreamHeaders& out) {
     if (!config.token.empty()) {
         out.add("api-key", config.token);
         return;
     }
-    std::string bearer = bearer_credential(headers);
+    std::string bearer = bearer_credential(client.authorization);
     if (!bearer.empty()) {
         if (looks_like_jwt(bearer))
             out.add("Authorization", "Bearer " + bearer);
@@ -57,7 +80,7 @@ void add_azure_credentials(const EndpointSettings& config, const RequestHeaders&
             out.add("api-key", bearer);
         return;
     }
-    if (const std::string_view* api_key = find_header(headers, "Api-Key")) out.add("api-key", *api_key);
+    if (client.api_key) out.add("api-key", *client.api_key);
 }
 
 // Dated API: /openai/deployments/{deployment}/{operation} and /openai/{path}, with the
@@ -145,24 +168,39 @@ bool looks_like_jwt(const std::string& credential) {
     return true;
 }
 
-// By length first: a header's name matches none of the lengths or one or two names (every
-// header of every request and answer is asked).
 bool is_hop_by_hop(const std::string& name) {
-    switch (name.size()) {
-        case 2: return iequals(name, "Te");
-        case 4: return iequals(name, "Host");
-        case 6: return iequals(name, "Expect");
-        case 7: return iequals(name, "Trailer") || iequals(name, "Upgrade");
-        case 10: return iequals(name, "Connection") || iequals(name, "Keep-Alive");
-        case 14: return iequals(name, "Content-Length");
-        case 15: return iequals(name, "Accept-Encoding");
-        case 16: return iequals(name, "Proxy-Connection");
-        case 17: return iequals(name, "Transfer-Encoding");
-        case 18: return iequals(name, "Proxy-Authenticate");
-        case 19: return iequals(name, "Proxy-Authorization");
-        default: return false;
-    }
+    return role_of(name, [](std::string_view a, std::string_view b) { return iequals(a, b); }) == HeaderRole::HopByHop;
 }
+
+namespace {
+
+// The client's headers that go upstream, each name written as a header's ("X-Stainless-Os"),
+// known by its param's ("X_STAINLESS_OS") without being written first; its credential
+// headers noted on the way.
+ClientCredentials add_client_headers(const EndpointSettings& config, const Request& request, bool ephemeral,
+                                     UpstreamHeaders& out) {
+    bool azure = config.mode == ProxyMode::Azure;
+    ClientCredentials client;
+    for (const RequestHeader& header : request.headers) {
+        HeaderRole role =
+            role_of(header.name, [](std::string_view a, std::string_view b) { return header_names_match(a, b); });
+        if (role == HeaderRole::HopByHop) continue;
+        if (role == HeaderRole::Authorization && !client.authorization) client.authorization = &header.value;
+        if (role == HeaderRole::ApiKey && !client.api_key) client.api_key = &header.value;
+        bool credential = role == HeaderRole::Authorization || role == HeaderRole::ApiKey;
+        if (ephemeral && credential) {
+            if (role != HeaderRole::Authorization) continue;
+        } else if (azure && role != HeaderRole::Other) {
+            continue;
+        } else if (!azure && !config.token.empty() && credential) {
+            continue;  // the server-side key replaces the client's credential, whichever header carries it
+        }
+        out.add_request_header(header.name, header.value);
+    }
+    return client;
+}
+
+}  // namespace
 
 UpstreamRequest build_upstream_request(const EndpointSettings& config, const Request& request,
                                        const Route& route, const std::string& deployment) {
@@ -182,28 +220,13 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
     // A realtime call's ephemeral key is the upstream's credential for it (Azure's or
     // OpenAI's): it goes as it is, alone; "api-key" then carried the proxy's own key.
     bool ephemeral = carries_ephemeral_key(request, route);
-    std::string name;  // each header's name written as a header ("X-Stainless-Os"), one room for all
-    for (const RequestHeader& header : request.headers) {
-        name.clear();
-        append_header_name(name, header.name);
-        if (is_hop_by_hop(name)) continue;
-        HeaderRole role = role_of(name);
-        bool credential = role == HeaderRole::Authorization || role == HeaderRole::ApiKey;
-        if (ephemeral && credential) {
-            if (role != HeaderRole::Authorization) continue;
-        } else if (azure && role != HeaderRole::Other) {
-            continue;
-        } else if (!azure && !config.token.empty() && credential) {
-            continue;  // the server-side key replaces the client's credential, whichever header carries it
-        }
-        upstream.headers.add(name, header.value);
-    }
+    ClientCredentials client = add_client_headers(config, request, ephemeral, upstream.headers);
     if (ephemeral) {
         // the client's ephemeral key, kept above, is the call's only credential
     } else if (azure && config.credential.source != CredentialSource::None)
         upstream.credential = &config.credential;  // its token is added as the try starts
     else if (azure)
-        add_azure_credentials(config, request.headers, upstream.headers);
+        add_azure_credentials(config, client, upstream.headers);
     else if (!config.token.empty())
         upstream.headers.add("Authorization", "Bearer " + config.token);
     // No "Expect: 100-continue" round trip (Azure answers at once anyway): the transfer

@@ -190,6 +190,28 @@ BOOST_AUTO_TEST_CASE(hop_by_hop_and_private_headers_stay_behind) {
     BOOST_TEST(!has_name(up.headers, "Expect:"));  // the transfer's own word (upstream_transfer.cpp)
 }
 
+// As the web server names them (params without "HTTP_"): known by those names, in any
+// case, and written as headers; a name only near a known one goes as it came.
+BOOST_AUTO_TEST_CASE(headers_named_as_params_are_known_and_written_as_headers) {
+    UpstreamRequest up = build_upstream_request(
+        azure(),
+        chat({{"HOST", "proxy"}, {"CONNECTION", "keep-alive"}, {"CONTENT_LENGTH", "10"}, {"keep_alive", "5"},
+              {"OPENAI_ORGANIZATION", "org"}, {"COOKIE", "s=1"}, {"API_KEY", "k-1"}, {"X_STAINLESS_OS", "Linux"},
+              {"CONTENT_TYPE", "application/json"}, {"CONTENT_LENGTHS", "1"}, {"CONTENT-LENGTH", "2"},
+              {"CONTENT.LENGTH", "3"}, {"AUTHORIZATION", "Bearer sk-2"}}),
+        deployment_route(), "d");
+    for (const char* gone : {"Host:", "Connection:", "Keep-Alive:", "Openai-Organization:", "Cookie:", "Api-Key:",
+                             "Authorization:"})
+        BOOST_TEST(!has_name(up.headers, gone), gone);
+    BOOST_TEST(has(up.headers, "X-Stainless-Os: Linux"));
+    BOOST_TEST(has(up.headers, "Content-Type: application/json"));
+    BOOST_TEST(has(up.headers, "Content-Lengths: 1"));
+    BOOST_TEST(has(up.headers, "Content.length: 3"));
+    BOOST_TEST(!has_name(up.headers, "Content-Length:"));  // the "-" form is the header's own name: hop-by-hop too
+    BOOST_TEST(has(up.headers, "api-key: sk-2"));            // the bearer key, before the api-key header
+    BOOST_TEST(!has(up.headers, "api-key: k-1"));
+}
+
 BOOST_AUTO_TEST_CASE(openai_mode_passes_through) {
     Config config;
     config.mode = ProxyMode::OpenAI;

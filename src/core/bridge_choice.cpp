@@ -32,12 +32,23 @@ bool pro_base(const std::vector<std::string>& parts, size_t& next) {
     return version == "5" || (version.compare(0, 2, "5.") == 0 && version.size() > 2);
 }
 
+// Whether the name holds "codex", "pro" or "computer" (any case), looked for in one pass.
+bool holds_a_family_word(std::string_view name) {
+    for (size_t at = 0; at < name.size(); ++at) {
+        char c = static_cast<char>(name[at] | 0x20);  // 'c' or 'p' in either case, and no other letter
+        if (c == 'c' && (istarts_with(name.substr(at), "codex") || istarts_with(name.substr(at), "computer")))
+            return true;
+        if (c == 'p' && istarts_with(name.substr(at), "pro")) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 bool responses_only_family(std::string_view name) {
     // Every family below has a segment "codex", "pro" or "computer": a name with none of
     // them (most, on every request) is not split at all.
-    if (!icontains(name, "codex") && !icontains(name, "pro") && !icontains(name, "computer")) return false;
+    if (!holds_a_family_word(name)) return false;
     std::vector<std::string> parts = segments(name);
     for (const std::string& part : parts)
         if (part == "codex") return true;
@@ -54,7 +65,9 @@ bool bridge_to_responses(std::string_view model, std::string_view deployment, co
             if (found != overrides->end()) return found->second & kResponsesOnly;
         }
     }
-    return responses_only_family(model) || responses_only_family(deployment) || (learned & kResponsesOnly);
+    // The deployment is most often the model's own name: asked once then.
+    return responses_only_family(model) || (deployment != model && responses_only_family(deployment)) ||
+           (learned & kResponsesOnly);
 }
 
 bool chat_not_supported(long status, std::string_view body) {

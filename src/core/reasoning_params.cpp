@@ -110,7 +110,8 @@ ParamSet params_to_fix(std::string_view model, std::string_view deployment, cons
             if (found != overrides->end()) return found->second;
         }
     }
-    return reasoning_family(model) || reasoning_family(deployment) ? reasoning_params() : 0;
+    // The deployment is most often the model's own name: asked once then.
+    return reasoning_family(model) || (deployment != model && reasoning_family(deployment)) ? reasoning_params() : 0;
 }
 
 ParamSet fix_parameters(std::string& json, ParamSet fixes, std::string& rewrites) {

@@ -26,11 +26,12 @@ const int kParamResends = 3;                 // parameters fixed after a refusal
 void Exchange::fix_parameters_for(const std::string& deployment) {
     learn_params_ = learn_bridge_ = bridged_ = false;
     refusal_try_.reset();  // start_upstream keeps this try's request
-    if (!config_.fix_parameters || route_.operation != "chat/completions" || body_.empty()) return;
+    if (!config_.fix_parameters || std::string_view(route_.operation) != "chat/completions" || body_.empty()) return;
     const ParamOverrides* overrides = routing_ ? &routing_->parameters : nullptr;
     // The operator's word on a model or deployment stands: nothing is learned for it.
     bool overridden = overrides && (overrides->count(log_.model) || overrides->count(deployment));
-    param_key_ = log_.target.empty() ? "default/" + deployment : log_.target;
+    if (log_.target.empty()) param_key_.assign("default/").append(deployment);  // no string made to be moved
+    else param_key_ = log_.target;
     ParamSet learned = overridden ? 0 : services_->state.refused_params(param_key_);
     if ((bridge_learned_ && !overridden) || bridge_to_responses(log_.model, deployment, overrides, learned)) {
         bridge_body(deployment);  // exchange_bridge.cpp

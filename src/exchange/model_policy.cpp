@@ -49,7 +49,8 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
 bool model_permitted(const Config& config, const ClientKey* key, const Route& route, const std::string& model,
                      const std::string& deployment, ProxyError& error) {
     // A deployment named in the URL is checked as a deployment, never as a model name.
-    const std::string& named = route.deployment.empty() ? model : std::string();
+    static const std::string kNone;
+    const std::string& named = route.deployment.empty() ? model : kNone;  // a reference either way: no copy
     if (model_allowed(config, named, deployment) &&
         (!key || model_in_list(config, key->limits.models, named, deployment)))
         return true;
@@ -96,14 +97,15 @@ bool body_models_permitted(const Config& config, const ClientKey* key, const Rou
 bool map_deployment(const Config& config, const ClientKey* key, const Route& route, const std::string& model,
                     AccessLogEntry& log, ProxyError& error) {
     const size_t kLogged = 256;  // the log shows at most 200 bytes of it
-    log.model = model.substr(0, kLogged);
+    log.model.assign(model, 0, kLogged);
     std::string deployment = route.deployment.empty() ? deployment_for_model(config, model) : route.deployment;
-    log.deployment = deployment.substr(0, kLogged);
     if (!is_safe_deployment(deployment)) {
+        log.deployment.assign(deployment, 0, kLogged);
         error = errors::invalid_deployment(model, deployment);
         return false;
     }
-    return model_permitted(config, key, route, model, deployment, error);
+    log.deployment = std::move(deployment);  // a safe one is at most 256 bytes: logged whole
+    return model_permitted(config, key, route, model, log.deployment, error);
 }
 
 // Responses and assistants: a JSON body's model becomes its deployment, in place. Bodies

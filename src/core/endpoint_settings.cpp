@@ -121,7 +121,9 @@ const std::string& api_version_for(const EndpointSettings& settings, std::string
     const std::string* best = nullptr;
     size_t best_length = 0;
     for (const auto& [route, version] : settings.route_api_versions) {
-        bool matches = operation.substr(0, route.size()) == route &&
+        // The first byte first: most routes differ there, and no comparison is called.
+        bool matches = operation.size() >= route.size() && (route.empty() || operation[0] == route[0]) &&
+                       operation.compare(0, route.size(), route) == 0 &&
                        (operation.size() == route.size() || operation[route.size()] == '/');
         if (matches && route.size() > best_length) {
             best = &version;

@@ -47,6 +47,7 @@ private:
     };
 
     void skip_space() {
+        if (at_ < end_ && static_cast<unsigned char>(*at_) > ' ') return;  // most often no space at all: one test
         while (at_ < end_ && (*at_ == ' ' || *at_ == '\t' || *at_ == '\n' || *at_ == '\r')) ++at_;
     }
     bool take(char c) {

@@ -12,32 +12,53 @@ namespace {
 // in azure mode, as the credentials are), or any other.
 enum class HeaderRole { Other, HopByHop, Authorization, ApiKey, PrivateToClient };
 
+// A request header's name, its param's ("CONTENT_LENGTH") or its own ("content-length"), is
+// `known`, written as a param: '_' or '-' for '_', a letter in either case. Most names come
+// spelled as the known one is: one comparison a byte.
+bool param_names_match(std::string_view name, std::string_view known) {
+    if (name.size() != known.size()) return false;
+    for (size_t i = 0; i < known.size(); ++i) {
+        char a = name[i], k = known[i];
+        if (a != k && (k == '_' ? a != '-' : (a ^ 0x20) != k)) return false;  // k: 'A'-'Z' or '_'
+    }
+    return true;
+}
+
+// A header's own name ("Content-Length", any case) is `known`, written as a param.
+bool own_name_is(std::string_view name, std::string_view known) {
+    if (name.size() != known.size()) return false;
+    for (size_t i = 0; i < known.size(); ++i) {
+        char a = name[i], k = known[i];
+        if (k == '_' ? a != '-' : (a | 0x20) != (k | 0x20)) return false;
+    }
+    return true;
+}
+
 // By length first: a name matches none of the lengths or one or two names (every header of
-// every request and answer is asked). `same(name, known)`: iequals for a header's own name,
-// header_names_match for a request's ("CONTENT_LENGTH"), which is then never written out
-// to be asked.
+// every request and answer is asked). `same(name, known)`: param_names_match for a
+// request's header, which is then never written out to be asked, own_name_is for another.
 template <typename Same>
 HeaderRole role_of(std::string_view name, Same same) {
     using Role = HeaderRole;
     switch (name.size()) {
-        case 2: return same(name, "Te") ? Role::HopByHop : Role::Other;
-        case 4: return same(name, "Host") ? Role::HopByHop : Role::Other;
-        case 6: return same(name, "Expect") ? Role::HopByHop : same(name, "Cookie") ? Role::PrivateToClient : Role::Other;
+        case 2: return same(name, "TE") ? Role::HopByHop : Role::Other;
+        case 4: return same(name, "HOST") ? Role::HopByHop : Role::Other;
+        case 6: return same(name, "EXPECT") ? Role::HopByHop : same(name, "COOKIE") ? Role::PrivateToClient : Role::Other;
         case 7:
-            if (same(name, "Trailer") || same(name, "Upgrade")) return Role::HopByHop;
-            return same(name, "Api-Key") ? Role::ApiKey : Role::Other;
-        case 10: return same(name, "Connection") || same(name, "Keep-Alive") ? Role::HopByHop : Role::Other;
-        case 13: return same(name, "Authorization") ? Role::Authorization : Role::Other;
+            if (same(name, "TRAILER") || same(name, "UPGRADE")) return Role::HopByHop;
+            return same(name, "API_KEY") ? Role::ApiKey : Role::Other;
+        case 10: return same(name, "CONNECTION") || same(name, "KEEP_ALIVE") ? Role::HopByHop : Role::Other;
+        case 13: return same(name, "AUTHORIZATION") ? Role::Authorization : Role::Other;
         case 14:
-            if (same(name, "Content-Length")) return Role::HopByHop;
-            return same(name, "Openai-Project") ? Role::PrivateToClient : Role::Other;
-        case 15: return same(name, "Accept-Encoding") ? Role::HopByHop : Role::Other;
-        case 16: return same(name, "Proxy-Connection") ? Role::HopByHop : Role::Other;
-        case 17: return same(name, "Transfer-Encoding") ? Role::HopByHop : Role::Other;
-        case 18: return same(name, "Proxy-Authenticate") ? Role::HopByHop : Role::Other;
+            if (same(name, "CONTENT_LENGTH")) return Role::HopByHop;
+            return same(name, "OPENAI_PROJECT") ? Role::PrivateToClient : Role::Other;
+        case 15: return same(name, "ACCEPT_ENCODING") ? Role::HopByHop : Role::Other;
+        case 16: return same(name, "PROXY_CONNECTION") ? Role::HopByHop : Role::Other;
+        case 17: return same(name, "TRANSFER_ENCODING") ? Role::HopByHop : Role::Other;
+        case 18: return same(name, "PROXY_AUTHENTICATE") ? Role::HopByHop : Role::Other;
         case 19:
-            if (same(name, "Proxy-Authorization")) return Role::HopByHop;
-            return same(name, "Openai-Organization") ? Role::PrivateToClient : Role::Other;
+            if (same(name, "PROXY_AUTHORIZATION")) return Role::HopByHop;
+            return same(name, "OPENAI_ORGANIZATION") ? Role::PrivateToClient : Role::Other;
         default: return Role::Other;
     }
 }
@@ -170,7 +191,9 @@ bool looks_like_jwt(const std::string& credential) {
 }
 
 bool is_hop_by_hop(const std::string& name) {
-    return role_of(name, [](std::string_view a, std::string_view b) { return iequals(a, b); }) == HeaderRole::HopByHop;
+    // A lambda, not the function itself: each use of role_of its own copy, the comparison inlined.
+    return role_of(name, [](std::string_view a, std::string_view k) { return own_name_is(a, k); }) ==
+           HeaderRole::HopByHop;
 }
 
 namespace {
@@ -184,7 +207,7 @@ ClientCredentials add_client_headers(const EndpointSettings& config, const Reque
     ClientCredentials client;
     for (const RequestHeader& header : request.headers) {
         HeaderRole role =
-            role_of(header.name, [](std::string_view a, std::string_view b) { return header_names_match(a, b); });
+            role_of(header.name, [](std::string_view a, std::string_view k) { return param_names_match(a, k); });
         if (role == HeaderRole::HopByHop) continue;
         if (role == HeaderRole::Authorization && !client.authorization) client.authorization = &header.value;
         if (role == HeaderRole::ApiKey && !client.api_key) client.api_key = &header.value;

@@ -58,6 +58,14 @@ std::string percent_decode(const std::string& text);
 std::string log_safe(const std::string& value, size_t max_length = 200);
 // The same appended to `out`, without a string of its own.
 void append_log_safe(std::string& out, std::string_view value, size_t max_length = 200);
+// The room log_safe's text of a value of `size` bytes may take: each byte shown as \xNN at
+// most, and "..." when cut.
+inline size_t log_safe_room(size_t size, size_t max_length = 200) {
+    return (size < max_length ? size : max_length) * 4 + 3;
+}
+// The same written at `out`, which has log_safe_room() bytes: returns where it ended. One
+// scan that copies each run of bytes needing no escape at once (an access line's fields).
+char* write_log_safe(char* out, std::string_view value, size_t max_length = 200);
 
 // A client-supplied value quoted in an error message: at most `max_length` bytes of it,
 // every byte outside printable ASCII (and the backslash) as \xNN, "..." when cut. The

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 #include "text.h"
@@ -38,17 +39,46 @@ std::string quoted_text(const std::string& text) {
     return "\"" + out + "\"";
 }
 
-// A field's value made safe, or "-" when empty, appended to the line in place.
-void append_or_dash(std::string& line, std::string_view value) {
-    if (value.empty()) line += '-';
-    else append_log_safe(line, value);
-}
+// The text line written at a cursor, into room made once for the whole line: each field
+// copied or escaped in place, each number written by to_chars, no append's checks a field.
+class LineCursor {
+public:
+    explicit LineCursor(char* at) : at_(at) {}
+    template <size_t N>
+    LineCursor& text(const char (&literal)[N]) {  // a literal: its size known, no strlen
+        std::memcpy(at_, literal, N - 1);
+        at_ += N - 1;
+        return *this;
+    }
+    LineCursor& text(std::string_view value) {
+        std::memcpy(at_, value.data(), value.size());
+        at_ += value.size();
+        return *this;
+    }
+    LineCursor& safe(std::string_view value) {
+        at_ = write_log_safe(at_, value);
+        return *this;
+    }
+    // A field's value made safe, or "-" when empty.
+    LineCursor& safe_or_dash(std::string_view value) {
+        if (value.empty()) *at_++ = '-';
+        else at_ = write_log_safe(at_, value);
+        return *this;
+    }
+    LineCursor& number(long long value) {
+        at_ = std::to_chars(at_, at_ + kNumberRoom, value).ptr;
+        return *this;
+    }
+    char* at() const { return at_; }
 
-void append_number(std::string& line, long long value) {
-    char digits[24];
-    std::to_chars_result end = std::to_chars(digits, digits + sizeof digits, value);
-    line.append(digits, end.ptr);
-}
+    static const size_t kNumberRoom = 20;  // "-9223372036854775808"
+
+private:
+    char* at_;
+};
+
+// Room for every literal of a text line (under 140 bytes) and its seven numbers.
+const size_t kFixedRoom = 140 + 7 * LineCursor::kNumberRoom;
 
 // A string field, or null when empty; client values as plain ASCII.
 void add_field(cJSON* object, const char* name, std::string_view value, size_t max_length = 200) {
@@ -96,38 +126,30 @@ void append_access_log(std::string& line, const AccessLogEntry& e, long long tim
         line += json_line(e, time);
         return;
     }
-    line.reserve(line.size() + 160 + e.path.size() + e.model.size() + e.deployment.size());
-    line.append(access_log_time(time)).append(" ");
-    append_or_dash(line, e.method);
-    line += ' ';
-    append_or_dash(line, e.path);
-    line.append(" model=");
-    append_or_dash(line, e.model);
-    line.append(" deployment=");
-    append_or_dash(line, e.deployment);
-    line.append(" status=");
-    append_number(line, e.status);
-    line.append(" upstream=");
-    if (e.upstream_status) append_number(line, e.upstream_status);
-    else line += '-';
-    line.append(" bytes=");
-    append_number(line, e.bytes);
-    line.append(" ms=");
-    append_number(line, e.duration_ms);
-    line.append(" outcome=");
-    append_or_dash(line, e.outcome);
-    if (!e.key.empty()) append_log_safe(line.append(" key="), e.key);
-    if (!e.target.empty()) {
-        append_log_safe(line.append(" target="), e.target);
-        append_number(line.append(" tries="), e.tries);
-    }
-    if (e.prompt_tokens >= 0 || e.completion_tokens >= 0) {
-        append_number(line.append(" tokens="), std::max(0LL, e.prompt_tokens));
-        append_number(line.append("+"), std::max(0LL, e.completion_tokens));
-    }
-    if (!e.rewrites.empty()) append_log_safe(line.append(" rewrites="), e.rewrites);
-    if (!e.error.empty()) line.append(" error=").append(quoted_text(e.error));
-    line.append("\n");
+    std::string error = e.error.empty() ? std::string() : quoted_text(e.error);
+    size_t room = kFixedRoom + error.size() + access_log_time(time).size();
+    for (std::string_view field : {e.method, e.path, std::string_view(e.model), std::string_view(e.deployment),
+                                   std::string_view(e.outcome), std::string_view(e.key), std::string_view(e.target),
+                                   std::string_view(e.rewrites)})
+        room += log_safe_room(field.size());
+    size_t start = line.size();
+    line.resize(start + room);
+    LineCursor out(line.data() + start);
+    out.text(access_log_time(time)).text(" ").safe_or_dash(e.method).text(" ").safe_or_dash(e.path);
+    out.text(" model=").safe_or_dash(e.model).text(" deployment=").safe_or_dash(e.deployment);
+    out.text(" status=").number(e.status).text(" upstream=");
+    if (e.upstream_status) out.number(e.upstream_status);
+    else out.text("-");
+    out.text(" bytes=").number(e.bytes).text(" ms=").number(e.duration_ms);
+    out.text(" outcome=").safe_or_dash(e.outcome);
+    if (!e.key.empty()) out.text(" key=").safe(e.key);
+    if (!e.target.empty()) out.text(" target=").safe(e.target).text(" tries=").number(e.tries);
+    if (e.prompt_tokens >= 0 || e.completion_tokens >= 0)
+        out.text(" tokens=").number(std::max(0LL, e.prompt_tokens)).text("+").number(std::max(0LL, e.completion_tokens));
+    if (!e.rewrites.empty()) out.text(" rewrites=").safe(e.rewrites);
+    if (!error.empty()) out.text(" error=").text(error);
+    out.text("\n");
+    line.resize(static_cast<size_t>(out.at() - line.data()));
 }
 
 void write_access_log(const AccessLogEntry& entry, LogFormat format) {

@@ -210,16 +210,53 @@ std::string escaped_prefix(std::string_view value, size_t max_length, MustEscape
     return out;
 }
 
-bool log_must_escape(unsigned char c) { return c <= ' ' || c == '"' || c == '\\' || c == 0x7f; }
+// The bytes a log field shows as \xNN: control bytes, space, '"', '\\' and DEL; one look-up
+// a byte.
+struct LogEscapes {
+    bool escaped[256];
+    constexpr LogEscapes() : escaped() {
+        for (int c = 0; c <= ' '; ++c) escaped[c] = true;
+        escaped['"'] = escaped['\\'] = escaped[0x7f] = true;
+    }
+};
+constexpr LogEscapes kLogEscapes;
 
 }  // namespace
 
 std::string log_safe(const std::string& value, size_t max_length) {
-    return escaped_prefix(value, max_length, log_must_escape);
+    std::string out;
+    append_log_safe(out, value, max_length);
+    return out;
 }
 
 void append_log_safe(std::string& out, std::string_view value, size_t max_length) {
-    append_escaped_prefix(out, value, max_length, log_must_escape);
+    size_t at = out.size();
+    out.resize(at + log_safe_room(value.size(), max_length));
+    out.resize(static_cast<size_t>(write_log_safe(out.data() + at, value, max_length) - out.data()));
+}
+
+char* write_log_safe(char* out, std::string_view value, size_t max_length) {
+    static const char kHex[] = "0123456789abcdef";
+    size_t shown = value.size() < max_length ? value.size() : max_length;
+    const unsigned char* at = reinterpret_cast<const unsigned char*>(value.data());
+    const unsigned char* end = at + shown;
+    while (at != end) {
+        const unsigned char* run = at;
+        while (at != end && !kLogEscapes.escaped[*at]) ++at;
+        std::memcpy(out, run, static_cast<size_t>(at - run));
+        out += at - run;
+        if (at == end) break;
+        *out++ = '\\';
+        *out++ = 'x';
+        *out++ = kHex[*at >> 4];
+        *out++ = kHex[*at & 15];
+        ++at;
+    }
+    if (shown < value.size()) {
+        std::memcpy(out, "...", 3);
+        out += 3;
+    }
+    return out;
 }
 
 std::string quote_value(std::string_view value, size_t max_length) {

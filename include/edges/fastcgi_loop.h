@@ -117,6 +117,8 @@ public:
     LoopServices services;
     SessionDeadlines deadlines;
     std::vector<unsigned char> scratch;  // bytes read to be dropped (one session at a time)
+    // Before the sessions: a retired session's exchange gives its memory back to it.
+    ExchangeRoom exchange_room;
     bool stopping = false;
     size_t readers = 0;  // sessions on reader threads
 

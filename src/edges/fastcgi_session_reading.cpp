@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "fastcgi_loop.h"
 
@@ -210,12 +211,33 @@ bool Session::open_request() {
         close();
         return false;
     }
-    open_exchange();
+    open_exchange(true);
     return true;
 }
 
-void Session::open_exchange() {
-    exchange_ = std::make_unique<Exchange>(loop_.process.config, connection_, *this, started_ms_);
+// Made in the loop's exchange room (`on_loop`: this is the loop's thread), given back there
+// when the session goes (always on the loop).
+void Session::open_exchange(bool on_loop) {
+    ExchangeRoom& room = loop_.exchange_room;
+    void* memory = room.take(on_loop);
+    try {
+        exchange_ = std::unique_ptr<Exchange, ExchangeInRoom>(
+            new (memory) Exchange(loop_.process.config, connection_, *this, started_ms_), ExchangeInRoom{&room});
+    } catch (...) {
+        room.give_back(memory);
+        throw;
+    }
+}
+
+void* ExchangeRoom::take(bool on_loop) {
+    static_assert(alignof(Exchange) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "operator new's blocks fit an Exchange");
+    if (!on_loop || count_ == 0) return ::operator new(sizeof(Exchange));
+    return spares_[--count_];
+}
+
+void ExchangeRoom::give_back(void* memory) {
+    if (count_ < kSpares) spares_[count_++] = memory;
+    else ::operator delete(memory);
 }
 
 // The connection leaves the loop for a thread whose blocking reads give up after the idle
@@ -252,7 +274,7 @@ void* Session::read_on_thread(void* self) {
     try {
         ok = session.connection_.read_params();
         if (ok) {
-            session.open_exchange();
+            session.open_exchange(false);
             if (session.over_limit_) session.exchange_->receive_head();
             else session.exchange_->receive();
         }

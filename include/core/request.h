@@ -39,8 +39,9 @@ struct Request {
     std::string query;   // raw, without '?'
     std::string mount;   // the mount prefix removed from the path ("" when none)
     RequestHeaders headers;  // every HTTP_* param plus CONTENT_TYPE
-    // Where the headers' views point once keep_own_headers() has run (shared by copies).
-    std::shared_ptr<const std::string> header_bytes;
+    // Where the headers' views point once keep_own_headers() has run: one block, which a
+    // move leaves in place (a request is moved, never copied); none when no header is kept.
+    std::unique_ptr<char[]> header_bytes;
     long long content_length = -1;  // -1: unknown (chunked body or none announced)
     bool has_body = false;
     // The web server drops the request by itself when its client leaves (nginx closes

@@ -57,6 +57,8 @@ Route route_realtime(std::string_view method, const std::string& rest) {
     return route;
 }
 
+Route route_operation(std::string_view method, std::string rest);
+
 // The method as a view: compared with a literal, its size first, without a call.
 Route route_azure(std::string_view method, const std::string& path) {
     if (method == "OPTIONS") return make(RouteKind::Preflight);
@@ -79,6 +81,13 @@ Route route_azure(std::string_view method, const std::string& path) {
         route.upstream_path = "/" + rest;  // still encoded, slashes collapsed
         return route;
     }
+    return route_operation(method, std::move(rest));
+}
+
+// A path under /v1 that is no model and no realtime call ("chat/completions", "files/x"):
+// a deployment's operation, or the same path upstream. One Route made and returned as
+// itself from every branch, so that it is built in place (no move of a Route).
+Route route_operation(std::string_view method, std::string rest) {
     Route route;
     if (method == "POST" && route_legacy(rest, route)) return route;
     if (method == "POST" && is_deployment_operation(rest)) {
@@ -86,9 +95,10 @@ Route route_azure(std::string_view method, const std::string& path) {
         route.operation = std::move(rest);   // not looked at again
         return route;
     }
+    std::string_view tail(rest);
     // Files, batches, fine-tuning, assistants, threads, vector stores, responses, ...:
     // the same path under /openai, whatever the method.
-    route = make(RouteKind::Upstream);
+    route.kind = RouteKind::Upstream;  // route_legacy left it as made
     route.upstream_path = "/" + rest;
     // Azure's Responses and Assistants APIs take a deployment name as the body's model.
     route.body_model = method == "POST" &&

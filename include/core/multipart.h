@@ -20,6 +20,9 @@ public:
     // names the model), kept up to `longest` bytes (a longer one fails the scan).
     explicit MultipartModelScanner(const std::string& boundary, const std::string& field = "model",
                                    size_t longest = 1024);
+    // No form (a request that is no upload): failed from the start, as with an empty
+    // boundary, made without a string of the boundary's (every exchange holds one).
+    MultipartModelScanner();
 
     void feed(const char* data, size_t size);
 

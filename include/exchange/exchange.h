@@ -219,7 +219,7 @@ private:
     std::string body_;
     Spool spool_;
     std::string boundary_;
-    MultipartModelScanner scanner_{""};
+    MultipartModelScanner scanner_;  // no form until the body says so
     bool streamed_answer_ = false;        // the JSON body asks for "stream": true
     std::optional<ProxyError> refused_;  // what receiving found wrong, answered on the loop
 

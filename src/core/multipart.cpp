@@ -42,6 +42,10 @@ MultipartModelScanner::MultipartModelScanner(const std::string& boundary, const 
     if (boundary.empty()) state_ = State::Failed;
 }
 
+MultipartModelScanner::MultipartModelScanner() : delimiter_("\r\n--"), field_("model"), longest_(1024) {
+    state_ = State::Failed;
+}
+
 void MultipartModelScanner::feed(const char* data, size_t size) {
     for (size_t i = 0; i < size; ++i, ++offset_) {
         if (state_ == State::Content && matched_ == 0) {

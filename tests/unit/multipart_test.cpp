@@ -96,6 +96,18 @@ BOOST_AUTO_TEST_CASE(oversized_headers_or_model_fail) {
     BOOST_TEST(no_boundary.failed());
 }
 
+// A request that is no upload holds a scanner for no form: it finds nothing in any body.
+BOOST_AUTO_TEST_CASE(a_scanner_for_no_form_finds_nothing) {
+    MultipartModelScanner none;
+    std::string body = form("gpt-image-1", "data");
+    none.feed(body.data(), body.size());
+    BOOST_TEST(none.failed());
+    BOOST_TEST(none.finished());
+    BOOST_TEST(!none.found());
+    BOOST_TEST(!none.saw_field("model"));
+    BOOST_TEST(none.model().empty());
+}
+
 BOOST_AUTO_TEST_CASE(spool_replaces_the_model_in_memory_and_on_disk) {
     std::string body = form("gpt-image-1", std::string(3000, 'x'));
     for (size_t memory : {size_t(1) << 20, size_t(100)}) {  // kept in memory; spilled to a file

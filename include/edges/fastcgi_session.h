@@ -41,9 +41,7 @@ public:
     ExchangeRoom() = default;
     ExchangeRoom(const ExchangeRoom&) = delete;
     ExchangeRoom& operator=(const ExchangeRoom&) = delete;
-    ~ExchangeRoom() {
-        while (count_ > 0) ::operator delete(spares_[--count_]);
-    }
+    ~ExchangeRoom();
 
     // Memory for one Exchange: a spare, or (none, or `on_loop` false: a reader thread's) a
     // new block.

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <sanitizer/asan_interface.h>
+
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -229,15 +231,27 @@ void Session::open_exchange(bool on_loop) {
     }
 }
 
+// A spare is poisoned while it waits (under ASan; nothing otherwise): a stale pointer to a
+// finished exchange is caught there as after a free.
 void* ExchangeRoom::take(bool on_loop) {
     static_assert(alignof(Exchange) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "operator new's blocks fit an Exchange");
     if (!on_loop || count_ == 0) return ::operator new(sizeof(Exchange));
-    return spares_[--count_];
+    void* memory = spares_[--count_];
+    ASAN_UNPOISON_MEMORY_REGION(memory, sizeof(Exchange));
+    return memory;
+}
+
+ExchangeRoom::~ExchangeRoom() {
+    while (count_ > 0) ::operator delete(take(true));
 }
 
 void ExchangeRoom::give_back(void* memory) {
-    if (count_ < kSpares) spares_[count_++] = memory;
-    else ::operator delete(memory);
+    if (count_ == kSpares) {
+        ::operator delete(memory);
+        return;
+    }
+    ASAN_POISON_MEMORY_REGION(memory, sizeof(Exchange));
+    spares_[count_++] = memory;
 }
 
 // The connection leaves the loop for a thread whose blocking reads give up after the idle

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "request.h"
+#include "response.h"
 #include "routing.h"
 
 struct TargetHealth {
@@ -48,10 +49,10 @@ TargetHealth after_try(TargetHealth health, TryResult result, int64_t retry_afte
                        int64_t now_ms, const RetryPolicy& policy);
 
 // The wait an answer asks for: retry-after-ms, else retry-after in seconds; -1 if none.
-int64_t retry_after_ms(const Headers& headers);
+int64_t retry_after_ms(const FieldViews& headers);
 
 // A header's value as a whole number; -1 when absent or not one.
-long long header_number(const Headers& headers, const char* name);
+long long header_number(const FieldViews& headers, const char* name);
 
 // How an answer's status counts for the target.
 TryResult result_of_status(long status);

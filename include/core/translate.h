@@ -67,4 +67,4 @@ UpstreamRequest build_upstream_request(const EndpointSettings& config, const Req
                                        const Route& route, const std::string& deployment);
 
 // Request headers never sent upstream in any mode (hop-by-hop, framing, Host).
-bool is_hop_by_hop(const std::string& name);
+bool is_hop_by_hop(std::string_view name);

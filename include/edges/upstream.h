@@ -15,6 +15,7 @@
 #include "easy_pool.h"
 #include "event_loop.h"
 #include "request.h"
+#include "response.h"
 #include "spool.h"
 #include "translate.h"
 #include "url_cut.h"
@@ -50,7 +51,8 @@ struct UpstreamResult {
 class UpstreamListener {
 public:
     virtual ~UpstreamListener() = default;
-    virtual bool on_head(long status, const Headers& headers) = 0;  // false: abort
+    // The fields are seen where the transfer keeps them: valid during the call only.
+    virtual bool on_head(long status, const FieldViews& headers) = 0;  // false: abort
     virtual Taken on_data(const char* data, size_t size) = 0;
     virtual void on_done(const UpstreamResult& result) = 0;
 };
@@ -153,8 +155,9 @@ private:
     char error_[CURL_ERROR_SIZE] = {};  // libcurl's detailed message
     long status_ = 0;
     bool answering_ = false;  // the first byte of the answer has arrived
-    Headers head_;            // the answer's head as it arrives: storage from the Upstream's spares
-    size_t head_fields_ = 0;  // head_'s fields in use; those after are storage kept for reuse
+    // The answer's head as it arrives, from the Upstream's spares (null before and after:
+    // an open stream holds none).
+    std::unique_ptr<AnswerHead> head_;
     bool head_delivered_ = false;
     bool refused_ = false;  // the listener refused a piece: the client is gone
     bool paused_ = false;
@@ -168,7 +171,6 @@ private:
     static size_t on_read_body(char* buffer, size_t size, size_t count, void* self);
     void heard_from_upstream();
     void refuse();
-    void add_head_field(std::string_view name, std::string_view value);
 };
 
 class Upstream : public SocketHandler, public TimerSource {
@@ -202,8 +204,8 @@ private:
     void expire(DeadlineQueue& queue, int64_t now_ms, const char* what, long seconds);
     void release(Transfer& transfer);
     void close_connection_after(Transfer& transfer);
-    Headers take_spare_head();
-    void give_back_head(Headers&& head);
+    std::unique_ptr<AnswerHead> take_spare_head();
+    void give_back_head(std::unique_ptr<AnswerHead> head);
 
     EventLoop& loop_;
     const Config& config_;
@@ -214,9 +216,9 @@ private:
     DeadlineQueue silence_;     // AZURE_OPENAI_PROXY_UPSTREAM_TIMEOUT
     ParsedOrigins origins_;
     EasyPool spare_easy_;  // handles kept, with their options, for the next transfers
-    // Answer heads' storage kept for the next transfers (vector and strings keep their
+    // Answer heads' storage kept for the next transfers (their text and places keep their
     // capacity): a small answer's head then costs no allocation.
-    std::vector<Headers> spare_heads_;
+    std::vector<std::unique_ptr<AnswerHead>> spare_heads_;
     // Request header lines' storage (Transfer::header_text_, header_nodes_) kept likewise.
     std::vector<std::pair<std::string, std::vector<curl_slist>>> spare_request_lines_;
 };

@@ -123,7 +123,7 @@ public:
     bool cut() const { return writer_.cut(); }
 
     // UpstreamListener
-    bool on_head(long status, const Headers& headers) override;
+    bool on_head(long status, const FieldViews& headers) override;
     Taken on_data(const char* data, size_t size) override;
     void on_done(const UpstreamResult& result) override;
 
@@ -160,14 +160,14 @@ private:
     void answer_no_target(const Pick& pick);
     bool can_retry();
     bool retry_after(const UpstreamResult& result);
-    bool refuse_answer_head(long status, const Headers& headers);
+    bool refuse_answer_head(long status, const FieldViews& headers);
     void settle_try(TryResult result, int64_t retry_after_ms);
 
     // A refusal held (exchange_refusal.cpp): the parameters a reasoning deployment refuses
     // fixed in the body; Azure's 400 naming one held, then the body fixed and sent again, or
     // the 400 relayed as it came.
     void fix_parameters_for(const std::string& deployment);
-    bool hold_refusal(long status, const Headers& headers);
+    bool hold_refusal(long status, const FieldViews& headers);
     Taken hold_refusal_data(const char* data, size_t size);
     bool resend_fixed(const UpstreamResult& result);
     bool release_held_refusal();
@@ -177,7 +177,7 @@ private:
     void bridge_body(const std::string& deployment);
     UpstreamRequest try_request(const Route& route, const std::string& deployment);
     bool resend_bridged(const UpstreamResult& result);
-    bool bridge_head(long status, const Headers& headers);
+    bool bridge_head(long status, const FieldViews& headers);
     Taken bridge_data(const char* data, size_t size);
     Taken bridge_stream_data(const char* data, size_t size);
     Taken bridge_flush();
@@ -185,7 +185,7 @@ private:
     void bridge_stream_done(const UpstreamResult& result);
 
     // Relaying and the end (exchange_relay.cpp, accounting.cpp).
-    bool relay_head(long status, const Headers& headers);
+    bool relay_head(long status, const FieldViews& headers);
     void answer_models(const UpstreamResult& result);
     void relay_done(const UpstreamResult& result);
     void arm_heartbeat();

@@ -15,7 +15,7 @@ public:
     Relay(ResponseWriter& writer, ProxyMode mode) : writer_(writer), mode_(mode) {}
 
     // `replace`: headers the proxy sets instead of the upstream's of the same names.
-    bool head(long status, const Headers& upstream_headers, const Headers& replace = {});
+    bool head(long status, const FieldViews& upstream_headers, const Headers& replace = {});
     // All of it, or (when the client cannot take it yet) none of it: Later.
     Taken data(const char* data, size_t size);
 
@@ -36,6 +36,7 @@ public:
     void leave_out_usage_chunk() { strip_usage_ = true; }
 
 private:
+    static constexpr size_t kKeptFields = 64;
     ResponseWriter& writer_;
     ProxyMode mode_;
     char tail_[2] = {'\n', '\n'};  // the last two bytes relayed: "\n\n" ends an event

@@ -17,7 +17,7 @@ public:
     void set_cors(const Config& config, const Request& request);
 
     bool head(int status, Headers headers);
-    bool head_from(int status, const HeaderRefs& headers);  // headers held elsewhere (a relayed answer's)
+    bool head_from(int status, const FieldViews& headers);  // headers held elsewhere (a relayed answer's)
     bool body(const char* data, size_t size);
     bool can_take(size_t size) const { return connection_.can_take(size); }
 

@@ -78,7 +78,7 @@ private:
             opened.body = answer_.body();
             Headers headers;  // a 429's wait cools its target down as long as Azure asked
             for (const auto& field : answer_) headers.push_back({std::string(field.name_string()), std::string(field.value())});
-            opened.retry_after_ms = retry_after_ms(headers);
+            opened.retry_after_ms = retry_after_ms(field_views(headers));
         }
         opened.error = "the WebSocket handshake: " + ec.message();
         done_(std::move(opened));

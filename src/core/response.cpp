@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -44,7 +45,7 @@ const char* reason_phrase(int status) {
 
 // RFC 9110 §5.6.2: a field name is a token. A table of the token bytes: a header name is
 // checked in one load a byte (is_word with its list of extras looked the list up for each).
-bool is_token(const std::string& name) {
+bool is_token(std::string_view name) {
     static const auto kToken = [] {
         std::array<bool, 256> table{};
         for (int c = 0; c < 256; ++c)
@@ -70,7 +71,7 @@ char* put_text(char* at, std::string_view text) {
 // end a line or the head early, in the web server or in a client behind it.
 // Written at `at`, in room made beforehand (a string's append costs more than the few
 // bytes of a field it copies); returns where the next one goes.
-char* put_field(char* at, const Header& header) {
+char* put_field(char* at, const FieldView& header) {
     if (!is_token(header.name)) return at;
     at = put_text(at, header.name);
     at = put_text(at, ": ");
@@ -147,29 +148,81 @@ std::string error_body(const ProxyError& error) {
     return print_and_free(std::move(root));
 }
 
-std::string cgi_head(int status, const Headers& headers, const Headers& more) {
-    HeaderRefs refs;
-    refs.reserve(headers.size());
-    for (const Header& header : headers) refs.push_back(&header);
-    return cgi_head(status, refs, more);
+FieldViews field_views(const Headers& headers) {
+    FieldViews fields;
+    fields.reserve(headers.size());
+    for (const Header& header : headers) fields.push_back({header.name, header.value});
+    return fields;
 }
 
-std::string cgi_head(int status, const HeaderRefs& headers, const Headers& more) {
+Headers owned_headers(const FieldViews& fields) {
+    Headers headers;
+    headers.reserve(fields.size());
+    for (const FieldView& field : fields) headers.push_back({std::string(field.name), std::string(field.value)});
+    return headers;
+}
+
+const std::string_view* find_field(const FieldViews& fields, std::string_view name) {
+    for (const FieldView& field : fields)
+        if (iequals(field.name, name)) return &field.value;
+    return nullptr;
+}
+
+// The line up to its value's end, in one append: the name and the value are seen in it.
+bool AnswerHead::add_line(std::string_view line) {
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view name = trim_view(line.substr(0, colon));
+    std::string_view value = trim_view(line.substr(colon + 1));
+    if (value.empty()) value = line.substr(line.size());  // (its place: the end of what is kept)
+    size_t kept = static_cast<size_t>(value.data() + value.size() - line.data());
+    if (text_.capacity() - text_.size() < kept) make_room(kept);
+    const char* at = text_.data() + text_.size();  // where the line's bytes go
+    text_.append(line.data(), kept);
+    auto kept_part = [&](std::string_view part) { return std::string_view(at + (part.data() - line.data()), part.size()); };
+    fields_.push_back({kept_part(name), kept_part(value)});
+    return true;
+}
+
+// The last field's value ends the text: what is folded onto it is added there.
+void AnswerHead::fold(std::string_view more) {
+    if (fields_.empty()) return;
+    more = trim_view(more);
+    if (text_.capacity() - text_.size() < 1 + more.size()) make_room(1 + more.size());
+    text_.append(1, ' ').append(more.data(), more.size());
+    std::string_view& value = fields_.back().value;
+    value = std::string_view(value.data(), value.size() + 1 + more.size());
+}
+
+// Room for `more` bytes (there is less), so that appending them moves no field: the text
+// moves, and its fields are seen at their new places.
+void AnswerHead::make_room(size_t more) {
+    std::string larger;
+    larger.reserve(std::max(2 * text_.capacity(), text_.size() + more));
+    larger.append(text_);
+    auto moved = [&](std::string_view part) {
+        return std::string_view(larger.data() + (part.data() - text_.data()), part.size());
+    };
+    for (FieldView& field : fields_) field = {moved(field.name), moved(field.value)};
+    text_.swap(larger);
+}
+
+std::string cgi_head(int status, const Headers& headers, const Headers& more) {
     std::string head;
-    cgi_head(head, status, headers, head_fields(more));
+    cgi_head(head, status, field_views(headers), head_fields(more));
     return head;
 }
 
-void cgi_head(std::string& head, int status, const HeaderRefs& headers, std::string_view more_fields) {
+void cgi_head(std::string& head, int status, const FieldViews& fields, std::string_view more_fields) {
     const char* reason = reason_phrase(status);
     size_t size = 32 + std::strlen(reason) + more_fields.size();  // "Status: ", the code, its reason, the line ends
-    for (const Header* header : headers) size += header->name.size() + header->value.size() + 4;
+    for (const FieldView& field : fields) size += field.name.size() + field.value.size() + 4;
     head.resize(size);
     char* at = put_text(&head[0], "Status: ");
     at = std::to_chars(at, at + 12, status).ptr;
     if (*reason) at = put_text(put_text(at, " "), reason);
     at = put_text(at, "\r\n");
-    for (const Header* header : headers) at = put_field(at, *header);
+    for (const FieldView& field : fields) at = put_field(at, field);
     if (!more_fields.empty()) at = put_text(at, more_fields);
     at = put_text(at, "\r\n");
     head.resize(static_cast<size_t>(at - head.data()));  // less where a field was dropped
@@ -180,23 +233,43 @@ std::string head_fields(const Headers& headers) {
     for (const Header& header : headers) size += header.name.size() + header.value.size() + 4;
     std::string fields(size, '\0');
     char* at = &fields[0];  // (an empty string's too: its terminating NUL)
-    for (const Header& header : headers) at = put_field(at, header);
+    for (const Header& header : headers) at = put_field(at, {header.name, header.value});
     fields.resize(static_cast<size_t>(at - fields.data()));
     return fields;
 }
 
-// Each name compared only where its length is the one it has to have (about 11 fields an
-// answer: most are none of these).
-bool is_relayed_response_header(const std::string& name, ProxyMode mode) {
+// is_relayed_response_header's names (is_hop_by_hop's among them) and Content-Type, by
+// length: a bit for the first letter of each (answer_head_detail::first_byte_bit).
+const std::array<uint32_t, 32> answer_head_detail::kLookedAtFirstBytes = [] {
+    std::array<uint32_t, 32> first{};
+    for (std::string_view looked :
+         {"Status", "Content-Length", "Content-Type", "Te", "Host", "Expect", "Trailer", "Upgrade", "Connection",
+          "Keep-Alive", "Accept-Encoding", "Proxy-Connection", "Transfer-Encoding", "Proxy-Authenticate",
+          "Proxy-Authorization"})
+        first[looked.size()] |= first_byte_bit(looked[0]);
+    for (size_t size = 15; size < first.size(); ++size) first[size] |= first_byte_bit('a');  // access-control-*
+    return first;
+}();
+
+// By length again: Content-Type and Content-Length are the only names of theirs looked at.
+AnswerField answer_head_detail::looked_at_field(const FieldView& field, ProxyMode mode) {
+    switch (field.name.size()) {
+        case 12: return is_event_stream(field) ? AnswerField::EventStream : AnswerField::Relayed;
+        case 14: return is_content_length(field.name) ? AnswerField::ContentLength : AnswerField::Relayed;
+        default: return is_relayed_response_header(field.name, mode) ? AnswerField::Relayed : AnswerField::Dropped;
+    }
+}
+
+bool is_relayed_response_header(std::string_view name, ProxyMode mode) {
     if ((name.size() == 6 && iequals(name, "Status")) || is_content_length(name)) return false;
     if (is_hop_by_hop(name)) return false;
     return !(mode == ProxyMode::Azure && name.size() >= 15 && istarts_with(name, "access-control-"));
 }
 
-bool is_content_length(const std::string& name) { return name.size() == 14 && iequals(name, "Content-Length"); }
+bool is_content_length(std::string_view name) { return name.size() == 14 && iequals(name, "Content-Length"); }
 
-bool is_event_stream(const Header& header) {
-    return header.name.size() == 12 && iequals(header.name, "Content-Type") && istarts_with(header.value, "text/event-stream");
+bool is_event_stream(const FieldView& field) {
+    return field.name.size() == 12 && iequals(field.name, "Content-Type") && istarts_with(field.value, "text/event-stream");
 }
 
 namespace {

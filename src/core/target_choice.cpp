@@ -93,20 +93,20 @@ TargetHealth after_try(TargetHealth h, TryResult result, int64_t retry_after, bo
     return h;
 }
 
-int64_t retry_after_ms(const Headers& headers) {
-    if (const std::string* ms = find_header(headers, "retry-after-ms")) {
+int64_t retry_after_ms(const FieldViews& headers) {
+    if (const std::string_view* ms = find_field(headers, "retry-after-ms")) {
         long long value = digits_value(*ms, 12);
         if (value >= 0) return value;
     }
-    if (const std::string* seconds = find_header(headers, "retry-after")) {
+    if (const std::string_view* seconds = find_field(headers, "retry-after")) {
         long long value = digits_value(*seconds, 12);
         if (value >= 0) return value * 1000;
     }
     return -1;
 }
 
-long long header_number(const Headers& headers, const char* name) {
-    const std::string* value = find_header(headers, name);
+long long header_number(const FieldViews& headers, const char* name) {
+    const std::string_view* value = find_field(headers, name);
     return value ? digits_value(*value, 12) : -1;
 }
 

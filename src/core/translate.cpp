@@ -190,7 +190,7 @@ bool looks_like_jwt(const std::string& credential) {
     return true;
 }
 
-bool is_hop_by_hop(const std::string& name) {
+bool is_hop_by_hop(std::string_view name) {
     // A lambda, not the function itself: each use of role_of its own copy, the comparison inlined.
     return role_of(name, [](std::string_view a, std::string_view k) { return own_name_is(a, k); }) ==
            HeaderRole::HopByHop;

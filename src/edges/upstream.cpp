@@ -149,19 +149,17 @@ std::unique_ptr<Transfer> Upstream::start(const UpstreamRequest& request, const 
     return transfer;
 }
 
-Headers Upstream::take_spare_head() {
-    Headers head;
-    if (spare_heads_.empty()) {
-        head.reserve(24);  // Azure's answers carry about 15 headers: no growing on the way
-        return head;
-    }
-    head = std::move(spare_heads_.back());
+std::unique_ptr<AnswerHead> Upstream::take_spare_head() {
+    if (spare_heads_.empty()) return std::make_unique<AnswerHead>();
+    std::unique_ptr<AnswerHead> head = std::move(spare_heads_.back());
     spare_heads_.pop_back();
     return head;
 }
 
-void Upstream::give_back_head(Headers&& head) {
-    if (spare_heads_.size() < kSpareHeads) spare_heads_.push_back(std::move(head));
+// A head that made its room larger than most (an answer with a thousand fields) is let go.
+void Upstream::give_back_head(std::unique_ptr<AnswerHead> head) {
+    const size_t kKeptRoom = 8 * 1024;
+    if (spare_heads_.size() < kSpareHeads && head->room() <= kKeptRoom) spare_heads_.push_back(std::move(head));
 }
 
 void Upstream::release(Transfer& t) {

@@ -202,47 +202,30 @@ size_t Transfer::on_header_line(char* data, size_t size, size_t count, void* sel
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
 
     if (line.substr(0, 5) == "HTTP/") {  // a new response head (after 1xx ones too)
-        if (t.head_.capacity() == 0) t.head_ = t.upstream_.take_spare_head();
-        t.head_fields_ = 0;
+        if (!t.head_) t.head_ = t.upstream_.take_spare_head();
+        t.head_->clear();
         size_t space = line.find(' ');
         t.status_ = 0;
         for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
              i < line.size() && i < space + 4 && line[i] >= '0' && line[i] <= '9'; ++i)
             t.status_ = t.status_ * 10 + (line[i] - '0');
+    } else if (!t.head_) {
+        // No status line came first: nothing to add the line to.
     } else if (line.empty()) {
         if (t.status_ >= 200 && !t.head_delivered_) {
             t.head_delivered_ = true;
-            t.head_.resize(t.head_fields_);
-            if (!t.listener_.on_head(t.status_, t.head_)) {
+            if (!t.listener_.on_head(t.status_, t.head_->fields())) {
                 t.refuse();
                 return 0;
             }
             t.upstream_.give_back_head(std::move(t.head_));
-            t.head_ = Headers();
         }
-    } else if ((line[0] == ' ' || line[0] == '\t') && t.head_fields_ > 0) {
-        t.head_[t.head_fields_ - 1].value.append(" ").append(trim_view(line));  // obsolete line folding
+    } else if ((line[0] == ' ' || line[0] == '\t') && !t.head_->empty()) {
+        t.head_->fold(line);  // obsolete line folding
     } else {
-        size_t colon = line.find(':');
-        if (colon != std::string_view::npos)
-            t.add_head_field(trim_view(line.substr(0, colon)), trim_view(line.substr(colon + 1)));
+        t.head_->add_line(line);
     }
     return length;
-}
-
-// Into the storage of a field of an earlier answer where there is one: no allocation
-// once the strings have grown to the sizes an upstream's fields have.
-void Transfer::add_head_field(std::string_view name, std::string_view value) {
-    if (head_fields_ < head_.size()) {
-        // Emptied and appended to: fewer steps than assign's, which allows for a source
-        // inside the string itself.
-        Header& field = head_[head_fields_];
-        field.name.clear(), field.name.append(name.data(), name.size());
-        field.value.clear(), field.value.append(value.data(), value.size());
-    } else {
-        head_.push_back({std::string(name), std::string(value)});
-    }
-    ++head_fields_;
 }
 
 size_t Transfer::on_body(char* data, size_t size, size_t count, void* self) {

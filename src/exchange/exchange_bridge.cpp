@@ -29,7 +29,7 @@ namespace {
 
 // Azure's headers about the Responses body, which the bridge replaces by a chat body of
 // its own type and length.
-bool describes_replaced_body(const std::string& name) {
+bool describes_replaced_body(std::string_view name) {
     return iequals(name, "Content-Type") || iequals(name, "Content-Length");
 }
 
@@ -94,11 +94,11 @@ bool Exchange::resend_bridged(const UpstreamResult& result) {
 
 // A stream's head goes at once (the first byte is not delayed); any other answer, and an
 // error to a stream, is collected and translated whole at its end.
-bool Exchange::bridge_head(long status, const Headers& headers) {
+bool Exchange::bridge_head(long status, const FieldViews& headers) {
     if (!(streamed_answer_ && status >= 200 && status < 300)) {
         bridge_answer_.emplace();
         bridge_answer_->status = status;
-        bridge_headers_ = headers;
+        bridge_headers_ = owned_headers(headers);
         return true;
     }
     ChatStreamOptions options;
@@ -106,8 +106,8 @@ bool Exchange::bridge_head(long status, const Headers& headers) {
     options.include_usage = bridge_include_usage_;
     options.created = wall_clock_ms() / 1000;
     bridge_stream_ = std::make_unique<ResponsesToChatStream>(options);
-    Headers chat;
-    for (const Header& header : headers)
+    FieldViews chat;
+    for (const FieldView& header : headers)
         if (!describes_replaced_body(header.name)) chat.push_back(header);
     chat.push_back({"Content-Type", "text/event-stream; charset=utf-8"});
     return relay_head(status, chat);

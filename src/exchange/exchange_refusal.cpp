@@ -45,7 +45,7 @@ void Exchange::fix_parameters_for(const std::string& deployment) {
 }
 
 // A 400 to a body the proxy may fix, before the client heard anything: held.
-bool Exchange::hold_refusal(long status, const Headers& headers) {
+bool Exchange::hold_refusal(long status, const FieldViews& headers) {
     if (status != 400 || !((learn_params_ && refusal_try_) || learn_bridge_) || param_resends_ >= kParamResends || writer_.head_sent() ||
         body_.empty())
         return false;
@@ -53,7 +53,7 @@ bool Exchange::hold_refusal(long status, const Headers& headers) {
     if (length > static_cast<long long>(kHeldRefusalBytes)) return false;
     held_refusal_.emplace();
     held_refusal_->status = status;
-    held_refusal_->headers = headers;
+    held_refusal_->headers = owned_headers(headers);  // the transfer's head goes on to its next answer
     return true;
 }
 
@@ -95,6 +95,6 @@ bool Exchange::resend_fixed(const UpstreamResult& result) {
 bool Exchange::release_held_refusal() {
     HeldRefusal held = std::move(*held_refusal_);
     held_refusal_.reset();
-    if (!relay_head(held.status, held.headers)) return false;
+    if (!relay_head(held.status, field_views(held.headers))) return false;
     return held.body.empty() || writer_.body(held.body.data(), held.body.size());
 }

@@ -35,7 +35,7 @@ void Exchange::serve_live_models() {
     start_upstream(build_upstream_request(config_, request_, route, ""), RequestBody());
 }
 
-bool Exchange::on_head(long status, const Headers& headers) {
+bool Exchange::on_head(long status, const FieldViews& headers) {
     log_.upstream_status = status;
     double waited = (EventLoop::clock_ms() - try_started_ms_) / 1000.0;
     services_->state.observe("aop_upstream_latency_seconds", {{"target", try_ ? log_.target : "default"}}, waited);
@@ -46,8 +46,8 @@ bool Exchange::on_head(long status, const Headers& headers) {
     }
     if (collected_) {
         collected_->status = status;
-        const std::string* type = find_header(headers, "Content-Type");
-        collected_->type = type ? *type : "application/json";
+        const std::string_view* type = find_field(headers, "Content-Type");
+        collected_->type = type ? std::string(*type) : "application/json";
         return true;
     }
     if (hold_refusal(status, headers)) return true;  // exchange_refusal.cpp
@@ -56,13 +56,14 @@ bool Exchange::on_head(long status, const Headers& headers) {
 }
 
 // The answer's head goes to the client (with the key's rate-limit headers).
-bool Exchange::relay_head(long status, const Headers& headers) {
+bool Exchange::relay_head(long status, const FieldViews& headers) {
     // The client hears this answer: no resend after a refusal now, the body may go.
     learn_params_ = learn_bridge_ = false;
     refusal_try_.reset();
     Headers replace = key_ticket_ ? rate_limit_headers(key_headroom_) : Headers();
-    const std::string* location = route_.realtime_call ? find_header(headers, "Location") : nullptr;
-    if (location) replace.push_back({"Location", proxy_call_location(*location, upstream_config_->endpoint, request_.mount)});
+    const std::string_view* location = route_.realtime_call ? find_field(headers, "Location") : nullptr;
+    if (location)
+        replace.push_back({"Location", proxy_call_location(std::string(*location), upstream_config_->endpoint, request_.mount)});
     bool ok = relay_.head(status, headers, replace);
     release_request();
     if (relay_.event_stream()) streaming_.emplace(services_->state, kActiveStreams);

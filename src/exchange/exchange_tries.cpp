@@ -73,7 +73,7 @@ bool Exchange::retry_after(const UpstreamResult& result) {
 // The head of a try's answer: its target's headroom noted; a 429 or a 5xx the client has
 // not seen is refused (true: the transfer ends, and on_done tries the next target, or says
 // that none is free).
-bool Exchange::refuse_answer_head(long status, const Headers& headers) {
+bool Exchange::refuse_answer_head(long status, const FieldViews& headers) {
     if (!try_) return false;
     services_->state.remember_headroom(try_->target(), header_number(headers, "x-ratelimit-remaining-requests"),
                                        header_number(headers, "x-ratelimit-remaining-tokens"));

@@ -2,26 +2,34 @@
 
 #include "text.h"
 
-// The headers are picked, not copied: the head is written before any of them goes.
-bool Relay::head(long status, const Headers& upstream_headers, const Headers& replace) {
+// The headers are picked, not copied: the head is written before any of them goes. Each
+// field is looked at once (answer_field), into a list the thread keeps for its next heads.
+bool Relay::head(long status, const FieldViews& upstream_headers, const Headers& replace) {
     // nginx: do not buffer this answer, whatever fastcgi_buffering says.
-    static const Header kNoBuffering{"X-Accel-Buffering", "no"};
-    HeaderRefs headers;
-    headers.reserve(upstream_headers.size() + 2 + replace.size());
-    for (const Header& header : upstream_headers) {
-        if (!is_relayed_response_header(header.name, mode_)) continue;
+    static const FieldView kNoBuffering{"X-Accel-Buffering", "no"};
+    thread_local FieldViews headers;
+    headers.clear();
+    const FieldView* length = nullptr;  // the first Content-Length field
+    size_t lengths = 0;
+    for (const FieldView& header : upstream_headers) {
+        AnswerField kind = answer_field(header, mode_);
+        if (kind == AnswerField::ContentLength && lengths++ == 0) length = &header;
+        if (kind == AnswerField::Dropped || kind == AnswerField::ContentLength) continue;
         if (!replace.empty() && find_header(replace, header.name)) continue;
-        if (is_event_stream(header)) event_stream_ = true;
-        headers.push_back(&header);
+        if (kind == AnswerField::EventStream) event_stream_ = true;
+        headers.push_back(header);
     }
     // A known length lets clients show progress; an event stream gets an extra line at
     // its end, so it goes without one.
-    if (!event_stream_)
-        for (const Header& header : upstream_headers)
-            if (is_content_length(header.name)) headers.push_back(&header);
-    for (const Header& header : replace) headers.push_back(&header);
-    headers.push_back(&kNoBuffering);
-    return writer_.head_from(static_cast<int>(status), headers);
+    if (lengths == 1 && !event_stream_) headers.push_back(*length);
+    if (lengths > 1 && !event_stream_)
+        for (const FieldView& header : upstream_headers)
+            if (is_content_length(header.name)) headers.push_back(header);
+    for (const Header& header : replace) headers.push_back({header.name, header.value});
+    headers.push_back(kNoBuffering);
+    bool written = writer_.head_from(static_cast<int>(status), headers);
+    if (headers.capacity() > kKeptFields) FieldViews().swap(headers);  // a head of a thousand fields
+    return written;
 }
 
 Taken Relay::data(const char* data, size_t size) {

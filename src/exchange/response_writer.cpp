@@ -8,14 +8,9 @@ void ResponseWriter::set_cors(const Config& config, const Request& request) {
     cors_ = &origin_cors_;
 }
 
-bool ResponseWriter::head(int status, Headers headers) {
-    HeaderRefs refs;
-    refs.reserve(headers.size());
-    for (const Header& header : headers) refs.push_back(&header);
-    return head_from(status, refs);
-}
+bool ResponseWriter::head(int status, Headers headers) { return head_from(status, field_views(headers)); }
 
-bool ResponseWriter::head_from(int status, const HeaderRefs& headers) {
+bool ResponseWriter::head_from(int status, const FieldViews& headers) {
     status_ = status;
     head_sent_ = true;
     // Written into room the thread keeps for its next answers' heads (malloc and free a

@@ -20,7 +20,7 @@ struct RelayTo {
     Relay relay;
 };
 
-const Headers kStreamHead = {{"Content-Type", "text/event-stream"}};
+const FieldViews kStreamHead = {{"Content-Type", "text/event-stream"}};
 
 }  // namespace
 

@@ -40,10 +40,10 @@ BOOST_AUTO_TEST_CASE(cgi_head_carries_status_and_headers) {
 
 BOOST_AUTO_TEST_CASE(a_head_written_into_kept_room_replaces_what_the_room_held) {
     std::string room = "Status: 200 OK\r\nX-Longer-Earlier-Field: with a long value\r\n\r\n";
-    Header type{"Content-Type", "text/plain"};
-    cgi_head(room, 404, HeaderRefs{&type}, {});
+    FieldView type{"Content-Type", "text/plain"};
+    cgi_head(room, 404, FieldViews{type}, {});
     BOOST_TEST(room == "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
-    cgi_head(room, 299, HeaderRefs{}, head_fields({{"Vary", "Origin"}}));
+    cgi_head(room, 299, FieldViews{}, head_fields({{"Vary", "Origin"}}));
     BOOST_TEST(room == "Status: 299\r\nVary: Origin\r\n\r\n");
 }
 
@@ -52,10 +52,10 @@ BOOST_AUTO_TEST_CASE(fields_written_once_end_every_head_they_are_given_to) {
     BOOST_TEST(fields == "Vary: Origin\r\nX-Cr: a b\r\n");
     BOOST_TEST(head_fields({}).empty());
     std::string room;
-    Header type{"Content-Type", "text/plain"};
-    cgi_head(room, 200, HeaderRefs{&type}, fields);
+    FieldView type{"Content-Type", "text/plain"};
+    cgi_head(room, 200, FieldViews{type}, fields);
     BOOST_TEST(room == "Status: 200 OK\r\nContent-Type: text/plain\r\nVary: Origin\r\nX-Cr: a b\r\n\r\n");
-    cgi_head(room, 204, HeaderRefs{}, std::string_view());
+    cgi_head(room, 204, FieldViews{}, std::string_view());
     BOOST_TEST(room == "Status: 204 No Content\r\n\r\n");
     BOOST_TEST(cors_fields() == head_fields(cors_headers()));
     BOOST_TEST(cors_fields().rfind("Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: ", 0) == 0);
@@ -147,6 +147,65 @@ BOOST_AUTO_TEST_CASE(azure_model_list_becomes_openai_shape) {
     BOOST_TEST(out == R"({"id":"gpt-4o","object":"model","created":5,"owned_by":"azure"})");
     BOOST_TEST(!azure_models_to_openai("[]", out));
     BOOST_TEST(!azure_models_to_openai("{\"error\":{}}", out));
+}
+
+// An upstream head kept in one text as libcurl hands it over, a line at a time.
+BOOST_AUTO_TEST_CASE(an_answer_head_sees_its_fields_trimmed_in_the_order_they_came) {
+    AnswerHead head;
+    BOOST_TEST(head.add_line("Content-Type:  application/json "));
+    BOOST_TEST(!head.add_line("no colon here"));
+    BOOST_TEST(head.add_line("X-Empty:"));
+    BOOST_TEST(head.add_line("x-request-id: abc"));
+    head.fold("  more of it ");  // obsolete folding: onto the last field
+    for (int i = 0; i < 100; ++i) BOOST_TEST(head.add_line("X-Many-" + std::to_string(i) + ": value " + std::to_string(i)));
+    const FieldViews& fields = head.fields();  // the text moved as it grew: the fields with it
+    BOOST_REQUIRE(fields.size() == 103u);
+    BOOST_TEST(fields[0].name == "Content-Type");
+    BOOST_TEST(fields[0].value == "application/json");
+    BOOST_TEST(fields[1].name == "X-Empty");
+    BOOST_TEST(fields[1].value == "");
+    BOOST_TEST(fields[2].value == "abc more of it");
+    BOOST_TEST(fields[102].name == "X-Many-99");
+    BOOST_TEST(fields[102].value == "value 99");
+    BOOST_TEST(*find_field(fields, "X-REQUEST-ID") == "abc more of it");
+    BOOST_TEST(!find_field(fields, "X-Missing"));
+    head.clear();  // a new head (after a 1xx): none of the last one's fields
+    BOOST_TEST(head.empty());
+    head.fold("nothing to fold onto");
+    BOOST_TEST(head.add_line("X-Empty:"));
+    head.fold("filled");
+    BOOST_TEST(head.fields().size() == 1u);
+    BOOST_TEST(head.fields()[0].value == " filled");  // as a folded empty value always was
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_field_is_told_apart_by_its_length_and_first_byte_first) {
+    for (const char* name : {"Connection", "keep-alive", "TRANSFER-ENCODING", "Upgrade", "Trailer", "Te", "Host", "Expect",
+                             "Accept-Encoding", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "status",
+                             "Access-Control-Allow-Origin", "access-control-a-name-longer-than-thirty-two-bytes"})
+        BOOST_TEST((answer_field({name, "v"}, ProxyMode::Azure) == AnswerField::Dropped), name);
+    for (const char* name : {"x-request-id", "apim-request-id", "Date", "x-ms-region", "", "Content-Types", "Statuses",
+                             "access-control", "Cache-Control", "retry-after"})
+        BOOST_TEST((answer_field({name, "v"}, ProxyMode::Azure) == AnswerField::Relayed), name);
+    BOOST_TEST((answer_field({"Access-Control-Allow-Origin", "*"}, ProxyMode::OpenAI) == AnswerField::Relayed));
+    BOOST_TEST((answer_field({"content-length", "12"}, ProxyMode::Azure) == AnswerField::ContentLength));
+    BOOST_TEST((answer_field({"Content-Type", "TEXT/EVENT-STREAM; charset=utf-8"}, ProxyMode::Azure) == AnswerField::EventStream));
+    BOOST_TEST((answer_field({"content-type", "application/json"}, ProxyMode::Azure) == AnswerField::Relayed));
+}
+
+// Every byte, anywhere in a short or a long name, is told token or not as RFC 9110 does.
+BOOST_AUTO_TEST_CASE(every_byte_of_a_name_is_told_token_or_not_wherever_it_stands) {
+    auto token_byte = [](int c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    };
+    for (const std::string base : {"ab", "X-Ms-Reg", "x-request-id", "x-ratelimit-remaining-tokens"})
+        for (size_t at = 0; at <= base.size(); at += base.size() / 2 ? base.size() / 2 : 1)
+            for (int c = 0; c < 256; ++c) {
+                std::string name = base;
+                name.insert(at, 1, static_cast<char>(c));
+                bool kept = !head_fields({{name, "v"}}).empty();
+                BOOST_TEST(kept == token_byte(c), "byte " << c << " at " << at << " of " << base);
+            }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

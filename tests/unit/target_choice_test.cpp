@@ -89,7 +89,7 @@ BOOST_AUTO_TEST_CASE(a_429_cools_down_for_its_retry_after_capped) {
     BOOST_TEST(after_try({}, TryResult::RateLimited, 86400000, false, 0, policy).cooldown_until_ms == 60000);
     BOOST_TEST(after_try({}, TryResult::RateLimited, -1, false, 0, policy).cooldown_until_ms == 10000);
     BOOST_TEST(after_try({}, TryResult::RateLimited, 1000, false, 0, policy).failures == 0);
-    Headers headers{{"Retry-After", "7"}};
+    FieldViews headers{{"Retry-After", "7"}};
     BOOST_TEST(retry_after_ms(headers) == 7000);
     headers.push_back({"Retry-After-Ms", "1234"});
     BOOST_TEST(retry_after_ms(headers) == 1234);

@@ -114,10 +114,10 @@ int closed_port() {
 // Keeps what it hears; answers as told.
 class RecordingListener : public UpstreamListener {
 public:
-    bool on_head(long status, const Headers& headers) override {
+    bool on_head(long status, const FieldViews& headers) override {
         ++heads;
         head_status = status;
-        head = headers;
+        head = owned_headers(headers);  // the views last only as long as the call
         return accept_head;
     }
     Taken on_data(const char* data, size_t size) override {

@@ -3,6 +3,9 @@
 
 #include <cjson/cJSON.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "json_members.h"
 #include "text.h"
 
@@ -17,6 +20,28 @@ struct PlainBytes {
     }
 };
 constexpr PlainBytes kPlainBytes;
+
+// The bytes of `word` (eight, first in its lowest byte) that a JSON string does not hold
+// as they are, each marked by its high bit. Borrows only run up from such a byte, so the
+// lowest mark is exact; marks above it may not be.
+inline uint64_t unplain_bytes(uint64_t word) {
+    const uint64_t ones = 0x0101010101010101ull;
+    return ((word - ones * 0x20) | ((word ^ (ones * '"')) - ones) | ((word ^ (ones * '\\')) - ones) | word) &
+           (ones * 0x80);
+}
+
+// The first byte from `at` that is not plain: eight at a time, the last few one by one.
+inline const char* plain_run_end(const char* at, const char* end) {
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        for (; end - at >= 8; at += 8) {
+            uint64_t word;
+            std::memcpy(&word, at, sizeof word);
+            if (uint64_t marks = unplain_bytes(word)) return at + __builtin_ctzll(marks) / 8;
+        }
+    }
+    while (at < end && kPlainBytes.plain[static_cast<unsigned char>(*at)]) ++at;
+    return at;
+}
 
 // One pass over a JSON text, strict where cJSON is lenient (see check_json).
 class StrictJson {
@@ -34,15 +59,20 @@ public:
 
 private:
     static const int kMaxDepth = 512;
-    // A string's decoded bytes, kept up to a limit (keys and the model only).
+    // A string's decoded bytes, kept in `out` up to `limit` (keys and the model only).
     struct Sink {
-        std::string* out;
+        char* out;
         size_t limit;
+        size_t size = 0;
         bool overflow = false;
-        void add(const char* data, size_t size) {
+        void add(const char* data, size_t length) {
             if (!out) return;
-            if (out->size() + size > limit) overflow = true;
-            else out->append(data, size);
+            if (length > limit - size) {
+                overflow = true;
+            } else {
+                std::memcpy(out + size, data, length);
+                size += length;
+            }
         }
     };
 
@@ -93,12 +123,12 @@ private:
 
     // One "key": value. At the top level, "model" and "stream" are read on the way.
     bool member(int depth) {
-        std::string key;
-        Sink key_sink{depth == 1 ? &key : nullptr, 16};
+        char key[16];
+        Sink key_sink{depth == 1 ? key : nullptr, sizeof key};
         const char* key_start = at_;
         if (!string(key_sink)) return false;
         bool top = depth == 1 && !key_sink.overflow;
-        std::string_view name(key);  // compared with literals: sizes first, no call
+        std::string_view name(key, key_sink.size);  // compared with literals: sizes first, no call
         bool is_model = top && name == "model";
         bool first_stream = top && name == "stream" && !seen_stream_;
         if (is_model) {
@@ -123,11 +153,13 @@ private:
             return value(depth);
         }
         result_.model_kind = JsonCheck::String;
-        Sink sink{&result_.model, kLongestModel};
+        char model[kLongestModel];
+        Sink sink{model, sizeof model};
         if (!string(sink)) return false;
         result_.model_too_long = sink.overflow;
-        if (sink.overflow) result_.model.clear();
-        if (result_.model.find('\0') != std::string::npos) result_.model_ambiguous = true;
+        if (sink.overflow) return true;
+        result_.model.assign(model, sink.size);
+        if (std::memchr(model, '\0', sink.size)) result_.model_ambiguous = true;
         return true;
     }
 
@@ -170,11 +202,8 @@ private:
             // Plain bytes are copied in runs, scanned with local pointers (a char the loop
             // reads could alias the members, which the compiler would then reload each byte).
             const char* run = at_;
-            const char* end = end_;
-            const char* at = run;
-            while (at < end && kPlainBytes.plain[static_cast<unsigned char>(*at)]) ++at;
-            at_ = at;
-            sink.add(run, static_cast<size_t>(at - run));
+            at_ = plain_run_end(run, end_);
+            sink.add(run, static_cast<size_t>(at_ - run));
             if (at_ >= end_) return false;
             unsigned char c = static_cast<unsigned char>(*at_);
             if (c == '"') {

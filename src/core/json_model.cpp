@@ -198,28 +198,29 @@ private:
 
     bool string(Sink& sink) {
         ++at_;
-        while (at_ < end_) {
-            // Plain bytes are copied in runs, scanned with local pointers (a char the loop
-            // reads could alias the members, which the compiler would then reload each byte).
+        for (;;) {
             const char* run = at_;
             at_ = plain_run_end(run, end_);
             sink.add(run, static_cast<size_t>(at_ - run));
             if (at_ >= end_) return false;
-            unsigned char c = static_cast<unsigned char>(*at_);
-            if (c == '"') {
+            if (*at_ == '"') {
                 ++at_;
                 return true;
             }
-            if (c < 0x20) return false;
-            if (c == '\\') {
-                if (!escape(sink)) return false;
-            } else {
-                const char* start = at_;
-                if (!utf8_sequence()) return false;
-                sink.add(start, static_cast<size_t>(at_ - start));
-            }
+            if (!unplain(sink)) return false;
         }
-        return false;
+    }
+
+    // An escape or a UTF-8 sequence in a string, decoded into `sink`. Kept out of line:
+    // most strings have none, and string() stays small without it.
+    __attribute__((noinline)) bool unplain(Sink& sink) {
+        unsigned char c = static_cast<unsigned char>(*at_);
+        if (c < 0x20) return false;
+        if (c == '\\') return escape(sink);
+        const char* start = at_;
+        if (!utf8_sequence()) return false;
+        sink.add(start, static_cast<size_t>(at_ - start));
+        return true;
     }
 
     bool hex4(unsigned& code) {

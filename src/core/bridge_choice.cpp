@@ -32,13 +32,21 @@ bool pro_base(const std::vector<std::string>& parts, size_t& next) {
     return version == "5" || (version.compare(0, 2, "5.") == 0 && version.size() > 2);
 }
 
+// Whether `word` (lowercase letters only) is in the name at `at`, in any case: a letter
+// ORed with 0x20 is its lowercase, and no other byte becomes a lowercase letter.
+bool word_at(std::string_view name, size_t at, std::string_view word) {
+    if (name.size() - at < word.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i)
+        if (static_cast<char>(name[at + i] | 0x20) != word[i]) return false;
+    return true;
+}
+
 // Whether the name holds "codex", "pro" or "computer" (any case), looked for in one pass.
 bool holds_a_family_word(std::string_view name) {
     for (size_t at = 0; at < name.size(); ++at) {
         char c = static_cast<char>(name[at] | 0x20);  // 'c' or 'p' in either case, and no other letter
-        if (c == 'c' && (istarts_with(name.substr(at), "codex") || istarts_with(name.substr(at), "computer")))
-            return true;
-        if (c == 'p' && istarts_with(name.substr(at), "pro")) return true;
+        if (c == 'c' && (word_at(name, at, "codex") || word_at(name, at, "computer"))) return true;
+        if (c == 'p' && word_at(name, at, "pro")) return true;
     }
     return false;
 }

@@ -80,7 +80,9 @@ std::string param_names(ParamSet params) {
 }
 
 bool reasoning_family(std::string_view name) {
-    if (istarts_with(name, "gpt-5"))  // gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-mini, ...; not gpt-5-chat
+    // gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-mini, ...; not gpt-5-chat. Its '5' is asked first:
+    // most names (gpt-4o, gpt-4.1, ...) go without a call.
+    if (name.size() >= 5 && name[4] == '5' && istarts_with(name, "gpt-5"))
         return !starts_family(name, "gpt-5-chat") && (starts_family(name, "gpt-5") || istarts_with(name, "gpt-5."));
     if (name.empty() || (name[0] != 'o' && name[0] != 'O')) return false;  // most names, asked at once
     for (const char* family : {"o1", "o3", "o4-mini"})

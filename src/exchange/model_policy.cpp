@@ -28,6 +28,7 @@ std::optional<ProxyError> model_field_error(ModelField::Status status) {
 
 // False, with the error the client gets, unless the body named a usable model.
 bool model_found(const ModelField& field, ProxyError& error) {
+    if (field.status == ModelField::Found) return true;  // most often: no error made to be dropped
     std::optional<ProxyError> refused = model_field_error(field.status);
     if (refused) error = std::move(*refused);
     return !refused;

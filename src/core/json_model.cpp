@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "json_members.h"
 #include "text.h"
@@ -54,7 +55,7 @@ public:
         result_.object = at_ < end_ && *at_ == '{';
         result_.valid = value(0) && (skip_space(), at_ == end_);
         if (!result_.valid) result_.stopped_at = static_cast<size_t>(at_ - begin_);
-        return result_;
+        return std::move(result_);  // run once: its model string is handed on, not copied
     }
 
 private:

@@ -36,6 +36,27 @@ BOOST_AUTO_TEST_CASE(what_cjson_forgives_is_invalid) {
     BOOST_TEST(check_json(R"({"a":"\ud83d\ude00"})").valid);  // a pair
 }
 
+// Plain bytes are stepped over eight at a time: a byte that is not plain is found at
+// every place in a long model, before, inside and after a step.
+BOOST_AUTO_TEST_CASE(a_byte_that_is_not_plain_is_found_anywhere_in_a_long_string) {
+    const std::string plain = "abcdefghijklmnopqrstuvwxyz";
+    for (size_t at = 0; at <= plain.size(); ++at) {
+        std::string before = plain.substr(0, at), after = plain.substr(at);
+        auto model = [&](const std::string& middle) { return "{\"model\":\"" + before + middle + after + "\"}"; };
+        for (char raw : {'\x01', '\x1f', '\x7f'}) {
+            JsonCheck c = check_json(model(std::string(1, raw)));
+            BOOST_TEST((c.valid == (raw == '\x7f')), "byte " << int(raw) << " at " << at);
+            if (!c.valid) BOOST_TEST(c.stopped_at == 10 + at);
+        }
+        BOOST_TEST(!check_json(model("\x80")).valid);
+        BOOST_TEST(!check_json(model("\xff")).valid);
+        BOOST_TEST(model_from_json(model("\\n\\\"")).model == before + "\n\"" + after);
+        BOOST_TEST(model_from_json(model("\xc3\xa9\xf0\x9f\x98\x80")).model == before + "\xc3\xa9\xf0\x9f\x98\x80" + after);
+        BOOST_TEST(model_from_json("{\"model\":\"" + before + "\"}").model == before);
+        BOOST_TEST(!check_json("{\"model\":\"" + before).valid);  // never closed
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_model_and_stream_are_read_as_cjson_reads_them) {
     ModelField field = model_from_json(R"({"stream":true,"model":"caf\u00e9 \ud83d\ude00","stream":false})");
     BOOST_TEST((field.status == ModelField::Found));

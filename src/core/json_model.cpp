@@ -108,6 +108,16 @@ private:
         }
     }
 
+    // A member's or an element's value: a string (most are) without a call of value(),
+    // whose frame, big with everything it inlines, costs more than the string itself.
+    bool inner_value(int depth) {
+        if (depth <= kMaxDepth && at_ < end_ && *at_ == '"') {
+            Sink none{nullptr, 0};
+            return string(none);
+        }
+        return value(depth);
+    }
+
     bool object(int depth) {
         ++at_;
         skip_space();
@@ -143,7 +153,7 @@ private:
             seen_stream_ = true;
             result_.stream = end_ - at_ >= 4 && std::string_view(at_, 4) == "true";
         }
-        if (!is_model || result_.model_keys > 1) return value(depth);
+        if (!is_model || result_.model_keys > 1) return inner_value(depth);
         return model_value(depth);
     }
 
@@ -169,7 +179,7 @@ private:
         skip_space();
         if (take(']')) return true;
         for (;;) {
-            if (!value(depth)) return false;
+            if (!inner_value(depth)) return false;
             skip_space();
             if (take(']')) return true;
             if (!take(',')) return false;

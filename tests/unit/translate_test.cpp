@@ -70,6 +70,9 @@ BOOST_AUTO_TEST_CASE(unsafe_deployments_are_recognised) {
         BOOST_TEST(is_safe_deployment(good), good);
     // A NUL inside is no word character: strchr would find the terminator of the extras.
     BOOST_TEST(!is_safe_deployment(std::string("gpt\0-4o", 7)));
+    BOOST_TEST(!is_safe_deployment("caf\xc3\xa9"));  // a byte past ASCII
+    BOOST_TEST(is_safe_deployment(std::string(256, 'a')));
+    BOOST_TEST(!is_safe_deployment(std::string(257, 'a')));
     BOOST_TEST(!is_word(std::string("alice\0", 6), "-_.@"));
 }
 

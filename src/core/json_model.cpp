@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
 #include "json_members.h"
 #include "text.h"
@@ -47,15 +46,15 @@ inline const char* plain_run_end(const char* at, const char* end) {
 // One pass over a JSON text, strict where cJSON is lenient (see check_json).
 class StrictJson {
 public:
-    explicit StrictJson(std::string_view text)
-        : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
+    // `result` is filled in place: the caller's own, neither moved nor copied.
+    StrictJson(std::string_view text, JsonCheck& result)
+        : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()), result_(result) {}
 
-    JsonCheck run() {
+    void run() {
         skip_space();
         result_.object = at_ < end_ && *at_ == '{';
         result_.valid = value(0) && (skip_space(), at_ == end_);
         if (!result_.valid) result_.stopped_at = static_cast<size_t>(at_ - begin_);
-        return std::move(result_);  // run once: its model string is handed on, not copied
     }
 
 private:
@@ -85,6 +84,15 @@ private:
         if (at_ >= end_ || *at_ != c) return false;
         ++at_;
         return true;
+    }
+    // take(c) after any space; compact JSON has none, so `c` is looked for first.
+    bool take_spaced(char c) {
+        if (at_ < end_ && *at_ == c) {
+            ++at_;
+            return true;
+        }
+        skip_space();
+        return take(c);
     }
     bool literal(const char* word) {
         for (; *word; ++word)
@@ -120,13 +128,11 @@ private:
 
     bool object(int depth) {
         ++at_;
-        skip_space();
-        if (take('}')) return true;
+        if (take_spaced('}')) return true;
         for (;;) {
             if (at_ >= end_ || *at_ != '"') return false;
             if (!member(depth)) return false;
-            skip_space();
-            if (take('}')) return true;
+            if (take_spaced('}')) return true;
             if (!take(',')) return false;
             skip_space();
         }
@@ -145,8 +151,7 @@ private:
         if (is_model) {
             if (++result_.model_keys > 1 || at_ - key_start != 7) result_.model_ambiguous = true;
         }
-        skip_space();
-        if (!take(':')) return false;
+        if (!take_spaced(':')) return false;
         skip_space();
         if (top && name == "stream_options") result_.stream_options = true;
         if (first_stream) {
@@ -176,12 +181,10 @@ private:
 
     bool array(int depth) {
         ++at_;
-        skip_space();
-        if (take(']')) return true;
+        if (take_spaced(']')) return true;
         for (;;) {
             if (!inner_value(depth)) return false;
-            skip_space();
-            if (take(']')) return true;
+            if (take_spaced(']')) return true;
             if (!take(',')) return false;
             skip_space();
         }
@@ -329,13 +332,17 @@ private:
     const char* begin_;
     const char* at_;
     const char* end_;
-    JsonCheck result_;
+    JsonCheck& result_;
     bool seen_stream_ = false;
 };
 
 }  // namespace
 
-JsonCheck check_json(std::string_view text) { return StrictJson(text).run(); }
+JsonCheck check_json(std::string_view text) {
+    JsonCheck result;
+    StrictJson(text, result).run();
+    return result;
+}
 
 ModelField model_from_json(const std::string& body) {
     ModelField field;

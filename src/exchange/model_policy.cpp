@@ -28,7 +28,6 @@ std::optional<ProxyError> model_field_error(ModelField::Status status) {
 
 // False, with the error the client gets, unless the body named a usable model.
 bool model_found(const ModelField& field, ProxyError& error) {
-    if (field.status == ModelField::Found) return true;  // most often: no error made to be dropped
     std::optional<ProxyError> refused = model_field_error(field.status);
     if (refused) error = std::move(*refused);
     return !refused;
@@ -40,7 +39,7 @@ bool json_model(const std::string& body, std::string& model, bool& stream, Proxy
     ModelField field = model_from_json(body);
     stream = field.stream;
     if (stream_options) *stream_options = field.stream_options;
-    if (!model_found(field, error)) return false;
+    if (field.status != ModelField::Found) return model_found(field, error);  // false, saying why
     model = std::move(field.model);
     return true;
 }

@@ -36,7 +36,7 @@ bool icontains(std::string_view text, std::string_view part);
 // True when `text` is not empty and holds only ASCII letters, digits and bytes in `extra`.
 bool is_word(std::string_view text, const char* extra);
 
-// Whether `text` holds a byte below `limit` (at most 0x80) or the byte `also`. Eight bytes
+// Whether `text` holds a byte below `limit` or the byte `also`. Sixteen bytes
 // a step: the hot scans of a request (every param for a line break, every header value of
 // an answer for a control byte) look at each byte once, in a few instructions per word.
 bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also);

@@ -81,12 +81,6 @@ bool is_word(std::string_view text, const char* extra) {
 namespace {
 const uint64_t kEachByte = 0x0101010101010101ULL;
 const uint64_t kHighBits = 0x8080808080808080ULL;
-// The high bit of some byte set exactly when a byte of `word` is below `limit` (<= 0x80)
-// or equals `also` (a borrow may mark a byte above, never one where there is no match).
-uint64_t marks(uint64_t word, unsigned char limit, unsigned char also) {
-    uint64_t equal = word ^ (kEachByte * also);
-    return ((word - kEachByte * limit) & ~word & kHighBits) | ((equal - kEachByte) & ~equal & kHighBits);
-}
 uint64_t word_at(const char* at) {
     uint64_t word;
     std::memcpy(&word, at, sizeof word);
@@ -127,28 +121,59 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 namespace {
-// The bytes of `text` a word at a time, `marks` of each word or'ed: a short text is padded
-// with `pad` (a byte marks() never marks), a longer one's tail read as an overlapping word.
-template <typename Marks>
-bool any_marked(std::string_view text, unsigned char pad, Marks marks) {
+// Sixteen bytes as one value (SSE2 on x86-64, NEON on arm64; plain words elsewhere): a
+// compare of two gives each byte 0xff where it holds, 0 where not.
+typedef unsigned char Bytes16 __attribute__((vector_size(16)));
+typedef signed char Signed16 __attribute__((vector_size(16)));  // what a compare gives
+Bytes16 bytes16_at(const char* at) {
+    Bytes16 bytes;
+    std::memcpy(&bytes, at, sizeof bytes);
+    return bytes;
+}
+Bytes16 bytes16_of(uint64_t low, uint64_t high) {
+    const uint64_t halves[2] = {low, high};
+    Bytes16 bytes;
+    std::memcpy(&bytes, halves, sizeof bytes);
+    return bytes;
+}
+// A text shorter than 16 bytes in one value: from 4 bytes on, read as two overlapping
+// pieces (a byte seen twice changes no "any"), the rest `pad`.
+Bytes16 short_bytes(const char* data, size_t size, unsigned char pad) {
+    uint64_t padding = kEachByte * pad;
+    if (size >= 8) return bytes16_of(word_at(data), word_at(data + size - 8));
+    if (size >= 4) return bytes16_of(word4_at(data) | word4_at(data + size - 4) << 32, padding);
+    for (size_t i = 0; i < size; ++i)  // 0 to 3 bytes
+        padding = (padding & ~(uint64_t{0xff} << 8 * i)) | uint64_t{static_cast<unsigned char>(data[i])} << 8 * i;
+    return bytes16_of(padding, padding);
+}
+Bytes16 lower(Bytes16 a, Bytes16 b) { return a < b ? a : b; }  // each byte's least
+// Whether `text` holds a byte below `limit` or, with kAlso, one equal to `also`: the least
+// byte of each place (one instruction for 16 bytes) and the places that held `also`, or'ed,
+// looked at once at the end. A short text is padded with `pad` (neither below nor `also`),
+// a longer one's tail read as an overlapping value.
+template <bool kAlso>
+bool any_below_or(std::string_view text, unsigned char limit, unsigned char also, unsigned char pad) {
     const char* data = text.data();
     size_t size = text.size();
-    if (size < 8) {
-        uint64_t word = kEachByte * pad;
-        if (size) std::memcpy(&word, data, size);
-        return marks(word) != 0;
-    }
-    uint64_t found = marks(word_at(data + size - 8));
-    for (size_t i = 0; i + 8 <= size; i += 8) found |= marks(word_at(data + i));
-    return found != 0;
+    Bytes16 least = size < 16 ? short_bytes(data, size, pad) : bytes16_at(data + size - 16);
+    Signed16 equal = least == also;
+    if (size >= 16)
+        for (size_t i = 0; i + 16 <= size; i += 16) {
+            Bytes16 bytes = bytes16_at(data + i);
+            least = lower(least, bytes);
+            if (kAlso) equal |= bytes == also;
+        }
+    Signed16 found = (least < limit) | equal;
+    uint64_t halves[2];
+    std::memcpy(halves, &found, sizeof halves);
+    return (halves[0] | halves[1]) != 0;
 }
 }  // namespace
 
 bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also) {
     unsigned char pad = also == 0xff ? 0xfe : 0xff;  // matches neither
-    if (also < limit)  // one test a word: `also` is below the limit anyway (a line break or NUL)
-        return any_marked(text, pad, [limit](uint64_t word) { return (word - kEachByte * limit) & ~word & kHighBits; });
-    return any_marked(text, pad, [limit, also](uint64_t word) { return marks(word, limit, also); });
+    if (also < limit) return any_below_or<false>(text, limit, also, pad);  // `also` is below anyway: NUL, a line break
+    return any_below_or<true>(text, limit, also, pad);
 }
 
 std::string over_bound(std::string_view name, size_t longest, const char* what) {

@@ -77,6 +77,22 @@ BOOST_AUTO_TEST_CASE(cgi_head_turns_control_bytes_in_values_into_spaces) {
                "X-Plain: caf\xc3\xa9, \"quoted\" (fine)\r\n\r\n");
 }
 
+// Wherever it sits in a value checked sixteen bytes a step (each place of a first step, a
+// second, the tail, and values shorter than one step), a control byte still becomes a space.
+BOOST_AUTO_TEST_CASE(cgi_head_turns_a_control_byte_into_a_space_at_every_place) {
+    int wrong = 0;
+    for (size_t size = 1; size <= 36; ++size)
+        for (size_t at = 0; at < size; ++at)
+            for (char bad : {'\r', '\n', '\0', '\x1f', '\x7f'}) {
+                std::string value(size, 'v');
+                value[at] = bad;
+                std::string spaced(size, 'v');
+                spaced[at] = ' ';
+                if (cgi_head(200, {{"X-V", value}}) != "Status: 200 OK\r\nX-V: " + spaced + "\r\n\r\n") ++wrong;
+            }
+    BOOST_TEST(wrong == 0);
+}
+
 BOOST_AUTO_TEST_CASE(cgi_head_drops_a_field_whose_name_is_not_a_token) {
     using namespace std::string_literals;
     Headers upstream = {

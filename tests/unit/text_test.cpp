@@ -133,9 +133,10 @@ BOOST_AUTO_TEST_CASE(log_fields_escape_spaces_quotes_and_controls_and_are_cut) {
     BOOST_TEST(log_safe("abcdef", 3) == "abc...");
 }
 
-// Eight bytes a step must find what a byte-by-byte look finds: every byte value at every
-// place of every length up to 24 (a word, the overlapping tail, the padded short case),
-// among bytes that sit just above the limit and around the other byte sought.
+// Sixteen bytes a step must find what a byte-by-byte look finds: every byte value at every
+// place of every length up to 40 (the padded short cases below 4, 8 and 16 bytes, one to two
+// steps and the overlapping tail), among bytes that sit just above the limit and around the
+// other byte sought.
 BOOST_AUTO_TEST_CASE(a_byte_below_a_limit_or_one_byte_is_found_wherever_it_is) {
     const unsigned char limits[][2] = {{'\r' + 1, '\r'}, {0x20, 0x7f}, {0x80, 0xff}, {1, 0}};
     auto slow = [](const std::string& text, unsigned char limit, unsigned char also) {
@@ -147,7 +148,7 @@ BOOST_AUTO_TEST_CASE(a_byte_below_a_limit_or_one_byte_is_found_wherever_it_is) {
     for (const auto& [limit, also] : limits)
         for (unsigned char filler : {static_cast<unsigned char>(limit), static_cast<unsigned char>(also + 1),
                                      static_cast<unsigned char>(0x80), static_cast<unsigned char>(0xfe)})
-            for (size_t size = 0; size <= 24; ++size)
+            for (size_t size = 0; size <= 40; ++size)
                 for (size_t at = 0; at <= size; ++at)
                     for (int byte = 0; byte < 256; ++byte) {
                         std::string text(size, static_cast<char>(filler));

@@ -41,6 +41,10 @@ bool is_word(std::string_view text, const char* extra);
 // an answer for a control byte) look at each byte once, in a few instructions per word.
 bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also);
 
+// Whether `name` is an HTTP token (RFC 9110 §5.6.2), as a field name must be: not empty,
+// only letters, digits and !#$%&'*+-.^_`|~. Sixteen bytes a step.
+bool is_http_token(std::string_view name);
+
 // A name against its bound (include/bounds.h), checked where it enters the configuration:
 // empty when it fits, else "<what> may have at most N bytes; this one has M".
 std::string over_bound(std::string_view name, size_t longest, const char* what);

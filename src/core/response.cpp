@@ -43,23 +43,6 @@ const char* reason_phrase(int status) {
     }
 }
 
-// RFC 9110 §5.6.2: a field name is a token. A table of the token bytes: a header name is
-// checked in one load a byte (is_word with its list of extras looked the list up for each).
-bool is_token(std::string_view name) {
-    static const auto kToken = [] {
-        std::array<bool, 256> table{};
-        for (int c = 0; c < 256; ++c)
-            table[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
-        return table;
-    }();
-    // Every byte looked up, without a branch a byte: a name is short, and one that is not a
-    // token is rare.
-    bool token = !name.empty();
-    for (unsigned char c : name) token &= kToken[c];
-    return token;
-}
-
 char* put_text(char* at, std::string_view text) {
     std::memcpy(at, text.data(), text.size());
     return at + text.size();
@@ -72,7 +55,7 @@ char* put_text(char* at, std::string_view text) {
 // Written at `at`, in room made beforehand (a string's append costs more than the few
 // bytes of a field it copies); returns where the next one goes.
 char* put_field(char* at, const FieldView& header) {
-    if (!is_token(header.name)) return at;
+    if (!is_http_token(header.name)) return at;
     at = put_text(at, header.name);
     at = put_text(at, ": ");
     char* value = at;

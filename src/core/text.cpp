@@ -138,13 +138,18 @@ Bytes16 bytes16_of(uint64_t low, uint64_t high) {
 }
 // A text shorter than 16 bytes in one value: from 4 bytes on, read as two overlapping
 // pieces (a byte seen twice changes no "any"), the rest `pad`.
-Bytes16 short_bytes(const char* data, size_t size, unsigned char pad) {
+inline __attribute__((always_inline)) Bytes16 short_bytes(const char* data, size_t size, unsigned char pad) {
     uint64_t padding = kEachByte * pad;
     if (size >= 8) return bytes16_of(word_at(data), word_at(data + size - 8));
     if (size >= 4) return bytes16_of(word4_at(data) | word4_at(data + size - 4) << 32, padding);
     for (size_t i = 0; i < size; ++i)  // 0 to 3 bytes
         padding = (padding & ~(uint64_t{0xff} << 8 * i)) | uint64_t{static_cast<unsigned char>(data[i])} << 8 * i;
     return bytes16_of(padding, padding);
+}
+bool any_set(Signed16 marked) {
+    uint64_t halves[2];
+    std::memcpy(halves, &marked, sizeof halves);
+    return (halves[0] | halves[1]) != 0;
 }
 Bytes16 lower(Bytes16 a, Bytes16 b) { return a < b ? a : b; }  // each byte's least
 // Whether `text` holds a byte below `limit` or, with kAlso, one equal to `also`: the least
@@ -163,12 +168,27 @@ bool any_below_or(std::string_view text, unsigned char limit, unsigned char also
             least = lower(least, bytes);
             if (kAlso) equal |= bytes == also;
         }
-    Signed16 found = (least < limit) | equal;
-    uint64_t halves[2];
-    std::memcpy(halves, &found, sizeof halves);
-    return (halves[0] | halves[1]) != 0;
+    return any_set((least < limit) | equal);
+}
+
+// Each place 0xff where its byte is no token byte (RFC 9110 §5.6.2: a letter, a digit or one
+// of !#$%&'*+-.^_`|~): as signed bytes, a control byte, SP or any of 0x80-0xff is below '!',
+// and what is left of the visible ASCII that is not a token is a few bytes and three ranges.
+inline __attribute__((always_inline)) Signed16 not_token(Bytes16 bytes) {
+    Signed16 s = reinterpret_cast<Signed16>(bytes);
+    return (s < '!') | (s == '"') | (s == ',') | (s == '/') | (s == '{') | ((s | 2) == 0x7f) /* } DEL */ |
+           ((s & ~1) == '(') /* ( ) */ | ((s > '9') & (s < 'A')) /* :;<=>?@ */ | ((s > 'Z') & (s < '^')) /* [\] */;
 }
 }  // namespace
+
+bool is_http_token(std::string_view name) {
+    const char* data = name.data();
+    size_t size = name.size();
+    if (size < 16) return size && !any_set(not_token(short_bytes(data, size, 'a')));
+    Signed16 found = not_token(bytes16_at(data + size - 16));
+    for (size_t i = 0; i + 16 <= size; i += 16) found |= not_token(bytes16_at(data + i));
+    return !any_set(found);
+}
 
 bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also) {
     unsigned char pad = also == 0xff ? 0xfe : 0xff;  // matches neither

@@ -1,5 +1,7 @@
 // text.cpp: the core's string helpers, and how client values are quoted back.
 #include <boost/test/unit_test.hpp>
+#include <cctype>
+#include <cstring>
 
 #include <string>
 #include <vector>
@@ -159,6 +161,29 @@ BOOST_AUTO_TEST_CASE(a_byte_below_a_limit_or_one_byte_is_found_wherever_it_is) {
     BOOST_TEST(has_byte_below_or("model: gpt-4o\r", '\r' + 1, '\r'));
     BOOST_TEST(!has_byte_below_or("application/json; charset=utf-8", 0x20, 0x7f));
     BOOST_TEST(has_byte_below_or("a\x7f", 0x20, 0x7f));
+}
+
+// Sixteen bytes a step must tell what a byte-by-byte look tells: every byte value at every
+// place of every name up to 40 bytes long (the padded short cases, one to two steps and the
+// overlapping tail).
+BOOST_AUTO_TEST_CASE(a_name_is_a_token_only_when_every_byte_is_a_token_byte) {
+    auto slow = [](const std::string& name) {
+        for (unsigned char c : name)
+            if (!std::isalnum(c) && (c == 0 || !std::strchr("!#$%&'*+-.^_`|~", c))) return false;  // strchr finds NUL
+        return !name.empty();
+    };
+    int differences = 0;
+    for (size_t size = 0; size <= 40; ++size)
+        for (size_t at = 0; at <= size; ++at)
+            for (int byte = 0; byte < 256; ++byte) {
+                std::string name(size, 'x');
+                if (at < size) name[at] = static_cast<char>(byte);
+                if (is_http_token(name) != slow(name)) ++differences;
+            }
+    BOOST_TEST(differences == 0);
+    BOOST_TEST(is_http_token("x-ratelimit-remaining-tokens"));
+    BOOST_TEST(!is_http_token(""));
+    BOOST_TEST(!is_http_token("Content-Type:"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

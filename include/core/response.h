@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,7 +45,7 @@ const std::string_view* find_field(const FieldViews& fields, std::string_view na
 // for the next answer, not two strings a field. fields() sees them once the head is whole.
 class AnswerHead {
 public:
-    void clear() { text_.clear(), fields_.clear(); }
+    void clear() { size_ = 0, fields_.clear(); }
     // One line of the head, "Name: value" (without its line end): false when it has no
     // colon, and is no field.
     bool add_line(std::string_view line);
@@ -53,11 +54,15 @@ public:
     bool empty() const { return fields_.empty(); }
     // Valid until the next add_line, fold or clear.
     const FieldViews& fields() const { return fields_; }
-    size_t room() const { return text_.capacity(); }  // bytes held for the text
+    size_t room() const { return capacity_; }  // bytes held for the text
 
 private:
     void make_room(size_t more);
-    std::string text_;  // each field's line, name to value, one after another
+    char* append(std::string_view bytes);  // where they now are (there is room)
+    // Each field's line, name to value, one after another: a buffer of its own rather than
+    // a string, whose append checks again for the room made beforehand.
+    std::unique_ptr<char[]> text_;
+    size_t size_ = 0, capacity_ = 0;
     FieldViews fields_;  // into text_
 };
 

@@ -1,6 +1,7 @@
 // Small string helpers shared by the core.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,7 +12,8 @@ std::string trim(const std::string& text);
 // and the generic search looks each byte up in the set with memchr. Inline: the call cost
 // more than the loop on a field's few spaces.
 inline std::string_view trim_view(std::string_view text) {
-    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    const uint64_t kSpaces = 1ull << ' ' | 1ull << '\t' | 1ull << '\r' | 1ull << '\n';  // one test a byte
+    auto is_space = [kSpaces](char c) { return static_cast<unsigned char>(c) <= ' ' && (kSpaces >> c & 1); };
     size_t begin = 0, end = text.size();
     while (begin < end && is_space(text[begin])) ++begin;
     while (end > begin && is_space(text[end - 1])) --end;

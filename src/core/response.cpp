@@ -151,17 +151,16 @@ const std::string_view* find_field(const FieldViews& fields, std::string_view na
     return nullptr;
 }
 
-// The line up to its value's end, in one append: the name and the value are seen in it.
+// The line up to its value's end, in one copy: the name and the value are seen in it.
 bool AnswerHead::add_line(std::string_view line) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) return false;
     std::string_view name = trim_view(line.substr(0, colon));
     std::string_view value = trim_view(line.substr(colon + 1));
     if (value.empty()) value = line.substr(line.size());  // (its place: the end of what is kept)
-    size_t kept = static_cast<size_t>(value.data() + value.size() - line.data());
-    if (text_.capacity() - text_.size() < kept) make_room(kept);
-    const char* at = text_.data() + text_.size();  // where the line's bytes go
-    text_.append(line.data(), kept);
+    size_t kept = static_cast<size_t>(value.data() + value.size() - line.data());  // at least the colon
+    if (capacity_ - size_ < kept) make_room(kept);
+    const char* at = append(line.substr(0, kept));
     auto kept_part = [&](std::string_view part) { return std::string_view(at + (part.data() - line.data()), part.size()); };
     fields_.push_back({kept_part(name), kept_part(value)});
     return true;
@@ -171,23 +170,32 @@ bool AnswerHead::add_line(std::string_view line) {
 void AnswerHead::fold(std::string_view more) {
     if (fields_.empty()) return;
     more = trim_view(more);
-    if (text_.capacity() - text_.size() < 1 + more.size()) make_room(1 + more.size());
-    text_.append(1, ' ').append(more.data(), more.size());
+    if (capacity_ - size_ < 1 + more.size()) make_room(1 + more.size());
+    append(" ");
+    append(more);
     std::string_view& value = fields_.back().value;
     value = std::string_view(value.data(), value.size() + 1 + more.size());
+}
+
+char* AnswerHead::append(std::string_view bytes) {
+    char* at = text_.get() + size_;
+    if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
+    size_ += bytes.size();
+    return at;
 }
 
 // Room for `more` bytes (there is less), so that appending them moves no field: the text
 // moves, and its fields are seen at their new places.
 void AnswerHead::make_room(size_t more) {
-    std::string larger;
-    larger.reserve(std::max(2 * text_.capacity(), text_.size() + more));
-    larger.append(text_);
+    size_t capacity = std::max({size_t{256}, 2 * capacity_, size_ + more});  // a head is some hundred bytes
+    std::unique_ptr<char[]> larger(new char[capacity]);
+    if (size_) std::memcpy(larger.get(), text_.get(), size_);
     auto moved = [&](std::string_view part) {
-        return std::string_view(larger.data() + (part.data() - text_.data()), part.size());
+        return std::string_view(larger.get() + (part.data() - text_.get()), part.size());
     };
     for (FieldView& field : fields_) field = {moved(field.name), moved(field.value)};
-    text_.swap(larger);
+    text_ = std::move(larger);
+    capacity_ = capacity;
 }
 
 std::string cgi_head(int status, const Headers& headers, const Headers& more) {

@@ -22,6 +22,11 @@ BOOST_AUTO_TEST_CASE(split_keeps_empty_parts_and_trim_takes_only_spaces_tabs_and
     BOOST_TEST(trim(" \t a b \r\n") == "a b");
     BOOST_TEST(trim(" \t\r\n").empty());
     BOOST_TEST(trim_view("\v x ") == "\v x");  // a vertical tab is no space here
+    for (int byte = 0; byte < 256; ++byte) {  // each byte told space or not in one test: the same four
+        std::string text(1, static_cast<char>(byte));
+        bool space = byte == ' ' || byte == '\t' || byte == '\r' || byte == '\n';
+        BOOST_TEST(trim_view(text).empty() == space, byte);
+    }
     BOOST_TEST(lowercase("Api-KEY") == "api-key");
 }
 

@@ -12,8 +12,8 @@ std::string trim(const std::string& text);
 // and the generic search looks each byte up in the set with memchr. Inline: the call cost
 // more than the loop on a field's few spaces.
 inline std::string_view trim_view(std::string_view text) {
-    const uint64_t kSpaces = 1ull << ' ' | 1ull << '\t' | 1ull << '\r' | 1ull << '\n';  // one test a byte
-    auto is_space = [kSpaces](char c) { return static_cast<unsigned char>(c) <= ' ' && (kSpaces >> c & 1); };
+    constexpr uint64_t kSpaces = 1ull << ' ' | 1ull << '\t' | 1ull << '\r' | 1ull << '\n';  // one test a byte
+    auto is_space = [](char c) { return static_cast<unsigned char>(c) <= ' ' && (kSpaces >> c & 1); };
     size_t begin = 0, end = text.size();
     while (begin < end && is_space(text[begin])) ++begin;
     while (end > begin && is_space(text[end - 1])) --end;
@@ -40,7 +40,7 @@ bool is_word(std::string_view text, const char* extra);
 
 // Whether `text` holds a byte below `limit` or the byte `also`. Sixteen bytes
 // a step: the hot scans of a request (every param for a line break, every header value of
-// an answer for a control byte) look at each byte once, in a few instructions per word.
+// an answer for a control byte) look at each byte once, in a few instructions a step.
 bool has_byte_below_or(std::string_view text, unsigned char limit, unsigned char also);
 
 // Whether `name` is an HTTP token (RFC 9110 §5.6.2), as a field name must be: not empty,

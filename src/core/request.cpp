@@ -15,7 +15,7 @@ bool is_header_param(std::string_view name) { return name.size() > 5 && name.sub
 // CR and LF would split a header or a request line; NUL cuts a C string (a libcurl header)
 // short, so the proxy would send another value than the client did.
 bool has_line_break_or_nul(std::string_view text) {
-    if (!has_byte_below_or(text, '\r' + 1, '\r')) return false;  // the common case, eight bytes a step
+    if (!has_byte_below_or(text, '\r' + 1, '\r')) return false;  // the common case, sixteen bytes a step
     for (char c : text)
         if (c == '\r' || c == '\n' || c == '\0') return true;
     return false;

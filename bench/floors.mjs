@@ -71,7 +71,7 @@ export function floorRatios(results) {
 // floor's transfer at the proxy's req/s. The floor program runs faster than the proxy, so
 // its share is if anything low: the ratio errs against the proxy.
 export const FASTCGI_FLOOR_ROW = 'floor-behind-lighttpd';
-function bothFloors(results, floor, connections) {
+export function bothFloors(results, floor, connections) {
   const fastcgi = results.small[FASTCGI_FLOOR_ROW]?.rows?.[connections]?.cpuUs?.proxy;
   const curl = floor.paced?.[connections]?.cpuUsPerTransfer;
   const proxy = results.small[floor.proxyRow]?.rows?.[connections]?.cpuUs?.proxy;

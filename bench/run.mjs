@@ -516,7 +516,7 @@ function report(results) {
     lines.push(`| ${results.names[key]} | ${cells.join(' | ')} | ${f(sys.web, 1)} + ${f(sys.proxy, 1)} | ${f(small.peakRssKiB / 1024, 1)} |`);
   }
   if (!GO_PROXY) lines.push(`| ${GO_PROXY_NAME} | ${S.connections.map(() => GO_PROXY_NOT_RUN).join(' | ')} | – | – |`);
-  lines.push(...smallTargetsTable(results.small, S.connections, f));
+  lines.push(...smallTargetsTable(results, S.connections, f));
   lines.push(...floorTable(results, S.connections, f));
   lines.push(...instructionsTable(results.instructions, f));
   lines.push('', `**Delay each SSE event gains** (${S.delayStreams} streams, an event every 20 ms, stamped when written upstream; ms from write to arrival, and what the path adds to the upstream's own):`, '');

@@ -228,31 +228,40 @@ std::string percent_decode(const std::string& text) {
 
 namespace {
 
-// The first `max_length` bytes of `value` appended to `out`, those `must_escape` picks as
-// \xNN, "..." when cut. The bytes between two escapes go in one append.
+// The first `max_length` bytes of `value` written at `out` (log_safe_room() bytes), those
+// `must_escape` picks as \xNN, "..." when cut: returns where it ended. The bytes between two
+// escapes go in one copy.
 template <typename MustEscape>
-void append_escaped_prefix(std::string& out, std::string_view value, size_t max_length, MustEscape must_escape) {
+char* write_escaped_prefix(char* out, std::string_view value, size_t max_length, MustEscape must_escape) {
     static const char kHex[] = "0123456789abcdef";
     size_t shown = value.size() < max_length ? value.size() : max_length;
-    size_t run = 0;  // where the bytes not yet appended begin
-    for (size_t i = 0; i < shown; ++i) {
-        unsigned char c = static_cast<unsigned char>(value[i]);
-        if (!must_escape(c)) continue;
-        out.append(value.data() + run, i - run);
-        const char escaped[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
-        out.append(escaped, sizeof escaped);
-        run = i + 1;
+    const unsigned char* at = reinterpret_cast<const unsigned char*>(value.data());
+    const unsigned char* end = at + shown;
+    while (at != end) {
+        const unsigned char* run = at;
+        while (at != end && !must_escape(*at)) ++at;
+        std::memcpy(out, run, static_cast<size_t>(at - run));
+        out += at - run;
+        if (at == end) break;
+        *out++ = '\\';
+        *out++ = 'x';
+        *out++ = kHex[*at >> 4];
+        *out++ = kHex[*at & 15];
+        ++at;
     }
-    out.append(value.data() + run, shown - run);
-    if (shown < value.size()) out += "...";
+    if (shown < value.size()) {
+        std::memcpy(out, "...", 3);
+        out += 3;
+    }
+    return out;
 }
 
+// The same appended to `out`.
 template <typename MustEscape>
-std::string escaped_prefix(std::string_view value, size_t max_length, MustEscape must_escape) {
-    std::string out;
-    out.reserve((value.size() < max_length ? value.size() : max_length) + 8);
-    append_escaped_prefix(out, value, max_length, must_escape);
-    return out;
+void append_escaped_prefix(std::string& out, std::string_view value, size_t max_length, MustEscape must_escape) {
+    size_t at = out.size();
+    out.resize(at + log_safe_room(value.size(), max_length));
+    out.resize(static_cast<size_t>(write_escaped_prefix(out.data() + at, value, max_length, must_escape) - out.data()));
 }
 
 // The bytes a log field shows as \xNN: control bytes, space, '"', '\\' and DEL; one look-up
@@ -275,37 +284,17 @@ std::string log_safe(const std::string& value, size_t max_length) {
 }
 
 void append_log_safe(std::string& out, std::string_view value, size_t max_length) {
-    size_t at = out.size();
-    out.resize(at + log_safe_room(value.size(), max_length));
-    out.resize(static_cast<size_t>(write_log_safe(out.data() + at, value, max_length) - out.data()));
+    append_escaped_prefix(out, value, max_length, [](unsigned char c) { return kLogEscapes.escaped[c]; });
 }
 
 char* write_log_safe(char* out, std::string_view value, size_t max_length) {
-    static const char kHex[] = "0123456789abcdef";
-    size_t shown = value.size() < max_length ? value.size() : max_length;
-    const unsigned char* at = reinterpret_cast<const unsigned char*>(value.data());
-    const unsigned char* end = at + shown;
-    while (at != end) {
-        const unsigned char* run = at;
-        while (at != end && !kLogEscapes.escaped[*at]) ++at;
-        std::memcpy(out, run, static_cast<size_t>(at - run));
-        out += at - run;
-        if (at == end) break;
-        *out++ = '\\';
-        *out++ = 'x';
-        *out++ = kHex[*at >> 4];
-        *out++ = kHex[*at & 15];
-        ++at;
-    }
-    if (shown < value.size()) {
-        std::memcpy(out, "...", 3);
-        out += 3;
-    }
-    return out;
+    return write_escaped_prefix(out, value, max_length, [](unsigned char c) { return kLogEscapes.escaped[c]; });
 }
 
 std::string quote_value(std::string_view value, size_t max_length) {
-    return escaped_prefix(value, max_length, [](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '\\'; });
+    std::string out;
+    append_escaped_prefix(out, value, max_length, [](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '\\'; });
+    return out;
 }
 
 std::string percent_encode(const std::string& text, bool (*kept)(unsigned char)) {
